@@ -1,0 +1,362 @@
+//! The task that owns the WebSocket: sends frames, routes answers and
+//! deliveries, and reconnects with resubscribe.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::endpoint::{Endpoint, Io};
+use super::{ClientError, ClientOptions};
+use crate::error::{ErrorBody, ErrorCode};
+use crate::frame::{self, Auth, ByeReason, ClientFrame, Data, Msg, ServerFrame, Welcome};
+
+type Ws = WebSocketStream<Box<dyn Io>>;
+type CallAnswer = oneshot::Sender<Result<Option<Data>, ClientError>>;
+
+pub(crate) enum Command {
+    Send {
+        frame: ClientFrame,
+    },
+    Call {
+        id: u64,
+        frame: ClientFrame,
+        answer: CallAnswer,
+    },
+    Forget {
+        id: u64,
+    },
+    Subscribe {
+        frame: frame::Sub,
+        deliveries: mpsc::Sender<Msg>,
+        answer: oneshot::Sender<Result<(), ClientError>>,
+    },
+    Unsubscribe {
+        sub: u64,
+    },
+    Close,
+}
+
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Connect, sign in, and start the driver.
+pub(crate) async fn start(
+    endpoint: Endpoint,
+    auth: Auth,
+    options: ClientOptions,
+) -> Result<(Welcome, mpsc::UnboundedSender<Command>), ClientError> {
+    let (ws, welcome) = open(&endpoint, &auth, &options).await?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let driver = Driver {
+        endpoint,
+        auth,
+        options,
+        calls: HashMap::new(),
+        sub_acks: HashMap::new(),
+        subs: HashMap::new(),
+    };
+    tokio::spawn(driver.run(ws, rx));
+    Ok((welcome, tx))
+}
+
+async fn open(
+    endpoint: &Endpoint,
+    auth: &Auth,
+    options: &ClientOptions,
+) -> Result<(Ws, Welcome), ClientError> {
+    let connect_err = |reason: String| ClientError::Connect {
+        endpoint: endpoint.to_string(),
+        reason,
+    };
+    let (url, io) = endpoint.open().await.map_err(|e| connect_err(e.to_string()))?;
+    let (mut ws, _) = tokio_tungstenite::client_async(url, io)
+        .await
+        .map_err(|e| connect_err(e.to_string()))?;
+    let hello = ClientFrame::Hello(frame::Hello {
+        v: frame::PROTOCOL_VERSION,
+        auth: auth.clone(),
+        client: Some(options.client_name.clone()),
+    });
+    ws.send(Message::text(hello.to_json()))
+        .await
+        .map_err(|e| connect_err(e.to_string()))?;
+    let first = tokio::time::timeout(HELLO_TIMEOUT, next_frame(&mut ws))
+        .await
+        .map_err(|_| ClientError::Timeout(HELLO_TIMEOUT))?;
+    match first {
+        Some(ServerFrame::Welcome(welcome)) => Ok((ws, welcome)),
+        Some(ServerFrame::Err(err)) => Err(ClientError::Daemon(ErrorBody::new(err.code, err.msg))),
+        Some(ServerFrame::Bye(bye)) => Err(ClientError::Daemon(ErrorBody::new(
+            ErrorCode::Unauthenticated,
+            bye.msg.unwrap_or_else(|| format!("{:?}", bye.reason)),
+        ))),
+        Some(other) => Err(ClientError::Protocol(format!(
+            "expected welcome, got {}",
+            other.to_json()
+        ))),
+        None => Err(ClientError::ConnectionLost),
+    }
+}
+
+/// The next frame the daemon sent, skipping control messages.
+async fn next_frame(ws: &mut Ws) -> Option<ServerFrame> {
+    loop {
+        match ws.next().await? {
+            Ok(Message::Text(text)) => match ServerFrame::parse(text.as_str()) {
+                Ok(frame) => return Some(frame),
+                Err(e) => tracing::warn!("ignoring a frame the daemon sent: {e}"),
+            },
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+struct Driver {
+    endpoint: Endpoint,
+    auth: Auth,
+    options: ClientOptions,
+    /// Requests, pings and acked publishes waiting for an answer.
+    calls: HashMap<u64, CallAnswer>,
+    /// Subscriptions waiting for their `ok`.
+    sub_acks: HashMap<u64, oneshot::Sender<Result<(), ClientError>>>,
+    /// Live subscriptions, kept to re-send after a reconnect.
+    subs: HashMap<u64, (frame::Sub, mpsc::Sender<Msg>)>,
+}
+
+enum Outcome {
+    Closed,
+    Lost { fatal: bool },
+}
+
+impl Driver {
+    async fn run(mut self, mut ws: Ws, mut commands: mpsc::UnboundedReceiver<Command>) {
+        loop {
+            match self.serve(&mut ws, &mut commands).await {
+                Outcome::Closed => return,
+                Outcome::Lost { fatal } => {
+                    self.fail_calls();
+                    if fatal || !self.options.reconnect {
+                        self.subs.clear();
+                        return;
+                    }
+                    match self.reconnect(&mut commands).await {
+                        Some(new_ws) => ws = new_ws,
+                        None => return,
+                    }
+                }
+            }
+        }
+    }
+
+    async fn serve(&mut self, ws: &mut Ws, commands: &mut mpsc::UnboundedReceiver<Command>) -> Outcome {
+        loop {
+            tokio::select! {
+                command = commands.recv() => {
+                    let Some(command) = command else { return self.close(ws).await };
+                    // Send everything queued, then flush once.
+                    let mut next = Some(command);
+                    while let Some(command) = next {
+                        match self.on_command(ws, command).await {
+                            Ok(true) => {}
+                            Ok(false) => return self.close(ws).await,
+                            Err(()) => return Outcome::Lost { fatal: false },
+                        }
+                        next = commands.try_recv().ok();
+                    }
+                    if ws.flush().await.is_err() {
+                        return Outcome::Lost { fatal: false };
+                    }
+                }
+                incoming = ws.next() => match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(fatal) = self.on_frame(text.as_str()) {
+                            return Outcome::Lost { fatal };
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                        return Outcome::Lost { fatal: false };
+                    }
+                    Some(Ok(_)) => {}
+                }
+            }
+        }
+    }
+
+    async fn close(&mut self, ws: &mut Ws) -> Outcome {
+        let bye = ClientFrame::Bye(frame::ClientBye { reason: None });
+        let _ = ws.send(Message::text(bye.to_json())).await;
+        let _ = ws.close(None).await;
+        Outcome::Closed
+    }
+
+    /// Ok(false) means the client asked to close; Err means the socket failed.
+    async fn on_command(&mut self, ws: &mut Ws, command: Command) -> Result<bool, ()> {
+        let frame = match command {
+            Command::Close => return Ok(false),
+            Command::Send { frame } => frame,
+            Command::Call { id, frame, answer } => {
+                self.calls.insert(id, answer);
+                frame
+            }
+            Command::Forget { id } => {
+                self.calls.remove(&id);
+                return Ok(true);
+            }
+            Command::Subscribe {
+                frame,
+                deliveries,
+                answer,
+            } => {
+                self.sub_acks.insert(frame.id, answer);
+                self.subs.insert(frame.id, (frame.clone(), deliveries));
+                ClientFrame::Sub(frame)
+            }
+            Command::Unsubscribe { sub } => {
+                if self.subs.remove(&sub).is_none() {
+                    return Ok(true);
+                }
+                ClientFrame::Unsub(frame::Unsub { id: 0, sub })
+            }
+        };
+        ws.feed(Message::text(frame.to_json())).await.map_err(drop)?;
+        Ok(true)
+    }
+
+    /// Route one frame from the daemon. Some(fatal) when the daemon said bye.
+    fn on_frame(&mut self, text: &str) -> Option<bool> {
+        let frame = match ServerFrame::parse(text) {
+            Ok(frame) => frame,
+            Err(e) => {
+                tracing::warn!("ignoring a frame the daemon sent: {e}");
+                return None;
+            }
+        };
+        match frame {
+            ServerFrame::Ok(ack) => {
+                if let Some(answer) = self.sub_acks.remove(&ack.id) {
+                    let _ = answer.send(Ok(()));
+                } else if let Some(answer) = self.calls.remove(&ack.id) {
+                    let _ = answer.send(Ok(None));
+                }
+            }
+            ServerFrame::Res(res) => {
+                if let Some(answer) = self.calls.remove(&res.id) {
+                    let _ = answer.send(Ok(Some(res.data)));
+                }
+            }
+            ServerFrame::Pong(pong) => {
+                if let Some(answer) = pong.id.and_then(|id| self.calls.remove(&id)) {
+                    let _ = answer.send(Ok(None));
+                }
+            }
+            ServerFrame::Err(err) => {
+                let error = ClientError::Daemon(ErrorBody::new(err.code, err.msg.clone()));
+                match err.id {
+                    Some(id) if self.sub_acks.contains_key(&id) => {
+                        self.subs.remove(&id);
+                        if let Some(answer) = self.sub_acks.remove(&id) {
+                            let _ = answer.send(Err(error));
+                        }
+                    }
+                    Some(id) => {
+                        if let Some(answer) = self.calls.remove(&id) {
+                            let _ = answer.send(Err(error));
+                        }
+                    }
+                    None => tracing::warn!("the daemon refused a frame: {error}"),
+                }
+            }
+            ServerFrame::Msg(msg) => {
+                if let Some((_, deliveries)) = self.subs.get(&msg.sub)
+                    && let Err(mpsc::error::TrySendError::Full(_)) = deliveries.try_send(msg)
+                {
+                    tracing::warn!("subscription buffer full: dropping a delivery");
+                }
+            }
+            ServerFrame::Bye(bye) => {
+                tracing::info!("the daemon closed the connection: {:?}", bye.reason);
+                let fatal = matches!(bye.reason, ByeReason::Unauthenticated | ByeReason::AuthExpired);
+                return Some(fatal);
+            }
+            ServerFrame::Welcome(_) => {}
+        }
+        None
+    }
+
+    fn fail_calls(&mut self) {
+        for (_, answer) in self.calls.drain() {
+            let _ = answer.send(Err(ClientError::ConnectionLost));
+        }
+        for (_, answer) in self.sub_acks.drain() {
+            let _ = answer.send(Err(ClientError::ConnectionLost));
+        }
+    }
+
+    /// Reconnect with backoff and re-send every live subscription.
+    /// None when the client closed meanwhile.
+    async fn reconnect(&mut self, commands: &mut mpsc::UnboundedReceiver<Command>) -> Option<Ws> {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let sleep = tokio::time::sleep(backoff);
+            tokio::pin!(sleep);
+            // While offline, keep answering commands so nobody waits on a dead link.
+            loop {
+                tokio::select! {
+                    _ = &mut sleep => break,
+                    command = commands.recv() => match command {
+                        None | Some(Command::Close) => return None,
+                        Some(command) => self.offline(command),
+                    }
+                }
+            }
+            match open(&self.endpoint, &self.auth, &self.options).await {
+                Ok((mut ws, _)) => {
+                    let mut ok = true;
+                    for (frame, _) in self.subs.values() {
+                        let sub = ClientFrame::Sub(frame.clone());
+                        ok &= ws.feed(Message::text(sub.to_json())).await.is_ok();
+                    }
+                    if ok && ws.flush().await.is_ok() {
+                        tracing::info!("reconnected to {}", self.endpoint);
+                        return Some(ws);
+                    }
+                }
+                Err(ClientError::Daemon(body)) if body.code == ErrorCode::Unauthenticated => {
+                    tracing::warn!("reconnect refused: {body}");
+                    return None;
+                }
+                Err(e) => tracing::debug!("reconnect failed: {e}"),
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    fn offline(&mut self, command: Command) {
+        match command {
+            Command::Call { answer, .. } => {
+                let _ = answer.send(Err(ClientError::ConnectionLost));
+            }
+            Command::Subscribe {
+                frame,
+                deliveries,
+                answer,
+            } => {
+                // Sent with the others once the connection is back.
+                self.subs.insert(frame.id, (frame, deliveries));
+                let _ = answer.send(Ok(()));
+            }
+            Command::Unsubscribe { sub } => {
+                self.subs.remove(&sub);
+            }
+            Command::Forget { id } => {
+                self.calls.remove(&id);
+            }
+            Command::Send { .. } | Command::Close => {}
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The closed set of error codes a daemon answers with.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Every error the protocol can carry. Bad input gets an `err` frame and the
+/// connection lives on; only `too_large`, a failed hello and a slow consumer close it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not valid JSON, has an unknown `t`, or a field is missing or mistyped.
+    BadFrame,
+    /// The topic or pattern is malformed.
+    BadTopic,
+    /// No valid identity: missing, wrong or expired credentials, or a frame before hello.
+    Unauthenticated,
+    /// The identity may not do this (app binding, capability, namespace).
+    Forbidden,
+    NotFound,
+    Conflict,
+    /// The frame or payload is over a size limit.
+    TooLarge,
+    QuotaExceeded,
+    Timeout,
+    /// Nobody serves the requested topic.
+    NoResponders,
+    /// A per-connection limit was reached (subscriptions, pending requests).
+    RateLimited,
+    Cancelled,
+    /// The service or responder went away or is not configured.
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 14] = [
+        ErrorCode::BadFrame,
+        ErrorCode::BadTopic,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::TooLarge,
+        ErrorCode::QuotaExceeded,
+        ErrorCode::Timeout,
+        ErrorCode::NoResponders,
+        ErrorCode::RateLimited,
+        ErrorCode::Cancelled,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadFrame => "bad_frame",
+            ErrorCode::BadTopic => "bad_topic",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::NoResponders => "no_responders",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Cancelled => "cancelled",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error as it travels: a code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, thiserror::Error)]
+#[error("{code}: {msg}")]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub msg: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, msg: impl Into<String>) -> Self {
+        ErrorBody {
+            code,
+            msg: msg.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_serialize_as_their_names() {
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            let back: ErrorCode = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, code);
+        }
+    }
+}

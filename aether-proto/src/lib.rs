@@ -1,0 +1,20 @@
+//! The Aether wire protocol.
+//!
+//! **Architecture invariant:** the core of this crate does no I/O; only the
+//! `client` feature talks to a network. Every frame type has a JSON round-trip test.
+
+pub mod capability;
+pub mod error;
+pub mod frame;
+pub mod manifest;
+pub mod schema;
+pub mod topic;
+
+#[cfg(feature = "client")]
+pub mod client;
+
+pub use capability::Capability;
+pub use error::{ErrorBody, ErrorCode};
+pub use frame::{ClientFrame, PROTOCOL_VERSION, ServerFrame};
+pub use manifest::{Manifest, ManifestError};
+pub use topic::{Pattern, Topic, TopicError};

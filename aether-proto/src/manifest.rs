@@ -1,0 +1,230 @@
+//! App manifests (`manifest.json`): what an app is and which capabilities it asks for.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::capability::Capability;
+
+/// Largest manifest accepted, in bytes.
+pub const MAX_MANIFEST_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// `[a-z][a-z0-9_-]{0,31}`: the name frames use in their `app` field.
+    pub id: String,
+    /// Shown to people.
+    pub name: String,
+    /// `MAJOR.MINOR.PATCH`.
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Each capability with the reason shown to the user.
+    #[serde(default)]
+    pub permissions: BTreeMap<Capability, String>,
+    /// A WASI module inside the app bundle, or null for built-in apps.
+    #[serde(default)]
+    pub entry: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+}
+
+/// Resource limits for an app's programs; the daemon caps them with its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_kb: Option<u32>,
+}
+
+/// A manifest that was refused, naming the file and the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ManifestError {
+    pub file: String,
+    /// Dotted path of the field, or `(document)` when the JSON itself is broken.
+    pub field: String,
+    pub problem: String,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: field `{}`: {}", self.file, self.field, self.problem)
+    }
+}
+
+/// Is `id` a valid app id?
+pub fn valid_app_id(id: &str) -> bool {
+    let mut bytes = id.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z'))
+        && id.len() <= 32
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+fn valid_version(v: &str) -> bool {
+    let parts: Vec<&str> = v.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn valid_entry(entry: &str) -> bool {
+    !entry.is_empty()
+        && entry.len() <= 255
+        && entry.ends_with(".wasm")
+        && !entry.starts_with('/')
+        && entry
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+        && !entry.contains(['\\', '\0'])
+}
+
+impl Manifest {
+    /// Parse and validate a manifest; `file` names it in errors.
+    pub fn from_json(file: &str, text: &str) -> Result<Manifest, ManifestError> {
+        let err = |field: &str, problem: String| ManifestError {
+            file: file.to_owned(),
+            field: field.to_owned(),
+            problem,
+        };
+        if text.len() > MAX_MANIFEST_BYTES {
+            return Err(err(
+                "(document)",
+                format!("{} bytes; the limit is {MAX_MANIFEST_BYTES}", text.len()),
+            ));
+        }
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let manifest: Manifest = serde_path_to_error::deserialize(de).map_err(|e| {
+            // serde_path_to_error writes `?` for a segment it cannot name (a map key).
+            let path = e.path().to_string();
+            let known: Vec<&str> = path.split('.').filter(|s| *s != "?" && !s.is_empty()).collect();
+            let field = if known.is_empty() {
+                "(document)".to_owned()
+            } else {
+                known.join(".")
+            };
+            err(&field, e.into_inner().to_string())
+        })?;
+        manifest.validate().map_err(|(field, problem)| err(field, problem))?;
+        Ok(manifest)
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !valid_app_id(&self.id) {
+            return Err((
+                "id",
+                format!("{:?} is not an app id ([a-z][a-z0-9_-]{{0,31}})", self.id),
+            ));
+        }
+        if self.name.trim().is_empty() || self.name.len() > 64 {
+            return Err(("name", "must be 1 to 64 bytes and not blank".into()));
+        }
+        if !valid_version(&self.version) {
+            return Err((
+                "version",
+                format!("{:?} is not MAJOR.MINOR.PATCH", self.version),
+            ));
+        }
+        if let Some((cap, _)) = self
+            .permissions
+            .iter()
+            .find(|(_, reason)| reason.trim().is_empty() || reason.len() > 200)
+        {
+            return Err((
+                "permissions",
+                format!("the reason for `{cap}` must be 1 to 200 bytes and not blank"),
+            ));
+        }
+        if let Some(entry) = &self.entry
+            && !valid_entry(entry)
+        {
+            return Err((
+                "entry",
+                format!("{entry:?} must be a relative path to a .wasm file inside the bundle"),
+            ));
+        }
+        if let Some(limits) = &self.limits {
+            if limits.memory_mb == Some(0) {
+                return Err(("limits.memory_mb", "must be at least 1".into()));
+            }
+            if limits.timeout_ms == Some(0) {
+                return Err(("limits.timeout_ms", "must be at least 1".into()));
+            }
+            if limits.output_kb == Some(0) {
+                return Err(("limits.output_kb", "must be at least 1".into()));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn has(&self, cap: Capability) -> bool {
+        self.permissions.contains_key(&cap)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{ "id": "editor", "name": "Code Editor", "version": "0.1.0",
+        "permissions": { "vfs_read": "open files", "vfs_write": "save files" },
+        "entry": null, "limits": { "memory_mb": 64, "timeout_ms": 10000, "output_kb": 1024 } }"#;
+
+    fn refuse(text: &str) -> ManifestError {
+        Manifest::from_json("manifests/x.json", text).unwrap_err()
+    }
+
+    #[test]
+    fn a_good_manifest_parses() {
+        let m = Manifest::from_json("editor.json", GOOD).unwrap();
+        assert_eq!(m.id, "editor");
+        assert!(m.has(Capability::VfsWrite));
+        assert!(!m.has(Capability::VmRun));
+        let again = serde_json::to_string(&m).unwrap();
+        assert_eq!(Manifest::from_json("editor.json", &again).unwrap(), m);
+    }
+
+    #[test]
+    fn bad_json_names_the_document() {
+        let e = refuse("{ not json");
+        assert_eq!(e.field, "(document)");
+        assert!(e.to_string().starts_with("manifests/x.json: field `(document)`"));
+    }
+
+    #[test]
+    fn unknown_capability_names_the_field() {
+        let e = refuse(r#"{"id":"a","name":"A","version":"1.0.0","permissions":{"vfs_raed":"x"}}"#);
+        assert_eq!(e.field, "permissions");
+        assert!(e.problem.contains("vfs_raed"), "{e}");
+    }
+
+    #[test]
+    fn unknown_field_and_bad_values_are_named() {
+        let e = refuse(r#"{"id":"a","name":"A","version":"1.0.0","perms":{}}"#);
+        assert!(e.problem.contains("perms"), "{e}");
+        assert_eq!(refuse(r#"{"id":"A!","name":"A","version":"1.0.0"}"#).field, "id");
+        assert_eq!(refuse(r#"{"id":"a","name":" ","version":"1.0.0"}"#).field, "name");
+        assert_eq!(refuse(r#"{"id":"a","name":"A","version":"1.0"}"#).field, "version");
+        assert_eq!(
+            refuse(r#"{"id":"a","name":"A","version":"1.0.0","entry":"../x.wasm"}"#).field,
+            "entry"
+        );
+        assert_eq!(
+            refuse(r#"{"id":"a","name":"A","version":"1.0.0","permissions":{"chat":""}}"#).field,
+            "permissions"
+        );
+        assert_eq!(
+            refuse(r#"{"id":"a","name":"A","version":"1.0.0","limits":{"memory_mb":0}}"#).field,
+            "limits.memory_mb"
+        );
+        let e = refuse(r#"{"id":"a","name":"A","version":"1.0.0","limits":{"memory_mb":"big"}}"#);
+        assert_eq!(e.field, "limits.memory_mb");
+    }
+}
