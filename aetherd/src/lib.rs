@@ -1,1 +1,18 @@
+//! `aetherd`, the Aether kernel: a pub/sub bus, a WebSocket gateway, identity,
+//! the permission manager and the services on the bus.
+//!
+//! Layers point down only: daemon → gateway/session → services → hub → perms → identity → store.
 
+pub mod audit;
+pub mod config;
+pub mod daemon;
+pub mod gateway;
+pub mod hub;
+pub mod identity;
+pub mod perms;
+pub mod services;
+pub mod session;
+pub mod store;
+
+pub use config::Config;
+pub use daemon::Daemon;

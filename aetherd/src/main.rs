@@ -1,1 +1,72 @@
-fn main(){}
+//! `aetherd`: start the Aether daemon.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use aetherd::config::{self, Config};
+use aetherd::Daemon;
+
+/// The Aether daemon: bus, gateway, permissions and services.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Data dir (default: $AETHER_HOME, else the XDG data dir + /aether).
+    #[arg(long, env = "AETHER_HOME")]
+    home: Option<PathBuf>,
+    /// TCP address for WebSocket clients, or `off` (default 127.0.0.1:7470).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Allow anonymous guest users.
+    #[arg(long)]
+    guest: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("aetherd: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("aetherd: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let mut config = Config::load(args.home)?;
+    if let Some(listen) = args.listen {
+        config.listen = config::parse_listen(&listen)?;
+    }
+    config.guest |= args.guest;
+    let daemon = Daemon::start(config).await?;
+    let shutdown = daemon.shutdown_token();
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(e) => {
+                tracing::error!("cannot watch SIGTERM: {e}");
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
+        }
+        shutdown.cancel();
+    });
+    daemon.wait().await;
+    Ok(())
+}

@@ -1,0 +1,220 @@
+//! Daemon configuration: defaults, then `config.toml` in the data dir, then
+//! `AETHER_*` environment variables, then command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// Per-connection and per-request limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest frame a client may send; a larger one closes the connection.
+    pub max_frame_bytes: usize,
+    /// How long a new connection has to send its hello.
+    pub hello_timeout_ms: u64,
+    pub max_subscriptions: usize,
+    /// Frames queued for one client before it is dropped as a slow consumer.
+    pub outbound_queue: usize,
+    pub max_pending_requests: usize,
+    pub default_request_timeout_ms: u64,
+    pub max_request_timeout_ms: u64,
+    /// How long a login or app token lives unless asked otherwise.
+    pub token_ttl_days: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: 4 << 20,
+            hello_timeout_ms: 5_000,
+            max_subscriptions: 10_000,
+            outbound_queue: 16_384,
+            max_pending_requests: 1_024,
+            default_request_timeout_ms: 10_000,
+            max_request_timeout_ms: 300_000,
+            token_ttl_days: 30,
+        }
+    }
+}
+
+impl Limits {
+    pub fn hello_timeout(&self) -> Duration {
+        Duration::from_millis(self.hello_timeout_ms)
+    }
+}
+
+/// Where the daemon listens on TCP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    Off,
+    /// The default address: if it is taken, the daemon goes on with the Unix socket only.
+    Default(SocketAddr),
+    /// Asked for explicitly: failing to bind is fatal.
+    Explicit(SocketAddr),
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7470";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub runtime_dir: PathBuf,
+    pub listen: Listen,
+    pub manifests_dir: PathBuf,
+    /// Name of the local owner account (signs in over the Unix socket by peer credentials).
+    pub owner: String,
+    /// Allow anonymous guest users.
+    pub guest: bool,
+    pub limits: Limits,
+}
+
+/// The optional `config.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    owner: Option<String>,
+    guest: Option<bool>,
+    manifests_dir: Option<PathBuf>,
+    runtime_dir: Option<PathBuf>,
+    limits: Option<Limits>,
+}
+
+/// The data dir: `$AETHER_HOME`, else the XDG data dir.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("AETHER_HOME") {
+        return PathBuf::from(home);
+    }
+    directories::BaseDirs::new()
+        .map(|dirs| dirs.data_dir().join("aether"))
+        .unwrap_or_else(|| PathBuf::from(".aether"))
+}
+
+/// The runtime dir for the Unix socket: `$AETHER_HOME/run` when AETHER_HOME is set
+/// (so instances stay apart), else `$XDG_RUNTIME_DIR/aether`, else `<data>/run`.
+pub fn default_runtime_dir(data_dir: &Path) -> PathBuf {
+    if std::env::var_os("AETHER_HOME").is_none()
+        && let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR")
+    {
+        return PathBuf::from(dir).join("aether");
+    }
+    data_dir.join("run")
+}
+
+pub fn socket_path(runtime_dir: &Path) -> PathBuf {
+    runtime_dir.join("aetherd.sock")
+}
+
+pub fn parse_listen(s: &str) -> anyhow::Result<Listen> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(Listen::Off);
+    }
+    let addr: SocketAddr = s
+        .parse()
+        .with_context(|| format!("listen address {s:?} is not HOST:PORT or off"))?;
+    Ok(Listen::Explicit(addr))
+}
+
+fn default_owner() -> String {
+    let raw = std::env::var("USER").unwrap_or_else(|_| "owner".into());
+    let name: String = raw
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        .collect();
+    if crate::identity::valid_user_name(&name) {
+        name
+    } else {
+        "owner".into()
+    }
+}
+
+impl Config {
+    /// Defaults for a data dir, with no file or environment applied. Tests start here.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        let data_dir = data_dir.into();
+        Config {
+            runtime_dir: data_dir.join("run"),
+            manifests_dir: data_dir.join("manifests"),
+            listen: Listen::Default(DEFAULT_LISTEN.parse().expect("valid default")),
+            owner: default_owner(),
+            guest: false,
+            limits: Limits::default(),
+            data_dir,
+        }
+    }
+
+    /// Defaults, `config.toml`, then the environment.
+    pub fn load(data_dir: Option<PathBuf>) -> anyhow::Result<Config> {
+        let data_dir = data_dir.unwrap_or_else(default_data_dir);
+        let mut config = Config::for_data_dir(&data_dir);
+        config.runtime_dir = default_runtime_dir(&data_dir);
+        let file = data_dir.join("config.toml");
+        if file.exists() {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let parsed: FileConfig =
+                toml::from_str(&text).with_context(|| format!("{} is not valid", file.display()))?;
+            config.apply(parsed)?;
+        }
+        if let Ok(listen) = std::env::var("AETHER_LISTEN") {
+            config.listen = parse_listen(&listen)?;
+        }
+        if let Ok(guest) = std::env::var("AETHER_GUEST") {
+            config.guest = matches!(guest.as_str(), "1" | "true" | "yes" | "on");
+        }
+        if let Ok(owner) = std::env::var("AETHER_OWNER") {
+            config.owner = owner;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply(&mut self, file: FileConfig) -> anyhow::Result<()> {
+        if let Some(listen) = file.listen {
+            self.listen = parse_listen(&listen)?;
+        }
+        if let Some(owner) = file.owner {
+            self.owner = owner;
+        }
+        if let Some(guest) = file.guest {
+            self.guest = guest;
+        }
+        if let Some(dir) = file.manifests_dir {
+            self.manifests_dir = dir;
+        }
+        if let Some(dir) = file.runtime_dir {
+            self.runtime_dir = dir;
+        }
+        if let Some(limits) = file.limits {
+            self.limits = limits;
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            crate::identity::valid_user_name(&self.owner),
+            "owner {:?} is not a valid user name",
+            self.owner
+        );
+        let l = &self.limits;
+        anyhow::ensure!(l.max_frame_bytes >= 1024, "limits.max_frame_bytes must be at least 1024");
+        anyhow::ensure!(l.outbound_queue >= 16, "limits.outbound_queue must be at least 16");
+        anyhow::ensure!(l.max_subscriptions >= 1, "limits.max_subscriptions must be at least 1");
+        anyhow::ensure!(l.hello_timeout_ms >= 10, "limits.hello_timeout_ms must be at least 10");
+        Ok(())
+    }
+
+    pub fn socket_path(&self) -> PathBuf {
+        socket_path(&self.runtime_dir)
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("aether.db")
+    }
+}

@@ -1,0 +1,208 @@
+//! The gateway: WebSocket over TCP and over the Unix socket, the hello
+//! handshake, frame size limits; then each connection runs as a [`Session`].
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_util::task::TaskTracker;
+
+use aether_proto::frame::{Auth, Bye, ByeReason, ConnectionLimits, Welcome};
+use aether_proto::{ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame};
+
+use crate::daemon::Shared;
+use crate::identity::{Caller, IdentityError};
+use crate::session::Session;
+
+/// How the connection reached us.
+#[derive(Debug, Clone, Copy)]
+pub enum Peer {
+    Tcp(SocketAddr),
+    /// The Unix socket, with the peer's uid when the kernel told us.
+    Unix { uid: Option<u32> },
+}
+
+/// Small read buffers keep idle connections cheap; they grow for large frames.
+const READ_BUFFER: usize = 8 * 1024;
+const WRITE_BUFFER: usize = 64 * 1024;
+
+fn ws_config(max_frame: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_message_size(Some(max_frame))
+        .max_frame_size(Some(max_frame))
+}
+
+pub async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>, tracker: TaskTracker) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, addr)) => {
+                let _ = stream.set_nodelay(true);
+                tracker.spawn(connection(stream, Peer::Tcp(addr), shared.clone()));
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!("tcp accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+pub async fn serve_unix(listener: UnixListener, shared: Arc<Shared>, tracker: TaskTracker) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let uid = stream.peer_cred().ok().map(|cred| cred.uid());
+                tracker.spawn(connection(stream, Peer::Unix { uid }, shared.clone()));
+            }
+            Err(e) => {
+                tracing::warn!("unix accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Bind the Unix socket, owner-only. Refuses to take over a socket a live daemon answers on.
+pub async fn bind_unix(path: &Path) -> anyhow::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    if path.exists() {
+        if tokio::net::UnixStream::connect(path).await.is_ok() {
+            anyhow::bail!("a daemon is already listening on {}", path.display());
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+async fn connection<S>(stream: S, peer: Peer, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = &shared.config.limits;
+    let handshake = tokio_tungstenite::accept_async_with_config(stream, Some(ws_config(limits.max_frame_bytes)));
+    let mut ws = match tokio::time::timeout(limits.hello_timeout(), handshake).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => {
+            tracing::debug!(?peer, "websocket handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(?peer, "websocket handshake timed out");
+            return;
+        }
+    };
+    let caller = match tokio::time::timeout(limits.hello_timeout(), hello(&mut ws, peer, &shared)).await {
+        Ok(Ok(caller)) => caller,
+        Ok(Err(refusal)) => {
+            tracing::info!(?peer, "sign-in refused: {}", refusal.msg);
+            refuse(&mut ws, refusal).await;
+            return;
+        }
+        Err(_) => {
+            let msg = format!("no hello within {} ms", limits.hello_timeout_ms);
+            refuse(&mut ws, IdentityError { code: ErrorCode::Unauthenticated, msg }).await;
+            return;
+        }
+    };
+    let session = format!("s{}", rand::random::<u64>());
+    let welcome = ServerFrame::Welcome(Welcome {
+        v: PROTOCOL_VERSION,
+        user: caller.user_info(),
+        session: session.clone(),
+        app: caller.bound_app.clone(),
+        limits: ConnectionLimits {
+            max_frame_bytes: limits.max_frame_bytes,
+            max_subscriptions: limits.max_subscriptions,
+            max_pending_requests: limits.max_pending_requests,
+            max_request_timeout_ms: limits.max_request_timeout_ms,
+        },
+    });
+    if ws.send(Message::text(welcome.to_json())).await.is_err() {
+        return;
+    }
+    tracing::info!(?peer, user = %caller.user, app = ?caller.bound_app, %session, "signed in");
+    Session::new(caller, shared).run(ws).await;
+}
+
+/// Read and check the hello.
+async fn hello<S>(ws: &mut WebSocketStream<S>, peer: Peer, shared: &Shared) -> Result<Caller, IdentityError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let refuse = |msg: String| IdentityError {
+        code: ErrorCode::Unauthenticated,
+        msg,
+    };
+    let text = loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => break text,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(Message::Binary(_))) => return Err(refuse("the first frame must be a JSON text hello".into())),
+            _ => return Err(refuse("the connection closed before hello".into())),
+        }
+    };
+    let hello = match ClientFrame::parse(text.as_str()) {
+        Ok(ClientFrame::Hello(hello)) => hello,
+        Ok(_) => return Err(refuse("the first frame must be hello".into())),
+        Err(e) => return Err(refuse(format!("the first frame must be hello: {e}"))),
+    };
+    if hello.v != PROTOCOL_VERSION {
+        return Err(refuse(format!(
+            "protocol version {} is not spoken here; this daemon speaks {PROTOCOL_VERSION}",
+            hello.v
+        )));
+    }
+    let identity = &shared.identity;
+    match hello.auth {
+        Auth::Local => match peer {
+            Peer::Unix { uid: Some(uid) } if uid == shared.local_uid => identity.owner(&shared.config.owner).await,
+            Peer::Unix { .. } => Err(refuse(
+                "local sign-in is only for the daemon's own user; sign in with a token or password".into(),
+            )),
+            Peer::Tcp(_) => Err(refuse(
+                "local sign-in needs the Unix socket; over TCP sign in with a token or password".into(),
+            )),
+        },
+        Auth::Token { token } => identity.sign_in_token(&token).await,
+        Auth::Password { user, password } => identity.sign_in_password(&user, &password).await,
+        Auth::Guest if shared.config.guest => identity.create_guest().await,
+        Auth::Guest => Err(refuse("guest mode is off on this daemon".into())),
+    }
+}
+
+async fn refuse<S>(ws: &mut WebSocketStream<S>, refusal: IdentityError)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let err = ServerFrame::err(None, refusal.code, refusal.msg.clone());
+    let bye = ServerFrame::Bye(Bye {
+        reason: ByeReason::Unauthenticated,
+        msg: Some(refusal.msg),
+    });
+    let _ = ws.feed(Message::text(err.to_json())).await;
+    let _ = ws.feed(Message::text(bye.to_json())).await;
+    let _ = ws.close(None).await;
+}

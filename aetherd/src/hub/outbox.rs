@@ -1,0 +1,183 @@
+//! Per-connection bounded queues and the shared encoding of a published message.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use aether_proto::Topic;
+use aether_proto::frame::Data;
+
+use crate::identity::Caller;
+
+pub type ConnId = u64;
+
+/// A published message, shared by every delivery of it.
+pub struct Envelope {
+    pub topic: Topic,
+    pub caller: Arc<Caller>,
+    pub app: String,
+    pub data: Data,
+    /// `,"topic":…,"from":…,"data":…}`: encoded once, on first remote delivery.
+    wire_tail: OnceLock<String>,
+}
+
+impl Envelope {
+    pub fn new(topic: Topic, caller: Arc<Caller>, app: String, data: Data) -> Envelope {
+        Envelope {
+            topic,
+            caller,
+            app,
+            data,
+            wire_tail: OnceLock::new(),
+        }
+    }
+
+    fn wire_tail(&self) -> &str {
+        self.wire_tail.get_or_init(|| {
+            // Topic, user and app are validated ASCII, but encode them properly anyway.
+            let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+            let data = self.data.get();
+            let mut tail = String::with_capacity(64 + self.topic.as_str().len() + data.len());
+            tail.push_str(",\"topic\":");
+            tail.push_str(&quote(self.topic.as_str()));
+            tail.push_str(",\"from\":{\"user\":");
+            tail.push_str(&quote(&self.caller.user));
+            tail.push_str(",\"app\":");
+            tail.push_str(&quote(&self.app));
+            tail.push_str("},\"data\":");
+            tail.push_str(data);
+            tail.push('}');
+            tail
+        })
+    }
+
+    /// The `msg` frame for one delivery: only the `sub` id (and reply token) differ per subscriber.
+    pub fn msg_frame(&self, sub: u64, reply: Option<u64>) -> String {
+        let tail = self.wire_tail();
+        let mut frame = String::with_capacity(48 + tail.len());
+        // Writing to a String cannot fail.
+        let _ = write!(frame, "{{\"t\":\"msg\",\"sub\":{sub}");
+        if let Some(reply) = reply {
+            let _ = write!(frame, ",\"reply\":\"{reply}\"");
+        }
+        frame.push_str(tail);
+        frame
+    }
+}
+
+/// What a connection's writer takes from its queue.
+pub enum Outbound {
+    /// A publication or a request to serve (with the reply id).
+    Deliver {
+        sub: u64,
+        envelope: Arc<Envelope>,
+        reply: Option<u64>,
+    },
+    /// A complete frame (res, err, ...).
+    Frame(String),
+    /// An answer for an in-process requester's request, routed by id.
+    Answer {
+        id: u64,
+        result: Result<Data, aether_proto::ErrorBody>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxKind {
+    /// A WebSocket client: dropped when its queue overflows.
+    Remote,
+    /// An in-process service: never dropped; an overflow refuses the delivery.
+    Service,
+}
+
+/// The sending side of one participant's bounded queue.
+pub struct Outbox {
+    pub id: ConnId,
+    pub kind: OutboxKind,
+    tx: mpsc::Sender<Outbound>,
+    slow: AtomicBool,
+    kill: CancellationToken,
+    /// Requests this participant made that are still waiting for an answer.
+    pub pending_requests: AtomicUsize,
+}
+
+impl Outbox {
+    pub fn new(id: ConnId, kind: OutboxKind, capacity: usize) -> (Arc<Outbox>, mpsc::Receiver<Outbound>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let outbox = Arc::new(Outbox {
+            id,
+            kind,
+            tx,
+            slow: AtomicBool::new(false),
+            kill: CancellationToken::new(),
+            pending_requests: AtomicUsize::new(0),
+        });
+        (outbox, rx)
+    }
+
+    /// Queue without waiting. A remote participant whose queue is full is marked
+    /// slow and told to go; the caller never blocks on it.
+    pub fn push(&self, item: Outbound) -> bool {
+        match self.tx.try_send(item) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if self.kind == OutboxKind::Remote && !self.slow.swap(true, Ordering::AcqRel) {
+                    self.kill.cancel();
+                }
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Fires when this participant fell behind and must be dropped.
+    pub fn dropped_as_slow(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.kill.cancelled()
+    }
+
+    pub fn is_slow(&self) -> bool {
+        self.slow.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aether_proto::ServerFrame;
+
+    #[test]
+    fn msg_frames_parse_as_the_protocol_says() {
+        let caller = Arc::new(Caller {
+            user_id: 1,
+            user: "ana".into(),
+            admin: false,
+            guest: false,
+            bound_app: None,
+        });
+        let data = aether_proto::frame::to_data(&serde_json::json!({"text": "hi \"there\""}));
+        let env = Envelope::new(Topic::parse("chat.room.a").unwrap(), caller, "chat".into(), data);
+        for reply in [None, Some(42)] {
+            let frame = env.msg_frame(7, reply);
+            let ServerFrame::Msg(msg) = ServerFrame::parse(&frame).unwrap() else { panic!("{frame}") };
+            assert_eq!(msg.sub, 7);
+            assert_eq!(msg.topic, "chat.room.a");
+            assert_eq!(msg.from.user, "ana");
+            assert_eq!(msg.from.app, "chat");
+            assert_eq!(msg.reply, reply.map(|r| r.to_string()));
+            assert_eq!(msg.data.get(), r#"{"text":"hi \"there\""}"#);
+        }
+    }
+
+    #[test]
+    fn a_full_remote_queue_marks_the_client_slow() {
+        let (outbox, _rx) = Outbox::new(1, OutboxKind::Remote, 2);
+        assert!(outbox.push(Outbound::Frame("a".into())));
+        assert!(outbox.push(Outbound::Frame("b".into())));
+        assert!(!outbox.is_slow());
+        assert!(!outbox.push(Outbound::Frame("c".into())));
+        assert!(outbox.is_slow());
+    }
+}

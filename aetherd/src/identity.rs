@@ -1,0 +1,447 @@
+//! Users and tokens.
+//!
+//! Passwords are hashed with argon2id. Tokens are 32 random bytes shown once
+//! and stored as their SHA-256 (they are high-entropy, so a slow hash adds nothing).
+//! **Invariant:** identity comes from the connection's credentials, never from a frame field.
+
+use argon2::password_hash::{PasswordHash, SaltString, rand_core::OsRng};
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use base64::Engine;
+use rand::RngCore;
+use rusqlite::{OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use aether_proto::ErrorCode;
+use aether_proto::frame::UserInfo;
+
+use crate::store::{Store, now_secs};
+
+pub const TOKEN_PREFIX: &str = "aet_";
+const MIN_PASSWORD: usize = 8;
+const MAX_PASSWORD: usize = 1024;
+const GUEST_TTL_SECS: i64 = 24 * 3600;
+
+/// `[a-z][a-z0-9_.-]{0,31}`
+pub fn valid_user_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z'))
+        && name.len() <= 32
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// A signed-in principal, as the daemon knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user_id: i64,
+    pub user: String,
+    pub admin: bool,
+    pub guest: bool,
+    /// Set when the credentials are an app-bound token: the only app this caller may act as.
+    pub bound_app: Option<String>,
+}
+
+impl Caller {
+    pub fn user_info(&self) -> UserInfo {
+        UserInfo {
+            id: self.user_id,
+            name: self.user.clone(),
+            admin: self.admin,
+            guest: self.guest,
+        }
+    }
+}
+
+/// An identity operation refused, with the protocol code to answer with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{msg}")]
+pub struct IdentityError {
+    pub code: ErrorCode,
+    pub msg: String,
+}
+
+fn refuse(code: ErrorCode, msg: impl Into<String>) -> IdentityError {
+    IdentityError {
+        code,
+        msg: msg.into(),
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> IdentityError {
+    tracing::error!("identity store: {e}");
+    refuse(ErrorCode::Internal, "the identity store failed; see the daemon log")
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UserRow {
+    pub id: i64,
+    pub name: String,
+    pub admin: bool,
+    pub guest: bool,
+    pub has_password: bool,
+    pub created_at: i64,
+}
+
+fn hash_token(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn hash_password(password: &str) -> Result<String, IdentityError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(internal)
+}
+
+fn check_password_shape(password: &str) -> Result<(), IdentityError> {
+    if password.len() < MIN_PASSWORD || password.len() > MAX_PASSWORD {
+        return Err(refuse(
+            ErrorCode::BadFrame,
+            format!("a password must be {MIN_PASSWORD} to {MAX_PASSWORD} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// A precomputed hash to verify against when the user does not exist,
+/// so a wrong user name takes as long as a wrong password.
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password("decoy-password-never-matches").unwrap_or_default())
+}
+
+#[derive(Clone)]
+pub struct Identity {
+    store: Store,
+}
+
+impl Identity {
+    pub fn new(store: Store) -> Identity {
+        Identity { store }
+    }
+
+    /// Make sure the local owner account exists (an admin without a password).
+    pub fn ensure_owner(&self, name: &str) -> anyhow::Result<()> {
+        let name = name.to_owned();
+        self.store.call_sync(move |c| {
+            c.execute(
+                "INSERT INTO users(name, admin, created_at) VALUES (?1, 1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET admin = 1",
+                params![name, now_secs()],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub async fn owner(&self, name: &str) -> Result<Caller, IdentityError> {
+        self.user_by_name(name)
+            .await?
+            .ok_or_else(|| refuse(ErrorCode::Unauthenticated, "the owner account is missing"))
+    }
+
+    async fn user_by_name(&self, name: &str) -> Result<Option<Caller>, IdentityError> {
+        let name = name.to_owned();
+        self.store
+            .call(move |c| {
+                Ok(c.query_row(
+                    "SELECT id, name, admin, guest FROM users WHERE name = ?1",
+                    params![name],
+                    |r| {
+                        Ok(Caller {
+                            user_id: r.get(0)?,
+                            user: r.get(1)?,
+                            admin: r.get(2)?,
+                            guest: r.get(3)?,
+                            bound_app: None,
+                        })
+                    },
+                )
+                .optional()?)
+            })
+            .await
+            .map_err(internal)
+    }
+
+    pub async fn add_user(&self, name: &str, password: &str, admin: bool) -> Result<i64, IdentityError> {
+        if !valid_user_name(name) {
+            return Err(refuse(
+                ErrorCode::BadFrame,
+                format!("{name:?} is not a user name ([a-z][a-z0-9_.-]{{0,31}})"),
+            ));
+        }
+        check_password_shape(password)?;
+        let hash = {
+            let password = password.to_owned();
+            tokio::task::spawn_blocking(move || hash_password(&password))
+                .await
+                .map_err(internal)??
+        };
+        let name = name.to_owned();
+        let inserted = self
+            .store
+            .call(move |c| {
+                let n = c.execute(
+                    "INSERT INTO users(name, password_hash, admin, created_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(name) DO NOTHING",
+                    params![name, hash, admin, now_secs()],
+                )?;
+                Ok((n == 1).then(|| c.last_insert_rowid()))
+            })
+            .await
+            .map_err(internal)?;
+        inserted.ok_or_else(|| refuse(ErrorCode::Conflict, "a user with that name already exists"))
+    }
+
+    pub async fn set_password(&self, name: &str, password: &str) -> Result<(), IdentityError> {
+        check_password_shape(password)?;
+        let hash = {
+            let password = password.to_owned();
+            tokio::task::spawn_blocking(move || hash_password(&password))
+                .await
+                .map_err(internal)??
+        };
+        let name = name.to_owned();
+        let changed = self
+            .store
+            .call(move |c| {
+                Ok(c.execute(
+                    "UPDATE users SET password_hash = ?2 WHERE name = ?1",
+                    params![name, hash],
+                )?)
+            })
+            .await
+            .map_err(internal)?;
+        if changed == 0 {
+            return Err(refuse(ErrorCode::NotFound, "no such user"));
+        }
+        Ok(())
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<UserRow>, IdentityError> {
+        self.store
+            .call(|c| {
+                let mut stmt = c.prepare(
+                    "SELECT id, name, admin, guest, password_hash IS NOT NULL, created_at
+                     FROM users ORDER BY name",
+                )?;
+                let rows = stmt
+                    .query_map([], |r| {
+                        Ok(UserRow {
+                            id: r.get(0)?,
+                            name: r.get(1)?,
+                            admin: r.get(2)?,
+                            guest: r.get(3)?,
+                            has_password: r.get(4)?,
+                            created_at: r.get(5)?,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await
+            .map_err(internal)
+    }
+
+    /// Check a user name and password.
+    pub async fn sign_in_password(&self, name: &str, password: &str) -> Result<Caller, IdentityError> {
+        let wrong = || refuse(ErrorCode::Unauthenticated, "wrong user name or password");
+        if password.len() > MAX_PASSWORD {
+            return Err(wrong());
+        }
+        let lookup = name.to_owned();
+        let row: Option<(Caller, Option<String>, Option<i64>)> = self
+            .store
+            .call(move |c| {
+                Ok(c.query_row(
+                    "SELECT id, name, admin, guest, password_hash, expires_at FROM users WHERE name = ?1",
+                    params![lookup],
+                    |r| {
+                        Ok((
+                            Caller {
+                                user_id: r.get(0)?,
+                                user: r.get(1)?,
+                                admin: r.get(2)?,
+                                guest: r.get(3)?,
+                                bound_app: None,
+                            },
+                            r.get(4)?,
+                            r.get(5)?,
+                        ))
+                    },
+                )
+                .optional()?)
+            })
+            .await
+            .map_err(internal)?;
+        let stored = row
+            .as_ref()
+            .and_then(|(_, hash, _)| hash.clone())
+            .unwrap_or_else(|| decoy_hash().to_owned());
+        let password = password.to_owned();
+        let matches = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&stored)
+                .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+                .unwrap_or(false)
+        })
+        .await
+        .map_err(internal)?;
+        match row {
+            Some((caller, Some(_), expires)) if matches && !expired(expires) => Ok(caller),
+            _ => Err(wrong()),
+        }
+    }
+
+    /// Resolve a token to its user and app binding.
+    pub async fn sign_in_token(&self, token: &str) -> Result<Caller, IdentityError> {
+        let invalid = || refuse(ErrorCode::Unauthenticated, "the token is not valid");
+        if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
+            return Err(invalid());
+        }
+        let hash = hash_token(token);
+        let row = self
+            .store
+            .call(move |c| {
+                Ok(c.query_row(
+                    "SELECT u.id, u.name, u.admin, u.guest, t.app, t.expires_at, u.expires_at
+                     FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?1",
+                    params![hash],
+                    |r| {
+                        Ok((
+                            Caller {
+                                user_id: r.get(0)?,
+                                user: r.get(1)?,
+                                admin: r.get(2)?,
+                                guest: r.get(3)?,
+                                bound_app: r.get(4)?,
+                            },
+                            r.get::<_, Option<i64>>(5)?,
+                            r.get::<_, Option<i64>>(6)?,
+                        ))
+                    },
+                )
+                .optional()?)
+            })
+            .await
+            .map_err(internal)?;
+        match row {
+            None => Err(invalid()),
+            Some((_, token_exp, user_exp)) if expired(token_exp) || expired(user_exp) => Err(refuse(
+                ErrorCode::Unauthenticated,
+                "the token has expired; sign in again",
+            )),
+            Some((caller, _, _)) => Ok(caller),
+        }
+    }
+
+    /// Mint a token for a user, optionally bound to one app. Returned once, stored hashed.
+    pub async fn create_token(
+        &self,
+        user_id: i64,
+        app: Option<String>,
+        label: String,
+        ttl_secs: Option<i64>,
+    ) -> Result<(String, Option<i64>), IdentityError> {
+        let mut raw = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let token = format!(
+            "{TOKEN_PREFIX}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+        );
+        let hash = hash_token(&token);
+        let now = now_secs();
+        let expires = ttl_secs.map(|ttl| now.saturating_add(ttl));
+        self.store
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO tokens(hash, user_id, app, label, created_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![hash, user_id, app, label, now, expires],
+                )?;
+                Ok(())
+            })
+            .await
+            .map_err(internal)?;
+        Ok((token, expires))
+    }
+
+    /// A fresh anonymous user that expires.
+    pub async fn create_guest(&self) -> Result<Caller, IdentityError> {
+        let mut raw = [0u8; 6];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let name = format!("guest-{}", hex_lower(&raw));
+        let now = now_secs();
+        let insert_name = name.clone();
+        let id = self
+            .store
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO users(name, guest, created_at, expires_at) VALUES (?1, 1, ?2, ?3)",
+                    params![insert_name, now, now + GUEST_TTL_SECS],
+                )?;
+                Ok(c.last_insert_rowid())
+            })
+            .await
+            .map_err(internal)?;
+        Ok(Caller {
+            user_id: id,
+            user: name,
+            admin: false,
+            guest: true,
+            bound_app: None,
+        })
+    }
+}
+
+fn expired(expires_at: Option<i64>) -> bool {
+    expires_at.is_some_and(|at| at <= now_secs())
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity() -> (tempfile::TempDir, Identity) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        (dir, Identity::new(store))
+    }
+
+    #[test]
+    fn user_names() {
+        assert!(valid_user_name("ana"));
+        assert!(valid_user_name("a.b-c_1"));
+        assert!(!valid_user_name("Ana"));
+        assert!(!valid_user_name("1ana"));
+        assert!(!valid_user_name(""));
+        assert!(!valid_user_name(&"a".repeat(33)));
+    }
+
+    #[tokio::test]
+    async fn passwords_and_tokens() {
+        let (_dir, id) = identity();
+        let uid = id.add_user("ana", "correct horse", false).await.unwrap();
+        assert_eq!(id.add_user("ana", "correct horse", false).await.unwrap_err().code, ErrorCode::Conflict);
+        assert_eq!(id.add_user("ana", "short", false).await.unwrap_err().code, ErrorCode::BadFrame);
+        let ana = id.sign_in_password("ana", "correct horse").await.unwrap();
+        assert_eq!(ana.user_id, uid);
+        assert_eq!(
+            id.sign_in_password("ana", "wrong horse").await.unwrap_err().code,
+            ErrorCode::Unauthenticated
+        );
+        assert_eq!(
+            id.sign_in_password("bob", "correct horse").await.unwrap_err().code,
+            ErrorCode::Unauthenticated
+        );
+        let (token, _) = id.create_token(uid, Some("files".into()), "t".into(), None).await.unwrap();
+        let caller = id.sign_in_token(&token).await.unwrap();
+        assert_eq!(caller.bound_app.as_deref(), Some("files"));
+        assert!(id.sign_in_token("aet_nope").await.is_err());
+        let (old, _) = id.create_token(uid, None, "t".into(), Some(-1)).await.unwrap();
+        let e = id.sign_in_token(&old).await.unwrap_err();
+        assert!(e.msg.contains("expired"));
+    }
+}

@@ -1,0 +1,541 @@
+//! The permission manager: the only place that decides whether a frame may pass.
+//!
+//! **Invariant:** every sub/serve/pub/req is checked here by (user, app, topic).
+//! Capabilities map to exact topics through one exhaustive `match` with no
+//! wildcard arm, so a new capability or service is denied until someone maps it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use notify::Watcher;
+use parking_lot::RwLock;
+use serde::Serialize;
+
+use aether_proto::manifest::MAX_MANIFEST_BYTES;
+use aether_proto::{Capability, ErrorCode, Manifest, ManifestError, Pattern};
+
+use crate::audit::{AuditEntry, AuditLog};
+use crate::identity::Caller;
+
+/// What a frame wants to do with a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// Listen to publications.
+    Sub,
+    /// Answer requests.
+    Serve,
+    Pub,
+    Req,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Sub => "sub",
+            Op::Serve => "serve",
+            Op::Pub => "pub",
+            Op::Req => "req",
+        }
+    }
+
+    const fn bit(self) -> u8 {
+        match self {
+            Op::Sub => 1,
+            Op::Serve => 2,
+            Op::Pub => 4,
+            Op::Req => 8,
+        }
+    }
+}
+
+const SUB: u8 = Op::Sub.bit();
+const PUB: u8 = Op::Pub.bit();
+const REQ: u8 = Op::Req.bit();
+
+/// The one table: which topics each capability opens, and for which operations.
+fn capability_topics(cap: Capability) -> &'static [(u8, &'static str)] {
+    match cap {
+        Capability::VfsRead => &[
+            (REQ, "vfs.read"),
+            (REQ, "vfs.list"),
+            (REQ, "vfs.stat"),
+            (REQ, "vfs.search"),
+            (SUB, "vfs.events.>"),
+        ],
+        Capability::VfsWrite => &[
+            (REQ, "vfs.write"),
+            (REQ, "vfs.mkdir"),
+            (REQ, "vfs.remove"),
+            (REQ, "vfs.move"),
+            (REQ, "vfs.copy"),
+        ],
+        Capability::VmRun => &[
+            (REQ, "vm.run"),
+            (REQ, "vm.kill"),
+            (REQ, "vm.stdin"),
+            (REQ, "vm.jobs"),
+            (SUB, "vm.job.>"),
+        ],
+        Capability::AiAccess => &[
+            (REQ, "ai.generate"),
+            (REQ, "ai.chat"),
+            (REQ, "ai.image"),
+            (REQ, "ai.embed"),
+            (SUB, "ai.stream.>"),
+        ],
+        Capability::AgentRun => &[
+            (REQ, "agent.plan"),
+            (REQ, "agent.run"),
+            (REQ, "agent.cancel"),
+            (REQ, "agent.approve"),
+            (REQ, "agent.list"),
+            (REQ, "agent.get"),
+            (SUB, "agent.graph.>"),
+        ],
+        Capability::Chat => &[(REQ, "chat.*"), (SUB | PUB, "chat.room.>")],
+        Capability::Presence => &[(REQ, "presence.*"), (SUB | PUB, "presence.>")],
+        Capability::TelemetryRead => &[(SUB, "telemetry.>")],
+        Capability::AppsManage => &[(REQ, "apps.install"), (REQ, "apps.uninstall")],
+        Capability::Session => &[
+            (REQ, "session.save"),
+            (REQ, "session.load"),
+            (REQ, "prefs.get"),
+            (REQ, "prefs.set"),
+        ],
+        Capability::Admin => &[
+            (REQ, "sys.user.add"),
+            (REQ, "sys.user.list"),
+            (REQ, "sys.daemon.stop"),
+            (REQ, "sys.audit.list"),
+        ],
+    }
+}
+
+/// Requests every signed-in app may make, whatever its capabilities.
+const OPEN_REQUESTS: &[&str] = &[
+    "sys.whoami",
+    "sys.ping",
+    "sys.stats",
+    "sys.token.create",
+    "sys.user.passwd",
+    "sys.perms.show",
+];
+
+/// The daemon's own services: each may serve exactly these topics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Sys,
+}
+
+fn service_topics(service: Service) -> &'static [&'static str] {
+    match service {
+        Service::Sys => &[
+            "sys.whoami",
+            "sys.ping",
+            "sys.stats",
+            "sys.token.create",
+            "sys.user.add",
+            "sys.user.list",
+            "sys.user.passwd",
+            "sys.perms.show",
+            "sys.daemon.stop",
+            "sys.audit.list",
+        ],
+    }
+}
+
+/// Topic roots that are shared between users (membership is the owning service's job);
+/// every other topic lives in the caller's private namespace.
+pub const SHARED_ROOTS: &[&str] = &["chat", "presence"];
+
+struct Grant {
+    ops: u8,
+    pattern: Pattern,
+}
+
+static GRANTS: LazyLock<Vec<(Capability, Vec<Grant>)>> = LazyLock::new(|| {
+    Capability::ALL
+        .into_iter()
+        .map(|cap| {
+            let grants = capability_topics(cap)
+                .iter()
+                .map(|(ops, p)| Grant {
+                    ops: *ops,
+                    pattern: Pattern::parse(p).expect("grant patterns are valid"),
+                })
+                .collect();
+            (cap, grants)
+        })
+        .collect()
+});
+
+static OPEN: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
+    OPEN_REQUESTS
+        .iter()
+        .map(|p| Pattern::parse(p).expect("open topics are valid"))
+        .collect()
+});
+
+/// Why a frame was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub code: ErrorCode,
+    pub msg: String,
+}
+
+/// The loaded manifests.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub apps: BTreeMap<String, Manifest>,
+    pub errors: Vec<ManifestError>,
+}
+
+/// A manifest's grants as people read them.
+#[derive(Debug, Serialize)]
+pub struct AppPermissions {
+    pub manifest: Manifest,
+    pub topics: Vec<GrantView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GrantView {
+    pub capability: Capability,
+    pub reason: String,
+    pub ops: Vec<Op>,
+    pub topic: String,
+}
+
+pub struct Perms {
+    dir: PathBuf,
+    catalog: RwLock<Arc<Catalog>>,
+    generation: AtomicU64,
+    audit: AuditLog,
+}
+
+impl Perms {
+    /// Load every `*.json` in `dir`. Bad manifests are reported and skipped.
+    pub fn load(dir: &Path, audit: AuditLog) -> Arc<Perms> {
+        let perms = Arc::new(Perms {
+            dir: dir.to_owned(),
+            catalog: RwLock::new(Arc::new(Catalog::default())),
+            generation: AtomicU64::new(0),
+            audit,
+        });
+        perms.reload();
+        perms
+    }
+
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().clone()
+    }
+
+    /// Bumped on every reload, so callers can drop cached decisions.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub fn reload(&self) {
+        let catalog = read_manifests(&self.dir);
+        for error in &catalog.errors {
+            tracing::warn!("manifest skipped: {error}");
+        }
+        tracing::info!(
+            apps = catalog.apps.len(),
+            skipped = catalog.errors.len(),
+            "manifests loaded from {}",
+            self.dir.display()
+        );
+        *self.catalog.write() = Arc::new(catalog);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Reload whenever a file in the manifests dir changes. Runs until the returned guard drops.
+    pub fn watch(self: &Arc<Self>) -> anyhow::Result<notify::RecommendedWatcher> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.is_ok() {
+                let _ = tx.send(());
+            }
+        })?;
+        watcher.watch(&self.dir, notify::RecursiveMode::NonRecursive)?;
+        let perms = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while rx.recv().await.is_some() {
+                // Editors write in several steps: wait for the burst to end.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                while rx.try_recv().is_ok() {}
+                let Some(perms) = perms.upgrade() else { break };
+                perms.reload();
+            }
+        });
+        Ok(watcher)
+    }
+
+    /// The decision. Denials are written to the audit log.
+    pub fn check(&self, caller: &Caller, app: &str, op: Op, pattern: &Pattern) -> Result<(), Denial> {
+        let catalog = self.catalog.read().clone();
+        decide(&catalog, caller, app, op, pattern).map_err(|denial| {
+            self.audit.record(AuditEntry {
+                user_id: Some(caller.user_id),
+                user: caller.user.clone(),
+                app: app.to_owned(),
+                op: op.as_str(),
+                topic: pattern.as_str().to_owned(),
+                code: denial.code,
+                reason: denial.msg.clone(),
+            });
+            denial
+        })
+    }
+
+    /// May this service serve this pattern?
+    pub fn check_service(&self, service: Service, pattern: &Pattern) -> Result<(), Denial> {
+        if service_topics(service).iter().any(|t| *t == pattern.as_str()) {
+            Ok(())
+        } else {
+            Err(Denial {
+                code: ErrorCode::Forbidden,
+                msg: format!("service {service:?} does not own {pattern}"),
+            })
+        }
+    }
+
+    pub fn permissions_of(&self, app: &str) -> Option<AppPermissions> {
+        let catalog = self.catalog();
+        let manifest = catalog.apps.get(app)?.clone();
+        let mut topics = vec![];
+        for (cap, reason) in &manifest.permissions {
+            for (ops, topic) in capability_topics(*cap) {
+                let ops = [Op::Sub, Op::Serve, Op::Pub, Op::Req]
+                    .into_iter()
+                    .filter(|op| ops & op.bit() != 0)
+                    .collect();
+                topics.push(GrantView {
+                    capability: *cap,
+                    reason: reason.clone(),
+                    ops,
+                    topic: (*topic).to_owned(),
+                });
+            }
+        }
+        Some(AppPermissions { manifest, topics })
+    }
+}
+
+/// The private namespace every app has: `app.<id>.>`.
+pub fn own_namespace(app: &str) -> Option<Pattern> {
+    Pattern::parse(&format!("app.{app}.>")).ok()
+}
+
+fn decide(catalog: &Catalog, caller: &Caller, app: &str, op: Op, pattern: &Pattern) -> Result<(), Denial> {
+    let forbidden = |msg: String| Err(Denial {
+        code: ErrorCode::Forbidden,
+        msg,
+    });
+    if let Some(bound) = &caller.bound_app
+        && bound != app
+    {
+        return forbidden(format!(
+            "this token is bound to app {bound:?} and cannot act as {app:?}"
+        ));
+    }
+    let Some(manifest) = catalog.apps.get(app) else {
+        return forbidden(format!("no app {app:?} is installed"));
+    };
+    if own_namespace(app).is_some_and(|own| own.covers(pattern)) {
+        return Ok(());
+    }
+    match op {
+        Op::Serve => {
+            return forbidden(format!(
+                "app {app:?} may only serve topics under app.{app}.>; {pattern} belongs to a service"
+            ));
+        }
+        Op::Req if OPEN.iter().any(|open| open.covers(pattern)) => return Ok(()),
+        Op::Req | Op::Sub | Op::Pub => {}
+    }
+    let mut missing = None;
+    for (cap, grants) in GRANTS.iter() {
+        if !grants
+            .iter()
+            .any(|g| g.ops & op.bit() != 0 && g.pattern.covers(pattern))
+        {
+            continue;
+        }
+        if !manifest.has(*cap) {
+            missing.get_or_insert(*cap);
+            continue;
+        }
+        if *cap == Capability::Admin && !caller.admin {
+            return forbidden(format!("{} {pattern} needs an admin user", op.as_str()));
+        }
+        return Ok(());
+    }
+    match missing {
+        Some(cap) => forbidden(format!(
+            "app {app:?} lacks capability `{cap}` needed to {} {pattern}",
+            op.as_str()
+        )),
+        None if !pattern.is_literal() => forbidden(format!(
+            "no single capability of app {app:?} covers the pattern {pattern}: subscribe to each area on its own"
+        )),
+        None => forbidden(format!("no capability allows {} on {pattern}", op.as_str())),
+    }
+}
+
+fn read_manifests(dir: &Path) -> Catalog {
+    let mut catalog = Catalog::default();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            catalog.errors.push(ManifestError {
+                file: dir.display().to_string(),
+                field: "(directory)".into(),
+                problem: e.to_string(),
+            });
+            return catalog;
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        match read_manifest(&path) {
+            Ok(manifest) => {
+                catalog.apps.insert(manifest.id.clone(), manifest);
+            }
+            Err(e) => catalog.errors.push(e),
+        }
+    }
+    catalog
+}
+
+fn read_manifest(path: &Path) -> Result<Manifest, ManifestError> {
+    let file = path.display().to_string();
+    let fail = |field: &str, problem: String| ManifestError {
+        file: file.clone(),
+        field: field.into(),
+        problem,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| fail("(document)", e.to_string()))?;
+    if meta.len() > MAX_MANIFEST_BYTES as u64 {
+        return Err(fail(
+            "(document)",
+            format!("{} bytes; the limit is {MAX_MANIFEST_BYTES}", meta.len()),
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| fail("(document)", e.to_string()))?;
+    let manifest = Manifest::from_json(&file, &text)?;
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    if stem != manifest.id {
+        return Err(fail(
+            "id",
+            format!("{:?} must match the file name {stem:?}", manifest.id),
+        ));
+    }
+    Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(admin: bool, bound: Option<&str>) -> Caller {
+        Caller {
+            user_id: 1,
+            user: "ana".into(),
+            admin,
+            guest: false,
+            bound_app: bound.map(str::to_owned),
+        }
+    }
+
+    fn catalog() -> Catalog {
+        let mut catalog = Catalog::default();
+        for text in [
+            r#"{"id":"files","name":"Files","version":"0.1.0","permissions":{"vfs_read":"browse","vfs_write":"save"}}"#,
+            r#"{"id":"cli","name":"CLI","version":"0.1.0","permissions":{"admin":"manage","chat":"talk"}}"#,
+        ] {
+            let m = Manifest::from_json("t", text).unwrap();
+            catalog.apps.insert(m.id.clone(), m);
+        }
+        catalog
+    }
+
+    fn p(s: &str) -> Pattern {
+        Pattern::parse(s).unwrap()
+    }
+
+    #[test]
+    fn capabilities_open_exactly_their_topics() {
+        let c = catalog();
+        let ana = caller(false, None);
+        assert!(decide(&c, &ana, "files", Op::Req, &p("vfs.read")).is_ok());
+        assert!(decide(&c, &ana, "files", Op::Sub, &p("vfs.events.>")).is_ok());
+        assert!(decide(&c, &ana, "files", Op::Sub, &p("vfs.events.written")).is_ok());
+        let e = decide(&c, &ana, "files", Op::Pub, &p("chat.room.general.post")).unwrap_err();
+        assert!(e.msg.contains("lacks capability `chat`"), "{}", e.msg);
+        assert!(decide(&c, &ana, "files", Op::Pub, &p("vfs.read")).is_err());
+        assert!(decide(&c, &ana, "files", Op::Sub, &p("vfs.>")).is_err());
+        assert!(decide(&c, &ana, "files", Op::Sub, &p(">")).is_err());
+        assert!(decide(&c, &ana, "files", Op::Req, &p("nobody.maps.this")).is_err());
+    }
+
+    #[test]
+    fn open_topics_own_namespace_and_serving() {
+        let c = catalog();
+        let ana = caller(false, None);
+        assert!(decide(&c, &ana, "files", Op::Req, &p("sys.whoami")).is_ok());
+        assert!(decide(&c, &ana, "files", Op::Serve, &p("app.files.echo")).is_ok());
+        assert!(decide(&c, &ana, "files", Op::Sub, &p("app.files.>")).is_ok());
+        assert!(decide(&c, &ana, "files", Op::Pub, &p("app.cli.x")).is_err());
+        assert!(decide(&c, &ana, "files", Op::Serve, &p("sys.whoami")).is_err());
+        assert!(decide(&c, &ana, "files", Op::Serve, &p("vfs.read")).is_err());
+    }
+
+    #[test]
+    fn app_binding_unknown_apps_and_admin() {
+        let c = catalog();
+        let bound = caller(true, Some("files"));
+        let e = decide(&c, &bound, "cli", Op::Req, &p("sys.ping")).unwrap_err();
+        assert!(e.msg.contains("bound to app"));
+        assert!(decide(&c, &caller(false, None), "ghost", Op::Req, &p("sys.ping")).is_err());
+        let e = decide(&c, &caller(false, None), "cli", Op::Req, &p("sys.user.add")).unwrap_err();
+        assert!(e.msg.contains("admin"));
+        assert!(decide(&c, &caller(true, None), "cli", Op::Req, &p("sys.user.add")).is_ok());
+    }
+
+    #[test]
+    fn services_serve_only_their_topics() {
+        assert!(service_topics(Service::Sys).contains(&"sys.ping"));
+        let dir = tempfile::tempdir().unwrap();
+        let perms = Perms::load(dir.path(), AuditLog::disabled());
+        assert!(perms.check_service(Service::Sys, &p("sys.ping")).is_ok());
+        assert!(perms.check_service(Service::Sys, &p("vfs.read")).is_err());
+    }
+
+    #[test]
+    fn bad_manifests_are_skipped_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("good.json"), r#"{"id":"good","name":"G","version":"1.0.0"}"#).unwrap();
+        std::fs::write(dir.path().join("broken.json"), "{ nope").unwrap();
+        std::fs::write(
+            dir.path().join("odd.json"),
+            r#"{"id":"odd","name":"O","version":"1.0.0","permissions":{"root":"all"}}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("other.json"), r#"{"id":"else","name":"E","version":"1.0.0"}"#).unwrap();
+        let catalog = read_manifests(dir.path());
+        assert_eq!(catalog.apps.keys().collect::<Vec<_>>(), ["good"]);
+        assert_eq!(catalog.errors.len(), 3);
+        assert!(catalog.errors.iter().any(|e| e.file.ends_with("broken.json") && e.field == "(document)"));
+        assert!(catalog.errors.iter().any(|e| e.file.ends_with("odd.json") && e.field == "permissions"));
+        assert!(catalog.errors.iter().any(|e| e.file.ends_with("other.json") && e.field == "id"));
+    }
+}

@@ -1,0 +1,396 @@
+//! One signed-in connection: reads frames, checks each with the permission
+//! manager, hands them to the hub, and writes what the hub queued for it.
+//!
+//! Bad input gets an `err` frame and the connection lives on. Only a frame over
+//! the size limit, a slow consumer or shutdown ends it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use aether_proto::frame::{self, Bye, ByeReason, Publish, Reply, Request, Sub};
+use aether_proto::manifest::valid_app_id;
+use aether_proto::{ClientFrame, ErrorBody, ErrorCode, Pattern, ServerFrame, Topic};
+
+use crate::daemon::Shared;
+use crate::hub::{Envelope, Namespace, Outbound, Outbox, OutboxKind, Requester, Target};
+use crate::identity::Caller;
+use crate::perms::{Denial, Op, SHARED_ROOTS};
+
+/// Deliveries written per flush.
+const BATCH: usize = 512;
+/// A client that does not take a write within this long is dropped as a slow consumer.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Permission decisions remembered per connection.
+const PERM_CACHE_LIMIT: usize = 4096;
+
+/// What to do after a client frame.
+enum Step {
+    Nothing,
+    Answer(ServerFrame),
+    Close,
+}
+
+struct SubEntry {
+    ns: Namespace,
+    pattern: Pattern,
+    serve: bool,
+}
+
+/// Decisions by app, then topic, then operation; dropped when manifests reload.
+#[derive(Default)]
+struct PermCache {
+    generation: u64,
+    size: usize,
+    by_app: HashMap<Box<str>, HashMap<Box<str>, [Option<Result<(), Denial>>; 4]>>,
+}
+
+fn op_slot(op: Op) -> usize {
+    match op {
+        Op::Sub => 0,
+        Op::Serve => 1,
+        Op::Pub => 2,
+        Op::Req => 3,
+    }
+}
+
+pub struct Session {
+    caller: Arc<Caller>,
+    shared: Arc<Shared>,
+    outbox: Arc<Outbox>,
+    rx: Option<mpsc::Receiver<Outbound>>,
+    subs: HashMap<u64, SubEntry>,
+    perms: PermCache,
+}
+
+impl Session {
+    pub fn new(caller: Caller, shared: Arc<Shared>) -> Session {
+        let (outbox, rx) = shared
+            .hub
+            .participant(OutboxKind::Remote, shared.config.limits.outbound_queue);
+        Session {
+            caller: Arc::new(caller),
+            shared,
+            outbox,
+            rx: Some(rx),
+            subs: HashMap::new(),
+            perms: PermCache::default(),
+        }
+    }
+
+    pub async fn run<S>(mut self, mut ws: WebSocketStream<S>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let stats = &self.shared.hub.stats;
+        stats.connections.fetch_add(1, Ordering::Relaxed);
+        let reason = self.event_loop(&mut ws).await;
+        if let Some(reason) = reason {
+            if reason == ByeReason::SlowConsumer {
+                self.shared.hub.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(user = %self.caller.user, "dropping a slow consumer");
+            }
+            let bye = ServerFrame::Bye(Bye { reason, msg: None });
+            // The peer may not be reading: say bye if it fits, never wait long.
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                let _ = ws.send(Message::text(bye.to_json())).await;
+                let _ = ws.close(None).await;
+            })
+            .await;
+        }
+        self.shared.hub.stats.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Runs until the connection ends; returns the bye to send, if any.
+    async fn event_loop<S>(&mut self, ws: &mut WebSocketStream<S>) -> Option<ByeReason>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let outbox = self.outbox.clone();
+        let shutdown = self.shared.shutdown.clone();
+        let mut rx = self.rx.take()?;
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            tokio::select! {
+                biased;
+                _ = outbox.dropped_as_slow() => return Some(ByeReason::SlowConsumer),
+                _ = shutdown.cancelled() => return Some(ByeReason::Shutdown),
+                n = rx.recv_many(&mut batch, BATCH) => {
+                    if n == 0 {
+                        return None;
+                    }
+                    let write = write_batch(ws, &mut batch);
+                    tokio::select! {
+                        written = tokio::time::timeout(WRITE_TIMEOUT, write) => match written {
+                            Ok(Ok(())) => {}
+                            Ok(Err(_)) => return None,
+                            Err(_) => return Some(ByeReason::SlowConsumer),
+                        },
+                        _ = outbox.dropped_as_slow() => return Some(ByeReason::SlowConsumer),
+                    }
+                }
+                incoming = ws.next() => {
+                    let step = match incoming {
+                        Some(Ok(Message::Text(text))) => self.on_text(text.as_str()),
+                        Some(Ok(Message::Binary(_))) => Step::Answer(ServerFrame::err(
+                            None,
+                            ErrorCode::BadFrame,
+                            "binary frames are not part of the protocol: send JSON text",
+                        )),
+                        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Step::Nothing,
+                        Some(Ok(Message::Close(_))) | None => Step::Close,
+                        Some(Err(tungstenite::Error::Capacity(e))) => {
+                            tracing::info!(user = %self.caller.user, "closing: {e}");
+                            return Some(ByeReason::TooLarge);
+                        }
+                        Some(Err(e)) => {
+                            tracing::debug!(user = %self.caller.user, "connection error: {e}");
+                            return None;
+                        }
+                    };
+                    match step {
+                        Step::Nothing => {}
+                        Step::Close => return None,
+                        Step::Answer(frame) => {
+                            let send = ws.send(Message::text(frame.to_json()));
+                            match tokio::time::timeout(WRITE_TIMEOUT, send).await {
+                                Ok(Ok(())) => {}
+                                Ok(Err(_)) => return None,
+                                Err(_) => return Some(ByeReason::SlowConsumer),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_text(&mut self, text: &str) -> Step {
+        let frame = match ClientFrame::parse(text) {
+            Ok(frame) => frame,
+            Err(e) => return Step::Answer(e.to_err_frame()),
+        };
+        let result = match frame {
+            ClientFrame::Hello(_) => Err((None, ErrorBody::new(ErrorCode::BadFrame, "already signed in"))),
+            ClientFrame::Sub(sub) => self.on_sub(sub),
+            ClientFrame::Unsub(unsub) => self.on_unsub(unsub.id, unsub.sub),
+            ClientFrame::Pub(publish) => self.on_pub(publish),
+            ClientFrame::Req(request) => self.on_req(request),
+            ClientFrame::Reply(reply) => self.on_reply(reply),
+            ClientFrame::Ping(ping) => Ok(Some(ServerFrame::Pong(frame::Pong { id: ping.id }))),
+            ClientFrame::Bye(_) => return Step::Close,
+        };
+        match result {
+            Ok(Some(answer)) => Step::Answer(answer),
+            Ok(None) => Step::Nothing,
+            Err((id, e)) => Step::Answer(ServerFrame::err(id, e.code, e.msg)),
+        }
+    }
+
+    fn check(&mut self, app: &str, op: Op, pattern: &Pattern) -> Result<(), ErrorBody> {
+        let generation = self.shared.perms.generation();
+        if generation != self.perms.generation {
+            self.perms = PermCache {
+                generation,
+                ..PermCache::default()
+            };
+        }
+        let cached = self
+            .perms
+            .by_app
+            .get(app)
+            .and_then(|topics| topics.get(pattern.as_str()))
+            .and_then(|slots| slots[op_slot(op)].clone());
+        let decision = match cached {
+            Some(decision) => decision,
+            None => {
+                let decision = self.shared.perms.check(&self.caller, app, op, pattern);
+                if self.perms.size >= PERM_CACHE_LIMIT {
+                    self.perms.by_app.clear();
+                    self.perms.size = 0;
+                }
+                self.perms.size += 1;
+                self.perms
+                    .by_app
+                    .entry(app.into())
+                    .or_default()
+                    .entry(pattern.as_str().into())
+                    .or_default()[op_slot(op)] = Some(decision.clone());
+                decision
+            }
+        };
+        decision.map_err(|d| ErrorBody::new(d.code, d.msg))
+    }
+
+    fn namespace(&self, root: Option<&str>) -> Namespace {
+        match root {
+            Some(root) if SHARED_ROOTS.contains(&root) => Namespace::Shared,
+            _ => Namespace::User(self.caller.user_id),
+        }
+    }
+
+    fn on_sub(&mut self, sub: Sub) -> Answer {
+        let id = Some(sub.id);
+        check_app(id, &sub.app)?;
+        if self.subs.contains_key(&sub.id) {
+            return Err((id, ErrorBody::new(ErrorCode::BadFrame, format!("subscription id {} is already in use", sub.id))));
+        }
+        let limit = self.shared.config.limits.max_subscriptions;
+        if self.subs.len() >= limit {
+            return Err((
+                id,
+                ErrorBody::new(
+                    ErrorCode::RateLimited,
+                    format!("this connection has {limit} subscriptions, the limit; unsubscribe first"),
+                ),
+            ));
+        }
+        let pattern = Pattern::parse(&sub.topic).map_err(|e| (id, ErrorBody::new(ErrorCode::BadTopic, e.to_string())))?;
+        let op = if sub.serve { Op::Serve } else { Op::Sub };
+        self.check(&sub.app, op, &pattern).map_err(|e| (id, e))?;
+        let ns = self.namespace(pattern.literal_root());
+        let target = Target {
+            outbox: self.outbox.clone(),
+            sub: sub.id,
+        };
+        self.shared.hub.subscribe(ns, &pattern, target, sub.serve);
+        self.subs.insert(
+            sub.id,
+            SubEntry {
+                ns,
+                pattern,
+                serve: sub.serve,
+            },
+        );
+        Ok(Some(ServerFrame::Ok(frame::Ack { id: sub.id })))
+    }
+
+    fn on_unsub(&mut self, id: u64, sub: u64) -> Answer {
+        let Some(entry) = self.subs.remove(&sub) else {
+            return Err((Some(id), ErrorBody::new(ErrorCode::NotFound, format!("no subscription {sub}"))));
+        };
+        self.shared
+            .hub
+            .unsubscribe(entry.ns, &entry.pattern, self.outbox.id, sub, entry.serve);
+        Ok(Some(ServerFrame::Ok(frame::Ack { id })))
+    }
+
+    fn topic(&mut self, id: Option<u64>, app: &str, topic: &str, op: Op) -> Result<Topic, (Option<u64>, ErrorBody)> {
+        check_app(id, app)?;
+        let topic = Topic::parse(topic).map_err(|e| (id, ErrorBody::new(ErrorCode::BadTopic, e.to_string())))?;
+        // Literal topics are their own pattern; the allocation is skipped on cache hits below.
+        let as_pattern = topic.as_pattern();
+        self.check(app, op, &as_pattern).map_err(|e| (id, e))?;
+        Ok(topic)
+    }
+
+    fn on_pub(&mut self, publish: Publish) -> Answer {
+        let Publish { id, app, topic, data } = publish;
+        let topic = self.topic(id, &app, &topic, Op::Pub)?;
+        let ns = self.namespace(Some(topic.root()));
+        let envelope = Envelope::new(topic, self.caller.clone(), app, data.unwrap_or_else(frame::null_data));
+        self.shared.hub.publish(ns, Arc::new(envelope));
+        Ok(id.map(|id| ServerFrame::Ok(frame::Ack { id })))
+    }
+
+    fn on_req(&mut self, request: Request) -> Answer {
+        let Request {
+            id,
+            app,
+            topic,
+            data,
+            timeout_ms,
+        } = request;
+        let topic = self.topic(Some(id), &app, &topic, Op::Req)?;
+        let limits = &self.shared.config.limits;
+        if self.outbox.pending_requests.load(Ordering::Acquire) >= limits.max_pending_requests {
+            return Err((
+                Some(id),
+                ErrorBody::new(
+                    ErrorCode::RateLimited,
+                    format!("{} requests are already waiting, the limit", limits.max_pending_requests),
+                ),
+            ));
+        }
+        let timeout_ms = timeout_ms
+            .unwrap_or(limits.default_request_timeout_ms)
+            .clamp(1, limits.max_request_timeout_ms);
+        let ns = self.namespace(Some(topic.root()));
+        let envelope = Envelope::new(topic, self.caller.clone(), app, data.unwrap_or_else(frame::null_data));
+        let requester = Requester {
+            outbox: self.outbox.clone(),
+            id,
+        };
+        self.shared
+            .hub
+            .request(ns, Arc::new(envelope), requester, Duration::from_millis(timeout_ms))
+            .map_err(|e| (Some(id), e))?;
+        Ok(None)
+    }
+
+    fn on_reply(&mut self, reply: Reply) -> Answer {
+        let Ok(to) = reply.to.parse::<u64>() else {
+            return Err((
+                None,
+                ErrorBody::new(ErrorCode::BadFrame, "`to` must be the `reply` of a request you received"),
+            ));
+        };
+        let result = match (reply.data, reply.error) {
+            (_, Some(error)) => Err(error),
+            (data, None) => Ok(data.unwrap_or_else(frame::null_data)),
+        };
+        self.shared.hub.reply(self.outbox.id, to, result).map_err(|e| (None, e))?;
+        Ok(None)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        for (sub, entry) in self.subs.drain() {
+            self.shared
+                .hub
+                .unsubscribe(entry.ns, &entry.pattern, self.outbox.id, sub, entry.serve);
+        }
+        self.shared.hub.participant_gone(self.outbox.id);
+    }
+}
+
+/// The outcome of a frame: maybe an answer now, or an error for the frame's id.
+type Answer = Result<Option<ServerFrame>, (Option<u64>, ErrorBody)>;
+
+fn check_app(id: Option<u64>, app: &str) -> Result<(), (Option<u64>, ErrorBody)> {
+    if valid_app_id(app) {
+        Ok(())
+    } else {
+        Err((
+            id,
+            ErrorBody::new(
+                ErrorCode::BadFrame,
+                "`app` must be an app id ([a-z][a-z0-9_-]{0,31})",
+            ),
+        ))
+    }
+}
+
+async fn write_batch<S>(ws: &mut WebSocketStream<S>, batch: &mut Vec<Outbound>) -> Result<(), tungstenite::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    for item in batch.drain(..) {
+        let text = match item {
+            Outbound::Deliver { sub, envelope, reply } => envelope.msg_frame(sub, reply),
+            Outbound::Frame(text) => text,
+            // In-process answers are for services; a connection never gets one.
+            Outbound::Answer { .. } => continue,
+        };
+        ws.feed(Message::text(text)).await?;
+    }
+    ws.flush().await
+}

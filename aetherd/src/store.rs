@@ -1,0 +1,121 @@
+//! SQLite storage (bundled, WAL) with versioned migrations.
+//!
+//! One connection behind a mutex; every call runs on the blocking pool so the
+//! async runtime never waits on the disk.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use parking_lot::Mutex;
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
+
+/// Schema versions, oldest first. Never edit a shipped migration: add one.
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(
+        "CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            password_hash TEXT,
+            admin INTEGER NOT NULL DEFAULT 0,
+            guest INTEGER NOT NULL DEFAULT 0,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER
+        );
+        CREATE TABLE tokens (
+            id INTEGER PRIMARY KEY,
+            hash BLOB NOT NULL UNIQUE,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            app TEXT,
+            label TEXT NOT NULL DEFAULT '',
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER
+        );
+        CREATE INDEX tokens_user ON tokens(user_id);
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at INTEGER NOT NULL,
+            user_id INTEGER,
+            user_name TEXT,
+            app TEXT,
+            op TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            code TEXT NOT NULL,
+            reason TEXT NOT NULL
+        );",
+    )])
+}
+
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> anyhow::Result<Store> {
+        let mut conn =
+            Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrations()
+            .to_latest(&mut conn)
+            .with_context(|| format!("cannot migrate {}", path.display()))?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Run `f` with the connection on the blocking pool.
+    pub async fn call<T, F>(&self, f: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || f(&mut conn.lock()))
+            .await
+            .context("store task failed")?
+    }
+
+    /// Run `f` on the calling thread (start-up and tests only).
+    pub fn call_sync<T>(&self, f: impl FnOnce(&mut Connection) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        f(&mut self.conn.lock())
+    }
+}
+
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_valid() {
+        super::migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn opening_twice_keeps_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let store = super::Store::open(&path).unwrap();
+        store
+            .call_sync(|c| {
+                c.execute("INSERT INTO users(name, created_at) VALUES ('ana', 0)", [])?;
+                Ok(())
+            })
+            .unwrap();
+        drop(store);
+        let store = super::Store::open(&path).unwrap();
+        let n: i64 = store
+            .call_sync(|c| Ok(c.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+}
