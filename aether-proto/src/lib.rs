@@ -7,6 +7,7 @@ pub mod capability;
 pub mod error;
 pub mod frame;
 pub mod manifest;
+pub mod paths;
 pub mod schema;
 pub mod topic;
 

@@ -2,7 +2,7 @@
 //! `AETHER_*` environment variables, then command-line flags.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -84,30 +84,7 @@ struct FileConfig {
     limits: Option<Limits>,
 }
 
-/// The data dir: `$AETHER_HOME`, else the XDG data dir.
-pub fn default_data_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("AETHER_HOME") {
-        return PathBuf::from(home);
-    }
-    directories::BaseDirs::new()
-        .map(|dirs| dirs.data_dir().join("aether"))
-        .unwrap_or_else(|| PathBuf::from(".aether"))
-}
-
-/// The runtime dir for the Unix socket: `$AETHER_HOME/run` when AETHER_HOME is set
-/// (so instances stay apart), else `$XDG_RUNTIME_DIR/aether`, else `<data>/run`.
-pub fn default_runtime_dir(data_dir: &Path) -> PathBuf {
-    if std::env::var_os("AETHER_HOME").is_none()
-        && let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR")
-    {
-        return PathBuf::from(dir).join("aether");
-    }
-    data_dir.join("run")
-}
-
-pub fn socket_path(runtime_dir: &Path) -> PathBuf {
-    runtime_dir.join("aetherd.sock")
-}
+pub use aether_proto::paths::{data_dir as default_data_dir, runtime_dir as default_runtime_dir, socket_path};
 
 pub fn parse_listen(s: &str) -> anyhow::Result<Listen> {
     if s.eq_ignore_ascii_case("off") {
@@ -150,9 +127,17 @@ impl Config {
 
     /// Defaults, `config.toml`, then the environment.
     pub fn load(data_dir: Option<PathBuf>) -> anyhow::Result<Config> {
-        let data_dir = data_dir.unwrap_or_else(default_data_dir);
-        let mut config = Config::for_data_dir(&data_dir);
-        config.runtime_dir = default_runtime_dir(&data_dir);
+        // An explicit data dir keeps its socket inside it, so instances never collide.
+        let mut config = match data_dir {
+            Some(dir) => Config::for_data_dir(dir),
+            None => {
+                let dir = default_data_dir();
+                let mut config = Config::for_data_dir(&dir);
+                config.runtime_dir = default_runtime_dir(&dir);
+                config
+            }
+        };
+        let data_dir = config.data_dir.clone();
         let file = data_dir.join("config.toml");
         if file.exists() {
             let text = std::fs::read_to_string(&file)
