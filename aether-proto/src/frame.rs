@@ -64,8 +64,13 @@ pub enum Auth {
     #[default]
     Local,
     /// A token from `sys.token.create` (user token or app-bound token).
-    Token { token: String },
-    Password { user: String, password: String },
+    Token {
+        token: String,
+    },
+    Password {
+        user: String,
+        password: String,
+    },
     /// Anonymous trial user, when the daemon allows guests.
     Guest,
 }
@@ -390,7 +395,9 @@ mod tests {
     fn every_client_frame_round_trips() {
         client_round_trip(ClientFrame::Hello(Hello {
             v: 1,
-            auth: Auth::Token { token: "abc".into() },
+            auth: Auth::Token {
+                token: "abc".into(),
+            },
             client: Some("aether/0.1".into()),
         }));
         client_round_trip(ClientFrame::Hello(Hello {
@@ -498,7 +505,12 @@ mod tests {
 
     #[test]
     fn bad_frames_say_why_and_keep_the_id() {
-        assert!(ClientFrame::parse("hello").unwrap_err().msg.contains("not a JSON object"));
+        assert!(
+            ClientFrame::parse("hello")
+                .unwrap_err()
+                .msg
+                .contains("not a JSON object")
+        );
         assert!(ClientFrame::parse("[1,2]").is_err());
         let e = ClientFrame::parse(r#"{"id":4}"#).unwrap_err();
         assert_eq!(e.id, Some(4));
@@ -524,8 +536,9 @@ mod tests {
 
     #[test]
     fn payloads_are_carried_verbatim() {
-        let f = ClientFrame::parse(r#"{"t":"pub","app":"a","topic":"b","data":{"z":1,"a":[1, 2]}}"#)
-            .unwrap();
+        let f =
+            ClientFrame::parse(r#"{"t":"pub","app":"a","topic":"b","data":{"z":1,"a":[1, 2]}}"#)
+                .unwrap();
         let ClientFrame::Pub(p) = f else { panic!() };
         assert_eq!(p.data.unwrap().get(), r#"{"z":1,"a":[1, 2]}"#);
     }

@@ -104,7 +104,10 @@ impl Manifest {
         let manifest: Manifest = serde_path_to_error::deserialize(de).map_err(|e| {
             // serde_path_to_error writes `?` for a segment it cannot name (a map key).
             let path = e.path().to_string();
-            let known: Vec<&str> = path.split('.').filter(|s| *s != "?" && !s.is_empty()).collect();
+            let known: Vec<&str> = path
+                .split('.')
+                .filter(|s| *s != "?" && !s.is_empty())
+                .collect();
             let field = if known.is_empty() {
                 "(document)".to_owned()
             } else {
@@ -112,7 +115,9 @@ impl Manifest {
             };
             err(&field, e.into_inner().to_string())
         })?;
-        manifest.validate().map_err(|(field, problem)| err(field, problem))?;
+        manifest
+            .validate()
+            .map_err(|(field, problem)| err(field, problem))?;
         Ok(manifest)
     }
 
@@ -195,7 +200,10 @@ mod tests {
     fn bad_json_names_the_document() {
         let e = refuse("{ not json");
         assert_eq!(e.field, "(document)");
-        assert!(e.to_string().starts_with("manifests/x.json: field `(document)`"));
+        assert!(
+            e.to_string()
+                .starts_with("manifests/x.json: field `(document)`")
+        );
     }
 
     #[test]
@@ -209,9 +217,18 @@ mod tests {
     fn unknown_field_and_bad_values_are_named() {
         let e = refuse(r#"{"id":"a","name":"A","version":"1.0.0","perms":{}}"#);
         assert!(e.problem.contains("perms"), "{e}");
-        assert_eq!(refuse(r#"{"id":"A!","name":"A","version":"1.0.0"}"#).field, "id");
-        assert_eq!(refuse(r#"{"id":"a","name":" ","version":"1.0.0"}"#).field, "name");
-        assert_eq!(refuse(r#"{"id":"a","name":"A","version":"1.0"}"#).field, "version");
+        assert_eq!(
+            refuse(r#"{"id":"A!","name":"A","version":"1.0.0"}"#).field,
+            "id"
+        );
+        assert_eq!(
+            refuse(r#"{"id":"a","name":" ","version":"1.0.0"}"#).field,
+            "name"
+        );
+        assert_eq!(
+            refuse(r#"{"id":"a","name":"A","version":"1.0"}"#).field,
+            "version"
+        );
         assert_eq!(
             refuse(r#"{"id":"a","name":"A","version":"1.0.0","entry":"../x.wasm"}"#).field,
             "entry"

@@ -217,12 +217,21 @@ mod tests {
         assert_eq!(Topic::parse(".a"), Err(TopicError::EmptyToken(0)));
         assert_eq!(Topic::parse("a."), Err(TopicError::EmptyToken(1)));
         assert!(matches!(Topic::parse("a b"), Err(TopicError::BadChar(_))));
-        assert!(matches!(Topic::parse("Vfs.read"), Err(TopicError::BadChar(_))));
-        assert!(matches!(Topic::parse("vfs.réad"), Err(TopicError::BadChar(_))));
+        assert!(matches!(
+            Topic::parse("Vfs.read"),
+            Err(TopicError::BadChar(_))
+        ));
+        assert!(matches!(
+            Topic::parse("vfs.réad"),
+            Err(TopicError::BadChar(_))
+        ));
         assert!(matches!(Topic::parse("a\0b"), Err(TopicError::BadChar(_))));
         assert_eq!(Topic::parse("a.*"), Err(TopicError::WildcardInTopic('*')));
         assert_eq!(Topic::parse("a.>"), Err(TopicError::WildcardInTopic('>')));
-        assert_eq!(Pattern::parse("a.>.b"), Err(TopicError::FullWildcardNotLast));
+        assert_eq!(
+            Pattern::parse("a.>.b"),
+            Err(TopicError::FullWildcardNotLast)
+        );
         assert!(matches!(Pattern::parse("a*"), Err(TopicError::BadChar(_))));
         let ten_k = vec!["a"; 10_000].join(".");
         assert!(matches!(Topic::parse(&ten_k), Err(TopicError::TooLong(_))));

@@ -48,13 +48,16 @@ fn store_credentials(credentials: &Credentials) -> Result<(), Failure> {
         .open(&tmp)
         .map_err(|e| Failure::io(&tmp, e))?;
     std::io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| Failure::io(&tmp, e))?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(|e| Failure::io(&tmp, e))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Failure::io(&tmp, e))?;
     std::fs::rename(&tmp, &path).map_err(|e| Failure::io(&path, e))
 }
 
 pub fn save_token(endpoint: &Endpoint, token: &str) -> Result<(), Failure> {
     let mut credentials = load_credentials();
-    credentials.tokens.insert(endpoint.to_string(), token.to_owned());
+    credentials
+        .tokens
+        .insert(endpoint.to_string(), token.to_owned());
     store_credentials(&credentials)
 }
 
@@ -71,7 +74,9 @@ pub fn forget_token(endpoint: &Endpoint) -> Result<bool, Failure> {
 /// The endpoint to use: `--url`, else the local daemon's socket.
 pub fn endpoint(url: Option<&str>) -> Result<(Endpoint, bool), Failure> {
     match url {
-        Some(url) => Endpoint::parse(url).map(|e| (e, false)).map_err(Failure::Usage),
+        Some(url) => Endpoint::parse(url)
+            .map(|e| (e, false))
+            .map_err(Failure::Usage),
         None => Ok((Endpoint::Unix(paths::default_socket()), true)),
     }
 }
@@ -82,7 +87,9 @@ pub fn auth_for(endpoint: &Endpoint, token: Option<String>) -> Result<Auth, Fail
         return Ok(Auth::Token { token });
     }
     if let Some(token) = load_credentials().tokens.get(&endpoint.to_string()) {
-        return Ok(Auth::Token { token: token.clone() });
+        return Ok(Auth::Token {
+            token: token.clone(),
+        });
     }
     if endpoint.is_unix() {
         return Ok(Auth::Local);
@@ -152,7 +159,11 @@ fn start_daemon(endpoint: &Endpoint, why: &str) -> Result<(), Failure> {
         .open(&log_path)
         .map_err(|e| Failure::io(&log_path, e))?;
     let binary = daemon_binary();
-    eprintln!("aetherctl: no daemon answered; starting {} (log: {})", binary.display(), log_path.display());
+    eprintln!(
+        "aetherctl: no daemon answered; starting {} (log: {})",
+        binary.display(),
+        log_path.display()
+    );
     let mut child = Command::new(&binary)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -20,7 +20,11 @@ use aether_proto::{ErrorBody, ErrorCode};
 
 /// Script the Aether bus from a shell.
 #[derive(Parser)]
-#[command(version, about, after_help = "Exit codes: 0 ok, 1 the daemon said no, 2 usage, 3 cannot connect.")]
+#[command(
+    version,
+    about,
+    after_help = "Exit codes: 0 ok, 1 the daemon said no, 2 usage, 3 cannot connect."
+)]
 struct Cli {
     /// Daemon endpoint: ws://HOST:PORT/ or unix:/path (default: the local daemon's socket).
     #[arg(long, global = true, env = "AETHER_URL")]
@@ -176,7 +180,10 @@ impl Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("aetherctl: {e}");
@@ -189,7 +196,10 @@ fn main() -> ExitCode {
         Err(failure) => {
             match &failure {
                 Failure::Daemon(body) if json => {
-                    println!("{}", json!({ "error": { "code": body.code, "msg": body.msg } }));
+                    println!(
+                        "{}",
+                        json!({ "error": { "code": body.code, "msg": body.msg } })
+                    );
                 }
                 Failure::Daemon(body) => eprintln!("aetherctl: {}: {}", body.code, body.msg),
                 Failure::Usage(msg) => eprintln!("aetherctl: {msg}"),
@@ -204,7 +214,8 @@ fn main() -> ExitCode {
 fn parse_data(data: Option<String>) -> Result<Value, Failure> {
     let text = match data.as_deref() {
         None => return Ok(Value::Null),
-        Some("-") => std::io::read_to_string(std::io::stdin()).map_err(|e| Failure::Usage(format!("stdin: {e}")))?,
+        Some("-") => std::io::read_to_string(std::io::stdin())
+            .map_err(|e| Failure::Usage(format!("stdin: {e}")))?,
         Some(text) => text.to_owned(),
     };
     serde_json::from_str(&text).map_err(|e| {
@@ -223,9 +234,12 @@ fn read_password(from_stdin: bool, prompt: &str) -> Result<String, Failure> {
             .map_err(|e| Failure::Usage(format!("stdin: {e}")))?;
         line.trim_end_matches(['\r', '\n']).to_owned()
     } else if std::io::stdin().is_terminal() {
-        rpassword::prompt_password(prompt).map_err(|e| Failure::Usage(format!("cannot read the password: {e}")))?
+        rpassword::prompt_password(prompt)
+            .map_err(|e| Failure::Usage(format!("cannot read the password: {e}")))?
     } else {
-        return Err(Failure::Usage("no terminal to ask for a password: use --password-stdin".into()));
+        return Err(Failure::Usage(
+            "no terminal to ask for a password: use --password-stdin".into(),
+        ));
     };
     if password.is_empty() {
         return Err(Failure::Usage("the password is empty".into()));
@@ -237,16 +251,25 @@ fn print_value(json: bool, value: &Value) {
     if json {
         println!("{value}");
     } else {
-        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        );
     }
 }
 
-async fn request(app: &AppHandle, topic: &str, data: Value, timeout: Duration) -> Result<Value, Failure> {
+async fn request(
+    app: &AppHandle,
+    topic: &str,
+    data: Value,
+    timeout: Duration,
+) -> Result<Value, Failure> {
     let raw = app
         .request_raw(topic, to_data(&data), Some(timeout))
         .await
         .map_err(Failure::from_client)?;
-    serde_json::from_str(raw.get()).map_err(|e| Failure::Daemon(ErrorBody::new(ErrorCode::Internal, e.to_string())))
+    serde_json::from_str(raw.get())
+        .map_err(|e| Failure::Daemon(ErrorBody::new(ErrorCode::Internal, e.to_string())))
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
@@ -255,21 +278,41 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let options = connect::options(timeout);
     if let Command::Logout = cli.command {
         let had = connect::forget_token(&endpoint)?;
-        println!("{}", if had { "signed out" } else { "no saved token for this endpoint" });
+        println!(
+            "{}",
+            if had {
+                "signed out"
+            } else {
+                "no saved token for this endpoint"
+            }
+        );
         return Ok(());
     }
-    if let Command::Login { user, password_stdin } = &cli.command {
+    if let Command::Login {
+        user,
+        password_stdin,
+    } = &cli.command
+    {
         let password = read_password(*password_stdin, &format!("Password for {user}: "))?;
         let auth = Auth::Password {
             user: user.clone(),
             password,
         };
         let client = connect::connect(&endpoint, auth, options, autostart).await?;
-        let answer = request(&client.app(&cli.app), "sys.token.create", json!({"label": "aetherctl login"}), timeout).await?;
+        let answer = request(
+            &client.app(&cli.app),
+            "sys.token.create",
+            json!({"label": "aetherctl login"}),
+            timeout,
+        )
+        .await?;
         let token = answer["token"].as_str().unwrap_or_default();
         connect::save_token(&endpoint, token)?;
         if cli.json {
-            println!("{}", json!({"user": user, "endpoint": endpoint.to_string(), "expires_at": answer["expires_at"]}));
+            println!(
+                "{}",
+                json!({"user": user, "endpoint": endpoint.to_string(), "expires_at": answer["expires_at"]})
+            );
         } else {
             println!("signed in to {endpoint} as {user}");
         }
@@ -281,7 +324,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     execute(&cli, &client, &app, timeout).await
 }
 
-async fn execute(cli: &Cli, client: &AetherClient, app: &AppHandle, timeout: Duration) -> Result<(), Failure> {
+async fn execute(
+    cli: &Cli,
+    client: &AetherClient,
+    app: &AppHandle,
+    timeout: Duration,
+) -> Result<(), Failure> {
     let json = cli.json;
     match &cli.command {
         Command::Login { .. } | Command::Logout => unreachable!("handled before connecting"),
@@ -291,14 +339,21 @@ async fn execute(cli: &Cli, client: &AetherClient, app: &AppHandle, timeout: Dur
                 println!("{answer}");
             } else {
                 let user = &answer["user"];
-                let mut line = format!("{} (id {})", user["name"].as_str().unwrap_or("?"), user["id"]);
+                let mut line = format!(
+                    "{} (id {})",
+                    user["name"].as_str().unwrap_or("?"),
+                    user["id"]
+                );
                 if user["admin"] == true {
                     line.push_str(", admin");
                 }
                 if user["guest"] == true {
                     line.push_str(", guest");
                 }
-                line.push_str(&format!(", acting as app {}", answer["app"].as_str().unwrap_or("?")));
+                line.push_str(&format!(
+                    ", acting as app {}",
+                    answer["app"].as_str().unwrap_or("?")
+                ));
                 if let Some(bound) = answer["bound_app"].as_str() {
                     line.push_str(&format!(" (token bound to {bound})"));
                 }
@@ -340,20 +395,40 @@ async fn execute(cli: &Cli, client: &AetherClient, app: &AppHandle, timeout: Dur
                     if user["has_password"] == false {
                         flags.push("no password");
                     }
-                    println!("{:<20} {}", user["name"].as_str().unwrap_or("?"), flags.join(", "));
+                    println!(
+                        "{:<20} {}",
+                        user["name"].as_str().unwrap_or("?"),
+                        flags.join(", ")
+                    );
                 }
             }
         }
-        Command::User(UserCommand::Passwd { name, password_stdin }) => {
+        Command::User(UserCommand::Passwd {
+            name,
+            password_stdin,
+        }) => {
             let password = read_password(*password_stdin, "New password: ")?;
-            let answer = request(app, "sys.user.passwd", json!({"name": name, "password": password}), timeout).await?;
+            let answer = request(
+                app,
+                "sys.user.passwd",
+                json!({"name": name, "password": password}),
+                timeout,
+            )
+            .await?;
             if json {
                 println!("{answer}");
             } else {
-                println!("password changed for {}", answer["name"].as_str().unwrap_or("?"));
+                println!(
+                    "password changed for {}",
+                    answer["name"].as_str().unwrap_or("?")
+                );
             }
         }
-        Command::Token(TokenCommand::Create { app: bound, label, ttl_secs }) => {
+        Command::Token(TokenCommand::Create {
+            app: bound,
+            label,
+            ttl_secs,
+        }) => {
             let answer = request(
                 app,
                 "sys.token.create",
@@ -477,9 +552,17 @@ fn print_perms(answer: &Value) {
         manifest["name"].as_str().unwrap_or("?"),
         manifest["version"].as_str().unwrap_or("?")
     );
-    println!("  own namespace: {} (pub, sub, serve, req)", answer["own_namespace"].as_str().unwrap_or("?"));
+    println!(
+        "  own namespace: {} (pub, sub, serve, req)",
+        answer["own_namespace"].as_str().unwrap_or("?")
+    );
     for grant in answer["grants"].as_array().into_iter().flatten() {
-        let ops: Vec<&str> = grant["ops"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let ops: Vec<&str> = grant["ops"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         println!(
             "  {:<16} {:<22} {:<10} because: {}",
             grant["capability"].as_str().unwrap_or("?"),

@@ -84,7 +84,9 @@ struct FileConfig {
     limits: Option<Limits>,
 }
 
-pub use aether_proto::paths::{data_dir as default_data_dir, runtime_dir as default_runtime_dir, socket_path};
+pub use aether_proto::paths::{
+    data_dir as default_data_dir, runtime_dir as default_runtime_dir, socket_path,
+};
 
 pub fn parse_listen(s: &str) -> anyhow::Result<Listen> {
     if s.eq_ignore_ascii_case("off") {
@@ -142,8 +144,8 @@ impl Config {
         if file.exists() {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let parsed: FileConfig =
-                toml::from_str(&text).with_context(|| format!("{} is not valid", file.display()))?;
+            let parsed: FileConfig = toml::from_str(&text)
+                .with_context(|| format!("{} is not valid", file.display()))?;
             config.apply(parsed)?;
         }
         if let Ok(listen) = std::env::var("AETHER_LISTEN") {
@@ -188,10 +190,22 @@ impl Config {
             self.owner
         );
         let l = &self.limits;
-        anyhow::ensure!(l.max_frame_bytes >= 1024, "limits.max_frame_bytes must be at least 1024");
-        anyhow::ensure!(l.outbound_queue >= 16, "limits.outbound_queue must be at least 16");
-        anyhow::ensure!(l.max_subscriptions >= 1, "limits.max_subscriptions must be at least 1");
-        anyhow::ensure!(l.hello_timeout_ms >= 10, "limits.hello_timeout_ms must be at least 10");
+        anyhow::ensure!(
+            l.max_frame_bytes >= 1024,
+            "limits.max_frame_bytes must be at least 1024"
+        );
+        anyhow::ensure!(
+            l.outbound_queue >= 16,
+            "limits.outbound_queue must be at least 16"
+        );
+        anyhow::ensure!(
+            l.max_subscriptions >= 1,
+            "limits.max_subscriptions must be at least 1"
+        );
+        anyhow::ensure!(
+            l.hello_timeout_ms >= 10,
+            "limits.hello_timeout_ms must be at least 10"
+        );
         Ok(())
     }
 

@@ -28,7 +28,10 @@ pub const BUILTIN_MANIFESTS: &[(&str, &str)] = &[
     ("editor.json", include_str!("../../manifests/editor.json")),
     ("files.json", include_str!("../../manifests/files.json")),
     ("store.json", include_str!("../../manifests/store.json")),
-    ("terminal.json", include_str!("../../manifests/terminal.json")),
+    (
+        "terminal.json",
+        include_str!("../../manifests/terminal.json"),
+    ),
 ];
 
 /// What every connection and service shares.
@@ -65,7 +68,8 @@ fn seed_manifests(dir: &Path) -> anyhow::Result<()> {
     for (name, text) in BUILTIN_MANIFESTS {
         let path = dir.join(name);
         if !path.exists() {
-            std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(&path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
         }
     }
     Ok(())
@@ -99,7 +103,9 @@ impl Daemon {
             Listen::Default(addr) => match TcpListener::bind(addr).await {
                 Ok(listener) => Some(listener),
                 Err(e) => {
-                    tracing::warn!("not listening on TCP {addr} ({e}); the Unix socket still works");
+                    tracing::warn!(
+                        "not listening on TCP {addr} ({e}); the Unix socket still works"
+                    );
                     None
                 }
             },
@@ -161,7 +167,10 @@ impl Daemon {
         self.shared.shutdown.cancelled().await;
         tracing::info!("shutting down");
         self.tracker.close();
-        if tokio::time::timeout(Duration::from_secs(5), self.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(5), self.tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("some connections did not close within 5 s");
         }
         let _ = std::fs::remove_file(&self.socket_path);

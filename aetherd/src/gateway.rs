@@ -26,7 +26,9 @@ use crate::session::Session;
 pub enum Peer {
     Tcp(SocketAddr),
     /// The Unix socket, with the peer's uid when the kernel told us.
-    Unix { uid: Option<u32> },
+    Unix {
+        uid: Option<u32>,
+    },
 }
 
 /// Small read buffers keep idle connections cheap; they grow for large frames.
@@ -102,7 +104,10 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let limits = &shared.config.limits;
-    let handshake = tokio_tungstenite::accept_async_with_config(stream, Some(ws_config(limits.max_frame_bytes)));
+    let handshake = tokio_tungstenite::accept_async_with_config(
+        stream,
+        Some(ws_config(limits.max_frame_bytes)),
+    );
     let mut ws = match tokio::time::timeout(limits.hello_timeout(), handshake).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
@@ -114,19 +119,27 @@ where
             return;
         }
     };
-    let caller = match tokio::time::timeout(limits.hello_timeout(), hello(&mut ws, peer, &shared)).await {
-        Ok(Ok(caller)) => caller,
-        Ok(Err(refusal)) => {
-            tracing::info!(?peer, "sign-in refused: {}", refusal.msg);
-            refuse(&mut ws, refusal).await;
-            return;
-        }
-        Err(_) => {
-            let msg = format!("no hello within {} ms", limits.hello_timeout_ms);
-            refuse(&mut ws, IdentityError { code: ErrorCode::Unauthenticated, msg }).await;
-            return;
-        }
-    };
+    let caller =
+        match tokio::time::timeout(limits.hello_timeout(), hello(&mut ws, peer, &shared)).await {
+            Ok(Ok(caller)) => caller,
+            Ok(Err(refusal)) => {
+                tracing::info!(?peer, "sign-in refused: {}", refusal.msg);
+                refuse(&mut ws, refusal).await;
+                return;
+            }
+            Err(_) => {
+                let msg = format!("no hello within {} ms", limits.hello_timeout_ms);
+                refuse(
+                    &mut ws,
+                    IdentityError {
+                        code: ErrorCode::Unauthenticated,
+                        msg,
+                    },
+                )
+                .await;
+                return;
+            }
+        };
     let session = format!("s{}", rand::random::<u64>());
     let welcome = ServerFrame::Welcome(Welcome {
         v: PROTOCOL_VERSION,
@@ -148,7 +161,11 @@ where
 }
 
 /// Read and check the hello.
-async fn hello<S>(ws: &mut WebSocketStream<S>, peer: Peer, shared: &Shared) -> Result<Caller, IdentityError>
+async fn hello<S>(
+    ws: &mut WebSocketStream<S>,
+    peer: Peer,
+    shared: &Shared,
+) -> Result<Caller, IdentityError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -160,7 +177,9 @@ where
         match ws.next().await {
             Some(Ok(Message::Text(text))) => break text,
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            Some(Ok(Message::Binary(_))) => return Err(refuse("the first frame must be a JSON text hello".into())),
+            Some(Ok(Message::Binary(_))) => {
+                return Err(refuse("the first frame must be a JSON text hello".into()));
+            }
             _ => return Err(refuse("the connection closed before hello".into())),
         }
     };
@@ -178,12 +197,16 @@ where
     let identity = &shared.identity;
     match hello.auth {
         Auth::Local => match peer {
-            Peer::Unix { uid: Some(uid) } if uid == shared.local_uid => identity.owner(&shared.config.owner).await,
+            Peer::Unix { uid: Some(uid) } if uid == shared.local_uid => {
+                identity.owner(&shared.config.owner).await
+            }
             Peer::Unix { .. } => Err(refuse(
-                "local sign-in is only for the daemon's own user; sign in with a token or password".into(),
+                "local sign-in is only for the daemon's own user; sign in with a token or password"
+                    .into(),
             )),
             Peer::Tcp(_) => Err(refuse(
-                "local sign-in needs the Unix socket; over TCP sign in with a token or password".into(),
+                "local sign-in needs the Unix socket; over TCP sign in with a token or password"
+                    .into(),
             )),
         },
         Auth::Token { token } => identity.sign_in_token(&token).await,

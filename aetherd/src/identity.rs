@@ -26,7 +26,9 @@ pub fn valid_user_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     matches!(bytes.next(), Some(b'a'..=b'z'))
         && name.len() <= 32
-        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.'))
+        && bytes.all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.')
+        })
 }
 
 /// A signed-in principal, as the daemon knows it.
@@ -68,7 +70,10 @@ fn refuse(code: ErrorCode, msg: impl Into<String>) -> IdentityError {
 
 fn internal(e: impl std::fmt::Display) -> IdentityError {
     tracing::error!("identity store: {e}");
-    refuse(ErrorCode::Internal, "the identity store failed; see the daemon log")
+    refuse(
+        ErrorCode::Internal,
+        "the identity store failed; see the daemon log",
+    )
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -162,7 +167,12 @@ impl Identity {
             .map_err(internal)
     }
 
-    pub async fn add_user(&self, name: &str, password: &str, admin: bool) -> Result<i64, IdentityError> {
+    pub async fn add_user(
+        &self,
+        name: &str,
+        password: &str,
+        admin: bool,
+    ) -> Result<i64, IdentityError> {
         if !valid_user_name(name) {
             return Err(refuse(
                 ErrorCode::BadFrame,
@@ -243,7 +253,11 @@ impl Identity {
     }
 
     /// Check a user name and password.
-    pub async fn sign_in_password(&self, name: &str, password: &str) -> Result<Caller, IdentityError> {
+    pub async fn sign_in_password(
+        &self,
+        name: &str,
+        password: &str,
+    ) -> Result<Caller, IdentityError> {
         let wrong = || refuse(ErrorCode::Unauthenticated, "wrong user name or password");
         if password.len() > MAX_PASSWORD {
             return Err(wrong());
@@ -280,7 +294,11 @@ impl Identity {
         let password = password.to_owned();
         let matches = tokio::task::spawn_blocking(move || {
             PasswordHash::new(&stored)
-                .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+                .map(|parsed| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok()
+                })
                 .unwrap_or(false)
         })
         .await
@@ -325,10 +343,12 @@ impl Identity {
             .map_err(internal)?;
         match row {
             None => Err(invalid()),
-            Some((_, token_exp, user_exp)) if expired(token_exp) || expired(user_exp) => Err(refuse(
-                ErrorCode::Unauthenticated,
-                "the token has expired; sign in again",
-            )),
+            Some((_, token_exp, user_exp)) if expired(token_exp) || expired(user_exp) => {
+                Err(refuse(
+                    ErrorCode::Unauthenticated,
+                    "the token has expired; sign in again",
+                ))
+            }
             Some((caller, _, _)) => Ok(caller),
         }
     }
@@ -424,23 +444,44 @@ mod tests {
     async fn passwords_and_tokens() {
         let (_dir, id) = identity();
         let uid = id.add_user("ana", "correct horse", false).await.unwrap();
-        assert_eq!(id.add_user("ana", "correct horse", false).await.unwrap_err().code, ErrorCode::Conflict);
-        assert_eq!(id.add_user("ana", "short", false).await.unwrap_err().code, ErrorCode::BadFrame);
+        assert_eq!(
+            id.add_user("ana", "correct horse", false)
+                .await
+                .unwrap_err()
+                .code,
+            ErrorCode::Conflict
+        );
+        assert_eq!(
+            id.add_user("ana", "short", false).await.unwrap_err().code,
+            ErrorCode::BadFrame
+        );
         let ana = id.sign_in_password("ana", "correct horse").await.unwrap();
         assert_eq!(ana.user_id, uid);
         assert_eq!(
-            id.sign_in_password("ana", "wrong horse").await.unwrap_err().code,
+            id.sign_in_password("ana", "wrong horse")
+                .await
+                .unwrap_err()
+                .code,
             ErrorCode::Unauthenticated
         );
         assert_eq!(
-            id.sign_in_password("bob", "correct horse").await.unwrap_err().code,
+            id.sign_in_password("bob", "correct horse")
+                .await
+                .unwrap_err()
+                .code,
             ErrorCode::Unauthenticated
         );
-        let (token, _) = id.create_token(uid, Some("files".into()), "t".into(), None).await.unwrap();
+        let (token, _) = id
+            .create_token(uid, Some("files".into()), "t".into(), None)
+            .await
+            .unwrap();
         let caller = id.sign_in_token(&token).await.unwrap();
         assert_eq!(caller.bound_app.as_deref(), Some("files"));
         assert!(id.sign_in_token("aet_nope").await.is_err());
-        let (old, _) = id.create_token(uid, None, "t".into(), Some(-1)).await.unwrap();
+        let (old, _) = id
+            .create_token(uid, None, "t".into(), Some(-1))
+            .await
+            .unwrap();
         let e = id.sign_in_token(&old).await.unwrap_err();
         assert!(e.msg.contains("expired"));
     }

@@ -256,11 +256,12 @@ impl Perms {
     /// Reload whenever a file in the manifests dir changes. Runs until the returned guard drops.
     pub fn watch(self: &Arc<Self>) -> anyhow::Result<notify::RecommendedWatcher> {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok() {
-                let _ = tx.send(());
-            }
-        })?;
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if event.is_ok() {
+                    let _ = tx.send(());
+                }
+            })?;
         watcher.watch(&self.dir, notify::RecursiveMode::NonRecursive)?;
         let perms = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -276,7 +277,13 @@ impl Perms {
     }
 
     /// The decision. Denials are written to the audit log.
-    pub fn check(&self, caller: &Caller, app: &str, op: Op, pattern: &Pattern) -> Result<(), Denial> {
+    pub fn check(
+        &self,
+        caller: &Caller,
+        app: &str,
+        op: Op,
+        pattern: &Pattern,
+    ) -> Result<(), Denial> {
         let catalog = self.catalog.read().clone();
         decide(&catalog, caller, app, op, pattern).map_err(|denial| {
             self.audit.record(AuditEntry {
@@ -294,7 +301,10 @@ impl Perms {
 
     /// May this service serve this pattern?
     pub fn check_service(&self, service: Service, pattern: &Pattern) -> Result<(), Denial> {
-        if service_topics(service).iter().any(|t| *t == pattern.as_str()) {
+        if service_topics(service)
+            .iter()
+            .any(|t| *t == pattern.as_str())
+        {
             Ok(())
         } else {
             Err(Denial {
@@ -331,11 +341,19 @@ pub fn own_namespace(app: &str) -> Option<Pattern> {
     Pattern::parse(&format!("app.{app}.>")).ok()
 }
 
-fn decide(catalog: &Catalog, caller: &Caller, app: &str, op: Op, pattern: &Pattern) -> Result<(), Denial> {
-    let forbidden = |msg: String| Err(Denial {
-        code: ErrorCode::Forbidden,
-        msg,
-    });
+fn decide(
+    catalog: &Catalog,
+    caller: &Caller,
+    app: &str,
+    op: Op,
+    pattern: &Pattern,
+) -> Result<(), Denial> {
+    let forbidden = |msg: String| {
+        Err(Denial {
+            code: ErrorCode::Forbidden,
+            msg,
+        })
+    };
     if let Some(bound) = &caller.bound_app
         && bound != app
     {
@@ -432,7 +450,10 @@ fn read_manifest(path: &Path) -> Result<Manifest, ManifestError> {
     }
     let text = std::fs::read_to_string(path).map_err(|e| fail("(document)", e.to_string()))?;
     let manifest = Manifest::from_json(&file, &text)?;
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
     if stem != manifest.id {
         return Err(fail(
             "id",
@@ -523,19 +544,42 @@ mod tests {
     #[test]
     fn bad_manifests_are_skipped_and_named() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("good.json"), r#"{"id":"good","name":"G","version":"1.0.0"}"#).unwrap();
+        std::fs::write(
+            dir.path().join("good.json"),
+            r#"{"id":"good","name":"G","version":"1.0.0"}"#,
+        )
+        .unwrap();
         std::fs::write(dir.path().join("broken.json"), "{ nope").unwrap();
         std::fs::write(
             dir.path().join("odd.json"),
             r#"{"id":"odd","name":"O","version":"1.0.0","permissions":{"root":"all"}}"#,
         )
         .unwrap();
-        std::fs::write(dir.path().join("other.json"), r#"{"id":"else","name":"E","version":"1.0.0"}"#).unwrap();
+        std::fs::write(
+            dir.path().join("other.json"),
+            r#"{"id":"else","name":"E","version":"1.0.0"}"#,
+        )
+        .unwrap();
         let catalog = read_manifests(dir.path());
         assert_eq!(catalog.apps.keys().collect::<Vec<_>>(), ["good"]);
         assert_eq!(catalog.errors.len(), 3);
-        assert!(catalog.errors.iter().any(|e| e.file.ends_with("broken.json") && e.field == "(document)"));
-        assert!(catalog.errors.iter().any(|e| e.file.ends_with("odd.json") && e.field == "permissions"));
-        assert!(catalog.errors.iter().any(|e| e.file.ends_with("other.json") && e.field == "id"));
+        assert!(
+            catalog
+                .errors
+                .iter()
+                .any(|e| e.file.ends_with("broken.json") && e.field == "(document)")
+        );
+        assert!(
+            catalog
+                .errors
+                .iter()
+                .any(|e| e.file.ends_with("odd.json") && e.field == "permissions")
+        );
+        assert!(
+            catalog
+                .errors
+                .iter()
+                .any(|e| e.file.ends_with("other.json") && e.field == "id")
+        );
     }
 }

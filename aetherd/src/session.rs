@@ -94,7 +94,11 @@ impl Session {
         let reason = self.event_loop(&mut ws).await;
         if let Some(reason) = reason {
             if reason == ByeReason::SlowConsumer {
-                self.shared.hub.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .hub
+                    .stats
+                    .slow_consumers
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(user = %self.caller.user, "dropping a slow consumer");
             }
             let bye = ServerFrame::Bye(Bye { reason, msg: None });
@@ -105,7 +109,11 @@ impl Session {
             })
             .await;
         }
-        self.shared.hub.stats.connections.fetch_sub(1, Ordering::Relaxed);
+        self.shared
+            .hub
+            .stats
+            .connections
+            .fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Runs until the connection ends; returns the bye to send, if any.
@@ -178,7 +186,10 @@ impl Session {
             Err(e) => return Step::Answer(e.to_err_frame()),
         };
         let result = match frame {
-            ClientFrame::Hello(_) => Err((None, ErrorBody::new(ErrorCode::BadFrame, "already signed in"))),
+            ClientFrame::Hello(_) => Err((
+                None,
+                ErrorBody::new(ErrorCode::BadFrame, "already signed in"),
+            )),
             ClientFrame::Sub(sub) => self.on_sub(sub),
             ClientFrame::Unsub(unsub) => self.on_unsub(unsub.id, unsub.sub),
             ClientFrame::Pub(publish) => self.on_pub(publish),
@@ -240,7 +251,13 @@ impl Session {
         let id = Some(sub.id);
         check_app(id, &sub.app)?;
         if self.subs.contains_key(&sub.id) {
-            return Err((id, ErrorBody::new(ErrorCode::BadFrame, format!("subscription id {} is already in use", sub.id))));
+            return Err((
+                id,
+                ErrorBody::new(
+                    ErrorCode::BadFrame,
+                    format!("subscription id {} is already in use", sub.id),
+                ),
+            ));
         }
         let limit = self.shared.config.limits.max_subscriptions;
         if self.subs.len() >= limit {
@@ -248,11 +265,14 @@ impl Session {
                 id,
                 ErrorBody::new(
                     ErrorCode::RateLimited,
-                    format!("this connection has {limit} subscriptions, the limit; unsubscribe first"),
+                    format!(
+                        "this connection has {limit} subscriptions, the limit; unsubscribe first"
+                    ),
                 ),
             ));
         }
-        let pattern = Pattern::parse(&sub.topic).map_err(|e| (id, ErrorBody::new(ErrorCode::BadTopic, e.to_string())))?;
+        let pattern = Pattern::parse(&sub.topic)
+            .map_err(|e| (id, ErrorBody::new(ErrorCode::BadTopic, e.to_string())))?;
         let op = if sub.serve { Op::Serve } else { Op::Sub };
         self.check(&sub.app, op, &pattern).map_err(|e| (id, e))?;
         let ns = self.namespace(pattern.literal_root());
@@ -274,7 +294,10 @@ impl Session {
 
     fn on_unsub(&mut self, id: u64, sub: u64) -> Answer {
         let Some(entry) = self.subs.remove(&sub) else {
-            return Err((Some(id), ErrorBody::new(ErrorCode::NotFound, format!("no subscription {sub}"))));
+            return Err((
+                Some(id),
+                ErrorBody::new(ErrorCode::NotFound, format!("no subscription {sub}")),
+            ));
         };
         self.shared
             .hub
@@ -282,9 +305,16 @@ impl Session {
         Ok(Some(ServerFrame::Ok(frame::Ack { id })))
     }
 
-    fn topic(&mut self, id: Option<u64>, app: &str, topic: &str, op: Op) -> Result<Topic, (Option<u64>, ErrorBody)> {
+    fn topic(
+        &mut self,
+        id: Option<u64>,
+        app: &str,
+        topic: &str,
+        op: Op,
+    ) -> Result<Topic, (Option<u64>, ErrorBody)> {
         check_app(id, app)?;
-        let topic = Topic::parse(topic).map_err(|e| (id, ErrorBody::new(ErrorCode::BadTopic, e.to_string())))?;
+        let topic = Topic::parse(topic)
+            .map_err(|e| (id, ErrorBody::new(ErrorCode::BadTopic, e.to_string())))?;
         // Literal topics are their own pattern; the allocation is skipped on cache hits below.
         let as_pattern = topic.as_pattern();
         self.check(app, op, &as_pattern).map_err(|e| (id, e))?;
@@ -292,10 +322,20 @@ impl Session {
     }
 
     fn on_pub(&mut self, publish: Publish) -> Answer {
-        let Publish { id, app, topic, data } = publish;
+        let Publish {
+            id,
+            app,
+            topic,
+            data,
+        } = publish;
         let topic = self.topic(id, &app, &topic, Op::Pub)?;
         let ns = self.namespace(Some(topic.root()));
-        let envelope = Envelope::new(topic, self.caller.clone(), app, data.unwrap_or_else(frame::null_data));
+        let envelope = Envelope::new(
+            topic,
+            self.caller.clone(),
+            app,
+            data.unwrap_or_else(frame::null_data),
+        );
         self.shared.hub.publish(ns, Arc::new(envelope));
         Ok(id.map(|id| ServerFrame::Ok(frame::Ack { id })))
     }
@@ -315,7 +355,10 @@ impl Session {
                 Some(id),
                 ErrorBody::new(
                     ErrorCode::RateLimited,
-                    format!("{} requests are already waiting, the limit", limits.max_pending_requests),
+                    format!(
+                        "{} requests are already waiting, the limit",
+                        limits.max_pending_requests
+                    ),
                 ),
             ));
         }
@@ -323,14 +366,24 @@ impl Session {
             .unwrap_or(limits.default_request_timeout_ms)
             .clamp(1, limits.max_request_timeout_ms);
         let ns = self.namespace(Some(topic.root()));
-        let envelope = Envelope::new(topic, self.caller.clone(), app, data.unwrap_or_else(frame::null_data));
+        let envelope = Envelope::new(
+            topic,
+            self.caller.clone(),
+            app,
+            data.unwrap_or_else(frame::null_data),
+        );
         let requester = Requester {
             outbox: self.outbox.clone(),
             id,
         };
         self.shared
             .hub
-            .request(ns, Arc::new(envelope), requester, Duration::from_millis(timeout_ms))
+            .request(
+                ns,
+                Arc::new(envelope),
+                requester,
+                Duration::from_millis(timeout_ms),
+            )
             .map_err(|e| (Some(id), e))?;
         Ok(None)
     }
@@ -339,14 +392,20 @@ impl Session {
         let Ok(to) = reply.to.parse::<u64>() else {
             return Err((
                 None,
-                ErrorBody::new(ErrorCode::BadFrame, "`to` must be the `reply` of a request you received"),
+                ErrorBody::new(
+                    ErrorCode::BadFrame,
+                    "`to` must be the `reply` of a request you received",
+                ),
             ));
         };
         let result = match (reply.data, reply.error) {
             (_, Some(error)) => Err(error),
             (data, None) => Ok(data.unwrap_or_else(frame::null_data)),
         };
-        self.shared.hub.reply(self.outbox.id, to, result).map_err(|e| (None, e))?;
+        self.shared
+            .hub
+            .reply(self.outbox.id, to, result)
+            .map_err(|e| (None, e))?;
         Ok(None)
     }
 }
@@ -379,13 +438,20 @@ fn check_app(id: Option<u64>, app: &str) -> Result<(), (Option<u64>, ErrorBody)>
     }
 }
 
-async fn write_batch<S>(ws: &mut WebSocketStream<S>, batch: &mut Vec<Outbound>) -> Result<(), tungstenite::Error>
+async fn write_batch<S>(
+    ws: &mut WebSocketStream<S>,
+    batch: &mut Vec<Outbound>,
+) -> Result<(), tungstenite::Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     for item in batch.drain(..) {
         let text = match item {
-            Outbound::Deliver { sub, envelope, reply } => envelope.msg_frame(sub, reply),
+            Outbound::Deliver {
+                sub,
+                envelope,
+                reply,
+            } => envelope.msg_frame(sub, reply),
             Outbound::Frame(text) => text,
             // In-process answers are for services; a connection never gets one.
             Outbound::Answer { .. } => continue,

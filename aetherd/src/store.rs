@@ -81,7 +81,10 @@ impl Store {
     }
 
     /// Run `f` on the calling thread (start-up and tests only).
-    pub fn call_sync<T>(&self, f: impl FnOnce(&mut Connection) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    pub fn call_sync<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
         f(&mut self.conn.lock())
     }
 }

@@ -72,7 +72,10 @@ async fn open(
         endpoint: endpoint.to_string(),
         reason,
     };
-    let (url, io) = endpoint.open().await.map_err(|e| connect_err(e.to_string()))?;
+    let (url, io) = endpoint
+        .open()
+        .await
+        .map_err(|e| connect_err(e.to_string()))?;
     let (mut ws, _) = tokio_tungstenite::client_async(url, io)
         .await
         .map_err(|e| connect_err(e.to_string()))?;
@@ -153,7 +156,11 @@ impl Driver {
         }
     }
 
-    async fn serve(&mut self, ws: &mut Ws, commands: &mut mpsc::UnboundedReceiver<Command>) -> Outcome {
+    async fn serve(
+        &mut self,
+        ws: &mut Ws,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
+    ) -> Outcome {
         loop {
             tokio::select! {
                 command = commands.recv() => {
@@ -223,7 +230,9 @@ impl Driver {
                 ClientFrame::Unsub(frame::Unsub { id: 0, sub })
             }
         };
-        ws.feed(Message::text(frame.to_json())).await.map_err(drop)?;
+        ws.feed(Message::text(frame.to_json()))
+            .await
+            .map_err(drop)?;
         Ok(true)
     }
 
@@ -280,7 +289,10 @@ impl Driver {
             }
             ServerFrame::Bye(bye) => {
                 tracing::info!("the daemon closed the connection: {:?}", bye.reason);
-                let fatal = matches!(bye.reason, ByeReason::Unauthenticated | ByeReason::AuthExpired);
+                let fatal = matches!(
+                    bye.reason,
+                    ByeReason::Unauthenticated | ByeReason::AuthExpired
+                );
                 return Some(fatal);
             }
             ServerFrame::Welcome(_) => {}

@@ -36,7 +36,9 @@ impl Endpoint {
             });
         }
         if s.starts_with("wss://") {
-            return Err("wss:// is not supported yet: tunnel over SSH, or use the Unix socket".into());
+            return Err(
+                "wss:// is not supported yet: tunnel over SSH, or use the Unix socket".into(),
+            );
         }
         let path = s
             .strip_prefix("unix://")
@@ -93,7 +95,10 @@ mod tests {
             Endpoint::parse("unix:/run/a.sock"),
             Ok(Endpoint::Unix("/run/a.sock".into()))
         );
-        assert_eq!(Endpoint::parse("/run/a.sock"), Ok(Endpoint::Unix("/run/a.sock".into())));
+        assert_eq!(
+            Endpoint::parse("/run/a.sock"),
+            Ok(Endpoint::Unix("/run/a.sock".into()))
+        );
         assert!(Endpoint::parse("http://x").is_err());
         assert!(Endpoint::parse("ws:///").is_err());
     }

@@ -78,14 +78,19 @@ struct Node {
 
 impl Node {
     fn is_empty(&self) -> bool {
-        self.literal.is_empty() && self.one.is_none() && self.rest.is_empty() && self.exact.is_empty()
+        self.literal.is_empty()
+            && self.one.is_none()
+            && self.rest.is_empty()
+            && self.exact.is_empty()
     }
 
     fn insert(&mut self, tokens: &[Token<'_>], target: Target, serve: bool) {
         match tokens.split_first() {
             None => self.exact.list(serve).push(target),
             Some((Token::Rest, _)) => self.rest.list(serve).push(target),
-            Some((Token::One, tail)) => self.one.get_or_insert_default().insert(tail, target, serve),
+            Some((Token::One, tail)) => {
+                self.one.get_or_insert_default().insert(tail, target, serve)
+            }
             Some((Token::Literal(lit), tail)) => self
                 .literal
                 .entry((*lit).into())
@@ -105,7 +110,9 @@ impl Node {
             None => take(self.exact.list(serve)),
             Some((Token::Rest, _)) => take(self.rest.list(serve)),
             Some((Token::One, tail)) => {
-                let Some(child) = self.one.as_mut() else { return false };
+                let Some(child) = self.one.as_mut() else {
+                    return false;
+                };
                 let found = child.remove(tail, conn, sub, serve);
                 if child.is_empty() {
                     self.one = None;
@@ -113,7 +120,9 @@ impl Node {
                 found
             }
             Some((Token::Literal(lit), tail)) => {
-                let Some(child) = self.literal.get_mut(*lit) else { return false };
+                let Some(child) = self.literal.get_mut(*lit) else {
+                    return false;
+                };
                 let found = child.remove(tail, conn, sub, serve);
                 if child.is_empty() {
                     self.literal.remove(*lit);
@@ -148,13 +157,25 @@ pub struct Index {
 impl Index {
     pub fn insert(&mut self, ns: Namespace, pattern: &Pattern, target: Target, serve: bool) {
         let tokens: Vec<Token<'_>> = pattern.tokens().collect();
-        self.roots.entry(ns).or_default().insert(&tokens, target, serve);
+        self.roots
+            .entry(ns)
+            .or_default()
+            .insert(&tokens, target, serve);
         self.count += 1;
     }
 
-    pub fn remove(&mut self, ns: Namespace, pattern: &Pattern, conn: ConnId, sub: u64, serve: bool) -> bool {
+    pub fn remove(
+        &mut self,
+        ns: Namespace,
+        pattern: &Pattern,
+        conn: ConnId,
+        sub: u64,
+        serve: bool,
+    ) -> bool {
         let tokens: Vec<Token<'_>> = pattern.tokens().collect();
-        let Some(root) = self.roots.get_mut(&ns) else { return false };
+        let Some(root) = self.roots.get_mut(&ns) else {
+            return false;
+        };
         let found = root.remove(&tokens, conn, sub, serve);
         if root.is_empty() {
             self.roots.remove(&ns);
@@ -242,7 +263,10 @@ mod tests {
         index.insert(ns, &p("a.b.c"), target(1, 2), true);
         assert!(index.remove(ns, &p("a.*.c"), 1, 1, false));
         assert!(!index.remove(ns, &p("a.*.c"), 1, 1, false));
-        assert!(!index.remove(ns, &p("a.b.c"), 1, 2, false), "serve flag must match");
+        assert!(
+            !index.remove(ns, &p("a.b.c"), 1, 2, false),
+            "serve flag must match"
+        );
         assert!(index.remove(ns, &p("a.b.c"), 1, 2, true));
         assert!(index.is_empty());
         assert!(index.roots.is_empty());

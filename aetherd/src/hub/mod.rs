@@ -99,7 +99,11 @@ impl Hub {
     }
 
     /// A new participant (connection or service) and its queue.
-    pub fn participant(&self, kind: OutboxKind, capacity: usize) -> (Arc<Outbox>, mpsc::Receiver<Outbound>) {
+    pub fn participant(
+        &self,
+        kind: OutboxKind,
+        capacity: usize,
+    ) -> (Arc<Outbox>, mpsc::Receiver<Outbound>) {
         let id = self.next_participant.fetch_add(1, Ordering::Relaxed);
         Outbox::new(id, kind, capacity)
     }
@@ -113,7 +117,14 @@ impl Hub {
         self.forget_cached(ns);
     }
 
-    pub fn unsubscribe(&self, ns: Namespace, pattern: &Pattern, conn: ConnId, sub: u64, serve: bool) -> bool {
+    pub fn unsubscribe(
+        &self,
+        ns: Namespace,
+        pattern: &Pattern,
+        conn: ConnId,
+        sub: u64,
+        serve: bool,
+    ) -> bool {
         let found = {
             let mut index = self.index.write();
             let found = index.remove(ns, pattern, conn, sub, serve);
@@ -135,12 +146,20 @@ impl Hub {
 
     /// The subscriptions a topic reaches, from the cache when possible.
     pub fn matches(&self, ns: Namespace, topic: &Topic) -> Arc<Matches> {
-        if let Some(hit) = self.cache.lock().get(&ns).and_then(|c| c.get(topic.as_str())) {
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .get(&ns)
+            .and_then(|c| c.get(topic.as_str()))
+        {
             return hit.clone();
         }
         let (found, generation) = {
             let index = self.index.read();
-            (Arc::new(index.lookup(ns, topic)), self.generation.load(Ordering::Acquire))
+            (
+                Arc::new(index.lookup(ns, topic)),
+                self.generation.load(Ordering::Acquire),
+            )
         };
         let mut cache = self.cache.lock();
         // Only cache what is still current; a change meanwhile clears the cache after bumping.
@@ -170,9 +189,13 @@ impl Hub {
             }
         }
         let missed = matches.listeners.len() - queued;
-        self.stats.delivered.fetch_add(queued as u64, Ordering::Relaxed);
+        self.stats
+            .delivered
+            .fetch_add(queued as u64, Ordering::Relaxed);
         if missed > 0 {
-            self.stats.dropped.fetch_add(missed as u64, Ordering::Relaxed);
+            self.stats
+                .dropped
+                .fetch_add(missed as u64, Ordering::Relaxed);
         }
         queued
     }
@@ -197,7 +220,9 @@ impl Hub {
         }
         let reply = self.next_reply.fetch_add(1, Ordering::Relaxed);
         let requester_outbox = requester.outbox.clone();
-        requester_outbox.pending_requests.fetch_add(1, Ordering::AcqRel);
+        requester_outbox
+            .pending_requests
+            .fetch_add(1, Ordering::AcqRel);
         // Registered before the delivery is queued, so even an instant answer finds it.
         self.pending.lock().insert(
             reply,
@@ -232,7 +257,11 @@ impl Hub {
             }
         }
         if let Some(pending) = self.pending.lock().remove(&reply) {
-            pending.requester.outbox.pending_requests.fetch_sub(1, Ordering::AcqRel);
+            pending
+                .requester
+                .outbox
+                .pending_requests
+                .fetch_sub(1, Ordering::AcqRel);
         }
         Err(ErrorBody::new(
             ErrorCode::Unavailable,
@@ -241,7 +270,12 @@ impl Hub {
     }
 
     /// A responder answers request `reply`. Only the responder it was sent to may answer.
-    pub fn reply(&self, responder: ConnId, reply: u64, result: Result<Data, ErrorBody>) -> Result<(), ErrorBody> {
+    pub fn reply(
+        &self,
+        responder: ConnId,
+        reply: u64,
+        result: Result<Data, ErrorBody>,
+    ) -> Result<(), ErrorBody> {
         let pending = {
             let mut pending = self.pending.lock();
             match pending.get(&reply) {
@@ -260,10 +294,15 @@ impl Hub {
     }
 
     fn expire(&self, reply: u64) {
-        let Some(pending) = self.pending.lock().remove(&reply) else { return };
+        let Some(pending) = self.pending.lock().remove(&reply) else {
+            return;
+        };
         self.stats.timeouts.fetch_add(1, Ordering::Relaxed);
         let msg = format!("no answer within {} ms", pending.timeout.as_millis());
-        answer(pending.requester, Err(ErrorBody::new(ErrorCode::Timeout, msg)));
+        answer(
+            pending.requester,
+            Err(ErrorBody::new(ErrorCode::Timeout, msg)),
+        );
     }
 
     /// A participant left: requests it was serving fail now instead of at their timeout,
@@ -276,11 +315,16 @@ impl Hub {
                 .filter(|(_, p)| p.responder == conn || p.requester.outbox.id == conn)
                 .map(|(id, _)| *id)
                 .collect();
-            ids.into_iter().filter_map(|id| pending.remove(&id)).collect()
+            ids.into_iter()
+                .filter_map(|id| pending.remove(&id))
+                .collect()
         };
         for pending in orphaned {
             if pending.requester.outbox.id != conn {
-                let err = ErrorBody::new(ErrorCode::Unavailable, "the responder went away before answering");
+                let err = ErrorBody::new(
+                    ErrorCode::Unavailable,
+                    "the responder went away before answering",
+                );
                 answer(pending.requester, Err(err));
             }
         }
@@ -348,12 +392,28 @@ mod tests {
         let ns = Namespace::User(1);
         let (a, mut a_rx) = hub.participant(OutboxKind::Remote, 16);
         let (b, mut b_rx) = hub.participant(OutboxKind::Remote, 16);
-        hub.subscribe(ns, &Pattern::parse("x.*").unwrap(), Target { outbox: a, sub: 1 }, false);
-        hub.subscribe(Namespace::User(2), &Pattern::parse(">").unwrap(), Target { outbox: b, sub: 1 }, false);
+        hub.subscribe(
+            ns,
+            &Pattern::parse("x.*").unwrap(),
+            Target { outbox: a, sub: 1 },
+            false,
+        );
+        hub.subscribe(
+            Namespace::User(2),
+            &Pattern::parse(">").unwrap(),
+            Target { outbox: b, sub: 1 },
+            false,
+        );
         assert_eq!(hub.publish(ns, envelope("x.y")), 1);
         assert_eq!(hub.publish(ns, envelope("x.y")), 1, "cached lookup");
-        assert!(matches!(a_rx.try_recv(), Ok(Outbound::Deliver { sub: 1, .. })));
-        assert!(b_rx.try_recv().is_err(), "another user's namespace is not reached");
+        assert!(matches!(
+            a_rx.try_recv(),
+            Ok(Outbound::Deliver { sub: 1, .. })
+        ));
+        assert!(
+            b_rx.try_recv().is_err(),
+            "another user's namespace is not reached"
+        );
     }
 
     #[tokio::test]
@@ -363,7 +423,15 @@ mod tests {
         let (a, _rx) = hub.participant(OutboxKind::Remote, 16);
         assert_eq!(hub.publish(ns, envelope("x.y")), 0);
         let pattern = Pattern::parse("x.y").unwrap();
-        hub.subscribe(ns, &pattern, Target { outbox: a.clone(), sub: 1 }, false);
+        hub.subscribe(
+            ns,
+            &pattern,
+            Target {
+                outbox: a.clone(),
+                sub: 1,
+            },
+            false,
+        );
         assert_eq!(hub.publish(ns, envelope("x.y")), 1);
         assert!(hub.unsubscribe(ns, &pattern, a.id, 1, false));
         assert_eq!(hub.publish(ns, envelope("x.y")), 0);
@@ -374,21 +442,55 @@ mod tests {
         let hub = Hub::new();
         let ns = Namespace::User(1);
         let (client, mut client_rx) = hub.participant(OutboxKind::Remote, 16);
-        let requester = |id| Requester { outbox: client.clone(), id };
+        let requester = |id| Requester {
+            outbox: client.clone(),
+            id,
+        };
         let err = hub
-            .request(ns, envelope("svc.echo"), requester(1), Duration::from_secs(1))
+            .request(
+                ns,
+                envelope("svc.echo"),
+                requester(1),
+                Duration::from_secs(1),
+            )
             .unwrap_err();
         assert_eq!(err.code, ErrorCode::NoResponders);
 
         let (server, mut server_rx) = hub.participant(OutboxKind::Service, 16);
-        let target = Target { outbox: server.clone(), sub: 9 };
-        hub.subscribe(Namespace::Service, &Pattern::parse("svc.echo").unwrap(), target, true);
-        hub.request(ns, envelope("svc.echo"), requester(2), Duration::from_secs(5)).unwrap();
-        let Ok(Outbound::Deliver { reply: Some(reply), .. }) = server_rx.try_recv() else { panic!() };
+        let target = Target {
+            outbox: server.clone(),
+            sub: 9,
+        };
+        hub.subscribe(
+            Namespace::Service,
+            &Pattern::parse("svc.echo").unwrap(),
+            target,
+            true,
+        );
+        hub.request(
+            ns,
+            envelope("svc.echo"),
+            requester(2),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let Ok(Outbound::Deliver {
+            reply: Some(reply), ..
+        }) = server_rx.try_recv()
+        else {
+            panic!()
+        };
         let data = aether_proto::frame::to_data(&"pong");
-        assert_eq!(hub.reply(client.id, reply, Ok(data.clone())).unwrap_err().code, ErrorCode::NotFound);
+        assert_eq!(
+            hub.reply(client.id, reply, Ok(data.clone()))
+                .unwrap_err()
+                .code,
+            ErrorCode::NotFound
+        );
         hub.reply(server.id, reply, Ok(data)).unwrap();
-        let Ok(Outbound::Frame(frame)) = client_rx.try_recv() else { panic!() };
+        let Ok(Outbound::Frame(frame)) = client_rx.try_recv() else {
+            panic!()
+        };
         assert_eq!(frame, r#"{"t":"res","id":2,"data":"pong"}"#);
         assert_eq!(client.pending_requests.load(Ordering::Relaxed), 0);
     }
@@ -399,18 +501,45 @@ mod tests {
         let ns = Namespace::User(1);
         let (client, mut client_rx) = hub.participant(OutboxKind::Remote, 16);
         let (server, _server_rx) = hub.participant(OutboxKind::Service, 16);
-        let target = Target { outbox: server.clone(), sub: 1 };
-        hub.subscribe(Namespace::Service, &Pattern::parse("svc.slow").unwrap(), target, true);
-        let requester = Requester { outbox: client.clone(), id: 5 };
-        hub.request(ns, envelope("svc.slow"), requester, Duration::from_millis(20)).unwrap();
-        let frame = tokio::time::timeout(Duration::from_secs(2), client_rx.recv()).await.unwrap();
-        let Some(Outbound::Frame(frame)) = frame else { panic!() };
+        let target = Target {
+            outbox: server.clone(),
+            sub: 1,
+        };
+        hub.subscribe(
+            Namespace::Service,
+            &Pattern::parse("svc.slow").unwrap(),
+            target,
+            true,
+        );
+        let requester = Requester {
+            outbox: client.clone(),
+            id: 5,
+        };
+        hub.request(
+            ns,
+            envelope("svc.slow"),
+            requester,
+            Duration::from_millis(20),
+        )
+        .unwrap();
+        let frame = tokio::time::timeout(Duration::from_secs(2), client_rx.recv())
+            .await
+            .unwrap();
+        let Some(Outbound::Frame(frame)) = frame else {
+            panic!()
+        };
         assert!(frame.contains("\"timeout\""), "{frame}");
 
-        let requester = Requester { outbox: client.clone(), id: 6 };
-        hub.request(ns, envelope("svc.slow"), requester, Duration::from_secs(30)).unwrap();
+        let requester = Requester {
+            outbox: client.clone(),
+            id: 6,
+        };
+        hub.request(ns, envelope("svc.slow"), requester, Duration::from_secs(30))
+            .unwrap();
         hub.participant_gone(server.id);
-        let Ok(Outbound::Frame(frame)) = client_rx.try_recv() else { panic!() };
+        let Ok(Outbound::Frame(frame)) = client_rx.try_recv() else {
+            panic!()
+        };
         assert!(frame.contains("\"unavailable\""), "{frame}");
     }
 }

@@ -105,7 +105,11 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    pub fn new(id: ConnId, kind: OutboxKind, capacity: usize) -> (Arc<Outbox>, mpsc::Receiver<Outbound>) {
+    pub fn new(
+        id: ConnId,
+        kind: OutboxKind,
+        capacity: usize,
+    ) -> (Arc<Outbox>, mpsc::Receiver<Outbound>) {
         let (tx, rx) = mpsc::channel(capacity);
         let outbox = Arc::new(Outbox {
             id,
@@ -158,10 +162,17 @@ mod tests {
             bound_app: None,
         });
         let data = aether_proto::frame::to_data(&serde_json::json!({"text": "hi \"there\""}));
-        let env = Envelope::new(Topic::parse("chat.room.a").unwrap(), caller, "chat".into(), data);
+        let env = Envelope::new(
+            Topic::parse("chat.room.a").unwrap(),
+            caller,
+            "chat".into(),
+            data,
+        );
         for reply in [None, Some(42)] {
             let frame = env.msg_frame(7, reply);
-            let ServerFrame::Msg(msg) = ServerFrame::parse(&frame).unwrap() else { panic!("{frame}") };
+            let ServerFrame::Msg(msg) = ServerFrame::parse(&frame).unwrap() else {
+                panic!("{frame}")
+            };
             assert_eq!(msg.sub, 7);
             assert_eq!(msg.topic, "chat.room.a");
             assert_eq!(msg.from.user, "ana");

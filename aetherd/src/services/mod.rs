@@ -37,7 +37,10 @@ impl Incoming {
             text => text,
         };
         serde_json::from_str(text).map_err(|e| {
-            ErrorBody::new(ErrorCode::BadFrame, format!("bad {} request: {e}", self.topic))
+            ErrorBody::new(
+                ErrorCode::BadFrame,
+                format!("bad {} request: {e}", self.topic),
+            )
         })
     }
 }
@@ -51,7 +54,12 @@ pub struct Participant {
 
 impl Participant {
     /// Join the bus and serve `topics`, each checked against what the service owns.
-    pub fn serve(hub: Arc<Hub>, perms: &Perms, service: Service, topics: &[&str]) -> anyhow::Result<Participant> {
+    pub fn serve(
+        hub: Arc<Hub>,
+        perms: &Perms,
+        service: Service,
+        topics: &[&str],
+    ) -> anyhow::Result<Participant> {
         let (outbox, rx) = hub.participant(OutboxKind::Service, SERVICE_QUEUE);
         for (sub, topic) in topics.iter().enumerate() {
             let pattern = Pattern::parse(topic)?;
@@ -85,7 +93,9 @@ impl Participant {
                     });
                 }
                 // Publications and answers are not for a pure responder.
-                Outbound::Deliver { reply: None, .. } | Outbound::Frame(_) | Outbound::Answer { .. } => {}
+                Outbound::Deliver { reply: None, .. }
+                | Outbound::Frame(_)
+                | Outbound::Answer { .. } => {}
             }
         }
     }

@@ -30,7 +30,8 @@ const TOPICS: &[&str] = &[
 const MAX_TOKEN_TTL_SECS: i64 = 365 * 24 * 3600;
 
 pub fn start(shared: Arc<Shared>) -> anyhow::Result<()> {
-    let mut participant = Participant::serve(shared.hub.clone(), &shared.perms, Service::Sys, TOPICS)?;
+    let mut participant =
+        Participant::serve(shared.hub.clone(), &shared.perms, Service::Sys, TOPICS)?;
     let responder = participant.responder();
     tokio::spawn(async move {
         while let Some(request) = participant.next().await {
@@ -63,7 +64,10 @@ async fn handle(shared: Arc<Shared>, responder: Responder, request: Incoming) {
         "sys.perms.show" => perms_show(&shared, &request),
         "sys.daemon.stop" => stop(&shared, &request),
         "sys.audit.list" => audit_list(&shared, &request).await,
-        other => Err(ErrorBody::new(ErrorCode::NotFound, format!("sys has no {other}"))),
+        other => Err(ErrorBody::new(
+            ErrorCode::NotFound,
+            format!("sys has no {other}"),
+        )),
     };
     responder.answer(&request, result);
 }
@@ -72,7 +76,10 @@ fn require_admin(request: &Incoming) -> Result<(), ErrorBody> {
     if request.caller.admin {
         Ok(())
     } else {
-        Err(ErrorBody::new(ErrorCode::Forbidden, "only an admin user may do this"))
+        Err(ErrorBody::new(
+            ErrorCode::Forbidden,
+            "only an admin user may do this",
+        ))
     }
 }
 
@@ -119,7 +126,10 @@ async fn create_token(shared: &Shared, request: &Incoming) -> Result<Value, Erro
     if let Some(app) = &app
         && (!valid_app_id(app) || !shared.perms.catalog().apps.contains_key(app))
     {
-        return Err(ErrorBody::new(ErrorCode::NotFound, format!("no app {app:?} is installed")));
+        return Err(ErrorBody::new(
+            ErrorCode::NotFound,
+            format!("no app {app:?} is installed"),
+        ));
     }
     let ttl = ask
         .ttl_secs
@@ -215,7 +225,10 @@ fn perms_show(shared: &Shared, request: &Incoming) -> Result<Value, ErrorBody> {
             })),
             None => Err(ErrorBody::new(
                 ErrorCode::NotFound,
-                format!("no app {app:?} is installed (manifest errors: {})", errors.len()),
+                format!(
+                    "no app {app:?} is installed (manifest errors: {})",
+                    errors.len()
+                ),
             )),
         },
         None => {
@@ -260,7 +273,10 @@ async fn audit_list(shared: &Shared, request: &Incoming) -> Result<Value, ErrorB
         .await
         .map_err(|e| {
             tracing::error!("audit read failed: {e:#}");
-            ErrorBody::new(ErrorCode::Internal, "cannot read the audit log; see the daemon log")
+            ErrorBody::new(
+                ErrorCode::Internal,
+                "cannot read the audit log; see the daemon log",
+            )
         })?;
     Ok(json!({ "entries": rows }))
 }

@@ -1,0 +1,360 @@
+//! Malformed frames: each gets an `err` and the connection lives on,
+//! except a frame over the size limit, which closes it.
+
+use aether_tests::TestDaemon;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_json_text_is_a_bad_frame_and_the_connection_lives_on() {
+    let d = TestDaemon::start().await;
+    let mut ws = d.raw_owner().await;
+
+    ws.send_text("this is not json {").await;
+    let err = ws.expect_err("bad_frame").await;
+    assert!(
+        err.get("id").is_none(),
+        "an unreadable frame has no id: {err}"
+    );
+    assert!(
+        err["msg"].as_str().unwrap().contains("not a JSON object"),
+        "{err}"
+    );
+    ws.ping().await;
+
+    // Valid JSON that is not an object is no better.
+    ws.send_text("[1,2,3]").await;
+    ws.expect_err("bad_frame").await;
+    ws.send_text("").await;
+    ws.expect_err("bad_frame").await;
+    ws.ping().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binary_frame_is_a_bad_frame_and_the_connection_lives_on() {
+    let d = TestDaemon::start().await;
+    let mut ws = d.raw_owner().await;
+
+    // Even a binary frame holding a valid JSON frame is refused: the protocol is text.
+    ws.send_binary(br#"{"t":"ping","id":1}"#.to_vec()).await;
+    let err = ws.expect_err("bad_frame").await;
+    assert!(err["msg"].as_str().unwrap().contains("binary"), "{err}");
+    ws.ping().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_frame_type_is_a_bad_frame_that_keeps_its_id() {
+    let d = TestDaemon::start().await;
+    let mut ws = d.raw_owner().await;
+
+    let err = ws
+        .send_expect_err(&json!({"t": "dance", "id": 5}), "bad_frame")
+        .await;
+    assert_eq!(err["id"], 5, "{err}");
+    assert!(
+        err["msg"].as_str().unwrap().contains("unknown frame type"),
+        "{err}"
+    );
+
+    // No `t` at all.
+    let err = ws
+        .send_expect_err(&json!({"id": 6, "app": "cli"}), "bad_frame")
+        .await;
+    assert_eq!(err["id"], 6, "{err}");
+    assert!(
+        err["msg"].as_str().unwrap().contains("missing frame type"),
+        "{err}"
+    );
+
+    // A `t` that is not a string.
+    ws.send_expect_err(&json!({"t": 5, "id": 7}), "bad_frame")
+        .await;
+    ws.ping().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_field_is_a_bad_frame_that_keeps_its_id() {
+    let d = TestDaemon::start().await;
+    let mut ws = d.raw_owner().await;
+
+    let err = ws
+        .send_expect_err(
+            &json!({"t": "sub", "id": 6, "topic": "app.cli.x"}),
+            "bad_frame",
+        )
+        .await;
+    assert_eq!(err["id"], 6, "{err}");
+    assert!(
+        err["msg"].as_str().unwrap().contains("app"),
+        "the message names the field: {err}"
+    );
+
+    let err = ws
+        .send_expect_err(&json!({"t": "req", "id": 8, "app": "cli"}), "bad_frame")
+        .await;
+    assert_eq!(err["id"], 8, "{err}");
+    assert!(
+        err["msg"].as_str().unwrap().contains("topic"),
+        "the message names the field: {err}"
+    );
+
+    let err = ws
+        .send_expect_err(&json!({"t": "unsub", "id": 9}), "bad_frame")
+        .await;
+    assert_eq!(err["id"], 9, "{err}");
+    assert!(
+        err["msg"].as_str().unwrap().contains("sub"),
+        "the message names the field: {err}"
+    );
+    ws.ping().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mistyped_field_is_a_bad_frame_that_keeps_its_id_when_readable() {
+    let d = TestDaemon::start().await;
+    let mut ws = d.raw_owner().await;
+
+    let err = ws
+        .send_expect_err(
+            &json!({"t": "pub", "id": 7, "app": "cli", "topic": 5}),
+            "bad_frame",
+        )
+        .await;
+    assert_eq!(err["id"], 7, "{err}");
+    assert!(
+        err["msg"].as_str().unwrap().contains("bad `pub` frame"),
+        "{err}"
+    );
+
+    let err = ws
+        .send_expect_err(
+            &json!({"t": "sub", "id": 9, "app": "cli", "topic": "app.cli.x", "serve": "yes"}),
+            "bad_frame",
+        )
+        .await;
+    assert_eq!(err["id"], 9, "{err}");
+
+    // The id itself is mistyped: the err cannot name it.
+    let err = ws
+        .send_expect_err(
+            &json!({"t": "req", "id": "x", "app": "cli", "topic": "sys.ping"}),
+            "bad_frame",
+        )
+        .await;
+    assert!(
+        err.get("id").is_none(),
+        "an unreadable id is not echoed: {err}"
+    );
+
+    // An app id that is not one.
+    let err = ws
+        .send_expect_err(
+            &json!({"t": "pub", "id": 10, "app": "Not An App", "topic": "app.cli.x"}),
+            "bad_frame",
+        )
+        .await;
+    assert_eq!(err["id"], 10, "{err}");
+    ws.ping().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_hello_is_a_bad_frame_and_the_connection_lives_on() {
+    let d = TestDaemon::start().await;
+    let token = d.owner_token(None).await;
+    let mut ws = d.raw().await;
+    ws.hello_token(&token).await;
+
+    let err = ws
+        .send_expect_err(
+            &json!({"t": "hello", "v": 1, "auth": {"kind": "token", "token": token}}),
+            "bad_frame",
+        )
+        .await;
+    assert!(
+        err["msg"].as_str().unwrap().contains("already signed in"),
+        "{err}"
+    );
+    ws.ping().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_over_the_limit_gets_bye_too_large_and_closes() {
+    const LIMIT: usize = 64 * 1024;
+    let d = TestDaemon::start_with(|c| c.limits.max_frame_bytes = LIMIT).await;
+    let mut ws = d.raw_owner().await;
+
+    // Just under the limit is fine.
+    let fits = json!({"t": "pub", "id": 1, "app": "cli", "topic": "app.cli.big", "data": "x".repeat(LIMIT - 200)});
+    assert!(fits.to_string().len() < LIMIT);
+    ws.send_json(&fits).await;
+    assert_eq!(ws.recv_frame().await, json!({"t": "ok", "id": 1}));
+
+    let over = json!({"t": "pub", "id": 2, "app": "cli", "topic": "app.cli.big", "data": "x".repeat(LIMIT + 16 * 1024)});
+    ws.send_json(&over).await;
+    ws.expect_bye("too_large").await;
+    ws.expect_closed().await;
+
+    // The daemon itself is fine.
+    let mut again = d.raw_owner().await;
+    again.ping().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_topics_are_bad_topic_and_the_connection_lives_on() {
+    let d = TestDaemon::start().await;
+    let mut ws = d.raw_owner().await;
+
+    let ten_thousand_tokens = vec!["a"; 10_000].join(".");
+    let seventeen_tokens = vec!["a"; 17].join(".");
+    let bad_everywhere = [
+        "a..b",
+        ".a",
+        "a.",
+        "",
+        ten_thousand_tokens.as_str(),
+        seventeen_tokens.as_str(),
+        "vfs.réad",
+        "app.cli.has space",
+        " app.cli.x",
+        "App.cli.x",
+        "a*",
+    ];
+    let mut id = 100;
+    for topic in bad_everywhere {
+        for frame in [
+            json!({"t": "sub", "id": id, "app": "cli", "topic": topic}),
+            json!({"t": "sub", "id": id + 1, "app": "cli", "topic": topic, "serve": true}),
+            json!({"t": "pub", "id": id + 2, "app": "cli", "topic": topic, "data": 1}),
+            json!({"t": "req", "id": id + 3, "app": "cli", "topic": topic, "data": 1}),
+        ] {
+            let err = ws.send_expect_err(&frame, "bad_topic").await;
+            assert_eq!(
+                err["id"], frame["id"],
+                "the err keeps the frame's id: {err}"
+            );
+        }
+        id += 4;
+    }
+
+    // `>` anywhere but last, in a pattern.
+    for pattern in ["a.>.b", ">.a", "app.>.cli.>"] {
+        let err = ws
+            .send_expect_err(
+                &json!({"t": "sub", "id": id, "app": "cli", "topic": pattern}),
+                "bad_topic",
+            )
+            .await;
+        assert!(err["msg"].as_str().unwrap().contains("last"), "{err}");
+        id += 1;
+    }
+    // Wildcards where a concrete topic is needed.
+    for topic in ["app.cli.*", "app.cli.>", ">"] {
+        ws.send_expect_err(
+            &json!({"t": "pub", "id": id, "app": "cli", "topic": topic}),
+            "bad_topic",
+        )
+        .await;
+        ws.send_expect_err(
+            &json!({"t": "req", "id": id + 1, "app": "cli", "topic": topic}),
+            "bad_topic",
+        )
+        .await;
+        id += 2;
+    }
+    ws.ping().await;
+
+    // None of the refused subscriptions took a slot: a good one still works.
+    ws.send_json(&json!({"t": "sub", "id": 1, "app": "cli", "topic": "app.cli.fine"}))
+        .await;
+    assert_eq!(ws.recv_frame().await, json!({"t": "ok", "id": 1}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_the_limit_in_small_fragments_also_gets_bye_too_large() {
+    const LIMIT: usize = 64 * 1024;
+    let d = TestDaemon::start_with(|c| c.limits.max_frame_bytes = LIMIT).await;
+    let mut ws = d.raw_owner().await;
+
+    // Fragmented but under the limit: reassembled and accepted.
+    let fits = json!({"t": "pub", "id": 1, "app": "cli", "topic": "app.cli.big", "data": "x".repeat(LIMIT / 2)});
+    ws.send_fragmented_text(&fits.to_string(), 8).await;
+    assert_eq!(ws.recv_frame().await, json!({"t": "ok", "id": 1}));
+
+    // Every fragment is small, the message is not.
+    let over = json!({"t": "pub", "id": 2, "app": "cli", "topic": "app.cli.big", "data": "x".repeat(2 * LIMIT)});
+    ws.send_fragmented_text(&over.to_string(), 16).await;
+    ws.expect_bye("too_large").await;
+    ws.expect_closed().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hello_over_the_limit_gets_bye_too_large_and_closes() {
+    const LIMIT: usize = 64 * 1024;
+    let d = TestDaemon::start_with(|c| c.limits.max_frame_bytes = LIMIT).await;
+    let mut ws = d.raw().await;
+    ws.send_json(&json!({"t": "hello", "v": 1, "auth": {"kind": "guest"}, "client": "x".repeat(LIMIT + 1024)}))
+        .await;
+    let first = ws.recv_frame().await;
+    let bye = if first["t"] == "err" {
+        ws.recv_frame().await
+    } else {
+        first.clone()
+    };
+    assert_eq!(bye["t"], "bye", "{bye}");
+    assert_eq!(
+        bye["reason"], "too_large",
+        "a hello over the size limit is too large: {first} {bye}"
+    );
+    ws.expect_closed().await;
+    d.raw_owner().await.ping().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reusing_a_subscription_id_or_unsubscribing_an_unknown_one_is_refused() {
+    let d = TestDaemon::start().await;
+    let mut ws = d.raw_owner().await;
+    ws.send_json(&json!({"t": "sub", "id": 1, "app": "cli", "topic": "app.cli.a"}))
+        .await;
+    assert_eq!(ws.recv_frame().await, json!({"t": "ok", "id": 1}));
+
+    let err = ws
+        .send_expect_err(
+            &json!({"t": "sub", "id": 1, "app": "cli", "topic": "app.cli.b"}),
+            "bad_frame",
+        )
+        .await;
+    assert_eq!(err["id"], 1, "{err}");
+    assert!(
+        err["msg"].as_str().unwrap().contains("already in use"),
+        "{err}"
+    );
+
+    let err = ws
+        .send_expect_err(&json!({"t": "unsub", "id": 2, "sub": 99}), "not_found")
+        .await;
+    assert_eq!(err["id"], 2, "{err}");
+    ws.ping().await;
+
+    // The first subscription is untouched by the refused reuse of its id.
+    let owner = d.owner().await;
+    owner
+        .app("cli")
+        .publish_acked("app.cli.a", aether_tests::to_data(&"a"))
+        .await
+        .unwrap();
+    owner
+        .app("cli")
+        .publish_acked("app.cli.b", aether_tests::to_data(&"b"))
+        .await
+        .unwrap();
+    let msg = ws.recv_frame().await;
+    assert_eq!(
+        (
+            msg["t"].as_str(),
+            msg["sub"].as_u64(),
+            msg["topic"].as_str()
+        ),
+        (Some("msg"), Some(1), Some("app.cli.a")),
+        "{msg}"
+    );
+    ws.ping().await;
+}

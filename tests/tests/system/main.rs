@@ -1,0 +1,12 @@
+//! Whole-system tests: a real `aetherd` on a temp dir and loopback, real clients.
+//!
+//! One test binary; each module is one area. Every bad-input test checks the
+//! `err` code and then that the connection still works (a ping gets its pong),
+//! unless the protocol says the connection closes.
+
+mod auth;
+mod bad_frames;
+mod bus;
+mod limits;
+mod manifests;
+mod perms;

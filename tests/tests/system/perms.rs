@@ -1,0 +1,220 @@
+//! The permission manager seen from outside: app binding, capabilities, namespaces.
+
+use aether_proto::ErrorCode;
+use aether_proto::frame::Auth;
+use aether_tests::{TestDaemon, expect_code, next_msg, to_data};
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_bound_to_one_app_cannot_act_as_another() {
+    let d = TestDaemon::start().await;
+    let token = d.owner_token(Some("files")).await;
+    let mut ws = d.raw().await;
+    let welcome = ws.hello_token(&token).await;
+    assert_eq!(
+        welcome["app"], "files",
+        "the welcome names the bound app: {welcome}"
+    );
+
+    for frame in [
+        json!({"t": "req", "id": 3, "app": "chat", "topic": "sys.ping"}),
+        json!({"t": "sub", "id": 4, "app": "chat", "topic": "chat.room.>"}),
+        json!({"t": "pub", "id": 5, "app": "cli", "topic": "app.cli.x", "data": 1}),
+    ] {
+        let err = ws.send_expect_err(&frame, "forbidden").await;
+        assert_eq!(err["id"], frame["id"], "{err}");
+        let msg = err["msg"].as_str().unwrap();
+        assert!(
+            msg.contains("bound") && msg.contains("files"),
+            "the message names the binding: {err}"
+        );
+    }
+
+    // As its own app it works.
+    ws.send_json(&json!({"t": "req", "id": 6, "app": "files", "topic": "sys.ping"}))
+        .await;
+    assert_eq!(
+        ws.recv_frame().await,
+        json!({"t": "res", "id": 6, "data": {"pong": true}})
+    );
+
+    // And it cannot mint itself a way out.
+    ws.send_json(&json!({"t": "req", "id": 7, "app": "files", "topic": "sys.token.create", "data": {"app": "chat"}}))
+        .await;
+    let err = ws.expect_err("forbidden").await;
+    assert_eq!(err["id"], 7, "{err}");
+    ws.ping().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_outside_the_apps_capabilities_is_forbidden_and_names_the_capability() {
+    let d = TestDaemon::start().await;
+    let mut ws = d.raw_owner().await;
+
+    let err = ws
+        .send_expect_err(
+            &json!({"t": "pub", "id": 5, "app": "files", "topic": "chat.room.general.post", "data": {"text": "hi"}}),
+            "forbidden",
+        )
+        .await;
+    assert_eq!(err["id"], 5, "{err}");
+    assert!(
+        err["msg"].as_str().unwrap().contains("`chat`"),
+        "the message names the missing capability: {err}"
+    );
+
+    let err = ws
+        .send_expect_err(
+            &json!({"t": "sub", "id": 6, "app": "files", "topic": "chat.room.>"}),
+            "forbidden",
+        )
+        .await;
+    assert!(err["msg"].as_str().unwrap().contains("`chat`"), "{err}");
+
+    let err = ws
+        .send_expect_err(
+            &json!({"t": "req", "id": 7, "app": "chat", "topic": "vfs.read", "data": {}}),
+            "forbidden",
+        )
+        .await;
+    assert!(err["msg"].as_str().unwrap().contains("`vfs_read`"), "{err}");
+
+    // Apps may serve only their own namespace, and unknown apps may do nothing.
+    ws.send_expect_err(
+        &json!({"t": "sub", "id": 8, "app": "files", "topic": "vfs.read", "serve": true}),
+        "forbidden",
+    )
+    .await;
+    ws.send_expect_err(
+        &json!({"t": "pub", "id": 9, "app": "files", "topic": "app.cli.x", "data": 1}),
+        "forbidden",
+    )
+    .await;
+    let err = ws
+        .send_expect_err(
+            &json!({"t": "req", "id": 10, "app": "ghost", "topic": "sys.ping"}),
+            "forbidden",
+        )
+        .await;
+    assert!(err["msg"].as_str().unwrap().contains("ghost"), "{err}");
+    ws.ping().await;
+
+    // The same publication as an app that has the capability passes.
+    ws.send_json(&json!({"t": "pub", "id": 11, "app": "chat", "topic": "chat.room.general.post", "data": {"text": "hi"}}))
+        .await;
+    assert_eq!(ws.recv_frame().await, json!({"t": "ok", "id": 11}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_admin_user_cannot_use_admin_topics() {
+    let d = TestDaemon::start().await;
+    d.add_user("ana", "correct horse battery").await;
+    let ana = d.sign_in("ana", "correct horse battery").await;
+    let add = ana
+        .app("cli")
+        .request::<_, Value>(
+            "sys.user.add",
+            &json!({"name": "eve", "password": "12345678"}),
+        )
+        .await;
+    let msg = expect_code(add, ErrorCode::Forbidden);
+    assert!(msg.contains("admin"), "{msg}");
+    let stop = ana
+        .app("cli")
+        .request::<_, Value>("sys.daemon.stop", &json!({}))
+        .await;
+    expect_code(stop, ErrorCode::Forbidden);
+    ana.ping().await.expect("ana's connection lives on");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wildcard_subscription_never_reaches_another_users_namespace() {
+    let d = TestDaemon::start().await;
+    d.add_user("ana", "ana password 1").await;
+    d.add_user("bob", "bob password 1").await;
+    let ana = d.sign_in("ana", "ana password 1").await;
+    let ana_listener = d.sign_in("ana", "ana password 1").await;
+    let bob = d.sign_in("bob", "bob password 1").await;
+
+    let mut bob_sub = bob
+        .app("cli")
+        .subscribe("app.cli.>")
+        .await
+        .expect("bob may watch his own namespace");
+    let mut ana_sub = ana_listener
+        .app("cli")
+        .subscribe("app.cli.>")
+        .await
+        .unwrap();
+
+    ana.app("cli")
+        .publish_acked("app.cli.x", to_data(&json!({"secret": "ana's"})))
+        .await
+        .unwrap();
+    let got = next_msg(&mut ana_sub).await;
+    assert_eq!(got.topic, "app.cli.x");
+    assert_eq!(got.from.user, "ana");
+    assert_eq!(got.data.get(), r#"{"secret":"ana's"}"#);
+
+    // Bob's queue is in order: had ana's message reached him, it would come before his own marker.
+    bob.app("cli")
+        .publish_acked("app.cli.marker", to_data(&"bob's"))
+        .await
+        .unwrap();
+    let first = next_msg(&mut bob_sub).await;
+    assert_eq!(
+        first.topic, "app.cli.marker",
+        "bob received ana's private message: {first:?}"
+    );
+    assert_eq!(first.from.user, "bob");
+
+    // Wider patterns are refused outright.
+    for pattern in [">", "app.>", "*.cli.>", "*.*.*"] {
+        let refused = bob.app("cli").subscribe(pattern).await.map(|s| s.id());
+        expect_code(refused, ErrorCode::Forbidden);
+    }
+
+    // Requests do not cross users either: ana serves, bob finds nobody.
+    let _serving = ana.app("cli").serve("app.cli.svc").await.unwrap();
+    let asked = bob
+        .app("cli")
+        .request_raw("app.cli.svc", to_data(&1), None)
+        .await;
+    expect_code(asked, ErrorCode::NoResponders);
+    bob.ping().await.expect("bob's connection lives on");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_chat_rooms_reach_every_user_with_the_sender_stamped_by_the_daemon() {
+    let d = TestDaemon::start().await;
+    d.add_user("ana", "ana password 1").await;
+    d.add_user("bob", "bob password 1").await;
+    let ana_token = d.token_for("ana", "ana password 1", Some("chat")).await;
+    let bob = d
+        .connect_tcp(Auth::Password {
+            user: "bob".into(),
+            password: "bob password 1".into(),
+        })
+        .await
+        .unwrap();
+    let mut room = bob.app("chat").subscribe("chat.room.>").await.unwrap();
+
+    // Ana claims to be someone else; the daemon ignores the claim.
+    let mut ana = d.raw().await;
+    ana.hello_token(&ana_token).await;
+    ana.send_json(&json!({
+        "t": "pub", "id": 1, "app": "chat", "topic": "chat.room.general.post",
+        "from": {"user": "mallory", "app": "cli"},
+        "data": {"text": "hello bob", "n": [1, 2, 3]}
+    }))
+    .await;
+    assert_eq!(ana.recv_frame().await, json!({"t": "ok", "id": 1}));
+
+    let msg = next_msg(&mut room).await;
+    assert_eq!(msg.topic, "chat.room.general.post");
+    assert_eq!(msg.from.user, "ana");
+    assert_eq!(msg.from.app, "chat");
+    assert_eq!(msg.reply, None);
+    let data: Value = serde_json::from_str(msg.data.get()).unwrap();
+    assert_eq!(data, json!({"text": "hello bob", "n": [1, 2, 3]}));
+}
