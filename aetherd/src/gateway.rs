@@ -10,8 +10,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::task::TaskTracker;
 
 use aether_proto::frame::{Auth, Bye, ByeReason, ConnectionLimits, Welcome};
@@ -180,6 +180,12 @@ where
             Some(Ok(Message::Binary(_))) => {
                 return Err(refuse("the first frame must be a JSON text hello".into()));
             }
+            Some(Err(tungstenite::Error::Capacity(e))) => {
+                return Err(IdentityError {
+                    code: ErrorCode::TooLarge,
+                    msg: format!("the hello is too large: {e}"),
+                });
+            }
             _ => return Err(refuse("the connection closed before hello".into())),
         }
     };
@@ -222,7 +228,10 @@ where
 {
     let err = ServerFrame::err(None, refusal.code, refusal.msg.clone());
     let bye = ServerFrame::Bye(Bye {
-        reason: ByeReason::Unauthenticated,
+        reason: match refusal.code {
+            ErrorCode::TooLarge => ByeReason::TooLarge,
+            _ => ByeReason::Unauthenticated,
+        },
         msg: Some(refusal.msg),
     });
     let _ = ws.feed(Message::text(err.to_json())).await;

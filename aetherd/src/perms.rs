@@ -285,7 +285,7 @@ impl Perms {
         pattern: &Pattern,
     ) -> Result<(), Denial> {
         let catalog = self.catalog.read().clone();
-        decide(&catalog, caller, app, op, pattern).map_err(|denial| {
+        decide(&catalog, caller, app, op, pattern).inspect_err(|denial| {
             self.audit.record(AuditEntry {
                 user_id: Some(caller.user_id),
                 user: caller.user.clone(),
@@ -295,7 +295,6 @@ impl Perms {
                 code: denial.code,
                 reason: denial.msg.clone(),
             });
-            denial
         })
     }
 

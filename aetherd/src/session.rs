@@ -44,12 +44,15 @@ struct SubEntry {
     serve: bool,
 }
 
+/// One cached decision per operation on a topic.
+type Decisions = [Option<Result<(), Denial>>; 4];
+
 /// Decisions by app, then topic, then operation; dropped when manifests reload.
 #[derive(Default)]
 struct PermCache {
     generation: u64,
     size: usize,
-    by_app: HashMap<Box<str>, HashMap<Box<str>, [Option<Result<(), Denial>>; 4]>>,
+    by_app: HashMap<Box<str>, HashMap<Box<str>, Decisions>>,
 }
 
 fn op_slot(op: Op) -> usize {

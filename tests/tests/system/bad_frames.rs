@@ -334,27 +334,22 @@ async fn reusing_a_subscription_id_or_unsubscribing_an_unknown_one_is_refused() 
     assert_eq!(err["id"], 2, "{err}");
     ws.ping().await;
 
-    // The first subscription is untouched by the refused reuse of its id.
+    // The first subscription is untouched by the refused reuse of its id, and the refused
+    // pattern reaches nobody: deliveries are queued in order, so had `app.cli.b` been
+    // subscribed, it would arrive between the two publications on `app.cli.a`.
     let owner = d.owner().await;
-    owner
-        .app("cli")
-        .publish_acked("app.cli.a", aether_tests::to_data(&"a"))
-        .await
-        .unwrap();
-    owner
-        .app("cli")
-        .publish_acked("app.cli.b", aether_tests::to_data(&"b"))
-        .await
-        .unwrap();
-    let msg = ws.recv_frame().await;
-    assert_eq!(
-        (
-            msg["t"].as_str(),
-            msg["sub"].as_u64(),
-            msg["topic"].as_str()
-        ),
-        (Some("msg"), Some(1), Some("app.cli.a")),
-        "{msg}"
-    );
+    let cli = owner.app("cli");
+    for (topic, data) in [("app.cli.a", "a1"), ("app.cli.b", "b"), ("app.cli.a", "a2")] {
+        cli.publish_acked(topic, aether_tests::to_data(&data))
+            .await
+            .unwrap();
+    }
+    for expected in ["a1", "a2"] {
+        let msg = ws.recv_frame().await;
+        assert_eq!(msg["t"], "msg", "{msg}");
+        assert_eq!(msg["sub"], 1, "{msg}");
+        assert_eq!(msg["topic"], "app.cli.a", "{msg}");
+        assert_eq!(msg["data"], expected, "{msg}");
+    }
     ws.ping().await;
 }
