@@ -47,6 +47,31 @@ impl Limits {
     }
 }
 
+/// The virtual file system's per-user limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VfsLimits {
+    /// Bytes each user may store.
+    pub quota_bytes: u64,
+    /// Files (and symlinks) each user may store; directories are free.
+    pub quota_files: u64,
+    /// Largest chunk one `vfs.read` returns or one `vfs.write` frame should carry.
+    pub max_chunk_bytes: usize,
+    /// Chunked uploads a user may have open at once.
+    pub max_uploads: usize,
+}
+
+impl Default for VfsLimits {
+    fn default() -> Self {
+        VfsLimits {
+            quota_bytes: 10 << 30,
+            quota_files: 1_000_000,
+            max_chunk_bytes: 2 << 20,
+            max_uploads: 16,
+        }
+    }
+}
+
 /// Where the daemon listens on TCP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listen {
@@ -70,6 +95,7 @@ pub struct Config {
     /// Allow anonymous guest users.
     pub guest: bool,
     pub limits: Limits,
+    pub vfs: VfsLimits,
 }
 
 /// The optional `config.toml`.
@@ -82,6 +108,7 @@ struct FileConfig {
     manifests_dir: Option<PathBuf>,
     runtime_dir: Option<PathBuf>,
     limits: Option<Limits>,
+    vfs: Option<VfsLimits>,
 }
 
 pub use aether_proto::paths::{
@@ -123,6 +150,7 @@ impl Config {
             owner: default_owner(),
             guest: false,
             limits: Limits::default(),
+            vfs: VfsLimits::default(),
             data_dir,
         }
     }
@@ -180,6 +208,9 @@ impl Config {
         if let Some(limits) = file.limits {
             self.limits = limits;
         }
+        if let Some(vfs) = file.vfs {
+            self.vfs = vfs;
+        }
         Ok(())
     }
 
@@ -211,6 +242,16 @@ impl Config {
 
     pub fn socket_path(&self) -> PathBuf {
         socket_path(&self.runtime_dir)
+    }
+
+    /// Users' file roots, one folder per user id.
+    pub fn vfs_dir(&self) -> PathBuf {
+        self.data_dir.join("vfs")
+    }
+
+    /// Temp files for atomic writes: beside the roots, never inside one.
+    pub fn vfs_scratch_dir(&self) -> PathBuf {
+        self.data_dir.join("vfs-scratch")
     }
 
     pub fn db_path(&self) -> PathBuf {

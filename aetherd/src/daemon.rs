@@ -123,6 +123,7 @@ impl Daemon {
             local_uid: rustix::process::geteuid().as_raw(),
         });
         services::sys::start(shared.clone())?;
+        services::vfs::start(shared.clone())?;
         let tracker = TaskTracker::new();
         tracker.spawn(gateway::serve_unix(unix, shared.clone(), tracker.clone()));
         if let Some(tcp) = tcp {

@@ -15,7 +15,7 @@ use parking_lot::RwLock;
 use serde::Serialize;
 
 use aether_proto::manifest::MAX_MANIFEST_BYTES;
-use aether_proto::{Capability, ErrorCode, Manifest, ManifestError, Pattern};
+use aether_proto::{Capability, ErrorCode, Manifest, ManifestError, Pattern, Topic};
 
 use crate::audit::{AuditEntry, AuditLog};
 use crate::identity::Caller;
@@ -129,6 +129,7 @@ const OPEN_REQUESTS: &[&str] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
     Sys,
+    Vfs,
 }
 
 fn service_topics(service: Service) -> &'static [&'static str] {
@@ -145,6 +146,25 @@ fn service_topics(service: Service) -> &'static [&'static str] {
             "sys.daemon.stop",
             "sys.audit.list",
         ],
+        Service::Vfs => &[
+            "vfs.read",
+            "vfs.write",
+            "vfs.list",
+            "vfs.stat",
+            "vfs.mkdir",
+            "vfs.remove",
+            "vfs.move",
+            "vfs.copy",
+            "vfs.search",
+        ],
+    }
+}
+
+/// What each service may publish (its events), as patterns.
+fn service_publishes(service: Service) -> &'static [&'static str] {
+    match service {
+        Service::Sys => &[],
+        Service::Vfs => &["vfs.events.*", "telemetry.vfs.*"],
     }
 }
 
@@ -309,6 +329,22 @@ impl Perms {
             Err(Denial {
                 code: ErrorCode::Forbidden,
                 msg: format!("service {service:?} does not own {pattern}"),
+            })
+        }
+    }
+
+    /// May this service publish on this topic?
+    pub fn check_service_publish(&self, service: Service, topic: &Topic) -> Result<(), Denial> {
+        let allowed = service_publishes(service)
+            .iter()
+            .filter_map(|p| Pattern::parse(p).ok())
+            .any(|p| p.matches(topic));
+        if allowed {
+            Ok(())
+        } else {
+            Err(Denial {
+                code: ErrorCode::Forbidden,
+                msg: format!("service {service:?} may not publish {topic}"),
             })
         }
     }

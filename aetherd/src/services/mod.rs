@@ -2,6 +2,7 @@
 //! any client and never calls the gateway or another service directly.
 
 pub mod sys;
+pub mod vfs;
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use tokio::sync::mpsc;
 use aether_proto::frame::{Data, to_data};
 use aether_proto::{ErrorBody, ErrorCode, Pattern, Topic};
 
-use crate::hub::{Hub, Namespace, Outbound, Outbox, OutboxKind, Target};
+use crate::hub::{Envelope, Hub, Namespace, Outbound, Outbox, OutboxKind, Target};
 use crate::identity::Caller;
 use crate::perms::{Perms, Service};
 
@@ -48,6 +49,8 @@ impl Incoming {
 /// A service's seat on the bus.
 pub struct Participant {
     hub: Arc<Hub>,
+    perms: Arc<Perms>,
+    service: Service,
     outbox: Arc<Outbox>,
     rx: mpsc::Receiver<Outbound>,
 }
@@ -56,7 +59,7 @@ impl Participant {
     /// Join the bus and serve `topics`, each checked against what the service owns.
     pub fn serve(
         hub: Arc<Hub>,
-        perms: &Perms,
+        perms: Arc<Perms>,
         service: Service,
         topics: &[&str],
     ) -> anyhow::Result<Participant> {
@@ -72,7 +75,13 @@ impl Participant {
             };
             hub.subscribe(Namespace::Service, &pattern, target, true);
         }
-        Ok(Participant { hub, outbox, rx })
+        Ok(Participant {
+            hub,
+            perms,
+            service,
+            outbox,
+            rx,
+        })
     }
 
     /// The next request, or None when the bus is gone.
@@ -100,6 +109,14 @@ impl Participant {
         }
     }
 
+    pub fn publisher(&self) -> Publisher {
+        Publisher {
+            hub: self.hub.clone(),
+            perms: self.perms.clone(),
+            service: self.service,
+        }
+    }
+
     pub fn responder(&self) -> Responder {
         Responder {
             hub: self.hub.clone(),
@@ -120,5 +137,33 @@ impl Responder {
         let result = result.map(|value| to_data(&value));
         // The requester may have timed out or left; then there is no one to tell.
         let _ = self.hub.reply(self.id, request.reply, result);
+    }
+}
+
+/// Publishes a service's events into the acting user's namespace.
+#[derive(Clone)]
+pub struct Publisher {
+    hub: Arc<Hub>,
+    perms: Arc<Perms>,
+    service: Service,
+}
+
+impl Publisher {
+    /// Publish on behalf of `caller` acting as `app`, so `from` names who caused the event.
+    pub fn publish<T: Serialize>(&self, caller: &Arc<Caller>, app: &str, topic: &str, data: &T) {
+        let topic = match Topic::parse(topic) {
+            Ok(topic) => topic,
+            Err(e) => {
+                tracing::error!(?self.service, "bad event topic {topic}: {e}");
+                return;
+            }
+        };
+        if let Err(denial) = self.perms.check_service_publish(self.service, &topic) {
+            tracing::error!("{}", denial.msg);
+            return;
+        }
+        let envelope = Envelope::new(topic, caller.clone(), app.to_owned(), to_data(data));
+        self.hub
+            .publish(Namespace::User(caller.user_id), Arc::new(envelope));
     }
 }

@@ -30,8 +30,12 @@ const TOPICS: &[&str] = &[
 const MAX_TOKEN_TTL_SECS: i64 = 365 * 24 * 3600;
 
 pub fn start(shared: Arc<Shared>) -> anyhow::Result<()> {
-    let mut participant =
-        Participant::serve(shared.hub.clone(), &shared.perms, Service::Sys, TOPICS)?;
+    let mut participant = Participant::serve(
+        shared.hub.clone(),
+        shared.perms.clone(),
+        Service::Sys,
+        TOPICS,
+    )?;
     let responder = participant.responder();
     tokio::spawn(async move {
         while let Some(request) = participant.next().await {

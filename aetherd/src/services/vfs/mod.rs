@@ -1,0 +1,455 @@
+//! `vfs.*`: each user's files, in a root of their own under the data dir.
+//!
+//! Every change for one user is serialized by that user's lock, which also
+//! guards the quota counters. Versions are content hashes (BLAKE3), cached by
+//! the file's on-disk stamp, so a write can name the version it replaces and
+//! get `conflict` if the file changed meanwhile. Files larger than one frame
+//! travel in chunks: reads by offset/length, writes as an upload.
+
+mod disk;
+mod ops;
+mod path;
+mod upload;
+mod write;
+
+use std::collections::HashMap;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use aether_proto::{ErrorBody, ErrorCode};
+
+use super::{Incoming, Participant, Publisher};
+use crate::config::VfsLimits;
+use crate::daemon::Shared;
+use crate::identity::Caller;
+use crate::perms::Service;
+use disk::{Info, Kind, Stamp, UserRoot};
+
+pub use path::{PathError, VfsPath};
+use upload::Uploads;
+
+const TOPICS: &[&str] = &[
+    "vfs.read",
+    "vfs.write",
+    "vfs.list",
+    "vfs.stat",
+    "vfs.mkdir",
+    "vfs.remove",
+    "vfs.move",
+    "vfs.copy",
+];
+
+/// An upload idle this long is abandoned and its temp file removed.
+const UPLOAD_IDLE: Duration = Duration::from_secs(600);
+
+pub fn start(shared: Arc<Shared>) -> anyhow::Result<()> {
+    let config = &shared.config;
+    let vfs = Arc::new(Vfs {
+        roots: config.vfs_dir(),
+        scratch: config.vfs_scratch_dir(),
+        limits: config.vfs.clone(),
+        users: parking_lot::Mutex::default(),
+        uploads: Uploads::default(),
+    });
+    std::fs::create_dir_all(&vfs.roots)?;
+    std::fs::create_dir_all(&vfs.scratch)?;
+    let mut participant = Participant::serve(
+        shared.hub.clone(),
+        shared.perms.clone(),
+        Service::Vfs,
+        TOPICS,
+    )?;
+    let responder = participant.responder();
+    let events = participant.publisher();
+    let sweeper = Arc::downgrade(&vfs);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            let Some(vfs) = sweeper.upgrade() else { break };
+            vfs.uploads.sweep(UPLOAD_IDLE);
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(request) = participant.next().await {
+            let (vfs, events, responder) = (vfs.clone(), events.clone(), responder.clone());
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let result = vfs.handle(&events, &request).await;
+                let ok = result.is_ok();
+                responder.answer(&request, result);
+                let op = request.topic.as_str().trim_start_matches("vfs.").to_owned();
+                events.publish(
+                    &request.caller,
+                    &request.app,
+                    &format!("telemetry.vfs.{op}"),
+                    &json!({ "ok": ok, "micros": started.elapsed().as_micros() as u64 }),
+                );
+            });
+        }
+    });
+    Ok(())
+}
+
+/// Bytes and files a user stores.
+#[derive(Debug, Clone, Copy, Default)]
+struct Usage {
+    bytes: u64,
+    files: u64,
+}
+
+struct UserVfs {
+    id: i64,
+    root: UserRoot,
+    /// Serializes changes; the usage is counted on first use.
+    changes: tokio::sync::Mutex<Option<Usage>>,
+    /// (dev, ino) → the stamp the version was computed for, and the version.
+    versions: parking_lot::Mutex<HashMap<(u64, u64), (Stamp, String)>>,
+}
+
+pub struct Vfs {
+    roots: PathBuf,
+    scratch: PathBuf,
+    limits: VfsLimits,
+    users: parking_lot::Mutex<HashMap<i64, Arc<UserVfs>>>,
+    uploads: Uploads,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Encoding {
+    /// Text when the bytes are UTF-8, else base64 (reads only).
+    #[default]
+    Auto,
+    Utf8,
+    Base64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadReq {
+    path: String,
+    #[serde(default)]
+    offset: u64,
+    #[serde(default)]
+    length: Option<usize>,
+    #[serde(default)]
+    encoding: Encoding,
+    #[serde(default)]
+    if_version: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WriteReq {
+    path: String,
+    #[serde(default)]
+    data: String,
+    #[serde(default)]
+    encoding: Encoding,
+    #[serde(default)]
+    append: bool,
+    /// Replace only if the file is still at this version.
+    #[serde(default)]
+    if_version: Option<String>,
+    /// Create only: fail if the file exists.
+    #[serde(default)]
+    if_absent: bool,
+    /// Create missing parent directories.
+    #[serde(default)]
+    parents: bool,
+    /// Chunked upload: the id from the first chunk's answer.
+    #[serde(default)]
+    upload: Option<String>,
+    #[serde(default)]
+    offset: Option<u64>,
+    /// More chunks follow.
+    #[serde(default)]
+    more: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PathReq {
+    path: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MkdirReq {
+    path: String,
+    #[serde(default)]
+    parents: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemoveReq {
+    path: String,
+    #[serde(default)]
+    recursive: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveReq {
+    from: String,
+    to: String,
+    #[serde(default)]
+    overwrite: bool,
+}
+
+fn bad(msg: impl Into<String>) -> ErrorBody {
+    ErrorBody::new(ErrorCode::BadFrame, msg)
+}
+
+fn conflict(msg: impl Into<String>) -> ErrorBody {
+    ErrorBody::new(ErrorCode::Conflict, msg)
+}
+
+fn parse_path(raw: &str) -> Result<VfsPath, ErrorBody> {
+    VfsPath::parse(raw).map_err(|e| bad(format!("bad path: {e}")))
+}
+
+/// What an I/O error means for the client, naming the path.
+fn io_error(e: io::Error, path: &VfsPath) -> ErrorBody {
+    use io::ErrorKind as K;
+    match e.kind() {
+        K::NotFound => ErrorBody::new(
+            ErrorCode::NotFound,
+            format!("no such file or directory: {path}"),
+        ),
+        K::AlreadyExists => conflict(format!("{path} already exists")),
+        K::PermissionDenied => ErrorBody::new(
+            ErrorCode::Forbidden,
+            format!(
+                "{path}: access denied (a path or symlink leading outside your root is never followed)"
+            ),
+        ),
+        K::IsADirectory => conflict(format!("{path} is a directory")),
+        K::NotADirectory => conflict(format!("{path}: a parent is not a directory")),
+        K::DirectoryNotEmpty => conflict(format!("{path} is not empty: remove it with recursive")),
+        K::StorageFull | K::QuotaExceeded => {
+            ErrorBody::new(ErrorCode::QuotaExceeded, "the daemon's disk is full")
+        }
+        K::InvalidInput | K::InvalidFilename => bad(format!("{path}: {e}")),
+        _ if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => ErrorBody::new(
+            ErrorCode::Forbidden,
+            format!("{path}: too many symlinks, or a symlink where none may be"),
+        ),
+        _ => {
+            tracing::error!("vfs: {path}: {e}");
+            ErrorBody::new(
+                ErrorCode::Internal,
+                format!("{path}: the file system failed; see the daemon log"),
+            )
+        }
+    }
+}
+
+/// Run blocking file work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ErrorBody> + Send + 'static,
+) -> Result<T, ErrorBody> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        tracing::error!("vfs task failed: {e}");
+        Err(ErrorBody::new(
+            ErrorCode::Internal,
+            "the file operation failed; see the daemon log",
+        ))
+    })
+}
+
+/// Bytes as the client asked: text, base64, or text when it is UTF-8 (auto).
+fn encode(bytes: Vec<u8>, wanted: Encoding, path: &str) -> Result<(Encoding, String), ErrorBody> {
+    match wanted {
+        Encoding::Base64 => Ok((Encoding::Base64, BASE64.encode(&bytes))),
+        Encoding::Utf8 => String::from_utf8(bytes)
+            .map(|text| (Encoding::Utf8, text))
+            .map_err(|_| {
+                bad(format!(
+                    "{path} is not UTF-8 text in that range; read it with encoding base64"
+                ))
+            }),
+        Encoding::Auto => Ok(match String::from_utf8(bytes) {
+            Ok(text) => (Encoding::Utf8, text),
+            Err(e) => (Encoding::Base64, BASE64.encode(e.as_bytes())),
+        }),
+    }
+}
+
+fn version_string(hash: &blake3::Hash) -> String {
+    hash.to_hex()[..32].to_owned()
+}
+
+fn decode_data(data: &str, encoding: Encoding) -> Result<Vec<u8>, ErrorBody> {
+    match encoding {
+        Encoding::Auto | Encoding::Utf8 => Ok(data.as_bytes().to_vec()),
+        Encoding::Base64 => BASE64
+            .decode(data)
+            .map_err(|e| bad(format!("data is not valid base64: {e}"))),
+    }
+}
+
+impl UserVfs {
+    /// The version of the file at `path`, hashing only when the cached one is stale.
+    fn version(&self, path: &VfsPath) -> io::Result<Option<String>> {
+        let info = match self.root.info_followed(path) {
+            Ok(info) => info,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if info.kind != Kind::File {
+            return Ok(None);
+        }
+        Ok(Some(self.version_for(path, &info)?))
+    }
+
+    fn version_for(&self, path: &VfsPath, info: &Info) -> io::Result<String> {
+        let key = (info.stamp.dev, info.stamp.ino);
+        if let Some((stamp, version)) = self.versions.lock().get(&key)
+            && *stamp == info.stamp
+        {
+            return Ok(version.clone());
+        }
+        let (hash, info) = self.root.hash(path)?;
+        let version = version_string(&hash);
+        self.remember(&info, &version);
+        Ok(version)
+    }
+
+    fn remember(&self, info: &Info, version: &str) {
+        let mut versions = self.versions.lock();
+        if versions.len() > 100_000 {
+            versions.clear();
+        }
+        versions.insert(
+            (info.stamp.dev, info.stamp.ino),
+            (info.stamp, version.to_owned()),
+        );
+    }
+
+    /// Take the change lock, counting usage the first time.
+    async fn lock(
+        self: &Arc<Self>,
+    ) -> Result<tokio::sync::MutexGuard<'_, Option<Usage>>, ErrorBody> {
+        let mut guard = self.changes.lock().await;
+        if guard.is_none() {
+            let me = self.clone();
+            let (bytes, files) = blocking(move || {
+                me.root
+                    .usage(&VfsPath::root())
+                    .map_err(|e| io_error(e, &VfsPath::root()))
+            })
+            .await?;
+            *guard = Some(Usage { bytes, files });
+        }
+        Ok(guard)
+    }
+}
+
+impl Vfs {
+    fn user(&self, user_id: i64) -> Result<Arc<UserVfs>, ErrorBody> {
+        let mut users = self.users.lock();
+        if let Some(user) = users.get(&user_id) {
+            return Ok(user.clone());
+        }
+        let root = UserRoot::open(
+            &self.roots.join(user_id.to_string()),
+            &self.scratch.join(user_id.to_string()),
+        )
+        .map_err(|e| {
+            tracing::error!("vfs: cannot open the root of user {user_id}: {e}");
+            ErrorBody::new(
+                ErrorCode::Internal,
+                "cannot open your file root; see the daemon log",
+            )
+        })?;
+        let user = Arc::new(UserVfs {
+            id: user_id,
+            root,
+            changes: tokio::sync::Mutex::new(None),
+            versions: parking_lot::Mutex::default(),
+        });
+        users.insert(user_id, user.clone());
+        Ok(user)
+    }
+
+    async fn handle(&self, events: &Publisher, request: &Incoming) -> Result<Value, ErrorBody> {
+        let user = self.user(request.caller.user_id)?;
+        let ctx = Ctx {
+            events,
+            caller: &request.caller,
+            app: &request.app,
+        };
+        match request.topic.as_str() {
+            "vfs.read" => self.read(user, request.decode()?).await,
+            "vfs.write" => self.write(user, ctx, request.decode()?).await,
+            "vfs.list" => self.list(user, request.decode()?).await,
+            "vfs.stat" => self.stat(user, request.decode()?).await,
+            "vfs.mkdir" => self.mkdir(user, ctx, request.decode()?).await,
+            "vfs.remove" => self.remove(user, ctx, request.decode()?).await,
+            "vfs.move" => self.rename(user, ctx, request.decode()?).await,
+            "vfs.copy" => self.copy(user, ctx, request.decode()?).await,
+            other => Err(ErrorBody::new(
+                ErrorCode::NotFound,
+                format!("vfs has no {other}"),
+            )),
+        }
+    }
+
+    async fn read(&self, user: Arc<UserVfs>, req: ReadReq) -> Result<Value, ErrorBody> {
+        let path = parse_path(&req.path)?;
+        let path_text = path.to_string();
+        let length = req
+            .length
+            .unwrap_or(self.limits.max_chunk_bytes)
+            .min(self.limits.max_chunk_bytes);
+        let (bytes, info, version) = blocking(move || {
+            let fail = |e| io_error(e, &path);
+            if let Some(expected) = &req.if_version {
+                let current = user.version(&path).map_err(fail)?;
+                if current.as_deref() != Some(expected.as_str()) {
+                    return Err(conflict(format!("{path} changed since version {expected}")));
+                }
+            }
+            let (bytes, info) = user.root.read_at(&path, req.offset, length).map_err(fail)?;
+            let version = user.version_for(&path, &info).map_err(fail)?;
+            Ok((bytes, info, version))
+        })
+        .await?;
+        let returned = bytes.len();
+        let (encoding, data) = encode(bytes, req.encoding, &path_text)?;
+        Ok(json!({
+            "path": req.path,
+            "offset": req.offset,
+            "length": returned,
+            "size": info.size,
+            "eof": req.offset + returned as u64 >= info.size,
+            "version": version,
+            "encoding": encoding,
+            "data": data,
+        }))
+    }
+}
+
+/// Who is acting, for events.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    events: &'a Publisher,
+    caller: &'a Arc<Caller>,
+    app: &'a str,
+}
+
+impl Ctx<'_> {
+    fn event(&self, kind: &str, data: Value) {
+        self.events
+            .publish(self.caller, self.app, &format!("vfs.events.{kind}"), &data);
+    }
+}
