@@ -185,7 +185,7 @@ impl Vfs {
         let opts = upload.opts.clone();
         drop(upload);
         self.uploads.remove(id);
-        self.commit(user, ctx, path, Source::Upload(temp), opts)
+        self.commit(user, ctx, path, Source::Upload(Box::new(temp)), opts)
             .await
     }
 
