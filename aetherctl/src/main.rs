@@ -4,6 +4,7 @@
 //! 3 cannot connect.
 
 mod connect;
+mod fs;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
@@ -89,6 +90,9 @@ enum Command {
     /// The daemon itself.
     #[command(subcommand)]
     Daemon(DaemonCommand),
+    /// Your files: ls, cat, put, get, rm, mv, cp, mkdir, stat, watch.
+    #[command(subcommand)]
+    Fs(fs::FsCommand),
     /// Recent permission denials (admin).
     Audit {
         #[arg(long, default_value_t = 20)]
@@ -477,6 +481,7 @@ async fn execute(
                 println!("daemon (pid {}) is stopping", answer["pid"]);
             }
         }
+        Command::Fs(command) => fs::run(command, app, json, timeout).await?,
         Command::Audit { limit } => {
             let answer = request(app, "sys.audit.list", json!({"limit": limit}), timeout).await?;
             if json {
@@ -500,7 +505,11 @@ async fn execute(
     Ok(())
 }
 
-async fn subscribe(app: &AppHandle, pattern: &str, count: Option<u64>) -> Result<(), Failure> {
+pub(crate) async fn subscribe(
+    app: &AppHandle,
+    pattern: &str,
+    count: Option<u64>,
+) -> Result<(), Failure> {
     let mut sub = app.subscribe(pattern).await.map_err(Failure::from_client)?;
     let mut seen = 0;
     let stdout = std::io::stdout();
