@@ -82,7 +82,7 @@ pub fn endpoint(url: Option<&str>) -> Result<(Endpoint, bool), Failure> {
 }
 
 /// The credentials to sign in with: a token given, a saved token, else local sign-in.
-pub fn auth_for(endpoint: &Endpoint, token: Option<String>) -> Result<Auth, Failure> {
+pub async fn auth_for(endpoint: &Endpoint, token: Option<String>) -> Result<Auth, Failure> {
     if let Some(token) = token {
         return Ok(Auth::Token { token });
     }
@@ -93,6 +93,12 @@ pub fn auth_for(endpoint: &Endpoint, token: Option<String>) -> Result<Auth, Fail
     }
     if endpoint.is_unix() {
         return Ok(Auth::Local);
+    }
+    // Say what is really wrong: nothing listening beats "not signed in".
+    if let Endpoint::Tcp { authority, .. } = endpoint
+        && let Err(e) = tokio::net::TcpStream::connect(authority.as_str()).await
+    {
+        return Err(Failure::Connect(format!("{endpoint}: {e}")));
     }
     Err(Failure::Connect(format!(
         "not signed in to {endpoint}: run `aetherctl --url {endpoint} login`, or pass --token"
@@ -127,7 +133,7 @@ pub async fn connect(
     }
 }
 
-fn nobody_listens(endpoint: &Endpoint) -> bool {
+pub fn nobody_listens(endpoint: &Endpoint) -> bool {
     match endpoint {
         Endpoint::Unix(path) => match std::os::unix::net::UnixStream::connect(path) {
             Ok(_) => false,
@@ -190,4 +196,19 @@ fn start_daemon(endpoint: &Endpoint, why: &str) -> Result<(), Failure> {
         socket.display(),
         log_path.display()
     )))
+}
+
+/// Wait until the daemon behind `socket` has gone (it removes its socket on exit).
+pub fn wait_gone(socket: &Path, timeout: Duration) -> Result<(), Failure> {
+    let deadline = Instant::now() + timeout;
+    while socket.exists() && std::os::unix::net::UnixStream::connect(socket).is_ok() {
+        if Instant::now() > deadline {
+            return Err(Failure::Connect(format!(
+                "the daemon still answers on {} after {timeout:?}",
+                socket.display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }

@@ -28,14 +28,14 @@ use aether_proto::{ErrorBody, ErrorCode};
 )]
 struct Cli {
     /// Daemon endpoint: ws://HOST:PORT/ or unix:/path (default: the local daemon's socket).
-    #[arg(long, global = true, env = "AETHER_URL")]
+    #[arg(long, global = true, env = "AETHER_URL", hide_env_values = true)]
     url: Option<String>,
     /// Sign in with this token instead of the saved one.
     #[arg(long, global = true, env = "AETHER_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// The app to act as.
-    #[arg(long, global = true, default_value = "cli")]
-    app: String,
+    /// The app to act as (default: cli, or the app an app-bound token is bound to).
+    #[arg(long, global = true)]
+    app: Option<String>,
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     json: bool,
@@ -123,10 +123,13 @@ enum UserCommand {
 enum TokenCommand {
     /// Mint a token; with --app it can only act as that app.
     Create {
+        /// Bind the token to this app: it can act as nothing else.
         #[arg(long)]
         app: Option<String>,
+        /// A note to recognize the token by.
         #[arg(long)]
         label: Option<String>,
+        /// Lifetime in seconds (default 30 days; never longer than the token you sign in with).
         #[arg(long)]
         ttl_secs: Option<i64>,
     },
@@ -156,12 +159,15 @@ pub enum Failure {
 
 impl Failure {
     pub fn from_client(e: ClientError) -> Failure {
-        match e {
+        match e.clone() {
             ClientError::Daemon(body) => Failure::Daemon(body),
             ClientError::Timeout(after) => Failure::Daemon(ErrorBody::new(
                 ErrorCode::Timeout,
                 format!("no answer within {after:?}"),
             )),
+            ClientError::TooLarge { .. } => {
+                Failure::Usage(format!("{e}; send files with `aetherctl fs put`"))
+            }
             ClientError::Decode(msg) | ClientError::Protocol(msg) => {
                 Failure::Daemon(ErrorBody::new(ErrorCode::Internal, msg))
             }
@@ -223,9 +229,13 @@ fn parse_data(data: Option<String>) -> Result<Value, Failure> {
         Some(text) => text.to_owned(),
     };
     serde_json::from_str(&text).map_err(|e| {
-        Failure::Usage(format!(
-            "data must be JSON ({e}); to send a string, quote it: '\"hello\"'"
-        ))
+        let looks_structured = text.trim_start().starts_with(['{', '[', '"']);
+        let hint = if looks_structured {
+            String::new()
+        } else {
+            format!("; to send a string, quote it: '\"{}\"'", text.trim())
+        };
+        Failure::Usage(format!("data must be JSON ({e}){hint}"))
     })
 }
 
@@ -303,8 +313,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             password,
         };
         let client = connect::connect(&endpoint, auth, options, autostart).await?;
+        let app = client.app(cli.app.as_deref().unwrap_or("cli"));
         let answer = request(
-            &client.app(&cli.app),
+            &app,
             "sys.token.create",
             json!({"label": "aetherctl login"}),
             timeout,
@@ -322,10 +333,38 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         return Ok(());
     }
-    let auth = connect::auth_for(&endpoint, cli.token.clone())?;
-    let client = connect::connect(&endpoint, auth, options, autostart).await?;
-    let app = client.app(&cli.app);
-    execute(&cli, &client, &app, timeout).await
+    let auth = connect::auth_for(&endpoint, cli.token.clone()).await?;
+    // Asking about or stopping the daemon must not start one.
+    let is_daemon_command = matches!(cli.command, Command::Daemon(_));
+    let client =
+        match connect::connect(&endpoint, auth, options, autostart && !is_daemon_command).await {
+            Ok(client) => client,
+            Err(Failure::Connect(_)) if is_daemon_command && connect::nobody_listens(&endpoint) => {
+                if matches!(cli.command, Command::Daemon(DaemonCommand::Stop)) {
+                    println!("no daemon is running at {endpoint}");
+                    return Ok(());
+                }
+                return Err(Failure::Connect(format!(
+                    "no daemon is running at {endpoint}"
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+    // An app-bound token can act only as its app: make that the default.
+    let app_id = cli
+        .app
+        .clone()
+        .or_else(|| client.welcome().app.clone())
+        .unwrap_or_else(|| "cli".to_owned());
+    let app = client.app(&app_id);
+    let result = execute(&cli, &client, &app, timeout).await;
+    if result.is_ok()
+        && matches!(cli.command, Command::Daemon(DaemonCommand::Stop))
+        && let aether_proto::client::Endpoint::Unix(socket) = &endpoint
+    {
+        connect::wait_gone(socket, Duration::from_secs(10))?;
+    }
+    result
 }
 
 async fn execute(
@@ -471,7 +510,11 @@ async fn execute(
         }
         Command::Daemon(DaemonCommand::Status) => {
             let answer = request(app, "sys.stats", Value::Null, timeout).await?;
-            print_value(json, &answer);
+            if json {
+                println!("{answer}");
+            } else {
+                print_status(&answer);
+            }
         }
         Command::Daemon(DaemonCommand::Stop) => {
             let answer = request(app, "sys.daemon.stop", Value::Null, timeout).await?;
@@ -488,9 +531,11 @@ async fn execute(
                 println!("{answer}");
             } else {
                 for e in answer["entries"].as_array().into_iter().flatten() {
+                    let at =
+                        std::time::UNIX_EPOCH + Duration::from_secs(e["at"].as_u64().unwrap_or(0));
                     println!(
                         "{} {}/{} {} {}: {}",
-                        e["at"],
+                        humantime::format_rfc3339_seconds(at),
                         e["user"].as_str().unwrap_or("?"),
                         e["app"].as_str().unwrap_or("?"),
                         e["op"].as_str().unwrap_or("?"),
@@ -579,5 +624,41 @@ fn print_perms(answer: &Value) {
             ops.join(","),
             grant["reason"].as_str().unwrap_or("?")
         );
+    }
+}
+
+fn print_status(answer: &Value) {
+    let hub = &answer["hub"];
+    println!(
+        "aetherd {} up {} s",
+        answer["version"].as_str().unwrap_or("?"),
+        answer["uptime_secs"]
+    );
+    if let Some(pid) = answer["pid"].as_u64() {
+        println!("pid          {pid}");
+    }
+    if let Some(socket) = answer["socket"].as_str() {
+        println!("socket       {socket}");
+    }
+    match answer["tcp"].as_str() {
+        Some(tcp) => println!("tcp          ws://{tcp}/"),
+        None => println!("tcp          off"),
+    }
+    if let Some(dir) = answer["data_dir"].as_str() {
+        println!("data         {dir}");
+    }
+    println!("connections  {}", hub["connections"]);
+    println!("subscribers  {}", hub["subscriptions"]);
+    println!(
+        "messages     {} published, {} delivered, {} dropped, {} slow consumers",
+        hub["published"], hub["delivered"], hub["dropped"], hub["slow_consumers"]
+    );
+    println!(
+        "requests     {} ({} pending, {} without responders, {} timed out)",
+        hub["requests"], hub["pending_requests"], hub["no_responders"], hub["timeouts"]
+    );
+    println!("apps         {}", answer["apps"]);
+    for error in answer["manifest_errors"].as_array().into_iter().flatten() {
+        println!("skipped      {}", error.as_str().unwrap_or("?"));
     }
 }

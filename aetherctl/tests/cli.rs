@@ -288,8 +288,25 @@ async fn a_newcomers_session() {
         },
         url.clone(),
     );
+    let bound = token.clone();
     let out = blocking(Box::new(move || {
-        ctl2.run(&["--url", &u, "--token", &token, "req", "sys.ping"])
+        ctl2.run(&["--url", &u, "--token", &bound, "--json", "whoami"])
+    }))
+    .await
+    .unwrap();
+    assert_eq!(code(&out), 0, "a bound token acts as its app by default");
+    let who: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(who["app"], "files");
+    let (ctl2, u) = (
+        Ctl {
+            home: ctl.home.clone(),
+        },
+        url.clone(),
+    );
+    let out = blocking(Box::new(move || {
+        ctl2.run(&[
+            "--url", &u, "--token", &token, "--app", "cli", "req", "sys.ping",
+        ])
     }))
     .await
     .unwrap();

@@ -73,6 +73,7 @@ fn setup(subscribers: usize) -> (Arc<Hub>, Vec<mpsc::Receiver<Outbound>>, Arc<Ca
         admin: false,
         guest: false,
         bound_app: None,
+        token_expires_at: None,
     });
     (hub, receivers, caller)
 }

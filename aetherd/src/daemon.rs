@@ -46,6 +46,8 @@ pub struct Shared {
     pub started: Instant,
     /// The uid the daemon runs as: Unix-socket peers with it are the local owner.
     pub local_uid: u32,
+    /// Where TCP clients connect, if anywhere.
+    pub tcp_addr: Option<SocketAddr>,
 }
 
 pub struct Daemon {
@@ -121,6 +123,7 @@ impl Daemon {
             shutdown: CancellationToken::new(),
             started: Instant::now(),
             local_uid: rustix::process::geteuid().as_raw(),
+            tcp_addr,
         });
         services::sys::start(shared.clone())?;
         services::vfs::start(shared.clone())?;
@@ -132,7 +135,7 @@ impl Daemon {
         let socket_path = shared.config.socket_path();
         tracing::info!(
             socket = %socket_path.display(),
-            tcp = ?tcp_addr,
+            tcp = %tcp_addr.map_or("off".to_owned(), |a| a.to_string()),
             data = %shared.config.data_dir.display(),
             "aetherd {} ready",
             env!("CARGO_PKG_VERSION")

@@ -40,6 +40,8 @@ pub struct Caller {
     pub guest: bool,
     /// Set when the credentials are an app-bound token: the only app this caller may act as.
     pub bound_app: Option<String>,
+    /// When the token this caller signed in with expires: tokens it mints may not outlive it.
+    pub token_expires_at: Option<i64>,
 }
 
 impl Caller {
@@ -158,6 +160,7 @@ impl Identity {
                             admin: r.get(2)?,
                             guest: r.get(3)?,
                             bound_app: None,
+                            token_expires_at: None,
                         })
                     },
                 )
@@ -277,6 +280,7 @@ impl Identity {
                                 admin: r.get(2)?,
                                 guest: r.get(3)?,
                                 bound_app: None,
+                                token_expires_at: None,
                             },
                             r.get(4)?,
                             r.get(5)?,
@@ -331,6 +335,7 @@ impl Identity {
                                 admin: r.get(2)?,
                                 guest: r.get(3)?,
                                 bound_app: r.get(4)?,
+                                token_expires_at: r.get(5)?,
                             },
                             r.get::<_, Option<i64>>(5)?,
                             r.get::<_, Option<i64>>(6)?,
@@ -408,6 +413,7 @@ impl Identity {
             admin: false,
             guest: true,
             bound_app: None,
+            token_expires_at: None,
         })
     }
 }

@@ -509,6 +509,7 @@ mod tests {
             admin,
             guest: false,
             bound_app: bound.map(str::to_owned),
+            token_expires_at: None,
         }
     }
 

@@ -104,7 +104,13 @@ impl Session {
                     .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(user = %self.caller.user, "dropping a slow consumer");
             }
-            let bye = ServerFrame::Bye(Bye { reason, msg: None });
+            let msg = (reason == ByeReason::TooLarge).then(|| {
+                format!(
+                    "the limit is {} bytes",
+                    self.shared.config.limits.max_frame_bytes
+                )
+            });
+            let bye = ServerFrame::Bye(Bye { reason, msg });
             // The peer may not be reading: say bye if it fits, never wait long.
             let _ = tokio::time::timeout(Duration::from_secs(1), async {
                 let _ = ws.send(Message::text(bye.to_json())).await;

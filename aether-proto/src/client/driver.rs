@@ -52,6 +52,7 @@ pub(crate) async fn start(
     let (ws, welcome) = open(&endpoint, &auth, &options).await?;
     let (tx, rx) = mpsc::unbounded_channel();
     let driver = Driver {
+        max_frame: welcome.limits.max_frame_bytes,
         endpoint,
         auth,
         options,
@@ -120,6 +121,8 @@ async fn next_frame(ws: &mut Ws) -> Option<ServerFrame> {
 }
 
 struct Driver {
+    /// The daemon closes the connection on a larger frame: refuse it here instead.
+    max_frame: usize,
     endpoint: Endpoint,
     auth: Auth,
     options: ClientOptions,
@@ -133,7 +136,11 @@ struct Driver {
 
 enum Outcome {
     Closed,
-    Lost { fatal: bool },
+    /// The connection ended; `why` is the daemon's reason when it said bye.
+    Lost {
+        fatal: bool,
+        why: Option<ErrorBody>,
+    },
 }
 
 impl Driver {
@@ -141,8 +148,8 @@ impl Driver {
         loop {
             match self.serve(&mut ws, &mut commands).await {
                 Outcome::Closed => return,
-                Outcome::Lost { fatal } => {
-                    self.fail_calls();
+                Outcome::Lost { fatal, why } => {
+                    self.fail_calls(why);
                     if fatal || !self.options.reconnect {
                         self.subs.clear();
                         return;
@@ -171,22 +178,22 @@ impl Driver {
                         match self.on_command(ws, command).await {
                             Ok(true) => {}
                             Ok(false) => return self.close(ws).await,
-                            Err(()) => return Outcome::Lost { fatal: false },
+                            Err(()) => return Outcome::Lost { fatal: false, why: None },
                         }
                         next = commands.try_recv().ok();
                     }
                     if ws.flush().await.is_err() {
-                        return Outcome::Lost { fatal: false };
+                        return Outcome::Lost { fatal: false, why: None };
                     }
                 }
                 incoming = ws.next() => match incoming {
                     Some(Ok(Message::Text(text))) => {
-                        if let Some(fatal) = self.on_frame(text.as_str()) {
-                            return Outcome::Lost { fatal };
+                        if let Some((fatal, why)) = self.on_frame(text.as_str()) {
+                            return Outcome::Lost { fatal, why: Some(why) };
                         }
                     }
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
-                        return Outcome::Lost { fatal: false };
+                        return Outcome::Lost { fatal: false, why: None };
                     }
                     Some(Ok(_)) => {}
                 }
@@ -230,14 +237,43 @@ impl Driver {
                 ClientFrame::Unsub(frame::Unsub { id: 0, sub })
             }
         };
-        ws.feed(Message::text(frame.to_json()))
-            .await
-            .map_err(drop)?;
+        let text = frame.to_json();
+        if text.len() > self.max_frame {
+            let error = ClientError::TooLarge {
+                size: text.len(),
+                limit: self.max_frame,
+            };
+            self.refuse(&frame, error);
+            return Ok(true);
+        }
+        ws.feed(Message::text(text)).await.map_err(drop)?;
         Ok(true)
     }
 
-    /// Route one frame from the daemon. Some(fatal) when the daemon said bye.
-    fn on_frame(&mut self, text: &str) -> Option<bool> {
+    /// Answer a frame that was never sent with `error`.
+    fn refuse(&mut self, frame: &ClientFrame, error: ClientError) {
+        let id = match frame {
+            ClientFrame::Req(r) => Some(r.id),
+            ClientFrame::Pub(p) => p.id,
+            ClientFrame::Sub(s) => {
+                self.subs.remove(&s.id);
+                if let Some(answer) = self.sub_acks.remove(&s.id) {
+                    let _ = answer.send(Err(error));
+                }
+                return;
+            }
+            _ => None,
+        };
+        match id.and_then(|id| self.calls.remove(&id)) {
+            Some(answer) => {
+                let _ = answer.send(Err(error));
+            }
+            None => tracing::warn!("not sent: {error}"),
+        }
+    }
+
+    /// Route one frame from the daemon. Some((fatal, why)) when the daemon said bye.
+    fn on_frame(&mut self, text: &str) -> Option<(bool, ErrorBody)> {
         let frame = match ServerFrame::parse(text) {
             Ok(frame) => frame,
             Err(e) => {
@@ -293,19 +329,41 @@ impl Driver {
                     bye.reason,
                     ByeReason::Unauthenticated | ByeReason::AuthExpired
                 );
-                return Some(fatal);
+                let (code, why) = match bye.reason {
+                    ByeReason::TooLarge => (
+                        ErrorCode::TooLarge,
+                        "a frame was over the daemon's size limit",
+                    ),
+                    ByeReason::SlowConsumer => (
+                        ErrorCode::RateLimited,
+                        "dropped as a slow consumer: read faster",
+                    ),
+                    ByeReason::Shutdown => (ErrorCode::Unavailable, "the daemon is shutting down"),
+                    ByeReason::Unauthenticated | ByeReason::AuthExpired => {
+                        (ErrorCode::Unauthenticated, "the daemon ended the session")
+                    }
+                };
+                let msg = match bye.msg {
+                    Some(detail) => format!("{why}: {detail}"),
+                    None => why.to_owned(),
+                };
+                return Some((fatal, ErrorBody::new(code, msg)));
             }
             ServerFrame::Welcome(_) => {}
         }
         None
     }
 
-    fn fail_calls(&mut self) {
+    fn fail_calls(&mut self, why: Option<ErrorBody>) {
+        let error = || match &why {
+            Some(body) => ClientError::Daemon(body.clone()),
+            None => ClientError::ConnectionLost,
+        };
         for (_, answer) in self.calls.drain() {
-            let _ = answer.send(Err(ClientError::ConnectionLost));
+            let _ = answer.send(Err(error()));
         }
         for (_, answer) in self.sub_acks.drain() {
-            let _ = answer.send(Err(ClientError::ConnectionLost));
+            let _ = answer.send(Err(error()));
         }
     }
 

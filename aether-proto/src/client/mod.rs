@@ -42,6 +42,9 @@ pub enum ClientError {
     Closed,
     #[error("cannot decode the answer: {0}")]
     Decode(String),
+    /// Not sent: the frame is over the daemon's limit (`welcome.limits.max_frame_bytes`).
+    #[error("the frame would be {size} bytes; the daemon accepts at most {limit}")]
+    TooLarge { size: usize, limit: usize },
 }
 
 impl ClientError {

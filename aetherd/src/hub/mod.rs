@@ -374,6 +374,7 @@ mod tests {
             admin: false,
             guest: false,
             bound_app: None,
+            token_expires_at: None,
         })
     }
 

@@ -160,6 +160,7 @@ mod tests {
             admin: false,
             guest: false,
             bound_app: None,
+            token_expires_at: None,
         });
         let data = aether_proto::frame::to_data(&serde_json::json!({"text": "hi \"there\""}));
         let env = Envelope::new(

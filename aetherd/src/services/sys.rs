@@ -60,7 +60,7 @@ async fn handle(shared: Arc<Shared>, responder: Responder, request: Incoming) {
             "bound_app": request.caller.bound_app,
         })),
         "sys.ping" => Ok(json!({ "pong": true })),
-        "sys.stats" => Ok(stats(&shared)),
+        "sys.stats" => Ok(stats(&shared, request.caller.admin)),
         "sys.token.create" => create_token(&shared, &request).await,
         "sys.user.add" => add_user(&shared, &request).await,
         "sys.user.list" => list_users(&shared, &request).await,
@@ -87,19 +87,24 @@ fn require_admin(request: &Incoming) -> Result<(), ErrorBody> {
     }
 }
 
-fn stats(shared: &Shared) -> Value {
+/// Counters for everyone; where the daemon lives (pid, paths) for admins only.
+fn stats(shared: &Shared, admin: bool) -> Value {
     let catalog = shared.perms.catalog();
-    json!({
+    let mut stats = json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "pid": std::process::id(),
         "uptime_secs": shared.started.elapsed().as_secs(),
         "hub": shared.hub.snapshot(),
         "apps": catalog.apps.len(),
         "manifest_errors": catalog.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "audit_dropped": shared.audit.dropped(),
-        "socket": shared.config.socket_path(),
-        "data_dir": shared.config.data_dir,
-    })
+        "tcp": shared.tcp_addr.map(|a| a.to_string()),
+    });
+    if admin {
+        stats["pid"] = json!(std::process::id());
+        stats["socket"] = json!(shared.config.socket_path());
+        stats["data_dir"] = json!(shared.config.data_dir);
+    }
+    stats
 }
 
 #[derive(Deserialize)]
@@ -142,6 +147,17 @@ async fn create_token(shared: &Shared, request: &Incoming) -> Result<Value, Erro
         return Err(ErrorBody::new(
             ErrorCode::BadFrame,
             format!("ttl_secs must be 1 to {MAX_TOKEN_TTL_SECS}"),
+        ));
+    }
+    // A token never mints one that outlives it, or a leaked token could renew itself forever.
+    let ttl = match caller.token_expires_at {
+        Some(parent) => ttl.min(parent - crate::store::now_secs()),
+        None => ttl,
+    };
+    if ttl < 1 {
+        return Err(ErrorBody::new(
+            ErrorCode::Unauthenticated,
+            "your token has expired; sign in again",
         ));
     }
     let label: String = ask.label.unwrap_or_default().chars().take(100).collect();

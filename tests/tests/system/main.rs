@@ -10,3 +10,4 @@ mod bus;
 mod limits;
 mod manifests;
 mod perms;
+mod vfs;

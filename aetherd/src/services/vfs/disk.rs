@@ -148,6 +148,16 @@ impl UserRoot {
         Ok(entries)
     }
 
+    /// Open a file (following symlinks inside the root only) with the stamp of what was opened.
+    pub fn open_file(&self, path: &VfsPath) -> io::Result<(std::fs::File, Info)> {
+        let file = self.root.open(path.relative())?;
+        let info = info_of(&file.metadata()?);
+        if info.kind != Kind::File {
+            return Err(io::Error::new(io::ErrorKind::IsADirectory, "not a file"));
+        }
+        Ok((file.into_std(), info))
+    }
+
     /// Read up to `length` bytes at `offset`.
     pub fn read_at(
         &self,
@@ -155,28 +165,8 @@ impl UserRoot {
         offset: u64,
         length: usize,
     ) -> io::Result<(Vec<u8>, Info)> {
-        let mut file = self.root.open(path.relative())?;
-        let info = info_of(&file.metadata()?);
-        if info.kind != Kind::File {
-            return Err(io::Error::new(io::ErrorKind::IsADirectory, "not a file"));
-        }
-        file.seek(SeekFrom::Start(offset))?;
-        let want = length.min(info.size.saturating_sub(offset) as usize);
-        let mut buf = Vec::with_capacity(want);
-        file.by_ref().take(want as u64).read_to_end(&mut buf)?;
-        Ok((buf, info))
-    }
-
-    /// The BLAKE3 of a file's content, streamed.
-    pub fn hash(&self, path: &VfsPath) -> io::Result<(blake3::Hash, Info)> {
-        let file = self.root.open(path.relative())?;
-        let info = info_of(&file.metadata()?);
-        if info.kind != Kind::File {
-            return Err(io::Error::new(io::ErrorKind::IsADirectory, "not a file"));
-        }
-        let mut hasher = blake3::Hasher::new();
-        hasher.update_reader(file.into_std())?;
-        Ok((hasher.finalize(), info))
+        let (file, info) = self.open_file(path)?;
+        Ok((read_from(&file, &info, offset, length)?, info))
     }
 
     /// A new temp file in the scratch dir; `seed` copies an existing file's content first (append).
@@ -371,4 +361,43 @@ impl Drop for TempFile {
             let _ = self.scratch.remove_file(&self.name);
         }
     }
+}
+
+/// Up to `length` bytes at `offset` of an open file.
+pub fn read_from(
+    file: &std::fs::File,
+    info: &Info,
+    offset: u64,
+    length: usize,
+) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let want = length.min(info.size.saturating_sub(offset) as usize);
+    let mut buf = vec![0; want];
+    let mut filled = 0;
+    while filled < want {
+        let n = file.read_at(&mut buf[filled..], offset + filled as u64)?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    buf.truncate(filled);
+    Ok(buf)
+}
+
+/// The BLAKE3 of an open file's whole content.
+pub fn hash_file(file: &std::fs::File) -> io::Result<blake3::Hash> {
+    use std::os::unix::fs::FileExt;
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0; 256 * 1024];
+    let mut offset = 0;
+    loop {
+        let n = file.read_at(&mut buf, offset)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        offset += n as u64;
+    }
+    Ok(hasher.finalize())
 }

@@ -9,6 +9,7 @@
 mod disk;
 mod ops;
 mod path;
+mod search;
 mod upload;
 mod write;
 
@@ -30,7 +31,7 @@ use crate::config::VfsLimits;
 use crate::daemon::Shared;
 use crate::identity::Caller;
 use crate::perms::Service;
-use disk::{Info, Kind, Stamp, UserRoot};
+use disk::{Info, Stamp, UserRoot};
 
 pub use path::{PathError, VfsPath};
 use upload::Uploads;
@@ -44,6 +45,7 @@ const TOPICS: &[&str] = &[
     "vfs.remove",
     "vfs.move",
     "vfs.copy",
+    "vfs.search",
 ];
 
 /// An upload idle this long is abandoned and its temp file removed.
@@ -57,6 +59,7 @@ pub fn start(shared: Arc<Shared>) -> anyhow::Result<()> {
         limits: config.vfs.clone(),
         users: parking_lot::Mutex::default(),
         uploads: Uploads::default(),
+        indexes: search::Indexes::new(config.data_dir.join("index")),
     });
     std::fs::create_dir_all(&vfs.roots)?;
     std::fs::create_dir_all(&vfs.scratch)?;
@@ -106,7 +109,8 @@ struct Usage {
 
 struct UserVfs {
     id: i64,
-    root: UserRoot,
+    root: Arc<UserRoot>,
+    index: Arc<search::UserIndex>,
     /// Serializes changes; the usage is counted on first use.
     changes: tokio::sync::Mutex<Option<Usage>>,
     /// (dev, ino) → the stamp the version was computed for, and the version.
@@ -119,6 +123,7 @@ pub struct Vfs {
     limits: VfsLimits,
     users: parking_lot::Mutex<HashMap<i64, Arc<UserVfs>>>,
     uploads: Uploads,
+    indexes: search::Indexes,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -178,6 +183,14 @@ struct WriteReq {
 #[serde(deny_unknown_fields)]
 struct PathReq {
     path: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchReq {
+    query: String,
+    #[serde(default)]
+    limit: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -298,29 +311,33 @@ fn decode_data(data: &str, encoding: Encoding) -> Result<Vec<u8>, ErrorBody> {
 }
 
 impl UserVfs {
-    /// The version of the file at `path`, hashing only when the cached one is stale.
+    /// The version of the file at `path`, or None when there is no file there.
     fn version(&self, path: &VfsPath) -> io::Result<Option<String>> {
-        let info = match self.root.info_followed(path) {
-            Ok(info) => info,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        if info.kind != Kind::File {
-            return Ok(None);
+        match self.root.open_file(path) {
+            Ok((file, info)) => self.version_of(&file, &info).map(Some),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::IsADirectory
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
-        Ok(Some(self.version_for(path, &info)?))
     }
 
-    fn version_for(&self, path: &VfsPath, info: &Info) -> io::Result<String> {
+    /// The version of an open file, hashing it (the same open file, so the same
+    /// content) only when the cached version is for another stamp.
+    fn version_of(&self, file: &std::fs::File, info: &Info) -> io::Result<String> {
         let key = (info.stamp.dev, info.stamp.ino);
         if let Some((stamp, version)) = self.versions.lock().get(&key)
             && *stamp == info.stamp
         {
             return Ok(version.clone());
         }
-        let (hash, info) = self.root.hash(path)?;
-        let version = version_string(&hash);
-        self.remember(&info, &version);
+        let version = version_string(&disk::hash_file(file)?);
+        self.remember(info, &version);
         Ok(version)
     }
 
@@ -371,9 +388,12 @@ impl Vfs {
                 "cannot open your file root; see the daemon log",
             )
         })?;
+        let root = Arc::new(root);
+        let index = self.indexes.for_user(user_id, &root)?;
         let user = Arc::new(UserVfs {
             id: user_id,
             root,
+            index,
             changes: tokio::sync::Mutex::new(None),
             versions: parking_lot::Mutex::default(),
         });
@@ -397,6 +417,7 @@ impl Vfs {
             "vfs.remove" => self.remove(user, ctx, request.decode()?).await,
             "vfs.move" => self.rename(user, ctx, request.decode()?).await,
             "vfs.copy" => self.copy(user, ctx, request.decode()?).await,
+            "vfs.search" => self.search(user, request.decode()?).await,
             other => Err(ErrorBody::new(
                 ErrorCode::NotFound,
                 format!("vfs has no {other}"),
@@ -413,14 +434,15 @@ impl Vfs {
             .min(self.limits.max_chunk_bytes);
         let (bytes, info, version) = blocking(move || {
             let fail = |e| io_error(e, &path);
-            if let Some(expected) = &req.if_version {
-                let current = user.version(&path).map_err(fail)?;
-                if current.as_deref() != Some(expected.as_str()) {
-                    return Err(conflict(format!("{path} changed since version {expected}")));
-                }
+            // One open file for the data and its version: they always describe the same content.
+            let (file, info) = user.root.open_file(&path).map_err(fail)?;
+            let version = user.version_of(&file, &info).map_err(fail)?;
+            if let Some(expected) = &req.if_version
+                && *expected != version
+            {
+                return Err(conflict(format!("{path} changed since version {expected}")));
             }
-            let (bytes, info) = user.root.read_at(&path, req.offset, length).map_err(fail)?;
-            let version = user.version_for(&path, &info).map_err(fail)?;
+            let bytes = disk::read_from(&file, &info, req.offset, length).map_err(fail)?;
             Ok((bytes, info, version))
         })
         .await?;
@@ -436,6 +458,20 @@ impl Vfs {
             "encoding": encoding,
             "data": data,
         }))
+    }
+}
+
+impl Vfs {
+    async fn search(&self, user: Arc<UserVfs>, req: SearchReq) -> Result<Value, ErrorBody> {
+        if req.query.trim().is_empty() {
+            return Err(bad("the query is empty"));
+        }
+        if req.query.len() > 1024 {
+            return Err(bad("the query is longer than 1024 bytes"));
+        }
+        let limit = req.limit.unwrap_or(20).clamp(1, 200);
+        let hits = blocking(move || user.index.search(&user.root, &req.query, limit)).await?;
+        Ok(json!({ "hits": hits }))
     }
 }
 

@@ -9,6 +9,7 @@ use aether_proto::{ErrorBody, ErrorCode};
 
 use super::disk::Kind;
 use super::path::VfsPath;
+use super::search::Change;
 use super::write::ensure_parent;
 use super::{
     Ctx, MkdirReq, MoveReq, PathReq, RemoveReq, Usage, UserVfs, Vfs, blocking, conflict, io_error,
@@ -42,7 +43,7 @@ impl Vfs {
             let fail = |e| io_error(e, &path);
             let info = user.root.info(&path).map_err(fail)?;
             let version = match info.kind {
-                Kind::File => Some(user.version_for(&path, &info).map_err(fail)?),
+                Kind::File => user.version(&path).map_err(fail)?,
                 _ => None,
             };
             Ok(json!({
@@ -129,6 +130,7 @@ impl Vfs {
             files: usage.files.saturating_sub(freed.1),
         });
         drop(guard);
+        user.index.changed(Change::Remove(path.clone()));
         ctx.event("removed", json!({ "path": path.to_string(), "kind": kind }));
         Ok(json!({ "path": path.to_string(), "kind": kind, "files": freed.1, "bytes": freed.0 }))
     }
@@ -161,9 +163,11 @@ impl Vfs {
             files: usage.files.saturating_sub(u64::from(replaced.is_some())),
         });
         drop(guard);
+        user.index.changed(Change::Remove(from.clone()));
+        user.index.changed(Change::Upsert(to.clone()));
         ctx.event(
             "moved",
-            json!({ "from": from.to_string(), "to": to.to_string() }),
+            json!({ "path": to.to_string(), "from": from.to_string(), "to": to.to_string() }),
         );
         Ok(json!({ "from": from.to_string(), "to": to.to_string() }))
     }
@@ -195,7 +199,8 @@ impl Vfs {
                         ),
                     ));
                 }
-                if usage.files + files > limits.quota_files {
+                let after = (usage.files + files).saturating_sub(u64::from(replaced.is_some()));
+                if after > limits.quota_files {
                     return Err(ErrorBody::new(
                         ErrorCode::QuotaExceeded,
                         format!("copying {files} files would pass your quota of {} files", limits.quota_files),
@@ -209,6 +214,7 @@ impl Vfs {
         };
         *guard = Some(Usage { bytes, files });
         drop(guard);
+        user.index.changed(Change::Upsert(to.clone()));
         ctx.event(
             "created",
             json!({ "path": to.to_string(), "from": from.to_string() }),

@@ -56,20 +56,7 @@ impl Upload {
 
     pub fn record(&mut self, start: u64, end: u64) {
         self.touched = Instant::now();
-        if start == end {
-            return;
-        }
-        let (mut start, mut end) = (start, end);
-        if let Some((&s, &e)) = self.ranges.range(..=start).next_back()
-            && e == start
-        {
-            start = s;
-            self.ranges.remove(&s);
-        }
-        if let Some(e) = self.ranges.remove(&end) {
-            end = e;
-        }
-        self.ranges.insert(start, end);
+        merge(&mut self.ranges, start, end);
     }
 
     pub fn received(&self) -> u64 {
@@ -82,16 +69,44 @@ impl Upload {
     }
 
     /// Ok when bytes 0..end all arrived; else the first missing offset.
+    #[cfg(test)]
     pub fn complete(&self) -> Result<(), u64> {
-        match self.ranges.iter().next() {
-            None => Ok(()),
-            Some((&0, &end)) if self.ranges.len() == 1 => {
-                debug_assert_eq!(end, self.end());
-                Ok(())
-            }
-            Some((&0, &end)) => Err(end),
-            Some(_) => Err(0),
-        }
+        first_gap(&self.ranges)
+    }
+
+    /// Would the upload be complete once `start..end` arrives too?
+    pub fn complete_with(&self, start: u64, end: u64) -> Result<(), u64> {
+        let mut ranges = self.ranges.clone();
+        merge(&mut ranges, start, end);
+        first_gap(&ranges)
+    }
+}
+
+/// Add `start..end` to merged ranges, joining neighbours.
+fn merge(ranges: &mut BTreeMap<u64, u64>, start: u64, end: u64) {
+    if start == end {
+        return;
+    }
+    let (mut start, mut end) = (start, end);
+    if let Some((&s, &e)) = ranges.range(..=start).next_back()
+        && e == start
+    {
+        start = s;
+        ranges.remove(&s);
+    }
+    if let Some(e) = ranges.remove(&end) {
+        end = e;
+    }
+    ranges.insert(start, end);
+}
+
+/// None missing means the ranges are exactly `0..end` (or empty).
+fn first_gap(ranges: &BTreeMap<u64, u64>) -> Result<(), u64> {
+    match ranges.iter().next() {
+        None => Ok(()),
+        Some((&0, _)) if ranges.len() == 1 => Ok(()),
+        Some((&0, &end)) => Err(end),
+        Some(_) => Err(0),
     }
 }
 
@@ -104,13 +119,6 @@ pub struct Uploads {
 }
 
 impl Uploads {
-    pub fn insert(&self, id: String, upload: Upload) {
-        let user_id = upload.user_id;
-        self.map
-            .lock()
-            .insert(id, (user_id, Arc::new(tokio::sync::Mutex::new(upload))));
-    }
-
     /// The upload, if it exists and belongs to this user.
     pub fn get(&self, id: &str, user_id: i64) -> Option<Shared> {
         self.map
@@ -124,12 +132,20 @@ impl Uploads {
         self.map.lock().remove(id);
     }
 
-    pub fn count_for(&self, user_id: i64) -> usize {
-        self.map
-            .lock()
+    /// Insert unless the user already has `limit` uploads open (checked and inserted
+    /// atomically). False when refused: the upload is dropped, and its temp file with it.
+    pub fn insert_within(&self, id: String, upload: Upload, limit: usize) -> bool {
+        let mut map = self.map.lock();
+        let open = map
             .values()
-            .filter(|(owner, _)| *owner == user_id)
-            .count()
+            .filter(|(owner, _)| *owner == upload.user_id)
+            .count();
+        if open >= limit {
+            return false;
+        }
+        let user_id = upload.user_id;
+        map.insert(id, (user_id, Arc::new(tokio::sync::Mutex::new(upload))));
+        true
     }
 
     /// Drop uploads idle for longer than `idle`; their temp files remove themselves.

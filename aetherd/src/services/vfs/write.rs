@@ -9,6 +9,7 @@ use aether_proto::{ErrorBody, ErrorCode};
 
 use super::disk::{Kind, TempFile};
 use super::path::VfsPath;
+use super::search::Change;
 use super::upload::{Upload, WriteOpts};
 use super::{
     Ctx, Usage, UserVfs, Vfs, WriteReq, bad, blocking, conflict, decode_data, io_error, parse_path,
@@ -85,15 +86,6 @@ impl Vfs {
             return Err(conflict("a new upload starts at offset 0"));
         }
         let user_id = user.id;
-        if self.uploads.count_for(user_id) >= self.limits.max_uploads {
-            return Err(ErrorBody::new(
-                ErrorCode::RateLimited,
-                format!(
-                    "you have {} uploads open, the limit; finish or abandon one",
-                    self.limits.max_uploads
-                ),
-            ));
-        }
         self.check_quota_for_upload(&user, &path, data.len() as u64)
             .await?;
         let len = data.len() as u64;
@@ -112,7 +104,18 @@ impl Vfs {
         let id = format!("u{:016x}", rand::random::<u64>());
         let mut upload = Upload::new(user_id, path.clone(), opts, temp);
         upload.record(0, len);
-        self.uploads.insert(id.clone(), upload);
+        if !self
+            .uploads
+            .insert_within(id.clone(), upload, self.limits.max_uploads)
+        {
+            return Err(ErrorBody::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "you have {} uploads open, the limit; finish or abandon one",
+                    self.limits.max_uploads
+                ),
+            ));
+        }
         Ok(json!({ "path": path.to_string(), "upload": id, "received": len }))
     }
 
@@ -149,6 +152,13 @@ impl Vfs {
                 "bytes {from}..{to} of upload {id} were already received; the chunk at offset {offset} overlaps them"
             )));
         }
+        // The last chunk commits: refuse it before writing if bytes are still missing,
+        // so it can simply be sent again once they are.
+        if !more && let Err(missing) = upload.complete_with(offset, end) {
+            return Err(conflict(format!(
+                "upload {id} is missing bytes from offset {missing}; send them, then the last chunk again"
+            )));
+        }
         self.check_quota_for_upload(&user, &path, end.max(upload.end()))
             .await?;
         let Some(mut temp) = upload.temp.take() else {
@@ -172,11 +182,6 @@ impl Vfs {
             return Ok(
                 json!({ "path": path.to_string(), "upload": id, "received": upload.received() }),
             );
-        }
-        if let Err(missing) = upload.complete() {
-            return Err(conflict(format!(
-                "upload {id} is missing bytes from offset {missing}; send them, then the last chunk again"
-            )));
         }
         let temp = upload
             .temp
@@ -241,10 +246,7 @@ impl Vfs {
                     return Err(conflict(format!("{path} already exists")));
                 }
                 if let Some(expected) = &opts.if_version {
-                    let now = match &current {
-                        Some(info) => Some(user.version_for(&path, info).map_err(fail)?),
-                        None => None,
-                    };
+                    let now = user.version(&path).map_err(fail)?;
                     if now.as_deref() != Some(expected.as_str()) {
                         let now = now.unwrap_or_else(|| "absent".into());
                         return Err(conflict(format!(
@@ -288,6 +290,7 @@ impl Vfs {
         };
         *guard = Some(usage);
         drop(guard);
+        user.index.changed(Change::Upsert(path.clone()));
         let kind = if created { "created" } else { "written" };
         ctx.event(
             kind,
