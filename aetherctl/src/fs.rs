@@ -76,6 +76,12 @@ pub enum FsCommand {
     },
     /// Size, kind, modification time and version.
     Stat { path: String },
+    /// Full-text search over your files (tantivy query syntax: AND, OR, -word, "a phrase").
+    Search {
+        query: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
     /// Print file events as JSON lines until Ctrl-C or --count.
     Watch {
         #[arg(long)]
@@ -261,6 +267,30 @@ pub async fn run(
                 if let Some(version) = answer["version"].as_str() {
                     println!("version   {version}");
                 }
+            }
+        }
+        FsCommand::Search { query, limit } => {
+            let answer = call(
+                app,
+                "vfs.search",
+                json!({ "query": query, "limit": limit }),
+                timeout,
+            )
+            .await?;
+            if json_out {
+                println!("{answer}");
+                return Ok(());
+            }
+            for hit in answer["hits"].as_array().into_iter().flatten() {
+                let line = hit["line"]
+                    .as_u64()
+                    .map(|l| format!(":{l}"))
+                    .unwrap_or_default();
+                println!(
+                    "{}{line}: {}",
+                    hit["path"].as_str().unwrap_or("?"),
+                    hit["snippet"].as_str().unwrap_or_default()
+                );
             }
         }
         FsCommand::Watch { count } => crate::subscribe(app, "vfs.events.>", *count).await?,

@@ -104,18 +104,17 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let limits = &shared.config.limits;
-    let handshake = tokio_tungstenite::accept_async_with_config(
-        stream,
-        Some(ws_config(limits.max_frame_bytes)),
-    );
+    let handshake = crate::http::accept(stream, ws_config(limits.max_frame_bytes), &shared);
     let mut ws = match tokio::time::timeout(limits.hello_timeout(), handshake).await {
-        Ok(Ok(ws)) => ws,
+        Ok(Ok(Some(ws))) => ws,
+        // Answered as plain HTTP (/metrics, /healthz, errors): nothing more to do.
+        Ok(Ok(None)) => return,
         Ok(Err(e)) => {
-            tracing::debug!(?peer, "websocket handshake failed: {e}");
+            tracing::debug!(?peer, "http/websocket handshake failed: {e}");
             return;
         }
         Err(_) => {
-            tracing::debug!(?peer, "websocket handshake timed out");
+            tracing::debug!(?peer, "handshake timed out");
             return;
         }
     };

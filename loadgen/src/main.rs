@@ -35,6 +35,8 @@ enum Scenario {
     Latency,
     /// Hold many idle signed-in connections and report the daemon's memory.
     Idle,
+    /// The file system: 256 MiB each way, listing 10,000 files, searching 10,000 files.
+    Vfs,
 }
 
 #[derive(Parser)]
@@ -396,6 +398,8 @@ fn raise_fd_limit() {
     let _ = setrlimit(Resource::Nofile, raised);
 }
 
+mod vfs;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -426,6 +430,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Throughput => &[Scenario::Throughput],
         Scenario::Latency => &[Scenario::Latency],
         Scenario::Idle => &[Scenario::Idle],
+        Scenario::Vfs => &[Scenario::Vfs],
     };
     for scenario in scenarios {
         match scenario {
@@ -445,6 +450,7 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
             Scenario::Idle => idle(&daemon, &token, args.connections).await?,
+            Scenario::Vfs => vfs::run(daemon.port, &token).await?,
             Scenario::All => {}
         }
     }

@@ -82,6 +82,8 @@ pub struct Hub {
     next_reply: AtomicU64,
     round_robin: AtomicUsize,
     pub stats: Stats,
+    /// Latency histograms the services record into; rendered at `/metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Hub {
@@ -95,6 +97,7 @@ impl Hub {
             next_reply: AtomicU64::new(1),
             round_robin: AtomicUsize::new(0),
             stats: Stats::default(),
+            metrics: crate::metrics::Metrics::default(),
         })
     }
 

@@ -22,6 +22,8 @@ const SERVICE_QUEUE: usize = 65_536;
 
 /// A request a service received.
 pub struct Incoming {
+    /// When the service took it off its queue: answer latency is measured from here.
+    received: std::time::Instant,
     pub topic: Topic,
     pub caller: Arc<Caller>,
     pub app: String,
@@ -94,6 +96,7 @@ impl Participant {
                     ..
                 } => {
                     return Some(Incoming {
+                        received: std::time::Instant::now(),
                         topic: envelope.topic.clone(),
                         caller: envelope.caller.clone(),
                         app: envelope.app.clone(),
@@ -134,6 +137,11 @@ pub struct Responder {
 
 impl Responder {
     pub fn answer<T: Serialize>(&self, request: &Incoming, result: Result<T, ErrorBody>) {
+        self.hub.metrics.observe_request(
+            request.topic.as_str(),
+            result.is_ok(),
+            request.received.elapsed(),
+        );
         let result = result.map(|value| to_data(&value));
         // The requester may have timed out or left; then there is no one to tell.
         let _ = self.hub.reply(self.id, request.reply, result);

@@ -16,6 +16,14 @@ use super::{
     version_string,
 };
 
+/// One chunk of an upload, with the conditions sent alongside it.
+struct Chunk {
+    offset: u64,
+    data: Vec<u8>,
+    more: bool,
+    opts: WriteOpts,
+}
+
 /// What a commit writes: bytes from one frame, or a finished upload.
 enum Source {
     Bytes(Vec<u8>),
@@ -66,7 +74,16 @@ impl Vfs {
                 let Some(offset) = req.offset else {
                     return Err(bad("a chunk needs its `offset`"));
                 };
-                self.chunk(user, ctx, id, path, offset, data, more).await
+                if opts.append {
+                    return Err(bad("append cannot be combined with a chunked upload"));
+                }
+                let chunk = Chunk {
+                    offset,
+                    data,
+                    more,
+                    opts,
+                };
+                self.chunk(user, ctx, id, path, chunk).await
             }
         }
     }
@@ -126,10 +143,14 @@ impl Vfs {
         ctx: Ctx<'_>,
         id: &str,
         path: VfsPath,
-        offset: u64,
-        data: Vec<u8>,
-        more: bool,
+        chunk: Chunk,
     ) -> Result<Value, ErrorBody> {
+        let Chunk {
+            offset,
+            data,
+            more,
+            opts: given,
+        } = chunk;
         let user_id = user.id;
         let Some(shared) = self.uploads.get(id, user_id) else {
             return Err(ErrorBody::new(
@@ -144,6 +165,12 @@ impl Vfs {
                 upload.path
             )));
         }
+        // Conditions sent with any chunk count, not only the first chunk's.
+        if given.if_version.is_some() {
+            upload.opts.if_version = given.if_version;
+        }
+        upload.opts.if_absent |= given.if_absent;
+        upload.opts.parents |= given.parents;
         let end = offset
             .checked_add(data.len() as u64)
             .ok_or_else(|| bad("offset + length overflows"))?;
