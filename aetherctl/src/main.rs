@@ -93,6 +93,9 @@ enum Command {
     /// Your files: ls, cat, put, get, rm, mv, cp, mkdir, stat, watch.
     #[command(subcommand)]
     Fs(fs::FsCommand),
+    /// Telemetry rules: on an event, send a request built from it.
+    #[command(subcommand)]
+    Rules(RulesCommand),
     /// Recent permission denials (admin).
     Audit {
         #[arg(long, default_value_t = 20)]
@@ -133,6 +136,35 @@ enum TokenCommand {
         #[arg(long)]
         ttl_secs: Option<i64>,
     },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Your rules, with how often each ran and failed.
+    List,
+    /// Add a rule. Template variables in --data: {{path}} {{dir}} {{name}} {{stem}} {{topic}} {{user}} {{app}}.
+    ///
+    /// Example: back up every Markdown file when it is written:
+    ///   aetherctl rules add --on telemetry.vfs.write --glob '*.md' --request vfs.copy \
+    ///     --data '{"from":"{{path}}","to":"{{dir}}/{{stem}}.bak","overwrite":true}'
+    Add {
+        /// The telemetry events to react to (a pattern, e.g. telemetry.vfs.write).
+        #[arg(long)]
+        on: String,
+        /// Only events whose path matches this glob (e.g. '*.md').
+        #[arg(long)]
+        glob: Option<String>,
+        /// The request to send (a topic the acting app may request).
+        #[arg(long)]
+        request: String,
+        /// The request's data, JSON with template variables.
+        #[arg(long)]
+        data: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Remove a rule.
+    Rm { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -525,6 +557,57 @@ async fn execute(
             }
         }
         Command::Fs(command) => fs::run(command, app, json, timeout).await?,
+        Command::Rules(RulesCommand::List) => {
+            let answer = request(app, "telemetry.rules.list", Value::Null, timeout).await?;
+            if json {
+                println!("{answer}");
+            } else {
+                for rule in answer["rules"].as_array().into_iter().flatten() {
+                    let glob = rule["glob"]
+                        .as_str()
+                        .map(|g| format!(" {g}"))
+                        .unwrap_or_default();
+                    println!(
+                        "#{} {} [{}] on {}{glob} -> {} (ran {}, failed {}){}",
+                        rule["id"],
+                        rule["name"].as_str().unwrap_or("?"),
+                        rule["app"].as_str().unwrap_or("?"),
+                        rule["on"].as_str().unwrap_or("?"),
+                        rule["request"]["topic"].as_str().unwrap_or("?"),
+                        rule["runs"],
+                        rule["failures"],
+                        rule["last_error"]
+                            .as_str()
+                            .map(|e| format!("; last error: {e}"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+        }
+        Command::Rules(RulesCommand::Add {
+            on,
+            glob,
+            request: topic,
+            data,
+            name,
+        }) => {
+            let data = parse_data(data.clone())?;
+            let ask = json!({ "on": on, "glob": glob, "name": name, "request": { "topic": topic, "data": data } });
+            let answer = request(app, "telemetry.rules.add", ask, timeout).await?;
+            if json {
+                println!("{answer}");
+            } else {
+                println!(
+                    "added rule #{} (acts as app {})",
+                    answer["id"],
+                    answer["app"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        Command::Rules(RulesCommand::Rm { id }) => {
+            let answer = request(app, "telemetry.rules.rm", json!({ "id": id }), timeout).await?;
+            print_value(json, &answer);
+        }
         Command::Audit { limit } => {
             let answer = request(app, "sys.audit.list", json!({"limit": limit}), timeout).await?;
             if json {

@@ -98,7 +98,12 @@ fn capability_topics(cap: Capability) -> &'static [(u8, &'static str)] {
         ],
         Capability::Chat => &[(REQ, "chat.*"), (SUB | PUB, "chat.room.>")],
         Capability::Presence => &[(REQ, "presence.*"), (SUB | PUB, "presence.>")],
-        Capability::TelemetryRead => &[(SUB, "telemetry.>")],
+        Capability::TelemetryRead => &[
+            (SUB, "telemetry.>"),
+            (REQ, "telemetry.rules.add"),
+            (REQ, "telemetry.rules.list"),
+            (REQ, "telemetry.rules.rm"),
+        ],
         Capability::AppsManage => &[(REQ, "apps.install"), (REQ, "apps.uninstall")],
         Capability::Session => &[
             (REQ, "session.save"),
@@ -130,6 +135,7 @@ const OPEN_REQUESTS: &[&str] = &[
 pub enum Service {
     Sys,
     Vfs,
+    Telemetry,
 }
 
 fn service_topics(service: Service) -> &'static [&'static str] {
@@ -157,6 +163,19 @@ fn service_topics(service: Service) -> &'static [&'static str] {
             "vfs.copy",
             "vfs.search",
         ],
+        Service::Telemetry => &[
+            "telemetry.rules.add",
+            "telemetry.rules.list",
+            "telemetry.rules.rm",
+        ],
+    }
+}
+
+/// What each service may listen to (publications from every user), as patterns.
+fn service_listens(service: Service) -> &'static [&'static str] {
+    match service {
+        Service::Sys | Service::Vfs => &[],
+        Service::Telemetry => &["telemetry.>"],
     }
 }
 
@@ -165,6 +184,7 @@ fn service_publishes(service: Service) -> &'static [&'static str] {
     match service {
         Service::Sys => &[],
         Service::Vfs => &["vfs.events.*", "telemetry.vfs.*"],
+        Service::Telemetry => &["telemetry.rules.*"],
     }
 }
 
@@ -329,6 +349,21 @@ impl Perms {
             Err(Denial {
                 code: ErrorCode::Forbidden,
                 msg: format!("service {service:?} does not own {pattern}"),
+            })
+        }
+    }
+
+    /// May this service listen to this pattern?
+    pub fn check_service_listen(&self, service: Service, pattern: &Pattern) -> Result<(), Denial> {
+        if service_listens(service)
+            .iter()
+            .any(|p| *p == pattern.as_str())
+        {
+            Ok(())
+        } else {
+            Err(Denial {
+                code: ErrorCode::Forbidden,
+                msg: format!("service {service:?} may not listen to {pattern}"),
             })
         }
     }

@@ -13,8 +13,9 @@ use rusqlite_migration::{M, Migrations};
 
 /// Schema versions, oldest first. Never edit a shipped migration: add one.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        "CREATE TABLE users (
+    Migrations::new(vec![
+        M::up(
+            "CREATE TABLE users (
             id INTEGER PRIMARY KEY,
             name TEXT NOT NULL UNIQUE,
             password_hash TEXT,
@@ -44,7 +45,25 @@ fn migrations() -> Migrations<'static> {
             code TEXT NOT NULL,
             reason TEXT NOT NULL
         );",
-    )])
+        ),
+        M::up(
+            "CREATE TABLE rules (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            app TEXT NOT NULL,
+            name TEXT NOT NULL,
+            on_topic TEXT NOT NULL,
+            glob TEXT,
+            action_topic TEXT NOT NULL,
+            action_data TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            runs INTEGER NOT NULL DEFAULT 0,
+            failures INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT
+        );
+        CREATE INDEX rules_user ON rules(user_id);",
+        ),
+    ])
 }
 
 #[derive(Clone)]

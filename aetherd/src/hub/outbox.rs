@@ -20,6 +20,9 @@ pub struct Envelope {
     pub caller: Arc<Caller>,
     pub app: String,
     pub data: Data,
+    /// The telemetry rule whose action caused this message, if any. Events a
+    /// request leads to carry it on, so a rule never fires on its own output.
+    pub origin: Option<u64>,
     /// `,"topic":…,"from":…,"data":…}`: encoded once, on first remote delivery.
     wire_tail: OnceLock<String>,
 }
@@ -31,6 +34,7 @@ impl Envelope {
             caller,
             app,
             data,
+            origin: None,
             wire_tail: OnceLock::new(),
         }
     }

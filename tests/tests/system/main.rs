@@ -11,4 +11,5 @@ mod http;
 mod limits;
 mod manifests;
 mod perms;
+mod telemetry;
 mod vfs;

@@ -88,11 +88,22 @@ pub fn start(shared: Arc<Shared>) -> anyhow::Result<()> {
                 let ok = result.is_ok();
                 responder.answer(&request, result);
                 let op = request.topic.as_str().trim_start_matches("vfs.").to_owned();
+                // Telemetry names the path acted on, so rules can match it by glob.
+                let target: PathHint = serde_json::from_str(request.data.get()).unwrap_or_default();
+                let path = target.to.or(target.path);
+                let telemetry = json!({
+                    "op": op,
+                    "path": path,
+                    "ok": ok,
+                    "micros": started.elapsed().as_micros() as u64,
+                });
+                let topic = format!("telemetry.vfs.{op}");
                 events.publish(
                     &request.caller,
                     &request.app,
-                    &format!("telemetry.vfs.{op}"),
-                    &json!({ "ok": ok, "micros": started.elapsed().as_micros() as u64 }),
+                    &topic,
+                    &telemetry,
+                    request.origin,
                 );
             });
         }
@@ -177,6 +188,15 @@ struct WriteReq {
     /// More chunks follow.
     #[serde(default)]
     more: bool,
+}
+
+/// The path a request acts on, read loosely for telemetry.
+#[derive(Deserialize, Default)]
+struct PathHint {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -407,6 +427,7 @@ impl Vfs {
             events,
             caller: &request.caller,
             app: &request.app,
+            origin: request.origin,
         };
         match request.topic.as_str() {
             "vfs.read" => self.read(user, request.decode()?).await,
@@ -481,11 +502,13 @@ struct Ctx<'a> {
     events: &'a Publisher,
     caller: &'a Arc<Caller>,
     app: &'a str,
+    origin: Option<u64>,
 }
 
 impl Ctx<'_> {
     fn event(&self, kind: &str, data: Value) {
+        let topic = format!("vfs.events.{kind}");
         self.events
-            .publish(self.caller, self.app, &format!("vfs.events.{kind}"), &data);
+            .publish(self.caller, self.app, &topic, &data, self.origin);
     }
 }

@@ -1,0 +1,540 @@
+//! Telemetry rules: when an event matches (topic pattern, optional path glob),
+//! send a bus request built from the event.
+//!
+//! A rule acts as the app that created it and passes the same permission check
+//! as that app would, never more. A failed action is reported as
+//! `telemetry.rules.failed`, recorded, and retried with backoff. Every message
+//! a rule's request leads to carries the rule as its `origin`, and events with
+//! an origin never trigger rules: a rule cannot loop on its own output.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use globset::{Glob, GlobMatcher};
+use rusqlite::params;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use aether_proto::frame::to_data;
+use aether_proto::{ErrorBody, ErrorCode, Pattern, Topic};
+
+use super::{Incoming, Participant, Publisher, Responder, ServiceRequester};
+use crate::daemon::Shared;
+use crate::hub::Envelope;
+use crate::identity::Caller;
+use crate::perms::{Op, Service};
+use crate::store::now_secs;
+
+const TOPICS: &[&str] = &[
+    "telemetry.rules.add",
+    "telemetry.rules.list",
+    "telemetry.rules.rm",
+];
+const MAX_RULES_PER_USER: usize = 100;
+/// Retries after the first attempt.
+const RETRIES: u32 = 3;
+const ACTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+struct Rule {
+    id: i64,
+    app: String,
+    name: String,
+    on: Pattern,
+    glob: Option<GlobMatcher>,
+    topic: Topic,
+    data: Value,
+}
+
+struct Engine {
+    shared: Arc<Shared>,
+    rules: parking_lot::RwLock<HashMap<i64, Vec<Arc<Rule>>>>,
+    requester: ServiceRequester,
+    publisher: Publisher,
+    responder: Responder,
+}
+
+/// A stored rule as the store row holds it.
+#[derive(Clone)]
+struct Row {
+    id: i64,
+    user_id: i64,
+    app: String,
+    name: String,
+    on: String,
+    glob: Option<String>,
+    topic: String,
+    data: String,
+}
+
+fn compile(row: &Row) -> Result<Rule, ErrorBody> {
+    let on = Pattern::parse(&row.on)
+        .map_err(|e| ErrorBody::new(ErrorCode::BadTopic, format!("`on`: {e}")))?;
+    if on.literal_root() != Some("telemetry") {
+        return Err(ErrorBody::new(
+            ErrorCode::BadTopic,
+            "`on` must be a telemetry event pattern, such as telemetry.vfs.write",
+        ));
+    }
+    let glob = match &row.glob {
+        Some(glob) => Some(
+            Glob::new(glob)
+                .map_err(|e| ErrorBody::new(ErrorCode::BadFrame, format!("`glob`: {e}")))?
+                .compile_matcher(),
+        ),
+        None => None,
+    };
+    let topic = Topic::parse(&row.topic)
+        .map_err(|e| ErrorBody::new(ErrorCode::BadTopic, format!("`request.topic`: {e}")))?;
+    let data = serde_json::from_str(&row.data)
+        .map_err(|e| ErrorBody::new(ErrorCode::BadFrame, format!("`request.data`: {e}")))?;
+    Ok(Rule {
+        id: row.id,
+        app: row.app.clone(),
+        name: row.name.clone(),
+        on,
+        glob,
+        topic,
+        data,
+    })
+}
+
+pub fn start(shared: Arc<Shared>) -> anyhow::Result<()> {
+    let mut participant = Participant::serve(
+        shared.hub.clone(),
+        shared.perms.clone(),
+        Service::Telemetry,
+        TOPICS,
+    )?;
+    participant.listen("telemetry.>")?;
+    let rows = shared.store.call_sync(|c| {
+        let mut stmt = c.prepare(
+            "SELECT id, user_id, app, name, on_topic, glob, action_topic, action_data FROM rules",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Row {
+                    id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    app: r.get(2)?,
+                    name: r.get(3)?,
+                    on: r.get(4)?,
+                    glob: r.get(5)?,
+                    topic: r.get(6)?,
+                    data: r.get(7)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    })?;
+    let mut rules: HashMap<i64, Vec<Arc<Rule>>> = HashMap::new();
+    for row in rows {
+        match compile(&row) {
+            Ok(rule) => rules.entry(row.user_id).or_default().push(Arc::new(rule)),
+            Err(e) => tracing::warn!(rule = row.id, "stored rule skipped: {}", e.msg),
+        }
+    }
+    let engine = Arc::new(Engine {
+        requester: participant.requester(),
+        publisher: participant.publisher(),
+        responder: participant.responder(),
+        rules: parking_lot::RwLock::new(rules),
+        shared,
+    });
+    tokio::spawn(async move {
+        while let Some(incoming) = participant.next().await {
+            let engine = engine.clone();
+            if incoming.is_request() {
+                tokio::spawn(async move {
+                    let result = engine.handle(&incoming).await;
+                    engine.responder.answer(&incoming, result);
+                });
+            } else {
+                engine.on_event(incoming);
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Fill `{{path}}`, `{{dir}}`, `{{name}}`, `{{stem}}`, `{{topic}}`, `{{user}}`, `{{app}}`
+/// in every string of a request template.
+fn fill(template: &Value, vars: &[(&str, String)]) -> Value {
+    match template {
+        Value::String(text) => {
+            let mut out = text.clone();
+            for (name, value) in vars {
+                out = out.replace(&format!("{{{{{name}}}}}"), value);
+            }
+            Value::String(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|v| fill(v, vars)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), fill(v, vars)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn variables(event: &Incoming, path: Option<&str>) -> Vec<(&'static str, String)> {
+    let path = path.unwrap_or_default();
+    let (dir, name) = match path.rsplit_once('/') {
+        Some((dir, name)) => (dir.to_owned(), name.to_owned()),
+        None => (String::new(), path.to_owned()),
+    };
+    let stem = name
+        .rsplit_once('.')
+        .map_or(name.clone(), |(stem, _)| stem.to_owned());
+    vec![
+        ("path", path.to_owned()),
+        ("dir", dir),
+        ("name", name),
+        ("stem", stem),
+        ("topic", event.topic.to_string()),
+        ("user", event.caller.user.clone()),
+        ("app", event.app.clone()),
+    ]
+}
+
+/// Errors retrying cannot fix.
+fn permanent(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::Forbidden
+            | ErrorCode::BadFrame
+            | ErrorCode::BadTopic
+            | ErrorCode::Unauthenticated
+    )
+}
+
+impl Engine {
+    fn on_event(self: &Arc<Self>, event: Incoming) {
+        // Caused by a rule (or a rule's own report): never a trigger.
+        if event.origin.is_some() || event.topic.as_str().starts_with("telemetry.rules.") {
+            return;
+        }
+        let rules = match self.rules.read().get(&event.caller.user_id) {
+            Some(rules) => rules.clone(),
+            None => return,
+        };
+        let data: Value = serde_json::from_str(event.data.get()).unwrap_or(Value::Null);
+        let path = data["path"].as_str().map(str::to_owned);
+        let event = Arc::new(event);
+        for rule in rules {
+            if !rule.on.matches(&event.topic) {
+                continue;
+            }
+            if let Some(glob) = &rule.glob
+                && !path.as_deref().is_some_and(|p| glob.is_match(p))
+            {
+                continue;
+            }
+            let (engine, event, path) = (self.clone(), event.clone(), path.clone());
+            tokio::spawn(async move { engine.run(&rule, &event, path.as_deref()).await });
+        }
+    }
+
+    async fn run(&self, rule: &Rule, event: &Incoming, path: Option<&str>) {
+        // The rule's own app, and nothing more: as if that app sent the request itself.
+        let caller = Arc::new(Caller {
+            bound_app: Some(rule.app.clone()),
+            token_expires_at: None,
+            ..(*event.caller).clone()
+        });
+        let data = fill(&rule.data, &variables(event, path));
+        if let Err(denial) =
+            self.shared
+                .perms
+                .check(&caller, &rule.app, Op::Req, &rule.topic.as_pattern())
+        {
+            self.failed(
+                rule,
+                &event.caller,
+                &ErrorBody::new(denial.code, denial.msg),
+                0,
+                false,
+            )
+            .await;
+            return;
+        }
+        for attempt in 0..=RETRIES {
+            let mut envelope = Envelope::new(
+                rule.topic.clone(),
+                caller.clone(),
+                rule.app.clone(),
+                to_data(&data),
+            );
+            envelope.origin = Some(rule.id as u64);
+            match self.requester.request(envelope, ACTION_TIMEOUT).await {
+                Ok(_) => {
+                    self.record(rule.id, None).await;
+                    let report = json!({ "rule": rule.id, "name": rule.name, "topic": rule.topic.as_str(), "attempt": attempt });
+                    self.publisher.publish(
+                        &event.caller,
+                        &rule.app,
+                        "telemetry.rules.ran",
+                        &report,
+                        Some(rule.id as u64),
+                    );
+                    return;
+                }
+                Err(error) => {
+                    let retry = attempt < RETRIES && !permanent(error.code);
+                    self.failed(rule, &event.caller, &error, attempt, retry)
+                        .await;
+                    if !retry {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500 * 4u64.pow(attempt))).await;
+                }
+            }
+        }
+    }
+
+    async fn failed(
+        &self,
+        rule: &Rule,
+        user: &Arc<Caller>,
+        error: &ErrorBody,
+        attempt: u32,
+        retry: bool,
+    ) {
+        tracing::info!(rule = rule.id, attempt, "rule action failed: {error}");
+        self.record(rule.id, Some(error.to_string())).await;
+        let report = json!({
+            "rule": rule.id,
+            "name": rule.name,
+            "topic": rule.topic.as_str(),
+            "code": error.code,
+            "error": error.msg,
+            "attempt": attempt,
+            "will_retry": retry,
+        });
+        self.publisher.publish(
+            user,
+            &rule.app,
+            "telemetry.rules.failed",
+            &report,
+            Some(rule.id as u64),
+        );
+    }
+
+    async fn record(&self, rule: i64, error: Option<String>) {
+        let result = self
+            .shared
+            .store
+            .call(move |c| {
+                match &error {
+                    None => c.execute(
+                        "UPDATE rules SET runs = runs + 1 WHERE id = ?1",
+                        params![rule],
+                    )?,
+                    Some(e) => c.execute(
+                        "UPDATE rules SET failures = failures + 1, last_error = ?2 WHERE id = ?1",
+                        params![rule, e],
+                    )?,
+                };
+                Ok(())
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::error!("cannot record a rule run: {e:#}");
+        }
+    }
+
+    async fn handle(&self, request: &Incoming) -> Result<Value, ErrorBody> {
+        match request.topic.as_str() {
+            "telemetry.rules.add" => self.add(request).await,
+            "telemetry.rules.list" => self.list(request).await,
+            "telemetry.rules.rm" => self.remove(request).await,
+            other => Err(ErrorBody::new(
+                ErrorCode::NotFound,
+                format!("telemetry has no {other}"),
+            )),
+        }
+    }
+
+    async fn add(&self, request: &Incoming) -> Result<Value, ErrorBody> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Action {
+            topic: String,
+            #[serde(default)]
+            data: Value,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Add {
+            #[serde(default)]
+            name: Option<String>,
+            on: String,
+            #[serde(default)]
+            glob: Option<String>,
+            request: Action,
+        }
+        let ask: Add = request.decode()?;
+        let user_id = request.caller.user_id;
+        let name: String = ask
+            .name
+            .unwrap_or_else(|| ask.on.clone())
+            .chars()
+            .take(100)
+            .collect();
+        let mut row = Row {
+            id: 0,
+            user_id,
+            app: request.app.clone(),
+            name,
+            on: ask.on,
+            glob: ask.glob,
+            topic: ask.request.topic,
+            data: ask.request.data.to_string(),
+        };
+        let rule = compile(&row)?;
+        // Refuse now what would always be refused when the rule fires.
+        let acting = Caller {
+            bound_app: Some(request.app.clone()),
+            ..(*request.caller).clone()
+        };
+        self.shared
+            .perms
+            .check(&acting, &request.app, Op::Req, &rule.topic.as_pattern())
+            .map_err(|d| ErrorBody::new(d.code, format!("the rule could never run: {}", d.msg)))?;
+        if self.rules.read().get(&user_id).map_or(0, Vec::len) >= MAX_RULES_PER_USER {
+            return Err(ErrorBody::new(
+                ErrorCode::QuotaExceeded,
+                format!("you have {MAX_RULES_PER_USER} rules, the limit; remove one first"),
+            ));
+        }
+        let insert = row.clone();
+        let id = self
+            .shared
+            .store
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO rules(user_id, app, name, on_topic, glob, action_topic, action_data, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        insert.user_id,
+                        insert.app,
+                        insert.name,
+                        insert.on,
+                        insert.glob,
+                        insert.topic,
+                        insert.data,
+                        now_secs()
+                    ],
+                )?;
+                Ok(c.last_insert_rowid())
+            })
+            .await
+            .map_err(|e| store_error(&e))?;
+        row.id = id;
+        let rule = Rule { id, ..rule };
+        self.rules
+            .write()
+            .entry(user_id)
+            .or_default()
+            .push(Arc::new(rule));
+        Ok(
+            json!({ "id": id, "name": row.name, "app": row.app, "on": row.on, "glob": row.glob, "topic": row.topic }),
+        )
+    }
+
+    async fn list(&self, request: &Incoming) -> Result<Value, ErrorBody> {
+        let user_id = request.caller.user_id;
+        let rules = self
+            .shared
+            .store
+            .call(move |c| {
+                let mut stmt = c.prepare(
+                    "SELECT id, app, name, on_topic, glob, action_topic, action_data, runs, failures, last_error
+                     FROM rules WHERE user_id = ?1 ORDER BY id",
+                )?;
+                let rows = stmt
+                    .query_map(params![user_id], |r| {
+                        let data: String = r.get(6)?;
+                        Ok(json!({
+                            "id": r.get::<_, i64>(0)?,
+                            "app": r.get::<_, String>(1)?,
+                            "name": r.get::<_, String>(2)?,
+                            "on": r.get::<_, String>(3)?,
+                            "glob": r.get::<_, Option<String>>(4)?,
+                            "request": { "topic": r.get::<_, String>(5)?, "data": serde_json::from_str::<Value>(&data).unwrap_or(Value::Null) },
+                            "runs": r.get::<_, i64>(7)?,
+                            "failures": r.get::<_, i64>(8)?,
+                            "last_error": r.get::<_, Option<String>>(9)?,
+                        }))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await
+            .map_err(|e| store_error(&e))?;
+        Ok(json!({ "rules": rules }))
+    }
+
+    async fn remove(&self, request: &Incoming) -> Result<Value, ErrorBody> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Rm {
+            id: i64,
+        }
+        let ask: Rm = request.decode()?;
+        let user_id = request.caller.user_id;
+        // An app-bound token may only remove its own app's rules.
+        let only_app = request.caller.bound_app.clone();
+        let removed = self
+            .shared
+            .store
+            .call(move |c| {
+                Ok(c.execute(
+                    "DELETE FROM rules WHERE id = ?1 AND user_id = ?2 AND (?3 IS NULL OR app = ?3)",
+                    params![ask.id, user_id, only_app],
+                )?)
+            })
+            .await
+            .map_err(|e| store_error(&e))?;
+        if removed == 0 {
+            return Err(ErrorBody::new(
+                ErrorCode::NotFound,
+                format!("you have no rule {}", ask.id),
+            ));
+        }
+        if let Some(rules) = self.rules.write().get_mut(&user_id) {
+            rules.retain(|rule| rule.id != ask.id);
+        }
+        Ok(json!({ "removed": ask.id }))
+    }
+}
+
+fn store_error(e: &anyhow::Error) -> ErrorBody {
+    tracing::error!("rules store: {e:#}");
+    ErrorBody::new(
+        ErrorCode::Internal,
+        "the rules store failed; see the daemon log",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_fill_every_string() {
+        let template = json!({ "from": "{{path}}", "to": "{{dir}}/.bak/{{stem}}.md", "n": 1, "list": ["{{name}}"] });
+        let vars = vec![
+            ("path", "/notes/a.md".to_owned()),
+            ("dir", "/notes".to_owned()),
+            ("name", "a.md".to_owned()),
+            ("stem", "a".to_owned()),
+        ];
+        let filled = fill(&template, &vars);
+        assert_eq!(
+            filled,
+            json!({ "from": "/notes/a.md", "to": "/notes/.bak/a.md", "n": 1, "list": ["a.md"] })
+        );
+    }
+}
