@@ -182,7 +182,7 @@ fn service_listens(service: Service) -> &'static [&'static str] {
 /// What each service may publish (its events), as patterns.
 fn service_publishes(service: Service) -> &'static [&'static str] {
     match service {
-        Service::Sys => &[],
+        Service::Sys => &["telemetry.sys.*"],
         Service::Vfs => &["vfs.events.*", "telemetry.vfs.*"],
         Service::Telemetry => &["telemetry.rules.*"],
     }

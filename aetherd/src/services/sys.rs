@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use aether_proto::manifest::valid_app_id;
 use aether_proto::{ErrorBody, ErrorCode};
 
-use super::{Incoming, Participant, Responder};
+use super::{Incoming, Participant};
 use crate::daemon::Shared;
 use crate::identity::IdentityError;
 use crate::perms::Service;
@@ -37,12 +37,31 @@ pub fn start(shared: Arc<Shared>) -> anyhow::Result<()> {
         TOPICS,
     )?;
     let responder = participant.responder();
+    let events = participant.publisher();
     tokio::spawn(async move {
         while let Some(request) = participant.next().await {
-            let shared = shared.clone();
-            let responder = responder.clone();
+            let (shared, responder, events) = (shared.clone(), responder.clone(), events.clone());
             // Each request on its own task: a slow password hash never holds up a ping.
-            tokio::spawn(async move { handle(shared, responder, request).await });
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                let result = handle(&shared, &request).await;
+                let telemetry =
+                    json!({ "ok": result.is_ok(), "micros": started.elapsed().as_micros() as u64 });
+                responder.answer(&request, result);
+                let op = request
+                    .topic
+                    .as_str()
+                    .trim_start_matches("sys.")
+                    .replace('.', "_");
+                let topic = format!("telemetry.sys.{op}");
+                events.publish(
+                    &request.caller,
+                    &request.app,
+                    &topic,
+                    &telemetry,
+                    request.origin,
+                );
+            });
         }
     });
     Ok(())
@@ -52,28 +71,27 @@ fn from_identity(e: IdentityError) -> ErrorBody {
     ErrorBody::new(e.code, e.msg)
 }
 
-async fn handle(shared: Arc<Shared>, responder: Responder, request: Incoming) {
-    let result = match request.topic.as_str() {
+async fn handle(shared: &Arc<Shared>, request: &Incoming) -> Result<Value, ErrorBody> {
+    match request.topic.as_str() {
         "sys.whoami" => Ok(json!({
             "user": request.caller.user_info(),
             "app": request.app,
             "bound_app": request.caller.bound_app,
         })),
         "sys.ping" => Ok(json!({ "pong": true })),
-        "sys.stats" => Ok(stats(&shared, request.caller.admin)),
-        "sys.token.create" => create_token(&shared, &request).await,
-        "sys.user.add" => add_user(&shared, &request).await,
-        "sys.user.list" => list_users(&shared, &request).await,
-        "sys.user.passwd" => passwd(&shared, &request).await,
-        "sys.perms.show" => perms_show(&shared, &request),
-        "sys.daemon.stop" => stop(&shared, &request),
-        "sys.audit.list" => audit_list(&shared, &request).await,
+        "sys.stats" => Ok(stats(shared, request.caller.admin)),
+        "sys.token.create" => create_token(shared, request).await,
+        "sys.user.add" => add_user(shared, request).await,
+        "sys.user.list" => list_users(shared, request).await,
+        "sys.user.passwd" => passwd(shared, request).await,
+        "sys.perms.show" => perms_show(shared, request),
+        "sys.daemon.stop" => stop(shared, request),
+        "sys.audit.list" => audit_list(shared, request).await,
         other => Err(ErrorBody::new(
             ErrorCode::NotFound,
             format!("sys has no {other}"),
         )),
-    };
-    responder.answer(&request, result);
+    }
 }
 
 fn require_admin(request: &Incoming) -> Result<(), ErrorBody> {

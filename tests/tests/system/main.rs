@@ -11,5 +11,6 @@ mod http;
 mod limits;
 mod manifests;
 mod perms;
+mod search;
 mod telemetry;
 mod vfs;

@@ -68,6 +68,22 @@ pub struct UserIndex {
     changes: mpsc::UnboundedSender<Change>,
 }
 
+/// Open an index and a reader over all its segments: any damage shows here.
+fn try_open(dir: &Path, schema: &Schema) -> anyhow::Result<(Index, IndexReader)> {
+    let index = Index::open_in_dir(dir)?;
+    anyhow::ensure!(index.schema() == *schema, "the schema changed");
+    let reader: IndexReader = index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into()?;
+    // Touch every segment's data so truncated files are found now, not at the first query.
+    let searcher = reader.searcher();
+    for segment in searcher.segment_readers() {
+        segment.get_store_reader(0)?;
+    }
+    Ok((index, reader))
+}
+
 fn internal(e: impl std::fmt::Display) -> ErrorBody {
     tracing::error!("search index: {e}");
     ErrorBody::new(
@@ -80,30 +96,39 @@ impl UserIndex {
     /// Open the user's index, rebuilding it from `root` when it is missing or broken.
     pub fn open(dir: &Path, root: Arc<UserRoot>) -> anyhow::Result<Arc<UserIndex>> {
         let (schema, fields) = schema();
-        let healthy = dir.join(MARKER).exists();
-        let opened = if healthy {
-            Index::open_in_dir(dir).ok()
+        let existing = if dir.join(MARKER).exists() {
+            // tantivy can panic on damaged files: that is corruption too.
+            let opened =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| try_open(dir, &schema)))
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("reading it panicked")));
+            match opened {
+                Ok(opened) => Some(opened),
+                Err(e) => {
+                    tracing::warn!(
+                        "search index at {} is broken ({e:#}): rebuilding",
+                        dir.display()
+                    );
+                    None
+                }
+            }
         } else {
             None
         };
-        let (index, rebuild) = match opened {
-            Some(index) if index.schema() == schema => (index, false),
-            _ => {
+        let (index, reader, rebuild) = match existing {
+            Some((index, reader)) => (index, reader, false),
+            None => {
                 if dir.exists() {
-                    tracing::warn!(
-                        "search index at {} is missing or broken: rebuilding",
-                        dir.display()
-                    );
                     std::fs::remove_dir_all(dir)?;
                 }
                 std::fs::create_dir_all(dir)?;
-                (Index::create_in_dir(dir, schema)?, true)
+                let index = Index::create_in_dir(dir, schema)?;
+                let reader = index
+                    .reader_builder()
+                    .reload_policy(ReloadPolicy::Manual)
+                    .try_into()?;
+                (index, reader, true)
             }
         };
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
         let (changes, rx) = mpsc::unbounded_channel();
         let user_index = Arc::new(UserIndex {
             index,
@@ -131,6 +156,14 @@ impl UserIndex {
         query: &str,
         limit: usize,
     ) -> Result<Vec<Hit>, ErrorBody> {
+        // A damaged index can make tantivy panic: answer `internal`, never drop the request.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run_query(root, query, limit)
+        }))
+        .unwrap_or_else(|_| Err(internal("a query panicked; the index may be damaged")))
+    }
+
+    fn run_query(&self, root: &UserRoot, query: &str, limit: usize) -> Result<Vec<Hit>, ErrorBody> {
         let parser = QueryParser::for_index(&self.index, vec![self.fields.body]);
         let parsed = parser
             .parse_query(query)
