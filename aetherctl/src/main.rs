@@ -5,6 +5,7 @@
 
 mod connect;
 mod fs;
+mod vm;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
@@ -93,6 +94,9 @@ enum Command {
     /// Your files: ls, cat, put, get, rm, mv, cp, mkdir, stat, watch.
     #[command(subcommand)]
     Fs(fs::FsCommand),
+    /// Run WASI programs in the sandbox: run, ps, kill.
+    #[command(subcommand)]
+    Vm(vm::VmCommand),
     /// Telemetry rules: on an event, send a request built from it.
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -557,6 +561,7 @@ async fn execute(
             }
         }
         Command::Fs(command) => fs::run(command, app, json, timeout).await?,
+        Command::Vm(command) => vm::run(command, app, json, timeout).await?,
         Command::Rules(RulesCommand::List) => {
             let answer = request(app, "telemetry.rules.list", Value::Null, timeout).await?;
             if json {

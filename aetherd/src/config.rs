@@ -72,6 +72,40 @@ impl Default for VfsLimits {
     }
 }
 
+/// The compute service's limits. An app's manifest may ask for less, never more.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ComputeLimits {
+    pub default_timeout_ms: u64,
+    pub max_timeout_ms: u64,
+    pub default_memory_mb: u32,
+    pub max_memory_mb: u32,
+    pub default_output_kb: u32,
+    pub max_output_kb: u32,
+    /// Jobs one user may run at once; more wait in their queue.
+    pub jobs_per_user: usize,
+    /// Jobs that may wait per user before new ones are refused.
+    pub queue_per_user: usize,
+    /// Jobs running at once across all users.
+    pub jobs_total: usize,
+}
+
+impl Default for ComputeLimits {
+    fn default() -> Self {
+        ComputeLimits {
+            default_timeout_ms: 30_000,
+            max_timeout_ms: 600_000,
+            default_memory_mb: 64,
+            max_memory_mb: 1024,
+            default_output_kb: 1024,
+            max_output_kb: 64 * 1024,
+            jobs_per_user: 4,
+            queue_per_user: 64,
+            jobs_total: 8,
+        }
+    }
+}
+
 /// Where the daemon listens on TCP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listen {
@@ -96,6 +130,7 @@ pub struct Config {
     pub guest: bool,
     pub limits: Limits,
     pub vfs: VfsLimits,
+    pub compute: ComputeLimits,
 }
 
 /// The optional `config.toml`.
@@ -109,6 +144,7 @@ struct FileConfig {
     runtime_dir: Option<PathBuf>,
     limits: Option<Limits>,
     vfs: Option<VfsLimits>,
+    compute: Option<ComputeLimits>,
 }
 
 pub use aether_proto::paths::{
@@ -151,6 +187,7 @@ impl Config {
             guest: false,
             limits: Limits::default(),
             vfs: VfsLimits::default(),
+            compute: ComputeLimits::default(),
             data_dir,
         }
     }
@@ -210,6 +247,9 @@ impl Config {
         }
         if let Some(vfs) = file.vfs {
             self.vfs = vfs;
+        }
+        if let Some(compute) = file.compute {
+            self.compute = compute;
         }
         Ok(())
     }

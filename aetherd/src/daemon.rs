@@ -128,6 +128,7 @@ impl Daemon {
         services::sys::start(shared.clone())?;
         services::vfs::start(shared.clone())?;
         services::telemetry::start(shared.clone())?;
+        services::compute::start(shared.clone())?;
         let tracker = TaskTracker::new();
         tracker.spawn(gateway::serve_unix(unix, shared.clone(), tracker.clone()));
         if let Some(tcp) = tcp {

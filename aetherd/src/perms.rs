@@ -136,6 +136,7 @@ pub enum Service {
     Sys,
     Vfs,
     Telemetry,
+    Compute,
 }
 
 fn service_topics(service: Service) -> &'static [&'static str] {
@@ -168,6 +169,7 @@ fn service_topics(service: Service) -> &'static [&'static str] {
             "telemetry.rules.list",
             "telemetry.rules.rm",
         ],
+        Service::Compute => &["vm.run", "vm.kill", "vm.stdin", "vm.jobs"],
     }
 }
 
@@ -176,6 +178,7 @@ fn service_listens(service: Service) -> &'static [&'static str] {
     match service {
         Service::Sys | Service::Vfs => &[],
         Service::Telemetry => &["telemetry.>"],
+        Service::Compute => &[],
     }
 }
 
@@ -185,6 +188,7 @@ fn service_publishes(service: Service) -> &'static [&'static str] {
         Service::Sys => &["telemetry.sys.*"],
         Service::Vfs => &["vfs.events.*", "telemetry.vfs.*"],
         Service::Telemetry => &["telemetry.rules.*"],
+        Service::Compute => &["vm.job.>", "telemetry.vm.*"],
     }
 }
 

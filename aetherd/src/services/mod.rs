@@ -1,6 +1,7 @@
 //! Services: in-process bus participants. Each subscribes through the hub like
 //! any client and never calls the gateway or another service directly.
 
+pub mod compute;
 pub mod sys;
 pub mod telemetry;
 pub mod vfs;

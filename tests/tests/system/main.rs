@@ -7,6 +7,7 @@
 mod auth;
 mod bad_frames;
 mod bus;
+mod compute;
 mod http;
 mod limits;
 mod manifests;

@@ -1,0 +1,566 @@
+//! `vm.*`: run WASI preview1 programs from the user's files in a sandbox and
+//! stream their output live as `vm.job.<id>.stdout|stderr|exit` events.
+//!
+//! The module is read through the bus (`vfs.read`, as the calling app), so the
+//! same permission check applies. Limits come from the app's manifest, capped by
+//! the daemon's config. Jobs beyond the per-user and overall concurrency wait in
+//! a bounded queue; beyond it they are refused.
+
+mod output;
+mod runtime;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use wasmtime_wasi::FsPerms;
+
+use aether_proto::frame::to_data;
+use aether_proto::{Capability, ErrorBody, ErrorCode, Topic};
+
+use super::{Incoming, Participant, Publisher, Responder, ServiceRequester};
+use crate::daemon::Shared;
+use crate::hub::Envelope;
+use crate::perms::{Op, Service};
+use output::{ChannelOutput, OutputLimit, Stream};
+use runtime::{Ending, Outcome, RunSpec, Runtime};
+
+const TOPICS: &[&str] = &["vm.run", "vm.kill", "vm.stdin", "vm.jobs"];
+/// Finished jobs remembered per user.
+const KEEP_FINISHED: usize = 100;
+const MAX_MODULE_BYTES: u64 = 64 << 20;
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+enum State {
+    Queued,
+    Running,
+    Finished {
+        ending: Ending,
+        code: Option<i32>,
+        error: Option<String>,
+        micros: u64,
+    },
+}
+
+struct Job {
+    id: String,
+    user_id: i64,
+    path: String,
+    state: parking_lot::Mutex<State>,
+    kill: Arc<AtomicBool>,
+    stdin: parking_lot::Mutex<Option<std::io::PipeWriter>>,
+    /// Output so far (bounded by the job's output limit), for late subscribers.
+    log: parking_lot::Mutex<Vec<Value>>,
+}
+
+impl Job {
+    fn summary(&self) -> Value {
+        json!({ "job": self.id, "path": self.path, "topic": format!("vm.job.{}", self.id), "status": *self.state.lock() })
+    }
+
+    fn finished(&self) -> bool {
+        matches!(*self.state.lock(), State::Finished { .. })
+    }
+}
+
+struct Compute {
+    shared: Arc<Shared>,
+    runtime: Arc<Runtime>,
+    jobs: parking_lot::Mutex<HashMap<String, Arc<Job>>>,
+    overall: Arc<Semaphore>,
+    /// Per user: running slots, and how many jobs are waiting.
+    users: parking_lot::Mutex<HashMap<i64, (Arc<Semaphore>, usize)>>,
+    requester: ServiceRequester,
+    publisher: Publisher,
+    responder: Responder,
+}
+
+pub fn start(shared: Arc<Shared>) -> anyhow::Result<()> {
+    let runtime = Runtime::new(shared.config.data_dir.join("modules"))?;
+    let participant = Participant::serve(
+        shared.hub.clone(),
+        shared.perms.clone(),
+        Service::Compute,
+        TOPICS,
+    )?;
+    let compute = Arc::new(Compute {
+        overall: Arc::new(Semaphore::new(shared.config.compute.jobs_total)),
+        requester: participant.requester(),
+        publisher: participant.publisher(),
+        responder: participant.responder(),
+        jobs: parking_lot::Mutex::default(),
+        users: parking_lot::Mutex::default(),
+        runtime,
+        shared,
+    });
+    let mut participant = participant;
+    tokio::spawn(async move {
+        while let Some(request) = participant.next().await {
+            let compute = compute.clone();
+            tokio::spawn(async move {
+                let result = compute.handle(&request).await;
+                compute.responder.answer(&request, result);
+            });
+        }
+    });
+    Ok(())
+}
+
+fn bad(msg: impl Into<String>) -> ErrorBody {
+    ErrorBody::new(ErrorCode::BadFrame, msg)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunReq {
+    path: String,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: HashMap<String, String>,
+    #[serde(default)]
+    stdin: Option<String>,
+    /// Keep stdin open for `vm.stdin` after `stdin` is written.
+    #[serde(default)]
+    keep_stdin_open: bool,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+    #[serde(default)]
+    memory_mb: Option<u32>,
+    #[serde(default)]
+    output_kb: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobReq {
+    job: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StdinReq {
+    job: String,
+    #[serde(default)]
+    data: String,
+    #[serde(default)]
+    close: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobsReq {
+    #[serde(default)]
+    job: Option<String>,
+}
+
+fn check_args(req: &RunReq) -> Result<(), ErrorBody> {
+    if req.args.len() > 256 || req.args.iter().any(|a| a.len() > 4096 || a.contains('\0')) {
+        return Err(bad(
+            "args: at most 256, each at most 4096 bytes without NUL",
+        ));
+    }
+    if req.env.len() > 128 {
+        return Err(bad("env: at most 128 variables"));
+    }
+    for (key, value) in &req.env {
+        let valid = key
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && key.len() <= 128;
+        if !valid || value.len() > 4096 || value.contains('\0') {
+            return Err(bad(format!(
+                "env: {key:?} is not a valid variable (or its value is too long)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Compute {
+    async fn handle(self: &Arc<Self>, request: &Incoming) -> Result<Value, ErrorBody> {
+        match request.topic.as_str() {
+            "vm.run" => self.run(request).await,
+            "vm.kill" => self.kill(request),
+            "vm.stdin" => self.stdin(request).await,
+            "vm.jobs" => self.list(request),
+            other => Err(ErrorBody::new(
+                ErrorCode::NotFound,
+                format!("vm has no {other}"),
+            )),
+        }
+    }
+
+    fn job(&self, request: &Incoming, id: &str) -> Result<Arc<Job>, ErrorBody> {
+        self.jobs
+            .lock()
+            .get(id)
+            .filter(|job| job.user_id == request.caller.user_id)
+            .cloned()
+            .ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, format!("you have no job {id}")))
+    }
+
+    /// Read the module through the bus, as the calling app: the VFS checks what it may read.
+    async fn read_module(&self, request: &Incoming, path: &str) -> Result<Vec<u8>, ErrorBody> {
+        let topic = Topic::parse("vfs.read").expect("a valid topic");
+        let acting = crate::identity::Caller {
+            bound_app: Some(request.app.clone()),
+            ..(*request.caller).clone()
+        };
+        self.shared
+            .perms
+            .check(&acting, &request.app, Op::Req, &topic.as_pattern())
+            .map_err(|d| {
+                ErrorBody::new(
+                    d.code,
+                    format!("to run a program from your files: {}", d.msg),
+                )
+            })?;
+        let mut module = Vec::new();
+        loop {
+            let ask = json!({ "path": path, "offset": module.len(), "encoding": "base64" });
+            let mut envelope = Envelope::new(
+                topic.clone(),
+                request.caller.clone(),
+                request.app.clone(),
+                to_data(&ask),
+            );
+            envelope.origin = request.origin;
+            let raw = self
+                .requester
+                .request(envelope, Duration::from_secs(30))
+                .await?;
+            let answer: Value = serde_json::from_str(raw.get()).map_err(|e| bad(e.to_string()))?;
+            if answer["size"].as_u64().unwrap_or(0) > MAX_MODULE_BYTES {
+                return Err(ErrorBody::new(
+                    ErrorCode::TooLarge,
+                    format!(
+                        "{path} is larger than the {} MiB a module may be",
+                        MAX_MODULE_BYTES >> 20
+                    ),
+                ));
+            }
+            let chunk = BASE64
+                .decode(answer["data"].as_str().unwrap_or_default())
+                .map_err(|e| bad(e.to_string()))?;
+            module.extend_from_slice(&chunk);
+            if answer["eof"] == true || chunk.is_empty() {
+                return Ok(module);
+            }
+        }
+    }
+
+    async fn run(self: &Arc<Self>, request: &Incoming) -> Result<Value, ErrorBody> {
+        let req: RunReq = request.decode()?;
+        check_args(&req)?;
+        let limits = &self.shared.config.compute;
+        let catalog = self.shared.perms.catalog();
+        let manifest = catalog.apps.get(&request.app).ok_or_else(|| {
+            ErrorBody::new(
+                ErrorCode::Forbidden,
+                format!("no app {:?} is installed", request.app),
+            )
+        })?;
+        let app_limits = manifest.limits.unwrap_or_default();
+        // Asked for, else the app's manifest, else the default; never above the daemon's cap.
+        let timeout_ms = req
+            .timeout_ms
+            .or(app_limits.timeout_ms)
+            .unwrap_or(limits.default_timeout_ms)
+            .clamp(1, limits.max_timeout_ms);
+        let memory_mb = req
+            .memory_mb
+            .or(app_limits.memory_mb)
+            .unwrap_or(limits.default_memory_mb)
+            .clamp(1, limits.max_memory_mb);
+        let output_kb = req
+            .output_kb
+            .or(app_limits.output_kb)
+            .unwrap_or(limits.default_output_kb)
+            .clamp(1, limits.max_output_kb);
+        let preopen_perms = if manifest.has(Capability::VfsWrite) {
+            Some(FsPerms::ReadWrite)
+        } else if manifest.has(Capability::VfsRead) {
+            Some(FsPerms::ReadOnly)
+        } else {
+            None
+        };
+        let wasm = self.read_module(request, &req.path).await?;
+        let runtime = self.runtime.clone();
+        let (module, cached) = tokio::task::spawn_blocking(move || runtime.load(&wasm))
+            .await
+            .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))??;
+
+        // Queue, or refuse when this user's queue is full.
+        let user_id = request.caller.user_id;
+        let user_slots = {
+            let mut users = self.users.lock();
+            let (slots, waiting) = users
+                .entry(user_id)
+                .or_insert_with(|| (Arc::new(Semaphore::new(limits.jobs_per_user)), 0));
+            if *waiting >= limits.queue_per_user {
+                return Err(ErrorBody::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "{} of your jobs are already waiting, the limit; wait for some to finish",
+                        limits.queue_per_user
+                    ),
+                ));
+            }
+            *waiting += 1;
+            slots.clone()
+        };
+        let (stdin_reader, mut stdin_writer) =
+            std::io::pipe().map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
+        if let Some(data) = &req.stdin {
+            // Small initial input fits the pipe; larger input goes in with vm.stdin.
+            if data.len() > 60 * 1024 {
+                return Err(bad(
+                    "stdin: at most 60 KiB here; send more with vm.stdin and keep_stdin_open",
+                ));
+            }
+            stdin_writer
+                .write_all(data.as_bytes())
+                .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
+        }
+        let id = format!("j{:012x}", rand::random::<u64>() >> 16);
+        let job = Arc::new(Job {
+            id: id.clone(),
+            user_id,
+            path: req.path.clone(),
+            state: parking_lot::Mutex::new(State::Queued),
+            kill: Arc::new(AtomicBool::new(false)),
+            stdin: parking_lot::Mutex::new(req.keep_stdin_open.then_some(stdin_writer)),
+            log: parking_lot::Mutex::default(),
+        });
+        self.remember(job.clone());
+        let preopen = match preopen_perms {
+            Some(perms) => {
+                let root = self.shared.config.vfs_dir().join(user_id.to_string());
+                std::fs::create_dir_all(&root)
+                    .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
+                Some((root, perms))
+            }
+            None => None,
+        };
+        let spec = RunSpec {
+            module,
+            args: std::iter::once(req.path.clone()).chain(req.args).collect(),
+            env: req.env.into_iter().collect(),
+            stdin: Some(std::fs::File::from(std::os::fd::OwnedFd::from(
+                stdin_reader,
+            ))),
+            preopen,
+            memory_bytes: (memory_mb as usize) << 20,
+            timeout: Duration::from_millis(timeout_ms),
+            output: self.sink(request, &job, u64::from(output_kb) << 10),
+            kill: job.kill.clone(),
+        };
+        let (compute, job_for_task, caller, app) = (
+            self.clone(),
+            job.clone(),
+            request.caller.clone(),
+            request.app.clone(),
+        );
+        tokio::spawn(async move {
+            let overall = compute.overall.clone();
+            let _user = user_slots.acquire_owned().await;
+            let _overall = overall.acquire_owned().await;
+            if let Some((_, waiting)) = compute.users.lock().get_mut(&user_id) {
+                *waiting -= 1;
+            }
+            let outcome = if job_for_task.kill.load(Ordering::Relaxed) {
+                Outcome {
+                    ending: Ending::Killed,
+                    code: None,
+                    error: Some("killed before it started".into()),
+                    micros: 0,
+                }
+            } else {
+                *job_for_task.state.lock() = State::Running;
+                let runtime = compute.runtime.clone();
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let started = Instant::now();
+                // A plain thread: wasmtime's sync WASI must not run on a tokio worker.
+                let spawned = std::thread::Builder::new()
+                    .name(format!("job-{}", job_for_task.id))
+                    .spawn(move || {
+                        let _ = tx.send((runtime.run(spec), started.elapsed()));
+                    });
+                match spawned {
+                    Ok(_) => match rx.await {
+                        Ok((outcome, elapsed)) => Outcome {
+                            micros: elapsed.as_micros() as u64,
+                            ..outcome
+                        },
+                        Err(_) => Outcome {
+                            ending: Ending::Trap,
+                            code: None,
+                            error: Some("the job's thread died".into()),
+                            micros: 0,
+                        },
+                    },
+                    Err(e) => Outcome {
+                        ending: Ending::Trap,
+                        code: None,
+                        error: Some(format!("cannot start the job: {e}")),
+                        micros: 0,
+                    },
+                }
+            };
+            compute.finish(&job_for_task, &caller, &app, outcome);
+        });
+        Ok(
+            json!({ "job": id, "topic": format!("vm.job.{id}"), "cached": cached, "limits": {
+                "timeout_ms": timeout_ms, "memory_mb": memory_mb, "output_kb": output_kb,
+                "files": match preopen_perms { Some(FsPerms::ReadWrite) => "read-write", Some(FsPerms::ReadOnly) => "read-only", None => "none" },
+            }}),
+        )
+    }
+
+    /// Where a job's output goes: published as it comes, kept for late readers, capped.
+    fn sink(&self, request: &Incoming, job: &Arc<Job>, cap: u64) -> ChannelOutput {
+        let (publisher, caller, app, job, origin) = (
+            self.publisher.clone(),
+            request.caller.clone(),
+            request.app.clone(),
+            job.clone(),
+            request.origin,
+        );
+        let (written, seq) = (AtomicU64::new(0), AtomicU64::new(0));
+        ChannelOutput::new(Arc::new(move |stream: Stream, bytes: &[u8]| {
+            let total =
+                written.fetch_add(bytes.len() as u64, Ordering::Relaxed) + bytes.len() as u64;
+            if total > cap {
+                return Err(OutputLimit);
+            }
+            let seq = seq.fetch_add(1, Ordering::Relaxed);
+            let (encoding, data) = match std::str::from_utf8(bytes) {
+                Ok(text) => ("utf8", text.to_owned()),
+                Err(_) => ("base64", BASE64.encode(bytes)),
+            };
+            let chunk = json!({ "seq": seq, "stream": stream.as_str(), "encoding": encoding, "data": data });
+            let topic = format!("vm.job.{}.{}", job.id, stream.as_str());
+            publisher.publish(&caller, &app, &topic, &chunk, origin);
+            job.log.lock().push(chunk);
+            Ok(())
+        }))
+    }
+
+    fn finish(
+        &self,
+        job: &Job,
+        caller: &Arc<crate::identity::Caller>,
+        app: &str,
+        outcome: Outcome,
+    ) {
+        let state = State::Finished {
+            ending: outcome.ending,
+            code: outcome.code,
+            error: outcome.error.clone(),
+            micros: outcome.micros,
+        };
+        *job.state.lock() = state;
+        job.stdin.lock().take();
+        let exit = json!({ "job": job.id, "ending": outcome.ending, "code": outcome.code, "error": outcome.error, "micros": outcome.micros });
+        self.publisher
+            .publish(caller, app, &format!("vm.job.{}.exit", job.id), &exit, None);
+        self.publisher.publish(caller, app, "telemetry.vm.exit", &json!({ "path": job.path, "job": job.id, "ending": outcome.ending, "code": outcome.code }), None);
+    }
+
+    fn remember(&self, job: Arc<Job>) {
+        let mut jobs = self.jobs.lock();
+        let finished: Vec<String> = jobs
+            .values()
+            .filter(|j| j.user_id == job.user_id && j.finished())
+            .map(|j| j.id.clone())
+            .collect();
+        if finished.len() >= KEEP_FINISHED {
+            for id in finished.iter().take(finished.len() + 1 - KEEP_FINISHED) {
+                jobs.remove(id);
+            }
+        }
+        jobs.insert(job.id.clone(), job);
+    }
+
+    fn kill(&self, request: &Incoming) -> Result<Value, ErrorBody> {
+        let req: JobReq = request.decode()?;
+        let job = self.job(request, &req.job)?;
+        if let State::Finished { ending, code, .. } = &*job.state.lock() {
+            return Err(ErrorBody::new(
+                ErrorCode::Conflict,
+                format!(
+                    "job {} has already finished ({ending:?}, code {code:?})",
+                    job.id
+                ),
+            ));
+        }
+        job.kill.store(true, Ordering::Relaxed);
+        // A guest blocked reading stdin wakes up to end of input.
+        job.stdin.lock().take();
+        Ok(json!({ "job": job.id, "killing": true }))
+    }
+
+    async fn stdin(&self, request: &Incoming) -> Result<Value, ErrorBody> {
+        let req: StdinReq = request.decode()?;
+        let job = self.job(request, &req.job)?;
+        if job.finished() {
+            return Err(ErrorBody::new(
+                ErrorCode::Conflict,
+                format!("job {} has finished", job.id),
+            ));
+        }
+        let Some(mut writer) = job.stdin.lock().take() else {
+            return Err(ErrorBody::new(
+                ErrorCode::Conflict,
+                format!(
+                    "the stdin of job {} is closed (start it with keep_stdin_open)",
+                    job.id
+                ),
+            ));
+        };
+        let data = req.data.into_bytes();
+        let written = tokio::task::spawn_blocking(move || writer.write_all(&data).map(|()| writer))
+            .await
+            .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
+        match written {
+            Ok(writer) if !req.close => {
+                *job.stdin.lock() = Some(writer);
+                Ok(json!({ "job": job.id, "open": true }))
+            }
+            Ok(_) => Ok(json!({ "job": job.id, "open": false })),
+            Err(e) => Err(ErrorBody::new(
+                ErrorCode::Conflict,
+                format!("job {} is not reading its stdin any more: {e}", job.id),
+            )),
+        }
+    }
+
+    fn list(&self, request: &Incoming) -> Result<Value, ErrorBody> {
+        let req: JobsReq = request.decode()?;
+        if let Some(id) = req.job {
+            let job = self.job(request, &id)?;
+            let mut summary = job.summary();
+            summary["output"] = Value::Array(job.log.lock().clone());
+            return Ok(summary);
+        }
+        let jobs: Vec<Value> = self
+            .jobs
+            .lock()
+            .values()
+            .filter(|job| job.user_id == request.caller.user_id)
+            .map(|job| job.summary())
+            .collect();
+        Ok(json!({ "jobs": jobs }))
+    }
+}

@@ -1,0 +1,325 @@
+//! The WASM runtime: one wasmtime `Engine` with epoch interruption, a ticker
+//! thread, compiled modules cached by content hash in memory and on disk, and
+//! the sandboxed run of one job (WASI preview1, no network, no host
+//! environment, only the user's root preopened as the app's capabilities allow).
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use wasmtime::{
+    Config, Engine, ExternType, Linker, Module, ResourceLimiter, Store, Trap, UpdateDeadline,
+};
+use wasmtime_wasi::p1::{self, WasiP1Ctx};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+use aether_proto::{ErrorBody, ErrorCode};
+
+use super::output::{ChannelOutput, OutputLimit, Stream};
+
+/// How often the epoch ticks: deadlines and kills act within this.
+const TICK: Duration = Duration::from_millis(10);
+/// Compiled modules kept in memory.
+const MEMORY_CACHE: usize = 64;
+
+/// Why a job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ending {
+    Exited,
+    Killed,
+    Timeout,
+    MemoryLimit,
+    OutputLimit,
+    Trap,
+}
+
+/// What a run came to.
+pub struct Outcome {
+    pub ending: Ending,
+    pub code: Option<i32>,
+    pub error: Option<String>,
+    pub micros: u64,
+}
+
+/// Where a run's output goes, and the limits it runs under.
+pub struct RunSpec {
+    pub module: Module,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub stdin: Option<std::fs::File>,
+    /// The user's root and how the app may use it (None: no file system at all).
+    pub preopen: Option<(PathBuf, FsPerms)>,
+    pub memory_bytes: usize,
+    pub timeout: Duration,
+    pub output: ChannelOutput,
+    pub kill: Arc<AtomicBool>,
+}
+
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<Host>,
+    cache_dir: PathBuf,
+    modules: parking_lot::Mutex<HashMap<blake3::Hash, Module>>,
+    /// Part of every on-disk cache name: a different engine never loads another's code.
+    compat: u64,
+}
+
+struct Host {
+    wasi: WasiP1Ctx,
+    limits: Limits,
+}
+
+/// Caps memory and remembers whether the cap was hit, to say so.
+struct Limits {
+    memory_bytes: usize,
+    hit: bool,
+}
+
+impl ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = desired <= self.memory_bytes;
+        self.hit |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+fn bad_module(msg: impl Into<String>) -> ErrorBody {
+    ErrorBody::new(ErrorCode::BadFrame, msg)
+}
+
+impl Runtime {
+    pub fn new(cache_dir: PathBuf) -> anyhow::Result<Arc<Runtime>> {
+        std::fs::create_dir_all(&cache_dir)?;
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config)?;
+        let mut linker: Linker<Host> = Linker::new(&engine);
+        p1::add_to_linker_sync(&mut linker, |host| &mut host.wasi)?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let runtime = Arc::new(Runtime {
+            compat: hasher.finish(),
+            engine,
+            linker,
+            cache_dir,
+            modules: parking_lot::Mutex::default(),
+        });
+        let weak = runtime.engine.weak();
+        std::thread::Builder::new()
+            .name("wasm-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(TICK);
+                }
+            })?;
+        Ok(runtime)
+    }
+
+    /// Compile a module, or take it from the caches; refuse what cannot run here. Blocking.
+    pub fn load(&self, wasm: &[u8]) -> Result<(Module, bool), ErrorBody> {
+        if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
+            return Err(bad_module("not a WebAssembly module (no \\0asm header)"));
+        }
+        if wasm[4..8] == [0x0d, 0, 1, 0] {
+            return Err(bad_module(
+                "this is a WebAssembly component; only WASI preview1 command modules run here",
+            ));
+        }
+        let hash = blake3::hash(wasm);
+        if let Some(module) = self.modules.lock().get(&hash) {
+            return Ok((module.clone(), true));
+        }
+        let path = self
+            .cache_dir
+            .join(format!("{}-{:016x}.cwasm", hash.to_hex(), self.compat));
+        let cached = path
+            .exists()
+            // SAFETY: files in the cache dir are written only by `serialize` below, through a
+            // temp file and a rename, and never modified afterwards.
+            .then(|| unsafe { Module::deserialize_file(&self.engine, &path) }.ok())
+            .flatten();
+        let (module, from_disk) = match cached {
+            Some(module) => (module, true),
+            None => {
+                let module = Module::from_binary(&self.engine, wasm)
+                    .map_err(|e| bad_module(format!("cannot compile the module: {e:#}")))?;
+                self.store_compiled(&module, &path);
+                (module, false)
+            }
+        };
+        self.check_runnable(&module)?;
+        let mut modules = self.modules.lock();
+        if modules.len() >= MEMORY_CACHE {
+            modules.clear();
+        }
+        modules.insert(hash, module.clone());
+        Ok((module, from_disk))
+    }
+
+    fn store_compiled(&self, module: &Module, path: &Path) {
+        let tmp = path.with_extension(format!("tmp{}", rand::random::<u32>()));
+        let written = module
+            .serialize()
+            .map_err(|e| anyhow::anyhow!("{e:#}"))
+            .and_then(|bytes| Ok(std::fs::write(&tmp, bytes)?))
+            .and_then(|()| Ok(std::fs::rename(&tmp, path)?));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            tracing::warn!("cannot cache a compiled module: {e:#}");
+        }
+    }
+
+    /// A command module: `_start` taking and returning nothing, and only imports we provide.
+    fn check_runnable(&self, module: &Module) -> Result<(), ErrorBody> {
+        match module.get_export("_start") {
+            Some(ExternType::Func(f)) if f.params().len() == 0 && f.results().len() == 0 => {}
+            Some(_) => {
+                return Err(bad_module(
+                    "`_start` is not a function taking and returning nothing",
+                ));
+            }
+            None => {
+                return Err(bad_module(
+                    "the module has no `_start`: it is not a WASI command",
+                ));
+            }
+        }
+        // The sandbox provides WASI preview1 and nothing else: no sockets, no host calls.
+        if let Some(import) = module
+            .imports()
+            .find(|i| i.module() != "wasi_snapshot_preview1")
+        {
+            return Err(bad_module(format!(
+                "the module imports `{}::{}`, which the sandbox does not provide (only WASI preview1)",
+                import.module(),
+                import.name()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Run one job to its end. Blocking: call from a plain thread.
+    pub fn run(&self, spec: RunSpec) -> Outcome {
+        match self.try_run(spec) {
+            Ok(outcome) => outcome,
+            Err(e) => Outcome {
+                ending: Ending::Trap,
+                code: None,
+                error: Some(format!("{e:#}")),
+                micros: 0,
+            },
+        }
+    }
+
+    fn try_run(&self, spec: RunSpec) -> anyhow::Result<Outcome> {
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.args(&spec.args)
+            .stdout(spec.output.clone_for(Stream::Stdout))
+            .stderr(spec.output.clone_for(Stream::Stderr));
+        for (key, value) in &spec.env {
+            wasi.env(key, value);
+        }
+        if let Some(stdin) = spec.stdin {
+            wasi.stdin(wasmtime_wasi::cli::InputFile::new(stdin));
+        }
+        if let Some((dir, perms)) = &spec.preopen {
+            wasi.preopened_dir(dir, "/", *perms)
+                .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        }
+        let host = Host {
+            wasi: wasi.build_p1(),
+            limits: Limits {
+                memory_bytes: spec.memory_bytes,
+                hit: false,
+            },
+        };
+        let mut store = Store::new(&self.engine, host);
+        store.limiter(|host| &mut host.limits);
+        // Checked on every epoch tick: a kill or the wall-clock deadline interrupts the guest.
+        let deadline = Instant::now() + spec.timeout;
+        let kill = spec.kill.clone();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if kill.load(Ordering::Relaxed) || Instant::now() >= deadline {
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            Ok(UpdateDeadline::Continue(1))
+        });
+        let result = self
+            .linker
+            .instantiate(&mut store, &spec.module)
+            .and_then(|instance| instance.get_typed_func::<(), ()>(&mut store, "_start"))
+            .and_then(|start| start.call(&mut store, ()));
+        let memory_hit = store.data().limits.hit;
+        let error = match result {
+            Ok(()) => {
+                return Ok(Outcome {
+                    ending: Ending::Exited,
+                    code: Some(0),
+                    error: None,
+                    micros: 0,
+                });
+            }
+            Err(e) => e,
+        };
+        if let Some(exit) = error.downcast_ref::<I32Exit>() {
+            return Ok(Outcome {
+                ending: Ending::Exited,
+                code: Some(exit.0),
+                error: None,
+                micros: 0,
+            });
+        }
+        let (ending, message) = if error.downcast_ref::<OutputLimit>().is_some() {
+            (
+                Ending::OutputLimit,
+                "the output passed its limit".to_owned(),
+            )
+        } else if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+            if spec.kill.load(Ordering::Relaxed) {
+                (Ending::Killed, "killed".to_owned())
+            } else {
+                (
+                    Ending::Timeout,
+                    format!("no exit within {} ms", spec.timeout.as_millis()),
+                )
+            }
+        } else if memory_hit {
+            (
+                Ending::MemoryLimit,
+                format!(
+                    "the program needed more than its {} MiB of memory",
+                    spec.memory_bytes >> 20
+                ),
+            )
+        } else {
+            (Ending::Trap, format!("{error:#}"))
+        };
+        Ok(Outcome {
+            ending,
+            code: None,
+            error: Some(message),
+            micros: 0,
+        })
+    }
+}

@@ -1,0 +1,3 @@
+;; Bad: a module with no _start to run.
+(module
+  (func (export "main")))
