@@ -37,6 +37,8 @@ enum Scenario {
     Idle,
     /// The file system: 256 MiB each way, listing 10,000 files, searching 10,000 files.
     Vfs,
+    /// Compute: warm start to first output byte, kill at deadline, stdout throughput, cache.
+    Vm,
 }
 
 #[derive(Parser)]
@@ -70,16 +72,36 @@ struct Args {
     aetherd: Option<PathBuf>,
 }
 
+fn spawn(binary: &std::path::Path, home: &std::path::Path, port: u16) -> anyhow::Result<Child> {
+    let child = Command::new(binary)
+        .env("AETHER_HOME", home)
+        .env("RUST_LOG", "warn")
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {}", binary.display()))?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("the daemon did not listen on port {port} within 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(child)
+}
+
 /// A daemon in its own process on a temporary data dir.
-struct DaemonProcess {
+pub struct DaemonProcess {
     child: Child,
+    binary: PathBuf,
     _home: tempfile::TempDir,
-    port: u16,
+    pub port: u16,
     socket: PathBuf,
 }
 
 impl DaemonProcess {
-    fn start(binary: Option<PathBuf>) -> anyhow::Result<DaemonProcess> {
+    pub fn start(binary: Option<PathBuf>) -> anyhow::Result<DaemonProcess> {
         let binary = binary.unwrap_or_else(|| {
             std::env::current_exe()
                 .ok()
@@ -88,28 +110,27 @@ impl DaemonProcess {
         });
         let home = tempfile::tempdir()?;
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = Command::new(&binary)
-            .env("AETHER_HOME", home.path())
-            .env("RUST_LOG", "warn")
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let child = spawn(&binary, home.path(), port)?;
         let socket = home.path().join("run/aetherd.sock");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                bail!("the daemon did not listen on port {port} within 20 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
         Ok(DaemonProcess {
             child,
+            binary,
             _home: home,
             port,
             socket,
         })
+    }
+
+    /// Stop and start again on the same data dir and port.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        self.child = spawn(&self.binary, self._home.path(), self.port)?;
+        Ok(())
+    }
+
+    pub fn socket_path(&self) -> PathBuf {
+        self.socket.clone()
     }
 
     fn rss_kib(&self) -> Option<u64> {
@@ -399,6 +420,7 @@ fn raise_fd_limit() {
 }
 
 mod vfs;
+mod vm;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -431,6 +453,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Latency => &[Scenario::Latency],
         Scenario::Idle => &[Scenario::Idle],
         Scenario::Vfs => &[Scenario::Vfs],
+        Scenario::Vm => &[Scenario::Vm],
     };
     for scenario in scenarios {
         match scenario {
@@ -451,6 +474,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Scenario::Idle => idle(&daemon, &token, args.connections).await?,
             Scenario::Vfs => vfs::run(daemon.port, &token).await?,
+            Scenario::Vm => vm::run().await?,
             Scenario::All => {}
         }
     }

@@ -8,6 +8,7 @@ mod auth;
 mod bad_frames;
 mod bus;
 mod compute;
+mod guests;
 mod http;
 mod limits;
 mod manifests;

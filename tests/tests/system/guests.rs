@@ -1,0 +1,210 @@
+//! The Rust guest programs (guests/src/bin) over the user's files: coreutils,
+//! and file access exactly as the app's capabilities allow.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aether_proto::ErrorCode;
+use aether_proto::client::{AppHandle, ClientError, Subscription};
+use aether_tests::{TestDaemon, expect_code, wait_until};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Value, json};
+
+/// Build the guests once per test run, for wasm32-wasip1.
+fn guests() -> &'static PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"))
+            .join("guests");
+        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(["build", "--release", "--target", "wasm32-wasip1", "--manifest-path"])
+            .arg(root.join("guests/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target)
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("RUSTFLAGS")
+            .status()
+            .expect("cargo runs");
+        assert!(
+            status.success(),
+            "building the guest programs failed: is the target installed? `rustup target add wasm32-wasip1`"
+        );
+        target.join("wasm32-wasip1/release")
+    })
+}
+
+async fn req(app: &AppHandle, topic: &str, data: Value) -> Result<Value, ClientError> {
+    app.request(topic, &data).await
+}
+
+async fn put(app: &AppHandle, path: &str, bytes: &[u8]) {
+    let write = json!({ "path": path, "data": BASE64.encode(bytes), "encoding": "base64", "parents": true });
+    req(app, "vfs.write", write).await.unwrap();
+}
+
+async fn install(app: &AppHandle, names: &[&str]) {
+    for name in names {
+        let bytes = std::fs::read(guests().join(format!("{name}.wasm"))).unwrap();
+        put(app, &format!("/bin/{name}.wasm"), &bytes).await;
+    }
+}
+
+/// Run to the end: (stdout, stderr, exit code).
+async fn run(
+    app: &AppHandle,
+    events: &mut Subscription,
+    path: &str,
+    args: &[&str],
+) -> (String, String, i64) {
+    let started = req(app, "vm.run", json!({ "path": path, "args": args }))
+        .await
+        .unwrap();
+    let job = started["job"].as_str().unwrap().to_owned();
+    let (mut out, mut err) = (String::new(), String::new());
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(30), events.next_msg())
+            .await
+            .expect("the job ends")
+            .expect("subscribed");
+        let Some(kind) = msg.topic.strip_prefix(&format!("vm.job.{job}.")) else {
+            continue;
+        };
+        let data: Value = Subscription::decode(&msg).unwrap();
+        match kind {
+            "stdout" => out.push_str(data["data"].as_str().unwrap()),
+            "stderr" => err.push_str(data["data"].as_str().unwrap()),
+            _ => return (out, err, data["code"].as_i64().unwrap_or(-1)),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coreutils_work_over_the_users_files() {
+    let d = TestDaemon::start().await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    install(&cli, &["cat", "wc", "grep", "ls", "hello"]).await;
+    put(&cli, "/docs/a.txt", b"some words here\nsecond line\n").await;
+    let mut events = cli.subscribe("vm.job.>").await.unwrap();
+    assert_eq!(
+        run(&cli, &mut events, "/bin/cat.wasm", &["/docs/a.txt"])
+            .await
+            .0,
+        "some words here\nsecond line\n"
+    );
+    assert_eq!(
+        run(&cli, &mut events, "/bin/wc.wasm", &["/docs/a.txt"])
+            .await
+            .0,
+        "2 5 28 /docs/a.txt\n"
+    );
+    assert_eq!(
+        run(
+            &cli,
+            &mut events,
+            "/bin/grep.wasm",
+            &["second", "/docs/a.txt"]
+        )
+        .await
+        .0,
+        "/docs/a.txt:2:second line\n"
+    );
+    let (listing, _, code) = run(&cli, &mut events, "/bin/ls.wasm", &["/"]).await;
+    assert_eq!(code, 0);
+    assert!(
+        listing.contains(" bin") && listing.contains(" docs"),
+        "{listing}"
+    );
+    let (out, _, _) = run(&cli, &mut events, "/bin/hello.wasm", &["x"]).await;
+    assert_eq!(
+        out, "hello from wasm\narg x\n",
+        "no host environment leaks in"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_outside_the_preopen_is_reachable() {
+    let d = TestDaemon::start().await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    install(&cli, &["cat", "ls"]).await;
+    let outside = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(outside.path(), "outside secret").unwrap();
+    let whoami = req(&cli, "sys.whoami", json!({})).await.unwrap();
+    let root = d.config().vfs_dir().join(whoami["user"]["id"].to_string());
+    std::os::unix::fs::symlink(outside.path(), root.join("escape")).unwrap();
+    let mut events = cli.subscribe("vm.job.>").await.unwrap();
+    for path in [
+        "/../../etc/passwd",
+        "/escape",
+        outside.path().to_str().unwrap(),
+    ] {
+        let (out, err, code) = run(&cli, &mut events, "/bin/cat.wasm", &[path]).await;
+        assert_ne!(code, 0, "{path} was readable: {out}");
+        assert!(
+            !out.contains("outside secret") && !out.contains("root:"),
+            "{path}: {out}"
+        );
+        assert!(err.contains("cat:"), "{path}: {err}");
+    }
+    let (listing, _, _) = run(&cli, &mut events, "/bin/ls.wasm", &["/.."]).await;
+    assert!(
+        !listing.contains("vfs-scratch") && !listing.contains("aether.db"),
+        "{listing}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_access_follows_the_apps_capabilities() {
+    let d = TestDaemon::start().await;
+    let manifest = json!({ "id": "viewer", "name": "Viewer", "version": "1.0.0",
+        "permissions": { "vm_run": "run", "vfs_read": "read" } });
+    std::fs::write(d.manifests_dir().join("viewer.json"), manifest.to_string()).unwrap();
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    wait_until("viewer is installed", Duration::from_secs(10), async || {
+        req(&cli, "sys.perms.show", json!({ "app": "viewer" }))
+            .await
+            .is_ok()
+    })
+    .await;
+    install(&cli, &["writer", "cat"]).await;
+    // Read-only for an app with vfs_read only.
+    let viewer = owner.app("viewer");
+    let mut events = viewer.subscribe("vm.job.>").await.unwrap();
+    let (_, err, code) = run(
+        &viewer,
+        &mut events,
+        "/bin/writer.wasm",
+        &["/made-by-viewer.txt", "x"],
+    )
+    .await;
+    assert_eq!(code, 1, "{err}");
+    expect_code(
+        req(&cli, "vfs.stat", json!({ "path": "/made-by-viewer.txt" })).await,
+        ErrorCode::NotFound,
+    );
+    let (out, _, _) = run(&viewer, &mut events, "/bin/cat.wasm", &["/bin/cat.wasm"]).await;
+    assert!(!out.is_empty(), "reading is allowed");
+    // Read-write for an app with vfs_write (the VM Terminal).
+    let terminal = owner.app("terminal");
+    let mut events = terminal.subscribe("vm.job.>").await.unwrap();
+    let (_, err, code) = run(
+        &terminal,
+        &mut events,
+        "/bin/writer.wasm",
+        &["/made.txt", "written"],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let read = req(&cli, "vfs.read", json!({ "path": "/made.txt" }))
+        .await
+        .unwrap();
+    assert_eq!(read["data"], "written");
+}
