@@ -131,18 +131,18 @@ pub async fn run() -> anyhow::Result<()> {
         ms(overshoot[19])
     );
 
-    // Stdout throughput: 100 MiB streamed to this client.
+    // Stdout throughput: 50 MiB streamed to this client.
     let sent = Instant::now();
     let started = call(
         &app,
         "vm.run",
-        json!({ "path": "/bin/blast.wasm", "output_kb": 200 * 1024 }),
+        json!({ "path": "/bin/blast.wasm", "output_kb": 64 * 1024 }),
     )
     .await?;
     let (_, ended, bytes, exit) =
         follow(&mut events, started["job"].as_str().unwrap_or_default()).await?;
     anyhow::ensure!(
-        exit["code"] == 0 && bytes == 100 << 20,
+        exit["code"] == 0 && bytes == 50 << 20,
         "blast: {bytes} bytes, {exit}"
     );
     println!(
