@@ -297,7 +297,7 @@ impl Compute {
         };
         let wasm = self.read_module(request, &req.path).await?;
         let runtime = self.runtime.clone();
-        let (module, cached) = tokio::task::spawn_blocking(move || runtime.load(&wasm))
+        let (program, cached) = tokio::task::spawn_blocking(move || runtime.load(&wasm))
             .await
             .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))??;
 
@@ -354,7 +354,7 @@ impl Compute {
             None => None,
         };
         let spec = RunSpec {
-            module,
+            program,
             args: std::iter::once(req.path.clone()).chain(req.args).collect(),
             env: req.env.into_iter().collect(),
             stdin: Some(std::fs::File::from(std::os::fd::OwnedFd::from(

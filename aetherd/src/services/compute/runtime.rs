@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::{
-    Config, Engine, ExternType, Linker, Module, ResourceLimiter, Store, Trap, UpdateDeadline,
+    Config, Engine, ExternType, InstancePre, Linker, Module, ResourceLimiter, Store, Trap,
+    UpdateDeadline,
 };
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
@@ -47,7 +48,8 @@ pub struct Outcome {
 
 /// Where a run's output goes, and the limits it runs under.
 pub struct RunSpec {
-    pub module: Module,
+    /// Pre-linked: a run only allocates and starts, no import resolution.
+    pub program: Program,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub stdin: Option<std::fs::File>,
@@ -63,15 +65,18 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<Host>,
     cache_dir: PathBuf,
-    modules: parking_lot::Mutex<HashMap<blake3::Hash, Module>>,
+    modules: parking_lot::Mutex<HashMap<blake3::Hash, Program>>,
     /// Part of every on-disk cache name: a different engine never loads another's code.
     compat: u64,
 }
 
-struct Host {
+pub struct Host {
     wasi: WasiP1Ctx,
     limits: Limits,
 }
+
+/// A compiled module linked against the sandbox's imports, ready to instantiate.
+pub type Program = InstancePre<Host>;
 
 /// Caps memory and remembers whether the cap was hit, to say so.
 struct Limits {
@@ -136,7 +141,7 @@ impl Runtime {
     }
 
     /// Compile a module, or take it from the caches; refuse what cannot run here. Blocking.
-    pub fn load(&self, wasm: &[u8]) -> Result<(Module, bool), ErrorBody> {
+    pub fn load(&self, wasm: &[u8]) -> Result<(Program, bool), ErrorBody> {
         if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
             return Err(bad_module("not a WebAssembly module (no \\0asm header)"));
         }
@@ -146,8 +151,8 @@ impl Runtime {
             ));
         }
         let hash = blake3::hash(wasm);
-        if let Some(module) = self.modules.lock().get(&hash) {
-            return Ok((module.clone(), true));
+        if let Some(program) = self.modules.lock().get(&hash) {
+            return Ok((program.clone(), true));
         }
         let path = self
             .cache_dir
@@ -168,12 +173,16 @@ impl Runtime {
             }
         };
         self.check_runnable(&module)?;
+        let program = self
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|e| bad_module(format!("cannot link the module: {e:#}")))?;
         let mut modules = self.modules.lock();
         if modules.len() >= MEMORY_CACHE {
             modules.clear();
         }
-        modules.insert(hash, module.clone());
-        Ok((module, from_disk))
+        modules.insert(hash, program.clone());
+        Ok((program, from_disk))
     }
 
     fn store_compiled(&self, module: &Module, path: &Path) {
@@ -265,9 +274,9 @@ impl Runtime {
             }
             Ok(UpdateDeadline::Continue(1))
         });
-        let result = self
-            .linker
-            .instantiate(&mut store, &spec.module)
+        let result = spec
+            .program
+            .instantiate(&mut store)
             .and_then(|instance| instance.get_typed_func::<(), ()>(&mut store, "_start"))
             .and_then(|start| start.call(&mut store, ()));
         let memory_hit = store.data().limits.hit;
