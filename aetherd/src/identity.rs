@@ -110,6 +110,15 @@ fn check_password_shape(password: &str) -> Result<(), IdentityError> {
     Ok(())
 }
 
+/// Check a new password's shape, then hash it off the async runtime (argon2 is slow on purpose).
+async fn hash_new_password(password: &str) -> Result<String, IdentityError> {
+    check_password_shape(password)?;
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(internal)?
+}
+
 /// A precomputed hash to verify against when the user does not exist,
 /// so a wrong user name takes as long as a wrong password.
 fn decoy_hash() -> &'static str {
@@ -182,13 +191,7 @@ impl Identity {
                 format!("{name:?} is not a user name ([a-z][a-z0-9_.-]{{0,31}})"),
             ));
         }
-        check_password_shape(password)?;
-        let hash = {
-            let password = password.to_owned();
-            tokio::task::spawn_blocking(move || hash_password(&password))
-                .await
-                .map_err(internal)??
-        };
+        let hash = hash_new_password(password).await?;
         let name = name.to_owned();
         let inserted = self
             .store
@@ -206,13 +209,7 @@ impl Identity {
     }
 
     pub async fn set_password(&self, name: &str, password: &str) -> Result<(), IdentityError> {
-        check_password_shape(password)?;
-        let hash = {
-            let password = password.to_owned();
-            tokio::task::spawn_blocking(move || hash_password(&password))
-                .await
-                .map_err(internal)??
-        };
+        let hash = hash_new_password(password).await?;
         let name = name.to_owned();
         let changed = self
             .store
