@@ -17,10 +17,15 @@ use crate::Failure;
 
 #[derive(Subcommand)]
 pub enum VmCommand {
-    /// Run a program: a local .wasm file (uploaded to /.aether/run/) or a path in your files.
-    /// Its stdout and stderr stream here; aetherctl exits with its exit code.
+    /// Run a program: a local .wasm file (uploaded to /.aether/run/), a path in your files,
+    /// or with --installed an app's entry. Its stdout and stderr stream here; aetherctl exits
+    /// with its exit code.
     Run {
-        file: String,
+        #[arg(required_unless_present = "installed", conflicts_with = "installed")]
+        file: Option<String>,
+        /// Run the entry module of this installed app instead of a file.
+        #[arg(long, value_name = "APP")]
+        installed: Option<String>,
         /// Kill it after this long.
         #[arg(long)]
         timeout_ms: Option<u64>,
@@ -86,24 +91,16 @@ pub async fn run(
         }
         VmCommand::Run {
             file,
+            installed,
             timeout_ms,
             memory_mb,
             output_kb,
             env,
             args,
         } => {
-            let path = if Path::new(file).is_file() {
-                let name = Path::new(file)
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or("program.wasm");
-                let remote = format!("/.aether/run/{name}");
-                let bytes = std::fs::read(file).map_err(|e| Failure::io(Path::new(file), e))?;
-                let write = json!({ "path": remote, "data": BASE64.encode(bytes), "encoding": "base64", "parents": true });
-                crate::request(app, "vfs.write", write, timeout).await?;
-                remote
-            } else {
-                file.clone()
+            let path = match file {
+                Some(file) => Some(upload_if_local(app, file, timeout).await?),
+                None => None,
             };
             let mut vars = serde_json::Map::new();
             for pair in env {
@@ -118,7 +115,7 @@ pub async fn run(
                 .subscribe("vm.job.>")
                 .await
                 .map_err(Failure::from_client)?;
-            let ask = json!({ "path": path, "args": args, "env": vars, "timeout_ms": timeout_ms,
+            let ask = json!({ "path": path, "installed": installed, "args": args, "env": vars, "timeout_ms": timeout_ms,
                               "memory_mb": memory_mb, "output_kb": output_kb, "keep_stdin_open": piped });
             let started = crate::request(app, "vm.run", ask, timeout).await?;
             let job = started["job"].as_str().unwrap_or_default().to_owned();
@@ -128,6 +125,26 @@ pub async fn run(
             follow(&mut events, &job, json_out).await
         }
     }
+}
+
+/// A local file is uploaded to `/.aether/run/` first; anything else names a file in the VFS.
+async fn upload_if_local(
+    app: &AppHandle,
+    file: &str,
+    timeout: Duration,
+) -> Result<String, Failure> {
+    if !Path::new(file).is_file() {
+        return Ok(file.to_owned());
+    }
+    let name = Path::new(file)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("program.wasm");
+    let remote = format!("/.aether/run/{name}");
+    let bytes = std::fs::read(file).map_err(|e| Failure::io(Path::new(file), e))?;
+    let write = json!({ "path": remote, "data": BASE64.encode(bytes), "encoding": "base64", "parents": true });
+    crate::request(app, "vfs.write", write, timeout).await?;
+    Ok(remote)
 }
 
 /// Send our stdin to the job in chunks, then close it.

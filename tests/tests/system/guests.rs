@@ -62,26 +62,7 @@ async fn run(
     path: &str,
     args: &[&str],
 ) -> (String, String, i64) {
-    let started = req(app, "vm.run", json!({ "path": path, "args": args }))
-        .await
-        .unwrap();
-    let job = started["job"].as_str().unwrap().to_owned();
-    let (mut out, mut err) = (String::new(), String::new());
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(30), events.next_msg())
-            .await
-            .expect("the job ends")
-            .expect("subscribed");
-        let Some(kind) = msg.topic.strip_prefix(&format!("vm.job.{job}.")) else {
-            continue;
-        };
-        let data: Value = Subscription::decode(&msg).unwrap();
-        match kind {
-            "stdout" => out.push_str(data["data"].as_str().unwrap()),
-            "stderr" => err.push_str(data["data"].as_str().unwrap()),
-            _ => return (out, err, data["code"].as_i64().unwrap_or(-1)),
-        }
-    }
+    run_ask(app, events, json!({ "path": path, "args": args })).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,4 +188,129 @@ async fn file_access_follows_the_apps_capabilities() {
         .await
         .unwrap();
     assert_eq!(read["data"], "written");
+}
+
+/// Install an app from a bundle: its manifest in the manifests dir, its files beside it.
+async fn install_app(d: &TestDaemon, cli: &AppHandle, manifest: Value, files: &[(&str, &[u8])]) {
+    let id = manifest["id"].as_str().unwrap().to_owned();
+    let bundle = d.manifests_dir().join(&id);
+    std::fs::create_dir_all(&bundle).unwrap();
+    for (name, bytes) in files {
+        std::fs::write(bundle.join(name), bytes).unwrap();
+    }
+    std::fs::write(
+        d.manifests_dir().join(format!("{id}.json")),
+        manifest.to_string(),
+    )
+    .unwrap();
+    wait_until(
+        &format!("{id} is installed"),
+        Duration::from_secs(10),
+        async || {
+            req(cli, "sys.perms.show", json!({ "app": id }))
+                .await
+                .is_ok()
+        },
+    )
+    .await;
+}
+
+/// Start a job and wait for its exit event: (stdout, stderr, exit code).
+async fn run_ask(app: &AppHandle, events: &mut Subscription, ask: Value) -> (String, String, i64) {
+    let started = req(app, "vm.run", ask).await.unwrap();
+    let job = started["job"].as_str().unwrap().to_owned();
+    let (mut out, mut err) = (String::new(), String::new());
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(30), events.next_msg())
+            .await
+            .expect("the job ends")
+            .expect("subscribed");
+        let Some(kind) = msg.topic.strip_prefix(&format!("vm.job.{job}.")) else {
+            continue;
+        };
+        let data: Value = Subscription::decode(&msg).unwrap();
+        match kind {
+            "stdout" => out.push_str(data["data"].as_str().unwrap()),
+            "stderr" => err.push_str(data["data"].as_str().unwrap()),
+            _ => return (out, err, data["code"].as_i64().unwrap_or(-1)),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_installed_apps_entry_runs_with_no_more_than_its_launcher_may() {
+    let d = TestDaemon::start().await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    let writer = std::fs::read(guests().join("writer.wasm")).unwrap();
+    let scribe = json!({ "id": "scribe", "name": "Scribe", "version": "1.0.0", "entry": "writer.wasm",
+        "permissions": { "vfs_write": "write notes" }, "limits": { "timeout_ms": 5000 } });
+    install_app(&d, &cli, scribe, &[("writer.wasm", &writer)]).await;
+    let viewer = json!({ "id": "viewer", "name": "Viewer", "version": "1.0.0",
+        "permissions": { "vm_run": "run", "vfs_read": "read" } });
+    install_app(&d, &cli, viewer, &[]).await;
+
+    // From the VM Terminal (read-write) the entry writes the user's files.
+    let terminal = owner.app("terminal");
+    let mut events = terminal.subscribe("vm.job.>").await.unwrap();
+    let ask = json!({ "installed": "scribe", "args": ["/note.txt", "from scribe"] });
+    let (_, err, code) = run_ask(&terminal, &mut events, ask).await;
+    assert_eq!(code, 0, "{err}");
+    let read = req(&cli, "vfs.read", json!({ "path": "/note.txt" }))
+        .await
+        .unwrap();
+    assert_eq!(read["data"], "from scribe");
+    let jobs = req(&terminal, "vm.jobs", json!({})).await.unwrap();
+    assert_eq!(jobs["jobs"][0]["path"], "app:scribe", "{jobs}");
+
+    // Launched by an app that may only read, the same entry may only read.
+    let viewer = owner.app("viewer");
+    let mut events = viewer.subscribe("vm.job.>").await.unwrap();
+    let ask = json!({ "installed": "scribe", "args": ["/by-viewer.txt", "x"] });
+    let (_, err, code) = run_ask(&viewer, &mut events, ask).await;
+    assert_eq!(code, 1, "the write is refused: {err}");
+    expect_code(
+        req(&cli, "vfs.stat", json!({ "path": "/by-viewer.txt" })).await,
+        ErrorCode::NotFound,
+    );
+
+    // Bad asks are refused clearly.
+    let ghost = json!({ "id": "ghost", "name": "Ghost", "version": "1.0.0", "entry": "gone.wasm" });
+    std::fs::write(d.manifests_dir().join("ghost.json"), ghost.to_string()).unwrap();
+    wait_until("ghost is installed", Duration::from_secs(10), async || {
+        req(&cli, "sys.perms.show", json!({ "app": "ghost" }))
+            .await
+            .is_ok()
+    })
+    .await;
+    for (ask, code, words) in [
+        (
+            json!({ "installed": "nope" }),
+            ErrorCode::NotFound,
+            "no app \"nope\"",
+        ),
+        (
+            json!({ "installed": "files" }),
+            ErrorCode::BadFrame,
+            "no entry module",
+        ),
+        (
+            json!({ "installed": "ghost" }),
+            ErrorCode::NotFound,
+            "gone.wasm",
+        ),
+        (
+            json!({ "installed": "scribe", "path": "/bin/x.wasm" }),
+            ErrorCode::BadFrame,
+            "not both",
+        ),
+        (
+            json!({ "args": ["x"] }),
+            ErrorCode::BadFrame,
+            "name what to run",
+        ),
+    ] {
+        let e = expect_code(req(&terminal, "vm.run", ask.clone()).await, code);
+        assert!(e.contains(words), "{ask}: {e}");
+    }
 }

@@ -6,6 +6,7 @@
 //! the daemon's config. Jobs beyond the per-user and overall concurrency wait in
 //! a bounded queue; beyond it they are refused.
 
+mod bundle;
 mod output;
 mod runtime;
 
@@ -121,7 +122,12 @@ fn bad(msg: impl Into<String>) -> ErrorBody {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RunReq {
-    path: String,
+    /// A module in the user's files…
+    #[serde(default)]
+    path: Option<String>,
+    /// …or the entry of an installed app.
+    #[serde(default)]
+    installed: Option<String>,
     #[serde(default)]
     args: Vec<String>,
     #[serde(default)]
@@ -160,6 +166,34 @@ struct StdinReq {
 struct JobsReq {
     #[serde(default)]
     job: Option<String>,
+}
+
+/// What a job may do with the user's files, from least to most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Files {
+    None,
+    ReadOnly,
+    ReadWrite,
+}
+
+impl Files {
+    fn perms(self) -> Option<FsPerms> {
+        match self {
+            Files::None => None,
+            Files::ReadOnly => Some(FsPerms::ReadOnly),
+            Files::ReadWrite => Some(FsPerms::ReadWrite),
+        }
+    }
+}
+
+fn files_allowed(manifest: &aether_proto::Manifest) -> Files {
+    if manifest.has(Capability::VfsWrite) {
+        Files::ReadWrite
+    } else if manifest.has(Capability::VfsRead) {
+        Files::ReadOnly
+    } else {
+        Files::None
+    }
 }
 
 fn check_args(req: &RunReq) -> Result<(), ErrorBody> {
@@ -265,12 +299,29 @@ impl Compute {
         check_args(&req)?;
         let limits = &self.shared.config.compute;
         let catalog = self.shared.perms.catalog();
-        let manifest = catalog.apps.get(&request.app).ok_or_else(|| {
+        let caller_app = catalog.apps.get(&request.app).ok_or_else(|| {
             ErrorBody::new(
                 ErrorCode::Forbidden,
                 format!("no app {:?} is installed", request.app),
             )
         })?;
+        // An installed app's entry runs with its own limits, and with the files both it and
+        // the app starting it may touch: launching never widens what the launcher can do.
+        let (name, manifest, files) = match (&req.path, &req.installed) {
+            (Some(path), None) => (path.clone(), caller_app, files_allowed(caller_app)),
+            (None, Some(id)) => {
+                let target = catalog.apps.get(id).ok_or_else(|| {
+                    ErrorBody::new(ErrorCode::NotFound, format!("no app {id:?} is installed"))
+                })?;
+                let files = files_allowed(caller_app).min(files_allowed(target));
+                (id.clone(), target, files)
+            }
+            _ => {
+                return Err(bad(
+                    "name what to run: `path` (a module in your files) or `installed` (an app's entry), not both",
+                ));
+            }
+        };
         let app_limits = manifest.limits.unwrap_or_default();
         // Asked for, else the app's manifest, else the default; never above the daemon's cap.
         let timeout_ms = req
@@ -288,14 +339,18 @@ impl Compute {
             .or(app_limits.output_kb)
             .unwrap_or(limits.default_output_kb)
             .clamp(1, limits.max_output_kb);
-        let preopen_perms = if manifest.has(Capability::VfsWrite) {
-            Some(FsPerms::ReadWrite)
-        } else if manifest.has(Capability::VfsRead) {
-            Some(FsPerms::ReadOnly)
-        } else {
-            None
+        let preopen_perms = files.perms();
+        let wasm = match &req.path {
+            Some(path) => self.read_module(request, path).await?,
+            None => {
+                let (dir, target) = (self.shared.config.manifests_dir.clone(), manifest.clone());
+                tokio::task::spawn_blocking(move || {
+                    bundle::read_entry(&dir, &target, MAX_MODULE_BYTES)
+                })
+                .await
+                .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))??
+            }
         };
-        let wasm = self.read_module(request, &req.path).await?;
         let runtime = self.runtime.clone();
         let (program, cached) = tokio::task::spawn_blocking(move || runtime.load(&wasm))
             .await
@@ -337,7 +392,11 @@ impl Compute {
         let job = Arc::new(Job {
             id: id.clone(),
             user_id,
-            path: req.path.clone(),
+            // Installed apps show as `app:<id>` in job lists.
+            path: match &req.installed {
+                Some(id) => format!("app:{id}"),
+                None => name.clone(),
+            },
             state: parking_lot::Mutex::new(State::Queued),
             kill: Arc::new(AtomicBool::new(false)),
             stdin: parking_lot::Mutex::new(req.keep_stdin_open.then_some(stdin_writer)),
@@ -355,7 +414,7 @@ impl Compute {
         };
         let spec = RunSpec {
             program,
-            args: std::iter::once(req.path.clone()).chain(req.args).collect(),
+            args: std::iter::once(name).chain(req.args).collect(),
             env: req.env.into_iter().collect(),
             stdin: Some(std::fs::File::from(std::os::fd::OwnedFd::from(
                 stdin_reader,
