@@ -64,6 +64,7 @@ fn capability_topics(cap: Capability) -> &'static [(u8, &'static str)] {
             (REQ, "vfs.list"),
             (REQ, "vfs.stat"),
             (REQ, "vfs.search"),
+            (REQ, "vfs.usage"),
             (SUB, "vfs.events.>"),
         ],
         Capability::VfsWrite => &[
@@ -163,6 +164,9 @@ fn service_topics(service: Service) -> &'static [&'static str] {
             "vfs.move",
             "vfs.copy",
             "vfs.search",
+            "vfs.usage",
+            // Only services ask for it (no capability maps to it): after a job changed files.
+            "vfs.rescan",
         ],
         Service::Telemetry => &[
             "telemetry.rules.add",

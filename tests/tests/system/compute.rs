@@ -84,6 +84,7 @@ async fn setup(d: &TestDaemon) -> (aether_proto::client::AetherClient, Subscript
         "flood",
         "nostart",
         "badimport",
+        "sleeper",
     ] {
         put(&cli, &format!("/bin/{name}.wasm"), &fixture(name)).await;
     }
@@ -231,6 +232,54 @@ async fn hostile_programs_are_contained() {
     // The daemon carries on.
     let done = run(&cli, &mut events, json!({ "path": "/bin/hello.wasm" })).await;
     assert_eq!(done.exit["code"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sleeping_and_waiting_programs_stop_at_a_kill_or_their_deadline() {
+    let d = TestDaemon::start().await;
+    let (owner, mut events) = setup(&d).await;
+    let cli = owner.app("cli");
+    // An hour-long sleep in one host call, with a 300 ms deadline.
+    let started = Instant::now();
+    let ask = json!({ "path": "/bin/sleeper.wasm", "timeout_ms": 300 });
+    let done = run(&cli, &mut events, ask).await;
+    assert_eq!(done.exit["ending"], "timeout", "{}", done.exit);
+    assert_eq!(done.stdout, "sleeping\n", "it never woke on its own");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the sleep outlived its deadline"
+    );
+
+    // Killed while asleep.
+    let ask = json!({ "path": "/bin/sleeper.wasm", "timeout_ms": 600_000 });
+    let job = req(&cli, "vm.run", ask).await.unwrap()["job"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    loop {
+        let msg = events.next_msg().await.unwrap();
+        if msg.topic == format!("vm.job.{job}.stdout") {
+            break;
+        }
+    }
+    let killed_at = Instant::now();
+    req(&cli, "vm.kill", json!({ "job": job })).await.unwrap();
+    let done = wait_job(&mut events, &job).await;
+    assert_eq!(done.exit["ending"], "killed", "{}", done.exit);
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(2),
+        "the kill waited for the sleep"
+    );
+
+    // Blocked reading a stdin nobody writes to.
+    let started = Instant::now();
+    let ask = json!({ "path": "/bin/echo.wasm", "keep_stdin_open": true, "timeout_ms": 300 });
+    let done = run(&cli, &mut events, ask).await;
+    assert_eq!(done.exit["ending"], "timeout", "{}", done.exit);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the read outlived its deadline"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -215,8 +215,12 @@ async fn install_app(d: &TestDaemon, cli: &AppHandle, manifest: Value, files: &[
     .await;
 }
 
-/// Start a job and wait for its exit event: (stdout, stderr, exit code).
-async fn run_ask(app: &AppHandle, events: &mut Subscription, ask: Value) -> (String, String, i64) {
+/// Start a job and wait for its exit event: (stdout, stderr, exit event).
+async fn run_full(
+    app: &AppHandle,
+    events: &mut Subscription,
+    ask: Value,
+) -> (String, String, Value) {
     let started = req(app, "vm.run", ask).await.unwrap();
     let job = started["job"].as_str().unwrap().to_owned();
     let (mut out, mut err) = (String::new(), String::new());
@@ -232,9 +236,15 @@ async fn run_ask(app: &AppHandle, events: &mut Subscription, ask: Value) -> (Str
         match kind {
             "stdout" => out.push_str(data["data"].as_str().unwrap()),
             "stderr" => err.push_str(data["data"].as_str().unwrap()),
-            _ => return (out, err, data["code"].as_i64().unwrap_or(-1)),
+            _ => return (out, err, data),
         }
     }
+}
+
+/// Start a job and wait for it: (stdout, stderr, exit code).
+async fn run_ask(app: &AppHandle, events: &mut Subscription, ask: Value) -> (String, String, i64) {
+    let (out, err, exit) = run_full(app, events, ask).await;
+    (out, err, exit["code"].as_i64().unwrap_or(-1))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -313,4 +323,135 @@ async fn an_installed_apps_entry_runs_with_no_more_than_its_launcher_may() {
         let e = expect_code(req(&terminal, "vm.run", ask.clone()).await, code);
         assert!(e.contains(words), "{ask}: {e}");
     }
+}
+
+/// The next `vfs.events.<kind>` event.
+async fn next_vfs_event(events: &mut Subscription, kind: &str) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(30), events.next_msg())
+            .await
+            .unwrap_or_else(|_| panic!("no vfs.events.{kind} within 30 s"))
+            .expect("subscribed");
+        if msg.topic == format!("vfs.events.{kind}") {
+            return Subscription::decode(&msg).unwrap();
+        }
+    }
+}
+
+async fn search_paths(app: &AppHandle, query: &str) -> Vec<String> {
+    let found = req(app, "vfs.search", json!({ "query": query }))
+        .await
+        .unwrap();
+    found["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["path"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vfs_catches_up_with_what_programs_write_and_remove() {
+    let d = TestDaemon::start().await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    install(&cli, &["writer", "rm"]).await;
+    let before = req(&cli, "vfs.usage", json!({})).await.unwrap();
+    let terminal = owner.app("terminal");
+    let mut changes = terminal.subscribe("vfs.events.>").await.unwrap();
+    let mut jobs = terminal.subscribe("vm.job.>").await.unwrap();
+
+    let ask = json!({ "path": "/bin/writer.wasm", "args": ["/notes.txt", "zanzibar lagoon"] });
+    let (_, err, code) = run_ask(&terminal, &mut jobs, ask).await;
+    assert_eq!(code, 0, "{err}");
+    // (A file installed a moment before the job may be reported too: timestamps are coarse.)
+    let mut written = vec![];
+    let summary = loop {
+        let msg = tokio::time::timeout(Duration::from_secs(30), changes.next_msg())
+            .await
+            .expect("the VFS reports the job's changes")
+            .unwrap();
+        let data: Value = Subscription::decode(&msg).unwrap();
+        match msg.topic.as_str() {
+            "vfs.events.written" => written.push(data),
+            "vfs.events.rescanned" => break data,
+            _ => {}
+        }
+    };
+    let notes = written.iter().find(|w| w["path"] == "/notes.txt");
+    let notes = notes.unwrap_or_else(|| panic!("no event for /notes.txt: {written:?}"));
+    assert_eq!(notes["job"], summary["job"], "{notes}");
+    assert_eq!(summary["written"], written.len(), "{summary}");
+    // Known by the time the exit is reported: usage, and (soon) search.
+    let after = req(&cli, "vfs.usage", json!({})).await.unwrap();
+    assert_eq!(
+        after["bytes"].as_u64().unwrap(),
+        before["bytes"].as_u64().unwrap() + 15,
+        "{before} -> {after}"
+    );
+    assert_eq!(
+        after["files"].as_u64().unwrap(),
+        before["files"].as_u64().unwrap() + 1
+    );
+    wait_until(
+        "the program's file is found",
+        Duration::from_secs(10),
+        async || search_paths(&cli, "zanzibar").await == ["/notes.txt"],
+    )
+    .await;
+
+    let ask = json!({ "path": "/bin/rm.wasm", "args": ["/notes.txt"] });
+    let (_, err, code) = run_ask(&terminal, &mut jobs, ask).await;
+    assert_eq!(code, 0, "{err}");
+    let summary = next_vfs_event(&mut changes, "rescanned").await;
+    assert_eq!(summary["removed"], true, "{summary}");
+    wait_until(
+        "the removed file is no longer found",
+        Duration::from_secs(10),
+        async || search_paths(&cli, "zanzibar").await.is_empty(),
+    )
+    .await;
+    let last = req(&cli, "vfs.usage", json!({})).await.unwrap();
+    assert_eq!(last["bytes"], before["bytes"], "{last}");
+    // Not something an app may ask for itself.
+    expect_code(
+        req(&cli, "vfs.rescan", json!({ "since_ms": 0, "job": "x" })).await,
+        ErrorCode::Forbidden,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn program_writes_stop_at_the_users_quota() {
+    const QUOTA: u64 = 4 << 20;
+    let d = TestDaemon::start_with(|c| c.vfs.quota_bytes = QUOTA).await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    install(&cli, &["fill"]).await;
+    let used = req(&cli, "vfs.usage", json!({})).await.unwrap()["bytes"]
+        .as_u64()
+        .unwrap();
+    let terminal = owner.app("terminal");
+    let mut jobs = terminal.subscribe("vm.job.>").await.unwrap();
+    let ask = json!({ "path": "/bin/fill.wasm", "args": ["/big.bin", "64"] });
+    let (out, err, exit) = run_full(&terminal, &mut jobs, ask).await;
+    assert_eq!(exit["code"], 1, "{exit} {err}");
+    assert!(
+        err.to_lowercase().contains("quota exceeded"),
+        "the program is told why: {err}"
+    );
+    assert!(
+        exit["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("storage quota"),
+        "{exit}"
+    );
+    let wrote: u64 = out.trim().strip_prefix("wrote ").unwrap().parse().unwrap();
+    assert!(
+        wrote + used <= QUOTA,
+        "{wrote} bytes written past the quota"
+    );
+    let usage = req(&cli, "vfs.usage", json!({})).await.unwrap();
+    assert!(usage["bytes"].as_u64().unwrap() <= QUOTA, "{usage}");
+    assert_eq!(usage["quota_bytes"], QUOTA);
 }

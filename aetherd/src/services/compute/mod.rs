@@ -7,6 +7,7 @@
 //! a bounded queue; beyond it they are refused.
 
 mod bundle;
+mod guard;
 mod output;
 mod runtime;
 
@@ -113,6 +114,13 @@ pub fn start(shared: Arc<Shared>) -> anyhow::Result<()> {
         }
     });
     Ok(())
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }
 
 fn bad(msg: impl Into<String>) -> ErrorBody {
@@ -356,25 +364,7 @@ impl Compute {
             .await
             .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))??;
 
-        // Queue, or refuse when this user's queue is full.
         let user_id = request.caller.user_id;
-        let user_slots = {
-            let mut users = self.users.lock();
-            let (slots, waiting) = users
-                .entry(user_id)
-                .or_insert_with(|| (Arc::new(Semaphore::new(limits.jobs_per_user)), 0));
-            if *waiting >= limits.queue_per_user {
-                return Err(ErrorBody::new(
-                    ErrorCode::RateLimited,
-                    format!(
-                        "{} of your jobs are already waiting, the limit; wait for some to finish",
-                        limits.queue_per_user
-                    ),
-                ));
-            }
-            *waiting += 1;
-            slots.clone()
-        };
         let (stdin_reader, mut stdin_writer) =
             std::io::pipe().map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
         if let Some(data) = &req.stdin {
@@ -412,7 +402,25 @@ impl Compute {
             }
             None => None,
         };
-        let spec = RunSpec {
+        // Queue, or refuse when this user's queue is full.
+        let user_slots = {
+            let mut users = self.users.lock();
+            let (slots, waiting) = users
+                .entry(user_id)
+                .or_insert_with(|| (Arc::new(Semaphore::new(limits.jobs_per_user)), 0));
+            if *waiting >= limits.queue_per_user {
+                return Err(ErrorBody::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "{} of your jobs are already waiting, the limit; wait for some to finish",
+                        limits.queue_per_user
+                    ),
+                ));
+            }
+            *waiting += 1;
+            slots.clone()
+        };
+        let mut spec = RunSpec {
             program,
             args: std::iter::once(name).chain(req.args).collect(),
             env: req.env.into_iter().collect(),
@@ -420,17 +428,20 @@ impl Compute {
                 stdin_reader,
             ))),
             preopen,
+            budget: None,
             memory_bytes: (memory_mb as usize) << 20,
             timeout: Duration::from_millis(timeout_ms),
             output: self.sink(request, &job, u64::from(output_kb) << 10),
             kill: job.kill.clone(),
         };
-        let (compute, job_for_task, caller, app) = (
+        let (compute, job_for_task, caller, app, origin) = (
             self.clone(),
             job.clone(),
             request.caller.clone(),
             request.app.clone(),
+            request.origin,
         );
+        let writes = preopen_perms == Some(FsPerms::ReadWrite);
         tokio::spawn(async move {
             let overall = compute.overall.clone();
             let _user = user_slots.acquire_owned().await;
@@ -438,46 +449,36 @@ impl Compute {
             if let Some((_, waiting)) = compute.users.lock().get_mut(&user_id) {
                 *waiting -= 1;
             }
+            let started_ms = unix_ms();
             let outcome = if job_for_task.kill.load(Ordering::Relaxed) {
                 Outcome {
                     ending: Ending::Killed,
-                    code: None,
                     error: Some("killed before it started".into()),
-                    micros: 0,
+                    ..Outcome::default()
                 }
             } else {
                 *job_for_task.state.lock() = State::Running;
-                let runtime = compute.runtime.clone();
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                let started = Instant::now();
-                // A plain thread: wasmtime's sync WASI must not run on a tokio worker.
-                let spawned = std::thread::Builder::new()
-                    .name(format!("job-{}", job_for_task.id))
-                    .spawn(move || {
-                        let _ = tx.send((runtime.run(spec), started.elapsed()));
-                    });
-                match spawned {
-                    Ok(_) => match rx.await {
-                        Ok((outcome, elapsed)) => Outcome {
-                            micros: elapsed.as_micros() as u64,
-                            ..outcome
-                        },
-                        Err(_) => Outcome {
-                            ending: Ending::Trap,
-                            code: None,
-                            error: Some("the job's thread died".into()),
-                            micros: 0,
-                        },
-                    },
+                // Counted when the job starts, not when it was queued: others may have written.
+                let budget = if writes {
+                    compute.file_budget(&caller, &app).await.map(Some)
+                } else {
+                    Ok(None)
+                };
+                match budget {
+                    Ok(budget) => {
+                        spec.budget = budget;
+                        compute.execute(&job_for_task, spec).await
+                    }
                     Err(e) => Outcome {
                         ending: Ending::Trap,
-                        code: None,
-                        error: Some(format!("cannot start the job: {e}")),
-                        micros: 0,
+                        error: Some(format!("cannot check your storage quota: {}", e.msg)),
+                        ..Outcome::default()
                     },
                 }
             };
-            compute.finish(&job_for_task, &caller, &app, outcome);
+            compute
+                .finish(&job_for_task, &caller, &app, origin, outcome, started_ms)
+                .await;
         });
         Ok(
             json!({ "job": id, "topic": format!("vm.job.{id}"), "cached": cached, "limits": {
@@ -516,13 +517,128 @@ impl Compute {
         }))
     }
 
-    fn finish(
+    /// Run the job on a thread of its own; its stdin closes at the deadline so a read wakes.
+    async fn execute(&self, job: &Arc<Job>, spec: RunSpec) -> Outcome {
+        let runtime = self.runtime.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let started = Instant::now();
+        let timeout = spec.timeout;
+        // A plain thread: wasmtime's sync WASI must not run on a tokio worker.
+        let spawned = std::thread::Builder::new()
+            .name(format!("job-{}", job.id))
+            .spawn(move || {
+                let _ = tx.send((runtime.run(spec), started.elapsed()));
+            });
+        if let Err(e) = spawned {
+            return Outcome {
+                ending: Ending::Trap,
+                error: Some(format!("cannot start the job: {e}")),
+                ..Outcome::default()
+            };
+        }
+        // A guest blocked reading stdin runs no code the deadline could interrupt: at the
+        // deadline its stdin closes, and a program that then ends on its own timed out anyway.
+        let expired = Arc::new(AtomicBool::new(false));
+        let closer = {
+            let (job, expired) = (job.clone(), expired.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(timeout).await;
+                expired.store(true, Ordering::Relaxed);
+                job.stdin.lock().take();
+            })
+        };
+        let outcome = match rx.await {
+            Ok((outcome, elapsed))
+                if outcome.ending == Ending::Exited && expired.load(Ordering::Relaxed) =>
+            {
+                Outcome {
+                    ending: Ending::Timeout,
+                    micros: elapsed.as_micros() as u64,
+                    code: None,
+                    error: Some(format!(
+                        "no exit within {} ms (its stdin was closed at the deadline)",
+                        timeout.as_millis()
+                    )),
+                    ..outcome
+                }
+            }
+            Ok((outcome, elapsed)) => Outcome {
+                micros: elapsed.as_micros() as u64,
+                ..outcome
+            },
+            Err(_) => Outcome {
+                ending: Ending::Trap,
+                error: Some("the job's thread died".into()),
+                ..Outcome::default()
+            },
+        };
+        closer.abort();
+        outcome
+    }
+
+    /// What a job may add to the user's files: what the quota leaves now.
+    async fn file_budget(
+        &self,
+        caller: &Arc<crate::identity::Caller>,
+        app: &str,
+    ) -> Result<(u64, u64), ErrorBody> {
+        let envelope = Envelope::new(
+            Topic::parse("vfs.usage").expect("a valid topic"),
+            caller.clone(),
+            app.to_owned(),
+            to_data(&json!({})),
+        );
+        let raw = self
+            .requester
+            .request(envelope, Duration::from_secs(60))
+            .await?;
+        let usage: Value = serde_json::from_str(raw.get()).map_err(|e| bad(e.to_string()))?;
+        let left = |quota: &str, used: &str| {
+            let quota = usage[quota].as_u64().unwrap_or(0);
+            quota.saturating_sub(usage[used].as_u64().unwrap_or(u64::MAX))
+        };
+        Ok((left("quota_bytes", "bytes"), left("quota_files", "files")))
+    }
+
+    /// Let the VFS catch up with what the job did to the files, then report the end.
+    async fn finish(
         &self,
         job: &Job,
         caller: &Arc<crate::identity::Caller>,
         app: &str,
-        outcome: Outcome,
+        origin: Option<u64>,
+        mut outcome: Outcome,
+        started_ms: i64,
     ) {
+        if outcome.files.changed {
+            let ask =
+                json!({ "since_ms": started_ms, "job": job.id, "removed": outcome.files.removed });
+            let mut envelope = Envelope::new(
+                Topic::parse("vfs.rescan").expect("a valid topic"),
+                caller.clone(),
+                app.to_owned(),
+                to_data(&ask),
+            );
+            envelope.origin = origin;
+            if let Err(e) = self
+                .requester
+                .request(envelope, Duration::from_secs(300))
+                .await
+            {
+                tracing::warn!(
+                    "job {}: the VFS could not rescan after it: {}",
+                    job.id,
+                    e.msg
+                );
+            }
+        }
+        if outcome.files.quota_hit {
+            let note = "some writes were refused: they would have passed your storage quota";
+            outcome.error = Some(match outcome.error {
+                Some(error) => format!("{error}; {note}"),
+                None => note.to_owned(),
+            });
+        }
         let state = State::Finished {
             ending: outcome.ending,
             code: outcome.code,
@@ -532,9 +648,14 @@ impl Compute {
         *job.state.lock() = state;
         job.stdin.lock().take();
         let exit = json!({ "job": job.id, "ending": outcome.ending, "code": outcome.code, "error": outcome.error, "micros": outcome.micros });
-        self.publisher
-            .publish(caller, app, &format!("vm.job.{}.exit", job.id), &exit, None);
-        self.publisher.publish(caller, app, "telemetry.vm.exit", &json!({ "path": job.path, "job": job.id, "ending": outcome.ending, "code": outcome.code }), None);
+        self.publisher.publish(
+            caller,
+            app,
+            &format!("vm.job.{}.exit", job.id),
+            &exit,
+            origin,
+        );
+        self.publisher.publish(caller, app, "telemetry.vm.exit", &json!({ "path": job.path, "job": job.id, "ending": outcome.ending, "code": outcome.code }), origin);
     }
 
     fn remember(&self, job: Arc<Job>) {

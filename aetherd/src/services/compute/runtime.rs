@@ -19,6 +19,7 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use aether_proto::{ErrorBody, ErrorCode};
 
+use super::guard::{self, Guard, Trampoline};
 use super::output::{ChannelOutput, OutputLimit, Stream};
 
 /// How often the epoch ticks: deadlines and kills act within this.
@@ -27,9 +28,10 @@ const TICK: Duration = Duration::from_millis(10);
 const MEMORY_CACHE: usize = 64;
 
 /// Why a job ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Ending {
+    #[default]
     Exited,
     Killed,
     Timeout,
@@ -39,11 +41,22 @@ pub enum Ending {
 }
 
 /// What a run came to.
+#[derive(Default)]
 pub struct Outcome {
     pub ending: Ending,
     pub code: Option<i32>,
     pub error: Option<String>,
     pub micros: u64,
+    pub files: FileEffects,
+}
+
+/// What a run did to the user's files, as far as the sandbox saw.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FileEffects {
+    pub changed: bool,
+    pub removed: bool,
+    /// A write was refused because it would pass the user's quota.
+    pub quota_hit: bool,
 }
 
 /// Where a run's output goes, and the limits it runs under.
@@ -55,6 +68,8 @@ pub struct RunSpec {
     pub stdin: Option<std::fs::File>,
     /// The user's root and how the app may use it (None: no file system at all).
     pub preopen: Option<(PathBuf, FsPerms)>,
+    /// Bytes and files the job may add to the user's files (None: no limit to apply).
+    pub budget: Option<(u64, u64)>,
     pub memory_bytes: usize,
     pub timeout: Duration,
     pub output: ChannelOutput,
@@ -64,6 +79,7 @@ pub struct RunSpec {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<Host>,
+    trampoline: Trampoline,
     cache_dir: PathBuf,
     modules: parking_lot::Mutex<HashMap<blake3::Hash, Program>>,
     /// Part of every on-disk cache name: a different engine never loads another's code.
@@ -73,6 +89,7 @@ pub struct Runtime {
 pub struct Host {
     wasi: WasiP1Ctx,
     limits: Limits,
+    pub(super) guard: Guard,
 }
 
 /// A compiled module linked against the sandbox's imports, ready to instantiate.
@@ -118,12 +135,15 @@ impl Runtime {
         let engine = Engine::new(&config)?;
         let mut linker: Linker<Host> = Linker::new(&engine);
         p1::add_to_linker_sync(&mut linker, |host| &mut host.wasi)?;
+        let trampoline = Trampoline::new(&engine, linker.clone())?;
+        guard::add_to_linker(&mut linker)?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let runtime = Arc::new(Runtime {
             compat: hasher.finish(),
             engine,
             linker,
+            trampoline,
             cache_dir,
             modules: parking_lot::Mutex::default(),
         });
@@ -233,9 +253,8 @@ impl Runtime {
             Ok(outcome) => outcome,
             Err(e) => Outcome {
                 ending: Ending::Trap,
-                code: None,
                 error: Some(format!("{e:#}")),
-                micros: 0,
+                ..Outcome::default()
             },
         }
     }
@@ -255,17 +274,18 @@ impl Runtime {
             wasi.preopened_dir(dir, "/", *perms)
                 .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         }
+        let deadline = Instant::now() + spec.timeout;
         let host = Host {
             wasi: wasi.build_p1(),
             limits: Limits {
                 memory_bytes: spec.memory_bytes,
                 hit: false,
             },
+            guard: Guard::new(spec.budget, deadline, spec.kill.clone()),
         };
         let mut store = Store::new(&self.engine, host);
         store.limiter(|host| &mut host.limits);
         // Checked on every epoch tick: a kill or the wall-clock deadline interrupts the guest.
-        let deadline = Instant::now() + spec.timeout;
         let kill = spec.kill.clone();
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
@@ -274,29 +294,33 @@ impl Runtime {
             }
             Ok(UpdateDeadline::Continue(1))
         });
-        let result = spec
-            .program
-            .instantiate(&mut store)
-            .and_then(|instance| instance.get_typed_func::<(), ()>(&mut store, "_start"))
-            .and_then(|start| start.call(&mut store, ()));
+        let result = spec.program.instantiate(&mut store).and_then(|instance| {
+            self.trampoline.attach(&mut store, &instance)?;
+            let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+            start.call(&mut store, ())
+        });
         let memory_hit = store.data().limits.hit;
+        let guard = &store.data().guard;
+        let files = FileEffects {
+            changed: guard.changed,
+            removed: guard.removed,
+            quota_hit: guard.quota_hit,
+        };
         let error = match result {
             Ok(()) => {
                 return Ok(Outcome {
-                    ending: Ending::Exited,
                     code: Some(0),
-                    error: None,
-                    micros: 0,
+                    files,
+                    ..Outcome::default()
                 });
             }
             Err(e) => e,
         };
         if let Some(exit) = error.downcast_ref::<I32Exit>() {
             return Ok(Outcome {
-                ending: Ending::Exited,
                 code: Some(exit.0),
-                error: None,
-                micros: 0,
+                files,
+                ..Outcome::default()
             });
         }
         let (ending, message) = if error.downcast_ref::<OutputLimit>().is_some() {
@@ -326,9 +350,9 @@ impl Runtime {
         };
         Ok(Outcome {
             ending,
-            code: None,
             error: Some(message),
-            micros: 0,
+            files,
+            ..Outcome::default()
         })
     }
 }

@@ -9,6 +9,7 @@
 mod disk;
 mod ops;
 mod path;
+mod rescan;
 mod search;
 mod upload;
 mod write;
@@ -46,6 +47,8 @@ const TOPICS: &[&str] = &[
     "vfs.move",
     "vfs.copy",
     "vfs.search",
+    "vfs.usage",
+    "vfs.rescan",
 ];
 
 /// An upload idle this long is abandoned and its temp file removed.
@@ -439,6 +442,8 @@ impl Vfs {
             "vfs.move" => self.rename(user, ctx, request.decode()?).await,
             "vfs.copy" => self.copy(user, ctx, request.decode()?).await,
             "vfs.search" => self.search(user, request.decode()?).await,
+            "vfs.usage" => self.usage(user).await,
+            "vfs.rescan" => self.rescan(user, ctx, request.decode()?).await,
             other => Err(ErrorBody::new(
                 ErrorCode::NotFound,
                 format!("vfs has no {other}"),

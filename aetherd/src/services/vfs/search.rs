@@ -34,6 +34,8 @@ pub enum Change {
     Upsert(VfsPath),
     /// A file or a directory tree is gone.
     Remove(VfsPath),
+    /// Files may have gone without a word: drop what no longer exists.
+    Prune,
 }
 
 #[derive(Clone, Copy)]
@@ -294,6 +296,7 @@ impl Indexer {
         for change in changes {
             match change {
                 Change::Remove(path) => forget(&writer, fields, &path),
+                Change::Prune => self.prune(&writer)?,
                 Change::Upsert(path) => {
                     forget(&writer, fields, &path);
                     let mut files = vec![];
@@ -316,6 +319,31 @@ impl Indexer {
             std::fs::write(&self.marker, b"")?;
         }
         Ok(writer)
+    }
+}
+
+impl Indexer {
+    /// Forget every indexed file that is no longer a file on disk.
+    fn prune(&self, writer: &IndexWriter) -> anyhow::Result<()> {
+        let fields = self.index.fields;
+        self.index.reader.reload()?;
+        let searcher = self.index.reader.searcher();
+        for segment in searcher.segment_readers() {
+            let store = segment.get_store_reader(64)?;
+            for id in segment.doc_ids_alive() {
+                let doc: TantivyDocument = store.get(id)?;
+                let Some(path) = doc.get_first(fields.path).and_then(|v| v.as_str()) else {
+                    continue;
+                };
+                let gone = VfsPath::parse(path)
+                    .map(|p| !matches!(self.root.info(&p), Ok(info) if info.kind == Kind::File))
+                    .unwrap_or(true);
+                if gone {
+                    writer.delete_term(Term::from_field_text(fields.path, path));
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,102 @@
+//! Catching up with changes made behind the VFS's back: a program writes the
+//! user's files through its preopened root, not through `vfs.write`. After a
+//! job that changed files the compute service asks for `vfs.rescan`, which
+//! recounts the usage, reindexes what changed, and reports it as events.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use aether_proto::ErrorBody;
+
+use super::disk::Kind;
+use super::search::Change;
+use super::{Ctx, Usage, UserVfs, Vfs, VfsPath, blocking, io_error};
+
+/// Changed files reported one by one; past this, only the count.
+const MAX_ITEMIZED: usize = 1000;
+/// File timestamps come from a coarse kernel clock (one tick, ≤ 10 ms, behind the precise
+/// one): files touched this long before `since` count as changed too.
+const SLACK_NS: i128 = 10_000_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RescanReq {
+    /// When the writer started, in ms since the Unix epoch.
+    since_ms: i64,
+    /// The job that changed the files, named in the events.
+    job: String,
+    /// Whether anything may have been removed or renamed (the index is pruned then).
+    #[serde(default)]
+    removed: bool,
+}
+
+impl Vfs {
+    pub(super) async fn usage(&self, user: Arc<UserVfs>) -> Result<Value, ErrorBody> {
+        let usage = user.lock().await?.unwrap_or_default();
+        Ok(json!({
+            "bytes": usage.bytes,
+            "files": usage.files,
+            "quota_bytes": self.limits.quota_bytes,
+            "quota_files": self.limits.quota_files,
+        }))
+    }
+
+    pub(super) async fn rescan(
+        &self,
+        user: Arc<UserVfs>,
+        ctx: Ctx<'_>,
+        req: RescanReq,
+    ) -> Result<Value, ErrorBody> {
+        // Held while counting: no VFS change interleaves with the recount.
+        let mut guard = user.changes.lock().await;
+        let since_ns = i128::from(req.since_ms) * 1_000_000 - SLACK_NS;
+        let root = user.root.clone();
+        let (usage, changed) = blocking(move || {
+            let (mut usage, mut changed) = (Usage::default(), vec![]);
+            root.walk(&VfsPath::root(), &mut |path, info| {
+                if info.kind == Kind::Dir {
+                    return;
+                }
+                usage.bytes += info.size;
+                usage.files += 1;
+                // ctime too: a rename or a metadata change leaves mtime alone.
+                if info.kind == Kind::File
+                    && info.stamp.mtime_ns.max(info.stamp.ctime_ns) >= since_ns
+                {
+                    changed.push(path.clone());
+                }
+            })
+            .map_err(|e| io_error(e, &VfsPath::root()))?;
+            Ok((usage, changed))
+        })
+        .await?;
+        *guard = Some(usage);
+        drop(guard);
+        for path in &changed {
+            user.index.changed(Change::Upsert(path.clone()));
+        }
+        if req.removed {
+            user.index.changed(Change::Prune);
+        }
+        for path in changed.iter().take(MAX_ITEMIZED) {
+            ctx.event(
+                "written",
+                json!({ "path": path.to_string(), "app": ctx.app, "job": req.job }),
+            );
+        }
+        let summary = json!({
+            "job": req.job,
+            "app": ctx.app,
+            "written": changed.len(),
+            "itemized": changed.len().min(MAX_ITEMIZED),
+            "removed": req.removed,
+            "bytes": usage.bytes,
+            "files": usage.files,
+        });
+        // Listeners that keep views of the tree refresh on this one.
+        ctx.event("rescanned", summary.clone());
+        Ok(summary)
+    }
+}
