@@ -82,6 +82,8 @@ pub enum FsCommand {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+    /// How much of your quota your files use.
+    Usage,
     /// Print file events as JSON lines until Ctrl-C or --count.
     Watch {
         #[arg(long)]
@@ -292,6 +294,21 @@ pub async fn run(
                     hit["snippet"].as_str().unwrap_or_default()
                 );
             }
+        }
+        FsCommand::Usage => {
+            let answer = call(app, "vfs.usage", json!({}), timeout).await?;
+            if json_out {
+                println!("{answer}");
+                return Ok(());
+            }
+            let number = |key: &str| answer[key].as_u64().unwrap_or(0);
+            println!(
+                "{} of {} used, {} of {} files",
+                indicatif::HumanBytes(number("bytes")),
+                indicatif::HumanBytes(number("quota_bytes")),
+                number("files"),
+                number("quota_files")
+            );
         }
         FsCommand::Watch { count } => crate::subscribe(app, "vfs.events.>", *count).await?,
     }
