@@ -451,7 +451,9 @@ struct Clock {
 /// (what a plain sleep asks for); None for anything else, which WASI's own poll handles.
 fn sleep_only(caller: &mut Caller<'_, Host>, subs: i32, count: i32) -> Option<Vec<Clock>> {
     const SIZE: u64 = 48;
-    let count = u64::try_from(count).ok().filter(|c| (1..=64).contains(c))?;
+    let count = u64::try_from(count)
+        .ok()
+        .filter(|c| (1..=4096).contains(c))?;
     (0..count)
         .map(|i| {
             let sub = read_bytes::<48>(caller, subs as u32 as u64 + i * SIZE)?;

@@ -622,7 +622,7 @@ impl Compute {
             envelope.origin = origin;
             if let Err(e) = self
                 .requester
-                .request(envelope, Duration::from_secs(300))
+                .request(envelope, Duration::from_secs(60))
                 .await
             {
                 tracing::warn!(
