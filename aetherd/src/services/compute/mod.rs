@@ -1,8 +1,9 @@
-//! `vm.*`: run WASI preview1 programs from the user's files in a sandbox and
-//! stream their output live as `vm.job.<id>.stdout|stderr|exit` events.
+//! `vm.*`: run WASI preview1 programs from the user's files (or an installed
+//! app's entry) in a sandbox and stream their output live as
+//! `vm.job.<id>.stdout|stderr|exit` events.
 //!
-//! The module is read through the bus (`vfs.read`, as the calling app), so the
-//! same permission check applies. Limits come from the app's manifest, capped by
+//! A module from the user's files is read through the bus (`vfs.read`, as the
+//! calling app), so the same permission check applies. Limits come from the app's manifest, capped by
 //! the daemon's config. Jobs beyond the per-user and overall concurrency wait in
 //! a bounded queue; beyond it they are refused.
 
