@@ -15,15 +15,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use hdrhistogram::Histogram;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{WebSocketStream, client_async_with_config};
 
 use aether_proto::client::{AetherClient, ClientOptions, Endpoint};
 use aether_proto::frame::Auth;
+use bus::{Bus, Event, Receiver, Sender, open_aether, payload};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
@@ -39,6 +37,8 @@ enum Scenario {
     Vfs,
     /// Compute: warm start to first output byte, kill at deadline, stdout throughput, cache.
     Vm,
+    /// The throughput runs side by side against nats-server (TCP and WebSocket), if installed.
+    Nats,
 }
 
 #[derive(Parser)]
@@ -149,65 +149,9 @@ impl Drop for DaemonProcess {
     }
 }
 
-type Ws = WebSocketStream<TcpStream>;
-
-async fn open(port: u16, token: &str) -> anyhow::Result<Ws> {
-    let stream = TcpStream::connect(("127.0.0.1", port)).await?;
-    stream.set_nodelay(true)?;
-    let config = WebSocketConfig::default().read_buffer_size(64 * 1024);
-    let (mut ws, _) =
-        client_async_with_config(format!("ws://127.0.0.1:{port}/"), stream, Some(config)).await?;
-    let hello =
-        serde_json::json!({"t": "hello", "v": 1, "auth": {"kind": "token", "token": token}});
-    ws.send(Message::text(hello.to_string())).await?;
-    let welcome = next_text(&mut ws).await?;
-    if !welcome.contains("\"welcome\"") {
-        bail!("sign-in refused: {welcome}");
-    }
-    Ok(ws)
-}
-
-async fn next_text(ws: &mut Ws) -> anyhow::Result<String> {
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) => return Ok(t.as_str().to_owned()),
-            Some(Ok(Message::Close(_))) | None => bail!("connection closed"),
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(e.into()),
-        }
-    }
-}
-
-async fn subscriber(port: u16, token: &str, topic: &str) -> anyhow::Result<Ws> {
-    let mut ws = open(port, token).await?;
-    let sub = serde_json::json!({"t": "sub", "id": 1, "app": "cli", "topic": topic});
-    ws.send(Message::text(sub.to_string())).await?;
-    let ok = next_text(&mut ws).await?;
-    if !ok.contains("\"ok\"") {
-        bail!("subscribe refused: {ok}");
-    }
-    Ok(ws)
-}
-
 /// Nanoseconds since the run's start; the payload carries it for latency.
 fn now_ns(base: Instant) -> u64 {
     base.elapsed().as_nanos() as u64
-}
-
-/// Read the `"ts":N` the publisher wrote, without parsing the whole frame.
-fn timestamp(frame: &str) -> Option<u64> {
-    let at = frame.find("\"ts\":")? + 5;
-    let digits = &frame[at..];
-    let end = digits
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(digits.len());
-    digits[..end].parse().ok()
-}
-
-fn pub_frame(ts: u64, pad: &str) -> String {
-    format!(
-        r#"{{"t":"pub","app":"cli","topic":"app.cli.bench","data":{{"ts":{ts},"pad":"{pad}"}}}}"#
-    )
 }
 
 struct Report {
@@ -219,13 +163,7 @@ struct Report {
 
 /// One publisher, `n` subscribers. With `rate` the publisher is paced (open loop);
 /// without, it keeps at most `window` messages ahead of the slowest subscriber.
-async fn run_pubsub(
-    port: u16,
-    token: &str,
-    n: usize,
-    args: &Args,
-    rate: Option<u64>,
-) -> anyhow::Result<Report> {
+async fn run_pubsub(bus: &Bus, n: usize, args: &Args, rate: Option<u64>) -> anyhow::Result<Report> {
     let base = Instant::now();
     let pad = "x".repeat(args.payload.saturating_sub(24));
     let received: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
@@ -234,7 +172,7 @@ async fn run_pubsub(
     let measuring = Arc::new(AtomicBool::new(false));
     let mut readers = vec![];
     for i in 0..n {
-        let mut ws = subscriber(port, token, "app.cli.bench").await?;
+        let mut receiver = Receiver::connect(bus).await?;
         let (received, stop, slow, measuring) = (
             received.clone(),
             stop.clone(),
@@ -244,31 +182,34 @@ async fn run_pubsub(
         readers.push(tokio::spawn(async move {
             let mut histogram =
                 Histogram::<u64>::new_with_bounds(1_000, 60_000_000_000, 3).expect("bounds");
+            let mut stamps = Vec::with_capacity(1024);
             while !stop.load(Ordering::Relaxed) {
-                let next = tokio::time::timeout(Duration::from_millis(200), ws.next()).await;
+                let next =
+                    tokio::time::timeout(Duration::from_millis(200), receiver.next(&mut stamps))
+                        .await;
                 let Ok(next) = next else { continue };
                 match next {
-                    Some(Ok(Message::Text(text))) => {
-                        let text = text.as_str();
-                        if let Some(ts) = timestamp(text) {
-                            received[i].fetch_add(1, Ordering::Relaxed);
-                            if measuring.load(Ordering::Relaxed) {
-                                let _ =
-                                    histogram.record(now_ns(base).saturating_sub(ts).max(1_000));
+                    Ok(Event::Messages) => {
+                        received[i].fetch_add(stamps.len() as u64, Ordering::Relaxed);
+                        if measuring.load(Ordering::Relaxed) {
+                            let now = now_ns(base);
+                            for ts in &stamps {
+                                let _ = histogram.record(now.saturating_sub(*ts).max(1_000));
                             }
-                        } else if text.contains("slow_consumer") {
-                            slow.store(true, Ordering::Relaxed);
-                            break;
                         }
+                        stamps.clear();
                     }
-                    Some(Ok(_)) => {}
-                    _ => break,
+                    Ok(Event::Slow) => {
+                        slow.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                    Ok(Event::Closed) | Err(_) => break,
                 }
             }
             histogram
         }));
     }
-    let mut publisher = open(port, token).await?;
+    let mut publisher = Sender::connect(bus).await?;
     let min_received = |received: &[AtomicU64]| {
         received
             .iter()
@@ -309,9 +250,7 @@ async fn run_pubsub(
                 // Open loop: send what the schedule says is due, then sleep a little.
                 let due = ((now - started).as_nanos() / interval.as_nanos()) as u64;
                 while sent < due {
-                    publisher
-                        .feed(Message::text(pub_frame(now_ns(base), &pad)))
-                        .await?;
+                    publisher.feed(&payload(now_ns(base), &pad)).await?;
                     sent += 1;
                 }
                 publisher.flush().await?;
@@ -325,9 +264,7 @@ async fn run_pubsub(
                 }
                 let burst = (args.window - ahead).min(256);
                 for _ in 0..burst {
-                    publisher
-                        .feed(Message::text(pub_frame(now_ns(base), &pad)))
-                        .await?;
+                    publisher.feed(&payload(now_ns(base), &pad)).await?;
                 }
                 sent += burst;
                 publisher.flush().await?;
@@ -342,7 +279,7 @@ async fn run_pubsub(
     for reader in readers {
         latency.add(reader.await?)?;
     }
-    let _ = publisher.close(None).await;
+    publisher.close().await;
     Ok(Report {
         delivered,
         elapsed,
@@ -379,7 +316,7 @@ async fn idle(daemon: &DaemonProcess, token: &str, count: usize) -> anyhow::Resu
         for _ in 0..100.min(count - chunk * 100) {
             let token = token.to_owned();
             let port = daemon.port;
-            opening.push(tokio::spawn(async move { open(port, &token).await }));
+            opening.push(tokio::spawn(async move { open_aether(port, &token).await }));
         }
         for task in opening {
             held.push(task.await??);
@@ -399,11 +336,32 @@ async fn idle(daemon: &DaemonProcess, token: &str, count: usize) -> anyhow::Resu
     // Prove they are alive: the last one still answers a ping.
     if let Some(ws) = held.last_mut() {
         ws.send(Message::text(r#"{"t":"ping","id":1}"#)).await?;
-        let pong = next_text(ws).await?;
+        let pong = bus::next_text(ws).await?;
         anyhow::ensure!(
             pong.contains("pong"),
             "an idle connection did not answer: {pong}"
         );
+    }
+    Ok(())
+}
+
+/// The same closed-loop runs against aetherd and nats-server, one after the other.
+async fn compare_with_nats(aether: &Bus, args: &Args) -> anyhow::Result<()> {
+    let Some(nats) = bus::NatsServer::start()? else {
+        bail!("nats-server is not on PATH (Debian: apt install nats-server)");
+    };
+    let buses = [
+        aether.clone(),
+        Bus::NatsTcp {
+            port: nats.tcp_port,
+        },
+        Bus::NatsWs { port: nats.ws_port },
+    ];
+    for &n in &args.subscribers {
+        for bus in &buses {
+            let report = run_pubsub(bus, n, args, None).await?;
+            print_report(&format!("{} 1 -> {n}", bus.label()), &report);
+        }
     }
     Ok(())
 }
@@ -419,6 +377,7 @@ fn raise_fd_limit() {
     let _ = setrlimit(Resource::Nofile, raised);
 }
 
+mod bus;
 mod vfs;
 mod vm;
 
@@ -454,18 +413,23 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Idle => &[Scenario::Idle],
         Scenario::Vfs => &[Scenario::Vfs],
         Scenario::Vm => &[Scenario::Vm],
+        Scenario::Nats => &[Scenario::Nats],
+    };
+    let aether = Bus::Aether {
+        port: daemon.port,
+        token: token.clone(),
     };
     for scenario in scenarios {
         match scenario {
             Scenario::Throughput => {
                 for &n in &args.subscribers {
-                    let report = run_pubsub(daemon.port, &token, n, &args, None).await?;
+                    let report = run_pubsub(&aether, n, &args, None).await?;
                     print_report(&format!("throughput 1 -> {n}"), &report);
                 }
             }
             Scenario::Latency => {
                 for &n in &args.latency_subscribers {
-                    let report = run_pubsub(daemon.port, &token, n, &args, Some(args.rate)).await?;
+                    let report = run_pubsub(&aether, n, &args, Some(args.rate)).await?;
                     print_report(
                         &format!("latency 1 -> {n} at {} msgs/s offered", args.rate),
                         &report,
@@ -475,6 +439,7 @@ async fn main() -> anyhow::Result<()> {
             Scenario::Idle => idle(&daemon, &token, args.connections).await?,
             Scenario::Vfs => vfs::run(daemon.port, &token).await?,
             Scenario::Vm => vm::run().await?,
+            Scenario::Nats => compare_with_nats(&aether, &args).await?,
             Scenario::All => {}
         }
     }
