@@ -85,6 +85,7 @@ async fn setup(d: &TestDaemon) -> (aether_proto::client::AetherClient, Subscript
         "nostart",
         "badimport",
         "sleeper",
+        "abssleep",
     ] {
         put(&cli, &format!("/bin/{name}.wasm"), &fixture(name)).await;
     }
@@ -245,6 +246,17 @@ async fn sleeping_and_waiting_programs_stop_at_a_kill_or_their_deadline() {
     let done = run(&cli, &mut events, ask).await;
     assert_eq!(done.exit["ending"], "timeout", "{}", done.exit);
     assert_eq!(done.stdout, "sleeping\n", "it never woke on its own");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the sleep outlived its deadline"
+    );
+
+    // Sleeps on absolute clocks: refused where the sandbox cannot cut them short, else cut.
+    let started = Instant::now();
+    let ask = json!({ "path": "/bin/abssleep.wasm", "timeout_ms": 300 });
+    let done = run(&cli, &mut events, ask).await;
+    assert_eq!(done.exit["ending"], "timeout", "{}", done.exit);
+    assert_eq!(done.stdout, "refused\n");
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "the sleep outlived its deadline"

@@ -432,6 +432,11 @@ async fn program_writes_stop_at_the_users_quota() {
         .unwrap();
     let terminal = owner.app("terminal");
     let mut jobs = terminal.subscribe("vm.job.>").await.unwrap();
+    // Three at once: they share what the quota leaves, not one quota each.
+    for name in ["/other1.bin", "/other2.bin"] {
+        let ask = json!({ "path": "/bin/fill.wasm", "args": [name, "64"] });
+        req(&terminal, "vm.run", ask).await.unwrap();
+    }
     let ask = json!({ "path": "/bin/fill.wasm", "args": ["/big.bin", "64"] });
     let (out, err, exit) = run_full(&terminal, &mut jobs, ask).await;
     assert_eq!(exit["code"], 1, "{exit} {err}");
@@ -451,6 +456,12 @@ async fn program_writes_stop_at_the_users_quota() {
         wrote + used <= QUOTA,
         "{wrote} bytes written past the quota"
     );
+    wait_until("the other fills end", Duration::from_secs(30), async || {
+        let jobs = req(&terminal, "vm.jobs", json!({})).await.unwrap();
+        let jobs = jobs["jobs"].as_array().unwrap().clone();
+        jobs.iter().all(|j| j["status"]["state"] == "finished")
+    })
+    .await;
     let usage = req(&cli, "vfs.usage", json!({})).await.unwrap();
     assert!(usage["bytes"].as_u64().unwrap() <= QUOTA, "{usage}");
     assert_eq!(usage["quota_bytes"], QUOTA);

@@ -36,8 +36,38 @@ pub fn read_entry(
             ),
         )
     };
+    let too_large = || {
+        ErrorBody::new(
+            ErrorCode::TooLarge,
+            format!(
+                "the entry of app {:?} is larger than the {} MiB a module may be",
+                app.id,
+                max_bytes >> 20
+            ),
+        )
+    };
     let dir = cap_std::fs::Dir::open_ambient_dir(&bundle, cap_std::ambient_authority())
         .map_err(|_| missing())?;
+    // Looked at before opening: opening a FIFO would block. The entry must be a plain file.
+    let kind = dir.symlink_metadata(entry).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => missing(),
+        _ => ErrorBody::new(
+            ErrorCode::Forbidden,
+            format!(
+                "the entry {entry:?} of app {:?} cannot be opened: {e}",
+                app.id
+            ),
+        ),
+    })?;
+    if !kind.is_file() {
+        return Err(ErrorBody::new(
+            ErrorCode::Forbidden,
+            format!(
+                "the entry {entry:?} of app {:?} is not a plain file in its bundle",
+                app.id
+            ),
+        ));
+    }
     let file = dir.open(entry).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => missing(),
         _ => ErrorBody::new(
@@ -58,20 +88,16 @@ pub fn read_entry(
         ));
     }
     if meta.len() > max_bytes {
-        return Err(ErrorBody::new(
-            ErrorCode::TooLarge,
-            format!(
-                "the entry of app {:?} is larger than the {} MiB a module may be",
-                app.id,
-                max_bytes >> 20
-            ),
-        ));
+        return Err(too_large());
     }
     let mut wasm = Vec::with_capacity(meta.len() as usize);
     file.into_std()
         .take(max_bytes + 1)
         .read_to_end(&mut wasm)
         .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
+    if wasm.len() as u64 > max_bytes {
+        return Err(too_large());
+    }
     Ok(wasm)
 }
 
@@ -105,6 +131,17 @@ mod tests {
         assert!(missing.msg.contains("gone.wasm"), "{}", missing.msg);
         let built_in = read_entry(dir.path(), &app(None), 1 << 20).unwrap_err();
         assert_eq!(built_in.code, ErrorCode::BadFrame);
+        let status = std::process::Command::new("mkfifo")
+            .arg(dir.path().join("hello/pipe.wasm"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let fifo = read_entry(dir.path(), &app(Some("pipe.wasm")), 1 << 20).unwrap_err();
+        assert_eq!(
+            fifo.code,
+            ErrorCode::Forbidden,
+            "a FIFO is refused, not opened"
+        );
         let big = read_entry(dir.path(), &app(Some("main.wasm")), 2).unwrap_err();
         assert_eq!(big.code, ErrorCode::TooLarge);
     }

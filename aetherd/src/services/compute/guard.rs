@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::{Caller, Engine, Extern, Func, Instance, Linker, Module, Store, Trap, WasmParams};
@@ -25,16 +25,50 @@ const MODULE: &str = "wasi_snapshot_preview1";
 const ERRNO_SUCCESS: i32 = 0;
 const ERRNO_DQUOT: i32 = 19;
 const ERRNO_FAULT: i32 = 21;
+const ERRNO_INVAL: i32 = 28;
 const ERRNO_NOSYS: i32 = 52;
+const ERRNO_NOTSUP: i32 = 58;
+/// IOV_MAX: more buffers in one write is refused, as POSIX does.
+const MAX_IOVECS: u64 = 1024;
 const OFLAGS_CREAT: i32 = 1;
 const OFLAGS_TRUNC: i32 = 8;
 /// How often a sleeping guest checks for a kill or its deadline.
 const SLEEP_SLICE: Duration = Duration::from_millis(5);
 
-/// Per job: what its file writes may still use, what it did, when it must stop.
+/// What a user's running jobs may still add to their files: the quota left when the first of
+/// them started, drawn on by all of them (so running several does not multiply it).
+pub struct Budget {
+    bytes: AtomicU64,
+    files: AtomicU64,
+}
+
+impl Budget {
+    pub fn new(bytes: u64, files: u64) -> Arc<Budget> {
+        Arc::new(Budget {
+            bytes: AtomicU64::new(bytes),
+            files: AtomicU64::new(files),
+        })
+    }
+
+    fn take(counter: &AtomicU64, n: u64) -> bool {
+        counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                left.checked_sub(n)
+            })
+            .is_ok()
+    }
+
+    fn refund(counter: &AtomicU64, n: u64) {
+        let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+            Some(left.saturating_add(n))
+        });
+    }
+}
+
+/// Per job: its share of the budget, what it did, when it must stop.
 pub struct Guard {
-    bytes_left: u64,
-    files_left: u64,
+    /// None: the job cannot write (or nothing limits it).
+    budget: Option<Arc<Budget>>,
     /// fds 1 and 2 are the job's stdout and stderr until closed or replaced.
     stdio: [bool; 2],
     pub quota_hit: bool,
@@ -47,12 +81,9 @@ pub struct Guard {
 }
 
 impl Guard {
-    /// `budget`: bytes and files the job may add to the user's files (None: unlimited).
-    pub fn new(budget: Option<(u64, u64)>, deadline: Instant, kill: Arc<AtomicBool>) -> Guard {
-        let (bytes_left, files_left) = budget.unwrap_or((u64::MAX, u64::MAX));
+    pub fn new(budget: Option<Arc<Budget>>, deadline: Instant, kill: Arc<AtomicBool>) -> Guard {
         Guard {
-            bytes_left,
-            files_left,
+            budget,
             stdio: [true; 2],
             quota_hit: false,
             changed: false,
@@ -73,17 +104,35 @@ impl Guard {
         }
     }
 
-    /// May `bytes` more be written? Records the refusal.
-    fn allow_bytes(&mut self, bytes: u64) -> bool {
-        let allowed = bytes <= self.bytes_left;
-        self.quota_hit |= !allowed;
-        allowed
+    /// Reserve `n` bytes before a write; records a refusal.
+    fn take_bytes(&mut self, n: u64) -> bool {
+        let taken = self
+            .budget
+            .as_ref()
+            .is_none_or(|b| Budget::take(&b.bytes, n));
+        self.quota_hit |= !taken;
+        taken
     }
 
-    fn allow_file(&mut self) -> bool {
-        let allowed = self.files_left > 0;
-        self.quota_hit |= !allowed;
-        allowed
+    fn refund_bytes(&self, n: u64) {
+        if let Some(budget) = &self.budget {
+            Budget::refund(&budget.bytes, n);
+        }
+    }
+
+    fn take_file(&mut self) -> bool {
+        let taken = self
+            .budget
+            .as_ref()
+            .is_none_or(|b| Budget::take(&b.files, 1));
+        self.quota_hit |= !taken;
+        taken
+    }
+
+    fn refund_file(&self) {
+        if let Some(budget) = &self.budget {
+            Budget::refund(&budget.files, 1);
+        }
     }
 
     fn stopped(&self) -> bool {
@@ -190,31 +239,64 @@ fn read_u32(caller: &mut Caller<'_, Host>, at: i32) -> Option<u32> {
     read_bytes::<4>(caller, at as u32 as u64).map(u32::from_le_bytes)
 }
 
-/// The total length of an iovec array, or None if it is not in memory.
-fn iovec_total(caller: &mut Caller<'_, Host>, iovs: i32, count: i32) -> Option<u64> {
+/// The total length of an iovec array: `EINVAL` past IOV_MAX, `EFAULT` outside memory.
+fn iovec_total(caller: &mut Caller<'_, Host>, iovs: i32, count: i32) -> Result<u64, i32> {
     let (base, count) = (iovs as u32 as u64, count as u32 as u64);
+    if count > MAX_IOVECS {
+        return Err(ERRNO_INVAL);
+    }
+    let memory = memory(caller).ok_or(ERRNO_FAULT)?;
+    let data = memory.data(&*caller);
     (0..count).try_fold(0u64, |total, i| {
-        let len = read_u32(caller, (base + i * 8 + 4) as i32)?;
-        Some(total.saturating_add(u64::from(len)))
+        let at = usize::try_from(base + i * 8 + 4).map_err(|_| ERRNO_FAULT)?;
+        let len = data.get(at..at + 4).ok_or(ERRNO_FAULT)?;
+        let len = u32::from_le_bytes(len.try_into().expect("4 bytes"));
+        Ok(total + u64::from(len))
     })
 }
 
-/// A write of `total` bytes (None: a bad iovec) to a file: may it go ahead?
-fn check_write(caller: &mut Caller<'_, Host>, total: Option<u64>) -> Result<(), i32> {
-    let guard = &mut caller.data_mut().guard;
-    guard.changed = true;
-    match total {
-        None => Err(ERRNO_FAULT),
-        Some(total) if !guard.allow_bytes(total) => Err(ERRNO_DQUOT),
-        Some(_) => Ok(()),
+/// A write to a file: reserve its bytes, write, give back what was not written.
+fn guarded_write<P: WasmParams>(
+    caller: &mut Caller<'_, Host>,
+    name: &'static str,
+    (iovs, len, nwritten): (i32, i32, i32),
+    params: P,
+) -> wasmtime::Result<i32> {
+    caller.data_mut().guard.changed = true;
+    let total = match iovec_total(caller, iovs, len) {
+        Ok(total) => total,
+        Err(errno) => return Ok(errno),
+    };
+    if !caller.data_mut().guard.take_bytes(total) {
+        return Ok(ERRNO_DQUOT);
     }
+    let errno = delegate(caller, name, params)?;
+    let written = match errno {
+        ERRNO_SUCCESS => u64::from(read_u32(caller, nwritten).unwrap_or(0)),
+        _ => 0,
+    };
+    caller
+        .data()
+        .guard
+        .refund_bytes(total.saturating_sub(written));
+    Ok(errno)
 }
 
-/// After a successful write, charge what was written.
-fn charge_written(caller: &mut Caller<'_, Host>, nwritten: i32) {
-    let written = read_u32(caller, nwritten).unwrap_or(0);
-    let guard = &mut caller.data_mut().guard;
-    guard.bytes_left = guard.bytes_left.saturating_sub(u64::from(written));
+/// A call that adds a name: reserve a file, give it back if the call fails.
+fn guarded_create<P: WasmParams>(
+    caller: &mut Caller<'_, Host>,
+    name: &'static str,
+    params: P,
+) -> wasmtime::Result<i32> {
+    caller.data_mut().guard.changed = true;
+    if !caller.data_mut().guard.take_file() {
+        return Ok(ERRNO_DQUOT);
+    }
+    let errno = delegate(caller, name, params)?;
+    if errno != ERRNO_SUCCESS {
+        caller.data().guard.refund_file();
+    }
+    Ok(errno)
 }
 
 /// Shadow the calls that change files, that close or replace stdout and stderr, and that sleep.
@@ -224,55 +306,38 @@ pub fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "fd_write",
-        move |mut caller: Caller<'_, Host>, fd: i32, iovs: i32, len: i32, nwritten: i32| {
-            let to_file = !caller.data().guard.is_stdio(fd);
-            if to_file {
-                let total = iovec_total(&mut caller, iovs, len);
-                if let Err(errno) = check_write(&mut caller, total) {
-                    return Ok(errno);
-                }
+        |mut caller: Caller<'_, Host>, fd: i32, iovs: i32, len: i32, nwritten: i32| {
+            let params = (fd, iovs, len, nwritten);
+            if caller.data().guard.is_stdio(fd) {
+                return delegate(&mut caller, "fd_write", params);
             }
-            let errno = delegate(&mut caller, "fd_write", (fd, iovs, len, nwritten))?;
-            if to_file && errno == ERRNO_SUCCESS {
-                charge_written(&mut caller, nwritten);
-            }
-            Ok(errno)
+            guarded_write(&mut caller, "fd_write", (iovs, len, nwritten), params)
         },
     )?;
 
     linker.func_wrap(
         MODULE,
         "fd_pwrite",
-        move |mut caller: Caller<'_, Host>,
-              fd: i32,
-              iovs: i32,
-              len: i32,
-              offset: i64,
-              nwritten: i32| {
-            let total = iovec_total(&mut caller, iovs, len);
-            if let Err(errno) = check_write(&mut caller, total) {
-                return Ok(errno);
-            }
-            let errno = delegate(&mut caller, "fd_pwrite", (fd, iovs, len, offset, nwritten))?;
-            if errno == ERRNO_SUCCESS {
-                charge_written(&mut caller, nwritten);
-            }
-            Ok(errno)
+        |mut caller: Caller<'_, Host>, fd: i32, iovs: i32, len: i32, offset: i64, nwritten: i32| {
+            let params = (fd, iovs, len, offset, nwritten);
+            guarded_write(&mut caller, "fd_pwrite", (iovs, len, nwritten), params)
         },
     )?;
 
-    // Growing a file by its size: charged as if it were written (it may become real data).
+    // Setting a size is charged the new size (it may grow the file by that much), given back
+    // if the call fails.
     linker.func_wrap(
         MODULE,
         "fd_filestat_set_size",
-        move |mut caller: Caller<'_, Host>, fd: i32, size: i64| {
-            if let Err(errno) = check_write(&mut caller, Some(size as u64)) {
-                return Ok(errno);
+        |mut caller: Caller<'_, Host>, fd: i32, size: i64| {
+            let guard = &mut caller.data_mut().guard;
+            guard.changed = true;
+            if !guard.take_bytes(size as u64) {
+                return Ok(ERRNO_DQUOT);
             }
             let errno = delegate(&mut caller, "fd_filestat_set_size", (fd, size))?;
-            if errno == ERRNO_SUCCESS {
-                let guard = &mut caller.data_mut().guard;
-                guard.bytes_left = guard.bytes_left.saturating_sub(size as u64);
+            if errno != ERRNO_SUCCESS {
+                caller.data().guard.refund_bytes(size as u64);
             }
             Ok(errno)
         },
@@ -281,107 +346,70 @@ pub fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "path_open",
-        move |mut caller: Caller<'_, Host>,
-              fd: i32,
-              dirflags: i32,
-              path: i32,
-              path_len: i32,
-              oflags: i32,
-              rights_base: i64,
-              rights_inheriting: i64,
-              fdflags: i32,
-              opened: i32| {
-            let creates = oflags & OFLAGS_CREAT != 0;
-            let guard = &mut caller.data_mut().guard;
-            guard.changed |= oflags & (OFLAGS_CREAT | OFLAGS_TRUNC) != 0;
-            if creates && !guard.allow_file() {
-                return Ok(ERRNO_DQUOT);
-            }
-            let errno = delegate(
-                &mut caller,
-                "path_open",
-                (
-                    fd,
-                    dirflags,
-                    path,
-                    path_len,
-                    oflags,
-                    rights_base,
-                    rights_inheriting,
-                    fdflags,
-                    opened,
-                ),
-            )?;
+        |mut caller: Caller<'_, Host>,
+         fd: i32,
+         dirflags: i32,
+         path: i32,
+         path_len: i32,
+         oflags: i32,
+         rights_base: i64,
+         rights_inheriting: i64,
+         fdflags: i32,
+         opened: i32| {
+            let params = (
+                fd,
+                dirflags,
+                path,
+                path_len,
+                oflags,
+                rights_base,
+                rights_inheriting,
+                fdflags,
+                opened,
+            );
+            caller.data_mut().guard.changed |= oflags & (OFLAGS_CREAT | OFLAGS_TRUNC) != 0;
             // Charged even when the file already existed: the budget errs on the safe side.
-            if creates && errno == ERRNO_SUCCESS {
-                caller.data_mut().guard.files_left -= 1;
+            if oflags & OFLAGS_CREAT != 0 {
+                return guarded_create(&mut caller, "path_open", params);
             }
-            Ok(errno)
+            delegate(&mut caller, "path_open", params)
         },
     )?;
 
-    // Links add a name the quota counts as a file.
+    // Names that cost a file: symlinks and directories (each takes an inode and a block).
     linker.func_wrap(
         MODULE,
         "path_symlink",
-        move |mut caller: Caller<'_, Host>,
-              old: i32,
-              old_len: i32,
-              fd: i32,
-              new: i32,
-              new_len: i32| {
-            let guard = &mut caller.data_mut().guard;
-            guard.changed = true;
-            if !guard.allow_file() {
-                return Ok(ERRNO_DQUOT);
-            }
-            guard.files_left -= 1;
-            delegate(
-                &mut caller,
-                "path_symlink",
-                (old, old_len, fd, new, new_len),
-            )
+        |mut caller: Caller<'_, Host>, old: i32, old_len: i32, fd: i32, new: i32, new_len: i32| {
+            let params = (old, old_len, fd, new, new_len);
+            guarded_create(&mut caller, "path_symlink", params)
         },
     )?;
     linker.func_wrap(
         MODULE,
+        "path_create_directory",
+        |mut caller: Caller<'_, Host>, fd: i32, path: i32, len: i32| {
+            guarded_create(&mut caller, "path_create_directory", (fd, path, len))
+        },
+    )?;
+    // Hard links would count a file's bytes once per name without writing them: not offered
+    // (the VFS has none either).
+    linker.func_wrap(
+        MODULE,
         "path_link",
-        move |mut caller: Caller<'_, Host>,
-              old_fd: i32,
-              old_flags: i32,
-              old: i32,
-              old_len: i32,
-              new_fd: i32,
-              new: i32,
-              new_len: i32| {
-            let guard = &mut caller.data_mut().guard;
-            guard.changed = true;
-            if !guard.allow_file() {
-                return Ok(ERRNO_DQUOT);
-            }
-            guard.files_left -= 1;
-            delegate(
-                &mut caller,
-                "path_link",
-                (old_fd, old_flags, old, old_len, new_fd, new, new_len),
-            )
+        |_: Caller<'_, Host>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| {
+            Ok(ERRNO_NOTSUP)
         },
     )?;
 
-    // Changes that use no quota, noted so the VFS catches up after the job.
-    for name in [
-        "path_create_directory",
-        "path_remove_directory",
-        "path_unlink_file",
-    ] {
-        let removes = name != "path_create_directory";
+    // Removals use no quota; noted so the VFS catches up after the job.
+    for name in ["path_remove_directory", "path_unlink_file"] {
         linker.func_wrap(
             MODULE,
             name,
             move |mut caller: Caller<'_, Host>, fd: i32, path: i32, len: i32| {
                 let guard = &mut caller.data_mut().guard;
-                guard.changed = true;
-                guard.removed |= removes;
+                (guard.changed, guard.removed) = (true, true);
                 delegate(&mut caller, name, (fd, path, len))
             },
         )?;
@@ -432,42 +460,82 @@ pub fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
         MODULE,
         "poll_oneoff",
         move |mut caller: Caller<'_, Host>, subs: i32, events: i32, count: i32, nevents: i32| {
-            match sleep_only(&mut caller, subs, count) {
-                Some(clocks) => answer_sleep(&mut caller, &clocks, events, nevents),
-                None => delegate(&mut caller, "poll_oneoff", (subs, events, count, nevents)),
+            match classify_poll(&mut caller, subs, count) {
+                Poll::Sleep(clocks) => answer_sleep(&mut caller, &clocks, events, nevents),
+                Poll::Refuse(errno) => Ok(errno),
+                Poll::Delegate => {
+                    delegate(&mut caller, "poll_oneoff", (subs, events, count, nevents))
+                }
             }
         },
     )?;
     Ok(())
 }
 
-/// One relative clock subscription: its userdata and how long it waits.
+/// One clock subscription: its userdata and how long it waits from now.
 struct Clock {
     userdata: u64,
     wait: Duration,
 }
 
-/// The subscriptions, when every one is a relative timeout on the realtime or monotonic clock
-/// (what a plain sleep asks for); None for anything else, which WASI's own poll handles.
-fn sleep_only(caller: &mut Caller<'_, Host>, subs: i32, count: i32) -> Option<Vec<Clock>> {
+/// How a `poll_oneoff` is answered.
+enum Poll {
+    /// Only clocks: slept here, interruptibly.
+    Sleep(Vec<Clock>),
+    /// A clock this sandbox does not sleep on (CPU time, absolute monotonic), or too many.
+    Refuse(i32),
+    /// With file descriptors (every one here is ready at once, so WASI's poll returns at
+    /// once), or unreadable (WASI's poll reports the fault).
+    Delegate,
+}
+
+/// WASI's realtime clock: nanoseconds since the Unix epoch.
+fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+fn classify_poll(caller: &mut Caller<'_, Host>, subs: i32, count: i32) -> Poll {
     const SIZE: u64 = 48;
-    let count = u64::try_from(count)
-        .ok()
-        .filter(|c| (1..=4096).contains(c))?;
-    (0..count)
-        .map(|i| {
-            let sub = read_bytes::<48>(caller, subs as u32 as u64 + i * SIZE)?;
-            let field =
-                |at: usize| u64::from_le_bytes(sub[at..at + 8].try_into().expect("8 bytes"));
-            let tag = sub[8];
-            let clock_id = u32::from_le_bytes(sub[16..20].try_into().expect("4 bytes"));
-            let flags = u16::from_le_bytes(sub[40..42].try_into().expect("2 bytes"));
-            (tag == 0 && clock_id <= 1 && flags & 1 == 0).then(|| Clock {
-                userdata: field(0),
-                wait: Duration::from_nanos(field(24)),
-            })
-        })
-        .collect()
+    let count = count as u32 as u64;
+    if count == 0 {
+        return Poll::Delegate;
+    }
+    if count > 4096 {
+        return Poll::Refuse(ERRNO_NOTSUP);
+    }
+    let (mut clocks, mut fds, mut unsupported) = (vec![], false, false);
+    for i in 0..count {
+        let Some(sub) = read_bytes::<48>(caller, subs as u32 as u64 + i * SIZE) else {
+            return Poll::Delegate;
+        };
+        let field = |at: usize| u64::from_le_bytes(sub[at..at + 8].try_into().expect("8 bytes"));
+        if sub[8] != 0 {
+            fds = true;
+            continue;
+        }
+        let clock_id = u32::from_le_bytes(sub[16..20].try_into().expect("4 bytes"));
+        let absolute = u16::from_le_bytes(sub[40..42].try_into().expect("2 bytes")) & 1 == 1;
+        let wait = match (clock_id, absolute) {
+            (0 | 1, false) => field(24),
+            (0, true) => field(24).saturating_sub(realtime_ns()),
+            _ => {
+                unsupported = true;
+                continue;
+            }
+        };
+        clocks.push(Clock {
+            userdata: field(0),
+            wait: Duration::from_nanos(wait),
+        });
+    }
+    match (fds, unsupported) {
+        (true, _) => Poll::Delegate,
+        (false, true) => Poll::Refuse(ERRNO_NOTSUP),
+        (false, false) => Poll::Sleep(clocks),
+    }
 }
 
 /// Sleep until the first timeout in short slices, waking for a kill or the deadline; then
@@ -479,7 +547,11 @@ fn answer_sleep(
     nevents: i32,
 ) -> wasmtime::Result<i32> {
     let wait = clocks.iter().map(|c| c.wait).min().unwrap_or_default();
-    let until = Instant::now() + wait;
+    // Past the deadline the sleep is cut short anyway.
+    let until = Instant::now()
+        .checked_add(wait)
+        .unwrap_or(caller.data().guard.deadline)
+        .min(caller.data().guard.deadline + SLEEP_SLICE);
     loop {
         if caller.data().guard.stopped() {
             return Err(Trap::Interrupt.into());

@@ -14,8 +14,8 @@ mod runtime;
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -32,6 +32,7 @@ use super::{Incoming, Participant, Publisher, Responder, ServiceRequester};
 use crate::daemon::Shared;
 use crate::hub::Envelope;
 use crate::perms::{Op, Service};
+use guard::Budget;
 use output::{ChannelOutput, OutputLimit, Stream};
 use runtime::{Ending, Outcome, RunSpec, Runtime};
 
@@ -74,13 +75,20 @@ impl Job {
     }
 }
 
+/// One user's jobs: running slots, how many wait, and the write budget they share.
+struct UserJobs {
+    slots: Arc<Semaphore>,
+    waiting: usize,
+    /// Held by the user's running jobs that may write; read afresh once none runs.
+    budget: Arc<tokio::sync::Mutex<Weak<Budget>>>,
+}
+
 struct Compute {
     shared: Arc<Shared>,
     runtime: Arc<Runtime>,
     jobs: parking_lot::Mutex<HashMap<String, Arc<Job>>>,
     overall: Arc<Semaphore>,
-    /// Per user: running slots, and how many jobs are waiting.
-    users: parking_lot::Mutex<HashMap<i64, (Arc<Semaphore>, usize)>>,
+    users: parking_lot::Mutex<HashMap<i64, UserJobs>>,
     requester: ServiceRequester,
     publisher: Publisher,
     responder: Responder,
@@ -393,7 +401,6 @@ impl Compute {
             stdin: parking_lot::Mutex::new(req.keep_stdin_open.then_some(stdin_writer)),
             log: parking_lot::Mutex::default(),
         });
-        self.remember(job.clone());
         let preopen = match preopen_perms {
             Some(perms) => {
                 let root = self.shared.config.vfs_dir().join(user_id.to_string());
@@ -404,12 +411,14 @@ impl Compute {
             None => None,
         };
         // Queue, or refuse when this user's queue is full.
-        let user_slots = {
+        let (user_slots, user_budget) = {
             let mut users = self.users.lock();
-            let (slots, waiting) = users
-                .entry(user_id)
-                .or_insert_with(|| (Arc::new(Semaphore::new(limits.jobs_per_user)), 0));
-            if *waiting >= limits.queue_per_user {
+            let user = users.entry(user_id).or_insert_with(|| UserJobs {
+                slots: Arc::new(Semaphore::new(limits.jobs_per_user)),
+                waiting: 0,
+                budget: Arc::default(),
+            });
+            if user.waiting >= limits.queue_per_user {
                 return Err(ErrorBody::new(
                     ErrorCode::RateLimited,
                     format!(
@@ -418,9 +427,10 @@ impl Compute {
                     ),
                 ));
             }
-            *waiting += 1;
-            slots.clone()
+            user.waiting += 1;
+            (user.slots.clone(), user.budget.clone())
         };
+        self.remember(job.clone());
         let mut spec = RunSpec {
             program,
             args: std::iter::once(name).chain(req.args).collect(),
@@ -447,8 +457,8 @@ impl Compute {
             let overall = compute.overall.clone();
             let _user = user_slots.acquire_owned().await;
             let _overall = overall.acquire_owned().await;
-            if let Some((_, waiting)) = compute.users.lock().get_mut(&user_id) {
-                *waiting -= 1;
+            if let Some(user) = compute.users.lock().get_mut(&user_id) {
+                user.waiting -= 1;
             }
             let started_ms = unix_ms();
             let outcome = if job_for_task.kill.load(Ordering::Relaxed) {
@@ -461,7 +471,10 @@ impl Compute {
                 *job_for_task.state.lock() = State::Running;
                 // Counted when the job starts, not when it was queued: others may have written.
                 let budget = if writes {
-                    compute.file_budget(&caller, &app).await.map(Some)
+                    compute
+                        .file_budget(&caller, &app, &user_budget)
+                        .await
+                        .map(Some)
                 } else {
                     Ok(None)
                 };
@@ -577,12 +590,18 @@ impl Compute {
         outcome
     }
 
-    /// What a job may add to the user's files: what the quota leaves now.
+    /// What a job may add to the user's files: the budget the user's running jobs share, or
+    /// when none runs, what the quota leaves now.
     async fn file_budget(
         &self,
         caller: &Arc<crate::identity::Caller>,
         app: &str,
-    ) -> Result<(u64, u64), ErrorBody> {
+        shared: &tokio::sync::Mutex<Weak<Budget>>,
+    ) -> Result<Arc<Budget>, ErrorBody> {
+        let mut shared = shared.lock().await;
+        if let Some(budget) = shared.upgrade() {
+            return Ok(budget);
+        }
         let envelope = Envelope::new(
             Topic::parse("vfs.usage").expect("a valid topic"),
             caller.clone(),
@@ -598,7 +617,9 @@ impl Compute {
             let quota = usage[quota].as_u64().unwrap_or(0);
             quota.saturating_sub(usage[used].as_u64().unwrap_or(u64::MAX))
         };
-        Ok((left("quota_bytes", "bytes"), left("quota_files", "files")))
+        let budget = Budget::new(left("quota_bytes", "bytes"), left("quota_files", "files"));
+        *shared = Arc::downgrade(&budget);
+        Ok(budget)
     }
 
     /// Let the VFS catch up with what the job did to the files, then report the end.
@@ -716,8 +737,12 @@ impl Compute {
             .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
         match written {
             Ok(writer) if !req.close => {
-                *job.stdin.lock() = Some(writer);
-                Ok(json!({ "job": job.id, "open": true }))
+                let mut stdin = job.stdin.lock();
+                // The job may have finished (and closed its stdin) while this was written.
+                if !job.finished() {
+                    *stdin = Some(writer);
+                }
+                Ok(json!({ "job": job.id, "open": stdin.is_some() }))
             }
             Ok(_) => Ok(json!({ "job": job.id, "open": false })),
             Err(e) => Err(ErrorBody::new(

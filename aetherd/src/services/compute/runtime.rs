@@ -19,7 +19,7 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use aether_proto::{ErrorBody, ErrorCode};
 
-use super::guard::{self, Guard, Trampoline};
+use super::guard::{self, Budget, Guard, Trampoline};
 use super::output::{ChannelOutput, OutputLimit, Stream};
 
 /// How often the epoch ticks: deadlines and kills act within this.
@@ -68,8 +68,9 @@ pub struct RunSpec {
     pub stdin: Option<std::fs::File>,
     /// The user's root and how the app may use it (None: no file system at all).
     pub preopen: Option<(PathBuf, FsPerms)>,
-    /// Bytes and files the job may add to the user's files (None: no limit to apply).
-    pub budget: Option<(u64, u64)>,
+    /// What the job may add to the user's files, shared with the user's other jobs
+    /// (None: it cannot write them).
+    pub budget: Option<Arc<Budget>>,
     pub memory_bytes: usize,
     pub timeout: Duration,
     pub output: ChannelOutput,

@@ -249,16 +249,37 @@ impl UserRoot {
         self.sync_parent(from)
     }
 
-    /// Total bytes and files under `path` (not following symlinks).
+    /// Total bytes and files under `path`, never following symlinks. Every entry counts, also
+    /// names the VFS cannot address (programs can make them), so no file escapes the quota;
+    /// what cannot be read (gone meanwhile, nested past PATH_MAX) is skipped.
     pub fn usage(&self, path: &VfsPath) -> io::Result<(u64, u64)> {
-        let mut bytes = 0;
-        let mut files = 0;
-        self.walk(path, &mut |_, info| {
-            if info.kind != Kind::Dir {
-                bytes += info.size;
-                files += 1;
+        let info = self.info(path)?;
+        if info.kind != Kind::Dir {
+            return Ok((info.size, 1));
+        }
+        let (mut bytes, mut files) = (0, 0);
+        // Paths, not open handles: a wide tree must not hold a descriptor per pending dir.
+        let mut pending = vec![path.relative()];
+        while let Some(relative) = pending.pop() {
+            let dir = match self.root.open_dir(&relative) {
+                Ok(dir) => dir,
+                Err(e) => {
+                    tracing::warn!("vfs usage: skipping {}: {e}", relative.display());
+                    continue;
+                }
+            };
+            let Ok(entries) = dir.entries() else { continue };
+            for entry in entries.flatten() {
+                match entry.file_type() {
+                    Ok(kind) if kind.is_dir() => pending.push(relative.join(entry.file_name())),
+                    Ok(_) => {
+                        bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
+                        files += 1;
+                    }
+                    Err(_) => {}
+                }
             }
-        })?;
+        }
         Ok((bytes, files))
     }
 
@@ -269,8 +290,10 @@ impl UserRoot {
         if info.kind == Kind::Dir {
             for entry in self.list(path)? {
                 // Names that are not valid VFS names cannot be addressed; skip them.
+                // A child that cannot be read (gone meanwhile, or a name on disk that is not
+                // its VFS form) is skipped, not the whole walk.
                 if let Ok(child) = path.join(&entry.name) {
-                    self.walk(&child, visit)?;
+                    let _ = self.walk(&child, visit);
                 }
             }
         }

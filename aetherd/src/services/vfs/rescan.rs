@@ -54,13 +54,11 @@ impl Vfs {
         let since_ns = i128::from(req.since_ms) * 1_000_000 - SLACK_NS;
         let root = user.root.clone();
         let (usage, changed) = blocking(move || {
-            let (mut usage, mut changed) = (Usage::default(), vec![]);
+            let fail = |e| io_error(e, &VfsPath::root());
+            // Counted over every name on disk, itemized over those the VFS can address.
+            let (bytes, files) = root.usage(&VfsPath::root()).map_err(fail)?;
+            let mut changed = vec![];
             root.walk(&VfsPath::root(), &mut |path, info| {
-                if info.kind == Kind::Dir {
-                    return;
-                }
-                usage.bytes += info.size;
-                usage.files += 1;
                 // ctime too: a rename or a metadata change leaves mtime alone.
                 if info.kind == Kind::File
                     && info.stamp.mtime_ns.max(info.stamp.ctime_ns) >= since_ns
@@ -68,8 +66,8 @@ impl Vfs {
                     changed.push(path.clone());
                 }
             })
-            .map_err(|e| io_error(e, &VfsPath::root()))?;
-            Ok((usage, changed))
+            .map_err(fail)?;
+            Ok((Usage { bytes, files }, changed))
         })
         .await?;
         *guard = Some(usage);

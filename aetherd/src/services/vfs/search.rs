@@ -296,7 +296,11 @@ impl Indexer {
         for change in changes {
             match change {
                 Change::Remove(path) => forget(&writer, fields, &path),
-                Change::Prune => self.prune(&writer)?,
+                Change::Prune => {
+                    if let Err(e) = self.prune(&writer) {
+                        tracing::warn!("search index: pruning failed: {e:#}");
+                    }
+                }
                 Change::Upsert(path) => {
                     forget(&writer, fields, &path);
                     let mut files = vec![];
