@@ -249,38 +249,51 @@ impl UserRoot {
         self.sync_parent(from)
     }
 
-    /// Total bytes and files under `path`, never following symlinks. Every entry counts, also
-    /// names the VFS cannot address (programs can make them), so no file escapes the quota;
-    /// what cannot be read (gone meanwhile, nested past PATH_MAX) is skipped.
+    /// Total bytes and files under `path`, never following symlinks.
     pub fn usage(&self, path: &VfsPath) -> io::Result<(u64, u64)> {
+        let (mut bytes, mut files) = (0, 0);
+        self.scan(path, &mut |_, info| {
+            bytes += info.size;
+            files += 1;
+        })?;
+        Ok((bytes, files))
+    }
+
+    /// Visit every entry that is not a directory under `path` (or `path` itself), with its
+    /// path relative to the root, never following symlinks. Every name on disk is visited,
+    /// also names the VFS cannot address (programs can make them), so no file escapes the
+    /// quota; what cannot be read (gone meanwhile, nested past PATH_MAX) is skipped.
+    pub fn scan(&self, path: &VfsPath, visit: &mut dyn FnMut(&Path, &Info)) -> io::Result<()> {
         let info = self.info(path)?;
         if info.kind != Kind::Dir {
-            return Ok((info.size, 1));
+            visit(&path.relative(), &info);
+            return Ok(());
         }
-        let (mut bytes, mut files) = (0, 0);
         // Paths, not open handles: a wide tree must not hold a descriptor per pending dir.
         let mut pending = vec![path.relative()];
         while let Some(relative) = pending.pop() {
             let dir = match self.root.open_dir(&relative) {
                 Ok(dir) => dir,
                 Err(e) => {
-                    tracing::warn!("vfs usage: skipping {}: {e}", relative.display());
+                    tracing::warn!("vfs scan: skipping {}: {e}", relative.display());
                     continue;
                 }
             };
             let Ok(entries) = dir.entries() else { continue };
             for entry in entries.flatten() {
+                let child = relative.join(entry.file_name());
                 match entry.file_type() {
-                    Ok(kind) if kind.is_dir() => pending.push(relative.join(entry.file_name())),
+                    Ok(kind) if kind.is_dir() => pending.push(child),
                     Ok(_) => {
-                        bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
-                        files += 1;
+                        if let Ok(meta) = entry.metadata() {
+                            visit(&child, &info_of(&meta));
+                        }
                     }
                     Err(_) => {}
                 }
             }
         }
-        Ok((bytes, files))
+        Ok(())
     }
 
     /// Visit `path` and everything under it, depth first, never following symlinks.

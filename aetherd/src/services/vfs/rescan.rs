@@ -3,6 +3,7 @@
 //! job that changed files the compute service asks for `vfs.rescan`, which
 //! recounts the usage, reindexes what changed, and reports it as events.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -19,6 +20,15 @@ const MAX_ITEMIZED: usize = 1000;
 /// File timestamps come from a coarse kernel clock (one tick, ≤ 10 ms, behind the precise
 /// one): files touched this long before `since` count as changed too.
 const SLACK_NS: i128 = 10_000_000;
+
+/// The VFS path of a name on disk, if the VFS can address it exactly as it is.
+fn addressable(relative: &Path) -> Option<VfsPath> {
+    let text = relative.to_str()?;
+    let raw = format!("/{}", text.trim_start_matches("./"));
+    VfsPath::parse(&raw)
+        .ok()
+        .filter(|path| path.to_string() == raw)
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,20 +64,21 @@ impl Vfs {
         let since_ns = i128::from(req.since_ms) * 1_000_000 - SLACK_NS;
         let root = user.root.clone();
         let (usage, changed) = blocking(move || {
-            let fail = |e| io_error(e, &VfsPath::root());
-            // Counted over every name on disk, itemized over those the VFS can address.
-            let (bytes, files) = root.usage(&VfsPath::root()).map_err(fail)?;
-            let mut changed = vec![];
-            root.walk(&VfsPath::root(), &mut |path, info| {
+            let (mut usage, mut changed) = (Usage::default(), vec![]);
+            // One pass: counted over every name on disk, itemized over those the VFS addresses.
+            root.scan(&VfsPath::root(), &mut |relative, info| {
+                usage.bytes += info.size;
+                usage.files += 1;
                 // ctime too: a rename or a metadata change leaves mtime alone.
                 if info.kind == Kind::File
                     && info.stamp.mtime_ns.max(info.stamp.ctime_ns) >= since_ns
+                    && let Some(path) = addressable(relative)
                 {
-                    changed.push(path.clone());
+                    changed.push(path);
                 }
             })
-            .map_err(fail)?;
-            Ok((Usage { bytes, files }, changed))
+            .map_err(|e| io_error(e, &VfsPath::root()))?;
+            Ok((usage, changed))
         })
         .await?;
         *guard = Some(usage);
