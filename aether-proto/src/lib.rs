@@ -3,6 +3,7 @@
 //! **Architecture invariant:** the core of this crate does no I/O; only the
 //! `client` feature talks to a network. Every frame type has a JSON round-trip test.
 
+pub mod api;
 pub mod capability;
 pub mod error;
 pub mod frame;

@@ -2,8 +2,18 @@
 
 use crate::frame::{ClientFrame, ServerFrame};
 
-/// One document holding the schema of both directions.
+/// One document holding the schema of both directions, and of every call's request and answer.
 pub fn protocol_schema() -> serde_json::Value {
+    let mut generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+    let calls: serde_json::Map<String, serde_json::Value> = crate::api::all_calls()
+        .map(|call| {
+            let schema = serde_json::json!({
+                "request": (call.request)(&mut generator),
+                "answer": (call.answer)(&mut generator),
+            });
+            (call.topic.to_owned(), schema)
+        })
+        .collect();
     serde_json::json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Aether wire protocol",
@@ -11,6 +21,8 @@ pub fn protocol_schema() -> serde_json::Value {
         "version": crate::frame::PROTOCOL_VERSION,
         "client_to_daemon": schemars::schema_for!(ClientFrame),
         "daemon_to_client": schemars::schema_for!(ServerFrame),
+        "calls": calls,
+        "$defs": generator.take_definitions(true),
     })
 }
 

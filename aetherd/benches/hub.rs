@@ -74,6 +74,7 @@ fn setup(subscribers: usize) -> (Arc<Hub>, Vec<mpsc::Receiver<Outbound>>, Arc<Ca
         guest: false,
         bound_app: None,
         token_expires_at: None,
+        ..Caller::default()
     });
     (hub, receivers, caller)
 }

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::params;
-use serde::Serialize;
 use tokio::sync::mpsc;
 
 use aether_proto::ErrorCode;
@@ -29,16 +28,8 @@ pub struct AuditEntry {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditRow {
-    pub at: i64,
-    pub user: Option<String>,
-    pub app: Option<String>,
-    pub op: String,
-    pub topic: String,
-    pub code: String,
-    pub reason: String,
-}
+/// A denial as `sys.audit.list` shows it.
+pub use aether_proto::api::sys::AuditEntry as AuditRow;
 
 #[derive(Clone)]
 pub struct AuditLog {

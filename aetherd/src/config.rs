@@ -106,6 +106,20 @@ impl Default for ComputeLimits {
     }
 }
 
+/// The folder of users' file roots, one folder per user id.
+#[derive(Debug, Clone)]
+pub struct UserRoots(PathBuf);
+
+impl UserRoots {
+    pub fn of(&self, user_id: i64) -> PathBuf {
+        self.0.join(user_id.to_string())
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
 /// Where the daemon listens on TCP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listen {
@@ -287,6 +301,15 @@ impl Config {
     /// Users' file roots, one folder per user id.
     pub fn vfs_dir(&self) -> PathBuf {
         self.data_dir.join("vfs")
+    }
+
+    /// Where each user's file root is: the VFS serves it, compute preopens it.
+    pub fn user_roots(&self) -> UserRoots {
+        UserRoots(self.vfs_dir())
+    }
+
+    pub fn user_root(&self, user_id: i64) -> PathBuf {
+        self.user_roots().of(user_id)
     }
 
     /// Temp files for atomic writes: beside the roots, never inside one.

@@ -13,11 +13,14 @@ use tokio_util::task::TaskTracker;
 
 use crate::audit::AuditLog;
 use crate::config::{Config, Listen};
+use crate::gateway::{self, Gateway};
 use crate::hub::Hub;
 use crate::identity::Identity;
-use crate::perms::Perms;
+use crate::metrics::MetricsPage;
+use crate::perms::{Perms, Service};
+use crate::services::{self, Bus, Seat};
+use crate::session::Sessions;
 use crate::store::Store;
-use crate::{gateway, services};
 
 /// The manifests of the built-in apps, written to the manifests dir on first start.
 pub const BUILTIN_MANIFESTS: &[(&str, &str)] = &[
@@ -34,24 +37,8 @@ pub const BUILTIN_MANIFESTS: &[(&str, &str)] = &[
     ),
 ];
 
-/// What every connection and service shares.
-pub struct Shared {
-    pub config: Config,
-    pub hub: Arc<Hub>,
-    pub perms: Arc<Perms>,
-    pub identity: Identity,
-    pub store: Store,
-    pub audit: AuditLog,
-    pub shutdown: CancellationToken,
-    pub started: Instant,
-    /// The uid the daemon runs as: Unix-socket peers with it are the local owner.
-    pub local_uid: u32,
-    /// Where TCP clients connect, if anywhere.
-    pub tcp_addr: Option<SocketAddr>,
-}
-
 pub struct Daemon {
-    shared: Arc<Shared>,
+    shutdown: CancellationToken,
     tracker: TaskTracker,
     tcp_addr: Option<SocketAddr>,
     socket_path: PathBuf,
@@ -74,6 +61,50 @@ fn seed_manifests(dir: &Path) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
     }
+    Ok(())
+}
+
+/// Give each service its seat on the bus and only the parts of the daemon it uses.
+fn start_services(
+    config: &Config,
+    bus: &Bus,
+    identity: &Identity,
+    store: &Store,
+    audit: &AuditLog,
+    shutdown: &CancellationToken,
+    tcp_addr: Option<SocketAddr>,
+) -> anyhow::Result<()> {
+    let sys = services::sys::Sys {
+        identity: identity.clone(),
+        perms: bus.perms.clone(),
+        hub: bus.hub.clone(),
+        store: store.clone(),
+        audit: audit.clone(),
+        shutdown: shutdown.clone(),
+        started: Instant::now(),
+        tcp_addr,
+        token_ttl_days: config.limits.token_ttl_days,
+        socket_path: config.socket_path(),
+        data_dir: config.data_dir.clone(),
+    };
+    services::sys::start(Seat::join(bus, Service::Sys)?, sys);
+    let vfs = services::vfs::Places {
+        roots: config.user_roots(),
+        scratch: config.vfs_scratch_dir(),
+        index: config.data_dir.join("index"),
+    };
+    services::vfs::start(Seat::join(bus, Service::Vfs)?, vfs, config.vfs.clone())?;
+    services::telemetry::start(Seat::join(bus, Service::Telemetry)?, store.clone())?;
+    let compute = services::compute::Places {
+        roots: config.user_roots(),
+        modules: config.data_dir.join("modules"),
+        manifests: config.manifests_dir.clone(),
+    };
+    services::compute::start(
+        Seat::join(bus, Service::Compute)?,
+        compute,
+        config.compute.clone(),
+    )?;
     Ok(())
 }
 
@@ -113,37 +144,46 @@ impl Daemon {
             },
         };
         let tcp_addr = tcp.as_ref().and_then(|l| l.local_addr().ok());
-        let shared = Arc::new(Shared {
-            config,
+        let shutdown = CancellationToken::new();
+        let bus = Bus {
             hub: Hub::new(),
             perms,
+            metrics: Arc::default(),
+        };
+        start_services(
+            &config, &bus, &identity, &store, &audit, &shutdown, tcp_addr,
+        )?;
+        let gateway = Arc::new(Gateway {
+            sessions: Arc::new(Sessions {
+                hub: bus.hub.clone(),
+                perms: bus.perms.clone(),
+                limits: config.limits.clone(),
+                shutdown: shutdown.clone(),
+            }),
             identity,
-            store,
-            audit,
-            shutdown: CancellationToken::new(),
-            started: Instant::now(),
+            owner: config.owner.clone(),
+            guest: config.guest,
             local_uid: rustix::process::geteuid().as_raw(),
-            tcp_addr,
+            metrics: MetricsPage {
+                hub: bus.hub.clone(),
+                metrics: bus.metrics.clone(),
+            },
         });
-        services::sys::start(shared.clone())?;
-        services::vfs::start(shared.clone())?;
-        services::telemetry::start(shared.clone())?;
-        services::compute::start(shared.clone())?;
         let tracker = TaskTracker::new();
-        tracker.spawn(gateway::serve_unix(unix, shared.clone(), tracker.clone()));
+        tracker.spawn(gateway::serve_unix(unix, gateway.clone(), tracker.clone()));
         if let Some(tcp) = tcp {
-            tracker.spawn(gateway::serve_tcp(tcp, shared.clone(), tracker.clone()));
+            tracker.spawn(gateway::serve_tcp(tcp, gateway, tracker.clone()));
         }
-        let socket_path = shared.config.socket_path();
+        let socket_path = config.socket_path();
         tracing::info!(
             socket = %socket_path.display(),
             tcp = %tcp_addr.map_or("off".to_owned(), |a| a.to_string()),
-            data = %shared.config.data_dir.display(),
+            data = %config.data_dir.display(),
             "aetherd {} ready",
             env!("CARGO_PKG_VERSION")
         );
         Ok(Daemon {
-            shared,
+            shutdown,
             tracker,
             tcp_addr,
             socket_path,
@@ -159,18 +199,14 @@ impl Daemon {
         &self.socket_path
     }
 
-    pub fn shared(&self) -> &Arc<Shared> {
-        &self.shared
-    }
-
     /// Cancelling this stops the daemon gracefully.
     pub fn shutdown_token(&self) -> CancellationToken {
-        self.shared.shutdown.clone()
+        self.shutdown.clone()
     }
 
     /// Run until shutdown is requested, then say bye to every client and stop.
     pub async fn wait(self) {
-        self.shared.shutdown.cancelled().await;
+        self.shutdown.cancelled().await;
         tracing::info!("shutting down");
         self.tracker.close();
         if tokio::time::timeout(Duration::from_secs(5), self.tracker.wait())
@@ -184,7 +220,7 @@ impl Daemon {
     }
 
     pub async fn stop(self) {
-        self.shared.shutdown.cancel();
+        self.shutdown.cancel();
         self.wait().await;
     }
 }

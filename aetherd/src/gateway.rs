@@ -17,9 +17,23 @@ use tokio_util::task::TaskTracker;
 use aether_proto::frame::{Auth, Bye, ByeReason, ConnectionLimits, Welcome};
 use aether_proto::{ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame};
 
-use crate::daemon::Shared;
-use crate::identity::{Caller, IdentityError};
-use crate::session::Session;
+use crate::identity::{Caller, Identity, IdentityError};
+use crate::metrics::MetricsPage;
+use crate::session::{Session, Sessions};
+
+/// What the gateway needs: how to sign people in, what their sessions share, and
+/// the page `/metrics` serves.
+pub struct Gateway {
+    pub sessions: Arc<Sessions>,
+    pub identity: Identity,
+    /// The local owner account (signs in over the Unix socket by peer credentials).
+    pub owner: String,
+    /// Allow anonymous guest users.
+    pub guest: bool,
+    /// The uid the daemon runs as: Unix-socket peers with it are the local owner.
+    pub local_uid: u32,
+    pub metrics: MetricsPage,
+}
 
 /// How the connection reached us.
 #[derive(Debug, Clone, Copy)]
@@ -43,16 +57,16 @@ fn ws_config(max_frame: usize) -> WebSocketConfig {
         .max_frame_size(Some(max_frame))
 }
 
-pub async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>, tracker: TaskTracker) {
+pub async fn serve_tcp(listener: TcpListener, gateway: Arc<Gateway>, tracker: TaskTracker) {
     loop {
         let accepted = tokio::select! {
-            _ = shared.shutdown.cancelled() => return,
+            _ = gateway.sessions.shutdown.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
         match accepted {
             Ok((stream, addr)) => {
                 let _ = stream.set_nodelay(true);
-                tracker.spawn(connection(stream, Peer::Tcp(addr), shared.clone()));
+                tracker.spawn(connection(stream, Peer::Tcp(addr), gateway.clone()));
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -63,16 +77,16 @@ pub async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>, tracker: Task
     }
 }
 
-pub async fn serve_unix(listener: UnixListener, shared: Arc<Shared>, tracker: TaskTracker) {
+pub async fn serve_unix(listener: UnixListener, gateway: Arc<Gateway>, tracker: TaskTracker) {
     loop {
         let accepted = tokio::select! {
-            _ = shared.shutdown.cancelled() => return,
+            _ = gateway.sessions.shutdown.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
         match accepted {
             Ok((stream, _)) => {
                 let uid = stream.peer_cred().ok().map(|cred| cred.uid());
-                tracker.spawn(connection(stream, Peer::Unix { uid }, shared.clone()));
+                tracker.spawn(connection(stream, Peer::Unix { uid }, gateway.clone()));
             }
             Err(e) => {
                 tracing::warn!("unix accept failed: {e}");
@@ -99,12 +113,13 @@ pub async fn bind_unix(path: &Path) -> anyhow::Result<UnixListener> {
     Ok(listener)
 }
 
-async fn connection<S>(stream: S, peer: Peer, shared: Arc<Shared>)
+async fn connection<S>(stream: S, peer: Peer, gateway: Arc<Gateway>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let limits = &shared.config.limits;
-    let handshake = crate::http::accept(stream, ws_config(limits.max_frame_bytes), &shared);
+    let limits = &gateway.sessions.limits;
+    let handshake =
+        crate::http::accept(stream, ws_config(limits.max_frame_bytes), &gateway.metrics);
     let mut ws = match tokio::time::timeout(limits.hello_timeout(), handshake).await {
         Ok(Ok(Some(ws))) => ws,
         // Answered as plain HTTP (/metrics, /healthz, errors): nothing more to do.
@@ -118,8 +133,8 @@ where
             return;
         }
     };
-    let caller =
-        match tokio::time::timeout(limits.hello_timeout(), hello(&mut ws, peer, &shared)).await {
+    let mut caller =
+        match tokio::time::timeout(limits.hello_timeout(), hello(&mut ws, peer, &gateway)).await {
             Ok(Ok(caller)) => caller,
             Ok(Err(refusal)) => {
                 tracing::info!(?peer, "sign-in refused: {}", refusal.msg);
@@ -139,6 +154,9 @@ where
                 return;
             }
         };
+    // Known from now on, so revoking its credentials ends it.
+    let registration = gateway.identity.register(&caller);
+    caller.connection = registration.id;
     let session = format!("s{}", rand::random::<u64>());
     let welcome = ServerFrame::Welcome(Welcome {
         v: PROTOCOL_VERSION,
@@ -156,14 +174,16 @@ where
         return;
     }
     tracing::info!(?peer, user = %caller.user, app = ?caller.bound_app, %session, "signed in");
-    Session::new(caller, shared).run(ws).await;
+    Session::new(caller, gateway.sessions.clone())
+        .run(ws, registration)
+        .await;
 }
 
 /// Read and check the hello.
 async fn hello<S>(
     ws: &mut WebSocketStream<S>,
     peer: Peer,
-    shared: &Shared,
+    gateway: &Gateway,
 ) -> Result<Caller, IdentityError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -199,11 +219,11 @@ where
             hello.v
         )));
     }
-    let identity = &shared.identity;
+    let identity = &gateway.identity;
     match hello.auth {
         Auth::Local => match peer {
-            Peer::Unix { uid: Some(uid) } if uid == shared.local_uid => {
-                identity.owner(&shared.config.owner).await
+            Peer::Unix { uid: Some(uid) } if uid == gateway.local_uid => {
+                identity.owner(&gateway.owner).await
             }
             Peer::Unix { .. } => Err(refuse(
                 "local sign-in is only for the daemon's own user; sign in with a token or password"
@@ -216,7 +236,7 @@ where
         },
         Auth::Token { token } => identity.sign_in_token(&token).await,
         Auth::Password { user, password } => identity.sign_in_password(&user, &password).await,
-        Auth::Guest if shared.config.guest => identity.create_guest().await,
+        Auth::Guest if gateway.guest => identity.create_guest().await,
         Auth::Guest => Err(refuse("guest mode is off on this daemon".into())),
     }
 }

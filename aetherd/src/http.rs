@@ -9,7 +9,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-use crate::daemon::Shared;
+use crate::metrics::MetricsPage;
 
 /// Larger request heads are refused.
 const MAX_HEAD: usize = 16 * 1024;
@@ -39,7 +39,7 @@ async fn respond<S: AsyncWrite + Unpin>(
 pub async fn accept<S>(
     mut stream: S,
     config: WebSocketConfig,
-    shared: &Shared,
+    metrics: &MetricsPage,
 ) -> io::Result<Option<WebSocketStream<S>>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -117,7 +117,7 @@ where
     }
     match (method, path) {
         ("GET", "/metrics") => {
-            let text = shared.hub.metrics.render(&shared.hub.snapshot());
+            let text = metrics.render();
             respond(
                 &mut stream,
                 "200 OK",

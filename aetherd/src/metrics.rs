@@ -11,7 +11,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::hub::StatsSnapshot;
+use std::sync::Arc;
+
+use crate::hub::{Hub, StatsSnapshot};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -37,6 +39,19 @@ impl Default for Metrics {
         Metrics {
             requests: Family::new_with_constructor(latency_histogram),
         }
+    }
+}
+
+/// What `/metrics` renders: the bus's counters and the services' latencies.
+#[derive(Clone)]
+pub struct MetricsPage {
+    pub hub: Arc<Hub>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl MetricsPage {
+    pub fn render(&self) -> String {
+        self.metrics.render(&self.hub.snapshot())
     }
 }
 

@@ -14,8 +14,9 @@ use notify::Watcher;
 use parking_lot::RwLock;
 use serde::Serialize;
 
+use aether_proto::api::{self, Call as _, sys, telemetry, vfs, vm};
 use aether_proto::manifest::MAX_MANIFEST_BYTES;
-use aether_proto::{Capability, ErrorCode, Manifest, ManifestError, Pattern, Topic};
+use aether_proto::{Capability, ErrorBody, ErrorCode, Manifest, ManifestError, Pattern, Topic};
 
 use crate::audit::{AuditEntry, AuditLog};
 use crate::identity::Caller;
@@ -60,25 +61,25 @@ const REQ: u8 = Op::Req.bit();
 fn capability_topics(cap: Capability) -> &'static [(u8, &'static str)] {
     match cap {
         Capability::VfsRead => &[
-            (REQ, "vfs.read"),
-            (REQ, "vfs.list"),
-            (REQ, "vfs.stat"),
-            (REQ, "vfs.search"),
-            (REQ, "vfs.usage"),
-            (SUB, "vfs.events.>"),
+            (REQ, vfs::Read::TOPIC),
+            (REQ, vfs::List::TOPIC),
+            (REQ, vfs::Stat::TOPIC),
+            (REQ, vfs::Search::TOPIC),
+            (REQ, vfs::Usage::TOPIC),
+            (SUB, vfs::EVENTS),
         ],
         Capability::VfsWrite => &[
-            (REQ, "vfs.write"),
-            (REQ, "vfs.mkdir"),
-            (REQ, "vfs.remove"),
-            (REQ, "vfs.move"),
-            (REQ, "vfs.copy"),
+            (REQ, vfs::Write::TOPIC),
+            (REQ, vfs::Mkdir::TOPIC),
+            (REQ, vfs::Remove::TOPIC),
+            (REQ, vfs::Move::TOPIC),
+            (REQ, vfs::Copy::TOPIC),
         ],
         Capability::VmRun => &[
-            (REQ, "vm.run"),
-            (REQ, "vm.kill"),
-            (REQ, "vm.stdin"),
-            (REQ, "vm.jobs"),
+            (REQ, vm::Run::TOPIC),
+            (REQ, vm::Kill::TOPIC),
+            (REQ, vm::Stdin::TOPIC),
+            (REQ, vm::Jobs::TOPIC),
             (SUB, "vm.job.>"),
         ],
         Capability::AiAccess => &[
@@ -101,9 +102,9 @@ fn capability_topics(cap: Capability) -> &'static [(u8, &'static str)] {
         Capability::Presence => &[(REQ, "presence.*"), (SUB | PUB, "presence.>")],
         Capability::TelemetryRead => &[
             (SUB, "telemetry.>"),
-            (REQ, "telemetry.rules.add"),
-            (REQ, "telemetry.rules.list"),
-            (REQ, "telemetry.rules.rm"),
+            (REQ, telemetry::RulesAdd::TOPIC),
+            (REQ, telemetry::RulesList::TOPIC),
+            (REQ, telemetry::RulesRm::TOPIC),
         ],
         Capability::AppsManage => &[(REQ, "apps.install"), (REQ, "apps.uninstall")],
         Capability::Session => &[
@@ -113,25 +114,27 @@ fn capability_topics(cap: Capability) -> &'static [(u8, &'static str)] {
             (REQ, "prefs.set"),
         ],
         Capability::Admin => &[
-            (REQ, "sys.user.add"),
-            (REQ, "sys.user.list"),
-            (REQ, "sys.daemon.stop"),
-            (REQ, "sys.audit.list"),
+            (REQ, sys::UserAdd::TOPIC),
+            (REQ, sys::UserList::TOPIC),
+            (REQ, sys::DaemonStop::TOPIC),
+            (REQ, sys::AuditList::TOPIC),
         ],
     }
 }
 
 /// Requests every signed-in app may make, whatever its capabilities.
-const OPEN_REQUESTS: &[&str] = &[
-    "sys.whoami",
-    "sys.ping",
-    "sys.stats",
-    "sys.token.create",
-    "sys.user.passwd",
-    "sys.perms.show",
+pub const OPEN_REQUESTS: &[&str] = &[
+    sys::Whoami::TOPIC,
+    sys::Ping::TOPIC,
+    sys::Stats::TOPIC,
+    sys::TokenCreate::TOPIC,
+    sys::TokenList::TOPIC,
+    sys::TokenRevoke::TOPIC,
+    sys::Passwd::TOPIC,
+    sys::PermsShow::TOPIC,
 ];
 
-/// The daemon's own services: each may serve exactly these topics.
+/// The daemon's own services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
     Sys,
@@ -140,49 +143,30 @@ pub enum Service {
     Compute,
 }
 
-fn service_topics(service: Service) -> &'static [&'static str] {
+/// The topics each service serves: its calls in the typed API, and no others.
+pub fn service_topics(service: Service) -> &'static [&'static str] {
     match service {
-        Service::Sys => &[
-            "sys.whoami",
-            "sys.ping",
-            "sys.stats",
-            "sys.token.create",
-            "sys.user.add",
-            "sys.user.list",
-            "sys.user.passwd",
-            "sys.perms.show",
-            "sys.daemon.stop",
-            "sys.audit.list",
-        ],
-        Service::Vfs => &[
-            "vfs.read",
-            "vfs.write",
-            "vfs.list",
-            "vfs.stat",
-            "vfs.mkdir",
-            "vfs.remove",
-            "vfs.move",
-            "vfs.copy",
-            "vfs.search",
-            "vfs.usage",
-            // Only services ask for it (no capability maps to it): after a job changed files.
-            "vfs.rescan",
-        ],
-        Service::Telemetry => &[
-            "telemetry.rules.add",
-            "telemetry.rules.list",
-            "telemetry.rules.rm",
-        ],
-        Service::Compute => &["vm.run", "vm.kill", "vm.stdin", "vm.jobs"],
+        Service::Sys => api::sys::TOPICS,
+        Service::Vfs => api::vfs::TOPICS,
+        Service::Telemetry => api::telemetry::TOPICS,
+        Service::Compute => api::vm::TOPICS,
+    }
+}
+
+/// Requests only services make (no capability opens them), and which service may make each.
+fn service_requests(service: Service) -> &'static [&'static str] {
+    match service {
+        // After a job that changed files, and to size a job's write budget.
+        Service::Compute => &[vfs::Rescan::TOPIC, vfs::Usage::TOPIC],
+        Service::Sys | Service::Vfs | Service::Telemetry => &[],
     }
 }
 
 /// What each service may listen to (publications from every user), as patterns.
 fn service_listens(service: Service) -> &'static [&'static str] {
     match service {
-        Service::Sys | Service::Vfs => &[],
+        Service::Sys | Service::Vfs | Service::Compute => &[],
         Service::Telemetry => &["telemetry.>"],
-        Service::Compute => &[],
     }
 }
 
@@ -195,10 +179,6 @@ fn service_publishes(service: Service) -> &'static [&'static str] {
         Service::Compute => &["vm.job.>", "telemetry.vm.*"],
     }
 }
-
-/// Topic roots that are shared between users (membership is the owning service's job);
-/// every other topic lives in the caller's private namespace.
-pub const SHARED_ROOTS: &[&str] = &["chat", "presence"];
 
 struct Grant {
     ops: u8,
@@ -235,6 +215,12 @@ pub struct Denial {
     pub msg: String,
 }
 
+impl From<Denial> for ErrorBody {
+    fn from(denial: Denial) -> ErrorBody {
+        ErrorBody::new(denial.code, denial.msg)
+    }
+}
+
 /// The loaded manifests.
 #[derive(Debug, Default)]
 pub struct Catalog {
@@ -243,18 +229,10 @@ pub struct Catalog {
 }
 
 /// A manifest's grants as people read them.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct AppPermissions {
     pub manifest: Manifest,
-    pub topics: Vec<GrantView>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct GrantView {
-    pub capability: Capability,
-    pub reason: String,
-    pub ops: Vec<Op>,
-    pub topic: String,
+    pub topics: Vec<sys::Grant>,
 }
 
 pub struct Perms {
@@ -346,17 +324,14 @@ impl Perms {
         })
     }
 
-    /// May this service serve this pattern?
-    pub fn check_service(&self, service: Service, pattern: &Pattern) -> Result<(), Denial> {
-        if service_topics(service)
-            .iter()
-            .any(|t| *t == pattern.as_str())
-        {
+    /// May this service make this service-only request?
+    pub fn check_service_request(&self, service: Service, topic: &Topic) -> Result<(), Denial> {
+        if service_requests(service).contains(&topic.as_str()) {
             Ok(())
         } else {
             Err(Denial {
                 code: ErrorCode::Forbidden,
-                msg: format!("service {service:?} does not own {pattern}"),
+                msg: format!("service {service:?} may not request {topic} on its own"),
             })
         }
     }
@@ -401,8 +376,9 @@ impl Perms {
                 let ops = [Op::Sub, Op::Serve, Op::Pub, Op::Req]
                     .into_iter()
                     .filter(|op| ops & op.bit() != 0)
+                    .map(|op| op.as_str().to_owned())
                     .collect();
-                topics.push(GrantView {
+                topics.push(sys::Grant {
                     capability: *cap,
                     reason: reason.clone(),
                     ops,
@@ -553,6 +529,7 @@ mod tests {
             guest: false,
             bound_app: bound.map(str::to_owned),
             token_expires_at: None,
+            ..Caller::default()
         }
     }
 
@@ -612,12 +589,23 @@ mod tests {
     }
 
     #[test]
-    fn services_serve_only_their_topics() {
+    fn services_make_only_their_own_service_requests() {
         assert!(service_topics(Service::Sys).contains(&"sys.ping"));
         let dir = tempfile::tempdir().unwrap();
         let perms = Perms::load(dir.path(), AuditLog::disabled());
-        assert!(perms.check_service(Service::Sys, &p("sys.ping")).is_ok());
-        assert!(perms.check_service(Service::Sys, &p("vfs.read")).is_err());
+        let rescan = Topic::parse("vfs.rescan").unwrap();
+        assert!(
+            perms
+                .check_service_request(Service::Compute, &rescan)
+                .is_ok()
+        );
+        assert!(perms.check_service_request(Service::Sys, &rescan).is_err());
+        let read = Topic::parse("vfs.read").unwrap();
+        assert!(
+            perms
+                .check_service_request(Service::Compute, &read)
+                .is_err()
+        );
     }
 
     #[test]

@@ -14,15 +14,16 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_util::sync::CancellationToken;
 
 use aether_proto::frame::{self, Bye, ByeReason, Publish, Reply, Request, Sub};
 use aether_proto::manifest::valid_app_id;
 use aether_proto::{ClientFrame, ErrorBody, ErrorCode, Pattern, ServerFrame, Topic};
 
-use crate::daemon::Shared;
-use crate::hub::{Envelope, Namespace, Outbound, Outbox, OutboxKind, Requester, Target};
-use crate::identity::Caller;
-use crate::perms::{Denial, Op, SHARED_ROOTS};
+use crate::config::Limits;
+use crate::hub::{Envelope, Hub, Namespace, Outbound, Outbox, OutboxKind, Requester, Target};
+use crate::identity::{Caller, Registration};
+use crate::perms::{Denial, Op, Perms};
 
 /// Deliveries written per flush.
 const BATCH: usize = 512;
@@ -64,9 +65,17 @@ fn op_slot(op: Op) -> usize {
     }
 }
 
+/// What every session shares, and nothing more.
+pub struct Sessions {
+    pub hub: Arc<Hub>,
+    pub perms: Arc<Perms>,
+    pub limits: Limits,
+    pub shutdown: CancellationToken,
+}
+
 pub struct Session {
     caller: Arc<Caller>,
-    shared: Arc<Shared>,
+    ctx: Arc<Sessions>,
     outbox: Arc<Outbox>,
     rx: Option<mpsc::Receiver<Outbound>>,
     subs: HashMap<u64, SubEntry>,
@@ -74,13 +83,13 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(caller: Caller, shared: Arc<Shared>) -> Session {
-        let (outbox, rx) = shared
+    pub fn new(caller: Caller, ctx: Arc<Sessions>) -> Session {
+        let (outbox, rx) = ctx
             .hub
-            .participant(OutboxKind::Remote, shared.config.limits.outbound_queue);
+            .participant(OutboxKind::Remote, ctx.limits.outbound_queue);
         Session {
             caller: Arc::new(caller),
-            shared,
+            ctx,
             outbox,
             rx: Some(rx),
             subs: HashMap::new(),
@@ -88,28 +97,45 @@ impl Session {
         }
     }
 
-    pub async fn run<S>(mut self, mut ws: WebSocketStream<S>)
+    /// Serve the connection until it ends. It is closed with `bye auth_expired` when
+    /// its credentials are revoked (`registration`) or expire.
+    pub async fn run<S>(mut self, mut ws: WebSocketStream<S>, registration: Registration)
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let stats = &self.shared.hub.stats;
+        let stats = &self.ctx.hub.stats;
         stats.connections.fetch_add(1, Ordering::Relaxed);
-        let reason = self.event_loop(&mut ws).await;
+        let caller = self.caller.clone();
+        let ended = ended(&caller, &registration);
+        let reason = tokio::select! {
+            reason = self.event_loop(&mut ws) => reason,
+            why = ended => {
+                tracing::info!(user = %self.caller.user, "closing: {why}");
+                Some(ByeReason::AuthExpired)
+            }
+        };
         if let Some(reason) = reason {
             if reason == ByeReason::SlowConsumer {
-                self.shared
+                self.ctx
                     .hub
                     .stats
                     .slow_consumers
                     .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(user = %self.caller.user, "dropping a slow consumer");
             }
-            let msg = (reason == ByeReason::TooLarge).then(|| {
-                format!(
+            let msg = match reason {
+                ByeReason::TooLarge => Some(format!(
                     "the limit is {} bytes",
-                    self.shared.config.limits.max_frame_bytes
-                )
-            });
+                    self.ctx.limits.max_frame_bytes
+                )),
+                ByeReason::AuthExpired if registration.revoked.is_cancelled() => {
+                    Some("the credentials of this connection were revoked".to_owned())
+                }
+                ByeReason::AuthExpired => {
+                    Some("the credentials of this connection expired".to_owned())
+                }
+                _ => None,
+            };
             let bye = ServerFrame::Bye(Bye { reason, msg });
             // The peer may not be reading: say bye if it fits, never wait long.
             let _ = tokio::time::timeout(Duration::from_secs(1), async {
@@ -118,7 +144,7 @@ impl Session {
             })
             .await;
         }
-        self.shared
+        self.ctx
             .hub
             .stats
             .connections
@@ -131,7 +157,7 @@ impl Session {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let outbox = self.outbox.clone();
-        let shutdown = self.shared.shutdown.clone();
+        let shutdown = self.ctx.shutdown.clone();
         let mut rx = self.rx.take()?;
         let mut batch = Vec::with_capacity(BATCH);
         loop {
@@ -215,7 +241,7 @@ impl Session {
     }
 
     fn check(&mut self, app: &str, op: Op, pattern: &Pattern) -> Result<(), ErrorBody> {
-        let generation = self.shared.perms.generation();
+        let generation = self.ctx.perms.generation();
         if generation != self.perms.generation {
             self.perms = PermCache {
                 generation,
@@ -231,7 +257,7 @@ impl Session {
         let decision = match cached {
             Some(decision) => decision,
             None => {
-                let decision = self.shared.perms.check(&self.caller, app, op, pattern);
+                let decision = self.ctx.perms.check(&self.caller, app, op, pattern);
                 if self.perms.size >= PERM_CACHE_LIMIT {
                     self.perms.by_app.clear();
                     self.perms.size = 0;
@@ -251,8 +277,8 @@ impl Session {
 
     fn namespace(&self, root: Option<&str>) -> Namespace {
         match root {
-            Some(root) if SHARED_ROOTS.contains(&root) => Namespace::Shared,
-            _ => Namespace::User(self.caller.user_id),
+            Some(root) => Namespace::of(root, self.caller.user_id),
+            None => Namespace::User(self.caller.user_id),
         }
     }
 
@@ -268,7 +294,7 @@ impl Session {
                 ),
             ));
         }
-        let limit = self.shared.config.limits.max_subscriptions;
+        let limit = self.ctx.limits.max_subscriptions;
         if self.subs.len() >= limit {
             return Err((
                 id,
@@ -289,7 +315,7 @@ impl Session {
             outbox: self.outbox.clone(),
             sub: sub.id,
         };
-        self.shared.hub.subscribe(ns, &pattern, target, sub.serve);
+        self.ctx.hub.subscribe(ns, &pattern, target, sub.serve);
         self.subs.insert(
             sub.id,
             SubEntry {
@@ -308,7 +334,7 @@ impl Session {
                 ErrorBody::new(ErrorCode::NotFound, format!("no subscription {sub}")),
             ));
         };
-        self.shared
+        self.ctx
             .hub
             .unsubscribe(entry.ns, &entry.pattern, self.outbox.id, sub, entry.serve);
         Ok(Some(ServerFrame::Ok(frame::Ack { id })))
@@ -345,7 +371,7 @@ impl Session {
             app,
             data.unwrap_or_else(frame::null_data),
         );
-        self.shared.hub.publish(ns, Arc::new(envelope));
+        self.ctx.hub.publish(ns, Arc::new(envelope));
         Ok(id.map(|id| ServerFrame::Ok(frame::Ack { id })))
     }
 
@@ -358,7 +384,7 @@ impl Session {
             timeout_ms,
         } = request;
         let topic = self.topic(Some(id), &app, &topic, Op::Req)?;
-        let limits = &self.shared.config.limits;
+        let limits = &self.ctx.limits;
         if self.outbox.pending_requests.load(Ordering::Acquire) >= limits.max_pending_requests {
             return Err((
                 Some(id),
@@ -385,7 +411,7 @@ impl Session {
             outbox: self.outbox.clone(),
             id,
         };
-        self.shared
+        self.ctx
             .hub
             .request(
                 ns,
@@ -411,7 +437,7 @@ impl Session {
             (_, Some(error)) => Err(error),
             (data, None) => Ok(data.unwrap_or_else(frame::null_data)),
         };
-        self.shared
+        self.ctx
             .hub
             .reply(self.outbox.id, to, result)
             .map_err(|e| (None, e))?;
@@ -422,11 +448,31 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         for (sub, entry) in self.subs.drain() {
-            self.shared
+            self.ctx
                 .hub
                 .unsubscribe(entry.ns, &entry.pattern, self.outbox.id, sub, entry.serve);
         }
-        self.shared.hub.participant_gone(self.outbox.id);
+        self.ctx.hub.participant_gone(self.outbox.id);
+    }
+}
+
+/// Resolves when the connection's credentials are revoked or expire, saying which.
+async fn ended(caller: &Caller, registration: &Registration) -> &'static str {
+    let expiry = async {
+        match caller.token_expires_at {
+            Some(at) => {
+                let at = std::time::UNIX_EPOCH + Duration::from_secs(at.max(0) as u64);
+                let left = at
+                    .duration_since(std::time::SystemTime::now())
+                    .unwrap_or_default();
+                tokio::time::sleep(left).await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = registration.revoked.cancelled() => "its credentials were revoked",
+        _ = expiry => "its credentials expired",
     }
 }
 

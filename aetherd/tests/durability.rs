@@ -49,7 +49,7 @@ async fn kill_9_during_writes_loses_nothing_acknowledged() {
     let client = owner(home.path()).await;
     let files = client.app("files");
     let _: Value = files
-        .request("vfs.mkdir", &json!({ "path": "/d" }))
+        .request_json("vfs.mkdir", &json!({ "path": "/d" }))
         .await
         .unwrap();
 
@@ -61,7 +61,7 @@ async fn kill_9_during_writes_loses_nothing_acknowledged() {
         writers.push(tokio::spawn(async move {
             for round in 0.. {
                 let write = json!({ "path": format!("/d/f{file}"), "data": content(file, round) });
-                match files.request::<_, Value>("vfs.write", &write).await {
+                match files.request_json::<_, Value>("vfs.write", &write).await {
                     Ok(_) => acked.lock()[file] = Some(round),
                     Err(_) => return round, // the daemon died: this round may or may not have landed
                 }
@@ -88,7 +88,7 @@ async fn kill_9_during_writes_loses_nothing_acknowledged() {
     let files = client.app("files");
     for (file, last) in acked.iter().enumerate() {
         let read: Value = files
-            .request("vfs.read", &json!({ "path": format!("/d/f{file}") }))
+            .request_json("vfs.read", &json!({ "path": format!("/d/f{file}") }))
             .await
             .unwrap_or_else(|e| panic!("/d/f{file} is gone after the crash: {e}"));
         let text = read["data"].as_str().unwrap();
@@ -107,7 +107,7 @@ async fn kill_9_during_writes_loses_nothing_acknowledged() {
     }
     // Nothing half-written shows up in the user's files.
     let listing: Value = files
-        .request("vfs.list", &json!({ "path": "/d" }))
+        .request_json("vfs.list", &json!({ "path": "/d" }))
         .await
         .unwrap();
     assert_eq!(

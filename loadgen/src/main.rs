@@ -396,7 +396,7 @@ async fn main() -> anyhow::Result<()> {
     .context("owner sign-in")?;
     let answer: serde_json::Value = owner
         .app("cli")
-        .request("sys.token.create", &serde_json::json!({"label": "loadgen"}))
+        .request_json("sys.token.create", &serde_json::json!({"label": "loadgen"}))
         .await?;
     let token = answer["token"].as_str().context("no token")?.to_owned();
     println!(

@@ -182,7 +182,7 @@ async fn mint(daemon: &DaemonProcess) -> anyhow::Result<String> {
     .await?;
     let answer: Value = owner
         .app("cli")
-        .request("sys.token.create", &json!({ "label": "loadgen vm" }))
+        .request_json("sys.token.create", &json!({ "label": "loadgen vm" }))
         .await?;
     Ok(answer["token"].as_str().context("no token")?.to_owned())
 }

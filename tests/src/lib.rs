@@ -141,7 +141,7 @@ impl TestDaemon {
         let owner = self.owner().await;
         let added: Value = owner
             .app("cli")
-            .request(
+            .request_json(
                 "sys.user.add",
                 &json!({ "name": name, "password": password }),
             )
@@ -210,7 +210,7 @@ impl TestDaemon {
 pub async fn create_token(client: &AetherClient, body: Value) -> String {
     let answer: Value = client
         .app("cli")
-        .request("sys.token.create", &body)
+        .request_json("sys.token.create", &body)
         .await
         .unwrap_or_else(|e| panic!("sys.token.create {body} failed: {e}"));
     answer["token"]
@@ -223,7 +223,7 @@ pub async fn create_token(client: &AetherClient, body: Value) -> String {
 pub async fn stats(client: &AetherClient) -> Value {
     client
         .app("cli")
-        .request("sys.stats", &json!({}))
+        .request_json("sys.stats", &json!({}))
         .await
         .unwrap_or_else(|e| panic!("sys.stats failed: {e}"))
 }

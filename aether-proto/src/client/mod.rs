@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use endpoint::Endpoint;
 
+use crate::api::Call;
 use crate::error::{ErrorBody, ErrorCode};
 use crate::frame::{self, Auth, ClientFrame, Data, Msg, Welcome};
 
@@ -254,14 +255,33 @@ impl AppHandle {
         Ok(answer.unwrap_or_else(frame::null_data))
     }
 
-    /// Send a typed request and decode a typed answer.
-    pub async fn request<Q: Serialize + ?Sized, A: DeserializeOwned>(
+    /// Send a call of the typed API and decode its answer:
+    /// `app.request(&api::vfs::Read { path: "/a".into(), ..Default::default() })`.
+    pub async fn request<C: Call>(&self, call: &C) -> Result<C::Answer, ClientError> {
+        self.request_within(call, None).await
+    }
+
+    /// [`AppHandle::request`] with its own timeout.
+    pub async fn request_within<C: Call>(
+        &self,
+        call: &C,
+        timeout: Option<Duration>,
+    ) -> Result<C::Answer, ClientError> {
+        let raw = self
+            .request_raw(C::TOPIC, frame::to_data(call), timeout)
+            .await?;
+        decode_answer(C::TOPIC, &raw)
+    }
+
+    /// Send any serializable request on any topic and decode the answer as `A`
+    /// (for topics outside the typed API, such as an app's own namespace).
+    pub async fn request_json<Q: Serialize + ?Sized, A: DeserializeOwned>(
         &self,
         topic: &str,
         data: &Q,
     ) -> Result<A, ClientError> {
         let raw = self.request_raw(topic, frame::to_data(data), None).await?;
-        serde_json::from_str(raw.get()).map_err(|e| ClientError::Decode(e.to_string()))
+        decode_answer(topic, &raw)
     }
 
     /// Subscribe to a pattern; deliveries arrive on the returned stream.
@@ -301,6 +321,11 @@ impl AppHandle {
             Err(_) => Err(ClientError::Timeout(timeout)),
         }
     }
+}
+
+fn decode_answer<A: DeserializeOwned>(topic: &str, raw: &Data) -> Result<A, ClientError> {
+    serde_json::from_str(raw.get())
+        .map_err(|e| ClientError::Decode(format!("the answer to {topic}: {e}")))
 }
 
 /// A live subscription. Dropping it unsubscribes.

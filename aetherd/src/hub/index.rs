@@ -21,6 +21,21 @@ pub enum Namespace {
     Service,
 }
 
+/// Topic roots shared between users (membership there is the owning service's job);
+/// every other topic lives in the acting user's private namespace.
+pub const SHARED_ROOTS: &[&str] = &["chat", "presence"];
+
+impl Namespace {
+    /// Where a topic (or a pattern with this literal first token) lives for `user_id`.
+    pub fn of(root: &str, user_id: i64) -> Namespace {
+        if SHARED_ROOTS.contains(&root) {
+            Namespace::Shared
+        } else {
+            Namespace::User(user_id)
+        }
+    }
+}
+
 /// One subscription: who gets the delivery and under which `sub` id.
 #[derive(Clone)]
 pub struct Target {

@@ -15,13 +15,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
-use serde::Serialize;
 use tokio::sync::mpsc;
 
 use aether_proto::frame::Data;
 use aether_proto::{ErrorBody, ErrorCode, Pattern, ServerFrame, Topic};
 
-pub use index::{Matches, Namespace, Target};
+pub use index::{Matches, Namespace, SHARED_ROOTS, Target};
 pub use outbox::{ConnId, Envelope, Outbound, Outbox, OutboxKind};
 
 use index::Index;
@@ -43,19 +42,8 @@ pub struct Stats {
     pub timeouts: AtomicU64,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct StatsSnapshot {
-    pub connections: u64,
-    pub subscriptions: usize,
-    pub published: u64,
-    pub delivered: u64,
-    pub dropped: u64,
-    pub slow_consumers: u64,
-    pub requests: u64,
-    pub pending_requests: usize,
-    pub no_responders: u64,
-    pub timeouts: u64,
-}
+/// What `sys.stats` and `/metrics` show of the bus.
+pub use aether_proto::api::sys::BusStats as StatsSnapshot;
 
 /// Who is waiting for an answer.
 pub struct Requester {
@@ -82,8 +70,6 @@ pub struct Hub {
     next_reply: AtomicU64,
     round_robin: AtomicUsize,
     pub stats: Stats,
-    /// Latency histograms the services record into; rendered at `/metrics`.
-    pub metrics: crate::metrics::Metrics,
 }
 
 impl Hub {
@@ -97,7 +83,6 @@ impl Hub {
             next_reply: AtomicU64::new(1),
             round_robin: AtomicUsize::new(0),
             stats: Stats::default(),
-            metrics: crate::metrics::Metrics::default(),
         })
     }
 
@@ -378,6 +363,7 @@ mod tests {
             guest: false,
             bound_app: None,
             token_expires_at: None,
+            ..Caller::default()
         })
     }
 

@@ -165,6 +165,7 @@ mod tests {
             guest: false,
             bound_app: None,
             token_expires_at: None,
+            ..Caller::default()
         });
         let data = aether_proto::frame::to_data(&serde_json::json!({"text": "hi \"there\""}));
         let env = Envelope::new(

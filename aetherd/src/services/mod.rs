@@ -1,5 +1,8 @@
-//! Services: in-process bus participants. Each subscribes through the hub like
-//! any client and never calls the gateway or another service directly.
+//! Services: in-process bus participants. Each has a [`Seat`] on the hub, which
+//! is all it knows of the bus: it serves the topics the permission manager gives
+//! its service, publishes only what the service may publish, and makes requests
+//! on a user's behalf only through [`Requester::request_as`], which runs the same
+//! permission check the user's app would pass. No service calls another directly.
 
 pub mod compute;
 pub mod sys;
@@ -7,23 +10,49 @@ pub mod telemetry;
 pub mod vfs;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
+use aether_proto::api::Call;
 use aether_proto::frame::{Data, to_data};
 use aether_proto::{ErrorBody, ErrorCode, Pattern, Topic};
 
-use crate::hub::{Envelope, Hub, Namespace, Outbound, Outbox, OutboxKind, Requester, Target};
+use crate::hub::{
+    Envelope, Hub, Namespace, Outbound, Outbox, OutboxKind, Requester as Waiter, Target,
+};
 use crate::identity::Caller;
-use crate::perms::{Perms, Service};
+use crate::metrics::Metrics;
+use crate::perms::{Op, Perms, Service};
 
 /// Requests a service may have queued before callers are told it is busy.
 const SERVICE_QUEUE: usize = 65_536;
+
+/// What an answer is on the way out: raw JSON, or an error.
+pub type Reply = Result<Data, ErrorBody>;
+
+/// The parts of the daemon every seat is made from.
+#[derive(Clone)]
+pub struct Bus {
+    pub hub: Arc<Hub>,
+    pub perms: Arc<Perms>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Who a message is on behalf of: the user, the app acting, and the rule that caused it.
+#[derive(Clone)]
+pub struct OnBehalf {
+    pub caller: Arc<Caller>,
+    pub app: String,
+    /// The telemetry rule whose action caused this, if any; what it leads to carries it on.
+    pub origin: Option<u64>,
+}
 
 /// A request (or, for listeners, an event) a service received.
 pub struct Incoming {
@@ -33,7 +62,6 @@ pub struct Incoming {
     pub caller: Arc<Caller>,
     pub app: String,
     pub data: Data,
-    /// The rule whose action caused this, if any; events it leads to carry it on.
     pub origin: Option<u64>,
     /// Set on requests: where the answer goes.
     reply: Option<u64>,
@@ -55,58 +83,94 @@ impl Incoming {
         })
     }
 
+    /// Decode the request as `C`, answer it with `handler`, and encode the answer:
+    /// the typed API fixes what each topic takes and gives.
+    pub async fn call<C, F, Fut>(&self, handler: F) -> Reply
+    where
+        C: Call,
+        F: FnOnce(C) -> Fut,
+        Fut: Future<Output = Result<C::Answer, ErrorBody>>,
+    {
+        let request: C = self.decode()?;
+        handler(request).await.map(|answer| to_data(&answer))
+    }
+
     pub fn is_request(&self) -> bool {
         self.reply.is_some()
     }
+
+    pub fn on_behalf(&self) -> OnBehalf {
+        OnBehalf {
+            caller: self.caller.clone(),
+            app: self.app.clone(),
+            origin: self.origin,
+        }
+    }
+
+    fn unknown(&self) -> ErrorBody {
+        ErrorBody::new(
+            ErrorCode::NotFound,
+            format!("no service answers {}", self.topic),
+        )
+    }
 }
 
-type Pending = Arc<parking_lot::Mutex<HashMap<u64, oneshot::Sender<Result<Data, ErrorBody>>>>>;
+/// What a service does with what reaches its seat. [`Seat::run`] is the one loop
+/// around it: receive, spawn, answer, record latency, emit telemetry.
+pub trait Handler: Send + Sync + 'static {
+    /// Answer one request (each runs on its own task).
+    fn handle(self: &Arc<Self>, request: &Incoming) -> impl Future<Output = Reply> + Send;
+
+    /// A publication on a pattern the service listens to.
+    fn on_event(self: &Arc<Self>, _event: Incoming) {}
+
+    /// The telemetry event to publish after answering, as (topic, payload).
+    fn telemetry(
+        &self,
+        _request: &Incoming,
+        _ok: bool,
+        _took: Duration,
+    ) -> Option<(String, Value)> {
+        None
+    }
+}
+
+/// Answers to a service's own requests, by request id.
+type Pending = Arc<parking_lot::Mutex<HashMap<u64, oneshot::Sender<Reply>>>>;
 
 /// A service's seat on the bus.
-pub struct Participant {
-    hub: Arc<Hub>,
-    perms: Arc<Perms>,
+pub struct Seat {
+    bus: Bus,
     service: Service,
     outbox: Arc<Outbox>,
     rx: mpsc::Receiver<Outbound>,
-    /// Requests this service made, waiting for their answers.
     pending: Pending,
     next_sub: u64,
 }
 
-impl Participant {
-    /// Join the bus and serve `topics`, each checked against what the service owns.
-    pub fn serve(
-        hub: Arc<Hub>,
-        perms: Arc<Perms>,
-        service: Service,
-        topics: &[&str],
-    ) -> anyhow::Result<Participant> {
-        let (outbox, rx) = hub.participant(OutboxKind::Service, SERVICE_QUEUE);
-        let mut participant = Participant {
-            hub,
-            perms,
+impl Seat {
+    /// Join the bus and serve every topic the permission manager gives `service`.
+    pub fn join(bus: &Bus, service: Service) -> anyhow::Result<Seat> {
+        let (outbox, rx) = bus.hub.participant(OutboxKind::Service, SERVICE_QUEUE);
+        let mut seat = Seat {
+            bus: bus.clone(),
             service,
             outbox,
             rx,
             pending: Pending::default(),
             next_sub: 0,
         };
-        for topic in topics {
-            let pattern = Pattern::parse(topic)?;
-            participant
-                .perms
-                .check_service(service, &pattern)
-                .map_err(|d| anyhow::anyhow!(d.msg))?;
-            participant.subscribe(&pattern, true);
+        for topic in crate::perms::service_topics(service) {
+            seat.subscribe(&Pattern::parse(topic)?, true);
         }
-        Ok(participant)
+        Ok(seat)
     }
 
     /// Also receive publications on `pattern`, from every user's namespace.
     pub fn listen(&mut self, pattern: &str) -> anyhow::Result<()> {
         let pattern = Pattern::parse(pattern)?;
-        self.perms
+        self.bus
+            .perms
             .check_service_listen(self.service, &pattern)
             .map_err(|d| anyhow::anyhow!(d.msg))?;
         self.subscribe(&pattern, false);
@@ -119,13 +183,14 @@ impl Participant {
             sub: self.next_sub,
         };
         self.next_sub += 1;
-        self.hub
+        self.bus
+            .hub
             .subscribe(Namespace::Service, pattern, target, serve);
     }
 
     /// The next request or event, or None when the bus is gone.
     /// Answers to this service's own requests are routed on the way.
-    pub async fn next(&mut self) -> Option<Incoming> {
+    async fn next(&mut self) -> Option<Incoming> {
         loop {
             match self.rx.recv().await? {
                 Outbound::Deliver {
@@ -151,73 +216,158 @@ impl Participant {
         }
     }
 
+    /// The permission manager, to read apps' manifests.
+    pub fn perms(&self) -> Arc<Perms> {
+        self.bus.perms.clone()
+    }
+
     pub fn publisher(&self) -> Publisher {
         Publisher {
-            hub: self.hub.clone(),
-            perms: self.perms.clone(),
+            hub: self.bus.hub.clone(),
+            perms: self.bus.perms.clone(),
             service: self.service,
         }
     }
 
-    pub fn responder(&self) -> Responder {
-        Responder {
-            hub: self.hub.clone(),
-            id: self.outbox.id,
-        }
-    }
-
-    /// A handle to make requests on the bus as this service (answers come through `next`).
-    pub fn requester(&self) -> ServiceRequester {
-        ServiceRequester {
-            hub: self.hub.clone(),
+    /// A handle to make requests on the bus (answers come through the seat's loop).
+    pub fn requester(&self) -> Requester {
+        Requester {
+            hub: self.bus.hub.clone(),
+            perms: self.bus.perms.clone(),
+            service: self.service,
             outbox: self.outbox.clone(),
             pending: self.pending.clone(),
             next_id: Arc::new(AtomicU64::new(1)),
         }
     }
-}
 
-/// Answers requests; cheap to clone into handler tasks.
-#[derive(Clone)]
-pub struct Responder {
-    hub: Arc<Hub>,
-    id: u64,
-}
-
-impl Responder {
-    pub fn answer<T: Serialize>(&self, request: &Incoming, result: Result<T, ErrorBody>) {
-        let Some(reply) = request.reply else { return };
-        self.hub.metrics.observe_request(
-            request.topic.as_str(),
-            result.is_ok(),
-            request.received.elapsed(),
+    /// Run the service: each request is handled on its own task and answered, its
+    /// latency recorded, and the handler's telemetry published; events go to `on_event`.
+    pub fn run<H: Handler>(mut self, handler: Arc<H>) {
+        let publisher = self.publisher();
+        let (hub, metrics, id) = (
+            self.bus.hub.clone(),
+            self.bus.metrics.clone(),
+            self.outbox.id,
         );
-        let result = result.map(|value| to_data(&value));
-        // The requester may have timed out or left; then there is no one to tell.
-        let _ = self.hub.reply(self.id, reply, result);
+        tokio::spawn(async move {
+            while let Some(incoming) = self.next().await {
+                if !incoming.is_request() {
+                    handler.on_event(incoming);
+                    continue;
+                }
+                let (handler, publisher, hub, metrics) = (
+                    handler.clone(),
+                    publisher.clone(),
+                    hub.clone(),
+                    metrics.clone(),
+                );
+                tokio::spawn(async move {
+                    let reply = handler.handle(&incoming).await;
+                    let took = incoming.received.elapsed();
+                    let ok = reply.is_ok();
+                    metrics.observe_request(incoming.topic.as_str(), ok, took);
+                    let telemetry = handler.telemetry(&incoming, ok, took);
+                    if let Some(to) = incoming.reply {
+                        // The requester may have timed out or left; then there is no one to tell.
+                        let _ = hub.reply(id, to, reply);
+                    }
+                    if let Some((topic, data)) = telemetry {
+                        publisher.publish(&incoming.on_behalf(), &topic, &data);
+                    }
+                });
+            }
+        });
     }
 }
 
-/// Makes requests on a user's behalf. The caller must have passed the permission check.
+/// Makes requests on the bus as a service. Cheap to clone.
 #[derive(Clone)]
-pub struct ServiceRequester {
+pub struct Requester {
     hub: Arc<Hub>,
+    perms: Arc<Perms>,
+    service: Service,
     outbox: Arc<Outbox>,
     pending: Pending,
     next_id: Arc<AtomicU64>,
 }
 
-impl ServiceRequester {
-    pub async fn request(&self, envelope: Envelope, timeout: Duration) -> Result<Data, ErrorBody> {
+impl Requester {
+    /// Would `on.app` be allowed to request `topic` itself? The check `request_as` makes.
+    pub fn check_as(&self, on: &OnBehalf, topic: &Topic) -> Result<Arc<Caller>, ErrorBody> {
+        // The app's own rights and nothing more: as if that app sent the request itself.
+        let acting = Arc::new(Caller {
+            bound_app: Some(on.app.clone()),
+            token_expires_at: None,
+            ..(*on.caller).clone()
+        });
+        self.perms
+            .check(&acting, &on.app, Op::Req, &topic.as_pattern())?;
+        Ok(acting)
+    }
+
+    /// Send a request as `on.app` acting for `on.caller`, through the same permission
+    /// check the app's own `req` frame would pass.
+    pub async fn request_as<C: Call>(
+        &self,
+        on: &OnBehalf,
+        call: &C,
+        timeout: Duration,
+    ) -> Result<C::Answer, ErrorBody> {
+        let topic = topic_of::<C>()?;
+        let raw = self
+            .request_as_raw(on, &topic, to_data(call), timeout)
+            .await?;
+        decode_answer::<C>(&raw)
+    }
+
+    /// [`Requester::request_as`] for a topic known only at run time (a rule's action).
+    pub async fn request_as_raw(
+        &self,
+        on: &OnBehalf,
+        topic: &Topic,
+        data: Data,
+        timeout: Duration,
+    ) -> Result<Data, ErrorBody> {
+        let acting = self.check_as(on, topic)?;
+        self.send(acting, on, topic.clone(), data, timeout).await
+    }
+
+    /// A request only services make (such as `vfs.rescan`), for `on.caller`: the
+    /// permission manager's table says which services may make which.
+    pub async fn request_internal<C: Call>(
+        &self,
+        on: &OnBehalf,
+        call: &C,
+        timeout: Duration,
+    ) -> Result<C::Answer, ErrorBody> {
+        let topic = topic_of::<C>()?;
+        self.perms.check_service_request(self.service, &topic)?;
+        let raw = self
+            .send(on.caller.clone(), on, topic, to_data(call), timeout)
+            .await?;
+        decode_answer::<C>(&raw)
+    }
+
+    async fn send(
+        &self,
+        caller: Arc<Caller>,
+        on: &OnBehalf,
+        topic: Topic,
+        data: Data,
+        timeout: Duration,
+    ) -> Reply {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().insert(id, tx);
-        let ns = Namespace::User(envelope.caller.user_id);
-        let requester = Requester {
+        let ns = Namespace::of(topic.root(), caller.user_id);
+        let mut envelope = Envelope::new(topic, caller, on.app.clone(), data);
+        envelope.origin = on.origin;
+        let waiter = Waiter {
             outbox: self.outbox.clone(),
             id,
         };
-        if let Err(e) = self.hub.request(ns, Arc::new(envelope), requester, timeout) {
+        if let Err(e) = self.hub.request(ns, Arc::new(envelope), waiter, timeout) {
             self.pending.lock().remove(&id);
             return Err(e);
         }
@@ -230,6 +380,19 @@ impl ServiceRequester {
     }
 }
 
+fn topic_of<C: Call>() -> Result<Topic, ErrorBody> {
+    Topic::parse(C::TOPIC).map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))
+}
+
+fn decode_answer<C: Call>(raw: &Data) -> Result<C::Answer, ErrorBody> {
+    serde_json::from_str(raw.get()).map_err(|e| {
+        ErrorBody::new(
+            ErrorCode::Internal,
+            format!("the answer to {} did not decode: {e}", C::TOPIC),
+        )
+    })
+}
+
 /// Publishes a service's events into the acting user's namespace.
 #[derive(Clone)]
 pub struct Publisher {
@@ -239,16 +402,9 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// Publish on behalf of `caller` acting as `app`, so `from` names who caused the event;
-    /// `origin` carries on the rule that caused it, if any.
-    pub fn publish<T: Serialize>(
-        &self,
-        caller: &Arc<Caller>,
-        app: &str,
-        topic: &str,
-        data: &T,
-        origin: Option<u64>,
-    ) {
+    /// Publish on behalf of `on`, so `from` names who caused the event and `origin`
+    /// carries on the rule that caused it, if any.
+    pub fn publish<T: Serialize + ?Sized>(&self, on: &OnBehalf, topic: &str, data: &T) {
         let topic = match Topic::parse(topic) {
             Ok(topic) => topic,
             Err(e) => {
@@ -260,9 +416,9 @@ impl Publisher {
             tracing::error!("{}", denial.msg);
             return;
         }
-        let mut envelope = Envelope::new(topic, caller.clone(), app.to_owned(), to_data(data));
-        envelope.origin = origin;
-        self.hub
-            .publish(Namespace::User(caller.user_id), Arc::new(envelope));
+        let ns = Namespace::of(topic.root(), on.caller.user_id);
+        let mut envelope = Envelope::new(topic, on.caller.clone(), on.app.clone(), to_data(data));
+        envelope.origin = on.origin;
+        self.hub.publish(ns, Arc::new(envelope));
     }
 }

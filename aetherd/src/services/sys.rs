@@ -1,96 +1,91 @@
 //! `sys.*`: who am I, ping, stats, tokens, users, permissions, audit, stop.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
+use aether_proto::api::Call as _;
+use aether_proto::api::sys::{self, PermsAnswer};
 use aether_proto::manifest::valid_app_id;
 use aether_proto::{ErrorBody, ErrorCode};
 
-use super::{Incoming, Participant};
-use crate::daemon::Shared;
-use crate::identity::IdentityError;
-use crate::perms::Service;
-
-const TOPICS: &[&str] = &[
-    "sys.whoami",
-    "sys.ping",
-    "sys.stats",
-    "sys.token.create",
-    "sys.user.add",
-    "sys.user.list",
-    "sys.user.passwd",
-    "sys.perms.show",
-    "sys.daemon.stop",
-    "sys.audit.list",
-];
+use super::{Handler, Incoming, Reply, Seat};
+use crate::audit::AuditLog;
+use crate::hub::Hub;
+use crate::identity::Identity;
+use crate::perms::Perms;
+use crate::store::Store;
 
 const MAX_TOKEN_TTL_SECS: i64 = 365 * 24 * 3600;
 
-pub fn start(shared: Arc<Shared>) -> anyhow::Result<()> {
-    let mut participant = Participant::serve(
-        shared.hub.clone(),
-        shared.perms.clone(),
-        Service::Sys,
-        TOPICS,
-    )?;
-    let responder = participant.responder();
-    let events = participant.publisher();
-    tokio::spawn(async move {
-        while let Some(request) = participant.next().await {
-            let (shared, responder, events) = (shared.clone(), responder.clone(), events.clone());
-            // Each request on its own task: a slow password hash never holds up a ping.
-            tokio::spawn(async move {
-                let started = std::time::Instant::now();
-                let result = handle(&shared, &request).await;
-                let telemetry =
-                    json!({ "ok": result.is_ok(), "micros": started.elapsed().as_micros() as u64 });
-                responder.answer(&request, result);
-                let op = request
-                    .topic
-                    .as_str()
-                    .trim_start_matches("sys.")
-                    .replace('.', "_");
-                let topic = format!("telemetry.sys.{op}");
-                events.publish(
-                    &request.caller,
-                    &request.app,
-                    &topic,
-                    &telemetry,
-                    request.origin,
-                );
-            });
+/// What the sys service answers from.
+pub struct Sys {
+    pub identity: Identity,
+    pub perms: Arc<Perms>,
+    /// For the bus counters in `sys.stats`.
+    pub hub: Arc<Hub>,
+    pub store: Store,
+    pub audit: AuditLog,
+    pub shutdown: CancellationToken,
+    pub started: Instant,
+    pub tcp_addr: Option<SocketAddr>,
+    pub token_ttl_days: u64,
+    /// Shown to admins in `sys.stats`.
+    pub socket_path: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+pub fn start(seat: Seat, sys: Sys) {
+    seat.run(Arc::new(sys));
+}
+
+impl Handler for Sys {
+    async fn handle(self: &Arc<Self>, request: &Incoming) -> Reply {
+        match request.topic.as_str() {
+            sys::Whoami::TOPIC => request.call(|_: sys::Whoami| self.whoami(request)).await,
+            sys::Ping::TOPIC => {
+                request
+                    .call(|_: sys::Ping| async { Ok(sys::Pong { pong: true }) })
+                    .await
+            }
+            sys::Stats::TOPIC => {
+                request
+                    .call(|_: sys::Stats| async { Ok(self.stats(request.caller.admin)) })
+                    .await
+            }
+            sys::TokenCreate::TOPIC => request.call(|ask| self.create_token(request, ask)).await,
+            sys::TokenList::TOPIC => {
+                request
+                    .call(|_: sys::TokenList| self.list_tokens(request))
+                    .await
+            }
+            sys::TokenRevoke::TOPIC => request.call(|ask| self.revoke_token(request, ask)).await,
+            sys::UserAdd::TOPIC => request.call(|ask| self.add_user(request, ask)).await,
+            sys::UserList::TOPIC => {
+                request
+                    .call(|_: sys::UserList| self.list_users(request))
+                    .await
+            }
+            sys::Passwd::TOPIC => request.call(|ask| self.passwd(request, ask)).await,
+            sys::PermsShow::TOPIC => request.call(|ask| self.perms_show(ask)).await,
+            sys::DaemonStop::TOPIC => request.call(|_: sys::DaemonStop| self.stop(request)).await,
+            sys::AuditList::TOPIC => request.call(|ask| self.audit_list(request, ask)).await,
+            _ => Err(request.unknown()),
         }
-    });
-    Ok(())
-}
+    }
 
-fn from_identity(e: IdentityError) -> ErrorBody {
-    ErrorBody::new(e.code, e.msg)
-}
-
-async fn handle(shared: &Arc<Shared>, request: &Incoming) -> Result<Value, ErrorBody> {
-    match request.topic.as_str() {
-        "sys.whoami" => Ok(json!({
-            "user": request.caller.user_info(),
-            "app": request.app,
-            "bound_app": request.caller.bound_app,
-        })),
-        "sys.ping" => Ok(json!({ "pong": true })),
-        "sys.stats" => Ok(stats(shared, request.caller.admin)),
-        "sys.token.create" => create_token(shared, request).await,
-        "sys.user.add" => add_user(shared, request).await,
-        "sys.user.list" => list_users(shared, request).await,
-        "sys.user.passwd" => passwd(shared, request).await,
-        "sys.perms.show" => perms_show(shared, request),
-        "sys.daemon.stop" => stop(shared, request),
-        "sys.audit.list" => audit_list(shared, request).await,
-        other => Err(ErrorBody::new(
-            ErrorCode::NotFound,
-            format!("sys has no {other}"),
-        )),
+    fn telemetry(&self, request: &Incoming, ok: bool, took: Duration) -> Option<(String, Value)> {
+        let op = request
+            .topic
+            .as_str()
+            .trim_start_matches("sys.")
+            .replace('.', "_");
+        let data = json!({ "ok": ok, "micros": took.as_micros() as u64 });
+        Some((format!("telemetry.sys.{op}"), data))
     }
 }
 
@@ -105,162 +100,211 @@ fn require_admin(request: &Incoming) -> Result<(), ErrorBody> {
     }
 }
 
-/// Counters for everyone; where the daemon lives (pid, paths) for admins only.
-fn stats(shared: &Shared, admin: bool) -> Value {
-    let catalog = shared.perms.catalog();
-    let mut stats = json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_secs": shared.started.elapsed().as_secs(),
-        "hub": shared.hub.snapshot(),
-        "apps": catalog.apps.len(),
-        "manifest_errors": catalog.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "audit_dropped": shared.audit.dropped(),
-        "tcp": shared.tcp_addr.map(|a| a.to_string()),
-    });
-    if admin {
-        stats["pid"] = json!(std::process::id());
-        stats["socket"] = json!(shared.config.socket_path());
-        stats["data_dir"] = json!(shared.config.data_dir);
+impl Sys {
+    async fn whoami(&self, request: &Incoming) -> Result<sys::WhoamiAnswer, ErrorBody> {
+        Ok(sys::WhoamiAnswer {
+            user: request.caller.user_info(),
+            app: request.app.clone(),
+            bound_app: request.caller.bound_app.clone(),
+        })
     }
-    stats
-}
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TokenCreate {
-    #[serde(default)]
-    app: Option<String>,
-    #[serde(default)]
-    label: Option<String>,
-    #[serde(default)]
-    ttl_secs: Option<i64>,
-}
+    /// Counters for everyone; where the daemon lives (pid, paths) for admins only.
+    fn stats(&self, admin: bool) -> sys::StatsAnswer {
+        let catalog = self.perms.catalog();
+        let path = |p: &PathBuf| p.display().to_string();
+        sys::StatsAnswer {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            hub: self.hub.snapshot(),
+            apps: catalog.apps.len(),
+            manifest_errors: catalog.errors.iter().map(ToString::to_string).collect(),
+            audit_dropped: self.audit.dropped(),
+            tcp: self.tcp_addr.map(|a| a.to_string()),
+            pid: admin.then(std::process::id),
+            socket: admin.then(|| path(&self.socket_path)),
+            data_dir: admin.then(|| path(&self.data_dir)),
+        }
+    }
 
-async fn create_token(shared: &Shared, request: &Incoming) -> Result<Value, ErrorBody> {
-    let ask: TokenCreate = request.decode()?;
-    let caller = &request.caller;
-    // An app-bound token can only mint tokens for its own app: never a way up.
-    let app = match (&caller.bound_app, ask.app) {
-        (Some(bound), Some(app)) if *bound != app => {
+    async fn create_token(
+        &self,
+        request: &Incoming,
+        ask: sys::TokenCreate,
+    ) -> Result<sys::TokenCreated, ErrorBody> {
+        let caller = &request.caller;
+        // An app-bound token can only mint tokens for its own app: never a way up.
+        let app = match (&caller.bound_app, ask.app) {
+            (Some(bound), Some(app)) if *bound != app => {
+                return Err(ErrorBody::new(
+                    ErrorCode::Forbidden,
+                    format!("a token bound to {bound:?} cannot mint one for {app:?}"),
+                ));
+            }
+            (Some(bound), _) => Some(bound.clone()),
+            (None, app) => app,
+        };
+        if let Some(app) = &app
+            && (!valid_app_id(app) || !self.perms.catalog().apps.contains_key(app))
+        {
             return Err(ErrorBody::new(
-                ErrorCode::Forbidden,
-                format!("a token bound to {bound:?} cannot mint one for {app:?}"),
+                ErrorCode::NotFound,
+                format!("no app {app:?} is installed"),
             ));
         }
-        (Some(bound), _) => Some(bound.clone()),
-        (None, app) => app,
-    };
-    if let Some(app) = &app
-        && (!valid_app_id(app) || !shared.perms.catalog().apps.contains_key(app))
-    {
-        return Err(ErrorBody::new(
-            ErrorCode::NotFound,
-            format!("no app {app:?} is installed"),
-        ));
+        let ttl = ask
+            .ttl_secs
+            .unwrap_or(self.token_ttl_days as i64 * 24 * 3600);
+        if !(1..=MAX_TOKEN_TTL_SECS).contains(&ttl) {
+            return Err(ErrorBody::new(
+                ErrorCode::BadFrame,
+                format!("ttl_secs must be 1 to {MAX_TOKEN_TTL_SECS}"),
+            ));
+        }
+        // A token never mints one that outlives it, or a leaked token could renew itself forever.
+        let ttl = match caller.token_expires_at {
+            Some(parent) => ttl.min(parent - crate::store::now_secs()),
+            None => ttl,
+        };
+        if ttl < 1 {
+            return Err(ErrorBody::new(
+                ErrorCode::Unauthenticated,
+                "your token has expired; sign in again",
+            ));
+        }
+        let label: String = ask.label.unwrap_or_default().chars().take(100).collect();
+        let minted = self
+            .identity
+            .create_token(caller.user_id, app.clone(), label, Some(ttl))
+            .await?;
+        Ok(sys::TokenCreated {
+            token: minted.token,
+            id: minted.id,
+            app,
+            user: caller.user.clone(),
+            expires_at: minted.expires_at,
+        })
     }
-    let ttl = ask
-        .ttl_secs
-        .unwrap_or(shared.config.limits.token_ttl_days as i64 * 24 * 3600);
-    if !(1..=MAX_TOKEN_TTL_SECS).contains(&ttl) {
-        return Err(ErrorBody::new(
-            ErrorCode::BadFrame,
-            format!("ttl_secs must be 1 to {MAX_TOKEN_TTL_SECS}"),
-        ));
+
+    async fn list_tokens(&self, request: &Incoming) -> Result<sys::TokenListAnswer, ErrorBody> {
+        let mut tokens = self.identity.list_tokens(request.caller.user_id).await?;
+        // An app-bound token sees only its own app's tokens.
+        if let Some(bound) = &request.caller.bound_app {
+            tokens.retain(|t| t.app.as_deref() == Some(bound));
+        }
+        for token in &mut tokens {
+            token.current = request.caller.token_id == Some(token.id);
+        }
+        Ok(sys::TokenListAnswer { tokens })
     }
-    // A token never mints one that outlives it, or a leaked token could renew itself forever.
-    let ttl = match caller.token_expires_at {
-        Some(parent) => ttl.min(parent - crate::store::now_secs()),
-        None => ttl,
-    };
-    if ttl < 1 {
-        return Err(ErrorBody::new(
-            ErrorCode::Unauthenticated,
-            "your token has expired; sign in again",
-        ));
+
+    async fn revoke_token(
+        &self,
+        request: &Incoming,
+        ask: sys::TokenRevoke,
+    ) -> Result<sys::TokenRevoked, ErrorBody> {
+        let caller = &request.caller;
+        let listed = self.list_tokens(request).await?.tokens;
+        let ids: Vec<i64> = match (ask.id, ask.all_others) {
+            (Some(id), false) => {
+                if !listed.iter().any(|t| t.id == id) {
+                    return Err(ErrorBody::new(
+                        ErrorCode::NotFound,
+                        format!("you have no token {id}"),
+                    ));
+                }
+                vec![id]
+            }
+            (None, true) => listed
+                .iter()
+                .filter(|t| Some(t.id) != caller.token_id)
+                .map(|t| t.id)
+                .collect(),
+            _ => {
+                return Err(ErrorBody::new(
+                    ErrorCode::BadFrame,
+                    "name one token with `id`, or set `all_others`, not both",
+                ));
+            }
+        };
+        let (revoked, closed) = self.identity.revoke_tokens(caller.user_id, &ids).await?;
+        Ok(sys::TokenRevoked { revoked, closed })
     }
-    let label: String = ask.label.unwrap_or_default().chars().take(100).collect();
-    let (token, expires_at) = shared
-        .identity
-        .create_token(caller.user_id, app.clone(), label, Some(ttl))
-        .await
-        .map_err(from_identity)?;
-    Ok(json!({ "token": token, "app": app, "user": caller.user, "expires_at": expires_at }))
-}
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UserAdd {
-    name: String,
-    password: String,
-    #[serde(default)]
-    admin: bool,
-}
-
-async fn add_user(shared: &Shared, request: &Incoming) -> Result<Value, ErrorBody> {
-    require_admin(request)?;
-    let ask: UserAdd = request.decode()?;
-    let id = shared
-        .identity
-        .add_user(&ask.name, &ask.password, ask.admin)
-        .await
-        .map_err(from_identity)?;
-    Ok(json!({ "id": id, "name": ask.name, "admin": ask.admin }))
-}
-
-async fn list_users(shared: &Shared, request: &Incoming) -> Result<Value, ErrorBody> {
-    require_admin(request)?;
-    let users = shared.identity.list_users().await.map_err(from_identity)?;
-    Ok(json!({ "users": users }))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Passwd {
-    #[serde(default)]
-    name: Option<String>,
-    password: String,
-}
-
-async fn passwd(shared: &Shared, request: &Incoming) -> Result<Value, ErrorBody> {
-    let ask: Passwd = request.decode()?;
-    let name = ask.name.unwrap_or_else(|| request.caller.user.clone());
-    if name != request.caller.user {
+    async fn add_user(
+        &self,
+        request: &Incoming,
+        ask: sys::UserAdd,
+    ) -> Result<sys::UserAdded, ErrorBody> {
         require_admin(request)?;
+        let id = self
+            .identity
+            .add_user(&ask.name, &ask.password, ask.admin)
+            .await?;
+        Ok(sys::UserAdded {
+            id,
+            name: ask.name,
+            admin: ask.admin,
+        })
     }
-    shared
-        .identity
-        .set_password(&name, &ask.password)
-        .await
-        .map_err(from_identity)?;
-    Ok(json!({ "name": name, "changed": true }))
-}
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PermsShow {
-    #[serde(default)]
-    app: Option<String>,
-}
+    async fn list_users(&self, request: &Incoming) -> Result<sys::UserListAnswer, ErrorBody> {
+        require_admin(request)?;
+        let users = self.identity.list_users().await?;
+        Ok(sys::UserListAnswer { users })
+    }
 
-#[derive(Serialize)]
-struct AppSummary {
-    id: String,
-    name: String,
-    version: String,
-    capabilities: Vec<String>,
-}
+    async fn passwd(
+        &self,
+        request: &Incoming,
+        ask: sys::Passwd,
+    ) -> Result<sys::PasswdAnswer, ErrorBody> {
+        let caller = &request.caller;
+        let name = ask.name.unwrap_or_else(|| caller.user.clone());
+        if name != caller.user {
+            require_admin(request)?;
+        }
+        let user_id = self.identity.set_password(&name, &ask.password).await?;
+        let revoked = if ask.keep_tokens {
+            0
+        } else {
+            // The caller's own credentials survive their own password change.
+            let own = name == caller.user;
+            let keep_token = caller.token_id.filter(|_| own);
+            let keep_connection = if own { caller.connection } else { 0 };
+            self.identity
+                .revoke_credentials(user_id, keep_token, keep_connection)
+                .await?
+        };
+        Ok(sys::PasswdAnswer {
+            name,
+            changed: true,
+            revoked,
+        })
+    }
 
-fn perms_show(shared: &Shared, request: &Incoming) -> Result<Value, ErrorBody> {
-    let ask: PermsShow = request.decode()?;
-    let catalog = shared.perms.catalog();
-    let errors: Vec<String> = catalog.errors.iter().map(ToString::to_string).collect();
-    match ask.app {
-        Some(app) => match shared.perms.permissions_of(&app) {
-            Some(perms) => Ok(json!({
-                "app": perms.manifest,
-                "grants": perms.topics,
-                "own_namespace": format!("app.{app}.>"),
-            })),
+    async fn perms_show(&self, ask: sys::PermsShow) -> Result<PermsAnswer, ErrorBody> {
+        let catalog = self.perms.catalog();
+        let errors: Vec<String> = catalog.errors.iter().map(ToString::to_string).collect();
+        let Some(app) = ask.app else {
+            let apps = catalog
+                .apps
+                .values()
+                .map(|m| sys::AppSummary {
+                    id: m.id.clone(),
+                    name: m.name.clone(),
+                    version: m.version.clone(),
+                    capabilities: m.permissions.keys().map(ToString::to_string).collect(),
+                })
+                .collect();
+            return Ok(PermsAnswer::All { apps, errors });
+        };
+        match self.perms.permissions_of(&app) {
+            Some(perms) => Ok(PermsAnswer::App {
+                app: perms.manifest,
+                grants: perms.topics,
+                own_namespace: format!("app.{app}.>"),
+            }),
             None => Err(ErrorBody::new(
                 ErrorCode::NotFound,
                 format!(
@@ -268,53 +312,39 @@ fn perms_show(shared: &Shared, request: &Incoming) -> Result<Value, ErrorBody> {
                     errors.len()
                 ),
             )),
-        },
-        None => {
-            let apps: Vec<AppSummary> = catalog
-                .apps
-                .values()
-                .map(|m| AppSummary {
-                    id: m.id.clone(),
-                    name: m.name.clone(),
-                    version: m.version.clone(),
-                    capabilities: m.permissions.keys().map(ToString::to_string).collect(),
-                })
-                .collect();
-            Ok(json!({ "apps": apps, "errors": errors }))
         }
     }
-}
 
-fn stop(shared: &Arc<Shared>, request: &Incoming) -> Result<Value, ErrorBody> {
-    require_admin(request)?;
-    tracing::info!(user = %request.caller.user, "stop requested over the bus");
-    let shutdown = shared.shutdown.clone();
-    tokio::spawn(async move {
-        // Let the answer reach the client first.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        shutdown.cancel();
-    });
-    Ok(json!({ "stopping": true, "pid": std::process::id() }))
-}
+    async fn stop(&self, request: &Incoming) -> Result<sys::Stopping, ErrorBody> {
+        require_admin(request)?;
+        tracing::info!(user = %request.caller.user, "stop requested over the bus");
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            // Let the answer reach the client first.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            shutdown.cancel();
+        });
+        Ok(sys::Stopping {
+            stopping: true,
+            pid: std::process::id(),
+        })
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuditList {
-    #[serde(default)]
-    limit: Option<u32>,
-}
-
-async fn audit_list(shared: &Shared, request: &Incoming) -> Result<Value, ErrorBody> {
-    require_admin(request)?;
-    let ask: AuditList = request.decode()?;
-    let rows = crate::audit::recent(&shared.store, ask.limit.unwrap_or(50).min(1000))
-        .await
-        .map_err(|e| {
-            tracing::error!("audit read failed: {e:#}");
-            ErrorBody::new(
-                ErrorCode::Internal,
-                "cannot read the audit log; see the daemon log",
-            )
-        })?;
-    Ok(json!({ "entries": rows }))
+    async fn audit_list(
+        &self,
+        request: &Incoming,
+        ask: sys::AuditList,
+    ) -> Result<sys::AuditListAnswer, ErrorBody> {
+        require_admin(request)?;
+        let entries = crate::audit::recent(&self.store, ask.limit.unwrap_or(50).min(1000))
+            .await
+            .map_err(|e| {
+                tracing::error!("audit read failed: {e:#}");
+                ErrorBody::new(
+                    ErrorCode::Internal,
+                    "cannot read the audit log; see the daemon log",
+                )
+            })?;
+        Ok(sys::AuditListAnswer { entries })
+    }
 }

@@ -13,24 +13,15 @@ use std::time::Duration;
 
 use globset::{Glob, GlobMatcher};
 use rusqlite::params;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
+use aether_proto::api::{Call as _, telemetry};
 use aether_proto::frame::to_data;
 use aether_proto::{ErrorBody, ErrorCode, Pattern, Topic};
 
-use super::{Incoming, Participant, Publisher, Responder, ServiceRequester};
-use crate::daemon::Shared;
-use crate::hub::Envelope;
-use crate::identity::Caller;
-use crate::perms::{Op, Service};
-use crate::store::now_secs;
+use super::{Handler, Incoming, OnBehalf, Publisher, Reply, Requester, Seat};
+use crate::store::{Store, now_secs};
 
-const TOPICS: &[&str] = &[
-    "telemetry.rules.add",
-    "telemetry.rules.list",
-    "telemetry.rules.rm",
-];
 const MAX_RULES_PER_USER: usize = 100;
 /// Retries after the first attempt.
 const RETRIES: u32 = 3;
@@ -47,11 +38,10 @@ struct Rule {
 }
 
 struct Engine {
-    shared: Arc<Shared>,
+    store: Store,
     rules: parking_lot::RwLock<HashMap<i64, Vec<Arc<Rule>>>>,
-    requester: ServiceRequester,
+    requester: Requester,
     publisher: Publisher,
-    responder: Responder,
 }
 
 /// A stored rule as the store row holds it.
@@ -99,15 +89,9 @@ fn compile(row: &Row) -> Result<Rule, ErrorBody> {
     })
 }
 
-pub fn start(shared: Arc<Shared>) -> anyhow::Result<()> {
-    let mut participant = Participant::serve(
-        shared.hub.clone(),
-        shared.perms.clone(),
-        Service::Telemetry,
-        TOPICS,
-    )?;
-    participant.listen("telemetry.>")?;
-    let rows = shared.store.call_sync(|c| {
+pub fn start(mut seat: Seat, store: Store) -> anyhow::Result<()> {
+    seat.listen("telemetry.>")?;
+    let rows = store.call_sync(|c| {
         let mut stmt = c.prepare(
             "SELECT id, user_id, app, name, on_topic, glob, action_topic, action_data FROM rules",
         )?;
@@ -135,26 +119,32 @@ pub fn start(shared: Arc<Shared>) -> anyhow::Result<()> {
         }
     }
     let engine = Arc::new(Engine {
-        requester: participant.requester(),
-        publisher: participant.publisher(),
-        responder: participant.responder(),
+        requester: seat.requester(),
+        publisher: seat.publisher(),
         rules: parking_lot::RwLock::new(rules),
-        shared,
+        store,
     });
-    tokio::spawn(async move {
-        while let Some(incoming) = participant.next().await {
-            let engine = engine.clone();
-            if incoming.is_request() {
-                tokio::spawn(async move {
-                    let result = engine.handle(&incoming).await;
-                    engine.responder.answer(&incoming, result);
-                });
-            } else {
-                engine.on_event(incoming);
-            }
-        }
-    });
+    seat.run(engine);
     Ok(())
+}
+
+impl Handler for Engine {
+    async fn handle(self: &Arc<Self>, request: &Incoming) -> Reply {
+        match request.topic.as_str() {
+            telemetry::RulesAdd::TOPIC => request.call(|ask| self.add(request, ask)).await,
+            telemetry::RulesList::TOPIC => {
+                request
+                    .call(|_: telemetry::RulesList| self.list(request))
+                    .await
+            }
+            telemetry::RulesRm::TOPIC => request.call(|ask| self.remove(request, ask)).await,
+            _ => Err(request.unknown()),
+        }
+    }
+
+    fn on_event(self: &Arc<Self>, event: Incoming) {
+        self.trigger(event);
+    }
 }
 
 /// Fill `{{path}}`, `{{dir}}`, `{{name}}`, `{{stem}}`, `{{topic}}`, `{{user}}`, `{{app}}`
@@ -210,7 +200,7 @@ fn permanent(code: ErrorCode) -> bool {
 }
 
 impl Engine {
-    fn on_event(self: &Arc<Self>, event: Incoming) {
+    fn trigger(self: &Arc<Self>, event: Incoming) {
         // Caused by a rule (or a rule's own report): never a trigger.
         if event.origin.is_some() || event.topic.as_str().starts_with("telemetry.rules.") {
             return;
@@ -238,52 +228,27 @@ impl Engine {
 
     async fn run(&self, rule: &Rule, event: &Incoming, path: Option<&str>) {
         // The rule's own app, and nothing more: as if that app sent the request itself.
-        let caller = Arc::new(Caller {
-            bound_app: Some(rule.app.clone()),
-            token_expires_at: None,
-            ..(*event.caller).clone()
-        });
-        let data = fill(&rule.data, &variables(event, path));
-        if let Err(denial) =
-            self.shared
-                .perms
-                .check(&caller, &rule.app, Op::Req, &rule.topic.as_pattern())
-        {
-            self.failed(
-                rule,
-                &event.caller,
-                &ErrorBody::new(denial.code, denial.msg),
-                0,
-                false,
-            )
-            .await;
-            return;
-        }
+        let on = OnBehalf {
+            caller: event.caller.clone(),
+            app: rule.app.clone(),
+            origin: Some(rule.id as u64),
+        };
+        let data = to_data(&fill(&rule.data, &variables(event, path)));
         for attempt in 0..=RETRIES {
-            let mut envelope = Envelope::new(
-                rule.topic.clone(),
-                caller.clone(),
-                rule.app.clone(),
-                to_data(&data),
-            );
-            envelope.origin = Some(rule.id as u64);
-            match self.requester.request(envelope, ACTION_TIMEOUT).await {
+            let result = self
+                .requester
+                .request_as_raw(&on, &rule.topic, data.clone(), ACTION_TIMEOUT)
+                .await;
+            match result {
                 Ok(_) => {
                     self.record(rule.id, None).await;
                     let report = json!({ "rule": rule.id, "name": rule.name, "topic": rule.topic.as_str(), "attempt": attempt });
-                    self.publisher.publish(
-                        &event.caller,
-                        &rule.app,
-                        "telemetry.rules.ran",
-                        &report,
-                        Some(rule.id as u64),
-                    );
+                    self.publisher.publish(&on, "telemetry.rules.ran", &report);
                     return;
                 }
                 Err(error) => {
                     let retry = attempt < RETRIES && !permanent(error.code);
-                    self.failed(rule, &event.caller, &error, attempt, retry)
-                        .await;
+                    self.failed(rule, &on, &error, attempt, retry).await;
                     if !retry {
                         return;
                     }
@@ -296,7 +261,7 @@ impl Engine {
     async fn failed(
         &self,
         rule: &Rule,
-        user: &Arc<Caller>,
+        on: &OnBehalf,
         error: &ErrorBody,
         attempt: u32,
         retry: bool,
@@ -312,18 +277,12 @@ impl Engine {
             "attempt": attempt,
             "will_retry": retry,
         });
-        self.publisher.publish(
-            user,
-            &rule.app,
-            "telemetry.rules.failed",
-            &report,
-            Some(rule.id as u64),
-        );
+        self.publisher
+            .publish(on, "telemetry.rules.failed", &report);
     }
 
     async fn record(&self, rule: i64, error: Option<String>) {
         let result = self
-            .shared
             .store
             .call(move |c| {
                 match &error {
@@ -344,37 +303,11 @@ impl Engine {
         }
     }
 
-    async fn handle(&self, request: &Incoming) -> Result<Value, ErrorBody> {
-        match request.topic.as_str() {
-            "telemetry.rules.add" => self.add(request).await,
-            "telemetry.rules.list" => self.list(request).await,
-            "telemetry.rules.rm" => self.remove(request).await,
-            other => Err(ErrorBody::new(
-                ErrorCode::NotFound,
-                format!("telemetry has no {other}"),
-            )),
-        }
-    }
-
-    async fn add(&self, request: &Incoming) -> Result<Value, ErrorBody> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Action {
-            topic: String,
-            #[serde(default)]
-            data: Value,
-        }
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Add {
-            #[serde(default)]
-            name: Option<String>,
-            on: String,
-            #[serde(default)]
-            glob: Option<String>,
-            request: Action,
-        }
-        let ask: Add = request.decode()?;
+    async fn add(
+        &self,
+        request: &Incoming,
+        ask: telemetry::RulesAdd,
+    ) -> Result<telemetry::RuleAdded, ErrorBody> {
         let user_id = request.caller.user_id;
         let name: String = ask
             .name
@@ -394,13 +327,8 @@ impl Engine {
         };
         let rule = compile(&row)?;
         // Refuse now what would always be refused when the rule fires.
-        let acting = Caller {
-            bound_app: Some(request.app.clone()),
-            ..(*request.caller).clone()
-        };
-        self.shared
-            .perms
-            .check(&acting, &request.app, Op::Req, &rule.topic.as_pattern())
+        self.requester
+            .check_as(&request.on_behalf(), &rule.topic)
             .map_err(|d| ErrorBody::new(d.code, format!("the rule could never run: {}", d.msg)))?;
         if self.rules.read().get(&user_id).map_or(0, Vec::len) >= MAX_RULES_PER_USER {
             return Err(ErrorBody::new(
@@ -410,7 +338,6 @@ impl Engine {
         }
         let insert = row.clone();
         let id = self
-            .shared
             .store
             .call(move |c| {
                 c.execute(
@@ -438,15 +365,19 @@ impl Engine {
             .entry(user_id)
             .or_default()
             .push(Arc::new(rule));
-        Ok(
-            json!({ "id": id, "name": row.name, "app": row.app, "on": row.on, "glob": row.glob, "topic": row.topic }),
-        )
+        Ok(telemetry::RuleAdded {
+            id,
+            name: row.name,
+            app: row.app,
+            on: row.on,
+            glob: row.glob,
+            topic: row.topic,
+        })
     }
 
-    async fn list(&self, request: &Incoming) -> Result<Value, ErrorBody> {
+    async fn list(&self, request: &Incoming) -> Result<telemetry::RulesListAnswer, ErrorBody> {
         let user_id = request.caller.user_id;
         let rules = self
-            .shared
             .store
             .call(move |c| {
                 let mut stmt = c.prepare(
@@ -456,38 +387,38 @@ impl Engine {
                 let rows = stmt
                     .query_map(params![user_id], |r| {
                         let data: String = r.get(6)?;
-                        Ok(json!({
-                            "id": r.get::<_, i64>(0)?,
-                            "app": r.get::<_, String>(1)?,
-                            "name": r.get::<_, String>(2)?,
-                            "on": r.get::<_, String>(3)?,
-                            "glob": r.get::<_, Option<String>>(4)?,
-                            "request": { "topic": r.get::<_, String>(5)?, "data": serde_json::from_str::<Value>(&data).unwrap_or(Value::Null) },
-                            "runs": r.get::<_, i64>(7)?,
-                            "failures": r.get::<_, i64>(8)?,
-                            "last_error": r.get::<_, Option<String>>(9)?,
-                        }))
+                        Ok(telemetry::RuleInfo {
+                            id: r.get(0)?,
+                            app: r.get(1)?,
+                            name: r.get(2)?,
+                            on: r.get(3)?,
+                            glob: r.get(4)?,
+                            request: telemetry::Action {
+                                topic: r.get(5)?,
+                                data: serde_json::from_str(&data).unwrap_or(Value::Null),
+                            },
+                            runs: r.get(7)?,
+                            failures: r.get(8)?,
+                            last_error: r.get(9)?,
+                        })
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(rows)
             })
             .await
             .map_err(|e| store_error(&e))?;
-        Ok(json!({ "rules": rules }))
+        Ok(telemetry::RulesListAnswer { rules })
     }
 
-    async fn remove(&self, request: &Incoming) -> Result<Value, ErrorBody> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Rm {
-            id: i64,
-        }
-        let ask: Rm = request.decode()?;
+    async fn remove(
+        &self,
+        request: &Incoming,
+        ask: telemetry::RulesRm,
+    ) -> Result<telemetry::RuleRemoved, ErrorBody> {
         let user_id = request.caller.user_id;
         // An app-bound token may only remove its own app's rules.
         let only_app = request.caller.bound_app.clone();
         let removed = self
-            .shared
             .store
             .call(move |c| {
                 Ok(c.execute(
@@ -506,7 +437,7 @@ impl Engine {
         if let Some(rules) = self.rules.write().get_mut(&user_id) {
             rules.retain(|rule| rule.id != ask.id);
         }
-        Ok(json!({ "removed": ask.id }))
+        Ok(telemetry::RuleRemoved { removed: ask.id })
     }
 }
 

@@ -154,7 +154,7 @@ async fn an_expired_token_is_refused() {
     // A token with no lifetime at all is not minted.
     let bad = owner
         .app("cli")
-        .request::<_, Value>("sys.token.create", &json!({"ttl_secs": 0}))
+        .request_json::<_, Value>("sys.token.create", &json!({"ttl_secs": 0}))
         .await;
     expect_code(bad, ErrorCode::BadFrame);
     owner.ping().await.expect("the owner's connection lives on");
@@ -202,7 +202,7 @@ async fn whoami_names_the_signed_in_user_and_app() {
     let owner = d.owner().await;
     let me: Value = owner
         .app("cli")
-        .request("sys.whoami", &json!({}))
+        .request_json("sys.whoami", &json!({}))
         .await
         .unwrap();
     assert_eq!(me["user"]["name"], OWNER, "{me}");
@@ -216,7 +216,7 @@ async fn whoami_names_the_signed_in_user_and_app() {
     // The same user acting as another app.
     let me: Value = owner
         .app("files")
-        .request("sys.whoami", &json!({}))
+        .request_json("sys.whoami", &json!({}))
         .await
         .unwrap();
     assert_eq!(me["app"], "files", "{me}");
@@ -229,7 +229,7 @@ async fn whoami_names_the_signed_in_user_and_app() {
     assert_eq!(ana.welcome().app.as_deref(), Some("files"));
     let me: Value = ana
         .app("files")
-        .request("sys.whoami", &json!({}))
+        .request_json("sys.whoami", &json!({}))
         .await
         .unwrap();
     assert_eq!(me["user"]["name"], "ana", "{me}");
@@ -273,14 +273,14 @@ async fn guest_mode_when_enabled_gives_each_guest_a_fresh_account() {
 
     let me: Value = first
         .app("cli")
-        .request("sys.whoami", &json!({}))
+        .request_json("sys.whoami", &json!({}))
         .await
         .unwrap();
     assert_eq!(me["user"]["guest"], true, "{me}");
     // Guests may not manage users.
     let add = first
         .app("cli")
-        .request::<_, Value>(
+        .request_json::<_, Value>(
             "sys.user.add",
             &json!({"name": "eve", "password": "12345678"}),
         )

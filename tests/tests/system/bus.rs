@@ -94,7 +94,7 @@ async fn request_reply_through_a_client_responder() {
     let requester = d.owner().await;
     let answer: Value = requester
         .app("cli")
-        .request("app.cli.echo", &json!({"hello": "there"}))
+        .request_json("app.cli.echo", &json!({"hello": "there"}))
         .await
         .unwrap();
     assert_eq!(
@@ -104,7 +104,7 @@ async fn request_reply_through_a_client_responder() {
 
     let failed = requester
         .app("cli")
-        .request::<_, Value>("app.cli.echo", &json!({"fail": true}))
+        .request_json::<_, Value>("app.cli.echo", &json!({"fail": true}))
         .await;
     let msg = expect_code(failed, ErrorCode::NotFound);
     assert_eq!(

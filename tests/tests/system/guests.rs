@@ -40,7 +40,7 @@ fn guests() -> &'static PathBuf {
 }
 
 async fn req(app: &AppHandle, topic: &str, data: Value) -> Result<Value, ClientError> {
-    app.request(topic, &data).await
+    app.request_json(topic, &data).await
 }
 
 async fn put(app: &AppHandle, path: &str, bytes: &[u8]) {

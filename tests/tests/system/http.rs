@@ -25,7 +25,7 @@ async fn metrics_are_served_in_prometheus_text() {
     let owner = d.owner().await;
     let _: serde_json::Value = owner
         .app("cli")
-        .request("sys.ping", &serde_json::json!({}))
+        .request_json("sys.ping", &serde_json::json!({}))
         .await
         .unwrap();
     let response = exchange(&d, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
@@ -68,7 +68,7 @@ async fn health_unknown_paths_and_bad_requests() {
     let owner = d.owner().await;
     let _: serde_json::Value = owner
         .app("cli")
-        .request("sys.ping", &serde_json::json!({}))
+        .request_json("sys.ping", &serde_json::json!({}))
         .await
         .unwrap();
 }

@@ -62,7 +62,7 @@ async fn bad_manifests_are_skipped_and_reported_and_new_ones_load_without_restar
     );
     let shown: Value = owner
         .app("cli")
-        .request("sys.perms.show", &json!({}))
+        .request_json("sys.perms.show", &json!({}))
         .await
         .unwrap();
     assert_eq!(shown["errors"].as_array().unwrap().len(), 2, "{shown}");
@@ -72,7 +72,7 @@ async fn bad_manifests_are_skipped_and_reported_and_new_ones_load_without_restar
     assert_eq!(s["apps"].as_u64().unwrap(), apps_before, "{s}");
     owner
         .app("cli")
-        .request::<_, Value>("sys.ping", &json!({}))
+        .request_json::<_, Value>("sys.ping", &json!({}))
         .await
         .unwrap();
     owner
@@ -82,7 +82,7 @@ async fn bad_manifests_are_skipped_and_reported_and_new_ones_load_without_restar
         .unwrap();
     let odd = owner
         .app("odd")
-        .request::<_, Value>("sys.ping", &json!({}))
+        .request_json::<_, Value>("sys.ping", &json!({}))
         .await;
     expect_code(odd, ErrorCode::Forbidden);
 
@@ -98,7 +98,7 @@ async fn bad_manifests_are_skipped_and_reported_and_new_ones_load_without_restar
         async || {
             owner
                 .app("cli")
-                .request::<_, Value>("sys.perms.show", &json!({"app": "notes"}))
+                .request_json::<_, Value>("sys.perms.show", &json!({"app": "notes"}))
                 .await
                 .ok()
         },

@@ -112,7 +112,7 @@ async fn a_non_admin_user_cannot_use_admin_topics() {
     let ana = d.sign_in("ana", "correct horse battery").await;
     let add = ana
         .app("cli")
-        .request::<_, Value>(
+        .request_json::<_, Value>(
             "sys.user.add",
             &json!({"name": "eve", "password": "12345678"}),
         )
@@ -121,7 +121,7 @@ async fn a_non_admin_user_cannot_use_admin_topics() {
     assert!(msg.contains("admin"), "{msg}");
     let stop = ana
         .app("cli")
-        .request::<_, Value>("sys.daemon.stop", &json!({}))
+        .request_json::<_, Value>("sys.daemon.stop", &json!({}))
         .await;
     expect_code(stop, ErrorCode::Forbidden);
     ana.ping().await.expect("ana's connection lives on");

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn req(app: &AppHandle, topic: &str, data: Value) -> Result<Value, ClientError> {
-    app.request(topic, &data).await
+    app.request_json(topic, &data).await
 }
 
 async fn write(app: &AppHandle, path: &str, data: &str) {

@@ -14,45 +14,31 @@ mod runtime;
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::Semaphore;
 use wasmtime_wasi::FsPerms;
 
-use aether_proto::frame::to_data;
-use aether_proto::{Capability, ErrorBody, ErrorCode, Topic};
+use aether_proto::api::vm::{self, FileAccess, JobState as State};
+use aether_proto::api::{Call as _, vfs};
+use aether_proto::{Capability, ErrorBody, ErrorCode};
 
-use super::{Incoming, Participant, Publisher, Responder, ServiceRequester};
-use crate::daemon::Shared;
-use crate::hub::Envelope;
-use crate::perms::{Op, Service};
+use super::{Handler, Incoming, OnBehalf, Publisher, Reply, Requester, Seat};
+use crate::config::{ComputeLimits, UserRoots};
+use crate::perms::Perms;
 use guard::Budget;
 use output::{ChannelOutput, OutputLimit, Stream};
 use runtime::{Ending, Outcome, RunSpec, Runtime};
 
-const TOPICS: &[&str] = &["vm.run", "vm.kill", "vm.stdin", "vm.jobs"];
 /// Finished jobs remembered per user.
 const KEEP_FINISHED: usize = 100;
 const MAX_MODULE_BYTES: u64 = 64 << 20;
-
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-enum State {
-    Queued,
-    Running,
-    Finished {
-        ending: Ending,
-        code: Option<i32>,
-        error: Option<String>,
-        micros: u64,
-    },
-}
 
 struct Job {
     id: String,
@@ -62,12 +48,17 @@ struct Job {
     kill: Arc<AtomicBool>,
     stdin: parking_lot::Mutex<Option<std::io::PipeWriter>>,
     /// Output so far (bounded by the job's output limit), for late subscribers.
-    log: parking_lot::Mutex<Vec<Value>>,
+    log: parking_lot::Mutex<Vec<vm::OutputChunk>>,
 }
 
 impl Job {
-    fn summary(&self) -> Value {
-        json!({ "job": self.id, "path": self.path, "topic": format!("vm.job.{}", self.id), "status": *self.state.lock() })
+    fn summary(&self) -> vm::JobSummary {
+        vm::JobSummary {
+            job: self.id.clone(),
+            path: self.path.clone(),
+            topic: vm::job_topic(&self.id),
+            status: self.state.lock().clone(),
+        }
     }
 
     fn finished(&self) -> bool {
@@ -83,46 +74,54 @@ struct UserJobs {
     budget: Arc<tokio::sync::Mutex<Weak<Budget>>>,
 }
 
+/// Where compute keeps and finds things.
+pub struct Places {
+    /// Users' file roots, preopened for jobs as their apps allow.
+    pub roots: UserRoots,
+    /// Compiled modules, cached by content hash.
+    pub modules: PathBuf,
+    /// Installed apps' manifests and bundles.
+    pub manifests: PathBuf,
+}
+
 struct Compute {
-    shared: Arc<Shared>,
+    places: Places,
+    limits: ComputeLimits,
+    perms: Arc<Perms>,
     runtime: Arc<Runtime>,
     jobs: parking_lot::Mutex<HashMap<String, Arc<Job>>>,
     overall: Arc<Semaphore>,
     users: parking_lot::Mutex<HashMap<i64, UserJobs>>,
-    requester: ServiceRequester,
+    requester: Requester,
     publisher: Publisher,
-    responder: Responder,
 }
 
-pub fn start(shared: Arc<Shared>) -> anyhow::Result<()> {
-    let runtime = Runtime::new(shared.config.data_dir.join("modules"))?;
-    let participant = Participant::serve(
-        shared.hub.clone(),
-        shared.perms.clone(),
-        Service::Compute,
-        TOPICS,
-    )?;
+pub fn start(seat: Seat, places: Places, limits: ComputeLimits) -> anyhow::Result<()> {
     let compute = Arc::new(Compute {
-        overall: Arc::new(Semaphore::new(shared.config.compute.jobs_total)),
-        requester: participant.requester(),
-        publisher: participant.publisher(),
-        responder: participant.responder(),
+        runtime: Runtime::new(places.modules.clone())?,
+        overall: Arc::new(Semaphore::new(limits.jobs_total)),
+        perms: seat.perms(),
+        requester: seat.requester(),
+        publisher: seat.publisher(),
         jobs: parking_lot::Mutex::default(),
         users: parking_lot::Mutex::default(),
-        runtime,
-        shared,
+        places,
+        limits,
     });
-    let mut participant = participant;
-    tokio::spawn(async move {
-        while let Some(request) = participant.next().await {
-            let compute = compute.clone();
-            tokio::spawn(async move {
-                let result = compute.handle(&request).await;
-                compute.responder.answer(&request, result);
-            });
-        }
-    });
+    seat.run(compute);
     Ok(())
+}
+
+impl Handler for Compute {
+    async fn handle(self: &Arc<Self>, request: &Incoming) -> Reply {
+        match request.topic.as_str() {
+            vm::Run::TOPIC => request.call(|req| self.run(request, req)).await,
+            vm::Kill::TOPIC => request.call(|req| async { self.kill(request, req) }).await,
+            vm::Stdin::TOPIC => request.call(|req| self.stdin(request, req)).await,
+            vm::Jobs::TOPIC => request.call(|req| async { self.list(request, req) }).await,
+            _ => Err(request.unknown()),
+        }
+    }
 }
 
 fn unix_ms() -> i64 {
@@ -136,84 +135,25 @@ fn bad(msg: impl Into<String>) -> ErrorBody {
     ErrorBody::new(ErrorCode::BadFrame, msg)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RunReq {
-    /// A module in the user's files…
-    #[serde(default)]
-    path: Option<String>,
-    /// …or the entry of an installed app.
-    #[serde(default)]
-    installed: Option<String>,
-    #[serde(default)]
-    args: Vec<String>,
-    #[serde(default)]
-    env: HashMap<String, String>,
-    #[serde(default)]
-    stdin: Option<String>,
-    /// Keep stdin open for `vm.stdin` after `stdin` is written.
-    #[serde(default)]
-    keep_stdin_open: bool,
-    #[serde(default)]
-    timeout_ms: Option<u64>,
-    #[serde(default)]
-    memory_mb: Option<u32>,
-    #[serde(default)]
-    output_kb: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct JobReq {
-    job: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StdinReq {
-    job: String,
-    #[serde(default)]
-    data: String,
-    #[serde(default)]
-    close: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct JobsReq {
-    #[serde(default)]
-    job: Option<String>,
-}
-
-/// What a job may do with the user's files, from least to most.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Files {
-    None,
-    ReadOnly,
-    ReadWrite,
-}
-
-impl Files {
-    fn perms(self) -> Option<FsPerms> {
-        match self {
-            Files::None => None,
-            Files::ReadOnly => Some(FsPerms::ReadOnly),
-            Files::ReadWrite => Some(FsPerms::ReadWrite),
-        }
+fn preopen_perms(files: FileAccess) -> Option<FsPerms> {
+    match files {
+        FileAccess::None => None,
+        FileAccess::ReadOnly => Some(FsPerms::ReadOnly),
+        FileAccess::ReadWrite => Some(FsPerms::ReadWrite),
     }
 }
 
-fn files_allowed(manifest: &aether_proto::Manifest) -> Files {
+fn files_allowed(manifest: &aether_proto::Manifest) -> FileAccess {
     if manifest.has(Capability::VfsWrite) {
-        Files::ReadWrite
+        FileAccess::ReadWrite
     } else if manifest.has(Capability::VfsRead) {
-        Files::ReadOnly
+        FileAccess::ReadOnly
     } else {
-        Files::None
+        FileAccess::None
     }
 }
 
-fn check_args(req: &RunReq) -> Result<(), ErrorBody> {
+fn check_args(req: &vm::Run) -> Result<(), ErrorBody> {
     if req.args.len() > 256 || req.args.iter().any(|a| a.len() > 4096 || a.contains('\0')) {
         return Err(bad(
             "args: at most 256, each at most 4096 bytes without NUL",
@@ -239,19 +179,6 @@ fn check_args(req: &RunReq) -> Result<(), ErrorBody> {
 }
 
 impl Compute {
-    async fn handle(self: &Arc<Self>, request: &Incoming) -> Result<Value, ErrorBody> {
-        match request.topic.as_str() {
-            "vm.run" => self.run(request).await,
-            "vm.kill" => self.kill(request),
-            "vm.stdin" => self.stdin(request).await,
-            "vm.jobs" => self.list(request),
-            other => Err(ErrorBody::new(
-                ErrorCode::NotFound,
-                format!("vm has no {other}"),
-            )),
-        }
-    }
-
     fn job(&self, request: &Incoming, id: &str) -> Result<Arc<Job>, ErrorBody> {
         self.jobs
             .lock()
@@ -263,36 +190,28 @@ impl Compute {
 
     /// Read the module through the bus, as the calling app: the VFS checks what it may read.
     async fn read_module(&self, request: &Incoming, path: &str) -> Result<Vec<u8>, ErrorBody> {
-        let topic = Topic::parse("vfs.read").expect("a valid topic");
-        let acting = crate::identity::Caller {
-            bound_app: Some(request.app.clone()),
-            ..(*request.caller).clone()
-        };
-        self.shared
-            .perms
-            .check(&acting, &request.app, Op::Req, &topic.as_pattern())
-            .map_err(|d| {
-                ErrorBody::new(
-                    d.code,
-                    format!("to run a program from your files: {}", d.msg),
-                )
-            })?;
+        let on = request.on_behalf();
+        let topic = aether_proto::Topic::parse(vfs::Read::TOPIC)
+            .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
+        self.requester.check_as(&on, &topic).map_err(|d| {
+            ErrorBody::new(
+                d.code,
+                format!("to run a program from your files: {}", d.msg),
+            )
+        })?;
         let mut module = Vec::new();
         loop {
-            let ask = json!({ "path": path, "offset": module.len(), "encoding": "base64" });
-            let mut envelope = Envelope::new(
-                topic.clone(),
-                request.caller.clone(),
-                request.app.clone(),
-                to_data(&ask),
-            );
-            envelope.origin = request.origin;
-            let raw = self
+            let ask = vfs::Read {
+                path: path.to_owned(),
+                offset: module.len() as u64,
+                encoding: vfs::Encoding::Base64,
+                ..vfs::Read::default()
+            };
+            let answer = self
                 .requester
-                .request(envelope, Duration::from_secs(30))
+                .request_as(&on, &ask, Duration::from_secs(30))
                 .await?;
-            let answer: Value = serde_json::from_str(raw.get()).map_err(|e| bad(e.to_string()))?;
-            if answer["size"].as_u64().unwrap_or(0) > MAX_MODULE_BYTES {
+            if answer.size > MAX_MODULE_BYTES {
                 return Err(ErrorBody::new(
                     ErrorCode::TooLarge,
                     format!(
@@ -302,20 +221,23 @@ impl Compute {
                 ));
             }
             let chunk = BASE64
-                .decode(answer["data"].as_str().unwrap_or_default())
+                .decode(&answer.data)
                 .map_err(|e| bad(e.to_string()))?;
             module.extend_from_slice(&chunk);
-            if answer["eof"] == true || chunk.is_empty() {
+            if answer.eof || chunk.is_empty() {
                 return Ok(module);
             }
         }
     }
 
-    async fn run(self: &Arc<Self>, request: &Incoming) -> Result<Value, ErrorBody> {
-        let req: RunReq = request.decode()?;
+    async fn run(
+        self: &Arc<Self>,
+        request: &Incoming,
+        req: vm::Run,
+    ) -> Result<vm::RunAnswer, ErrorBody> {
         check_args(&req)?;
-        let limits = &self.shared.config.compute;
-        let catalog = self.shared.perms.catalog();
+        let limits = &self.limits;
+        let catalog = self.perms.catalog();
         let caller_app = catalog.apps.get(&request.app).ok_or_else(|| {
             ErrorBody::new(
                 ErrorCode::Forbidden,
@@ -356,11 +278,11 @@ impl Compute {
             .or(app_limits.output_kb)
             .unwrap_or(limits.default_output_kb)
             .clamp(1, limits.max_output_kb);
-        let preopen_perms = files.perms();
+        let preopen_perms = preopen_perms(files);
         let wasm = match &req.path {
             Some(path) => self.read_module(request, path).await?,
             None => {
-                let (dir, target) = (self.shared.config.manifests_dir.clone(), manifest.clone());
+                let (dir, target) = (self.places.manifests.clone(), manifest.clone());
                 tokio::task::spawn_blocking(move || {
                     bundle::read_entry(&dir, &target, MAX_MODULE_BYTES)
                 })
@@ -403,7 +325,7 @@ impl Compute {
         });
         let preopen = match preopen_perms {
             Some(perms) => {
-                let root = self.shared.config.vfs_dir().join(user_id.to_string());
+                let root = self.places.roots.of(user_id);
                 std::fs::create_dir_all(&root)
                     .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
                 Some((root, perms))
@@ -445,13 +367,7 @@ impl Compute {
             output: self.sink(request, &job, u64::from(output_kb) << 10),
             kill: job.kill.clone(),
         };
-        let (compute, job_for_task, caller, app, origin) = (
-            self.clone(),
-            job.clone(),
-            request.caller.clone(),
-            request.app.clone(),
-            request.origin,
-        );
+        let (compute, job_for_task, on) = (self.clone(), job.clone(), request.on_behalf());
         let writes = preopen_perms == Some(FsPerms::ReadWrite);
         tokio::spawn(async move {
             let overall = compute.overall.clone();
@@ -471,10 +387,7 @@ impl Compute {
                 *job_for_task.state.lock() = State::Running;
                 // Counted when the job starts, not when it was queued: others may have written.
                 let budget = if writes {
-                    compute
-                        .file_budget(&caller, &app, &user_budget)
-                        .await
-                        .map(Some)
+                    compute.file_budget(&on, &user_budget).await.map(Some)
                 } else {
                     Ok(None)
                 };
@@ -491,26 +404,25 @@ impl Compute {
                 }
             };
             compute
-                .finish(&job_for_task, &caller, &app, origin, outcome, started_ms)
+                .finish(&job_for_task, &on, outcome, started_ms)
                 .await;
         });
-        Ok(
-            json!({ "job": id, "topic": format!("vm.job.{id}"), "cached": cached, "limits": {
-                "timeout_ms": timeout_ms, "memory_mb": memory_mb, "output_kb": output_kb,
-                "files": match preopen_perms { Some(FsPerms::ReadWrite) => "read-write", Some(FsPerms::ReadOnly) => "read-only", None => "none" },
-            }}),
-        )
+        Ok(vm::RunAnswer {
+            topic: vm::job_topic(&id),
+            job: id,
+            cached,
+            limits: vm::JobLimits {
+                timeout_ms,
+                memory_mb,
+                output_kb,
+                files,
+            },
+        })
     }
 
     /// Where a job's output goes: published as it comes, kept for late readers, capped.
     fn sink(&self, request: &Incoming, job: &Arc<Job>, cap: u64) -> ChannelOutput {
-        let (publisher, caller, app, job, origin) = (
-            self.publisher.clone(),
-            request.caller.clone(),
-            request.app.clone(),
-            job.clone(),
-            request.origin,
-        );
+        let (publisher, on, job) = (self.publisher.clone(), request.on_behalf(), job.clone());
         let (written, seq) = (AtomicU64::new(0), AtomicU64::new(0));
         ChannelOutput::new(Arc::new(move |stream: Stream, bytes: &[u8]| {
             let total =
@@ -518,14 +430,18 @@ impl Compute {
             if total > cap {
                 return Err(OutputLimit);
             }
-            let seq = seq.fetch_add(1, Ordering::Relaxed);
             let (encoding, data) = match std::str::from_utf8(bytes) {
                 Ok(text) => ("utf8", text.to_owned()),
                 Err(_) => ("base64", BASE64.encode(bytes)),
             };
-            let chunk = json!({ "seq": seq, "stream": stream.as_str(), "encoding": encoding, "data": data });
+            let chunk = vm::OutputChunk {
+                seq: seq.fetch_add(1, Ordering::Relaxed),
+                stream: stream.as_str().to_owned(),
+                encoding: encoding.to_owned(),
+                data,
+            };
             let topic = format!("vm.job.{}.{}", job.id, stream.as_str());
-            publisher.publish(&caller, &app, &topic, &chunk, origin);
+            publisher.publish(&on, &topic, &chunk);
             job.log.lock().push(chunk);
             Ok(())
         }))
@@ -594,57 +510,36 @@ impl Compute {
     /// when none runs, what the quota leaves now.
     async fn file_budget(
         &self,
-        caller: &Arc<crate::identity::Caller>,
-        app: &str,
+        on: &OnBehalf,
         shared: &tokio::sync::Mutex<Weak<Budget>>,
     ) -> Result<Arc<Budget>, ErrorBody> {
         let mut shared = shared.lock().await;
         if let Some(budget) = shared.upgrade() {
             return Ok(budget);
         }
-        let envelope = Envelope::new(
-            Topic::parse("vfs.usage").expect("a valid topic"),
-            caller.clone(),
-            app.to_owned(),
-            to_data(&json!({})),
-        );
-        let raw = self
+        let usage = self
             .requester
-            .request(envelope, Duration::from_secs(60))
+            .request_internal(on, &vfs::Usage {}, Duration::from_secs(60))
             .await?;
-        let usage: Value = serde_json::from_str(raw.get()).map_err(|e| bad(e.to_string()))?;
-        let left = |quota: &str, used: &str| {
-            let quota = usage[quota].as_u64().unwrap_or(0);
-            quota.saturating_sub(usage[used].as_u64().unwrap_or(u64::MAX))
-        };
-        let budget = Budget::new(left("quota_bytes", "bytes"), left("quota_files", "files"));
+        let budget = Budget::new(
+            usage.quota_bytes.saturating_sub(usage.bytes),
+            usage.quota_files.saturating_sub(usage.files),
+        );
         *shared = Arc::downgrade(&budget);
         Ok(budget)
     }
 
     /// Let the VFS catch up with what the job did to the files, then report the end.
-    async fn finish(
-        &self,
-        job: &Job,
-        caller: &Arc<crate::identity::Caller>,
-        app: &str,
-        origin: Option<u64>,
-        mut outcome: Outcome,
-        started_ms: i64,
-    ) {
+    async fn finish(&self, job: &Job, on: &OnBehalf, mut outcome: Outcome, started_ms: i64) {
         if outcome.files.changed {
-            let ask =
-                json!({ "since_ms": started_ms, "job": job.id, "removed": outcome.files.removed });
-            let mut envelope = Envelope::new(
-                Topic::parse("vfs.rescan").expect("a valid topic"),
-                caller.clone(),
-                app.to_owned(),
-                to_data(&ask),
-            );
-            envelope.origin = origin;
+            let ask = vfs::Rescan {
+                since_ms: started_ms,
+                job: job.id.clone(),
+                removed: outcome.files.removed,
+            };
             if let Err(e) = self
                 .requester
-                .request(envelope, Duration::from_secs(60))
+                .request_internal(on, &ask, Duration::from_secs(60))
                 .await
             {
                 tracing::warn!(
@@ -661,23 +556,24 @@ impl Compute {
                 None => note.to_owned(),
             });
         }
-        let state = State::Finished {
+        *job.state.lock() = State::Finished {
             ending: outcome.ending,
             code: outcome.code,
             error: outcome.error.clone(),
             micros: outcome.micros,
         };
-        *job.state.lock() = state;
         job.stdin.lock().take();
-        let exit = json!({ "job": job.id, "ending": outcome.ending, "code": outcome.code, "error": outcome.error, "micros": outcome.micros });
-        self.publisher.publish(
-            caller,
-            app,
-            &format!("vm.job.{}.exit", job.id),
-            &exit,
-            origin,
-        );
-        self.publisher.publish(caller, app, "telemetry.vm.exit", &json!({ "path": job.path, "job": job.id, "ending": outcome.ending, "code": outcome.code }), origin);
+        let exit = vm::Exit {
+            job: job.id.clone(),
+            ending: outcome.ending,
+            code: outcome.code,
+            error: outcome.error,
+            micros: outcome.micros,
+        };
+        self.publisher
+            .publish(on, &format!("vm.job.{}.exit", job.id), &exit);
+        let telemetry = json!({ "path": job.path, "job": job.id, "ending": outcome.ending, "code": outcome.code });
+        self.publisher.publish(on, "telemetry.vm.exit", &telemetry);
     }
 
     fn remember(&self, job: Arc<Job>) {
@@ -695,8 +591,7 @@ impl Compute {
         jobs.insert(job.id.clone(), job);
     }
 
-    fn kill(&self, request: &Incoming) -> Result<Value, ErrorBody> {
-        let req: JobReq = request.decode()?;
+    fn kill(&self, request: &Incoming, req: vm::Kill) -> Result<vm::KillAnswer, ErrorBody> {
         let job = self.job(request, &req.job)?;
         if let State::Finished { ending, code, .. } = &*job.state.lock() {
             return Err(ErrorBody::new(
@@ -710,11 +605,17 @@ impl Compute {
         job.kill.store(true, Ordering::Relaxed);
         // A guest blocked reading stdin wakes up to end of input.
         job.stdin.lock().take();
-        Ok(json!({ "job": job.id, "killing": true }))
+        Ok(vm::KillAnswer {
+            job: job.id.clone(),
+            killing: true,
+        })
     }
 
-    async fn stdin(&self, request: &Incoming) -> Result<Value, ErrorBody> {
-        let req: StdinReq = request.decode()?;
+    async fn stdin(
+        &self,
+        request: &Incoming,
+        req: vm::Stdin,
+    ) -> Result<vm::StdinAnswer, ErrorBody> {
         let job = self.job(request, &req.job)?;
         if job.finished() {
             return Err(ErrorBody::new(
@@ -742,9 +643,15 @@ impl Compute {
                 if !job.finished() {
                     *stdin = Some(writer);
                 }
-                Ok(json!({ "job": job.id, "open": stdin.is_some() }))
+                Ok(vm::StdinAnswer {
+                    job: job.id.clone(),
+                    open: stdin.is_some(),
+                })
             }
-            Ok(_) => Ok(json!({ "job": job.id, "open": false })),
+            Ok(_) => Ok(vm::StdinAnswer {
+                job: job.id.clone(),
+                open: false,
+            }),
             Err(e) => Err(ErrorBody::new(
                 ErrorCode::Conflict,
                 format!("job {} is not reading its stdin any more: {e}", job.id),
@@ -752,21 +659,21 @@ impl Compute {
         }
     }
 
-    fn list(&self, request: &Incoming) -> Result<Value, ErrorBody> {
-        let req: JobsReq = request.decode()?;
+    fn list(&self, request: &Incoming, req: vm::Jobs) -> Result<vm::JobsAnswer, ErrorBody> {
         if let Some(id) = req.job {
             let job = self.job(request, &id)?;
-            let mut summary = job.summary();
-            summary["output"] = Value::Array(job.log.lock().clone());
-            return Ok(summary);
+            return Ok(vm::JobsAnswer::One(vm::JobDetail {
+                summary: job.summary(),
+                output: job.log.lock().clone(),
+            }));
         }
-        let jobs: Vec<Value> = self
+        let jobs = self
             .jobs
             .lock()
             .values()
             .filter(|job| job.user_id == request.caller.user_id)
             .map(|job| job.summary())
             .collect();
-        Ok(json!({ "jobs": jobs }))
+        Ok(vm::JobsAnswer::All { jobs })
     }
 }

@@ -27,18 +27,7 @@ const TICK: Duration = Duration::from_millis(10);
 /// Compiled modules kept in memory.
 const MEMORY_CACHE: usize = 64;
 
-/// Why a job ended.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Ending {
-    #[default]
-    Exited,
-    Killed,
-    Timeout,
-    MemoryLimit,
-    OutputLimit,
-    Trap,
-}
+pub use aether_proto::api::vm::Ending;
 
 /// What a run came to.
 #[derive(Default)]

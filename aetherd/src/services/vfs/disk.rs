@@ -9,28 +9,11 @@ use std::time::UNIX_EPOCH;
 
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, MetadataExt, OpenOptions};
-use serde::Serialize;
 
 use super::path::VfsPath;
 
 /// What an entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    File,
-    Dir,
-    Symlink,
-    Other,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Entry {
-    pub name: String,
-    pub kind: Kind,
-    pub size: u64,
-    /// Milliseconds since the Unix epoch.
-    pub modified_ms: i64,
-}
+pub use aether_proto::api::vfs::{Entry, Kind};
 
 /// Identity of a file's current content on disk, to validate cached versions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

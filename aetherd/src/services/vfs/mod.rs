@@ -18,62 +18,49 @@ use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use aether_proto::api::Call as _;
+use aether_proto::api::vfs::{self, Encoding};
 use aether_proto::{ErrorBody, ErrorCode};
 
-use super::{Incoming, Participant, Publisher};
-use crate::config::VfsLimits;
-use crate::daemon::Shared;
-use crate::identity::Caller;
-use crate::perms::Service;
+use super::{Handler, Incoming, OnBehalf, Publisher, Reply, Seat};
+use crate::config::{UserRoots, VfsLimits};
 use disk::{Info, Stamp, UserRoot};
 
 pub use path::{PathError, VfsPath};
 use upload::Uploads;
 
-const TOPICS: &[&str] = &[
-    "vfs.read",
-    "vfs.write",
-    "vfs.list",
-    "vfs.stat",
-    "vfs.mkdir",
-    "vfs.remove",
-    "vfs.move",
-    "vfs.copy",
-    "vfs.search",
-    "vfs.usage",
-    "vfs.rescan",
-];
-
 /// An upload idle this long is abandoned and its temp file removed.
 const UPLOAD_IDLE: Duration = Duration::from_secs(600);
 
-pub fn start(shared: Arc<Shared>) -> anyhow::Result<()> {
-    let config = &shared.config;
+/// Where the VFS keeps things.
+pub struct Places {
+    /// Users' roots, one folder per user id.
+    pub roots: UserRoots,
+    /// Temp files for atomic writes: beside the roots, never inside one.
+    pub scratch: PathBuf,
+    /// Per-user search indexes.
+    pub index: PathBuf,
+}
+
+pub fn start(seat: Seat, places: Places, limits: VfsLimits) -> anyhow::Result<()> {
     let vfs = Arc::new(Vfs {
-        roots: config.vfs_dir(),
-        scratch: config.vfs_scratch_dir(),
-        limits: config.vfs.clone(),
+        roots: places.roots,
+        scratch: places.scratch,
+        limits,
         users: parking_lot::Mutex::default(),
         uploads: Uploads::default(),
-        indexes: search::Indexes::new(config.data_dir.join("index")),
+        indexes: search::Indexes::new(places.index),
+        events: seat.publisher(),
     });
-    std::fs::create_dir_all(&vfs.roots)?;
+    std::fs::create_dir_all(vfs.roots.dir())?;
     std::fs::create_dir_all(&vfs.scratch)?;
-    let mut participant = Participant::serve(
-        shared.hub.clone(),
-        shared.perms.clone(),
-        Service::Vfs,
-        TOPICS,
-    )?;
-    let responder = participant.responder();
-    let events = participant.publisher();
     let sweeper = Arc::downgrade(&vfs);
     tokio::spawn(async move {
         loop {
@@ -82,36 +69,46 @@ pub fn start(shared: Arc<Shared>) -> anyhow::Result<()> {
             vfs.uploads.sweep(UPLOAD_IDLE);
         }
     });
-    tokio::spawn(async move {
-        while let Some(request) = participant.next().await {
-            let (vfs, events, responder) = (vfs.clone(), events.clone(), responder.clone());
-            tokio::spawn(async move {
-                let started = Instant::now();
-                let result = vfs.handle(&events, &request).await;
-                let ok = result.is_ok();
-                responder.answer(&request, result);
-                let op = request.topic.as_str().trim_start_matches("vfs.").to_owned();
-                // Telemetry names the path acted on, so rules can match it by glob.
-                let target: PathHint = serde_json::from_str(request.data.get()).unwrap_or_default();
-                let path = target.to.or(target.path);
-                let telemetry = json!({
-                    "op": op,
-                    "path": path,
-                    "ok": ok,
-                    "micros": started.elapsed().as_micros() as u64,
-                });
-                let topic = format!("telemetry.vfs.{op}");
-                events.publish(
-                    &request.caller,
-                    &request.app,
-                    &topic,
-                    &telemetry,
-                    request.origin,
-                );
-            });
-        }
-    });
+    seat.run(vfs);
     Ok(())
+}
+
+impl Handler for Vfs {
+    async fn handle(self: &Arc<Self>, request: &Incoming) -> Reply {
+        let user = self.user(request.caller.user_id)?;
+        let ctx = Ctx {
+            events: &self.events,
+            on: request.on_behalf(),
+        };
+        let user = || user.clone();
+        match request.topic.as_str() {
+            vfs::Read::TOPIC => request.call(|req| self.read(user(), req)).await,
+            vfs::Write::TOPIC => request.call(|req| self.write(user(), &ctx, req)).await,
+            vfs::List::TOPIC => request.call(|req| self.list(user(), req)).await,
+            vfs::Stat::TOPIC => request.call(|req| self.stat(user(), req)).await,
+            vfs::Mkdir::TOPIC => request.call(|req| self.mkdir(user(), &ctx, req)).await,
+            vfs::Remove::TOPIC => request.call(|req| self.remove(user(), &ctx, req)).await,
+            vfs::Move::TOPIC => request.call(|req| self.rename(user(), &ctx, req)).await,
+            vfs::Copy::TOPIC => request.call(|req| self.copy(user(), &ctx, req)).await,
+            vfs::Search::TOPIC => request.call(|req| self.search(user(), req)).await,
+            vfs::Usage::TOPIC => request.call(|_: vfs::Usage| self.usage(user())).await,
+            vfs::Rescan::TOPIC => request.call(|req| self.rescan(user(), &ctx, req)).await,
+            _ => Err(request.unknown()),
+        }
+    }
+
+    /// Telemetry names the path acted on, so rules can match it by glob.
+    fn telemetry(&self, request: &Incoming, ok: bool, took: Duration) -> Option<(String, Value)> {
+        let op = request.topic.as_str().trim_start_matches("vfs.");
+        let target: PathHint = serde_json::from_str(request.data.get()).unwrap_or_default();
+        let telemetry = json!({
+            "op": op,
+            "path": target.to.or(target.path),
+            "ok": ok,
+            "micros": took.as_micros() as u64,
+        });
+        Some((format!("telemetry.vfs.{op}"), telemetry))
+    }
 }
 
 /// Bytes and files a user stores.
@@ -132,65 +129,13 @@ struct UserVfs {
 }
 
 pub struct Vfs {
-    roots: PathBuf,
+    roots: UserRoots,
     scratch: PathBuf,
     limits: VfsLimits,
     users: parking_lot::Mutex<HashMap<i64, Arc<UserVfs>>>,
     uploads: Uploads,
     indexes: search::Indexes,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-enum Encoding {
-    /// Text when the bytes are UTF-8, else base64 (reads only).
-    #[default]
-    Auto,
-    Utf8,
-    Base64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReadReq {
-    path: String,
-    #[serde(default)]
-    offset: u64,
-    #[serde(default)]
-    length: Option<usize>,
-    #[serde(default)]
-    encoding: Encoding,
-    #[serde(default)]
-    if_version: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WriteReq {
-    path: String,
-    #[serde(default)]
-    data: String,
-    #[serde(default)]
-    encoding: Encoding,
-    #[serde(default)]
-    append: bool,
-    /// Replace only if the file is still at this version.
-    #[serde(default)]
-    if_version: Option<String>,
-    /// Create only: fail if the file exists.
-    #[serde(default)]
-    if_absent: bool,
-    /// Create missing parent directories.
-    #[serde(default)]
-    parents: bool,
-    /// Chunked upload: the id from the first chunk's answer.
-    #[serde(default)]
-    upload: Option<String>,
-    #[serde(default)]
-    offset: Option<u64>,
-    /// More chunks follow.
-    #[serde(default)]
-    more: bool,
+    events: Publisher,
 }
 
 /// The path a request acts on, read loosely for telemetry.
@@ -200,45 +145,6 @@ struct PathHint {
     path: Option<String>,
     #[serde(default)]
     to: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PathReq {
-    path: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SearchReq {
-    query: String,
-    #[serde(default)]
-    limit: Option<usize>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MkdirReq {
-    path: String,
-    #[serde(default)]
-    parents: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RemoveReq {
-    path: String,
-    #[serde(default)]
-    recursive: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MoveReq {
-    from: String,
-    to: String,
-    #[serde(default)]
-    overwrite: bool,
 }
 
 fn bad(msg: impl Into<String>) -> ErrorBody {
@@ -401,7 +307,7 @@ impl Vfs {
             return Ok(user.clone());
         }
         let root = UserRoot::open(
-            &self.roots.join(user_id.to_string()),
+            &self.roots.of(user_id),
             &self.scratch.join(user_id.to_string()),
         )
         .map_err(|e| {
@@ -424,34 +330,7 @@ impl Vfs {
         Ok(user)
     }
 
-    async fn handle(&self, events: &Publisher, request: &Incoming) -> Result<Value, ErrorBody> {
-        let user = self.user(request.caller.user_id)?;
-        let ctx = Ctx {
-            events,
-            caller: &request.caller,
-            app: &request.app,
-            origin: request.origin,
-        };
-        match request.topic.as_str() {
-            "vfs.read" => self.read(user, request.decode()?).await,
-            "vfs.write" => self.write(user, ctx, request.decode()?).await,
-            "vfs.list" => self.list(user, request.decode()?).await,
-            "vfs.stat" => self.stat(user, request.decode()?).await,
-            "vfs.mkdir" => self.mkdir(user, ctx, request.decode()?).await,
-            "vfs.remove" => self.remove(user, ctx, request.decode()?).await,
-            "vfs.move" => self.rename(user, ctx, request.decode()?).await,
-            "vfs.copy" => self.copy(user, ctx, request.decode()?).await,
-            "vfs.search" => self.search(user, request.decode()?).await,
-            "vfs.usage" => self.usage(user).await,
-            "vfs.rescan" => self.rescan(user, ctx, request.decode()?).await,
-            other => Err(ErrorBody::new(
-                ErrorCode::NotFound,
-                format!("vfs has no {other}"),
-            )),
-        }
-    }
-
-    async fn read(&self, user: Arc<UserVfs>, req: ReadReq) -> Result<Value, ErrorBody> {
+    async fn read(&self, user: Arc<UserVfs>, req: vfs::Read) -> Result<vfs::ReadAnswer, ErrorBody> {
         let path = parse_path(&req.path)?;
         let path_text = path.to_string();
         let length = req
@@ -474,21 +353,25 @@ impl Vfs {
         .await?;
         let returned = bytes.len();
         let (encoding, data) = encode(bytes, req.encoding, &path_text)?;
-        Ok(json!({
-            "path": req.path,
-            "offset": req.offset,
-            "length": returned,
-            "size": info.size,
-            "eof": req.offset + returned as u64 >= info.size,
-            "version": version,
-            "encoding": encoding,
-            "data": data,
-        }))
+        Ok(vfs::ReadAnswer {
+            path: req.path,
+            offset: req.offset,
+            length: returned,
+            size: info.size,
+            eof: req.offset + returned as u64 >= info.size,
+            version,
+            encoding,
+            data,
+        })
     }
 }
 
 impl Vfs {
-    async fn search(&self, user: Arc<UserVfs>, req: SearchReq) -> Result<Value, ErrorBody> {
+    async fn search(
+        &self,
+        user: Arc<UserVfs>,
+        req: vfs::Search,
+    ) -> Result<vfs::SearchAnswer, ErrorBody> {
         if req.query.trim().is_empty() {
             return Err(bad("the query is empty"));
         }
@@ -497,23 +380,19 @@ impl Vfs {
         }
         let limit = req.limit.unwrap_or(20).clamp(1, 200);
         let hits = blocking(move || user.index.search(&user.root, &req.query, limit)).await?;
-        Ok(json!({ "hits": hits }))
+        Ok(vfs::SearchAnswer { hits })
     }
 }
 
 /// Who is acting, for events.
-#[derive(Clone, Copy)]
 struct Ctx<'a> {
     events: &'a Publisher,
-    caller: &'a Arc<Caller>,
-    app: &'a str,
-    origin: Option<u64>,
+    on: OnBehalf,
 }
 
 impl Ctx<'_> {
-    fn event(&self, kind: &str, data: Value) {
-        let topic = format!("vfs.events.{kind}");
+    fn event<T: Serialize>(&self, kind: &str, data: &T) {
         self.events
-            .publish(self.caller, self.app, &topic, &data, self.origin);
+            .publish(&self.on, &format!("vfs.events.{kind}"), data);
     }
 }

@@ -3,25 +3,27 @@
 use std::io;
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
+use aether_proto::api::vfs;
 use aether_proto::{ErrorBody, ErrorCode};
 
 use super::disk::Kind;
 use super::path::VfsPath;
 use super::search::Change;
 use super::write::ensure_parent;
-use super::{
-    Ctx, MkdirReq, MoveReq, PathReq, RemoveReq, Usage, UserVfs, Vfs, blocking, conflict, io_error,
-    parse_path,
-};
+use super::{Ctx, Usage, UserVfs, Vfs, blocking, conflict, io_error, parse_path};
 
 fn forbidden(msg: impl Into<String>) -> ErrorBody {
     ErrorBody::new(ErrorCode::Forbidden, msg)
 }
 
 impl Vfs {
-    pub(super) async fn list(&self, user: Arc<UserVfs>, req: PathReq) -> Result<Value, ErrorBody> {
+    pub(super) async fn list(
+        &self,
+        user: Arc<UserVfs>,
+        req: vfs::List,
+    ) -> Result<vfs::Listing, ErrorBody> {
         let path = parse_path(&req.path)?;
         let entries = blocking(move || {
             let info = user
@@ -34,10 +36,17 @@ impl Vfs {
             user.root.list(&path).map_err(|e| io_error(e, &path))
         })
         .await?;
-        Ok(json!({ "path": req.path, "entries": entries }))
+        Ok(vfs::Listing {
+            path: req.path,
+            entries,
+        })
     }
 
-    pub(super) async fn stat(&self, user: Arc<UserVfs>, req: PathReq) -> Result<Value, ErrorBody> {
+    pub(super) async fn stat(
+        &self,
+        user: Arc<UserVfs>,
+        req: vfs::Stat,
+    ) -> Result<vfs::StatAnswer, ErrorBody> {
         let path = parse_path(&req.path)?;
         blocking(move || {
             let fail = |e| io_error(e, &path);
@@ -46,13 +55,13 @@ impl Vfs {
                 Kind::File => user.version(&path).map_err(fail)?,
                 _ => None,
             };
-            Ok(json!({
-                "path": path.to_string(),
-                "kind": info.kind,
-                "size": info.size,
-                "modified_ms": info.modified_ms,
-                "version": version,
-            }))
+            Ok(vfs::StatAnswer {
+                path: path.to_string(),
+                kind: info.kind,
+                size: info.size,
+                modified_ms: info.modified_ms,
+                version,
+            })
         })
         .await
     }
@@ -60,9 +69,9 @@ impl Vfs {
     pub(super) async fn mkdir(
         &self,
         user: Arc<UserVfs>,
-        ctx: Ctx<'_>,
-        req: MkdirReq,
-    ) -> Result<Value, ErrorBody> {
+        ctx: &Ctx<'_>,
+        req: vfs::Mkdir,
+    ) -> Result<vfs::MkdirAnswer, ErrorBody> {
         let path = parse_path(&req.path)?;
         if path.is_root() {
             return Err(conflict("/ already exists"));
@@ -89,18 +98,21 @@ impl Vfs {
         if created {
             ctx.event(
                 "created",
-                json!({ "path": path.to_string(), "kind": "dir" }),
+                &json!({ "path": path.to_string(), "kind": "dir" }),
             );
         }
-        Ok(json!({ "path": path.to_string(), "created": created }))
+        Ok(vfs::MkdirAnswer {
+            path: path.to_string(),
+            created,
+        })
     }
 
     pub(super) async fn remove(
         &self,
         user: Arc<UserVfs>,
-        ctx: Ctx<'_>,
-        req: RemoveReq,
-    ) -> Result<Value, ErrorBody> {
+        ctx: &Ctx<'_>,
+        req: vfs::Remove,
+    ) -> Result<vfs::Removed, ErrorBody> {
         let path = parse_path(&req.path)?;
         if path.is_root() {
             return Err(forbidden(
@@ -131,16 +143,24 @@ impl Vfs {
         });
         drop(guard);
         user.index.changed(Change::Remove(path.clone()));
-        ctx.event("removed", json!({ "path": path.to_string(), "kind": kind }));
-        Ok(json!({ "path": path.to_string(), "kind": kind, "files": freed.1, "bytes": freed.0 }))
+        ctx.event(
+            "removed",
+            &json!({ "path": path.to_string(), "kind": kind }),
+        );
+        Ok(vfs::Removed {
+            path: path.to_string(),
+            kind,
+            files: freed.1,
+            bytes: freed.0,
+        })
     }
 
     pub(super) async fn rename(
         &self,
         user: Arc<UserVfs>,
-        ctx: Ctx<'_>,
-        req: MoveReq,
-    ) -> Result<Value, ErrorBody> {
+        ctx: &Ctx<'_>,
+        req: vfs::Move,
+    ) -> Result<vfs::Moved, ErrorBody> {
         let (from, to) = (parse_path(&req.from)?, parse_path(&req.to)?);
         check_pair(&from, &to, "move")?;
         let mut guard = user.lock().await?;
@@ -167,17 +187,20 @@ impl Vfs {
         user.index.changed(Change::Upsert(to.clone()));
         ctx.event(
             "moved",
-            json!({ "path": to.to_string(), "from": from.to_string(), "to": to.to_string() }),
+            &json!({ "path": to.to_string(), "from": from.to_string(), "to": to.to_string() }),
         );
-        Ok(json!({ "from": from.to_string(), "to": to.to_string() }))
+        Ok(vfs::Moved {
+            from: from.to_string(),
+            to: to.to_string(),
+        })
     }
 
     pub(super) async fn copy(
         &self,
         user: Arc<UserVfs>,
-        ctx: Ctx<'_>,
-        req: MoveReq,
-    ) -> Result<Value, ErrorBody> {
+        ctx: &Ctx<'_>,
+        req: vfs::Copy,
+    ) -> Result<vfs::Moved, ErrorBody> {
         let (from, to) = (parse_path(&req.from)?, parse_path(&req.to)?);
         check_pair(&from, &to, "copy")?;
         let mut guard = user.lock().await?;
@@ -217,9 +240,12 @@ impl Vfs {
         user.index.changed(Change::Upsert(to.clone()));
         ctx.event(
             "created",
-            json!({ "path": to.to_string(), "from": from.to_string() }),
+            &json!({ "path": to.to_string(), "from": from.to_string() }),
         );
-        Ok(json!({ "from": from.to_string(), "to": to.to_string() }))
+        Ok(vfs::Moved {
+            from: from.to_string(),
+            to: to.to_string(),
+        })
     }
 }
 

@@ -6,10 +6,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use aether_proto::ErrorBody;
+use aether_proto::api::vfs;
 
 use super::disk::Kind;
 use super::search::Change;
@@ -30,35 +30,23 @@ fn addressable(relative: &Path) -> Option<VfsPath> {
         .filter(|path| path.to_string() == raw)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RescanReq {
-    /// When the writer started, in ms since the Unix epoch.
-    since_ms: i64,
-    /// The job that changed the files, named in the events.
-    job: String,
-    /// Whether anything may have been removed or renamed (the index is pruned then).
-    #[serde(default)]
-    removed: bool,
-}
-
 impl Vfs {
-    pub(super) async fn usage(&self, user: Arc<UserVfs>) -> Result<Value, ErrorBody> {
+    pub(super) async fn usage(&self, user: Arc<UserVfs>) -> Result<vfs::UsageAnswer, ErrorBody> {
         let usage = user.lock().await?.unwrap_or_default();
-        Ok(json!({
-            "bytes": usage.bytes,
-            "files": usage.files,
-            "quota_bytes": self.limits.quota_bytes,
-            "quota_files": self.limits.quota_files,
-        }))
+        Ok(vfs::UsageAnswer {
+            bytes: usage.bytes,
+            files: usage.files,
+            quota_bytes: self.limits.quota_bytes,
+            quota_files: self.limits.quota_files,
+        })
     }
 
     pub(super) async fn rescan(
         &self,
         user: Arc<UserVfs>,
-        ctx: Ctx<'_>,
-        req: RescanReq,
-    ) -> Result<Value, ErrorBody> {
+        ctx: &Ctx<'_>,
+        req: vfs::Rescan,
+    ) -> Result<vfs::Rescanned, ErrorBody> {
         // Held while counting: no VFS change interleaves with the recount.
         let mut guard = user.changes.lock().await;
         let since_ns = i128::from(req.since_ms) * 1_000_000 - SLACK_NS;
@@ -92,20 +80,20 @@ impl Vfs {
         for path in changed.iter().take(MAX_ITEMIZED) {
             ctx.event(
                 "written",
-                json!({ "path": path.to_string(), "app": ctx.app, "job": req.job }),
+                &json!({ "path": path.to_string(), "app": ctx.on.app, "job": req.job }),
             );
         }
-        let summary = json!({
-            "job": req.job,
-            "app": ctx.app,
-            "written": changed.len(),
-            "itemized": changed.len().min(MAX_ITEMIZED),
-            "removed": req.removed,
-            "bytes": usage.bytes,
-            "files": usage.files,
-        });
+        let summary = vfs::Rescanned {
+            job: req.job,
+            app: ctx.on.app.clone(),
+            written: changed.len(),
+            itemized: changed.len().min(MAX_ITEMIZED),
+            removed: req.removed,
+            bytes: usage.bytes,
+            files: usage.files,
+        };
         // Listeners that keep views of the tree refresh on this one.
-        ctx.event("rescanned", summary.clone());
+        ctx.event("rescanned", &summary);
         Ok(summary)
     }
 }

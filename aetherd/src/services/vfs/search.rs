@@ -54,14 +54,7 @@ fn schema() -> (Schema, Fields) {
     (builder.build(), Fields { path, dirs, body })
 }
 
-/// One hit, with where in the file it matched.
-#[derive(Debug, serde::Serialize)]
-pub struct Hit {
-    pub path: String,
-    pub score: f32,
-    pub line: Option<usize>,
-    pub snippet: String,
-}
+pub use aether_proto::api::vfs::Hit;
 
 pub struct UserIndex {
     index: Index,

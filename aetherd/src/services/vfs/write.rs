@@ -3,8 +3,9 @@
 use std::io;
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
+use aether_proto::api::vfs::{self, WriteAnswer};
 use aether_proto::{ErrorBody, ErrorCode};
 
 use super::disk::{Kind, TempFile};
@@ -12,7 +13,7 @@ use super::path::VfsPath;
 use super::search::Change;
 use super::upload::{Upload, WriteOpts};
 use super::{
-    Ctx, Usage, UserVfs, Vfs, WriteReq, bad, blocking, conflict, decode_data, io_error, parse_path,
+    Ctx, Usage, UserVfs, Vfs, bad, blocking, conflict, decode_data, io_error, parse_path,
     version_string,
 };
 
@@ -45,9 +46,9 @@ impl Vfs {
     pub(super) async fn write(
         &self,
         user: Arc<UserVfs>,
-        ctx: Ctx<'_>,
-        req: WriteReq,
-    ) -> Result<Value, ErrorBody> {
+        ctx: &Ctx<'_>,
+        req: vfs::Write,
+    ) -> Result<WriteAnswer, ErrorBody> {
         let path = parse_path(&req.path)?;
         if path.is_root() {
             return Err(conflict("/ is a directory"));
@@ -95,7 +96,7 @@ impl Vfs {
         data: Vec<u8>,
         opts: WriteOpts,
         offset: Option<u64>,
-    ) -> Result<Value, ErrorBody> {
+    ) -> Result<WriteAnswer, ErrorBody> {
         if opts.append {
             return Err(bad("append cannot be combined with a chunked upload"));
         }
@@ -133,18 +134,22 @@ impl Vfs {
                 ),
             ));
         }
-        Ok(json!({ "path": path.to_string(), "upload": id, "received": len }))
+        Ok(WriteAnswer::Uploading {
+            path: path.to_string(),
+            upload: id,
+            received: len,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
     async fn chunk(
         &self,
         user: Arc<UserVfs>,
-        ctx: Ctx<'_>,
+        ctx: &Ctx<'_>,
         id: &str,
         path: VfsPath,
         chunk: Chunk,
-    ) -> Result<Value, ErrorBody> {
+    ) -> Result<WriteAnswer, ErrorBody> {
         let Chunk {
             offset,
             data,
@@ -206,9 +211,11 @@ impl Vfs {
         written?;
         upload.record(offset, end);
         if more {
-            return Ok(
-                json!({ "path": path.to_string(), "upload": id, "received": upload.received() }),
-            );
+            return Ok(WriteAnswer::Uploading {
+                path: path.to_string(),
+                upload: id.to_owned(),
+                received: upload.received(),
+            });
         }
         let temp = upload
             .temp
@@ -249,11 +256,11 @@ impl Vfs {
     async fn commit(
         &self,
         user: Arc<UserVfs>,
-        ctx: Ctx<'_>,
+        ctx: &Ctx<'_>,
         path: VfsPath,
         source: Source,
         opts: WriteOpts,
-    ) -> Result<Value, ErrorBody> {
+    ) -> Result<WriteAnswer, ErrorBody> {
         let mut guard = user.lock().await?;
         let usage = guard.unwrap_or_default();
         let limits = self.limits.clone();
@@ -321,11 +328,14 @@ impl Vfs {
         let kind = if created { "created" } else { "written" };
         ctx.event(
             kind,
-            json!({ "path": path.to_string(), "kind": "file", "size": size, "version": version }),
+            &json!({ "path": path.to_string(), "kind": "file", "size": size, "version": version }),
         );
-        Ok(
-            json!({ "path": path.to_string(), "size": size, "version": version, "created": created }),
-        )
+        Ok(WriteAnswer::Committed {
+            path: path.to_string(),
+            size,
+            version,
+            created,
+        })
     }
 }
 

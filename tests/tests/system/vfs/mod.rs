@@ -36,14 +36,14 @@ fn shown(body: &Value) -> String {
 
 /// A VFS request that must succeed; returns the answer.
 async fn ok(app: &AppHandle, topic: &str, body: Value) -> Value {
-    app.request::<_, Value>(topic, &body)
+    app.request_json::<_, Value>(topic, &body)
         .await
         .unwrap_or_else(|e| panic!("{topic} {} should succeed, got {e:?}", shown(&body)))
 }
 
 /// A VFS request that must be refused with `code`; returns the message.
 async fn refused(app: &AppHandle, topic: &str, body: Value, code: ErrorCode) -> String {
-    match app.request::<_, Value>(topic, &body).await {
+    match app.request_json::<_, Value>(topic, &body).await {
         Err(ClientError::Daemon(e)) if e.code == code => {
             assert!(
                 !e.msg.is_empty(),
@@ -262,7 +262,7 @@ async fn chunk(
     if let Some(id) = upload {
         body["upload"] = json!(id);
     }
-    app.request::<_, Value>("vfs.write", &body).await
+    app.request_json::<_, Value>("vfs.write", &body).await
 }
 
 /// Start an upload with its first chunk; returns the upload id.

@@ -131,7 +131,7 @@ async fn a_version_condition_sent_with_the_last_chunk_is_not_silently_ignored() 
     // The last chunk says which version the upload replaces: it must be honoured
     // (conflict) or refused as misplaced (bad_frame), never ignored.
     let last = files
-        .request::<_, Value>(
+        .request_json::<_, Value>(
             "vfs.write",
             &json!({ "path": "/doc.txt", "upload": id, "offset": 17, "data": "sent in two chunks", "if_version": base }),
         )
@@ -222,7 +222,7 @@ async fn of_twenty_concurrent_writers_from_one_version_exactly_one_wins() {
                 i,
                 client
                     .app("files")
-                    .request::<_, Value>("vfs.write", &body)
+                    .request_json::<_, Value>("vfs.write", &body)
                     .await,
             )
         });

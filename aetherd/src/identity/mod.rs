@@ -1,18 +1,27 @@
-//! Users and tokens.
+//! Users and their sign-in.
 //!
-//! Passwords are hashed with argon2id. Tokens are 32 random bytes shown once
-//! and stored as their SHA-256 (they are high-entropy, so a slow hash adds nothing).
+//! Passwords are hashed with argon2id. Tokens (`tokens.rs`) are 32 random bytes
+//! shown once and stored as their SHA-256 (they are high-entropy, so a slow hash
+//! adds nothing). The connections signed in right now are known (`live.rs`), so
+//! revoking credentials ends them.
 //! **Invariant:** identity comes from the connection's credentials, never from a frame field.
+
+mod live;
+mod tokens;
+
+use std::sync::Arc;
+
+pub use live::{Connections, Registration};
+pub use tokens::NewToken;
 
 use argon2::password_hash::{PasswordHash, SaltString, rand_core::OsRng};
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
-use base64::Engine;
 use rand::RngCore;
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use aether_proto::ErrorCode;
 use aether_proto::frame::UserInfo;
+use aether_proto::{ErrorBody, ErrorCode};
 
 use crate::store::{Store, now_secs};
 
@@ -32,7 +41,7 @@ pub fn valid_user_name(name: &str) -> bool {
 }
 
 /// A signed-in principal, as the daemon knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Caller {
     pub user_id: i64,
     pub user: String,
@@ -42,6 +51,23 @@ pub struct Caller {
     pub bound_app: Option<String>,
     /// When the token this caller signed in with expires: tokens it mints may not outlive it.
     pub token_expires_at: Option<i64>,
+    /// The token this caller signed in with, if any (revoking it ends the connection).
+    pub token_id: Option<i64>,
+    /// How this caller signed in.
+    pub credential: Credential,
+    /// The connection this caller signed in on (0 when none).
+    pub connection: u64,
+}
+
+/// How a connection proved who it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Credential {
+    /// The Unix socket's peer uid: the local owner.
+    #[default]
+    Local,
+    Token,
+    Password,
+    Guest,
 }
 
 impl Caller {
@@ -63,6 +89,12 @@ pub struct IdentityError {
     pub msg: String,
 }
 
+impl From<IdentityError> for ErrorBody {
+    fn from(e: IdentityError) -> ErrorBody {
+        ErrorBody::new(e.code, e.msg)
+    }
+}
+
 fn refuse(code: ErrorCode, msg: impl Into<String>) -> IdentityError {
     IdentityError {
         code,
@@ -78,15 +110,7 @@ fn internal(e: impl std::fmt::Display) -> IdentityError {
     )
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct UserRow {
-    pub id: i64,
-    pub name: String,
-    pub admin: bool,
-    pub guest: bool,
-    pub has_password: bool,
-    pub created_at: i64,
-}
+pub use aether_proto::api::sys::UserRow;
 
 fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
@@ -129,11 +153,20 @@ fn decoy_hash() -> &'static str {
 #[derive(Clone)]
 pub struct Identity {
     store: Store,
+    connections: Arc<Connections>,
 }
 
 impl Identity {
     pub fn new(store: Store) -> Identity {
-        Identity { store }
+        Identity {
+            store,
+            connections: Arc::default(),
+        }
+    }
+
+    /// Note a signed-in connection, so that revoking its credentials ends it.
+    pub fn register(&self, caller: &Caller) -> Registration {
+        self.connections.register(caller)
     }
 
     /// Make sure the local owner account exists (an admin without a password).
@@ -168,8 +201,7 @@ impl Identity {
                             user: r.get(1)?,
                             admin: r.get(2)?,
                             guest: r.get(3)?,
-                            bound_app: None,
-                            token_expires_at: None,
+                            ..Caller::default()
                         })
                     },
                 )
@@ -208,23 +240,23 @@ impl Identity {
         inserted.ok_or_else(|| refuse(ErrorCode::Conflict, "a user with that name already exists"))
     }
 
-    pub async fn set_password(&self, name: &str, password: &str) -> Result<(), IdentityError> {
+    /// Set a user's password; returns the user's id.
+    pub async fn set_password(&self, name: &str, password: &str) -> Result<i64, IdentityError> {
         let hash = hash_new_password(password).await?;
         let name = name.to_owned();
-        let changed = self
+        let id = self
             .store
             .call(move |c| {
-                Ok(c.execute(
-                    "UPDATE users SET password_hash = ?2 WHERE name = ?1",
+                Ok(c.query_row(
+                    "UPDATE users SET password_hash = ?2 WHERE name = ?1 RETURNING id",
                     params![name, hash],
-                )?)
+                    |r| r.get::<_, i64>(0),
+                )
+                .optional()?)
             })
             .await
             .map_err(internal)?;
-        if changed == 0 {
-            return Err(refuse(ErrorCode::NotFound, "no such user"));
-        }
-        Ok(())
+        id.ok_or_else(|| refuse(ErrorCode::NotFound, "no such user"))
     }
 
     pub async fn list_users(&self) -> Result<Vec<UserRow>, IdentityError> {
@@ -276,8 +308,8 @@ impl Identity {
                                 user: r.get(1)?,
                                 admin: r.get(2)?,
                                 guest: r.get(3)?,
-                                bound_app: None,
-                                token_expires_at: None,
+                                credential: Credential::Password,
+                                ..Caller::default()
                             },
                             r.get(4)?,
                             r.get(5)?,
@@ -321,7 +353,7 @@ impl Identity {
             .store
             .call(move |c| {
                 Ok(c.query_row(
-                    "SELECT u.id, u.name, u.admin, u.guest, t.app, t.expires_at, u.expires_at
+                    "SELECT u.id, u.name, u.admin, u.guest, t.app, t.expires_at, u.expires_at, t.id
                      FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?1",
                     params![hash],
                     |r| {
@@ -332,7 +364,9 @@ impl Identity {
                                 admin: r.get(2)?,
                                 guest: r.get(3)?,
                                 bound_app: r.get(4)?,
-                                token_expires_at: r.get(5)?,
+                                token_id: r.get(7)?,
+                                credential: Credential::Token,
+                                ..Caller::default()
                             },
                             r.get::<_, Option<i64>>(5)?,
                             r.get::<_, Option<i64>>(6)?,
@@ -351,39 +385,12 @@ impl Identity {
                     "the token has expired; sign in again",
                 ))
             }
-            Some((caller, _, _)) => Ok(caller),
+            // The connection ends when the token or its user expires, whichever is first.
+            Some((caller, token_exp, user_exp)) => Ok(Caller {
+                token_expires_at: [token_exp, user_exp].into_iter().flatten().min(),
+                ..caller
+            }),
         }
-    }
-
-    /// Mint a token for a user, optionally bound to one app. Returned once, stored hashed.
-    pub async fn create_token(
-        &self,
-        user_id: i64,
-        app: Option<String>,
-        label: String,
-        ttl_secs: Option<i64>,
-    ) -> Result<(String, Option<i64>), IdentityError> {
-        let mut raw = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut raw);
-        let token = format!(
-            "{TOKEN_PREFIX}{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-        );
-        let hash = hash_token(&token);
-        let now = now_secs();
-        let expires = ttl_secs.map(|ttl| now.saturating_add(ttl));
-        self.store
-            .call(move |c| {
-                c.execute(
-                    "INSERT INTO tokens(hash, user_id, app, label, created_at, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![hash, user_id, app, label, now, expires],
-                )?;
-                Ok(())
-            })
-            .await
-            .map_err(internal)?;
-        Ok((token, expires))
     }
 
     /// A fresh anonymous user that expires.
@@ -407,10 +414,11 @@ impl Identity {
         Ok(Caller {
             user_id: id,
             user: name,
-            admin: false,
             guest: true,
-            bound_app: None,
-            token_expires_at: None,
+            // A guest's connection, and any token it mints, ends when the guest expires.
+            token_expires_at: Some(now + GUEST_TTL_SECS),
+            credential: Credential::Guest,
+            ..Caller::default()
         })
     }
 }
@@ -474,18 +482,19 @@ mod tests {
                 .code,
             ErrorCode::Unauthenticated
         );
-        let (token, _) = id
+        let token = id
             .create_token(uid, Some("files".into()), "t".into(), None)
             .await
             .unwrap();
-        let caller = id.sign_in_token(&token).await.unwrap();
+        let caller = id.sign_in_token(&token.token).await.unwrap();
+        assert_eq!(caller.token_id, Some(token.id));
         assert_eq!(caller.bound_app.as_deref(), Some("files"));
         assert!(id.sign_in_token("aet_nope").await.is_err());
-        let (old, _) = id
+        let old = id
             .create_token(uid, None, "t".into(), Some(-1))
             .await
             .unwrap();
-        let e = id.sign_in_token(&old).await.unwrap_err();
+        let e = id.sign_in_token(&old.token).await.unwrap_err();
         assert!(e.msg.contains("expired"));
     }
 }

@@ -1,0 +1,91 @@
+//! The typed API: for every service topic, its request and answer types and the topic
+//! name, in one place. The daemon's handlers decode these, the permission tables name
+//! topics through them, and clients send them with `AppHandle::request`.
+//!
+//! A request is a [`Call`]: `const TOPIC` and `type Answer`. Each service's module
+//! lists its calls in `CALLS` (the JSON Schema and the docs are generated from them)
+//! and its topic names in `TOPICS`.
+
+pub mod sys;
+pub mod telemetry;
+pub mod vfs;
+pub mod vm;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// One request topic: what is sent, and what comes back.
+pub trait Call: Serialize + DeserializeOwned + JsonSchema + Send + Sync + 'static {
+    /// The topic the request is sent on.
+    const TOPIC: &'static str;
+    /// What a successful answer decodes to.
+    type Answer: Serialize + DeserializeOwned + JsonSchema + Send + 'static;
+}
+
+/// A call's topic and the schemas of its request and answer, for docs and the JSON Schema.
+pub struct CallInfo {
+    pub topic: &'static str,
+    pub request: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+    pub answer: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+}
+
+impl CallInfo {
+    pub const fn of<C: Call>() -> CallInfo {
+        CallInfo {
+            topic: C::TOPIC,
+            request: schema_of::<C>,
+            answer: schema_of::<C::Answer>,
+        }
+    }
+}
+
+fn schema_of<T: JsonSchema>(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    generator.subschema_for::<T>()
+}
+
+/// Declare that `$request` is sent on `$topic` and answered with `$answer`.
+macro_rules! call {
+    ($request:ty => $answer:ty, $topic:literal) => {
+        impl $crate::api::Call for $request {
+            const TOPIC: &'static str = $topic;
+            type Answer = $answer;
+        }
+    };
+}
+pub(crate) use call;
+
+/// Every call of every service.
+pub fn all_calls() -> impl Iterator<Item = &'static CallInfo> {
+    sys::CALLS
+        .iter()
+        .chain(vfs::CALLS)
+        .chain(vm::CALLS)
+        .chain(telemetry::CALLS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_call_has_one_topic_listed_once() {
+        let mut seen = std::collections::BTreeSet::new();
+        for call in all_calls() {
+            assert!(seen.insert(call.topic), "{} is listed twice", call.topic);
+            assert!(
+                crate::Topic::parse(call.topic).is_ok(),
+                "{} is not a topic",
+                call.topic
+            );
+        }
+        let topics: std::collections::BTreeSet<&str> = sys::TOPICS
+            .iter()
+            .chain(vfs::TOPICS)
+            .chain(vm::TOPICS)
+            .chain(telemetry::TOPICS)
+            .copied()
+            .collect();
+        assert_eq!(seen, topics, "CALLS and TOPICS name the same topics");
+    }
+}

@@ -1,0 +1,88 @@
+//! `telemetry.rules.*`: rules that send a request when a telemetry event matches.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Call as _, CallInfo, call};
+
+/// Add a rule. It acts as the app that adds it, through that app's permission check.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RulesAdd {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The events to react to: a pattern under `telemetry.`.
+    pub on: String,
+    /// Only events whose `path` matches this glob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glob: Option<String>,
+    pub request: Action,
+}
+
+/// The request a rule sends. Strings in `data` may use `{{path}}`, `{{dir}}`, `{{name}}`,
+/// `{{stem}}`, `{{topic}}`, `{{user}}`, `{{app}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    pub topic: String,
+    #[serde(default)]
+    pub data: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RuleAdded {
+    pub id: i64,
+    pub name: String,
+    /// The app the rule acts as.
+    pub app: String,
+    pub on: String,
+    pub glob: Option<String>,
+    pub topic: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RulesList {}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RulesListAnswer {
+    pub rules: Vec<RuleInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RuleInfo {
+    pub id: i64,
+    pub app: String,
+    pub name: String,
+    pub on: String,
+    pub glob: Option<String>,
+    pub request: Action,
+    pub runs: i64,
+    pub failures: i64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RulesRm {
+    pub id: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RuleRemoved {
+    pub removed: i64,
+}
+
+call!(RulesAdd => RuleAdded, "telemetry.rules.add");
+call!(RulesList => RulesListAnswer, "telemetry.rules.list");
+call!(RulesRm => RuleRemoved, "telemetry.rules.rm");
+
+pub const CALLS: &[CallInfo] = &[
+    CallInfo::of::<RulesAdd>(),
+    CallInfo::of::<RulesList>(),
+    CallInfo::of::<RulesRm>(),
+];
+
+/// The topics the telemetry service serves.
+pub const TOPICS: &[&str] = &[RulesAdd::TOPIC, RulesList::TOPIC, RulesRm::TOPIC];
