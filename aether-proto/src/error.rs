@@ -82,6 +82,9 @@ impl std::fmt::Display for ErrorCode {
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub msg: String,
+    /// With `rate_limited`: when trying again may succeed, in milliseconds from now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ErrorBody {
@@ -89,7 +92,14 @@ impl ErrorBody {
         ErrorBody {
             code,
             msg: msg.into(),
+            retry_after_ms: None,
         }
+    }
+
+    /// Say when trying again may succeed.
+    pub fn retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after_ms = Some(wait.as_millis().min(u64::MAX as u128) as u64);
+        self
     }
 }
 

@@ -209,6 +209,19 @@ pub struct ErrFrame {
     pub id: Option<u64>,
     pub code: ErrorCode,
     pub msg: String,
+    /// With `rate_limited`: when trying again may succeed, in milliseconds from now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
+
+impl From<ErrFrame> for ErrorBody {
+    fn from(frame: ErrFrame) -> ErrorBody {
+        ErrorBody {
+            code: frame.code,
+            msg: frame.msg,
+            retry_after_ms: frame.retry_after_ms,
+        }
+    }
 }
 
 /// A delivery: a publication on a subscribed pattern, or a request to serve.
@@ -275,6 +288,7 @@ impl FrameError {
             id: self.id,
             code: ErrorCode::BadFrame,
             msg: self.msg.clone(),
+            retry_after_ms: None,
         })
     }
 }
@@ -359,10 +373,16 @@ impl ServerFrame {
     }
 
     pub fn err(id: Option<u64>, code: ErrorCode, msg: impl Into<String>) -> ServerFrame {
+        ServerFrame::error(id, ErrorBody::new(code, msg))
+    }
+
+    /// The `err` frame for an error, keeping all it says.
+    pub fn error(id: Option<u64>, error: ErrorBody) -> ServerFrame {
         ServerFrame::Err(ErrFrame {
             id,
-            code,
-            msg: msg.into(),
+            code: error.code,
+            msg: error.msg,
+            retry_after_ms: error.retry_after_ms,
         })
     }
 }

@@ -47,6 +47,38 @@ impl Limits {
     }
 }
 
+/// Password sign-in throttling, per user name and per address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthLimits {
+    /// Failed sign-ins before each further try waits (250 ms, doubling, at most 4 s).
+    pub failures_before_delay: u32,
+    pub first_delay_ms: u64,
+    /// Failed sign-ins after which the user name or address is locked out.
+    pub max_failures: u32,
+    pub lockout_secs: u64,
+    /// Failures older than this are forgotten.
+    pub failure_window_secs: u64,
+    /// Password hashes checked at once; more sign-ins wait their turn.
+    pub max_concurrent_checks: usize,
+    /// Sign-ins that may wait for a check; beyond this they are refused at once.
+    pub max_waiting_checks: usize,
+}
+
+impl Default for AuthLimits {
+    fn default() -> Self {
+        AuthLimits {
+            failures_before_delay: 3,
+            first_delay_ms: 250,
+            max_failures: 10,
+            lockout_secs: 300,
+            failure_window_secs: 900,
+            max_concurrent_checks: 2,
+            max_waiting_checks: 32,
+        }
+    }
+}
+
 /// The virtual file system's per-user limits.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -143,6 +175,7 @@ pub struct Config {
     /// Allow anonymous guest users.
     pub guest: bool,
     pub limits: Limits,
+    pub auth: AuthLimits,
     pub vfs: VfsLimits,
     pub compute: ComputeLimits,
 }
@@ -157,6 +190,7 @@ struct FileConfig {
     manifests_dir: Option<PathBuf>,
     runtime_dir: Option<PathBuf>,
     limits: Option<Limits>,
+    auth: Option<AuthLimits>,
     vfs: Option<VfsLimits>,
     compute: Option<ComputeLimits>,
 }
@@ -200,6 +234,7 @@ impl Config {
             owner: default_owner(),
             guest: false,
             limits: Limits::default(),
+            auth: AuthLimits::default(),
             vfs: VfsLimits::default(),
             compute: ComputeLimits::default(),
             data_dir,
@@ -259,6 +294,9 @@ impl Config {
         if let Some(limits) = file.limits {
             self.limits = limits;
         }
+        if let Some(auth) = file.auth {
+            self.auth = auth;
+        }
         if let Some(vfs) = file.vfs {
             self.vfs = vfs;
         }
@@ -290,6 +328,10 @@ impl Config {
         anyhow::ensure!(
             l.hello_timeout_ms >= 10,
             "limits.hello_timeout_ms must be at least 10"
+        );
+        anyhow::ensure!(
+            self.auth.max_failures >= 1 && self.auth.max_concurrent_checks >= 1,
+            "auth.max_failures and auth.max_concurrent_checks must be at least 1"
         );
         Ok(())
     }

@@ -114,7 +114,7 @@ impl Daemon {
         private_dir(&config.data_dir)?;
         seed_manifests(&config.manifests_dir)?;
         let store = Store::open(&config.db_path())?;
-        let identity = Identity::new(store.clone());
+        let identity = Identity::new(store.clone(), config.auth.clone());
         identity.ensure_owner(&config.owner)?;
         let audit = AuditLog::start(store.clone());
         let perms = Perms::load(&config.manifests_dir, audit.clone());

@@ -143,14 +143,7 @@ where
             }
             Err(_) => {
                 let msg = format!("no hello within {} ms", limits.hello_timeout_ms);
-                refuse(
-                    &mut ws,
-                    IdentityError {
-                        code: ErrorCode::Unauthenticated,
-                        msg,
-                    },
-                )
-                .await;
+                refuse(&mut ws, IdentityError::new(ErrorCode::Unauthenticated, msg)).await;
                 return;
             }
         };
@@ -188,10 +181,7 @@ async fn hello<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let refuse = |msg: String| IdentityError {
-        code: ErrorCode::Unauthenticated,
-        msg,
-    };
+    let refuse = |msg: String| IdentityError::new(ErrorCode::Unauthenticated, msg);
     let text = loop {
         match ws.next().await {
             Some(Ok(Message::Text(text))) => break text,
@@ -200,10 +190,10 @@ where
                 return Err(refuse("the first frame must be a JSON text hello".into()));
             }
             Some(Err(tungstenite::Error::Capacity(e))) => {
-                return Err(IdentityError {
-                    code: ErrorCode::TooLarge,
-                    msg: format!("the hello is too large: {e}"),
-                });
+                return Err(IdentityError::new(
+                    ErrorCode::TooLarge,
+                    format!("the hello is too large: {e}"),
+                ));
             }
             _ => return Err(refuse("the connection closed before hello".into())),
         }
@@ -235,7 +225,13 @@ where
             )),
         },
         Auth::Token { token } => identity.sign_in_token(&token).await,
-        Auth::Password { user, password } => identity.sign_in_password(&user, &password).await,
+        Auth::Password { user, password } => {
+            let from = match peer {
+                Peer::Tcp(addr) => Some(addr.ip()),
+                Peer::Unix { .. } => None,
+            };
+            identity.sign_in_password(&user, &password, from).await
+        }
         Auth::Guest if gateway.guest => identity.create_guest().await,
         Auth::Guest => Err(refuse("guest mode is off on this daemon".into())),
     }
@@ -245,14 +241,14 @@ async fn refuse<S>(ws: &mut WebSocketStream<S>, refusal: IdentityError)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let err = ServerFrame::err(None, refusal.code, refusal.msg.clone());
     let bye = ServerFrame::Bye(Bye {
         reason: match refusal.code {
             ErrorCode::TooLarge => ByeReason::TooLarge,
             _ => ByeReason::Unauthenticated,
         },
-        msg: Some(refusal.msg),
+        msg: Some(refusal.msg.clone()),
     });
+    let err = ServerFrame::error(None, refusal.into());
     let _ = ws.feed(Message::text(err.to_json())).await;
     let _ = ws.feed(Message::text(bye.to_json())).await;
     let _ = ws.close(None).await;

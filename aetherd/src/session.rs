@@ -236,7 +236,7 @@ impl Session {
         match result {
             Ok(Some(answer)) => Step::Answer(answer),
             Ok(None) => Step::Nothing,
-            Err((id, e)) => Step::Answer(ServerFrame::err(id, e.code, e.msg)),
+            Err((id, e)) => Step::Answer(ServerFrame::error(id, e)),
         }
     }
 

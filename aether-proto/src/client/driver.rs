@@ -93,7 +93,7 @@ async fn open(
         .map_err(|_| ClientError::Timeout(HELLO_TIMEOUT))?;
     match first {
         Some(ServerFrame::Welcome(welcome)) => Ok((ws, welcome)),
-        Some(ServerFrame::Err(err)) => Err(ClientError::Daemon(ErrorBody::new(err.code, err.msg))),
+        Some(ServerFrame::Err(err)) => Err(ClientError::Daemon(err.into())),
         Some(ServerFrame::Bye(bye)) => Err(ClientError::Daemon(ErrorBody::new(
             ErrorCode::Unauthenticated,
             bye.msg.unwrap_or_else(|| format!("{:?}", bye.reason)),
@@ -300,8 +300,9 @@ impl Driver {
                 }
             }
             ServerFrame::Err(err) => {
-                let error = ClientError::Daemon(ErrorBody::new(err.code, err.msg.clone()));
-                match err.id {
+                let id = err.id;
+                let error = ClientError::Daemon(err.into());
+                match id {
                     Some(id) if self.sub_acks.contains_key(&id) => {
                         self.subs.remove(&id);
                         if let Some(answer) = self.sub_acks.remove(&id) {

@@ -343,7 +343,7 @@ fn answer(requester: Requester, result: Result<Data, ErrorBody>) {
     let item = match outbox.kind {
         OutboxKind::Remote => Outbound::Frame(match result {
             Ok(data) => format!("{{\"t\":\"res\",\"id\":{id},\"data\":{}}}", data.get()),
-            Err(e) => ServerFrame::err(Some(id), e.code, e.msg).to_json(),
+            Err(e) => ServerFrame::error(Some(id), e).to_json(),
         }),
         OutboxKind::Service => Outbound::Answer { id, result },
     };

@@ -7,9 +7,13 @@
 //! **Invariant:** identity comes from the connection's credentials, never from a frame field.
 
 mod live;
+mod throttle;
 mod tokens;
 
+use std::net::IpAddr;
 use std::sync::Arc;
+
+use throttle::{Key, Throttle};
 
 pub use live::{Connections, Registration};
 pub use tokens::NewToken;
@@ -23,6 +27,7 @@ use sha2::{Digest, Sha256};
 use aether_proto::frame::UserInfo;
 use aether_proto::{ErrorBody, ErrorCode};
 
+use crate::config::AuthLimits;
 use crate::store::{Store, now_secs};
 
 pub const TOKEN_PREFIX: &str = "aet_";
@@ -87,19 +92,32 @@ impl Caller {
 pub struct IdentityError {
     pub code: ErrorCode,
     pub msg: String,
+    /// With `rate_limited`: when trying again may succeed.
+    pub retry_after_ms: Option<u64>,
+}
+
+impl IdentityError {
+    pub fn new(code: ErrorCode, msg: impl Into<String>) -> IdentityError {
+        IdentityError {
+            code,
+            msg: msg.into(),
+            retry_after_ms: None,
+        }
+    }
 }
 
 impl From<IdentityError> for ErrorBody {
     fn from(e: IdentityError) -> ErrorBody {
-        ErrorBody::new(e.code, e.msg)
+        ErrorBody {
+            code: e.code,
+            msg: e.msg,
+            retry_after_ms: e.retry_after_ms,
+        }
     }
 }
 
 fn refuse(code: ErrorCode, msg: impl Into<String>) -> IdentityError {
-    IdentityError {
-        code,
-        msg: msg.into(),
-    }
+    IdentityError::new(code, msg)
 }
 
 fn internal(e: impl std::fmt::Display) -> IdentityError {
@@ -143,6 +161,22 @@ async fn hash_new_password(password: &str) -> Result<String, IdentityError> {
         .map_err(internal)?
 }
 
+/// Check a password against a stored hash off the async runtime (argon2 is slow on purpose).
+async fn verify_password(password: &str, stored: String) -> Result<bool, IdentityError> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&stored)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await
+    .map_err(internal)
+}
+
 /// A precomputed hash to verify against when the user does not exist,
 /// so a wrong user name takes as long as a wrong password.
 fn decoy_hash() -> &'static str {
@@ -154,13 +188,15 @@ fn decoy_hash() -> &'static str {
 pub struct Identity {
     store: Store,
     connections: Arc<Connections>,
+    throttle: Arc<Throttle>,
 }
 
 impl Identity {
-    pub fn new(store: Store) -> Identity {
+    pub fn new(store: Store, auth: AuthLimits) -> Identity {
         Identity {
             store,
             connections: Arc::default(),
+            throttle: Arc::new(Throttle::new(auth)),
         }
     }
 
@@ -284,19 +320,53 @@ impl Identity {
             .map_err(internal)
     }
 
-    /// Check a user name and password.
+    /// Check a user name and password, signing in from `from` (the peer's address, if
+    /// any). Failures are throttled per user name and per address.
     pub async fn sign_in_password(
         &self,
         name: &str,
         password: &str,
+        from: Option<IpAddr>,
     ) -> Result<Caller, IdentityError> {
         let wrong = || refuse(ErrorCode::Unauthenticated, "wrong user name or password");
+        let mut keys = vec![Key::User(name.chars().take(64).collect())];
+        keys.extend(from.map(Key::Address));
+        let delay = self.throttle.admit(&keys)?;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         if password.len() > MAX_PASSWORD {
+            self.throttle.failed(&keys);
             return Err(wrong());
         }
+        let row = self.password_row(name).await?;
+        let stored = row
+            .as_ref()
+            .and_then(|(_, hash, _)| hash.clone())
+            .unwrap_or_else(|| decoy_hash().to_owned());
+        let matches = {
+            let _turn = self.throttle.check_slot().await?;
+            verify_password(password, stored).await?
+        };
+        match row {
+            Some((caller, Some(_), expires)) if matches && !expired(expires) => {
+                self.throttle.succeeded(&keys);
+                Ok(caller)
+            }
+            _ => {
+                self.throttle.failed(&keys);
+                Err(wrong())
+            }
+        }
+    }
+
+    /// A user as password sign-in sees it: the caller, the hash, and when it expires.
+    async fn password_row(
+        &self,
+        name: &str,
+    ) -> Result<Option<(Caller, Option<String>, Option<i64>)>, IdentityError> {
         let lookup = name.to_owned();
-        let row: Option<(Caller, Option<String>, Option<i64>)> = self
-            .store
+        self.store
             .call(move |c| {
                 Ok(c.query_row(
                     "SELECT id, name, admin, guest, password_hash, expires_at FROM users WHERE name = ?1",
@@ -319,27 +389,7 @@ impl Identity {
                 .optional()?)
             })
             .await
-            .map_err(internal)?;
-        let stored = row
-            .as_ref()
-            .and_then(|(_, hash, _)| hash.clone())
-            .unwrap_or_else(|| decoy_hash().to_owned());
-        let password = password.to_owned();
-        let matches = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&stored)
-                .map(|parsed| {
-                    Argon2::default()
-                        .verify_password(password.as_bytes(), &parsed)
-                        .is_ok()
-                })
-                .unwrap_or(false)
-        })
-        .await
-        .map_err(internal)?;
-        match row {
-            Some((caller, Some(_), expires)) if matches && !expired(expires) => Ok(caller),
-            _ => Err(wrong()),
-        }
+            .map_err(internal)
     }
 
     /// Resolve a token to its user and app binding.
@@ -438,7 +488,7 @@ mod tests {
     fn identity() -> (tempfile::TempDir, Identity) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db")).unwrap();
-        (dir, Identity::new(store))
+        (dir, Identity::new(store, AuthLimits::default()))
     }
 
     #[test]
@@ -466,17 +516,20 @@ mod tests {
             id.add_user("ana", "short", false).await.unwrap_err().code,
             ErrorCode::BadFrame
         );
-        let ana = id.sign_in_password("ana", "correct horse").await.unwrap();
+        let ana = id
+            .sign_in_password("ana", "correct horse", None)
+            .await
+            .unwrap();
         assert_eq!(ana.user_id, uid);
         assert_eq!(
-            id.sign_in_password("ana", "wrong horse")
+            id.sign_in_password("ana", "wrong horse", None)
                 .await
                 .unwrap_err()
                 .code,
             ErrorCode::Unauthenticated
         );
         assert_eq!(
-            id.sign_in_password("bob", "correct horse")
+            id.sign_in_password("bob", "correct horse", None)
                 .await
                 .unwrap_err()
                 .code,

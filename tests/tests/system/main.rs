@@ -14,5 +14,7 @@ mod limits;
 mod manifests;
 mod perms;
 mod search;
+mod sign_in;
 mod telemetry;
+mod tokens;
 mod vfs;
