@@ -14,6 +14,44 @@ use crate::error::{ErrorBody, ErrorCode};
 /// The protocol version spoken in `hello` and `welcome`.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// How deep arrays and objects may nest in a client frame, counting the frame itself.
+/// Deeper frames are refused, so every payload the daemon passes on stays well within
+/// what common JSON parsers accept (serde_json stops at 128).
+pub const MAX_NESTING: usize = 100;
+
+/// Does `text` nest arrays and objects deeper than `limit`?
+pub fn nests_deeper_than(text: &str, limit: usize) -> bool {
+    let bytes = text.as_bytes();
+    // Cheap first: with no more brackets than the limit in all, no nesting can pass it.
+    if bytes.iter().filter(|b| matches!(b, b'[' | b'{')).count() <= limit {
+        return false;
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// A JSON payload carried verbatim.
 pub type Data = Box<RawValue>;
 
@@ -324,6 +362,12 @@ fn body<'a, T: Deserialize<'a>>(text: &'a str, t: &str, id: Option<u64>) -> Resu
 
 impl ClientFrame {
     pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
+        if nests_deeper_than(text, MAX_NESTING) {
+            return Err(FrameError {
+                id: None,
+                msg: format!("the frame nests arrays or objects deeper than {MAX_NESTING} levels"),
+            });
+        }
         let (t, id) = envelope(text)?;
         Ok(match t.as_str() {
             "hello" => ClientFrame::Hello(body(text, &t, id)?),
@@ -552,6 +596,25 @@ mod tests {
     fn unknown_fields_are_ignored_for_forward_compatibility() {
         let f = ClientFrame::parse(r#"{"t":"ping","id":1,"future":true}"#).unwrap();
         assert!(matches!(f, ClientFrame::Ping(Ping { id: Some(1) })));
+    }
+
+    #[test]
+    fn nesting_is_limited_and_strings_do_not_count() {
+        let nested = |depth: usize| {
+            let data = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            format!(r#"{{"t":"pub","app":"a","topic":"b","data":{data}}}"#)
+        };
+        assert!(ClientFrame::parse(&nested(MAX_NESTING - 1)).is_ok());
+        let e = ClientFrame::parse(&nested(MAX_NESTING)).unwrap_err();
+        assert!(e.msg.contains("deeper than 100"), "{}", e.msg);
+        assert!(ClientFrame::parse(&nested(100_000)).is_err());
+        // What the daemon lets through, a client parses.
+        let accepted = nested(MAX_NESTING - 1);
+        assert!(serde_json::from_str::<serde_json::Value>(&accepted).is_ok());
+        // Brackets inside strings (escaped quotes too) are text, not nesting.
+        let text = format!(r#"{{"t":"ping","note":"\"{}"}}"#, "[".repeat(500));
+        assert!(!nests_deeper_than(&text, MAX_NESTING));
+        assert!(ClientFrame::parse(&text).is_ok());
     }
 
     #[test]

@@ -137,8 +137,13 @@ impl Session {
                 _ => None,
             };
             let bye = ServerFrame::Bye(Bye { reason, msg });
-            // The peer may not be reading: say bye if it fits, never wait long.
-            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            // A slow consumer gets its bye after what is already on its way, as long as it
+            // reads again within WRITE_TIMEOUT; otherwise say bye if it fits, never wait long.
+            let grace = match reason {
+                ByeReason::SlowConsumer => WRITE_TIMEOUT,
+                _ => Duration::from_secs(1),
+            };
+            let _ = tokio::time::timeout(grace, async {
                 let _ = ws.send(Message::text(bye.to_json())).await;
                 let _ = ws.close(None).await;
             })

@@ -353,3 +353,56 @@ async fn reusing_a_subscription_id_or_unsubscribing_an_unknown_one_is_refused() 
     }
     ws.ping().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_nested_deeper_than_the_limit_is_refused_so_no_client_gets_what_it_cannot_parse() {
+    let d = TestDaemon::start().await;
+    let mut publisher = d.raw_owner().await;
+    let mut subscriber = d.raw_owner().await;
+    subscriber
+        .send_json(&json!({"t": "sub", "id": 1, "app": "cli", "topic": "app.cli.deep"}))
+        .await;
+    assert_eq!(subscriber.recv_frame().await["t"], "ok");
+    let nested = |depth: usize| {
+        format!(
+            r#"{{"t":"pub","app":"cli","topic":"app.cli.deep","data":{}{}}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        )
+    };
+    let limit = aether_proto::frame::MAX_NESTING;
+
+    // At the limit (the frame itself counts as one level): refused, for every frame type.
+    for depth in [limit, 10_000, 1_000_000] {
+        publisher.send_text(nested(depth)).await;
+        let err = publisher.expect_err("bad_frame").await;
+        assert!(
+            err["msg"].as_str().unwrap().contains("deeper than"),
+            "{err}"
+        );
+    }
+    let deep = format!(
+        "{}{}",
+        "{\"a\":".repeat(limit),
+        "1".to_owned() + &"}".repeat(limit)
+    );
+    publisher
+        .send_text(format!(
+            r#"{{"t":"req","id":9,"app":"cli","topic":"sys.ping","data":{deep}}}"#
+        ))
+        .await;
+    publisher.expect_err("bad_frame").await;
+    publisher.ping().await;
+
+    // Just under it: delivered, and the subscriber can parse every frame it gets.
+    publisher.send_text(nested(limit - 1)).await;
+    let msg = subscriber.recv_frame().await;
+    assert_eq!(msg["t"], "msg", "{msg}");
+    let mut depth = 0;
+    let mut data = &msg["data"];
+    while let Some(inner) = data.get(0) {
+        depth += 1;
+        data = inner;
+    }
+    assert_eq!(depth, limit - 2, "the payload arrives whole");
+}

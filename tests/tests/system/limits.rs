@@ -144,19 +144,18 @@ async fn a_client_that_never_reads_is_dropped_as_a_slow_consumer_and_others_get_
         };
     }
 
-    // The slow client's socket is closed once what was already written is read.
+    // The slow client's socket is closed once what was already written is read, even
+    // when it starts reading again only a while after it was dropped.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let drained = slow.expect_closed_within(Duration::from_secs(10)).await;
     assert!(
         drained.msgs < sent,
         "the slow client received all {sent} messages, so it was not dropped: {drained:?}"
     );
-    for frame in &drained.others {
-        assert_eq!(
-            frame["t"], "bye",
-            "only a bye may follow the deliveries: {frame}"
-        );
-        assert_eq!(frame["reason"], "slow_consumer", "{frame}");
-    }
+    // The bye comes after the deliveries already on their way, and nothing else does.
+    assert_eq!(drained.others.len(), 1, "{drained:?}");
+    assert_eq!(drained.others[0]["t"], "bye", "{drained:?}");
+    assert_eq!(drained.others[0]["reason"], "slow_consumer", "{drained:?}");
 
     let s = stats(&watcher).await;
     assert!(s["hub"]["slow_consumers"].as_u64().unwrap() >= 1, "{s}");
