@@ -139,7 +139,7 @@ pub fn nobody_listens(endpoint: &Endpoint) -> bool {
             Ok(_) => false,
             Err(e) => matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused),
         },
-        Endpoint::Tcp { .. } => false,
+        Endpoint::Tcp { .. } | Endpoint::Tls { .. } => false,
     }
 }
 

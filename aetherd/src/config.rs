@@ -138,6 +138,14 @@ impl Default for ComputeLimits {
     }
 }
 
+/// TLS for the TCP listener: PEM files of the certificate chain and its private key.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 /// The folder of users' file roots, one folder per user id.
 #[derive(Debug, Clone)]
 pub struct UserRoots(PathBuf);
@@ -169,6 +177,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub runtime_dir: PathBuf,
     pub listen: Listen,
+    /// Serve the TCP listener over TLS (`wss://`).
+    pub tls: Option<TlsFiles>,
+    /// Allow plain `ws://` on an address other than loopback.
+    pub allow_plaintext: bool,
     pub manifests_dir: PathBuf,
     /// Name of the local owner account (signs in over the Unix socket by peer credentials).
     pub owner: String,
@@ -185,6 +197,8 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 struct FileConfig {
     listen: Option<String>,
+    tls: Option<TlsFiles>,
+    allow_plaintext: Option<bool>,
     owner: Option<String>,
     guest: Option<bool>,
     manifests_dir: Option<PathBuf>,
@@ -209,6 +223,10 @@ pub fn parse_listen(s: &str) -> anyhow::Result<Listen> {
     Ok(Listen::Explicit(addr))
 }
 
+fn truthy(value: &str) -> bool {
+    matches!(value, "1" | "true" | "yes" | "on")
+}
+
 fn default_owner() -> String {
     let raw = std::env::var("USER").unwrap_or_else(|_| "owner".into());
     let name: String = raw
@@ -231,6 +249,8 @@ impl Config {
             runtime_dir: data_dir.join("run"),
             manifests_dir: data_dir.join("manifests"),
             listen: Listen::Default(DEFAULT_LISTEN.parse().expect("valid default")),
+            tls: None,
+            allow_plaintext: false,
             owner: default_owner(),
             guest: false,
             limits: Limits::default(),
@@ -265,19 +285,37 @@ impl Config {
         if let Ok(listen) = std::env::var("AETHER_LISTEN") {
             config.listen = parse_listen(&listen)?;
         }
+        if let (Ok(cert), Ok(key)) = (
+            std::env::var("AETHER_TLS_CERT"),
+            std::env::var("AETHER_TLS_KEY"),
+        ) {
+            config.tls = Some(TlsFiles {
+                cert: cert.into(),
+                key: key.into(),
+            });
+        }
+        if let Ok(allow) = std::env::var("AETHER_ALLOW_PLAINTEXT") {
+            config.allow_plaintext = truthy(&allow);
+        }
         if let Ok(guest) = std::env::var("AETHER_GUEST") {
-            config.guest = matches!(guest.as_str(), "1" | "true" | "yes" | "on");
+            config.guest = truthy(&guest);
         }
         if let Ok(owner) = std::env::var("AETHER_OWNER") {
             config.owner = owner;
         }
-        config.validate()?;
+        // Validated once flags are applied too (`Daemon::start`).
         Ok(config)
     }
 
     fn apply(&mut self, file: FileConfig) -> anyhow::Result<()> {
         if let Some(listen) = file.listen {
             self.listen = parse_listen(&listen)?;
+        }
+        if let Some(tls) = file.tls {
+            self.tls = Some(tls);
+        }
+        if let Some(allow) = file.allow_plaintext {
+            self.allow_plaintext = allow;
         }
         if let Some(owner) = file.owner {
             self.owner = owner;
@@ -307,6 +345,14 @@ impl Config {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
+        if let Listen::Default(addr) | Listen::Explicit(addr) = &self.listen {
+            anyhow::ensure!(
+                addr.ip().is_loopback() || self.tls.is_some() || self.allow_plaintext,
+                "refusing to listen in plain text on {addr}, which is not a loopback address: \
+                 configure [tls] cert and key (or AETHER_TLS_CERT and AETHER_TLS_KEY), \
+                 or set allow_plaintext = true if something else encrypts the traffic"
+            );
+        }
         anyhow::ensure!(
             crate::identity::valid_user_name(&self.owner),
             "owner {:?} is not a valid user name",
@@ -361,5 +407,33 @@ impl Config {
 
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("aether.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_off_loopback_needs_tls_or_an_explicit_yes() {
+        let mut config = Config::for_data_dir("/tmp/aether-config-test");
+        config.owner = "ana".into();
+        config.validate().expect("loopback in plain text is fine");
+        config.listen = parse_listen("0.0.0.0:7470").unwrap();
+        let refused = config.validate().unwrap_err().to_string();
+        assert!(
+            refused.contains("refusing to listen in plain text on 0.0.0.0:7470"),
+            "{refused}"
+        );
+        config.listen = parse_listen("[::]:7470").unwrap();
+        assert!(config.validate().is_err());
+        config.allow_plaintext = true;
+        config.validate().expect("told so explicitly");
+        config.allow_plaintext = false;
+        config.tls = Some(TlsFiles {
+            cert: "cert.pem".into(),
+            key: "key.pem".into(),
+        });
+        config.validate().expect("with TLS");
     }
 }

@@ -83,6 +83,7 @@ fn start_services(
         shutdown: shutdown.clone(),
         started: Instant::now(),
         tcp_addr,
+        tls: config.tls.is_some(),
         token_ttl_days: config.limits.token_ttl_days,
         socket_path: config.socket_path(),
         data_dir: config.data_dir.clone(),
@@ -144,6 +145,10 @@ impl Daemon {
             },
         };
         let tcp_addr = tcp.as_ref().and_then(|l| l.local_addr().ok());
+        let tls = match &config.tls {
+            Some(files) => Some(crate::tls::acceptor(&files.cert, &files.key)?),
+            None => None,
+        };
         let shutdown = CancellationToken::new();
         let bus = Bus {
             hub: Hub::new(),
@@ -172,12 +177,18 @@ impl Daemon {
         let tracker = TaskTracker::new();
         tracker.spawn(gateway::serve_unix(unix, gateway.clone(), tracker.clone()));
         if let Some(tcp) = tcp {
-            tracker.spawn(gateway::serve_tcp(tcp, gateway, tracker.clone()));
+            tracker.spawn(gateway::serve_tcp(
+                tcp,
+                tls.clone(),
+                gateway,
+                tracker.clone(),
+            ));
         }
         let socket_path = config.socket_path();
         tracing::info!(
             socket = %socket_path.display(),
             tcp = %tcp_addr.map_or("off".to_owned(), |a| a.to_string()),
+            tls = tls.is_some(),
             data = %config.data_dir.display(),
             "aetherd {} ready",
             env!("CARGO_PKG_VERSION")

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
+use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -57,7 +58,13 @@ fn ws_config(max_frame: usize) -> WebSocketConfig {
         .max_frame_size(Some(max_frame))
 }
 
-pub async fn serve_tcp(listener: TcpListener, gateway: Arc<Gateway>, tracker: TaskTracker) {
+/// Accept TCP clients, over TLS when `tls` is given.
+pub async fn serve_tcp(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    gateway: Arc<Gateway>,
+    tracker: TaskTracker,
+) {
     loop {
         let accepted = tokio::select! {
             _ = gateway.sessions.shutdown.cancelled() => return,
@@ -66,7 +73,18 @@ pub async fn serve_tcp(listener: TcpListener, gateway: Arc<Gateway>, tracker: Ta
         match accepted {
             Ok((stream, addr)) => {
                 let _ = stream.set_nodelay(true);
-                tracker.spawn(connection(stream, Peer::Tcp(addr), gateway.clone()));
+                let (gateway, peer) = (gateway.clone(), Peer::Tcp(addr));
+                match tls.clone() {
+                    None => tracker.spawn(connection(stream, peer, gateway)),
+                    Some(tls) => tracker.spawn(async move {
+                        let deadline = gateway.sessions.limits.hello_timeout();
+                        match tokio::time::timeout(deadline, tls.accept(stream)).await {
+                            Ok(Ok(stream)) => connection(stream, peer, gateway).await,
+                            Ok(Err(e)) => tracing::debug!(?peer, "TLS handshake failed: {e}"),
+                            Err(_) => tracing::debug!(?peer, "TLS handshake timed out"),
+                        }
+                    }),
+                };
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.

@@ -15,6 +15,7 @@ pub mod perms;
 pub mod services;
 pub mod session;
 pub mod store;
+pub mod tls;
 
 pub use config::Config;
 pub use daemon::Daemon;

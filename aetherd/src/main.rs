@@ -22,6 +22,15 @@ struct Args {
     /// Allow anonymous guest users.
     #[arg(long)]
     guest: bool,
+    /// Serve TCP clients over TLS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Allow plain ws:// on an address other than loopback (when something else encrypts it).
+    #[arg(long)]
+    allow_plaintext: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -56,6 +65,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         config.listen = config::parse_listen(&listen)?;
     }
     config.guest |= args.guest;
+    config.allow_plaintext |= args.allow_plaintext;
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        config.tls = Some(config::TlsFiles { cert, key });
+    }
+    config.validate()?;
     let daemon = Daemon::start(config).await?;
     let shutdown = daemon.shutdown_token();
     tokio::spawn(async move {

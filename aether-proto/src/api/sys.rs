@@ -49,6 +49,9 @@ pub struct StatsAnswer {
     pub audit_dropped: u64,
     /// The TCP address clients connect to, if any.
     pub tcp: Option<String>,
+    /// Whether TCP clients must speak TLS (`wss://`).
+    #[serde(default)]
+    pub tls: bool,
     /// Admins only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,

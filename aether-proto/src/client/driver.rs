@@ -74,7 +74,7 @@ async fn open(
         reason,
     };
     let (url, io) = endpoint
-        .open()
+        .open(options.ca_certs.as_deref())
         .await
         .map_err(|e| connect_err(e.to_string()))?;
     let (mut ws, _) = tokio_tungstenite::client_async(url, io)

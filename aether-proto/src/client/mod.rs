@@ -69,6 +69,8 @@ pub struct ClientOptions {
     pub reconnect: bool,
     /// Deliveries buffered per subscription before new ones are dropped.
     pub subscription_buffer: usize,
+    /// For `wss://`: a PEM file of the certificates to trust (default: the system's roots).
+    pub ca_certs: Option<std::path::PathBuf>,
 }
 
 impl Default for ClientOptions {
@@ -78,6 +80,7 @@ impl Default for ClientOptions {
             request_timeout: Duration::from_secs(10),
             reconnect: true,
             subscription_buffer: 65_536,
+            ca_certs: None,
         }
     }
 }

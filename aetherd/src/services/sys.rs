@@ -33,6 +33,8 @@ pub struct Sys {
     pub shutdown: CancellationToken,
     pub started: Instant,
     pub tcp_addr: Option<SocketAddr>,
+    /// Whether TCP clients speak TLS.
+    pub tls: bool,
     pub token_ttl_days: u64,
     /// Shown to admins in `sys.stats`.
     pub socket_path: PathBuf,
@@ -121,6 +123,7 @@ impl Sys {
             manifest_errors: catalog.errors.iter().map(ToString::to_string).collect(),
             audit_dropped: self.audit.dropped(),
             tcp: self.tcp_addr.map(|a| a.to_string()),
+            tls: self.tls,
             pid: admin.then(std::process::id),
             socket: admin.then(|| path(&self.socket_path)),
             data_dir: admin.then(|| path(&self.data_dir)),

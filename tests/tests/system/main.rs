@@ -16,5 +16,6 @@ mod perms;
 mod search;
 mod sign_in;
 mod telemetry;
+mod tls;
 mod tokens;
 mod vfs;
