@@ -150,10 +150,13 @@ impl Daemon {
             None => None,
         };
         let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
         let bus = Bus {
             hub: Hub::new(),
             perms,
             metrics: Arc::default(),
+            shutdown: shutdown.clone(),
+            tasks: tracker.clone(),
         };
         start_services(
             &config, &bus, &identity, &store, &audit, &shutdown, tcp_addr,
@@ -174,7 +177,6 @@ impl Daemon {
                 metrics: bus.metrics.clone(),
             },
         });
-        let tracker = TaskTracker::new();
         tracker.spawn(gateway::serve_unix(unix, gateway.clone(), tracker.clone()));
         if let Some(tcp) = tcp {
             tracker.spawn(gateway::serve_tcp(

@@ -151,9 +151,9 @@ where
             return;
         }
     };
-    let mut caller =
+    let (mut caller, batch) =
         match tokio::time::timeout(limits.hello_timeout(), hello(&mut ws, peer, &gateway)).await {
-            Ok(Ok(caller)) => caller,
+            Ok(Ok(signed_in)) => signed_in,
             Ok(Err(refusal)) => {
                 tracing::info!(?peer, "sign-in refused: {}", refusal.msg);
                 refuse(&mut ws, refusal).await;
@@ -180,22 +180,23 @@ where
             max_pending_requests: limits.max_pending_requests,
             max_request_timeout_ms: limits.max_request_timeout_ms,
         },
+        batch,
     });
     if ws.send(Message::text(welcome.to_json())).await.is_err() {
         return;
     }
     tracing::info!(?peer, user = %caller.user, app = ?caller.bound_app, %session, "signed in");
-    Session::new(caller, gateway.sessions.clone())
+    Session::new(caller, gateway.sessions.clone(), batch)
         .run(ws, registration)
         .await;
 }
 
-/// Read and check the hello.
+/// Read and check the hello: who signs in, and whether the client batches frames.
 async fn hello<S>(
     ws: &mut WebSocketStream<S>,
     peer: Peer,
     gateway: &Gateway,
-) -> Result<Caller, IdentityError>
+) -> Result<(Caller, bool), IdentityError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -228,7 +229,7 @@ where
         )));
     }
     let identity = &gateway.identity;
-    match hello.auth {
+    let caller = match hello.auth {
         Auth::Local => match peer {
             Peer::Unix { uid: Some(uid) } if uid == gateway.local_uid => {
                 identity.owner(&gateway.owner).await
@@ -252,7 +253,8 @@ where
         }
         Auth::Guest if gateway.guest => identity.create_guest().await,
         Auth::Guest => Err(refuse("guest mode is off on this daemon".into())),
-    }
+    }?;
+    Ok((caller, hello.batch))
 }
 
 async fn refuse<S>(ws: &mut WebSocketStream<S>, refusal: IdentityError)

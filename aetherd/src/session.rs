@@ -32,11 +32,11 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Permission decisions remembered per connection.
 const PERM_CACHE_LIMIT: usize = 4096;
 
-/// What to do after a client frame.
-enum Step {
-    Nothing,
-    Answer(ServerFrame),
-    Close,
+/// What the frames of one client message call for: answers, and whether to close.
+#[derive(Default)]
+struct Replies {
+    frames: Vec<String>,
+    close: bool,
 }
 
 struct SubEntry {
@@ -76,6 +76,8 @@ pub struct Sessions {
 pub struct Session {
     caller: Arc<Caller>,
     ctx: Arc<Sessions>,
+    /// The client reads several frames per message, one per line.
+    batch: bool,
     outbox: Arc<Outbox>,
     rx: Option<mpsc::Receiver<Outbound>>,
     subs: HashMap<u64, SubEntry>,
@@ -83,13 +85,14 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(caller: Caller, ctx: Arc<Sessions>) -> Session {
+    pub fn new(caller: Caller, ctx: Arc<Sessions>, batch: bool) -> Session {
         let (outbox, rx) = ctx
             .hub
             .participant(OutboxKind::Remote, ctx.limits.outbound_queue);
         Session {
             caller: Arc::new(caller),
             ctx,
+            batch,
             outbox,
             rx: Some(rx),
             subs: HashMap::new(),
@@ -174,7 +177,7 @@ impl Session {
                     if n == 0 {
                         return None;
                     }
-                    let write = write_batch(ws, &mut batch);
+                    let write = write_batch(ws, &mut batch, self.batch);
                     tokio::select! {
                         written = tokio::time::timeout(WRITE_TIMEOUT, write) => match written {
                             Ok(Ok(())) => {}
@@ -185,15 +188,16 @@ impl Session {
                     }
                 }
                 incoming = ws.next() => {
-                    let step = match incoming {
-                        Some(Ok(Message::Text(text))) => self.on_text(text.as_str()),
-                        Some(Ok(Message::Binary(_))) => Step::Answer(ServerFrame::err(
+                    let mut replies = Replies::default();
+                    match incoming {
+                        Some(Ok(Message::Text(text))) => self.on_text(text.as_str(), &mut replies),
+                        Some(Ok(Message::Binary(_))) => replies.frames.push(ServerFrame::err(
                             None,
                             ErrorCode::BadFrame,
                             "binary frames are not part of the protocol: send JSON text",
-                        )),
-                        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Step::Nothing,
-                        Some(Ok(Message::Close(_))) | None => Step::Close,
+                        ).to_json()),
+                        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+                        Some(Ok(Message::Close(_))) | None => return None,
                         Some(Err(tungstenite::Error::Capacity(e))) => {
                             tracing::info!(user = %self.caller.user, "closing: {e}");
                             return Some(ByeReason::TooLarge);
@@ -202,47 +206,55 @@ impl Session {
                             tracing::debug!(user = %self.caller.user, "connection error: {e}");
                             return None;
                         }
-                    };
-                    match step {
-                        Step::Nothing => {}
-                        Step::Close => return None,
-                        Step::Answer(frame) => {
-                            let send = ws.send(Message::text(frame.to_json()));
-                            match tokio::time::timeout(WRITE_TIMEOUT, send).await {
-                                Ok(Ok(())) => {}
-                                Ok(Err(_)) => return None,
-                                Err(_) => return Some(ByeReason::SlowConsumer),
-                            }
+                    }
+                    if !replies.frames.is_empty() {
+                        let send = write_frames(ws, replies.frames, self.batch);
+                        match tokio::time::timeout(WRITE_TIMEOUT, send).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(_)) => return None,
+                            Err(_) => return Some(ByeReason::SlowConsumer),
                         }
+                    }
+                    if replies.close {
+                        return None;
                     }
                 }
             }
         }
     }
 
-    fn on_text(&mut self, text: &str) -> Step {
-        let frame = match ClientFrame::parse(text) {
-            Ok(frame) => frame,
-            Err(e) => return Step::Answer(e.to_err_frame()),
-        };
-        let result = match frame {
-            ClientFrame::Hello(_) => Err((
-                None,
-                ErrorBody::new(ErrorCode::BadFrame, "already signed in"),
-            )),
-            ClientFrame::Sub(sub) => self.on_sub(sub),
-            ClientFrame::Unsub(unsub) => self.on_unsub(unsub.id, unsub.sub),
-            ClientFrame::Pub(publish) => self.on_pub(publish),
-            ClientFrame::Req(request) => self.on_req(request),
-            ClientFrame::Reply(reply) => self.on_reply(reply),
-            ClientFrame::Ping(ping) => Ok(Some(ServerFrame::Pong(frame::Pong { id: ping.id }))),
-            ClientFrame::Bye(_) => return Step::Close,
-        };
-        match result {
-            Ok(Some(answer)) => Step::Answer(answer),
-            Ok(None) => Step::Nothing,
-            Err((id, e)) => Step::Answer(ServerFrame::error(id, e)),
-        }
+    /// Handle every frame in one WebSocket message, collecting what to answer.
+    fn on_text(&mut self, text: &str, replies: &mut Replies) {
+        frame::for_each_frame(text, |parsed| {
+            if replies.close {
+                return;
+            }
+            let frame = match parsed {
+                Ok(frame) => frame,
+                Err(e) => return replies.frames.push(e.to_err_frame().to_json()),
+            };
+            let result = match frame {
+                ClientFrame::Hello(_) => Err((
+                    None,
+                    ErrorBody::new(ErrorCode::BadFrame, "already signed in"),
+                )),
+                ClientFrame::Sub(sub) => self.on_sub(sub),
+                ClientFrame::Unsub(unsub) => self.on_unsub(unsub.id, unsub.sub),
+                ClientFrame::Pub(publish) => self.on_pub(publish),
+                ClientFrame::Req(request) => self.on_req(request),
+                ClientFrame::Reply(reply) => self.on_reply(reply),
+                ClientFrame::Ping(ping) => Ok(Some(ServerFrame::Pong(frame::Pong { id: ping.id }))),
+                ClientFrame::Bye(_) => {
+                    replies.close = true;
+                    return;
+                }
+            };
+            match result {
+                Ok(Some(answer)) => replies.frames.push(answer.to_json()),
+                Ok(None) => {}
+                Err((id, e)) => replies.frames.push(ServerFrame::error(id, e).to_json()),
+            }
+        });
     }
 
     fn check(&mut self, app: &str, op: Op, pattern: &Pattern) -> Result<(), ErrorBody> {
@@ -374,7 +386,7 @@ impl Session {
             topic,
             self.caller.clone(),
             app,
-            data.unwrap_or_else(frame::null_data),
+            data.map_or_else(frame::null_data, frame::one_line),
         );
         self.ctx.hub.publish(ns, Arc::new(envelope));
         Ok(id.map(|id| ServerFrame::Ok(frame::Ack { id })))
@@ -410,7 +422,7 @@ impl Session {
             topic,
             self.caller.clone(),
             app,
-            data.unwrap_or_else(frame::null_data),
+            data.map_or_else(frame::null_data, frame::one_line),
         );
         let requester = Requester {
             outbox: self.outbox.clone(),
@@ -440,7 +452,7 @@ impl Session {
         };
         let result = match (reply.data, reply.error) {
             (_, Some(error)) => Err(error),
-            (data, None) => Ok(data.unwrap_or_else(frame::null_data)),
+            (data, None) => Ok(data.map_or_else(frame::null_data, frame::one_line)),
         };
         self.ctx
             .hub
@@ -498,25 +510,57 @@ fn check_app(id: Option<u64>, app: &str) -> Result<(), (Option<u64>, ErrorBody)>
     }
 }
 
+/// A batched message is sent once it reaches this size.
+const BATCH_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Write what the hub queued: one frame per message, or when the client batches,
+/// several frames per message, one per line.
 async fn write_batch<S>(
     ws: &mut WebSocketStream<S>,
-    batch: &mut Vec<Outbound>,
+    items: &mut Vec<Outbound>,
+    batch: bool,
 ) -> Result<(), tungstenite::Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    for item in batch.drain(..) {
-        let text = match item {
+    let mut text = String::new();
+    for item in items.drain(..) {
+        let start = text.len();
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        match item {
             Outbound::Deliver {
                 sub,
                 envelope,
                 reply,
-            } => envelope.msg_frame(sub, reply),
-            Outbound::Frame(text) => text,
+            } => envelope.write_msg_frame(sub, reply, &mut text),
+            Outbound::Frame(frame) => text.push_str(&frame),
             // In-process answers are for services; a connection never gets one.
-            Outbound::Answer { .. } => continue,
-        };
+            Outbound::Answer { .. } => {
+                text.truncate(start);
+                continue;
+            }
+        }
+        if !batch || text.len() >= BATCH_MESSAGE_BYTES {
+            ws.feed(Message::text(std::mem::take(&mut text))).await?;
+        }
+    }
+    if !text.is_empty() {
         ws.feed(Message::text(text)).await?;
     }
     ws.flush().await
+}
+
+/// Write answers to the client's own frames, batched like deliveries.
+async fn write_frames<S>(
+    ws: &mut WebSocketStream<S>,
+    frames: Vec<String>,
+    batch: bool,
+) -> Result<(), tungstenite::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut items = frames.into_iter().map(Outbound::Frame).collect();
+    write_batch(ws, &mut items, batch).await
 }

@@ -84,6 +84,7 @@ async fn open(
         v: frame::PROTOCOL_VERSION,
         auth: auth.clone(),
         client: Some(options.client_name.clone()),
+        batch: true,
     });
     ws.send(Message::text(hello.to_json()))
         .await
@@ -134,6 +135,13 @@ struct Driver {
     subs: HashMap<u64, (frame::Sub, mpsc::Sender<Msg>)>,
 }
 
+/// What a command puts on the wire.
+enum Outgoing {
+    Nothing,
+    Text(String),
+    Close,
+}
+
 enum Outcome {
     Closed,
     /// The connection ended; `why` is the daemon's reason when it said bye.
@@ -172,24 +180,45 @@ impl Driver {
             tokio::select! {
                 command = commands.recv() => {
                     let Some(command) = command else { return self.close(ws).await };
-                    // Send everything queued, then flush once.
+                    // Everything queued goes out together: one message, one frame per line.
+                    let mut batch = String::new();
                     let mut next = Some(command);
                     while let Some(command) = next {
-                        match self.on_command(ws, command).await {
-                            Ok(true) => {}
-                            Ok(false) => return self.close(ws).await,
-                            Err(()) => return Outcome::Lost { fatal: false, why: None },
+                        match self.on_command(command) {
+                            Outgoing::Nothing => {}
+                            Outgoing::Close => return self.close(ws).await,
+                            Outgoing::Text(text) => {
+                                if !batch.is_empty() && batch.len() + 1 + text.len() > self.max_frame {
+                                    let full = std::mem::take(&mut batch);
+                                    if ws.feed(Message::text(full)).await.is_err() {
+                                        return Outcome::Lost { fatal: false, why: None };
+                                    }
+                                }
+                                if !batch.is_empty() {
+                                    batch.push('\n');
+                                }
+                                batch.push_str(&text);
+                            }
                         }
                         next = commands.try_recv().ok();
                     }
-                    if ws.flush().await.is_err() {
+                    let sent = async {
+                        if !batch.is_empty() {
+                            ws.feed(Message::text(batch)).await?;
+                        }
+                        ws.flush().await
+                    };
+                    if sent.await.is_err() {
                         return Outcome::Lost { fatal: false, why: None };
                     }
                 }
                 incoming = ws.next() => match incoming {
                     Some(Ok(Message::Text(text))) => {
-                        if let Some((fatal, why)) = self.on_frame(text.as_str()) {
-                            return Outcome::Lost { fatal, why: Some(why) };
+                        // The daemon may batch frames, one per line.
+                        for line in text.as_str().split('\n') {
+                            if let Some((fatal, why)) = self.on_frame(line) {
+                                return Outcome::Lost { fatal, why: Some(why) };
+                            }
                         }
                     }
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
@@ -208,10 +237,10 @@ impl Driver {
         Outcome::Closed
     }
 
-    /// Ok(false) means the client asked to close; Err means the socket failed.
-    async fn on_command(&mut self, ws: &mut Ws, command: Command) -> Result<bool, ()> {
+    /// What a command puts on the wire, if anything.
+    fn on_command(&mut self, command: Command) -> Outgoing {
         let frame = match command {
-            Command::Close => return Ok(false),
+            Command::Close => return Outgoing::Close,
             Command::Send { frame } => frame,
             Command::Call { id, frame, answer } => {
                 self.calls.insert(id, answer);
@@ -219,7 +248,7 @@ impl Driver {
             }
             Command::Forget { id } => {
                 self.calls.remove(&id);
-                return Ok(true);
+                return Outgoing::Nothing;
             }
             Command::Subscribe {
                 frame,
@@ -232,7 +261,7 @@ impl Driver {
             }
             Command::Unsubscribe { sub } => {
                 if self.subs.remove(&sub).is_none() {
-                    return Ok(true);
+                    return Outgoing::Nothing;
                 }
                 ClientFrame::Unsub(frame::Unsub { id: 0, sub })
             }
@@ -244,10 +273,9 @@ impl Driver {
                 limit: self.max_frame,
             };
             self.refuse(&frame, error);
-            return Ok(true);
+            return Outgoing::Nothing;
         }
-        ws.feed(Message::text(text)).await.map_err(drop)?;
-        Ok(true)
+        Outgoing::Text(text)
     }
 
     /// Answer a frame that was never sent with `error`.

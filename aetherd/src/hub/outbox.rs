@@ -60,15 +60,19 @@ impl Envelope {
 
     /// The `msg` frame for one delivery: only the `sub` id (and reply token) differ per subscriber.
     pub fn msg_frame(&self, sub: u64, reply: Option<u64>) -> String {
-        let tail = self.wire_tail();
-        let mut frame = String::with_capacity(48 + tail.len());
-        // Writing to a String cannot fail.
-        let _ = write!(frame, "{{\"t\":\"msg\",\"sub\":{sub}");
-        if let Some(reply) = reply {
-            let _ = write!(frame, ",\"reply\":\"{reply}\"");
-        }
-        frame.push_str(tail);
+        let mut frame = String::with_capacity(48 + self.wire_tail().len());
+        self.write_msg_frame(sub, reply, &mut frame);
         frame
+    }
+
+    /// Append the `msg` frame for one delivery to `out`.
+    pub fn write_msg_frame(&self, sub: u64, reply: Option<u64>, out: &mut String) {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{{\"t\":\"msg\",\"sub\":{sub}");
+        if let Some(reply) = reply {
+            let _ = write!(out, ",\"reply\":\"{reply}\"");
+        }
+        out.push_str(self.wire_tail());
     }
 }
 

@@ -19,6 +19,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use aether_proto::api::Call;
 use aether_proto::frame::{Data, to_data};
@@ -43,6 +45,10 @@ pub struct Bus {
     pub hub: Arc<Hub>,
     pub perms: Arc<Perms>,
     pub metrics: Arc<Metrics>,
+    /// Services stop when this is cancelled…
+    pub shutdown: CancellationToken,
+    /// …and the daemon waits for what they run here before it is gone.
+    pub tasks: TaskTracker,
 }
 
 /// Who a message is on behalf of: the user, the app acting, and the rule that caused it.
@@ -146,6 +152,8 @@ pub struct Seat {
     rx: mpsc::Receiver<Outbound>,
     pending: Pending,
     next_sub: u64,
+    /// What it subscribed to, to leave the hub cleanly.
+    subscriptions: Vec<(Pattern, u64, bool)>,
 }
 
 impl Seat {
@@ -159,6 +167,7 @@ impl Seat {
             rx,
             pending: Pending::default(),
             next_sub: 0,
+            subscriptions: vec![],
         };
         for topic in crate::perms::service_topics(service) {
             seat.subscribe(&Pattern::parse(topic)?, true);
@@ -182,10 +191,32 @@ impl Seat {
             outbox: self.outbox.clone(),
             sub: self.next_sub,
         };
-        self.next_sub += 1;
         self.bus
             .hub
             .subscribe(Namespace::Service, pattern, target, serve);
+        self.subscriptions
+            .push((pattern.clone(), self.next_sub, serve));
+        self.next_sub += 1;
+    }
+
+    /// Leave the hub: no more deliveries, and requests it was serving fail now.
+    fn leave(&mut self) {
+        for (pattern, sub, serve) in self.subscriptions.drain(..) {
+            self.bus
+                .hub
+                .unsubscribe(Namespace::Service, &pattern, self.outbox.id, sub, serve);
+        }
+        self.bus.hub.participant_gone(self.outbox.id);
+    }
+
+    /// Cancelled when the daemon stops.
+    pub fn shutdown(&self) -> CancellationToken {
+        self.bus.shutdown.clone()
+    }
+
+    /// Where the service runs background work, so that shutting down waits for it.
+    pub fn tasks(&self) -> TaskTracker {
+        self.bus.tasks.clone()
     }
 
     /// The next request or event, or None when the bus is gone.
@@ -244,40 +275,54 @@ impl Seat {
     /// Run the service: each request is handled on its own task and answered, its
     /// latency recorded, and the handler's telemetry published; events go to `on_event`.
     pub fn run<H: Handler>(mut self, handler: Arc<H>) {
-        let publisher = self.publisher();
-        let (hub, metrics, id) = (
+        let tasks = self.bus.tasks.clone();
+        tasks.clone().spawn(async move {
+            let shutdown = self.bus.shutdown.clone();
+            loop {
+                let incoming = tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => break,
+                    incoming = self.next() => match incoming {
+                        Some(incoming) => incoming,
+                        None => break,
+                    },
+                };
+                if incoming.is_request() {
+                    tasks.spawn(self.answer(handler.clone(), incoming));
+                } else {
+                    handler.on_event(incoming);
+                }
+            }
+            self.leave();
+        });
+    }
+
+    /// Handle one request and answer it, then record its latency and telemetry.
+    fn answer<H: Handler>(
+        &self,
+        handler: Arc<H>,
+        incoming: Incoming,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let (publisher, hub, metrics, id) = (
+            self.publisher(),
             self.bus.hub.clone(),
             self.bus.metrics.clone(),
             self.outbox.id,
         );
-        tokio::spawn(async move {
-            while let Some(incoming) = self.next().await {
-                if !incoming.is_request() {
-                    handler.on_event(incoming);
-                    continue;
-                }
-                let (handler, publisher, hub, metrics) = (
-                    handler.clone(),
-                    publisher.clone(),
-                    hub.clone(),
-                    metrics.clone(),
-                );
-                tokio::spawn(async move {
-                    let reply = handler.handle(&incoming).await;
-                    let took = incoming.received.elapsed();
-                    let ok = reply.is_ok();
-                    metrics.observe_request(incoming.topic.as_str(), ok, took);
-                    let telemetry = handler.telemetry(&incoming, ok, took);
-                    if let Some(to) = incoming.reply {
-                        // The requester may have timed out or left; then there is no one to tell.
-                        let _ = hub.reply(id, to, reply);
-                    }
-                    if let Some((topic, data)) = telemetry {
-                        publisher.publish(&incoming.on_behalf(), &topic, &data);
-                    }
-                });
+        async move {
+            let reply = handler.handle(&incoming).await;
+            let took = incoming.received.elapsed();
+            let ok = reply.is_ok();
+            metrics.observe_request(incoming.topic.as_str(), ok, took);
+            let telemetry = handler.telemetry(&incoming, ok, took);
+            if let Some(to) = incoming.reply {
+                // The requester may have timed out or left; then there is no one to tell.
+                let _ = hub.reply(id, to, reply);
             }
-        });
+            if let Some((topic, data)) = telemetry {
+                publisher.publish(&incoming.on_behalf(), &topic, &data);
+            }
+        }
     }
 }
 

@@ -56,15 +56,19 @@ pub fn start(seat: Seat, places: Places, limits: VfsLimits) -> anyhow::Result<()
         limits,
         users: parking_lot::Mutex::default(),
         uploads: Uploads::default(),
-        indexes: search::Indexes::new(places.index),
+        indexes: search::Indexes::new(places.index, seat.tasks()),
         events: seat.publisher(),
     });
     std::fs::create_dir_all(vfs.roots.dir())?;
     std::fs::create_dir_all(&vfs.scratch)?;
     let sweeper = Arc::downgrade(&vfs);
-    tokio::spawn(async move {
+    let shutdown = seat.shutdown();
+    seat.tasks().spawn(async move {
         loop {
-            tokio::time::sleep(Duration::from_secs(30)).await;
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            }
             let Some(vfs) = sweeper.upgrade() else { break };
             vfs.uploads.sweep(UPLOAD_IDLE);
         }

@@ -15,6 +15,7 @@ use tantivy::query::QueryParser;
 use tantivy::schema::{Field, STORED, STRING, Schema, TEXT, Value};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
 use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
 
 use aether_proto::{ErrorBody, ErrorCode};
 
@@ -89,7 +90,12 @@ fn internal(e: impl std::fmt::Display) -> ErrorBody {
 
 impl UserIndex {
     /// Open the user's index, rebuilding it from `root` when it is missing or broken.
-    pub fn open(dir: &Path, root: Arc<UserRoot>) -> anyhow::Result<Arc<UserIndex>> {
+    /// Its indexer runs on `tasks`, so shutting down waits for its last commit.
+    pub fn open(
+        dir: &Path,
+        root: Arc<UserRoot>,
+        tasks: &TaskTracker,
+    ) -> anyhow::Result<Arc<UserIndex>> {
         let (schema, fields) = schema();
         let existing = if dir.join(MARKER).exists() {
             // tantivy can panic on damaged files: that is corruption too.
@@ -125,19 +131,20 @@ impl UserIndex {
             }
         };
         let (changes, rx) = mpsc::unbounded_channel();
-        let user_index = Arc::new(UserIndex {
+        let indexer = Indexer {
+            index: index.clone(),
+            reader: reader.clone(),
+            fields,
+            root,
+            marker: dir.join(MARKER),
+        };
+        tasks.spawn(indexer.run(rx, rebuild));
+        Ok(Arc::new(UserIndex {
             index,
             reader,
             fields,
             changes,
-        });
-        let indexer = Indexer {
-            index: user_index.clone(),
-            root,
-            marker: dir.join(MARKER),
-        };
-        tokio::spawn(indexer.run(rx, rebuild));
-        Ok(user_index)
+        }))
     }
 
     pub fn changed(&self, change: Change) {
@@ -230,8 +237,12 @@ fn read_text(root: &UserRoot, path: &VfsPath) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
+/// Applies changes to one user's index. It holds the index, never the `UserIndex`
+/// whose sender feeds it, so it ends once the VFS lets the user's index go.
 struct Indexer {
-    index: Arc<UserIndex>,
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
     root: Arc<UserRoot>,
     marker: PathBuf,
 }
@@ -283,9 +294,9 @@ impl Indexer {
     ) -> anyhow::Result<IndexWriter> {
         let mut writer = match writer {
             Some(writer) => writer,
-            None => self.index.index.writer_with_num_threads(1, WRITER_MEMORY)?,
+            None => self.index.writer_with_num_threads(1, WRITER_MEMORY)?,
         };
-        let fields = self.index.fields;
+        let fields = self.fields;
         for change in changes {
             match change {
                 Change::Remove(path) => forget(&writer, fields, &path),
@@ -322,9 +333,9 @@ impl Indexer {
 impl Indexer {
     /// Forget every indexed file that is no longer a file on disk.
     fn prune(&self, writer: &IndexWriter) -> anyhow::Result<()> {
-        let fields = self.index.fields;
-        self.index.reader.reload()?;
-        let searcher = self.index.reader.searcher();
+        let fields = self.fields;
+        self.reader.reload()?;
+        let searcher = self.reader.searcher();
         for segment in searcher.segment_readers() {
             let store = segment.get_store_reader(64)?;
             for id in segment.doc_ids_alive() {
@@ -365,13 +376,15 @@ fn document(fields: Fields, path: &VfsPath, text: &str) -> TantivyDocument {
 pub struct Indexes {
     base: PathBuf,
     users: parking_lot::Mutex<HashMap<i64, Arc<UserIndex>>>,
+    tasks: TaskTracker,
 }
 
 impl Indexes {
-    pub fn new(base: PathBuf) -> Indexes {
+    pub fn new(base: PathBuf, tasks: TaskTracker) -> Indexes {
         Indexes {
             base,
             users: parking_lot::Mutex::default(),
+            tasks,
         }
     }
 
@@ -384,8 +397,12 @@ impl Indexes {
         if let Some(index) = users.get(&user_id) {
             return Ok(index.clone());
         }
-        let index = UserIndex::open(&self.base.join(user_id.to_string()), root.clone())
-            .map_err(internal)?;
+        let index = UserIndex::open(
+            &self.base.join(user_id.to_string()),
+            root.clone(),
+            &self.tasks,
+        )
+        .map_err(internal)?;
         users.insert(user_id, index.clone());
         Ok(index)
     }
@@ -439,7 +456,8 @@ mod index_tests {
         std::fs::create_dir_all(files.join("docs")).unwrap();
         std::fs::write(files.join("docs/q.md"), "the quarterly report").unwrap();
         let root = Arc::new(UserRoot::open(&files, &dir.path().join("scratch")).unwrap());
-        let index = UserIndex::open(&dir.path().join("index"), root.clone()).unwrap();
+        let index =
+            UserIndex::open(&dir.path().join("index"), root.clone(), &TaskTracker::new()).unwrap();
         assert_eq!(
             search_until(&index, &root, "quarterly", &["/docs/q.md"]).await,
             ["/docs/q.md"]

@@ -1,9 +1,11 @@
 //! Wire frames: one JSON object per WebSocket text message, tagged by `t`.
 //!
 //! Payloads (`data`) are kept as raw JSON ([`RawValue`]) so that the daemon
-//! forwards them without parsing or re-encoding them.
+//! forwards them without parsing or re-encoding them. Parsing is in `parse.rs`.
 
-use std::borrow::Cow;
+mod parse;
+
+pub use parse::{FrameError, MAX_NESTING, for_each_frame, nests_deeper_than, one_line};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -13,44 +15,6 @@ use crate::error::{ErrorBody, ErrorCode};
 
 /// The protocol version spoken in `hello` and `welcome`.
 pub const PROTOCOL_VERSION: u32 = 1;
-
-/// How deep arrays and objects may nest in a client frame, counting the frame itself.
-/// Deeper frames are refused, so every payload the daemon passes on stays well within
-/// what common JSON parsers accept (serde_json stops at 128).
-pub const MAX_NESTING: usize = 100;
-
-/// Does `text` nest arrays and objects deeper than `limit`?
-pub fn nests_deeper_than(text: &str, limit: usize) -> bool {
-    let bytes = text.as_bytes();
-    // Cheap first: with no more brackets than the limit in all, no nesting can pass it.
-    if bytes.iter().filter(|b| matches!(b, b'[' | b'{')).count() <= limit {
-        return false;
-    }
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in bytes {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > limit {
-                    return true;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
-}
 
 /// A JSON payload carried verbatim.
 pub type Data = Box<RawValue>;
@@ -92,6 +56,9 @@ pub struct Hello {
     /// Free-form client name and version, for logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
+    /// The client reads several frames from one WebSocket message, one frame per line.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batch: bool,
 }
 
 /// How a connection proves who it is.
@@ -207,6 +174,10 @@ pub struct Welcome {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<String>,
     pub limits: ConnectionLimits,
+    /// The daemon may send several frames in one WebSocket message, one per line
+    /// (when the hello asked for it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batch: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -309,132 +280,6 @@ pub enum ByeReason {
     TooLarge,
 }
 
-// ---------------------------------------------------------------- parsing
-
-/// A frame that could not be understood. Carries the frame's `id` when it was readable,
-/// so the `err` can be matched to the request.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{msg}")]
-pub struct FrameError {
-    pub id: Option<u64>,
-    pub msg: String,
-}
-
-impl FrameError {
-    pub fn to_err_frame(&self) -> ServerFrame {
-        ServerFrame::Err(ErrFrame {
-            id: self.id,
-            code: ErrorCode::BadFrame,
-            msg: self.msg.clone(),
-            retry_after_ms: None,
-        })
-    }
-}
-
-/// The tag and id of any frame, read before the frame itself.
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow, default)]
-    t: Option<Cow<'a, str>>,
-    #[serde(default)]
-    id: Option<serde_json::Value>,
-}
-
-fn envelope(text: &str) -> Result<(String, Option<u64>), FrameError> {
-    let env: Envelope = serde_json::from_str(text).map_err(|e| FrameError {
-        id: None,
-        msg: format!("not a JSON object: {e}"),
-    })?;
-    let id = env.id.as_ref().and_then(serde_json::Value::as_u64);
-    let t = env.t.ok_or_else(|| FrameError {
-        id,
-        msg: "missing frame type `t`".into(),
-    })?;
-    Ok((t.into_owned(), id))
-}
-
-fn body<'a, T: Deserialize<'a>>(text: &'a str, t: &str, id: Option<u64>) -> Result<T, FrameError> {
-    serde_json::from_str(text).map_err(|e| FrameError {
-        id,
-        msg: format!("bad `{t}` frame: {e}"),
-    })
-}
-
-impl ClientFrame {
-    pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
-        if nests_deeper_than(text, MAX_NESTING) {
-            return Err(FrameError {
-                id: None,
-                msg: format!("the frame nests arrays or objects deeper than {MAX_NESTING} levels"),
-            });
-        }
-        let (t, id) = envelope(text)?;
-        Ok(match t.as_str() {
-            "hello" => ClientFrame::Hello(body(text, &t, id)?),
-            "sub" => ClientFrame::Sub(body(text, &t, id)?),
-            "unsub" => ClientFrame::Unsub(body(text, &t, id)?),
-            "pub" => ClientFrame::Pub(body(text, &t, id)?),
-            "req" => ClientFrame::Req(body(text, &t, id)?),
-            "reply" => ClientFrame::Reply(body(text, &t, id)?),
-            "ping" => ClientFrame::Ping(body(text, &t, id)?),
-            "bye" => ClientFrame::Bye(body(text, &t, id)?),
-            other => {
-                return Err(FrameError {
-                    id,
-                    msg: format!("unknown frame type {:?}", truncate(other)),
-                });
-            }
-        })
-    }
-
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("frames always serialize")
-    }
-}
-
-impl ServerFrame {
-    pub fn parse(text: &str) -> Result<ServerFrame, FrameError> {
-        let (t, id) = envelope(text)?;
-        Ok(match t.as_str() {
-            "welcome" => ServerFrame::Welcome(body(text, &t, id)?),
-            "ok" => ServerFrame::Ok(body(text, &t, id)?),
-            "res" => ServerFrame::Res(body(text, &t, id)?),
-            "err" => ServerFrame::Err(body(text, &t, id)?),
-            "msg" => ServerFrame::Msg(body(text, &t, id)?),
-            "pong" => ServerFrame::Pong(body(text, &t, id)?),
-            "bye" => ServerFrame::Bye(body(text, &t, id)?),
-            other => {
-                return Err(FrameError {
-                    id,
-                    msg: format!("unknown frame type {:?}", truncate(other)),
-                });
-            }
-        })
-    }
-
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("frames always serialize")
-    }
-
-    pub fn err(id: Option<u64>, code: ErrorCode, msg: impl Into<String>) -> ServerFrame {
-        ServerFrame::error(id, ErrorBody::new(code, msg))
-    }
-
-    /// The `err` frame for an error, keeping all it says.
-    pub fn error(id: Option<u64>, error: ErrorBody) -> ServerFrame {
-        ServerFrame::Err(ErrFrame {
-            id,
-            code: error.code,
-            msg: error.msg,
-            retry_after_ms: error.retry_after_ms,
-        })
-    }
-}
-
-fn truncate(s: &str) -> String {
-    s.chars().take(32).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,6 +308,7 @@ mod tests {
                 token: "abc".into(),
             },
             client: Some("aether/0.1".into()),
+            batch: true,
         }));
         client_round_trip(ClientFrame::Hello(Hello {
             v: 1,
@@ -471,16 +317,19 @@ mod tests {
                 password: "pw".into(),
             },
             client: None,
+            batch: false,
         }));
         client_round_trip(ClientFrame::Hello(Hello {
             v: 1,
             auth: Auth::Guest,
             client: None,
+            batch: false,
         }));
         client_round_trip(ClientFrame::Hello(Hello {
             v: 1,
             auth: Auth::Local,
             client: None,
+            batch: false,
         }));
         client_round_trip(ClientFrame::Sub(Sub {
             id: 7,
@@ -542,6 +391,7 @@ mod tests {
                 max_pending_requests: 1024,
                 max_request_timeout_ms: 60_000,
             },
+            batch: true,
         }));
         server_round_trip(ServerFrame::Ok(Ack { id: 7 }));
         server_round_trip(ServerFrame::Res(Response {
@@ -615,6 +465,49 @@ mod tests {
         let text = format!(r#"{{"t":"ping","note":"\"{}"}}"#, "[".repeat(500));
         assert!(!nests_deeper_than(&text, MAX_NESTING));
         assert!(ClientFrame::parse(&text).is_ok());
+    }
+
+    #[test]
+    fn one_message_may_carry_several_frames_and_a_bad_one_spoils_only_itself() {
+        let text = "{\"t\":\"ping\",\"id\":1}\n{\"t\":\"dance\",\"id\":2}\n  {\"t\":\"pub\",\"app\":\"a\",\"topic\":\"b\",\n\"data\":{\"x\":\n1}} {\"t\":\"ping\",\"id\":3}";
+        let mut seen = vec![];
+        for_each_frame(text, |frame| seen.push(frame));
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        assert!(matches!(
+            seen[0],
+            Ok(ClientFrame::Ping(Ping { id: Some(1) }))
+        ));
+        assert_eq!(seen[1].as_ref().unwrap_err().id, Some(2));
+        let Ok(ClientFrame::Pub(p)) = &seen[2] else {
+            panic!("{seen:?}")
+        };
+        assert_eq!(one_line(p.data.clone().unwrap()).get(), "{\"x\": 1}");
+        assert!(matches!(
+            seen[3],
+            Ok(ClientFrame::Ping(Ping { id: Some(3) }))
+        ));
+
+        // Broken JSON ends the message; an empty one is one error.
+        let mut seen = vec![];
+        for_each_frame("{\"t\":\"ping\"} {\"t\": oops", |frame| seen.push(frame));
+        assert_eq!(seen.len(), 2);
+        assert!(seen[0].is_ok() && seen[1].is_err());
+        let mut seen = vec![];
+        for_each_frame("  ", |frame| seen.push(frame));
+        assert_eq!(seen.len(), 1);
+        assert!(
+            seen[0]
+                .as_ref()
+                .unwrap_err()
+                .msg
+                .contains("not a JSON object")
+        );
+        let mut seen = vec![];
+        for_each_frame("[1,2]", |frame| seen.push(frame));
+        assert!(
+            seen[0].is_err(),
+            "an array is not a frame, whatever it holds"
+        );
     }
 
     #[test]

@@ -1,0 +1,310 @@
+//! Parsing frames. The common client frames are read in one pass over a flat struct
+//! of every field; anything unusual (a bad frame above all) goes the slow way, which
+//! can say exactly what is wrong. One WebSocket message may carry several frames.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::*;
+use crate::error::{ErrorBody, ErrorCode};
+
+/// How deep arrays and objects may nest in a client frame, counting the frame itself.
+/// Deeper frames are refused, so every payload the daemon passes on stays well within
+/// what common JSON parsers accept (serde_json stops at 128).
+pub const MAX_NESTING: usize = 100;
+
+/// Does `text` nest arrays and objects deeper than `limit`?
+pub fn nests_deeper_than(text: &str, limit: usize) -> bool {
+    let bytes = text.as_bytes();
+    // Cheap first: with no more brackets than the limit in all, no nesting can pass it.
+    if bytes.iter().filter(|b| matches!(b, b'[' | b'{')).count() <= limit {
+        return false;
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+fn too_deep() -> FrameError {
+    FrameError {
+        id: None,
+        msg: format!("the frame nests arrays or objects deeper than {MAX_NESTING} levels"),
+    }
+}
+
+/// Every field of the frames worth a fast path, read in one pass.
+#[derive(Deserialize)]
+struct Flat<'a> {
+    #[serde(borrow, default)]
+    t: Option<Cow<'a, str>>,
+    #[serde(default)]
+    id: Option<u64>,
+    #[serde(borrow, default)]
+    app: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    topic: Option<Cow<'a, str>>,
+    #[serde(default)]
+    data: Option<Data>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+    #[serde(default)]
+    serve: bool,
+    #[serde(default)]
+    sub: Option<u64>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    error: Option<ErrorBody>,
+}
+
+impl Flat<'_> {
+    /// The frame, when everything it needs is there (else the slow path explains).
+    fn into_frame(self) -> Option<ClientFrame> {
+        let owned = |s: Option<Cow<'_, str>>| s.map(Cow::into_owned);
+        Some(match self.t.as_deref()? {
+            "pub" => ClientFrame::Pub(Publish {
+                id: self.id,
+                app: owned(self.app)?,
+                topic: owned(self.topic)?,
+                data: self.data,
+            }),
+            "req" => ClientFrame::Req(Request {
+                id: self.id?,
+                app: owned(self.app)?,
+                topic: owned(self.topic)?,
+                data: self.data,
+                timeout_ms: self.timeout_ms,
+            }),
+            "sub" => ClientFrame::Sub(Sub {
+                id: self.id?,
+                app: owned(self.app)?,
+                topic: owned(self.topic)?,
+                serve: self.serve,
+            }),
+            "unsub" => ClientFrame::Unsub(Unsub {
+                id: self.id?,
+                sub: self.sub?,
+            }),
+            "reply" => ClientFrame::Reply(Reply {
+                to: self.to?,
+                data: self.data,
+                error: self.error,
+            }),
+            "ping" => ClientFrame::Ping(Ping { id: self.id }),
+            _ => return None,
+        })
+    }
+}
+
+/// One pass over a frame, or None when it needs the slow path.
+fn parse_fast(text: &str) -> Option<ClientFrame> {
+    let flat: Flat = serde_json::from_str(text).ok()?;
+    flat.into_frame()
+}
+
+/// Call `on_frame` with each frame in one WebSocket message: one frame, or several
+/// back to back (separated by whitespace, such as one per line). A frame that cannot be
+/// read gets its error and the next one is read; broken JSON ends the message.
+pub fn for_each_frame(text: &str, mut on_frame: impl FnMut(Result<ClientFrame, FrameError>)) {
+    if nests_deeper_than(text, MAX_NESTING) {
+        return on_frame(Err(too_deep()));
+    }
+    let mut rest = text.trim_start();
+    if rest.is_empty() {
+        return on_frame(ClientFrame::parse_precisely(text));
+    }
+    while !rest.is_empty() {
+        if !rest.starts_with('{') {
+            return on_frame(ClientFrame::parse_precisely(rest));
+        }
+        let mut frames = serde_json::Deserializer::from_str(rest).into_iter::<Flat>();
+        let end = match frames.next() {
+            Some(Ok(flat)) => {
+                let end = frames.byte_offset();
+                let frame = match flat.into_frame() {
+                    Some(frame) => Ok(frame),
+                    None => ClientFrame::parse_precisely(&rest[..end]),
+                };
+                on_frame(frame);
+                end
+            }
+            _ => {
+                // Well-formed JSON of the wrong shape: explain it, then go on.
+                let mut values = serde_json::Deserializer::from_str(rest).into_iter::<IgnoredAny>();
+                match values.next() {
+                    Some(Ok(_)) => {
+                        let end = values.byte_offset();
+                        on_frame(ClientFrame::parse_precisely(&rest[..end]));
+                        end
+                    }
+                    _ => return on_frame(ClientFrame::parse_precisely(rest)),
+                }
+            }
+        };
+        rest = rest[end..].trim_start();
+    }
+}
+
+/// The frame with any raw newline (JSON whitespace; strings cannot hold one) made a
+/// space, so that one frame is always one line.
+pub fn one_line(data: Data) -> Data {
+    if !data.get().contains('\n') {
+        return data;
+    }
+    let text = data.get().replace('\n', " ");
+    RawValue::from_string(text).unwrap_or(data)
+}
+
+/// A frame that could not be understood. Carries the frame's `id` when it was readable,
+/// so the `err` can be matched to the request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{msg}")]
+pub struct FrameError {
+    pub id: Option<u64>,
+    pub msg: String,
+}
+
+impl FrameError {
+    pub fn to_err_frame(&self) -> ServerFrame {
+        ServerFrame::Err(ErrFrame {
+            id: self.id,
+            code: ErrorCode::BadFrame,
+            msg: self.msg.clone(),
+            retry_after_ms: None,
+        })
+    }
+}
+
+/// The tag and id of any frame, read before the frame itself.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    t: Option<Cow<'a, str>>,
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+}
+
+fn envelope(text: &str) -> Result<(String, Option<u64>), FrameError> {
+    let env: Envelope = serde_json::from_str(text).map_err(|e| FrameError {
+        id: None,
+        msg: format!("not a JSON object: {e}"),
+    })?;
+    let id = env.id.as_ref().and_then(serde_json::Value::as_u64);
+    let t = env.t.ok_or_else(|| FrameError {
+        id,
+        msg: "missing frame type `t`".into(),
+    })?;
+    Ok((t.into_owned(), id))
+}
+
+fn body<'a, T: Deserialize<'a>>(text: &'a str, t: &str, id: Option<u64>) -> Result<T, FrameError> {
+    serde_json::from_str(text).map_err(|e| FrameError {
+        id,
+        msg: format!("bad `{t}` frame: {e}"),
+    })
+}
+
+impl ClientFrame {
+    /// Parse one frame: the whole text must be that one frame.
+    pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
+        if nests_deeper_than(text, MAX_NESTING) {
+            return Err(too_deep());
+        }
+        if let Some(frame) = parse_fast(text) {
+            return Ok(frame);
+        }
+        Self::parse_precisely(text)
+    }
+
+    /// The slow path, in two passes (tag and id, then the body), so that a bad frame's
+    /// error names its type, its id and the field at fault.
+    fn parse_precisely(text: &str) -> Result<ClientFrame, FrameError> {
+        let (t, id) = envelope(text)?;
+        Ok(match t.as_str() {
+            "hello" => ClientFrame::Hello(body(text, &t, id)?),
+            "sub" => ClientFrame::Sub(body(text, &t, id)?),
+            "unsub" => ClientFrame::Unsub(body(text, &t, id)?),
+            "pub" => ClientFrame::Pub(body(text, &t, id)?),
+            "req" => ClientFrame::Req(body(text, &t, id)?),
+            "reply" => ClientFrame::Reply(body(text, &t, id)?),
+            "ping" => ClientFrame::Ping(body(text, &t, id)?),
+            "bye" => ClientFrame::Bye(body(text, &t, id)?),
+            other => {
+                return Err(FrameError {
+                    id,
+                    msg: format!("unknown frame type {:?}", truncate(other)),
+                });
+            }
+        })
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("frames always serialize")
+    }
+}
+
+impl ServerFrame {
+    pub fn parse(text: &str) -> Result<ServerFrame, FrameError> {
+        let (t, id) = envelope(text)?;
+        Ok(match t.as_str() {
+            "welcome" => ServerFrame::Welcome(body(text, &t, id)?),
+            "ok" => ServerFrame::Ok(body(text, &t, id)?),
+            "res" => ServerFrame::Res(body(text, &t, id)?),
+            "err" => ServerFrame::Err(body(text, &t, id)?),
+            "msg" => ServerFrame::Msg(body(text, &t, id)?),
+            "pong" => ServerFrame::Pong(body(text, &t, id)?),
+            "bye" => ServerFrame::Bye(body(text, &t, id)?),
+            other => {
+                return Err(FrameError {
+                    id,
+                    msg: format!("unknown frame type {:?}", truncate(other)),
+                });
+            }
+        })
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("frames always serialize")
+    }
+
+    pub fn err(id: Option<u64>, code: ErrorCode, msg: impl Into<String>) -> ServerFrame {
+        ServerFrame::error(id, ErrorBody::new(code, msg))
+    }
+
+    /// The `err` frame for an error, keeping all it says.
+    pub fn error(id: Option<u64>, error: ErrorBody) -> ServerFrame {
+        ServerFrame::Err(ErrFrame {
+            id,
+            code: error.code,
+            msg: error.msg,
+            retry_after_ms: error.retry_after_ms,
+        })
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(32).collect()
+}
