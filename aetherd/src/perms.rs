@@ -390,6 +390,54 @@ impl Perms {
     }
 }
 
+/// The capability table of `docs/protocol.md`, generated from the tables above (a test
+/// keeps the document current).
+pub fn capability_table() -> String {
+    let mut out = String::from("| capability | opens |\n|---|---|\n");
+    for cap in Capability::ALL {
+        let mut parts: Vec<String> = vec![];
+        let mut last_ops = 0;
+        for (ops, topic) in capability_topics(cap) {
+            if *ops == last_ops {
+                if let Some(part) = parts.last_mut() {
+                    part.push_str(&format!(" `{topic}`"));
+                }
+                continue;
+            }
+            last_ops = *ops;
+            let names: Vec<&str> = [Op::Sub, Op::Pub, Op::Req]
+                .into_iter()
+                .filter(|op| ops & op.bit() != 0)
+                .map(Op::as_str)
+                .collect();
+            parts.push(format!("{} `{topic}`", names.join(", ")));
+        }
+        let mut row = parts.join("; ");
+        if cap == Capability::Admin {
+            row.push_str(" (and the user must be an admin)");
+        }
+        out.push_str(&format!("| `{cap}` | {row} |\n"));
+    }
+    let open: Vec<String> = OPEN_REQUESTS.iter().map(|t| format!("`{t}`")).collect();
+    out.push_str(&format!(
+        "\nEvery app may, without a capability: request {}; and pub, sub, serve and req \
+         anything under its own namespace `app.<its id>.>`.\n",
+        open.join(", ")
+    ));
+    let mut internal = vec![];
+    for service in [Service::Sys, Service::Vfs, Service::Telemetry, Service::Compute] {
+        for topic in service_requests(service) {
+            internal.push(format!("`{topic}` (by {service:?})"));
+        }
+    }
+    out.push_str(&format!(
+        "Services also make these requests on their own, for a user, whatever the user's \
+         apps may do: {}.\n",
+        internal.join(", ")
+    ));
+    out
+}
+
 /// The private namespace every app has: `app.<id>.>`.
 pub fn own_namespace(app: &str) -> Option<Pattern> {
     Pattern::parse(&format!("app.{app}.>")).ok()
@@ -606,6 +654,48 @@ mod tests {
                 .check_service_request(Service::Compute, &read)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn the_capability_table_in_the_protocol_doc_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        let (begin, end) = ("<!-- capabilities:begin -->\n", "<!-- capabilities:end -->");
+        let start = doc.find(begin).expect("the doc marks its capability table") + begin.len();
+        let stop = doc.find(end).expect("the doc marks the table's end");
+        let generated = capability_table();
+        if std::env::var_os("AETHER_UPDATE_DOCS").is_some() {
+            let updated = format!("{}{generated}{}", &doc[..start], &doc[stop..]);
+            std::fs::write(path, updated).unwrap();
+            return;
+        }
+        assert!(
+            doc[start..stop] == generated,
+            "the capability table in docs/protocol.md is stale: run \
+             AETHER_UPDATE_DOCS=1 cargo test -p aetherd capability_table"
+        );
+    }
+
+    #[test]
+    fn every_service_topic_is_opened_by_a_capability_or_open_or_left_to_services() {
+        for service in [Service::Sys, Service::Vfs, Service::Telemetry, Service::Compute] {
+            for topic in service_topics(service) {
+                let pattern = p(topic);
+                let by_capability = Capability::ALL.into_iter().any(|cap| {
+                    capability_topics(cap)
+                        .iter()
+                        .any(|(_, granted)| p(granted).covers(&pattern))
+                });
+                let open = OPEN_REQUESTS.contains(topic);
+                let internal = [Service::Compute]
+                    .into_iter()
+                    .any(|s| service_requests(s).contains(topic));
+                assert!(
+                    by_capability || open || internal,
+                    "{topic} is served but nothing lets anyone request it"
+                );
+            }
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ use aether_proto::manifest::valid_app_id;
 use aether_proto::{ClientFrame, ErrorBody, ErrorCode, Pattern, ServerFrame, Topic};
 
 use crate::config::Limits;
-use crate::hub::{Envelope, Hub, Namespace, Outbound, Outbox, OutboxKind, Requester, Target};
+use crate::hub::{Envelope, FastMap, Hub, Namespace, Outbound, Outbox, OutboxKind, Requester, Target};
 use crate::identity::{Caller, Registration};
 use crate::perms::{Denial, Op, Perms};
 
@@ -53,7 +53,7 @@ type Decisions = [Option<Result<(), Denial>>; 4];
 struct PermCache {
     generation: u64,
     size: usize,
-    by_app: HashMap<Box<str>, HashMap<Box<str>, Decisions>>,
+    by_app: FastMap<Box<str>, FastMap<Box<str>, Decisions>>,
 }
 
 fn op_slot(op: Op) -> usize {

@@ -64,11 +64,12 @@ pub async fn next_text(ws: &mut Ws) -> anyhow::Result<String> {
     }
 }
 
-/// An aetherd connection, signed in with a token.
+/// An aetherd connection, signed in with a token. It batches: several frames per
+/// WebSocket message each way, one per line, as NATS clients put several operations
+/// in one write.
 pub async fn open_aether(port: u16, token: &str) -> anyhow::Result<Ws> {
     let mut ws = ws_connect(port).await?;
-    let hello =
-        serde_json::json!({"t": "hello", "v": 1, "auth": {"kind": "token", "token": token}});
+    let hello = serde_json::json!({"t": "hello", "v": 1, "auth": {"kind": "token", "token": token}, "batch": true});
     ws.send(Message::text(hello.to_string())).await?;
     let welcome = next_text(&mut ws).await?;
     if !welcome.contains("\"welcome\"") {
@@ -266,11 +267,12 @@ impl Receiver {
         match self {
             Receiver::Aether(ws) => match ws.next().await {
                 Some(Ok(Message::Text(text))) => {
-                    let text = text.as_bytes();
-                    if let Some(ts) = timestamp(text) {
-                        stamps.push(ts);
-                    } else if text.windows(13).any(|w| w == b"slow_consumer") {
-                        return Ok(Event::Slow);
+                    for frame in text.as_bytes().split(|b| *b == b'\n') {
+                        if let Some(ts) = timestamp(frame) {
+                            stamps.push(ts);
+                        } else if frame.windows(13).any(|w| w == b"slow_consumer") {
+                            return Ok(Event::Slow);
+                        }
                     }
                     Ok(Event::Messages)
                 }
@@ -306,16 +308,17 @@ impl Receiver {
 
 /// The publisher on any bus.
 pub enum Sender {
-    Aether(Box<Ws>),
+    Aether { ws: Box<Ws>, batch: String },
     Nats { link: NatsLink, batch: Vec<u8> },
 }
 
 impl Sender {
     pub async fn connect(bus: &Bus) -> anyhow::Result<Sender> {
         match bus {
-            Bus::Aether { port, token } => {
-                Ok(Sender::Aether(Box::new(open_aether(*port, token).await?)))
-            }
+            Bus::Aether { port, token } => Ok(Sender::Aether {
+                ws: Box::new(open_aether(*port, token).await?),
+                batch: String::with_capacity(256 << 10),
+            }),
             _ => {
                 let mut link = NatsLink::connect(bus).await?;
                 link.handshake(&mut NatsParser::default(), false).await?;
@@ -327,14 +330,17 @@ impl Sender {
         }
     }
 
-    /// Queue one message. aetherd takes one frame per message (its protocol); NATS
-    /// operations are batched until `flush`, as NATS clients do.
+    /// Queue one message; both buses get the messages queued until `flush` in one
+    /// WebSocket message (aetherd: one frame per line; NATS: its operations).
     pub async fn feed(&mut self, payload: &str) -> anyhow::Result<()> {
         match self {
-            Sender::Aether(ws) => {
-                let frame =
-                    format!(r#"{{"t":"pub","app":"cli","topic":"{SUBJECT}","data":{payload}}}"#);
-                ws.feed(Message::text(frame)).await?;
+            Sender::Aether { batch, .. } => {
+                if !batch.is_empty() {
+                    batch.push('\n');
+                }
+                batch.push_str(&format!(
+                    r#"{{"t":"pub","app":"cli","topic":"{SUBJECT}","data":{payload}}}"#
+                ));
             }
             Sender::Nats { batch, .. } => {
                 batch.extend_from_slice(
@@ -347,7 +353,12 @@ impl Sender {
 
     pub async fn flush(&mut self) -> anyhow::Result<()> {
         match self {
-            Sender::Aether(ws) => ws.flush().await?,
+            Sender::Aether { ws, batch } => {
+                if !batch.is_empty() {
+                    ws.feed(Message::text(std::mem::take(batch))).await?;
+                }
+                ws.flush().await?
+            }
             Sender::Nats { link, batch } => {
                 if !batch.is_empty() {
                     link.feed(std::mem::take(batch)).await?;
@@ -359,7 +370,7 @@ impl Sender {
     }
 
     pub async fn close(self) {
-        if let Sender::Aether(mut ws) = self {
+        if let Sender::Aether { mut ws, .. } = self {
             let _ = (*ws).close(None).await;
         }
     }

@@ -22,19 +22,23 @@ pub fn nests_deeper_than(text: &str, limit: usize) -> bool {
     if bytes.iter().filter(|b| matches!(b, b'[' | b'{')).count() <= limit {
         return false;
     }
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in bytes {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
+    let (mut depth, mut at) = (0usize, 0);
+    while at < bytes.len() {
+        match bytes[at] {
+            b'"' => {
+                // Jump over the string: to its closing quote, stepping over escapes.
+                at += 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &bytes[at..]) {
+                        Some(found) if bytes[at + found] == b'\\' => at += found + 2,
+                        Some(found) => {
+                            at += found;
+                            break;
+                        }
+                        None => return false,
+                    }
+                }
             }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
             b'[' | b'{' => {
                 depth += 1;
                 if depth > limit {
@@ -44,6 +48,7 @@ pub fn nests_deeper_than(text: &str, limit: usize) -> bool {
             b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        at += 1;
     }
     false
 }
@@ -129,9 +134,6 @@ fn parse_fast(text: &str) -> Option<ClientFrame> {
 /// back to back (separated by whitespace, such as one per line). A frame that cannot be
 /// read gets its error and the next one is read; broken JSON ends the message.
 pub fn for_each_frame(text: &str, mut on_frame: impl FnMut(Result<ClientFrame, FrameError>)) {
-    if nests_deeper_than(text, MAX_NESTING) {
-        return on_frame(Err(too_deep()));
-    }
     let mut rest = text.trim_start();
     if rest.is_empty() {
         return on_frame(ClientFrame::parse_precisely(text));
@@ -140,11 +142,14 @@ pub fn for_each_frame(text: &str, mut on_frame: impl FnMut(Result<ClientFrame, F
         if !rest.starts_with('{') {
             return on_frame(ClientFrame::parse_precisely(rest));
         }
+        // Reading a frame never recurses into its payload, so the depth is checked on each
+        // frame once its extent is known.
         let mut frames = serde_json::Deserializer::from_str(rest).into_iter::<Flat>();
         let end = match frames.next() {
             Some(Ok(flat)) => {
                 let end = frames.byte_offset();
                 let frame = match flat.into_frame() {
+                    _ if nests_deeper_than(&rest[..end], MAX_NESTING) => Err(too_deep()),
                     Some(frame) => Ok(frame),
                     None => ClientFrame::parse_precisely(&rest[..end]),
                 };
@@ -157,10 +162,10 @@ pub fn for_each_frame(text: &str, mut on_frame: impl FnMut(Result<ClientFrame, F
                 match values.next() {
                     Some(Ok(_)) => {
                         let end = values.byte_offset();
-                        on_frame(ClientFrame::parse_precisely(&rest[..end]));
+                        on_frame(ClientFrame::parse(&rest[..end]));
                         end
                     }
-                    _ => return on_frame(ClientFrame::parse_precisely(rest)),
+                    _ => return on_frame(ClientFrame::parse(rest)),
                 }
             }
         };

@@ -4,12 +4,12 @@
 //! cost depends on the topic's length and the matching subscriptions, not on how
 //! many subscriptions exist.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use aether_proto::topic::Token;
 use aether_proto::{Pattern, Topic};
 
+use super::FastMap;
 use super::outbox::{ConnId, Outbox};
 
 /// Where a subscription lives. Private topics are kept per user, so no pattern
@@ -83,7 +83,7 @@ impl Slots {
 
 #[derive(Default)]
 struct Node {
-    literal: HashMap<Box<str>, Node>,
+    literal: FastMap<Box<str>, Node>,
     one: Option<Box<Node>>,
     /// Patterns that end here with `>`.
     rest: Slots,
@@ -165,7 +165,7 @@ impl Node {
 /// All namespaces' tries.
 #[derive(Default)]
 pub struct Index {
-    roots: HashMap<Namespace, Node>,
+    roots: FastMap<Namespace, Node>,
     count: usize,
 }
 

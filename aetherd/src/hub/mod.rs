@@ -58,14 +58,17 @@ struct Pending {
     timeout: Duration,
 }
 
-type Cache = HashMap<Namespace, HashMap<Box<str>, Arc<Matches>>>;
+/// The hub's maps: keyed by client-chosen strings, so seeded per map, and fast.
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+type Cache = FastMap<Namespace, FastMap<Box<str>, Arc<Matches>>>;
 
 pub struct Hub {
     index: RwLock<Index>,
     /// Bumped under the index's write lock on every change.
     generation: AtomicU64,
     cache: Mutex<Cache>,
-    pending: Mutex<HashMap<u64, Pending>>,
+    pending: Mutex<FastMap<u64, Pending>>,
     next_participant: AtomicU64,
     next_reply: AtomicU64,
     round_robin: AtomicUsize,
