@@ -4,9 +4,9 @@
 //! shows on a terminal. Downloads pin the version of the first chunk, so a file
 //! that changes mid-download is reported instead of saved half old, half new.
 
+use std::collections::VecDeque;
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -14,12 +14,13 @@ use clap::Subcommand;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Value, json};
 
+use aether_proto::api::vfs::{self, Encoding, Kind, WriteAnswer};
 use aether_proto::client::AppHandle;
 use aether_proto::{ErrorBody, ErrorCode};
 
-use crate::Failure;
+use crate::output::{format_ms, name_of, print_answer, print_json};
+use crate::{Failure, call};
 
 /// Raw bytes per chunk (base64 makes a frame a third larger).
 const CHUNK: usize = 1 << 20;
@@ -95,15 +96,6 @@ fn daemon_err(msg: impl Into<String>) -> Failure {
     Failure::Daemon(ErrorBody::new(ErrorCode::Internal, msg))
 }
 
-async fn call(
-    app: &AppHandle,
-    topic: &str,
-    data: Value,
-    timeout: Duration,
-) -> Result<Value, Failure> {
-    crate::request(app, topic, data, timeout).await
-}
-
 fn progress(total: u64, label: &str) -> ProgressBar {
     // Only on a terminal, and only when it is worth looking at.
     if !std::io::stderr().is_terminal() || total < 4 * CHUNK as u64 {
@@ -119,44 +111,13 @@ fn progress(total: u64, label: &str) -> ProgressBar {
     bar
 }
 
-pub async fn run(
-    command: &FsCommand,
-    app: &AppHandle,
-    json_out: bool,
-    timeout: Duration,
-) -> Result<(), Failure> {
+pub async fn run(command: &FsCommand, app: &AppHandle, json: bool) -> Result<(), Failure> {
     match command {
-        FsCommand::Ls { path } => {
-            let answer = call(app, "vfs.list", json!({ "path": path }), timeout).await?;
-            if json_out {
-                println!("{answer}");
-                return Ok(());
-            }
-            for entry in answer["entries"].as_array().into_iter().flatten() {
-                let kind = entry["kind"].as_str().unwrap_or("?");
-                let suffix = if kind == "dir" { "/" } else { "" };
-                println!(
-                    "{:>12}  {}  {}{suffix}",
-                    if kind == "dir" {
-                        "-".into()
-                    } else {
-                        entry["size"].to_string()
-                    },
-                    format_ms(entry["modified_ms"].as_i64().unwrap_or(0)),
-                    entry["name"].as_str().unwrap_or("?")
-                );
-            }
-        }
+        FsCommand::Ls { path } => ls(app, path, json).await?,
         FsCommand::Cat { path } => {
             let mut stdout = std::io::stdout().lock();
-            download(
-                app,
-                path,
-                timeout,
-                &mut |bytes| stdout.write_all(bytes),
-                &ProgressBar::hidden(),
-            )
-            .await?;
+            let mut sink = |bytes: &[u8]| stdout.write_all(bytes);
+            download(app, path, &mut sink, &ProgressBar::hidden()).await?;
             stdout
                 .flush()
                 .map_err(|e| Failure::Usage(format!("stdout: {e}")))?;
@@ -167,160 +128,156 @@ pub async fn run(
             if_version,
             parents,
         } => {
-            let answer = upload(app, local, remote, if_version.clone(), *parents, timeout).await?;
-            if json_out {
-                println!("{answer}");
-            } else {
-                println!(
-                    "{} ({} bytes, version {})",
-                    remote,
-                    answer["size"],
-                    answer["version"].as_str().unwrap_or("?")
-                );
-            }
+            let answer = upload(app, local, remote, if_version.clone(), *parents).await?;
+            print_answer(json, &answer, |answer| match answer {
+                WriteAnswer::Committed { size, version, .. } => {
+                    format!("{remote} ({size} bytes, version {version})")
+                }
+                WriteAnswer::Uploading { received, .. } => {
+                    format!("{remote} ({received} bytes received, not committed)")
+                }
+            });
         }
-        FsCommand::Get { remote, local } => {
-            if local == "-" {
-                let mut stdout = std::io::stdout().lock();
-                download(
-                    app,
-                    remote,
-                    timeout,
-                    &mut |b| stdout.write_all(b),
-                    &ProgressBar::hidden(),
-                )
-                .await?;
-                return Ok(());
-            }
-            let target = PathBuf::from(local);
-            let temp = temp_beside(&target);
-            let mut file = std::fs::File::create(&temp).map_err(|e| Failure::io(&temp, e))?;
-            let stat = call(app, "vfs.stat", json!({ "path": remote }), timeout).await?;
-            let bar = progress(stat["size"].as_u64().unwrap_or(0), "get");
-            let result = download(app, remote, timeout, &mut |b| file.write_all(b), &bar).await;
-            bar.finish_and_clear();
-            if let Err(e) = result.and_then(|_| file.sync_all().map_err(|e| Failure::io(&temp, e)))
-            {
-                let _ = std::fs::remove_file(&temp);
-                return Err(e);
-            }
-            std::fs::rename(&temp, &target).map_err(|e| Failure::io(&target, e))?;
-        }
+        FsCommand::Get { remote, local } => get(app, remote, local).await?,
         FsCommand::Rm { path, recursive } => {
-            let answer = call(
-                app,
-                "vfs.remove",
-                json!({ "path": path, "recursive": recursive }),
-                timeout,
-            )
-            .await?;
-            print_answer(json_out, &answer, || format!("removed {path}"));
+            let ask = vfs::Remove {
+                path: path.clone(),
+                recursive: *recursive,
+            };
+            let removed = call(app, &ask).await?;
+            print_answer(json, &removed, |_| format!("removed {path}"));
         }
         FsCommand::Mv {
             from,
             to,
             overwrite,
         } => {
-            let answer = call(
-                app,
-                "vfs.move",
-                json!({ "from": from, "to": to, "overwrite": overwrite }),
-                timeout,
-            )
-            .await?;
-            print_answer(json_out, &answer, || format!("{from} -> {to}"));
+            let ask = vfs::Move {
+                from: from.clone(),
+                to: to.clone(),
+                overwrite: *overwrite,
+            };
+            let moved = call(app, &ask).await?;
+            print_answer(json, &moved, |_| format!("{from} -> {to}"));
         }
         FsCommand::Cp {
             from,
             to,
             overwrite,
         } => {
-            let answer = call(
-                app,
-                "vfs.copy",
-                json!({ "from": from, "to": to, "overwrite": overwrite }),
-                timeout,
-            )
-            .await?;
-            print_answer(json_out, &answer, || format!("{from} -> {to}"));
+            let ask = vfs::Copy {
+                from: from.clone(),
+                to: to.clone(),
+                overwrite: *overwrite,
+            };
+            let copied = call(app, &ask).await?;
+            print_answer(json, &copied, |_| format!("{from} -> {to}"));
         }
         FsCommand::Mkdir { path, parents } => {
-            let answer = call(
-                app,
-                "vfs.mkdir",
-                json!({ "path": path, "parents": parents }),
-                timeout,
-            )
-            .await?;
-            print_answer(json_out, &answer, || format!("{path}/"));
+            let ask = vfs::Mkdir {
+                path: path.clone(),
+                parents: *parents,
+            };
+            let made = call(app, &ask).await?;
+            print_answer(json, &made, |_| format!("{path}/"));
         }
-        FsCommand::Stat { path } => {
-            let answer = call(app, "vfs.stat", json!({ "path": path }), timeout).await?;
-            if json_out {
-                println!("{answer}");
-            } else {
-                println!("path      {}", answer["path"].as_str().unwrap_or("?"));
-                println!("kind      {}", answer["kind"].as_str().unwrap_or("?"));
-                println!("size      {}", answer["size"]);
-                println!(
-                    "modified  {}",
-                    format_ms(answer["modified_ms"].as_i64().unwrap_or(0))
-                );
-                if let Some(version) = answer["version"].as_str() {
-                    println!("version   {version}");
-                }
-            }
-        }
-        FsCommand::Search { query, limit } => {
-            let answer = call(
-                app,
-                "vfs.search",
-                json!({ "query": query, "limit": limit }),
-                timeout,
-            )
-            .await?;
-            if json_out {
-                println!("{answer}");
-                return Ok(());
-            }
-            for hit in answer["hits"].as_array().into_iter().flatten() {
-                let line = hit["line"]
-                    .as_u64()
-                    .map(|l| format!(":{l}"))
-                    .unwrap_or_default();
-                println!(
-                    "{}{line}: {}",
-                    hit["path"].as_str().unwrap_or("?"),
-                    hit["snippet"].as_str().unwrap_or_default()
-                );
-            }
-        }
+        FsCommand::Stat { path } => stat(app, path, json).await?,
+        FsCommand::Search { query, limit } => search(app, query, *limit, json).await?,
         FsCommand::Usage => {
-            let answer = call(app, "vfs.usage", json!({}), timeout).await?;
-            if json_out {
-                println!("{answer}");
-                return Ok(());
-            }
-            let number = |key: &str| answer[key].as_u64().unwrap_or(0);
-            println!(
-                "{} of {} used, {} of {} files",
-                indicatif::HumanBytes(number("bytes")),
-                indicatif::HumanBytes(number("quota_bytes")),
-                number("files"),
-                number("quota_files")
-            );
+            let usage = call(app, &vfs::Usage {}).await?;
+            print_answer(json, &usage, |usage| {
+                format!(
+                    "{} of {} used, {} of {} files",
+                    indicatif::HumanBytes(usage.bytes),
+                    indicatif::HumanBytes(usage.quota_bytes),
+                    usage.files,
+                    usage.quota_files
+                )
+            });
         }
-        FsCommand::Watch { count } => crate::subscribe(app, "vfs.events.>", *count).await?,
+        FsCommand::Watch { count } => crate::bus::subscribe(app, vfs::EVENTS, *count).await?,
     }
     Ok(())
 }
 
-fn print_answer(json_out: bool, answer: &Value, human: impl FnOnce() -> String) {
-    if json_out {
-        println!("{answer}");
-    } else {
-        println!("{}", human());
+async fn ls(app: &AppHandle, path: &str, json: bool) -> Result<(), Failure> {
+    let listing = call(app, &vfs::List { path: path.into() }).await?;
+    if json {
+        print_json(&listing);
+        return Ok(());
     }
+    for entry in &listing.entries {
+        let (size, suffix) = match entry.kind {
+            Kind::Dir => ("-".to_owned(), "/"),
+            _ => (entry.size.to_string(), ""),
+        };
+        println!(
+            "{size:>12}  {}  {}{suffix}",
+            format_ms(entry.modified_ms),
+            entry.name
+        );
+    }
+    Ok(())
+}
+
+async fn stat(app: &AppHandle, path: &str, json: bool) -> Result<(), Failure> {
+    let stat = call(app, &vfs::Stat { path: path.into() }).await?;
+    if json {
+        print_json(&stat);
+        return Ok(());
+    }
+    println!("path      {}", stat.path);
+    println!("kind      {}", name_of(&stat.kind));
+    println!("size      {}", stat.size);
+    println!("modified  {}", format_ms(stat.modified_ms));
+    if let Some(version) = &stat.version {
+        println!("version   {version}");
+    }
+    Ok(())
+}
+
+async fn search(app: &AppHandle, query: &str, limit: usize, json: bool) -> Result<(), Failure> {
+    let ask = vfs::Search {
+        query: query.into(),
+        limit: Some(limit),
+    };
+    let found = call(app, &ask).await?;
+    if json {
+        print_json(&found);
+        return Ok(());
+    }
+    for hit in &found.hits {
+        let line = hit.line.map(|l| format!(":{l}")).unwrap_or_default();
+        println!("{}{line}: {}", hit.path, hit.snippet);
+    }
+    Ok(())
+}
+
+/// Download to a local file (through a temp file beside it), or to stdout for `-`.
+async fn get(app: &AppHandle, remote: &str, local: &str) -> Result<(), Failure> {
+    if local == "-" {
+        let mut stdout = std::io::stdout().lock();
+        let mut sink = |bytes: &[u8]| stdout.write_all(bytes);
+        return download(app, remote, &mut sink, &ProgressBar::hidden()).await;
+    }
+    let target = PathBuf::from(local);
+    let temp = temp_beside(&target);
+    let mut file = std::fs::File::create(&temp).map_err(|e| Failure::io(&temp, e))?;
+    let stat = call(
+        app,
+        &vfs::Stat {
+            path: remote.into(),
+        },
+    )
+    .await?;
+    let bar = progress(stat.size, "get");
+    let result = download(app, remote, &mut |b| file.write_all(b), &bar).await;
+    bar.finish_and_clear();
+    if let Err(e) = result.and_then(|_| file.sync_all().map_err(|e| Failure::io(&temp, e))) {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
+    }
+    std::fs::rename(&temp, &target).map_err(|e| Failure::io(&target, e))
 }
 
 fn temp_beside(target: &Path) -> PathBuf {
@@ -331,51 +288,46 @@ fn temp_beside(target: &Path) -> PathBuf {
     target.with_file_name(format!(".{name}.aether-part"))
 }
 
-/// UTC, to the second.
-fn format_ms(ms: i64) -> String {
-    let time = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(time).to_string()
+/// One chunk of a file, as base64.
+fn read_chunk(path: &str, offset: u64, if_version: Option<String>) -> vfs::Read {
+    vfs::Read {
+        path: path.to_owned(),
+        offset,
+        length: Some(CHUNK),
+        encoding: Encoding::Base64,
+        if_version,
+    }
 }
 
 /// Read a file chunk by chunk, pinned to the version of the first chunk.
 async fn download(
     app: &AppHandle,
     path: &str,
-    timeout: Duration,
     sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
     bar: &ProgressBar,
 ) -> Result<(), Failure> {
-    let first = call(
-        app,
-        "vfs.read",
-        json!({ "path": path, "length": CHUNK, "encoding": "base64" }),
-        timeout,
-    )
-    .await?;
-    let size = first["size"].as_u64().unwrap_or(0);
-    let version = first["version"].as_str().unwrap_or_default().to_owned();
-    let mut write = |answer: &Value| -> Result<u64, Failure> {
+    let first = call(app, &read_chunk(path, 0, None)).await?;
+    let size = first.size;
+    let mut write = |answer: &vfs::ReadAnswer| -> Result<u64, Failure> {
         let bytes = BASE64
-            .decode(answer["data"].as_str().unwrap_or_default())
+            .decode(&answer.data)
             .map_err(|e| daemon_err(format!("the daemon sent bad base64: {e}")))?;
         sink(&bytes).map_err(|e| Failure::Usage(format!("writing the output: {e}")))?;
         bar.inc(bytes.len() as u64);
         Ok(bytes.len() as u64)
     };
     let mut offset = write(&first)?;
-    if first["eof"] == true {
+    if first.eof {
         return Ok(());
     }
     // Keep WINDOW reads in flight; write them in order as they complete.
-    let mut pending = std::collections::VecDeque::new();
+    let mut pending = VecDeque::new();
     let mut next = offset;
     loop {
         while pending.len() < WINDOW && next < size {
-            let request = json!({ "path": path, "offset": next, "length": CHUNK, "encoding": "base64", "if_version": version });
+            let ask = read_chunk(path, next, Some(first.version.clone()));
             let app = app.clone();
-            pending.push_back(tokio::spawn(async move {
-                call(&app, "vfs.read", request, timeout).await
-            }));
+            pending.push_back(tokio::spawn(async move { call(&app, &ask).await }));
             next += CHUNK as u64;
         }
         let Some(task) = pending.pop_front() else {
@@ -399,8 +351,7 @@ async fn upload(
     remote: &str,
     if_version: Option<String>,
     parents: bool,
-    timeout: Duration,
-) -> Result<Value, Failure> {
+) -> Result<WriteAnswer, Failure> {
     let mut reader: Box<dyn Read> = if local == "-" {
         Box::new(std::io::stdin())
     } else {
@@ -420,18 +371,21 @@ async fn upload(
         Ok(buf)
     };
     let first = read_chunk(&mut reader)?;
-    let base = json!({ "path": remote, "if_version": if_version, "parents": parents, "encoding": "base64" });
-    if first.len() < CHUNK {
-        let mut request = base;
-        request["data"] = json!(BASE64.encode(&first));
-        return call(app, "vfs.write", request, timeout).await;
-    }
+    let ask = vfs::Write {
+        path: remote.to_owned(),
+        data: BASE64.encode(&first),
+        encoding: Encoding::Base64,
+        if_version,
+        parents,
+        more: first.len() == CHUNK,
+        ..Default::default()
+    };
+    let started = call(app, &ask).await?;
+    let upload = match started {
+        WriteAnswer::Uploading { upload, .. } => upload,
+        committed @ WriteAnswer::Committed { .. } => return Ok(committed),
+    };
     let bar = progress(total, "put");
-    let mut request = base;
-    request["data"] = json!(BASE64.encode(&first));
-    request["more"] = json!(true);
-    let started = call(app, "vfs.write", request, timeout).await?;
-    let upload = started["upload"].as_str().unwrap_or_default().to_owned();
     bar.inc(first.len() as u64);
     let mut offset = first.len() as u64;
     let mut in_flight = FuturesUnordered::new();
@@ -441,9 +395,17 @@ async fn upload(
             break;
         }
         let len = chunk.len() as u64;
-        let request = json!({ "path": remote, "upload": upload, "offset": offset, "data": BASE64.encode(&chunk), "encoding": "base64", "more": true });
+        let ask = vfs::Write {
+            path: remote.to_owned(),
+            data: BASE64.encode(&chunk),
+            encoding: Encoding::Base64,
+            upload: Some(upload.clone()),
+            offset: Some(offset),
+            more: true,
+            ..Default::default()
+        };
         let app = app.clone();
-        in_flight.push(async move { call(&app, "vfs.write", request, timeout).await.map(|_| len) });
+        in_flight.push(async move { call(&app, &ask).await.map(|_| len) });
         offset += len;
         if in_flight.len() >= WINDOW
             && let Some(done) = in_flight.next().await
@@ -456,16 +418,11 @@ async fn upload(
     }
     bar.finish_and_clear();
     // Every chunk is in: an empty last chunk commits the file.
-    let commit =
-        json!({ "path": remote, "upload": upload, "offset": offset, "data": "", "more": false });
-    call(app, "vfs.write", commit, timeout).await
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn dates() {
-        assert_eq!(super::format_ms(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::format_ms(1_795_557_269_453), "2026-11-24T21:54:29Z");
-    }
+    let commit = vfs::Write {
+        path: remote.to_owned(),
+        upload: Some(upload),
+        offset: Some(offset),
+        ..Default::default()
+    };
+    call(app, &commit).await
 }

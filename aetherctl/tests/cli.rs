@@ -1,8 +1,9 @@
 //! `aetherctl` as a user runs it: against a daemon on a temp dir, checking output and exit codes.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aetherd::Daemon;
@@ -29,21 +30,36 @@ impl Ctl {
         self.command(args).output().unwrap()
     }
 
-    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+    /// Run on a blocking thread, so the daemon in this process keeps serving.
+    async fn go(&self, args: &[&str]) -> Output {
+        self.go_with_stdin(args, None).await
+    }
+
+    /// Run with `stdin` piped in (written from a thread of its own), or stdin closed.
+    async fn go_with_stdin(&self, args: &[&str], stdin: Option<Vec<u8>>) -> Output {
+        let mut command = self.command(args);
+        let args = args.join(" ");
+        tokio::task::spawn_blocking(move || {
+            if stdin.is_some() {
+                command.stdin(Stdio::piped());
+            }
+            let mut child = command
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let writer = child.stdin.take().zip(stdin).map(|(mut pipe, bytes)| {
+                // A program may end before reading it all: a broken pipe is fine.
+                std::thread::spawn(move || drop(pipe.write_all(&bytes)))
+            });
+            let out = child.wait_with_output().unwrap();
+            if let Some(writer) = writer {
+                writer.join().unwrap();
+            }
+            out
+        })
+        .await
+        .unwrap_or_else(|e| panic!("aetherctl {args}: {e}"))
     }
 }
 
@@ -66,102 +82,53 @@ async fn daemon(home: &Path) -> Daemon {
     Daemon::start(config).await.unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_newcomers_session() {
+/// A daemon on a temp dir, and aetherctl pointed at it through its Unix socket.
+async fn session() -> (tempfile::TempDir, Daemon, Ctl, String) {
     let home = tempfile::tempdir().unwrap();
     let daemon = daemon(home.path()).await;
     let url = format!("ws://{}/", daemon.tcp_addr().unwrap());
     let ctl = Ctl {
         home: home.path().to_owned(),
     };
-    let blocking = |f: Box<dyn FnOnce() -> Output + Send>| tokio::task::spawn_blocking(f);
+    (home, daemon, ctl, url)
+}
 
-    let ctl2 = Ctl {
-        home: ctl.home.clone(),
-    };
-    let out = blocking(Box::new(move || ctl2.run(&["whoami"])))
-        .await
-        .unwrap();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomers_session() {
+    let (_home, daemon, ctl, url) = session().await;
+    let u = url.as_str();
+
+    let out = ctl.go(&["whoami"]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stdout(&out).contains("boss"), "{}", stdout(&out));
-
-    let ctl2 = Ctl {
-        home: ctl.home.clone(),
-    };
-    let out = blocking(Box::new(move || ctl2.run(&["--json", "whoami"])))
-        .await
-        .unwrap();
+    let out = ctl.go(&["--json", "whoami"]).await;
     let who: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(who["user"]["name"], "boss");
     assert_eq!(who["app"], "cli");
 
-    let ctl2 = Ctl {
-        home: ctl.home.clone(),
-    };
-    let out = blocking(Box::new(move || {
-        ctl2.run_with_stdin(
-            &["user", "add", "ana", "--password-stdin"],
-            "correct horse\n",
-        )
-    }))
-    .await
-    .unwrap();
+    let horse = || Some(b"correct horse\n".to_vec());
+    let out = ctl
+        .go_with_stdin(&["user", "add", "ana", "--password-stdin"], horse())
+        .await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 
     // Login over TCP saves a token; later commands on that URL are ana.
-    let (ctl2, u) = (
-        Ctl {
-            home: ctl.home.clone(),
-        },
-        url.clone(),
-    );
-    let out = blocking(Box::new(move || {
-        ctl2.run_with_stdin(
-            &["--url", &u, "login", "--user", "ana", "--password-stdin"],
-            "correct horse\n",
-        )
-    }))
-    .await
-    .unwrap();
+    let login = ["--url", u, "login", "--user", "ana", "--password-stdin"];
+    let out = ctl.go_with_stdin(&login, horse()).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let (ctl2, u) = (
-        Ctl {
-            home: ctl.home.clone(),
-        },
-        url.clone(),
-    );
-    let out = blocking(Box::new(move || ctl2.run(&["--url", &u, "whoami"])))
-        .await
-        .unwrap();
+    let out = ctl.go(&["--url", u, "whoami"]).await;
     assert!(stdout(&out).starts_with("ana"), "{}", stdout(&out));
 
     // A wrong password is the daemon saying no: exit 1 with its code.
-    let (ctl2, u) = (
-        Ctl {
-            home: ctl.home.clone(),
-        },
-        url.clone(),
-    );
-    let out = blocking(Box::new(move || {
-        ctl2.run_with_stdin(
-            &["--url", &u, "login", "--user", "ana", "--password-stdin"],
-            "wrong horse\n",
-        )
-    }))
-    .await
-    .unwrap();
+    let out = ctl
+        .go_with_stdin(&login, Some(b"wrong horse\n".to_vec()))
+        .await;
     assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("unauthenticated"), "{}", stderr(&out));
 
     // Subscribe in one process, publish from another.
-    let (ctl2, u) = (
-        Ctl {
-            home: ctl.home.clone(),
-        },
-        url.clone(),
-    );
-    let sub = ctl2
-        .command(&["--url", &u, "sub", "app.cli.>", "--count", "1"])
+    let sub = ctl
+        .command(&["--url", u, "sub", "app.cli.>", "--count", "1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -174,23 +141,10 @@ async fn a_newcomers_session() {
             Instant::now() < deadline,
             "sub {sub_pid} never received a publication"
         );
-        let (ctl2, u) = (
-            Ctl {
-                home: ctl.home.clone(),
-            },
-            url.clone(),
-        );
-        let out = blocking(Box::new(move || {
-            ctl2.run(&[
-                "--url",
-                &u,
-                "pub",
-                "app.cli.greeting",
-                r#"{"text":"hello"}"#,
-            ])
-        }))
-        .await
-        .unwrap();
+        let greeting = r#"{"text":"hello"}"#;
+        let out = ctl
+            .go(&["--url", u, "pub", "app.cli.greeting", greeting])
+            .await;
         assert_eq!(code(&out), 0, "{}", stderr(&out));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -202,138 +156,56 @@ async fn a_newcomers_session() {
     assert_eq!(line["data"]["text"], "hello");
 
     // A request answered, and a forbidden one refused clearly.
-    let ctl2 = Ctl {
-        home: ctl.home.clone(),
-    };
-    let out = blocking(Box::new(move || ctl2.run(&["req", "sys.ping"])))
-        .await
-        .unwrap();
+    let out = ctl.go(&["req", "sys.ping"]).await;
     assert_eq!(code(&out), 0);
     assert!(stdout(&out).contains("pong"));
-    let ctl2 = Ctl {
-        home: ctl.home.clone(),
-    };
-    let out = blocking(Box::new(move || {
-        ctl2.run(&["--app", "files", "pub", "chat.room.general.post", "{}"])
-    }))
-    .await
-    .unwrap();
+    let forbidden = ["--app", "files", "pub", "chat.room.general.post", "{}"];
+    let out = ctl.go(&forbidden).await;
     assert_eq!(code(&out), 1);
     assert!(
         stderr(&out).contains("forbidden") && stderr(&out).contains("`chat`"),
         "{}",
         stderr(&out)
     );
-    let ctl2 = Ctl {
-        home: ctl.home.clone(),
-    };
-    let out = blocking(Box::new(move || {
-        ctl2.run(&[
-            "--json",
-            "--app",
-            "files",
-            "pub",
-            "chat.room.general.post",
-            "{}",
-        ])
-    }))
-    .await
-    .unwrap();
+    let out = ctl.go(&[&["--json"][..], &forbidden].concat()).await;
     assert_eq!(code(&out), 1);
     let err: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(err["error"]["code"], "forbidden");
 
     // Usage errors exit 2, unreachable daemons 3.
-    let ctl2 = Ctl {
-        home: ctl.home.clone(),
-    };
-    let out = blocking(Box::new(move || {
-        ctl2.run(&["pub", "app.cli.x", "not json"])
-    }))
-    .await
-    .unwrap();
+    let out = ctl.go(&["pub", "app.cli.x", "not json"]).await;
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("must be JSON"));
-    let ctl2 = Ctl {
-        home: ctl.home.clone(),
-    };
-    let out = blocking(Box::new(move || ctl2.run(&["frobnicate"])))
-        .await
-        .unwrap();
+    let out = ctl.go(&["frobnicate"]).await;
     assert_eq!(code(&out), 2);
-    let ctl2 = Ctl {
-        home: ctl.home.clone(),
-    };
-    let out = blocking(Box::new(move || {
-        ctl2.run(&["--url", "ws://127.0.0.1:1/", "--token", "aet_x", "whoami"])
-    }))
-    .await
-    .unwrap();
+    let nowhere = ["--url", "ws://127.0.0.1:1/", "--token", "aet_x", "whoami"];
+    let out = ctl.go(&nowhere).await;
     assert_eq!(code(&out), 3, "{}", stderr(&out));
 
     // An app-bound token cannot act as another app.
-    let ctl2 = Ctl {
-        home: ctl.home.clone(),
-    };
-    let out = blocking(Box::new(move || {
-        ctl2.run(&["token", "create", "--app", "files"])
-    }))
-    .await
-    .unwrap();
+    let out = ctl.go(&["token", "create", "--app", "files"]).await;
     let token = stdout(&out).trim().to_owned();
     assert!(token.starts_with("aet_"), "{token}");
-    let (ctl2, u) = (
-        Ctl {
-            home: ctl.home.clone(),
-        },
-        url.clone(),
-    );
-    let bound = token.clone();
-    let out = blocking(Box::new(move || {
-        ctl2.run(&["--url", &u, "--token", &bound, "--json", "whoami"])
-    }))
-    .await
-    .unwrap();
+    let out = ctl
+        .go(&["--url", u, "--token", &token, "--json", "whoami"])
+        .await;
     assert_eq!(code(&out), 0, "a bound token acts as its app by default");
     let who: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(who["app"], "files");
-    let (ctl2, u) = (
-        Ctl {
-            home: ctl.home.clone(),
-        },
-        url.clone(),
-    );
-    let out = blocking(Box::new(move || {
-        ctl2.run(&[
-            "--url", &u, "--token", &token, "--app", "cli", "req", "sys.ping",
+    let out = ctl
+        .go(&[
+            "--url", u, "--token", &token, "--app", "cli", "req", "sys.ping",
         ])
-    }))
-    .await
-    .unwrap();
+        .await;
     assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("bound to app"), "{}", stderr(&out));
 
-    let ctl2 = Ctl {
-        home: ctl.home.clone(),
-    };
-    let out = blocking(Box::new(move || ctl2.run(&["perms", "show", "files"])))
-        .await
-        .unwrap();
+    let out = ctl.go(&["perms", "show", "files"]).await;
     assert!(stdout(&out).contains("vfs.read"), "{}", stdout(&out));
-    let ctl2 = Ctl {
-        home: ctl.home.clone(),
-    };
-    let out = blocking(Box::new(move || ctl2.run(&["--json", "daemon", "status"])))
-        .await
-        .unwrap();
+    let out = ctl.go(&["--json", "daemon", "status"]).await;
     let status: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert!(status["hub"]["connections"].as_u64().unwrap() >= 1);
-    let ctl2 = Ctl {
-        home: ctl.home.clone(),
-    };
-    let out = blocking(Box::new(move || ctl2.run(&["audit", "--limit", "5"])))
-        .await
-        .unwrap();
+    let out = ctl.go(&["audit", "--limit", "5"]).await;
     assert!(
         stdout(&out).contains("chat.room.general.post"),
         "{}",
@@ -374,4 +246,412 @@ fn starts_a_daemon_when_none_answers() {
         assert!(Instant::now() < deadline, "the daemon did not stop");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Build the guest programs (guests/src/bin) once per test run, for wasm32-wasip1.
+fn guests() -> &'static PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"))
+            .join("guests");
+        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(["build", "--release", "--target", "wasm32-wasip1", "--manifest-path"])
+            .arg(root.join("guests/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target)
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("RUSTFLAGS")
+            .status()
+            .expect("cargo runs");
+        assert!(
+            status.success(),
+            "building the guest programs failed: is the target installed? `rustup target add wasm32-wasip1`"
+        );
+        target.join("wasm32-wasip1/release")
+    })
+}
+
+/// A local guest program's path, as `vm run` takes it (it uploads local files).
+fn guest(name: &str) -> String {
+    guests()
+        .join(format!("{name}.wasm"))
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Reads stdin once (up to 4096 bytes), writes what it read to stdout, exits with code 3:
+/// ```wat
+/// (module
+///   (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+///   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+///   (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+///   (memory (export "memory") 1)
+///   (func (export "_start")
+///     (i32.store (i32.const 0) (i32.const 1024))
+///     (i32.store (i32.const 4) (i32.const 4096))
+///     (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+///     (i32.store (i32.const 16) (i32.const 1024))
+///     (i32.store (i32.const 20) (i32.load (i32.const 8)))
+///     (drop (call $fd_write (i32.const 1) (i32.const 16) (i32.const 1) (i32.const 24)))
+///     (call $proc_exit (i32.const 3))))
+/// ```
+/// (compiled with the `wat` crate, its name section left out)
+#[rustfmt::skip]
+const READ_THEN_EXIT_3: &[u8] = &[    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x10, 0x03, 0x60, 0x04, 0x7f, 0x7f, 0x7f,
+    0x7f, 0x01, 0x7f, 0x60, 0x01, 0x7f, 0x00, 0x60, 0x00, 0x00, 0x02, 0x67, 0x03, 0x16, 0x77, 0x61,
+    0x73, 0x69, 0x5f, 0x73, 0x6e, 0x61, 0x70, 0x73, 0x68, 0x6f, 0x74, 0x5f, 0x70, 0x72, 0x65, 0x76,
+    0x69, 0x65, 0x77, 0x31, 0x07, 0x66, 0x64, 0x5f, 0x72, 0x65, 0x61, 0x64, 0x00, 0x00, 0x16, 0x77,
+    0x61, 0x73, 0x69, 0x5f, 0x73, 0x6e, 0x61, 0x70, 0x73, 0x68, 0x6f, 0x74, 0x5f, 0x70, 0x72, 0x65,
+    0x76, 0x69, 0x65, 0x77, 0x31, 0x08, 0x66, 0x64, 0x5f, 0x77, 0x72, 0x69, 0x74, 0x65, 0x00, 0x00,
+    0x16, 0x77, 0x61, 0x73, 0x69, 0x5f, 0x73, 0x6e, 0x61, 0x70, 0x73, 0x68, 0x6f, 0x74, 0x5f, 0x70,
+    0x72, 0x65, 0x76, 0x69, 0x65, 0x77, 0x31, 0x09, 0x70, 0x72, 0x6f, 0x63, 0x5f, 0x65, 0x78, 0x69,
+    0x74, 0x00, 0x01, 0x03, 0x02, 0x01, 0x02, 0x05, 0x03, 0x01, 0x00, 0x01, 0x07, 0x13, 0x02, 0x06,
+    0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 0x02, 0x00, 0x06, 0x5f, 0x73, 0x74, 0x61, 0x72, 0x74, 0x00,
+    0x03, 0x0a, 0x40, 0x01, 0x3e, 0x00, 0x41, 0x00, 0x41, 0x80, 0x08, 0x36, 0x02, 0x00, 0x41, 0x04,
+    0x41, 0x80, 0x20, 0x36, 0x02, 0x00, 0x41, 0x00, 0x41, 0x00, 0x41, 0x01, 0x41, 0x08, 0x10, 0x00,
+    0x1a, 0x41, 0x10, 0x41, 0x80, 0x08, 0x36, 0x02, 0x00, 0x41, 0x14, 0x41, 0x08, 0x28, 0x02, 0x00,
+    0x36, 0x02, 0x00, 0x41, 0x01, 0x41, 0x10, 0x41, 0x01, 0x41, 0x18, 0x10, 0x01, 0x1a, 0x41, 0x03,
+    0x10, 0x02, 0x0b,
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn piped_stdin_reaches_a_program_that_ends_at_once_with_its_output_and_exit_code() {
+    let (home, daemon, ctl, _) = session().await;
+    let (cat, hello) = (guest("cat"), guest("hello"));
+    // Every time, not just when the race goes well.
+    for _ in 0..3 {
+        let out = ctl
+            .go_with_stdin(&["vm", "run", &cat], Some(b"hello\n".to_vec()))
+            .await;
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert_eq!(stdout(&out), "hello\n");
+        // One that never reads it and ends before it could be sent.
+        let out = ctl
+            .go_with_stdin(&["vm", "run", &hello], Some(b"unread\n".to_vec()))
+            .await;
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert_eq!(stdout(&out), "hello from wasm\n");
+    }
+    let exit3 = home.path().join("read-then-exit3.wasm");
+    std::fs::write(&exit3, READ_THEN_EXIT_3).unwrap();
+    let exit3 = exit3.to_str().unwrap();
+    let out = ctl
+        .go_with_stdin(&["vm", "run", exit3], Some(b"some input".to_vec()))
+        .await;
+    assert_eq!(code(&out), 3, "the program's exit code: {}", stderr(&out));
+    assert_eq!(stdout(&out), "some input", "it read its input");
+    assert_eq!(stderr(&out), "", "aetherctl adds nothing of its own");
+    // Not piped at all: the program reads end of input at once.
+    let out = ctl.go(&["vm", "run", &cat]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn piped_stdin_larger_than_vm_run_takes_is_fed_in_full_or_until_the_program_stops_reading() {
+    let (_home, daemon, ctl, _) = session().await;
+    let line = "the quick brown fox jumps over the lazy dog \u{e9}t\u{e9}\n";
+    let input = line.repeat(200 * 1024 / line.len() + 1);
+    assert!(input.len() > 200 * 1024);
+    let expected = format!(
+        "{} {} {}\n",
+        input.lines().count(),
+        input.split_whitespace().count(),
+        input.len()
+    );
+    let out = ctl
+        .go_with_stdin(
+            &["vm", "run", &guest("wc")],
+            Some(input.clone().into_bytes()),
+        )
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), expected);
+    // A program that never reads its input: feeding stops, its output and exit code stay.
+    let out = ctl
+        .go_with_stdin(&["vm", "run", &guest("hello")], Some(input.into_bytes()))
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "hello from wasm\n");
+    // Input that is not text is refused before anything runs.
+    let out = ctl
+        .go_with_stdin(&["vm", "run", &guest("cat")], Some(vec![0xff, 0xfe, b'\n']))
+        .await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("UTF-8"), "{}", stderr(&out));
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vm_run_timeout_ms_is_the_jobs_deadline_and_request_timeout_ms_aetherctls() {
+    let (_home, daemon, ctl, _) = session().await;
+    let ticker = guest("ticker");
+    let started = Instant::now();
+    let out = ctl
+        .go(&["vm", "run", &ticker, "--timeout-ms", "300", "--", "100000"])
+        .await;
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    assert!(stderr(&out).contains("timeout"), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("tick 1\n"), "{}", stdout(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "stopped at its deadline, not at the daemon's default: {:?}",
+        started.elapsed()
+    );
+    // Waiting for a job's exit is not cut by the request timeout (4 s here, 1 + 2 s grace).
+    let out = ctl
+        .go(&[
+            "--request-timeout-ms",
+            "1000",
+            "vm",
+            "run",
+            &ticker,
+            "--",
+            "40",
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).ends_with("tick 40\n"), "{}", stdout(&out));
+    let mut whoami = ctl.command(&["whoami"]);
+    whoami.env("AETHER_REQUEST_TIMEOUT_MS", "5000");
+    let out = tokio::task::spawn_blocking(move || whoami.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // One name, one meaning: the old global flag is gone.
+    let out = ctl.go(&["--timeout-ms", "5000", "whoami"]).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let out = ctl.go(&["--help"]).await;
+    assert!(
+        stdout(&out).contains("--request-timeout-ms")
+            && stdout(&out).contains("How long to wait for each answer from the daemon, in ms"),
+        "{}",
+        stdout(&out)
+    );
+    daemon.stop().await;
+}
+
+/// Mint a token as the owner (over the Unix socket): (token, id).
+async fn mint(ctl: &Ctl, label: &str) -> (String, i64) {
+    let out = ctl
+        .go(&["--json", "token", "create", "--label", label])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let created: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    (
+        created["token"].as_str().unwrap().to_owned(),
+        created["id"].as_i64().unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_listed_with_the_current_one_marked_and_revoked_one_or_all_others() {
+    let (_home, daemon, ctl, url) = session().await;
+    let (mine, mine_id) = mint(&ctl, "this laptop").await;
+    let (other, other_id) = mint(&ctl, "old phone").await;
+    let as_mine = ["--url", url.as_str(), "--token", mine.as_str()];
+    let out = ctl.go(&[&as_mine[..], &["token", "list"]].concat()).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let listing = stdout(&out);
+    let line_of = |label: &str| {
+        listing
+            .lines()
+            .find(|l| l.contains(label))
+            .unwrap_or_else(|| panic!("no {label}: {listing}"))
+            .to_owned()
+    };
+    let this = line_of("this laptop");
+    assert!(this.starts_with(&format!("#{mine_id} ")), "{this}");
+    assert!(this.ends_with("(this one)"), "{this}");
+    assert!(
+        this.contains(" created 20") && this.contains("Z  expires 20"),
+        "RFC 3339 dates: {this}"
+    );
+    assert!(!line_of("old phone").contains("(this one)"), "{listing}");
+    let out = ctl
+        .go(&[&as_mine[..], &["--json", "token", "list"]].concat())
+        .await;
+    let listed: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let tokens = listed["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 2, "{listed}");
+    for token in tokens {
+        assert_eq!(token["current"], token["id"] == mine_id, "{token}");
+        assert!(token["created_at"].as_i64().unwrap() > 0, "{token}");
+    }
+
+    // One by id: signing in with it fails from then on.
+    let id = other_id.to_string();
+    let out = ctl
+        .go(&[&as_mine[..], &["token", "revoke", &id]].concat())
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "revoked 1 token; closed 0 connections\n");
+    let out = ctl.go(&["--url", &url, "--token", &other, "whoami"]).await;
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    assert!(stderr(&out).contains("unauthenticated"), "{}", stderr(&out));
+
+    // All the others; a connection signed in with one of them is closed.
+    let (third, _) = mint(&ctl, "tablet").await;
+    mint(&ctl, "desktop").await;
+    let mut sub = ctl
+        .command(&["--url", &url, "--token", &third, "sub", "app.cli.>"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(sub.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || lines.lines().for_each(|line| drop(tx.send(line))));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while rx.try_recv().is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the subscriber never got a message"
+        );
+        let out = ctl.go(&["pub", "app.cli.ping", "{}"]).await;
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = ctl
+        .go(&[&as_mine[..], &["--json", "token", "revoke", "--all-others"]].concat())
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let revoked: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(revoked["revoked"], 2, "{revoked}");
+    assert_eq!(revoked["closed"], 1, "{revoked}");
+    let ended = tokio::task::spawn_blocking(move || sub.wait_with_output().unwrap());
+    let out = tokio::time::timeout(Duration::from_secs(20), ended)
+        .await
+        .expect("the revoked subscriber is disconnected")
+        .unwrap();
+    assert_ne!(code(&out), 0, "{}", stderr(&out));
+    let out = ctl
+        .go(&[&as_mine[..], &["--json", "token", "list"]].concat())
+        .await;
+    let listed: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(listed["tokens"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["tokens"][0]["id"], mine_id);
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_revokes_the_users_other_tokens_unless_keep_tokens() {
+    let (_home, daemon, ctl, url) = session().await;
+    let out = ctl
+        .go_with_stdin(
+            &["user", "add", "ana", "--password-stdin"],
+            Some(b"first horse\n".to_vec()),
+        )
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let login = async |password: &str| {
+        let out = ctl
+            .go_with_stdin(
+                &["--url", &url, "login", "--user", "ana", "--password-stdin"],
+                Some(format!("{password}\n").into_bytes()),
+            )
+            .await;
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    };
+    let whoami = async || ctl.go(&["--url", &url, "whoami"]).await;
+    login("first horse").await;
+
+    let out = ctl
+        .go_with_stdin(
+            &["user", "passwd", "ana", "--password-stdin", "--keep-tokens"],
+            Some(b"second horse\n".to_vec()),
+        )
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "password changed for ana; other tokens kept\n"
+    );
+    let out = whoami().await;
+    assert_eq!(
+        code(&out),
+        0,
+        "the saved token still works: {}",
+        stderr(&out)
+    );
+
+    let out = ctl
+        .go_with_stdin(
+            &["user", "passwd", "ana", "--password-stdin"],
+            Some(b"third horse\n".to_vec()),
+        )
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "password changed for ana; 1 other token revoked\n"
+    );
+    let out = whoami().await;
+    assert_eq!(
+        code(&out),
+        1,
+        "the saved token is revoked: {}",
+        stdout(&out)
+    );
+
+    login("third horse").await;
+    let out = ctl
+        .go_with_stdin(
+            &[
+                "--json",
+                "user",
+                "passwd",
+                "ana",
+                "--password-stdin",
+                "--keep-tokens",
+            ],
+            Some(b"fourth horse\n".to_vec()),
+        )
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let changed: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(changed["name"], "ana", "{changed}");
+    assert_eq!(changed["changed"], true, "{changed}");
+    assert_eq!(changed["revoked"], 0, "{changed}");
+    assert_eq!(code(&whoami().await), 0);
+    let out = ctl
+        .go_with_stdin(
+            &["--json", "user", "passwd", "ana", "--password-stdin"],
+            Some(b"fifth horse\n".to_vec()),
+        )
+        .await;
+    let changed: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(changed["revoked"], 1, "{changed}");
+    assert_eq!(code(&whoami().await), 1);
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_revoke_needs_one_id_or_all_others_and_an_unknown_id_is_not_found() {
+    let (_home, daemon, ctl, _) = session().await;
+    for args in [
+        &["token", "revoke"][..],
+        &["token", "revoke", "1", "--all-others"],
+        &["token", "revoke", "one"],
+    ] {
+        let out = ctl.go(args).await;
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("error:"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let out = ctl.go(&["token", "revoke", "987654"]).await;
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("not_found"), "{}", stderr(&out));
+    let out = ctl.go(&["--json", "token", "revoke", "987654"]).await;
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let error: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(error["error"]["code"], "not_found", "{error}");
+    daemon.stop().await;
 }

@@ -1,0 +1,61 @@
+//! What apps may do and why: perms show.
+
+use clap::Subcommand;
+
+use aether_proto::api::sys::{self, PermsAnswer};
+use aether_proto::client::AppHandle;
+
+use crate::output::print_json;
+use crate::{Failure, call};
+
+#[derive(Subcommand)]
+pub enum PermsCommand {
+    /// One app's capabilities and the topics they open, or every app.
+    Show { app: Option<String> },
+}
+
+pub async fn run(command: &PermsCommand, app: &AppHandle, json: bool) -> Result<(), Failure> {
+    let PermsCommand::Show { app: shown } = command;
+    let answer = call(app, &sys::PermsShow { app: shown.clone() }).await?;
+    if json {
+        print_json(&answer);
+    } else {
+        print_perms(&answer);
+    }
+    Ok(())
+}
+
+fn print_perms(answer: &PermsAnswer) {
+    match answer {
+        PermsAnswer::All { apps, errors } => {
+            for app in apps {
+                println!(
+                    "{:<10} {:<18} {}",
+                    app.id,
+                    app.name,
+                    app.capabilities.join(", ")
+                );
+            }
+            for error in errors {
+                println!("skipped: {error}");
+            }
+        }
+        PermsAnswer::App {
+            app,
+            grants,
+            own_namespace,
+        } => {
+            println!("{} ({} {})", app.id, app.name, app.version);
+            println!("  own namespace: {own_namespace} (pub, sub, serve, req)");
+            for grant in grants {
+                println!(
+                    "  {:<16} {:<22} {:<10} because: {}",
+                    grant.capability.as_str(),
+                    grant.topic,
+                    grant.ops.join(","),
+                    grant.reason
+                );
+            }
+        }
+    }
+}
