@@ -91,13 +91,14 @@ fn truncate(s: &str) -> String {
 }
 
 /// A concrete topic: what is published or requested. No wildcards.
+/// A topic: cheap to clone (shared), since every message carries one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Topic(String);
+pub struct Topic(std::sync::Arc<str>);
 
 impl Topic {
     pub fn parse(s: &str) -> Result<Self, TopicError> {
         validate(s, false)?;
-        Ok(Topic(s.to_owned()))
+        Ok(Topic(s.into()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -114,7 +115,7 @@ impl Topic {
     }
 
     pub fn as_pattern(&self) -> Pattern {
-        Pattern(self.0.clone())
+        Pattern(self.0.to_string())
     }
 }
 

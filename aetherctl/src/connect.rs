@@ -105,11 +105,12 @@ pub async fn auth_for(endpoint: &Endpoint, token: Option<String>) -> Result<Auth
     )))
 }
 
-pub fn options(timeout: Duration) -> ClientOptions {
+pub fn options(timeout: Duration, ca_certs: Option<PathBuf>) -> ClientOptions {
     ClientOptions {
         client_name: format!("aetherctl/{}", env!("CARGO_PKG_VERSION")),
         request_timeout: timeout,
         reconnect: false,
+        ca_certs,
         ..ClientOptions::default()
     }
 }

@@ -34,9 +34,14 @@ use aether_proto::{ErrorBody, ErrorCode};
                   (`vm run`: its program's exit code)."
 )]
 struct Cli {
-    /// Daemon endpoint: ws://HOST:PORT/ or unix:/path (default: the local daemon's socket).
+    /// Daemon endpoint: ws://HOST:PORT/, wss://HOST:PORT/ or unix:/path (default: the local
+    /// daemon's socket).
     #[arg(long, global = true, env = "AETHER_URL", hide_env_values = true)]
     url: Option<String>,
+    /// For wss://: a PEM file of the certificate(s) to trust, such as a daemon's self-signed
+    /// one (default: the system's trusted roots).
+    #[arg(long, global = true, env = "AETHER_CA_CERT", value_name = "PEM")]
+    ca_cert: Option<std::path::PathBuf>,
     /// Sign in with this token instead of the saved one.
     #[arg(long, global = true, env = "AETHER_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -175,7 +180,10 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     let (endpoint, autostart) = connect::endpoint(cli.url.as_deref())?;
-    let options = connect::options(Duration::from_millis(cli.request_timeout_ms));
+    let options = connect::options(
+        Duration::from_millis(cli.request_timeout_ms),
+        cli.ca_cert.clone(),
+    );
     match &cli.command {
         Command::Account(account::AccountCommand::Logout) => return account::logout(&endpoint),
         Command::Account(account::AccountCommand::Login(login)) => {

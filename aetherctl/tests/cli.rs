@@ -655,3 +655,57 @@ async fn token_revoke_needs_one_id_or_all_others_and_an_unknown_id_is_not_found(
     assert_eq!(error["error"]["code"], "not_found", "{error}");
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_wss_aetherctl_trusts_the_certificate_it_is_given_and_no_other() {
+    let home = tempfile::tempdir().unwrap();
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let (cert, key) = (home.path().join("cert.pem"), home.path().join("key.pem"));
+    std::fs::write(&cert, generated.cert.pem()).unwrap();
+    std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+    let mut config = Config::for_data_dir(home.path());
+    config.listen = Listen::Explicit("127.0.0.1:0".parse().unwrap());
+    config.owner = "boss".into();
+    config.tls = Some(aetherd::config::TlsFiles {
+        cert: cert.clone(),
+        key,
+    });
+    let daemon = Daemon::start(config).await.unwrap();
+    let url = format!("wss://localhost:{}/", daemon.tcp_addr().unwrap().port());
+    let ctl = Ctl {
+        home: home.path().to_owned(),
+    };
+    let horse = || Some(b"correct horse\n".to_vec());
+    let added = ctl
+        .go_with_stdin(&["user", "add", "ana", "--password-stdin"], horse())
+        .await;
+    assert_eq!(code(&added), 0, "{}", stderr(&added));
+
+    let cert = cert.to_str().unwrap();
+    let login = [
+        "--url",
+        &url,
+        "--ca-cert",
+        cert,
+        "login",
+        "--user",
+        "ana",
+        "--password-stdin",
+    ];
+    let out = ctl.go_with_stdin(&login, horse()).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = ctl.go(&["--url", &url, "--ca-cert", cert, "whoami"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("ana (id"), "{}", stdout(&out));
+
+    // Without the certificate the system's roots do not vouch for it: exit 3, saying why.
+    let out = ctl.go(&["--url", &url, "whoami"]).await;
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot connect"), "{}", stderr(&out));
+    // Plain ws:// to the TLS port gets nowhere either.
+    let plain = url.replace("wss://", "ws://");
+    let out = ctl.go(&["--url", &plain, "whoami"]).await;
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    daemon.stop().await;
+}

@@ -425,7 +425,12 @@ pub fn capability_table() -> String {
         open.join(", ")
     ));
     let mut internal = vec![];
-    for service in [Service::Sys, Service::Vfs, Service::Telemetry, Service::Compute] {
+    for service in [
+        Service::Sys,
+        Service::Vfs,
+        Service::Telemetry,
+        Service::Compute,
+    ] {
         for topic in service_requests(service) {
             internal.push(format!("`{topic}` (by {service:?})"));
         }
@@ -678,7 +683,12 @@ mod tests {
 
     #[test]
     fn every_service_topic_is_opened_by_a_capability_or_open_or_left_to_services() {
-        for service in [Service::Sys, Service::Vfs, Service::Telemetry, Service::Compute] {
+        for service in [
+            Service::Sys,
+            Service::Vfs,
+            Service::Telemetry,
+            Service::Compute,
+        ] {
             for topic in service_topics(service) {
                 let pattern = p(topic);
                 let by_capability = Capability::ALL.into_iter().any(|cap| {

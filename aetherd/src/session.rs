@@ -16,12 +16,14 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 
-use aether_proto::frame::{self, Bye, ByeReason, Publish, Reply, Request, Sub};
+use aether_proto::frame::{self, Bye, ByeReason, Framed, PubRef, Reply, Request, Sub};
 use aether_proto::manifest::valid_app_id;
 use aether_proto::{ClientFrame, ErrorBody, ErrorCode, Pattern, ServerFrame, Topic};
 
 use crate::config::Limits;
-use crate::hub::{Envelope, FastMap, Hub, Namespace, Outbound, Outbox, OutboxKind, Requester, Target};
+use crate::hub::{
+    Envelope, FastMap, Hub, Namespace, Outbound, Outbox, OutboxKind, Requester, Target, msg_head,
+};
 use crate::identity::{Caller, Registration};
 use crate::perms::{Denial, Op, Perms};
 
@@ -73,8 +75,20 @@ pub struct Sessions {
     pub shutdown: CancellationToken,
 }
 
+/// The last topic this session sent on, with what was worked out for it: most senders
+/// send many messages to one topic, and then each costs no parsing, lookup or encoding.
+struct Recent {
+    app: Arc<str>,
+    text: String,
+    op: Op,
+    generation: u64,
+    topic: Topic,
+    head: Arc<str>,
+}
+
 pub struct Session {
     caller: Arc<Caller>,
+    recent: Option<Recent>,
     ctx: Arc<Sessions>,
     /// The client reads several frames per message, one per line.
     batch: bool,
@@ -91,6 +105,7 @@ impl Session {
             .participant(OutboxKind::Remote, ctx.limits.outbound_queue);
         Session {
             caller: Arc::new(caller),
+            recent: None,
             ctx,
             batch,
             outbox,
@@ -230,7 +245,14 @@ impl Session {
                 return;
             }
             let frame = match parsed {
-                Ok(frame) => frame,
+                Ok(Framed::Frame(frame)) => frame,
+                Ok(Framed::Pub(publish)) => {
+                    return match self.on_pub(publish) {
+                        Ok(Some(ack)) => replies.frames.push(ack.to_json()),
+                        Ok(None) => {}
+                        Err((id, e)) => replies.frames.push(ServerFrame::error(id, e).to_json()),
+                    };
+                }
                 Err(e) => return replies.frames.push(e.to_err_frame().to_json()),
             };
             let result = match frame {
@@ -240,7 +262,12 @@ impl Session {
                 )),
                 ClientFrame::Sub(sub) => self.on_sub(sub),
                 ClientFrame::Unsub(unsub) => self.on_unsub(unsub.id, unsub.sub),
-                ClientFrame::Pub(publish) => self.on_pub(publish),
+                ClientFrame::Pub(publish) => self.on_pub(PubRef {
+                    id: publish.id,
+                    app: &publish.app,
+                    topic: &publish.topic,
+                    data: publish.data.as_deref(),
+                }),
                 ClientFrame::Req(request) => self.on_req(request),
                 ClientFrame::Reply(reply) => self.on_reply(reply),
                 ClientFrame::Ping(ping) => Ok(Some(ServerFrame::Pong(frame::Pong { id: ping.id }))),
@@ -257,7 +284,15 @@ impl Session {
         });
     }
 
-    fn check(&mut self, app: &str, op: Op, pattern: &Pattern) -> Result<(), ErrorBody> {
+    /// The permission manager's decision on `op` over `pattern`, remembered by its text so
+    /// that a hit costs no allocation.
+    fn check(
+        &mut self,
+        app: &str,
+        op: Op,
+        text: &str,
+        pattern: impl FnOnce() -> Pattern,
+    ) -> Result<(), ErrorBody> {
         let generation = self.ctx.perms.generation();
         if generation != self.perms.generation {
             self.perms = PermCache {
@@ -269,12 +304,12 @@ impl Session {
             .perms
             .by_app
             .get(app)
-            .and_then(|topics| topics.get(pattern.as_str()))
+            .and_then(|topics| topics.get(text))
             .and_then(|slots| slots[op_slot(op)].clone());
         let decision = match cached {
             Some(decision) => decision,
             None => {
-                let decision = self.ctx.perms.check(&self.caller, app, op, pattern);
+                let decision = self.ctx.perms.check(&self.caller, app, op, &pattern());
                 if self.perms.size >= PERM_CACHE_LIMIT {
                     self.perms.by_app.clear();
                     self.perms.size = 0;
@@ -284,7 +319,7 @@ impl Session {
                     .by_app
                     .entry(app.into())
                     .or_default()
-                    .entry(pattern.as_str().into())
+                    .entry(text.into())
                     .or_default()[op_slot(op)] = Some(decision.clone());
                 decision
             }
@@ -326,7 +361,8 @@ impl Session {
         let pattern = Pattern::parse(&sub.topic)
             .map_err(|e| (id, ErrorBody::new(ErrorCode::BadTopic, e.to_string())))?;
         let op = if sub.serve { Op::Serve } else { Op::Sub };
-        self.check(&sub.app, op, &pattern).map_err(|e| (id, e))?;
+        self.check(&sub.app, op, pattern.as_str(), || pattern.clone())
+            .map_err(|e| (id, e))?;
         let ns = self.namespace(pattern.literal_root());
         let target = Target {
             outbox: self.outbox.clone(),
@@ -357,39 +393,56 @@ impl Session {
         Ok(Some(ServerFrame::Ok(frame::Ack { id })))
     }
 
+    /// Check that `app` may `op` on `topic`: the topic, its `msg` head and the app, as an
+    /// envelope carries them.
     fn topic(
         &mut self,
         id: Option<u64>,
         app: &str,
         topic: &str,
         op: Op,
-    ) -> Result<Topic, (Option<u64>, ErrorBody)> {
+    ) -> Result<(Topic, Arc<str>, Arc<str>), (Option<u64>, ErrorBody)> {
+        let generation = self.ctx.perms.generation();
+        if let Some(recent) = &self.recent
+            && recent.op == op
+            && recent.generation == generation
+            && recent.text == topic
+            && *recent.app == *app
+        {
+            return Ok((
+                recent.topic.clone(),
+                recent.head.clone(),
+                recent.app.clone(),
+            ));
+        }
         check_app(id, app)?;
-        let topic = Topic::parse(topic)
+        let parsed = Topic::parse(topic)
             .map_err(|e| (id, ErrorBody::new(ErrorCode::BadTopic, e.to_string())))?;
-        // Literal topics are their own pattern; the allocation is skipped on cache hits below.
-        let as_pattern = topic.as_pattern();
-        self.check(app, op, &as_pattern).map_err(|e| (id, e))?;
-        Ok(topic)
+        // A literal topic is its own pattern.
+        self.check(app, op, parsed.as_str(), || parsed.as_pattern())
+            .map_err(|e| (id, e))?;
+        let head = msg_head(&parsed, &self.caller.user, app);
+        let app: Arc<str> = app.into();
+        self.recent = Some(Recent {
+            app: app.clone(),
+            text: topic.to_owned(),
+            op,
+            generation,
+            topic: parsed.clone(),
+            head: head.clone(),
+        });
+        Ok((parsed, head, app))
     }
 
-    fn on_pub(&mut self, publish: Publish) -> Answer {
-        let Publish {
-            id,
-            app,
-            topic,
-            data,
-        } = publish;
-        let topic = self.topic(id, &app, &topic, Op::Pub)?;
+    fn on_pub(&mut self, publish: PubRef<'_>) -> Answer {
+        let (topic, head, app) = self.topic(publish.id, publish.app, publish.topic, Op::Pub)?;
         let ns = self.namespace(Some(topic.root()));
-        let envelope = Envelope::new(
-            topic,
-            self.caller.clone(),
-            app,
-            data.map_or_else(frame::null_data, frame::one_line),
-        );
+        let data = publish
+            .data
+            .map_or_else(frame::null_data, |data| frame::one_line(data.to_owned()));
+        let envelope = Envelope::new(topic, self.caller.clone(), app, data).with_head(head);
         self.ctx.hub.publish(ns, Arc::new(envelope));
-        Ok(id.map(|id| ServerFrame::Ok(frame::Ack { id })))
+        Ok(publish.id.map(|id| ServerFrame::Ok(frame::Ack { id })))
     }
 
     fn on_req(&mut self, request: Request) -> Answer {
@@ -400,7 +453,7 @@ impl Session {
             data,
             timeout_ms,
         } = request;
-        let topic = self.topic(Some(id), &app, &topic, Op::Req)?;
+        let (topic, head, app) = self.topic(Some(id), &app, &topic, Op::Req)?;
         let limits = &self.ctx.limits;
         if self.outbox.pending_requests.load(Ordering::Acquire) >= limits.max_pending_requests {
             return Err((
@@ -423,7 +476,8 @@ impl Session {
             self.caller.clone(),
             app,
             data.map_or_else(frame::null_data, frame::one_line),
-        );
+        )
+        .with_head(head);
         let requester = Requester {
             outbox: self.outbox.clone(),
             id,
@@ -510,8 +564,8 @@ fn check_app(id: Option<u64>, app: &str) -> Result<(), (Option<u64>, ErrorBody)>
     }
 }
 
-/// A batched message is sent once it reaches this size.
-const BATCH_MESSAGE_BYTES: usize = 64 * 1024;
+/// A batched message is sent once it reaches this size: small enough to stay in cache.
+const BATCH_MESSAGE_BYTES: usize = 16 * 1024;
 
 /// Write what the hub queued: one frame per message, or when the client batches,
 /// several frames per message, one per line.
@@ -523,7 +577,11 @@ async fn write_batch<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut text = String::new();
+    let mut text = String::with_capacity(if batch {
+        BATCH_MESSAGE_BYTES + 2048
+    } else {
+        512
+    });
     for item in items.drain(..) {
         let start = text.len();
         if !text.is_empty() {
@@ -543,7 +601,9 @@ where
             }
         }
         if !batch || text.len() >= BATCH_MESSAGE_BYTES {
-            ws.feed(Message::text(std::mem::take(&mut text))).await?;
+            let capacity = text.capacity();
+            let full = std::mem::replace(&mut text, String::with_capacity(capacity));
+            ws.feed(Message::text(full)).await?;
         }
     }
     if !text.is_empty() {

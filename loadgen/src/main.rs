@@ -170,14 +170,18 @@ async fn run_pubsub(bus: &Bus, n: usize, args: &Args, rate: Option<u64>) -> anyh
     let stop = Arc::new(AtomicBool::new(false));
     let slow = Arc::new(AtomicBool::new(false));
     let measuring = Arc::new(AtomicBool::new(false));
+    // Receivers say when they made progress, so a publisher whose window is full waits
+    // instead of spinning (on two cores a spinning publisher starves the bus it measures).
+    let progress = Arc::new(tokio::sync::Notify::new());
     let mut readers = vec![];
     for i in 0..n {
         let mut receiver = Receiver::connect(bus).await?;
-        let (received, stop, slow, measuring) = (
+        let (received, stop, slow, measuring, progress) = (
             received.clone(),
             stop.clone(),
             slow.clone(),
             measuring.clone(),
+            progress.clone(),
         );
         readers.push(tokio::spawn(async move {
             let mut histogram =
@@ -191,6 +195,7 @@ async fn run_pubsub(bus: &Bus, n: usize, args: &Args, rate: Option<u64>) -> anyh
                 match next {
                     Ok(Event::Messages) => {
                         received[i].fetch_add(stamps.len() as u64, Ordering::Relaxed);
+                        progress.notify_one();
                         if measuring.load(Ordering::Relaxed) {
                             let now = now_ns(base);
                             for ts in &stamps {
@@ -259,7 +264,10 @@ async fn run_pubsub(bus: &Bus, n: usize, args: &Args, rate: Option<u64>) -> anyh
             None => {
                 let ahead = sent - min_received(&received);
                 if ahead >= args.window {
-                    tokio::task::yield_now().await;
+                    tokio::select! {
+                        _ = progress.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+                    }
                     continue;
                 }
                 let burst = (args.window - ahead).min(256);

@@ -5,7 +5,9 @@
 
 mod parse;
 
-pub use parse::{FrameError, MAX_NESTING, for_each_frame, nests_deeper_than, one_line};
+pub use parse::{
+    FrameError, Framed, MAX_NESTING, PubRef, for_each_frame, nests_deeper_than, one_line,
+};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -475,17 +477,27 @@ mod tests {
         assert_eq!(seen.len(), 4, "{seen:?}");
         assert!(matches!(
             seen[0],
-            Ok(ClientFrame::Ping(Ping { id: Some(1) }))
+            Ok(Framed::Frame(ClientFrame::Ping(Ping { id: Some(1) })))
         ));
         assert_eq!(seen[1].as_ref().unwrap_err().id, Some(2));
-        let Ok(ClientFrame::Pub(p)) = &seen[2] else {
+        let Ok(Framed::Pub(p)) = &seen[2] else {
             panic!("{seen:?}")
         };
-        assert_eq!(one_line(p.data.clone().unwrap()).get(), "{\"x\": 1}");
+        assert_eq!((p.app, p.topic), ("a", "b"));
+        assert_eq!(one_line(p.data.unwrap().to_owned()).get(), "{\"x\": 1}");
         assert!(matches!(
             seen[3],
-            Ok(ClientFrame::Ping(Ping { id: Some(3) }))
+            Ok(Framed::Frame(ClientFrame::Ping(Ping { id: Some(3) })))
         ));
+
+        // A topic written with escapes still reads, by the owned way.
+        let mut seen = vec![];
+        let escaped = r#"{"t":"pub","app":"a","topic":"\u0062"}"#;
+        for_each_frame(escaped, |frame| seen.push(frame));
+        let Ok(Framed::Frame(ClientFrame::Pub(p))) = &seen[0] else {
+            panic!("{seen:?}")
+        };
+        assert_eq!(p.topic, "b");
 
         // Broken JSON ends the message; an empty one is one error.
         let mut seen = vec![];
@@ -508,6 +520,19 @@ mod tests {
             seen[0].is_err(),
             "an array is not a frame, whatever it holds"
         );
+
+        // A reply with an error, and one without, both arrive whole.
+        let mut seen = vec![];
+        let replies = r#"{"t":"reply","to":"7","error":{"code":"not_found","msg":"no"}} {"t":"reply","to":"8","data":1}"#;
+        for_each_frame(replies, |frame| seen.push(frame));
+        let Ok(Framed::Frame(ClientFrame::Reply(first))) = &seen[0] else {
+            panic!("{seen:?}")
+        };
+        assert_eq!(first.error.as_ref().unwrap().code, ErrorCode::NotFound);
+        let Ok(Framed::Frame(ClientFrame::Reply(second))) = &seen[1] else {
+            panic!("{seen:?}")
+        };
+        assert_eq!(second.data.as_ref().unwrap().get(), "1");
     }
 
     #[test]

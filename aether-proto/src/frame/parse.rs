@@ -19,7 +19,7 @@ pub const MAX_NESTING: usize = 100;
 pub fn nests_deeper_than(text: &str, limit: usize) -> bool {
     let bytes = text.as_bytes();
     // Cheap first: with no more brackets than the limit in all, no nesting can pass it.
-    if bytes.iter().filter(|b| matches!(b, b'[' | b'{')).count() <= limit {
+    if memchr::memchr2_iter(b'[', b'{', bytes).nth(limit).is_none() {
         return false;
     }
     let (mut depth, mut at) = (0usize, 0);
@@ -60,47 +60,69 @@ fn too_deep() -> FrameError {
     }
 }
 
-/// Every field of the frames worth a fast path, read in one pass.
+/// Every field of the frames worth a fast path, read in one pass, borrowing strings and
+/// the payload from the message.
 #[derive(Deserialize)]
 struct Flat<'a> {
+    // Borrowed strings: one written with escapes fails here and takes the slow path.
     #[serde(borrow, default)]
-    t: Option<Cow<'a, str>>,
+    t: Option<&'a str>,
     #[serde(default)]
     id: Option<u64>,
     #[serde(borrow, default)]
-    app: Option<Cow<'a, str>>,
+    app: Option<&'a str>,
     #[serde(borrow, default)]
-    topic: Option<Cow<'a, str>>,
-    #[serde(default)]
-    data: Option<Data>,
+    topic: Option<&'a str>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
     #[serde(default)]
     timeout_ms: Option<u64>,
     #[serde(default)]
     serve: bool,
     #[serde(default)]
     sub: Option<u64>,
+    #[serde(borrow, default)]
+    to: Option<&'a str>,
+    /// A reply with an error goes the slow way; here only its presence counts.
     #[serde(default)]
-    to: Option<String>,
-    #[serde(default)]
-    error: Option<ErrorBody>,
+    error: Option<IgnoredAny>,
 }
 
-impl Flat<'_> {
+/// A `pub` frame read in place: its strings and payload borrowed from the message.
+#[derive(Debug, Clone, Copy)]
+pub struct PubRef<'a> {
+    pub id: Option<u64>,
+    pub app: &'a str,
+    pub topic: &'a str,
+    pub data: Option<&'a RawValue>,
+}
+
+/// A frame read from a message: a `pub` in place (the common case), or any frame.
+#[derive(Debug)]
+pub enum Framed<'a> {
+    Pub(PubRef<'a>),
+    Frame(ClientFrame),
+}
+
+impl<'a> Flat<'a> {
     /// The frame, when everything it needs is there (else the slow path explains).
-    fn into_frame(self) -> Option<ClientFrame> {
-        let owned = |s: Option<Cow<'_, str>>| s.map(Cow::into_owned);
-        Some(match self.t.as_deref()? {
-            "pub" => ClientFrame::Pub(Publish {
-                id: self.id,
-                app: owned(self.app)?,
-                topic: owned(self.topic)?,
-                data: self.data,
-            }),
+    fn into_framed(self) -> Option<Framed<'a>> {
+        let owned = |s: Option<&str>| s.map(str::to_owned);
+        let data = self.data.map(RawValue::to_owned);
+        Some(Framed::Frame(match self.t? {
+            "pub" => {
+                return Some(Framed::Pub(PubRef {
+                    id: self.id,
+                    app: self.app?,
+                    topic: self.topic?,
+                    data: self.data,
+                }));
+            }
             "req" => ClientFrame::Req(Request {
                 id: self.id?,
                 app: owned(self.app)?,
                 topic: owned(self.topic)?,
-                data: self.data,
+                data,
                 timeout_ms: self.timeout_ms,
             }),
             "sub" => ClientFrame::Sub(Sub {
@@ -113,63 +135,79 @@ impl Flat<'_> {
                 id: self.id?,
                 sub: self.sub?,
             }),
-            "reply" => ClientFrame::Reply(Reply {
-                to: self.to?,
-                data: self.data,
-                error: self.error,
+            "reply" if self.error.is_none() => ClientFrame::Reply(Reply {
+                to: owned(self.to)?,
+                data,
+                error: None,
             }),
             "ping" => ClientFrame::Ping(Ping { id: self.id }),
             _ => return None,
-        })
+        }))
     }
 }
 
 /// One pass over a frame, or None when it needs the slow path.
 fn parse_fast(text: &str) -> Option<ClientFrame> {
     let flat: Flat = serde_json::from_str(text).ok()?;
-    flat.into_frame()
+    match flat.into_framed()? {
+        Framed::Frame(frame) => Some(frame),
+        Framed::Pub(p) => Some(ClientFrame::Pub(Publish {
+            id: p.id,
+            app: p.app.to_owned(),
+            topic: p.topic.to_owned(),
+            data: p.data.map(RawValue::to_owned),
+        })),
+    }
 }
 
 /// Call `on_frame` with each frame in one WebSocket message: one frame, or several
 /// back to back (separated by whitespace, such as one per line). A frame that cannot be
 /// read gets its error and the next one is read; broken JSON ends the message.
-pub fn for_each_frame(text: &str, mut on_frame: impl FnMut(Result<ClientFrame, FrameError>)) {
-    let mut rest = text.trim_start();
-    if rest.is_empty() {
-        return on_frame(ClientFrame::parse_precisely(text));
+pub fn for_each_frame<'a>(text: &'a str, mut on_frame: impl FnMut(Result<Framed<'a>, FrameError>)) {
+    let slow = |frame: Result<ClientFrame, FrameError>| frame.map(Framed::Frame);
+    if text.trim_start().is_empty() {
+        return on_frame(slow(ClientFrame::parse_precisely(text)));
     }
-    while !rest.is_empty() {
-        if !rest.starts_with('{') {
-            return on_frame(ClientFrame::parse_precisely(rest));
+    let mut rest = text;
+    // One reader over the whole message; it starts afresh only after a frame it cannot read.
+    'message: loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            return;
         }
-        // Reading a frame never recurses into its payload, so the depth is checked on each
-        // frame once its extent is known.
+        if !rest.starts_with('{') {
+            return on_frame(slow(ClientFrame::parse_precisely(rest)));
+        }
         let mut frames = serde_json::Deserializer::from_str(rest).into_iter::<Flat>();
-        let end = match frames.next() {
-            Some(Ok(flat)) => {
-                let end = frames.byte_offset();
-                let frame = match flat.into_frame() {
-                    _ if nests_deeper_than(&rest[..end], MAX_NESTING) => Err(too_deep()),
-                    Some(frame) => Ok(frame),
-                    None => ClientFrame::parse_precisely(&rest[..end]),
-                };
-                on_frame(frame);
-                end
-            }
-            _ => {
-                // Well-formed JSON of the wrong shape: explain it, then go on.
+        let mut start = 0;
+        while let Some(read) = frames.next() {
+            let Ok(flat) = read else {
+                // Well-formed JSON of the wrong shape: explain it, then go on after it.
+                rest = &rest[start..];
                 let mut values = serde_json::Deserializer::from_str(rest).into_iter::<IgnoredAny>();
-                match values.next() {
-                    Some(Ok(_)) => {
-                        let end = values.byte_offset();
-                        on_frame(ClientFrame::parse(&rest[..end]));
-                        end
-                    }
-                    _ => return on_frame(ClientFrame::parse(rest)),
+                let Some(Ok(_)) = values.next() else {
+                    return on_frame(slow(ClientFrame::parse(rest)));
+                };
+                let end = values.byte_offset();
+                on_frame(slow(ClientFrame::parse(&rest[..end])));
+                rest = &rest[end..];
+                continue 'message;
+            };
+            let end = frames.byte_offset();
+            // Reading a frame never recurses into its payload, so the depth is checked on
+            // each frame once its extent is known.
+            let frame = &rest[start..end];
+            on_frame(if nests_deeper_than(frame, MAX_NESTING) {
+                Err(too_deep())
+            } else {
+                match flat.into_framed() {
+                    Some(framed) => Ok(framed),
+                    None => slow(ClientFrame::parse_precisely(frame)),
                 }
-            }
-        };
-        rest = rest[end..].trim_start();
+            });
+            start = end;
+        }
+        return;
     }
 }
 

@@ -21,7 +21,7 @@ use aether_proto::frame::Data;
 use aether_proto::{ErrorBody, ErrorCode, Pattern, ServerFrame, Topic};
 
 pub use index::{Matches, Namespace, SHARED_ROOTS, Target};
-pub use outbox::{ConnId, Envelope, Outbound, Outbox, OutboxKind};
+pub use outbox::{ConnId, Envelope, Outbound, Outbox, OutboxKind, msg_head};
 
 use index::Index;
 
@@ -374,7 +374,7 @@ mod tests {
         Arc::new(Envelope::new(
             Topic::parse(topic).unwrap(),
             caller(),
-            "cli".into(),
+            "cli",
             aether_proto::frame::to_data(&1),
         ))
     }

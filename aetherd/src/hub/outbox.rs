@@ -1,6 +1,5 @@
 //! Per-connection bounded queues and the shared encoding of a published message.
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -18,61 +17,76 @@ pub type ConnId = u64;
 pub struct Envelope {
     pub topic: Topic,
     pub caller: Arc<Caller>,
-    pub app: String,
+    pub app: Arc<str>,
     pub data: Data,
     /// The telemetry rule whose action caused this message, if any. Events a
     /// request leads to carry it on, so a rule never fires on its own output.
     pub origin: Option<u64>,
-    /// `,"topic":…,"from":…,"data":…}`: encoded once, on first remote delivery.
-    wire_tail: OnceLock<String>,
+    /// `,"topic":…,"from":{…},"data":`: the same for every message one sender sends
+    /// as one app on one topic, so a session that knows it passes it in.
+    head: OnceLock<Arc<str>>,
+}
+
+/// The part of a `msg` frame between the `sub` id and the data.
+pub fn msg_head(topic: &Topic, user: &str, app: &str) -> Arc<str> {
+    // Topic, user and app are validated ASCII, but encode them properly anyway.
+    let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+    format!(
+        ",\"topic\":{},\"from\":{{\"user\":{},\"app\":{}}},\"data\":",
+        quote(topic.as_str()),
+        quote(user),
+        quote(app)
+    )
+    .into()
 }
 
 impl Envelope {
-    pub fn new(topic: Topic, caller: Arc<Caller>, app: String, data: Data) -> Envelope {
+    pub fn new(
+        topic: Topic,
+        caller: Arc<Caller>,
+        app: impl Into<Arc<str>>,
+        data: Data,
+    ) -> Envelope {
         Envelope {
             topic,
             caller,
-            app,
+            app: app.into(),
             data,
             origin: None,
-            wire_tail: OnceLock::new(),
+            head: OnceLock::new(),
         }
     }
 
-    fn wire_tail(&self) -> &str {
-        self.wire_tail.get_or_init(|| {
-            // Topic, user and app are validated ASCII, but encode them properly anyway.
-            let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
-            let data = self.data.get();
-            let mut tail = String::with_capacity(64 + self.topic.as_str().len() + data.len());
-            tail.push_str(",\"topic\":");
-            tail.push_str(&quote(self.topic.as_str()));
-            tail.push_str(",\"from\":{\"user\":");
-            tail.push_str(&quote(&self.caller.user));
-            tail.push_str(",\"app\":");
-            tail.push_str(&quote(&self.app));
-            tail.push_str("},\"data\":");
-            tail.push_str(data);
-            tail.push('}');
-            tail
-        })
+    /// An envelope whose `msg` head (see [`msg_head`]) is already known.
+    pub fn with_head(mut self, head: Arc<str>) -> Envelope {
+        self.head = OnceLock::from(head);
+        self
+    }
+
+    fn head(&self) -> &str {
+        self.head
+            .get_or_init(|| msg_head(&self.topic, &self.caller.user, &self.app))
     }
 
     /// The `msg` frame for one delivery: only the `sub` id (and reply token) differ per subscriber.
     pub fn msg_frame(&self, sub: u64, reply: Option<u64>) -> String {
-        let mut frame = String::with_capacity(48 + self.wire_tail().len());
+        let mut frame = String::with_capacity(48 + self.head().len() + self.data.get().len());
         self.write_msg_frame(sub, reply, &mut frame);
         frame
     }
 
     /// Append the `msg` frame for one delivery to `out`.
     pub fn write_msg_frame(&self, sub: u64, reply: Option<u64>, out: &mut String) {
-        // Writing to a String cannot fail.
-        let _ = write!(out, "{{\"t\":\"msg\",\"sub\":{sub}");
+        out.push_str("{\"t\":\"msg\",\"sub\":");
+        out.push_str(itoa::Buffer::new().format(sub));
         if let Some(reply) = reply {
-            let _ = write!(out, ",\"reply\":\"{reply}\"");
+            out.push_str(",\"reply\":\"");
+            out.push_str(itoa::Buffer::new().format(reply));
+            out.push('"');
         }
-        out.push_str(self.wire_tail());
+        out.push_str(self.head());
+        out.push_str(self.data.get());
+        out.push('}');
     }
 }
 
@@ -172,12 +186,7 @@ mod tests {
             ..Caller::default()
         });
         let data = aether_proto::frame::to_data(&serde_json::json!({"text": "hi \"there\""}));
-        let env = Envelope::new(
-            Topic::parse("chat.room.a").unwrap(),
-            caller,
-            "chat".into(),
-            data,
-        );
+        let env = Envelope::new(Topic::parse("chat.room.a").unwrap(), caller, "chat", data);
         for reply in [None, Some(42)] {
             let frame = env.msg_frame(7, reply);
             let ServerFrame::Msg(msg) = ServerFrame::parse(&frame).unwrap() else {

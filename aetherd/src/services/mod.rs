@@ -231,7 +231,7 @@ impl Seat {
                         received: Instant::now(),
                         topic: envelope.topic.clone(),
                         caller: envelope.caller.clone(),
-                        app: envelope.app.clone(),
+                        app: envelope.app.to_string(),
                         data: envelope.data.clone(),
                         origin: envelope.origin,
                         reply,
