@@ -20,7 +20,7 @@ fn envelope(caller: &Arc<Caller>) -> Arc<Envelope> {
     Arc::new(Envelope::new(
         Topic::parse(TOPIC).unwrap(),
         caller.clone(),
-        "cli".into(),
+        "cli",
         aether_proto::frame::to_data(&payload),
     ))
 }

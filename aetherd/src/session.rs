@@ -86,6 +86,13 @@ struct Recent {
     head: Arc<str>,
 }
 
+/// A topic a frame may use, with what its envelope carries.
+struct Resolved {
+    topic: Topic,
+    head: Arc<str>,
+    app: Arc<str>,
+}
+
 pub struct Session {
     caller: Arc<Caller>,
     recent: Option<Recent>,
@@ -401,7 +408,7 @@ impl Session {
         app: &str,
         topic: &str,
         op: Op,
-    ) -> Result<(Topic, Arc<str>, Arc<str>), (Option<u64>, ErrorBody)> {
+    ) -> Result<Resolved, (Option<u64>, ErrorBody)> {
         let generation = self.ctx.perms.generation();
         if let Some(recent) = &self.recent
             && recent.op == op
@@ -409,11 +416,11 @@ impl Session {
             && recent.text == topic
             && *recent.app == *app
         {
-            return Ok((
-                recent.topic.clone(),
-                recent.head.clone(),
-                recent.app.clone(),
-            ));
+            return Ok(Resolved {
+                topic: recent.topic.clone(),
+                head: recent.head.clone(),
+                app: recent.app.clone(),
+            });
         }
         check_app(id, app)?;
         let parsed = Topic::parse(topic)
@@ -431,11 +438,16 @@ impl Session {
             topic: parsed.clone(),
             head: head.clone(),
         });
-        Ok((parsed, head, app))
+        Ok(Resolved {
+            topic: parsed,
+            head,
+            app,
+        })
     }
 
     fn on_pub(&mut self, publish: PubRef<'_>) -> Answer {
-        let (topic, head, app) = self.topic(publish.id, publish.app, publish.topic, Op::Pub)?;
+        let Resolved { topic, head, app } =
+            self.topic(publish.id, publish.app, publish.topic, Op::Pub)?;
         let ns = self.namespace(Some(topic.root()));
         let data = publish
             .data
@@ -453,7 +465,7 @@ impl Session {
             data,
             timeout_ms,
         } = request;
-        let (topic, head, app) = self.topic(Some(id), &app, &topic, Op::Req)?;
+        let Resolved { topic, head, app } = self.topic(Some(id), &app, &topic, Op::Req)?;
         let limits = &self.ctx.limits;
         if self.outbox.pending_requests.load(Ordering::Acquire) >= limits.max_pending_requests {
             return Err((
