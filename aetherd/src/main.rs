@@ -7,10 +7,6 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use aetherd::Daemon;
-
-/// Every message allocates a little; mimalloc keeps that cheap under load.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use aetherd::config::{self, Config};
 
 /// The Aether daemon: bus, gateway, permissions and services.
