@@ -35,23 +35,19 @@ async fn respond<S: AsyncWrite + Unpin>(
     stream.shutdown().await
 }
 
-/// Read one request: upgrade it to a WebSocket, or answer it and return None.
-pub async fn accept<S>(
-    mut stream: S,
-    config: WebSocketConfig,
-    metrics: &MetricsPage,
-) -> io::Result<Option<WebSocketStream<S>>>
+/// Read the request head; None when the peer left or sent too much (then answered).
+async fn read_head<S>(stream: &mut S) -> io::Result<Option<(Vec<u8>, usize)>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut buf = Vec::with_capacity(1024);
-    let head_len = loop {
+    loop {
         if let Some(end) = find_end_of_head(&buf) {
-            break end;
+            return Ok(Some((buf, end)));
         }
         if buf.len() > MAX_HEAD {
             respond(
-                &mut stream,
+                stream,
                 "431 Request Header Fields Too Large",
                 "text/plain",
                 "request head too large\n",
@@ -62,6 +58,20 @@ where
         if stream.read_buf(&mut buf).await? == 0 {
             return Ok(None);
         }
+    }
+}
+
+/// Read one request: upgrade it to a WebSocket, or answer it and return None.
+pub async fn accept<S>(
+    mut stream: S,
+    config: WebSocketConfig,
+    metrics: &MetricsPage,
+) -> io::Result<Option<WebSocketStream<S>>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Some((buf, head_len)) = read_head(&mut stream).await? else {
+        return Ok(None);
     };
     let mut headers = [httparse::EMPTY_HEADER; 48];
     let mut request = httparse::Request::new(&mut headers);
@@ -85,68 +95,75 @@ where
             .find(|h| h.name.eq_ignore_ascii_case(name))
             .and_then(|h| std::str::from_utf8(h.value).ok())
     };
-    let wants_websocket = header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     let method = request.method.unwrap_or_default();
-    let path = request.path.unwrap_or_default();
-    if wants_websocket {
-        let Some(key) = header("sec-websocket-key") else {
-            respond(
-                &mut stream,
-                "400 Bad Request",
-                "text/plain",
-                "missing Sec-WebSocket-Key\n",
-            )
-            .await?;
-            return Ok(None);
-        };
-        if method != "GET" || header("sec-websocket-version") != Some("13") {
-            let body = "WebSocket upgrades need GET and Sec-WebSocket-Version: 13\n";
-            respond(&mut stream, "426 Upgrade Required", "text/plain", body).await?;
-            return Ok(None);
-        }
-        let accept_key = derive_accept_key(key.as_bytes());
-        let response = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept_key}\r\n\r\n"
-        );
-        stream.write_all(response.as_bytes()).await?;
+    if header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
+        let key = header("sec-websocket-key");
+        let version = header("sec-websocket-version");
         // A client may already have sent its first frames behind the request head.
         let early = buf[head_len..].to_vec();
-        let ws =
-            WebSocketStream::from_partially_read(stream, early, Role::Server, Some(config)).await;
-        return Ok(Some(ws));
+        return upgrade(stream, method, key, version, early, config).await;
     }
+    route(
+        &mut stream,
+        method,
+        request.path.unwrap_or_default(),
+        metrics,
+    )
+    .await?;
+    Ok(None)
+}
+
+/// Answer the WebSocket handshake, or say why not.
+async fn upgrade<S>(
+    mut stream: S,
+    method: &str,
+    key: Option<&str>,
+    version: Option<&str>,
+    early: Vec<u8>,
+    config: WebSocketConfig,
+) -> io::Result<Option<WebSocketStream<S>>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Some(key) = key else {
+        let body = "missing Sec-WebSocket-Key\n";
+        respond(&mut stream, "400 Bad Request", "text/plain", body).await?;
+        return Ok(None);
+    };
+    if method != "GET" || version != Some("13") {
+        let body = "WebSocket upgrades need GET and Sec-WebSocket-Version: 13\n";
+        respond(&mut stream, "426 Upgrade Required", "text/plain", body).await?;
+        return Ok(None);
+    }
+    let accept_key = derive_accept_key(key.as_bytes());
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept_key}\r\n\r\n"
+    );
+    stream.write_all(response.as_bytes()).await?;
+    let ws = WebSocketStream::from_partially_read(stream, early, Role::Server, Some(config)).await;
+    Ok(Some(ws))
+}
+
+/// The plain HTTP routes.
+async fn route<S>(stream: &mut S, method: &str, path: &str, metrics: &MetricsPage) -> io::Result<()>
+where
+    S: AsyncWrite + Unpin,
+{
     match (method, path) {
         ("GET", "/metrics") => {
-            let text = metrics.render();
-            respond(
-                &mut stream,
-                "200 OK",
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                &text,
-            )
-            .await?;
+            let kind = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+            respond(stream, "200 OK", kind, &metrics.render()).await
         }
-        ("GET", "/healthz") => respond(&mut stream, "200 OK", "text/plain", "ok\n").await?,
+        ("GET", "/healthz") => respond(stream, "200 OK", "text/plain", "ok\n").await,
         ("GET", _) => {
-            respond(
-                &mut stream,
-                "404 Not Found",
-                "text/plain",
-                "not found: try /metrics or a WebSocket upgrade\n",
-            )
-            .await?
+            let body = "not found: try /metrics or a WebSocket upgrade\n";
+            respond(stream, "404 Not Found", "text/plain", body).await
         }
         _ => {
-            respond(
-                &mut stream,
-                "405 Method Not Allowed",
-                "text/plain",
-                "only GET is served\n",
-            )
-            .await?
+            let body = "only GET is served\n";
+            respond(stream, "405 Method Not Allowed", "text/plain", body).await
         }
     }
-    Ok(None)
 }
 
 #[cfg(test)]

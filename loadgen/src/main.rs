@@ -161,60 +161,85 @@ struct Report {
     slow_consumer: bool,
 }
 
+/// What a run's publisher and readers share.
+#[derive(Clone)]
+struct RunState {
+    base: Instant,
+    received: Arc<Vec<AtomicU64>>,
+    stop: Arc<AtomicBool>,
+    slow: Arc<AtomicBool>,
+    measuring: Arc<AtomicBool>,
+    /// Readers say when they made progress, so a publisher whose window is full waits
+    /// instead of spinning (on two cores a spinning publisher starves the bus it measures).
+    progress: Arc<tokio::sync::Notify>,
+}
+
+/// Reader `i`: counts what arrives and records latency while measuring.
+fn spawn_reader(
+    mut receiver: Receiver,
+    i: usize,
+    state: RunState,
+) -> tokio::task::JoinHandle<Histogram<u64>> {
+    tokio::spawn(async move {
+        let mut histogram =
+            Histogram::<u64>::new_with_bounds(1_000, 60_000_000_000, 3).expect("bounds");
+        let mut stamps = Vec::with_capacity(1024);
+        while !state.stop.load(Ordering::Relaxed) {
+            let next =
+                tokio::time::timeout(Duration::from_millis(200), receiver.next(&mut stamps)).await;
+            let Ok(next) = next else { continue };
+            match next {
+                Ok(Event::Messages) => {
+                    state.received[i].fetch_add(stamps.len() as u64, Ordering::Relaxed);
+                    state.progress.notify_one();
+                    if state.measuring.load(Ordering::Relaxed) {
+                        let now = now_ns(state.base);
+                        for ts in &stamps {
+                            let _ = histogram.record(now.saturating_sub(*ts).max(1_000));
+                        }
+                    }
+                    stamps.clear();
+                }
+                Ok(Event::Slow) => {
+                    state.slow.store(true, Ordering::Relaxed);
+                    break;
+                }
+                Ok(Event::Closed) | Err(_) => break,
+            }
+        }
+        histogram
+    })
+}
+
 /// One publisher, `n` subscribers. With `rate` the publisher is paced (open loop);
 /// without, it keeps at most `window` messages ahead of the slowest subscriber.
 async fn run_pubsub(bus: &Bus, n: usize, args: &Args, rate: Option<u64>) -> anyhow::Result<Report> {
-    let base = Instant::now();
     let pad = "x".repeat(args.payload.saturating_sub(24));
-    let received: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
-    let stop = Arc::new(AtomicBool::new(false));
-    let slow = Arc::new(AtomicBool::new(false));
-    let measuring = Arc::new(AtomicBool::new(false));
-    // Receivers say when they made progress, so a publisher whose window is full waits
-    // instead of spinning (on two cores a spinning publisher starves the bus it measures).
-    let progress = Arc::new(tokio::sync::Notify::new());
+    let state = RunState {
+        base: Instant::now(),
+        received: Arc::new((0..n).map(|_| AtomicU64::new(0)).collect()),
+        stop: Arc::default(),
+        slow: Arc::default(),
+        measuring: Arc::default(),
+        progress: Arc::default(),
+    };
     let mut readers = vec![];
     for i in 0..n {
-        let mut receiver = Receiver::connect(bus).await?;
-        let (received, stop, slow, measuring, progress) = (
-            received.clone(),
-            stop.clone(),
-            slow.clone(),
-            measuring.clone(),
-            progress.clone(),
-        );
-        readers.push(tokio::spawn(async move {
-            let mut histogram =
-                Histogram::<u64>::new_with_bounds(1_000, 60_000_000_000, 3).expect("bounds");
-            let mut stamps = Vec::with_capacity(1024);
-            while !stop.load(Ordering::Relaxed) {
-                let next =
-                    tokio::time::timeout(Duration::from_millis(200), receiver.next(&mut stamps))
-                        .await;
-                let Ok(next) = next else { continue };
-                match next {
-                    Ok(Event::Messages) => {
-                        received[i].fetch_add(stamps.len() as u64, Ordering::Relaxed);
-                        progress.notify_one();
-                        if measuring.load(Ordering::Relaxed) {
-                            let now = now_ns(base);
-                            for ts in &stamps {
-                                let _ = histogram.record(now.saturating_sub(*ts).max(1_000));
-                            }
-                        }
-                        stamps.clear();
-                    }
-                    Ok(Event::Slow) => {
-                        slow.store(true, Ordering::Relaxed);
-                        break;
-                    }
-                    Ok(Event::Closed) | Err(_) => break,
-                }
-            }
-            histogram
-        }));
+        readers.push(spawn_reader(
+            Receiver::connect(bus).await?,
+            i,
+            state.clone(),
+        ));
     }
     let mut publisher = Sender::connect(bus).await?;
+    let RunState {
+        base,
+        received,
+        stop,
+        slow,
+        measuring,
+        progress,
+    } = state;
     let min_received = |received: &[AtomicU64]| {
         received
             .iter()

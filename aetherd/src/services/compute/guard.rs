@@ -302,7 +302,14 @@ fn guarded_create<P: WasmParams>(
 /// Shadow the calls that change files, that close or replace stdout and stderr, and that sleep.
 pub fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
+    shadow_writes(linker)?;
+    shadow_names(linker)?;
+    shadow_stdio(linker)?;
+    shadow_sleep(linker)
+}
 
+/// Writes and size changes: charged to the budget.
+fn shadow_writes(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "fd_write",
@@ -342,7 +349,11 @@ pub fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
             Ok(errno)
         },
     )?;
+    Ok(())
+}
 
+/// Names created, removed and renamed: new names cost a file, any change is noted.
+fn shadow_names(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "path_open",
@@ -433,8 +444,11 @@ pub fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
             )
         },
     )?;
+    Ok(())
+}
 
-    // After these, fd 1 or 2 may name a file: its writes count from then on.
+/// After these, fd 1 or 2 may name a file: its writes count from then on.
+fn shadow_stdio(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "fd_close",
@@ -455,7 +469,11 @@ pub fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
             delegate(&mut caller, "fd_renumber", (from, to))
         },
     )?;
+    Ok(())
+}
 
+/// Sleeps the deadline and `vm.kill` can cut short, and those they cannot, refused.
+fn shadow_sleep(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "poll_oneoff",

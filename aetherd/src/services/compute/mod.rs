@@ -135,6 +135,26 @@ fn bad(msg: impl Into<String>) -> ErrorBody {
     ErrorBody::new(ErrorCode::BadFrame, msg)
 }
 
+fn internal(e: impl std::fmt::Display) -> ErrorBody {
+    ErrorBody::new(ErrorCode::Internal, e.to_string())
+}
+
+/// What a `vm.run` resolved to: the program's name, its app, and its limits.
+struct Plan {
+    name: String,
+    manifest: aether_proto::Manifest,
+    files: FileAccess,
+    limits: vm::JobLimits,
+}
+
+/// A job's place in its user's queue.
+struct Queued {
+    user_id: i64,
+    slots: Arc<Semaphore>,
+    /// The write budget the user's running jobs share.
+    budget: Arc<tokio::sync::Mutex<Weak<Budget>>>,
+}
+
 fn preopen_perms(files: FileAccess) -> Option<FsPerms> {
     match files {
         FileAccess::None => None,
@@ -236,6 +256,83 @@ impl Compute {
         req: vm::Run,
     ) -> Result<vm::RunAnswer, ErrorBody> {
         check_args(&req)?;
+        let plan = self.plan(request, &req)?;
+        let wasm = match &req.path {
+            Some(path) => self.read_module(request, path).await?,
+            None => {
+                let (dir, target) = (self.places.manifests.clone(), plan.manifest.clone());
+                tokio::task::spawn_blocking(move || {
+                    bundle::read_entry(&dir, &target, MAX_MODULE_BYTES)
+                })
+                .await
+                .map_err(internal)??
+            }
+        };
+        let runtime = self.runtime.clone();
+        let (program, cached) = tokio::task::spawn_blocking(move || runtime.load(&wasm))
+            .await
+            .map_err(internal)??;
+
+        let user_id = request.caller.user_id;
+        let (stdin_reader, mut stdin_writer) = std::io::pipe().map_err(internal)?;
+        if let Some(data) = &req.stdin {
+            // Small initial input fits the pipe; larger input goes in with vm.stdin.
+            if data.len() > 60 * 1024 {
+                return Err(bad(
+                    "stdin: at most 60 KiB here; send more with vm.stdin and keep_stdin_open",
+                ));
+            }
+            stdin_writer.write_all(data.as_bytes()).map_err(internal)?;
+        }
+        let id = format!("j{:012x}", rand::random::<u64>() >> 16);
+        let job = Arc::new(Job {
+            id: id.clone(),
+            user_id,
+            // Installed apps show as `app:<id>` in job lists.
+            path: match &req.installed {
+                Some(id) => format!("app:{id}"),
+                None => plan.name.clone(),
+            },
+            state: parking_lot::Mutex::new(State::Queued),
+            kill: Arc::new(AtomicBool::new(false)),
+            stdin: parking_lot::Mutex::new(req.keep_stdin_open.then_some(stdin_writer)),
+            log: parking_lot::Mutex::default(),
+        });
+        let preopen = match preopen_perms(plan.files) {
+            Some(perms) => {
+                let root = self.places.roots.of(user_id);
+                std::fs::create_dir_all(&root).map_err(internal)?;
+                Some((root, perms))
+            }
+            None => None,
+        };
+        let queued = self.enqueue(user_id)?;
+        self.remember(job.clone());
+        let spec = RunSpec {
+            program,
+            args: std::iter::once(plan.name).chain(req.args).collect(),
+            env: req.env.into_iter().collect(),
+            stdin: Some(std::fs::File::from(std::os::fd::OwnedFd::from(
+                stdin_reader,
+            ))),
+            preopen,
+            budget: None,
+            memory_bytes: (plan.limits.memory_mb as usize) << 20,
+            timeout: Duration::from_millis(plan.limits.timeout_ms),
+            output: self.sink(request, &job, u64::from(plan.limits.output_kb) << 10),
+            kill: job.kill.clone(),
+        };
+        self.start(job, spec, queued, request.on_behalf());
+        Ok(vm::RunAnswer {
+            topic: vm::job_topic(&id),
+            job: id,
+            cached,
+            limits: plan.limits,
+        })
+    }
+
+    /// What to run, with which limits and access to files.
+    fn plan(&self, request: &Incoming, req: &vm::Run) -> Result<Plan, ErrorBody> {
         let limits = &self.limits;
         let catalog = self.perms.catalog();
         let caller_app = catalog.apps.get(&request.app).ok_or_else(|| {
@@ -263,138 +360,87 @@ impl Compute {
         };
         let app_limits = manifest.limits.unwrap_or_default();
         // Asked for, else the app's manifest, else the default; never above the daemon's cap.
-        let timeout_ms = req
-            .timeout_ms
-            .or(app_limits.timeout_ms)
-            .unwrap_or(limits.default_timeout_ms)
-            .clamp(1, limits.max_timeout_ms);
-        let memory_mb = req
-            .memory_mb
-            .or(app_limits.memory_mb)
-            .unwrap_or(limits.default_memory_mb)
-            .clamp(1, limits.max_memory_mb);
-        let output_kb = req
-            .output_kb
-            .or(app_limits.output_kb)
-            .unwrap_or(limits.default_output_kb)
-            .clamp(1, limits.max_output_kb);
-        let preopen_perms = preopen_perms(files);
-        let wasm = match &req.path {
-            Some(path) => self.read_module(request, path).await?,
-            None => {
-                let (dir, target) = (self.places.manifests.clone(), manifest.clone());
-                tokio::task::spawn_blocking(move || {
-                    bundle::read_entry(&dir, &target, MAX_MODULE_BYTES)
-                })
-                .await
-                .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))??
-            }
+        let limits = vm::JobLimits {
+            timeout_ms: req
+                .timeout_ms
+                .or(app_limits.timeout_ms)
+                .unwrap_or(limits.default_timeout_ms)
+                .clamp(1, limits.max_timeout_ms),
+            memory_mb: req
+                .memory_mb
+                .or(app_limits.memory_mb)
+                .unwrap_or(limits.default_memory_mb)
+                .clamp(1, limits.max_memory_mb),
+            output_kb: req
+                .output_kb
+                .or(app_limits.output_kb)
+                .unwrap_or(limits.default_output_kb)
+                .clamp(1, limits.max_output_kb),
+            files,
         };
-        let runtime = self.runtime.clone();
-        let (program, cached) = tokio::task::spawn_blocking(move || runtime.load(&wasm))
-            .await
-            .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))??;
+        Ok(Plan {
+            name,
+            manifest: manifest.clone(),
+            files,
+            limits,
+        })
+    }
 
-        let user_id = request.caller.user_id;
-        let (stdin_reader, mut stdin_writer) =
-            std::io::pipe().map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
-        if let Some(data) = &req.stdin {
-            // Small initial input fits the pipe; larger input goes in with vm.stdin.
-            if data.len() > 60 * 1024 {
-                return Err(bad(
-                    "stdin: at most 60 KiB here; send more with vm.stdin and keep_stdin_open",
-                ));
-            }
-            stdin_writer
-                .write_all(data.as_bytes())
-                .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
-        }
-        let id = format!("j{:012x}", rand::random::<u64>() >> 16);
-        let job = Arc::new(Job {
-            id: id.clone(),
-            user_id,
-            // Installed apps show as `app:<id>` in job lists.
-            path: match &req.installed {
-                Some(id) => format!("app:{id}"),
-                None => name.clone(),
-            },
-            state: parking_lot::Mutex::new(State::Queued),
-            kill: Arc::new(AtomicBool::new(false)),
-            stdin: parking_lot::Mutex::new(req.keep_stdin_open.then_some(stdin_writer)),
-            log: parking_lot::Mutex::default(),
+    /// Take a place in the user's queue, or refuse when it is full.
+    fn enqueue(&self, user_id: i64) -> Result<Queued, ErrorBody> {
+        let mut users = self.users.lock();
+        let user = users.entry(user_id).or_insert_with(|| UserJobs {
+            slots: Arc::new(Semaphore::new(self.limits.jobs_per_user)),
+            waiting: 0,
+            budget: Arc::default(),
         });
-        let preopen = match preopen_perms {
-            Some(perms) => {
-                let root = self.places.roots.of(user_id);
-                std::fs::create_dir_all(&root)
-                    .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
-                Some((root, perms))
-            }
-            None => None,
-        };
-        // Queue, or refuse when this user's queue is full.
-        let (user_slots, user_budget) = {
-            let mut users = self.users.lock();
-            let user = users.entry(user_id).or_insert_with(|| UserJobs {
-                slots: Arc::new(Semaphore::new(limits.jobs_per_user)),
-                waiting: 0,
-                budget: Arc::default(),
-            });
-            if user.waiting >= limits.queue_per_user {
-                return Err(ErrorBody::new(
-                    ErrorCode::RateLimited,
-                    format!(
-                        "{} of your jobs are already waiting, the limit; wait for some to finish",
-                        limits.queue_per_user
-                    ),
-                ));
-            }
-            user.waiting += 1;
-            (user.slots.clone(), user.budget.clone())
-        };
-        self.remember(job.clone());
-        let mut spec = RunSpec {
-            program,
-            args: std::iter::once(name).chain(req.args).collect(),
-            env: req.env.into_iter().collect(),
-            stdin: Some(std::fs::File::from(std::os::fd::OwnedFd::from(
-                stdin_reader,
-            ))),
-            preopen,
-            budget: None,
-            memory_bytes: (memory_mb as usize) << 20,
-            timeout: Duration::from_millis(timeout_ms),
-            output: self.sink(request, &job, u64::from(output_kb) << 10),
-            kill: job.kill.clone(),
-        };
-        let (compute, job_for_task, on) = (self.clone(), job.clone(), request.on_behalf());
-        let writes = preopen_perms == Some(FsPerms::ReadWrite);
+        if user.waiting >= self.limits.queue_per_user {
+            return Err(ErrorBody::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "{} of your jobs are already waiting, the limit; wait for some to finish",
+                    self.limits.queue_per_user
+                ),
+            ));
+        }
+        user.waiting += 1;
+        Ok(Queued {
+            user_id,
+            slots: user.slots.clone(),
+            budget: user.budget.clone(),
+        })
+    }
+
+    /// Run the job once the user and the daemon have a slot for it, then report its end.
+    fn start(self: &Arc<Self>, job: Arc<Job>, mut spec: RunSpec, queued: Queued, on: OnBehalf) {
+        let compute = self.clone();
+        let writes = spec.preopen.as_ref().map(|(_, perms)| *perms) == Some(FsPerms::ReadWrite);
         tokio::spawn(async move {
             let overall = compute.overall.clone();
-            let _user = user_slots.acquire_owned().await;
+            let _user = queued.slots.acquire_owned().await;
             let _overall = overall.acquire_owned().await;
-            if let Some(user) = compute.users.lock().get_mut(&user_id) {
+            if let Some(user) = compute.users.lock().get_mut(&queued.user_id) {
                 user.waiting -= 1;
             }
             let started_ms = unix_ms();
-            let outcome = if job_for_task.kill.load(Ordering::Relaxed) {
+            let outcome = if job.kill.load(Ordering::Relaxed) {
                 Outcome {
                     ending: Ending::Killed,
                     error: Some("killed before it started".into()),
                     ..Outcome::default()
                 }
             } else {
-                *job_for_task.state.lock() = State::Running;
+                *job.state.lock() = State::Running;
                 // Counted when the job starts, not when it was queued: others may have written.
                 let budget = if writes {
-                    compute.file_budget(&on, &user_budget).await.map(Some)
+                    compute.file_budget(&on, &queued.budget).await.map(Some)
                 } else {
                     Ok(None)
                 };
                 match budget {
                     Ok(budget) => {
                         spec.budget = budget;
-                        compute.execute(&job_for_task, spec).await
+                        compute.execute(&job, spec).await
                     }
                     Err(e) => Outcome {
                         ending: Ending::Trap,
@@ -403,21 +449,8 @@ impl Compute {
                     },
                 }
             };
-            compute
-                .finish(&job_for_task, &on, outcome, started_ms)
-                .await;
+            compute.finish(&job, &on, outcome, started_ms).await;
         });
-        Ok(vm::RunAnswer {
-            topic: vm::job_topic(&id),
-            job: id,
-            cached,
-            limits: vm::JobLimits {
-                timeout_ms,
-                memory_mb,
-                output_kb,
-                files,
-            },
-        })
     }
 
     /// Where a job's output goes: published as it comes, kept for late readers, capped.
