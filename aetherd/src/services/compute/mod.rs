@@ -423,6 +423,9 @@ impl Compute {
                 user.waiting -= 1;
             }
             let started_ms = unix_ms();
+            // The budget is held until the VFS has counted what the job wrote: a job that
+            // starts meanwhile shares it, and one that starts after reads the new usage.
+            let mut held = None;
             let outcome = if job.kill.load(Ordering::Relaxed) {
                 Outcome {
                     ending: Ending::Killed,
@@ -439,6 +442,7 @@ impl Compute {
                 };
                 match budget {
                     Ok(budget) => {
+                        held.clone_from(&budget);
                         spec.budget = budget;
                         compute.execute(&job, spec).await
                     }
@@ -450,6 +454,7 @@ impl Compute {
                 }
             };
             compute.finish(&job, &on, outcome, started_ms).await;
+            drop(held);
         });
     }
 
