@@ -576,8 +576,8 @@ fn check_app(id: Option<u64>, app: &str) -> Result<(), (Option<u64>, ErrorBody)>
     }
 }
 
-/// A batched message is sent once it reaches this size: small enough to stay in cache.
-const BATCH_MESSAGE_BYTES: usize = 16 * 1024;
+/// A batched message is sent once it reaches this size.
+const BATCH_MESSAGE_BYTES: usize = 64 * 1024;
 
 /// Write what the hub queued: one frame per message, or when the client batches,
 /// several frames per message, one per line.
@@ -589,13 +589,29 @@ async fn write_batch<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut text = String::with_capacity(if batch {
-        BATCH_MESSAGE_BYTES + 2048
-    } else {
-        512
-    });
+    if !batch {
+        for item in items.drain(..) {
+            let text = match item {
+                Outbound::Deliver {
+                    sub,
+                    envelope,
+                    reply,
+                } => envelope.msg_frame(sub, reply),
+                Outbound::Frame(frame) => frame,
+                // In-process answers are for services; a connection never gets one.
+                Outbound::Answer { .. } => continue,
+            };
+            ws.feed(Message::text(text)).await?;
+        }
+        return ws.flush().await;
+    }
+    // Room for what is queued (a delivery is a few hundred bytes), up to one message.
+    let capacity = (items.len() * 512).min(BATCH_MESSAGE_BYTES) + 1024;
+    let mut text = String::with_capacity(capacity);
     for item in items.drain(..) {
-        let start = text.len();
+        if matches!(item, Outbound::Answer { .. }) {
+            continue;
+        }
         if !text.is_empty() {
             text.push('\n');
         }
@@ -606,14 +622,9 @@ where
                 reply,
             } => envelope.write_msg_frame(sub, reply, &mut text),
             Outbound::Frame(frame) => text.push_str(&frame),
-            // In-process answers are for services; a connection never gets one.
-            Outbound::Answer { .. } => {
-                text.truncate(start);
-                continue;
-            }
+            Outbound::Answer { .. } => {}
         }
-        if !batch || text.len() >= BATCH_MESSAGE_BYTES {
-            let capacity = text.capacity();
+        if text.len() >= BATCH_MESSAGE_BYTES {
             let full = std::mem::replace(&mut text, String::with_capacity(capacity));
             ws.feed(Message::text(full)).await?;
         }

@@ -80,7 +80,7 @@ pub async fn open_aether(port: u16, token: &str) -> anyhow::Result<Ws> {
 
 /// Read the `"ts":N` the publisher wrote, without parsing the whole message.
 pub fn timestamp(text: &[u8]) -> Option<u64> {
-    let at = text.windows(5).position(|w| w == b"\"ts\":")? + 5;
+    let at = memchr::memmem::find(text, b"\"ts\":")? + 5;
     let digits = &text[at..];
     let end = digits
         .iter()
@@ -112,7 +112,7 @@ impl NatsParser {
         self.buf.extend_from_slice(bytes);
         let mut parsed = Parsed::default();
         let mut at = 0;
-        while let Some(eol) = self.buf[at..].windows(2).position(|w| w == b"\r\n") {
+        while let Some(eol) = memchr::memmem::find(&self.buf[at..], b"\r\n") {
             let line = &self.buf[at..at + eol];
             if line.starts_with(b"MSG ") {
                 let len: usize = std::str::from_utf8(line)
