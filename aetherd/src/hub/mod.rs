@@ -348,7 +348,10 @@ fn answer(requester: Requester, result: Result<Data, ErrorBody>) {
             Ok(data) => format!("{{\"t\":\"res\",\"id\":{id},\"data\":{}}}", data.get()),
             Err(e) => ServerFrame::error(Some(id), e).to_json(),
         }),
-        OutboxKind::Service => Outbound::Answer { id, result },
+        OutboxKind::Service => Outbound::Answer {
+            id,
+            result: Box::new(result),
+        },
     };
     outbox.push(item);
 }

@@ -239,7 +239,7 @@ impl Seat {
                 }
                 Outbound::Answer { id, result } => {
                     if let Some(waiting) = self.pending.lock().remove(&id) {
-                        let _ = waiting.send(result);
+                        let _ = waiting.send(*result);
                     }
                 }
                 Outbound::Frame(_) => {}
