@@ -1,74 +1,21 @@
-//! Finding the daemon, signing in, saved credentials, and starting a local
-//! daemon in the background when none answers.
+//! Finding the daemon and signing in; the saved tokens and starting a local daemon
+//! are `aether_proto::client::local`'s, shared with the desktop.
 
-use std::collections::BTreeMap;
-use std::io::ErrorKind;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aether_proto::client::{AetherClient, ClientError, ClientOptions, Endpoint};
+use aether_proto::client::{AetherClient, ClientOptions, Endpoint, local};
 use aether_proto::frame::Auth;
-use aether_proto::paths;
 
 use crate::Failure;
 
-/// Saved login tokens, by endpoint.
-#[derive(Default, serde::Serialize, serde::Deserialize)]
-struct Credentials {
-    tokens: BTreeMap<String, String>,
-}
-
-fn credentials_path() -> PathBuf {
-    paths::data_dir().join("cli-credentials.json")
-}
-
-fn load_credentials() -> Credentials {
-    std::fs::read_to_string(credentials_path())
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default()
-}
-
-fn store_credentials(credentials: &Credentials) -> Result<(), Failure> {
-    let path = credentials_path();
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Failure::io(&path, e))?;
-    }
-    let text = serde_json::to_string_pretty(credentials).unwrap_or_default();
-    // Owner-only from the first byte: the file holds bearer tokens.
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| Failure::io(&tmp, e))?;
-    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| Failure::io(&tmp, e))?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| Failure::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| Failure::io(&path, e))
-}
-
 pub fn save_token(endpoint: &Endpoint, token: &str) -> Result<(), Failure> {
-    let mut credentials = load_credentials();
-    credentials
-        .tokens
-        .insert(endpoint.to_string(), token.to_owned());
-    store_credentials(&credentials)
+    local::save_token(endpoint, token).map_err(|e| Failure::Usage(e.to_string()))
 }
 
 /// Forget the saved token; true if there was one.
 pub fn forget_token(endpoint: &Endpoint) -> Result<bool, Failure> {
-    let mut credentials = load_credentials();
-    let had = credentials.tokens.remove(&endpoint.to_string()).is_some();
-    if had {
-        store_credentials(&credentials)?;
-    }
-    Ok(had)
+    local::forget_token(endpoint).map_err(|e| Failure::Usage(e.to_string()))
 }
 
 /// The endpoint to use: `--url`, else the local daemon's socket.
@@ -77,7 +24,7 @@ pub fn endpoint(url: Option<&str>) -> Result<(Endpoint, bool), Failure> {
         Some(url) => Endpoint::parse(url)
             .map(|e| (e, false))
             .map_err(Failure::Usage),
-        None => Ok((Endpoint::Unix(paths::default_socket()), true)),
+        None => Ok((local::default_endpoint(), true)),
     }
 }
 
@@ -86,10 +33,8 @@ pub async fn auth_for(endpoint: &Endpoint, token: Option<String>) -> Result<Auth
     if let Some(token) = token {
         return Ok(Auth::Token { token });
     }
-    if let Some(token) = load_credentials().tokens.get(&endpoint.to_string()) {
-        return Ok(Auth::Token {
-            token: token.clone(),
-        });
+    if let Some(token) = local::saved_token(endpoint) {
+        return Ok(Auth::Token { token });
     }
     if endpoint.is_unix() {
         return Ok(Auth::Local);
@@ -122,82 +67,12 @@ pub async fn connect(
     options: ClientOptions,
     autostart: bool,
 ) -> Result<AetherClient, Failure> {
-    match AetherClient::connect(endpoint, auth.clone(), options.clone()).await {
-        Ok(client) => Ok(client),
-        Err(ClientError::Connect { reason, .. }) if autostart && nobody_listens(endpoint) => {
-            start_daemon(endpoint, &reason)?;
-            AetherClient::connect(endpoint, auth, options)
-                .await
-                .map_err(Failure::from_client)
-        }
-        Err(e) => Err(Failure::from_client(e)),
-    }
+    local::connect(endpoint, auth, options, autostart, "aetherctl")
+        .await
+        .map_err(Failure::from_client)
 }
 
-pub fn nobody_listens(endpoint: &Endpoint) -> bool {
-    match endpoint {
-        Endpoint::Unix(path) => match std::os::unix::net::UnixStream::connect(path) {
-            Ok(_) => false,
-            Err(e) => matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused),
-        },
-        Endpoint::Tcp { .. } | Endpoint::Tls { .. } => false,
-    }
-}
-
-/// The `aetherd` next to this binary, else the one on PATH.
-fn daemon_binary() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join("aetherd")))
-        .filter(|path| path.exists())
-        .unwrap_or_else(|| PathBuf::from("aetherd"))
-}
-
-fn start_daemon(endpoint: &Endpoint, why: &str) -> Result<(), Failure> {
-    let Endpoint::Unix(socket) = endpoint else {
-        return Err(Failure::Connect(why.to_owned()));
-    };
-    let log_dir = socket.parent().unwrap_or(Path::new("/tmp"));
-    std::fs::create_dir_all(log_dir).map_err(|e| Failure::io(log_dir, e))?;
-    let log_path = log_dir.join("aetherd.log");
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| Failure::io(&log_path, e))?;
-    let binary = daemon_binary();
-    eprintln!(
-        "aetherctl: no daemon answered; starting {} (log: {})",
-        binary.display(),
-        log_path.display()
-    );
-    let mut child = Command::new(&binary)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        // Its own process group: a Ctrl-C meant for aetherctl must not stop the daemon.
-        .process_group(0)
-        .spawn()
-        .map_err(|e| Failure::Connect(format!("cannot start {}: {e}", binary.display())))?;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
-            return Ok(());
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(Failure::Connect(format!(
-                "the daemon exited at start ({status}); see {}",
-                log_path.display()
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Err(Failure::Connect(format!(
-        "the daemon did not open {} within 15 s; see {}",
-        socket.display(),
-        log_path.display()
-    )))
-}
+pub use local::nobody_listens;
 
 /// Wait until the daemon behind `socket` has gone (it removes its socket on exit).
 pub fn wait_gone(socket: &Path, timeout: Duration) -> Result<(), Failure> {

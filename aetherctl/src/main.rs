@@ -11,6 +11,7 @@ mod fs;
 mod output;
 mod perms;
 mod rules;
+mod session;
 mod token;
 mod vm;
 
@@ -90,6 +91,9 @@ enum Command {
     /// Telemetry rules: on an event, send a request built from it.
     #[command(subcommand)]
     Rules(rules::RulesCommand),
+    /// Saved desktop sessions: list, load, save, delete.
+    #[command(subcommand)]
+    Session(session::SessionCommand),
     /// Recent permission denials (admin).
     Audit(daemon::Audit),
 }
@@ -232,6 +236,7 @@ async fn execute(command: &Command, app: &AppHandle, json: bool) -> Result<(), F
         Command::Fs(command) => fs::run(command, app, json).await,
         Command::Vm(command) => vm::run(command, app, json).await,
         Command::Rules(command) => rules::run(command, app, json).await,
+        Command::Session(command) => session::run(command, app, json).await,
         Command::Audit(audit) => daemon::audit(audit, app, json).await,
     }
 }

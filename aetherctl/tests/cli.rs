@@ -709,3 +709,85 @@ async fn over_wss_aetherctl_trusts_the_certificate_it_is_given_and_no_other() {
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_saved_from_a_file_and_stdin_loads_lists_and_deletes() {
+    let (home, daemon, ctl, _url) = session().await;
+    let file = home.path().join("layout.json");
+    std::fs::write(
+        &file,
+        "{\n  \"panes\": [\"files\", \"terminal\"],\n  \"focus\": 0\n}\n",
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+
+    let out = ctl.go(&["session", "save", "work", file]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "saved work (revision 1)");
+    let focused = Some(br#"{"panes":["files","terminal"],"focus":1}"#.to_vec());
+    let out = ctl
+        .go_with_stdin(&["--json", "session", "save", "work", "-"], focused)
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let saved: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(saved, serde_json::json!({ "name": "work", "revision": 2 }));
+
+    // Plain `load` prints the state alone, so it can be saved again as it is.
+    let out = ctl.go(&["session", "load", "work"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let state: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        state,
+        serde_json::json!({ "panes": ["files", "terminal"], "focus": 1 })
+    );
+    let out = ctl.go(&["--json", "session", "load", "work"]).await;
+    let loaded: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (&loaded["revision"], &loaded["state"]),
+        (&serde_json::json!(2), &state)
+    );
+    assert!(loaded["saved_at_ms"].as_u64().unwrap() > 0, "{loaded}");
+
+    let out = ctl.go(&["--json", "session", "list"]).await;
+    let listed: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(listed["sessions"][0]["name"], "work", "{listed}");
+    assert_eq!(listed["sessions"][0]["revision"], 2, "{listed}");
+    let out = ctl.go(&["session", "list"]).await;
+    assert!(stdout(&out).starts_with("work "), "{}", stdout(&out));
+
+    // Refusals exit 1 with the daemon's code; input that is not JSON is a usage error.
+    let out = ctl.go(&["session", "save", "no/slash", file]).await;
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("bad_frame") && stderr(&out).contains("`name`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = ctl
+        .go_with_stdin(&["session", "save", "work", "-"], Some(b"[1, 2]".to_vec()))
+        .await;
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("object"), "{}", stderr(&out));
+    let out = ctl
+        .go_with_stdin(
+            &["session", "save", "work", "-"],
+            Some(b"not json".to_vec()),
+        )
+        .await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let out = ctl.go(&["--app", "files", "session", "list"]).await;
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("`session`"), "{}", stderr(&out));
+
+    let out = ctl.go(&["session", "delete", "work"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "deleted work");
+    let out = ctl.go(&["--json", "session", "delete", "work"]).await;
+    let deleted: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(deleted["existed"], false);
+    let out = ctl.go(&["session", "load", "work"]).await;
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("not_found"), "{}", stderr(&out));
+
+    daemon.stop().await;
+}

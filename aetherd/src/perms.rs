@@ -14,7 +14,7 @@ use notify::Watcher;
 use parking_lot::RwLock;
 use serde::Serialize;
 
-use aether_proto::api::{self, Call as _, sys, telemetry, vfs, vm};
+use aether_proto::api::{self, Call as _, session, sys, telemetry, vfs, vm};
 use aether_proto::manifest::MAX_MANIFEST_BYTES;
 use aether_proto::{Capability, ErrorBody, ErrorCode, Manifest, ManifestError, Pattern, Topic};
 
@@ -108,8 +108,10 @@ fn capability_topics(cap: Capability) -> &'static [(u8, &'static str)] {
         ],
         Capability::AppsManage => &[(REQ, "apps.install"), (REQ, "apps.uninstall")],
         Capability::Session => &[
-            (REQ, "session.save"),
-            (REQ, "session.load"),
+            (REQ, session::Save::TOPIC),
+            (REQ, session::Load::TOPIC),
+            (REQ, session::ListSessions::TOPIC),
+            (REQ, session::Delete::TOPIC),
             (REQ, "prefs.get"),
             (REQ, "prefs.set"),
         ],
@@ -141,6 +143,17 @@ pub enum Service {
     Vfs,
     Telemetry,
     Compute,
+    Session,
+}
+
+impl Service {
+    pub const ALL: [Service; 5] = [
+        Service::Sys,
+        Service::Vfs,
+        Service::Telemetry,
+        Service::Compute,
+        Service::Session,
+    ];
 }
 
 /// The topics each service serves: its calls in the typed API, and no others.
@@ -150,6 +163,7 @@ pub fn service_topics(service: Service) -> &'static [&'static str] {
         Service::Vfs => api::vfs::TOPICS,
         Service::Telemetry => api::telemetry::TOPICS,
         Service::Compute => api::vm::TOPICS,
+        Service::Session => api::session::TOPICS,
     }
 }
 
@@ -158,14 +172,14 @@ fn service_requests(service: Service) -> &'static [&'static str] {
     match service {
         // After a job that changed files, and to size a job's write budget.
         Service::Compute => &[vfs::Rescan::TOPIC, vfs::Usage::TOPIC],
-        Service::Sys | Service::Vfs | Service::Telemetry => &[],
+        Service::Sys | Service::Vfs | Service::Telemetry | Service::Session => &[],
     }
 }
 
 /// What each service may listen to (publications from every user), as patterns.
 fn service_listens(service: Service) -> &'static [&'static str] {
     match service {
-        Service::Sys | Service::Vfs | Service::Compute => &[],
+        Service::Sys | Service::Vfs | Service::Compute | Service::Session => &[],
         Service::Telemetry => &["telemetry.>"],
     }
 }
@@ -177,6 +191,7 @@ fn service_publishes(service: Service) -> &'static [&'static str] {
         Service::Vfs => &["vfs.events.*", "telemetry.vfs.*"],
         Service::Telemetry => &["telemetry.rules.*"],
         Service::Compute => &["vm.job.>", "telemetry.vm.*"],
+        Service::Session => &["telemetry.session.*"],
     }
 }
 
@@ -425,12 +440,7 @@ pub fn capability_table() -> String {
         open.join(", ")
     ));
     let mut internal = vec![];
-    for service in [
-        Service::Sys,
-        Service::Vfs,
-        Service::Telemetry,
-        Service::Compute,
-    ] {
+    for service in Service::ALL {
         for topic in service_requests(service) {
             internal.push(format!("`{topic}` (by {service:?})"));
         }
@@ -618,6 +628,28 @@ mod tests {
     }
 
     #[test]
+    fn the_session_capability_opens_every_session_topic_and_nothing_else_does() {
+        let mut c = catalog();
+        let desktop = Manifest::from_json(
+            "t",
+            r#"{"id":"desktop","name":"Desktop","version":"0.1.0","permissions":{"session":"layouts"}}"#,
+        )
+        .unwrap();
+        c.apps.insert(desktop.id.clone(), desktop);
+        let ana = caller(false, None);
+        for topic in api::session::TOPICS {
+            assert!(
+                decide(&c, &ana, "desktop", Op::Req, &p(topic)).is_ok(),
+                "{topic}"
+            );
+            let e = decide(&c, &ana, "files", Op::Req, &p(topic)).unwrap_err();
+            assert!(e.msg.contains("lacks capability `session`"), "{}", e.msg);
+        }
+        assert!(decide(&c, &ana, "desktop", Op::Sub, &p("session.save")).is_err());
+        assert!(decide(&c, &ana, "desktop", Op::Serve, &p("session.load")).is_err());
+    }
+
+    #[test]
     fn open_topics_own_namespace_and_serving() {
         let c = catalog();
         let ana = caller(false, None);
@@ -683,12 +715,7 @@ mod tests {
 
     #[test]
     fn every_service_topic_is_opened_by_a_capability_or_open_or_left_to_services() {
-        for service in [
-            Service::Sys,
-            Service::Vfs,
-            Service::Telemetry,
-            Service::Compute,
-        ] {
+        for service in Service::ALL {
             for topic in service_topics(service) {
                 let pattern = p(topic);
                 let by_capability = Capability::ALL.into_iter().any(|cap| {
@@ -697,7 +724,7 @@ mod tests {
                         .any(|(_, granted)| p(granted).covers(&pattern))
                 });
                 let open = OPEN_REQUESTS.contains(topic);
-                let internal = [Service::Compute]
+                let internal = Service::ALL
                     .into_iter()
                     .any(|s| service_requests(s).contains(topic));
                 assert!(

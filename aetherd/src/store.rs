@@ -63,6 +63,19 @@ fn migrations() -> Migrations<'static> {
         );
         CREATE INDEX rules_user ON rules(user_id);",
         ),
+        // session.*: one row per (user, name); the state is compact JSON text.
+        M::up(
+            "CREATE TABLE sessions (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            state TEXT NOT NULL,
+            bytes INTEGER NOT NULL,
+            revision INTEGER NOT NULL,
+            saved_at_ms INTEGER NOT NULL,
+            UNIQUE (user_id, name)
+        );",
+        ),
     ])
 }
 

@@ -6,6 +6,7 @@
 //! lists its calls in `CALLS` (the JSON Schema and the docs are generated from them)
 //! and its topic names in `TOPICS`.
 
+pub mod session;
 pub mod sys;
 pub mod telemetry;
 pub mod vfs;
@@ -62,6 +63,7 @@ pub fn all_calls() -> impl Iterator<Item = &'static CallInfo> {
         .chain(vfs::CALLS)
         .chain(vm::CALLS)
         .chain(telemetry::CALLS)
+        .chain(session::CALLS)
 }
 
 #[cfg(test)]
@@ -84,6 +86,7 @@ mod tests {
             .chain(vfs::TOPICS)
             .chain(vm::TOPICS)
             .chain(telemetry::TOPICS)
+            .chain(session::TOPICS)
             .copied()
             .collect();
         assert_eq!(seen, topics, "CALLS and TOPICS name the same topics");

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::endpoint::{Endpoint, Io};
-use super::{ClientError, ClientOptions};
+use super::{ClientError, ClientOptions, Link};
 use crate::error::{ErrorBody, ErrorCode};
 use crate::frame::{self, Auth, ByeReason, ClientFrame, Data, Msg, ServerFrame, Welcome};
 
@@ -48,10 +48,19 @@ pub(crate) async fn start(
     endpoint: Endpoint,
     auth: Auth,
     options: ClientOptions,
-) -> Result<(Welcome, mpsc::UnboundedSender<Command>), ClientError> {
+) -> Result<
+    (
+        Welcome,
+        mpsc::UnboundedSender<Command>,
+        watch::Receiver<Link>,
+    ),
+    ClientError,
+> {
     let (ws, welcome) = open(&endpoint, &auth, &options).await?;
     let (tx, rx) = mpsc::unbounded_channel();
+    let (link, link_rx) = watch::channel(Link::Up);
     let driver = Driver {
+        link,
         max_frame: welcome.limits.max_frame_bytes,
         endpoint,
         auth,
@@ -61,7 +70,7 @@ pub(crate) async fn start(
         subs: HashMap::new(),
     };
     tokio::spawn(driver.run(ws, rx));
-    Ok((welcome, tx))
+    Ok((welcome, tx, link_rx))
 }
 
 async fn open(
@@ -122,6 +131,8 @@ async fn next_frame(ws: &mut Ws) -> Option<ServerFrame> {
 }
 
 struct Driver {
+    /// Whether the connection is up, for whoever shows it (the desktop's status bar).
+    link: watch::Sender<Link>,
     /// The daemon closes the connection on a larger frame: refuse it here instead.
     max_frame: usize,
     endpoint: Endpoint,
@@ -155,16 +166,28 @@ impl Driver {
     async fn run(mut self, mut ws: Ws, mut commands: mpsc::UnboundedReceiver<Command>) {
         loop {
             match self.serve(&mut ws, &mut commands).await {
-                Outcome::Closed => return,
+                Outcome::Closed => {
+                    self.link.send_replace(Link::Closed { why: None });
+                    return;
+                }
                 Outcome::Lost { fatal, why } => {
+                    let reason = why.as_ref().map(|body| body.to_string());
                     self.fail_calls(why);
                     if fatal || !self.options.reconnect {
                         self.subs.clear();
+                        self.link.send_replace(Link::Closed { why: reason });
                         return;
                     }
+                    self.link.send_replace(Link::Reconnecting { attempts: 0 });
                     match self.reconnect(&mut commands).await {
-                        Some(new_ws) => ws = new_ws,
-                        None => return,
+                        Some(new_ws) => {
+                            ws = new_ws;
+                            self.link.send_replace(Link::Up);
+                        }
+                        None => {
+                            self.link.send_replace(Link::Closed { why: reason });
+                            return;
+                        }
                     }
                 }
             }
@@ -431,6 +454,11 @@ impl Driver {
                 }
                 Err(e) => tracing::debug!("reconnect failed: {e}"),
             }
+            self.link.send_modify(|link| {
+                if let Link::Reconnecting { attempts } = link {
+                    *attempts += 1;
+                }
+            });
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }

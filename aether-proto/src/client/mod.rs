@@ -7,6 +7,7 @@
 
 mod driver;
 mod endpoint;
+pub mod local;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use std::time::Duration;
 use futures_util::Stream;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 pub use endpoint::Endpoint;
 
@@ -58,6 +59,16 @@ impl ClientError {
     }
 }
 
+/// The state of the connection, as [`AetherClient::link`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    Up,
+    /// Lost; trying again (with backoff) and resubscribing when back.
+    Reconnecting { attempts: u32 },
+    /// Closed for good: by us, or by the daemon (`why`, e.g. credentials ended).
+    Closed { why: Option<String> },
+}
+
 /// Client settings.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -96,6 +107,7 @@ struct Shared {
     next_id: AtomicU64,
     welcome: Welcome,
     options: ClientOptions,
+    link: watch::Receiver<Link>,
 }
 
 impl Drop for Shared {
@@ -111,13 +123,15 @@ impl AetherClient {
         auth: Auth,
         options: ClientOptions,
     ) -> Result<AetherClient, ClientError> {
-        let (welcome, commands) = driver::start(endpoint.clone(), auth, options.clone()).await?;
+        let (welcome, commands, link) =
+            driver::start(endpoint.clone(), auth, options.clone()).await?;
         Ok(AetherClient {
             shared: Arc::new(Shared {
                 commands,
                 next_id: AtomicU64::new(1),
                 welcome,
                 options,
+                link,
             }),
         })
     }
@@ -125,6 +139,11 @@ impl AetherClient {
     /// Who the daemon says we are.
     pub fn welcome(&self) -> &Welcome {
         &self.shared.welcome
+    }
+
+    /// The connection's state, updated as it drops and comes back.
+    pub fn link(&self) -> watch::Receiver<Link> {
+        self.shared.link.clone()
     }
 
     /// A handle that acts as one app: every frame it sends names that app.
@@ -196,7 +215,8 @@ impl AetherClient {
     }
 }
 
-/// A client that acts as one app (the per-window handle of the desktop).
+/// A client that acts as one app (the per-window handle of the desktop). It is fixed to
+/// that app: nothing turns it back into the client or into another app's handle.
 #[derive(Clone)]
 pub struct AppHandle {
     client: AetherClient,
@@ -206,10 +226,6 @@ pub struct AppHandle {
 impl AppHandle {
     pub fn app_id(&self) -> &str {
         &self.app
-    }
-
-    pub fn client(&self) -> &AetherClient {
-        &self.client
     }
 
     /// Publish without waiting for the daemon.

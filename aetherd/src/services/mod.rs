@@ -5,6 +5,7 @@
 //! permission check the user's app would pass. No service calls another directly.
 
 pub mod compute;
+pub mod session;
 pub mod sys;
 pub mod telemetry;
 pub mod vfs;

@@ -14,6 +14,7 @@ mod limits;
 mod manifests;
 mod perms;
 mod search;
+mod session;
 mod sign_in;
 mod telemetry;
 mod tls;

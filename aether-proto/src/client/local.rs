@@ -1,0 +1,170 @@
+//! The local daemon as every client finds it: its socket, the tokens saved per
+//! endpoint, and starting it in the background when nothing answers. Shared by
+//! `aetherctl` and the desktop, so both sign in the same way.
+
+use std::collections::BTreeMap;
+use std::io::{self, ErrorKind};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{AetherClient, ClientError, ClientOptions, Endpoint};
+use crate::frame::Auth;
+use crate::paths;
+
+/// Saved login tokens, by endpoint.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Credentials {
+    tokens: BTreeMap<String, String>,
+}
+
+fn credentials_path() -> PathBuf {
+    paths::data_dir().join("cli-credentials.json")
+}
+
+fn load_credentials() -> Credentials {
+    std::fs::read_to_string(credentials_path())
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
+fn store_credentials(credentials: &Credentials) -> io::Result<()> {
+    let path = credentials_path();
+    let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(named)?;
+    }
+    let text = serde_json::to_string_pretty(credentials).unwrap_or_default();
+    // Owner-only from the first byte: the file holds bearer tokens.
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(named)?;
+    io::Write::write_all(&mut file, text.as_bytes()).map_err(named)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(named)?;
+    std::fs::rename(&tmp, &path).map_err(named)
+}
+
+/// The token saved for this endpoint by a `login`.
+pub fn saved_token(endpoint: &Endpoint) -> Option<String> {
+    load_credentials().tokens.remove(&endpoint.to_string())
+}
+
+pub fn save_token(endpoint: &Endpoint, token: &str) -> io::Result<()> {
+    let mut credentials = load_credentials();
+    credentials
+        .tokens
+        .insert(endpoint.to_string(), token.to_owned());
+    store_credentials(&credentials)
+}
+
+/// Forget the saved token; true if there was one.
+pub fn forget_token(endpoint: &Endpoint) -> io::Result<bool> {
+    let mut credentials = load_credentials();
+    let had = credentials.tokens.remove(&endpoint.to_string()).is_some();
+    if had {
+        store_credentials(&credentials)?;
+    }
+    Ok(had)
+}
+
+/// The local daemon's socket.
+pub fn default_endpoint() -> Endpoint {
+    Endpoint::Unix(paths::default_socket())
+}
+
+/// True when nothing listens on a Unix socket (so starting a daemon there is right).
+pub fn nobody_listens(endpoint: &Endpoint) -> bool {
+    match endpoint {
+        Endpoint::Unix(path) => match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => false,
+            Err(e) => matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused),
+        },
+        Endpoint::Tcp { .. } | Endpoint::Tls { .. } => false,
+    }
+}
+
+/// Connect; when `autostart` and nothing listens on the Unix socket, start a daemon
+/// first (`who` names the client in what it prints).
+pub async fn connect(
+    endpoint: &Endpoint,
+    auth: Auth,
+    options: ClientOptions,
+    autostart: bool,
+    who: &str,
+) -> Result<AetherClient, ClientError> {
+    match AetherClient::connect(endpoint, auth.clone(), options.clone()).await {
+        Ok(client) => Ok(client),
+        Err(ClientError::Connect { reason, .. }) if autostart && nobody_listens(endpoint) => {
+            start_daemon(endpoint, &reason, who).map_err(|reason| ClientError::Connect {
+                endpoint: endpoint.to_string(),
+                reason,
+            })?;
+            AetherClient::connect(endpoint, auth, options).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The `aetherd` next to this binary, else the one on PATH.
+fn daemon_binary() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("aetherd")))
+        .filter(|path| path.exists())
+        .unwrap_or_else(|| PathBuf::from("aetherd"))
+}
+
+fn start_daemon(endpoint: &Endpoint, why: &str, who: &str) -> Result<(), String> {
+    let Endpoint::Unix(socket) = endpoint else {
+        return Err(why.to_owned());
+    };
+    let log_dir = socket.parent().unwrap_or(Path::new("/tmp"));
+    let io_err = |path: &Path, e: io::Error| format!("{}: {e}", path.display());
+    std::fs::create_dir_all(log_dir).map_err(|e| io_err(log_dir, e))?;
+    let log_path = log_dir.join("aetherd.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| io_err(&log_path, e))?;
+    let binary = daemon_binary();
+    eprintln!(
+        "{who}: no daemon answered; starting {} (log: {})",
+        binary.display(),
+        log_path.display()
+    );
+    let mut child = Command::new(&binary)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        // Its own process group: a Ctrl-C meant for the client must not stop the daemon.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "the daemon exited at start ({status}); see {}",
+                log_path.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!(
+        "the daemon did not open {} within 15 s; see {}",
+        socket.display(),
+        log_path.display()
+    ))
+}

@@ -1,0 +1,232 @@
+//! The event loop: one `select!` over terminal input, the bus, the connection's state,
+//! signals and one timer (notifications expiring, the session's debounced save, a
+//! frame held back). It draws only when something changed, at most once per 10 ms, and
+//! sleeps otherwise.
+
+use std::time::{Duration, Instant};
+
+use aether_proto::api::session;
+use aether_proto::client::{AetherClient, AppHandle, Link};
+use apps::Level;
+use crossterm::event::EventStream;
+use futures_util::StreamExt;
+use serde_json::Value;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use crate::bus::{Bus, Incoming, error_body};
+use crate::config::Config;
+use crate::desktop::{Desktop, LinkState, Output, SESSION_NAME};
+use crate::term;
+
+/// The shortest time between two frames.
+const FRAME: Duration = Duration::from_millis(10);
+/// How long the layout must be still before it is saved.
+const SAVE_AFTER: Duration = Duration::from_millis(800);
+
+pub struct Options {
+    /// Start from the default layout, not the saved one.
+    pub fresh: bool,
+}
+
+/// Load the saved session, or lay out the default; say which.
+pub async fn prepare(client: &AetherClient, config: &Config, options: &Options) -> Desktop {
+    let user = client.welcome().user.name.clone();
+    let mut desktop = Desktop::new(config.keymap.clone(), config.theme.clone(), user);
+    let session = client.app("desktop");
+    let loaded = if options.fresh {
+        None
+    } else {
+        Some(
+            session
+                .request(&session::Load {
+                    name: SESSION_NAME.into(),
+                })
+                .await,
+        )
+    };
+    match loaded {
+        Some(Ok(session::Loaded { state: Some(state), .. })) if desktop.restore(&state) => {}
+        Some(Ok(session::Loaded { state: Some(_), .. })) => {
+            desktop.default_layout();
+            desktop.notify(Level::Warn, "the saved layout could not be read; this is the default one");
+        }
+        Some(Ok(_)) => {
+            desktop.default_layout();
+            desktop.show_welcome();
+        }
+        Some(Err(e)) => {
+            desktop.default_layout();
+            desktop.notify(Level::Warn, format!("no saved layout: {}", error_body(e).msg));
+        }
+        None => desktop.default_layout(),
+    }
+    desktop.start();
+    desktop
+}
+
+pub async fn run(client: AetherClient, config: Config, mut desktop: Desktop) -> anyhow::Result<()> {
+    let (tx, mut incoming) = mpsc::unbounded_channel::<Incoming>();
+    let (notices_tx, mut notices) = mpsc::unbounded_channel::<(Level, String)>();
+    let mut bus = Bus::new(client.clone(), tx);
+    let session = client.app("desktop");
+    let mut link = client.link();
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+
+    let mut tty = term::enter()?;
+    let size = tty.size()?;
+    desktop.resize(size.width, size.height);
+    let mut events = EventStream::new();
+    let mut last_saved: Value = desktop.snapshot();
+    let mut save_at: Option<Instant> = None;
+    let mut last_frame = Instant::now() - FRAME;
+    let mut frame_at: Option<Instant> = Some(Instant::now());
+    let mut was_down = false;
+    let result = loop {
+        handle_outputs(&mut desktop, &mut bus, &config, &notices_tx);
+        if desktop.quitting() {
+            break Ok(());
+        }
+        let deadline = [frame_at, save_at, desktop.next_expiry()].into_iter().flatten().min();
+        let mut changed = true;
+        tokio::select! {
+            biased;
+            _ = hangup.recv() => break Ok(()),
+            _ = terminate.recv() => break Ok(()),
+            event = events.next() => match event {
+                Some(Ok(event)) => match crate::input::convert(event) {
+                    Some(input) => desktop.on_input(input),
+                    None => changed = false,
+                },
+                Some(Err(e)) => break Err(e.into()),
+                None => break Ok(()),
+            },
+            Some(first) = incoming.recv() => {
+                desktop.deliver(first.window, first.event);
+                // Take what else is queued now: one frame for a burst of output.
+                let mut more = 0;
+                while more < 256 && let Ok(next) = incoming.try_recv() {
+                    desktop.deliver(next.window, next.event);
+                    more += 1;
+                }
+            }
+            Some((level, text)) = notices.recv() => desktop.notify(level, text),
+            Ok(()) = link.changed() => {
+                let state = link.borrow_and_update().clone();
+                desktop.link = match state {
+                    Link::Up => LinkState::Up,
+                    Link::Reconnecting { attempts } => LinkState::Reconnecting(attempts),
+                    Link::Closed { why } => LinkState::Down(why.unwrap_or_else(|| "closed".into())),
+                };
+                match desktop.link {
+                    LinkState::Up if was_down => {
+                        was_down = false;
+                        desktop.notify(Level::Info, "reconnected to the daemon");
+                        desktop.reconnected();
+                    }
+                    LinkState::Up => {}
+                    _ => was_down = true,
+                }
+            }
+            _ = sleep_until(deadline), if deadline.is_some() => {
+                let now = Instant::now();
+                changed = desktop.expire(now);
+                if save_at.is_some_and(|at| at <= now) {
+                    save_at = None;
+                    save_if_changed(&desktop, &session, &mut last_saved, &notices_tx);
+                }
+            }
+        }
+        let now = Instant::now();
+        desktop.set_now(now);
+        if changed {
+            save_at.get_or_insert(now + SAVE_AFTER);
+            frame_at = Some(frame_at.map_or(last_frame + FRAME, |at| at.min(last_frame + FRAME)));
+        }
+        if let Some(at) = frame_at
+            && at <= now
+        {
+            frame_at = None;
+            last_frame = now;
+            term::draw(&mut tty, |frame| {
+                let area = frame.area();
+                desktop.resize(area.width, area.height);
+                desktop.render(area, frame.buffer_mut());
+            })?;
+        }
+    };
+    term::leave();
+    // The last word: save now, briefly, so the next start finds this layout.
+    let state = desktop.snapshot();
+    if state != last_saved {
+        let save = session::Save {
+            name: SESSION_NAME.into(),
+            state,
+        };
+        if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(2), session.request(&save)).await {
+            eprintln!("aether: the layout was not saved: {}", error_body(e).msg);
+        }
+    }
+    result
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn handle_outputs(
+    desktop: &mut Desktop,
+    bus: &mut Bus,
+    config: &Config,
+    notices: &mpsc::UnboundedSender<(Level, String)>,
+) {
+    for output in desktop.take_outputs() {
+        match output {
+            Output::Bus(window, kind, effect) => bus.run(window, kind, effect),
+            Output::Closed(window) => bus.closed(window),
+            Output::Copy(text) => {
+                let copied = match &config.copy_command {
+                    Some(command) => term::copy_with(command, &text),
+                    None => term::osc52(&text),
+                };
+                if let Err(e) = copied {
+                    let _ = notices.send((Level::Error, format!("could not copy: {e}")));
+                }
+            }
+            Output::Quit => {}
+        }
+    }
+}
+
+/// Save the session when it differs from the last one saved (last write wins, so two
+/// terminals of one user simply take turns).
+fn save_if_changed(
+    desktop: &Desktop,
+    session: &AppHandle,
+    last_saved: &mut Value,
+    notices: &mpsc::UnboundedSender<(Level, String)>,
+) {
+    let state = desktop.snapshot();
+    if state == *last_saved {
+        return;
+    }
+    *last_saved = state.clone();
+    let session = session.clone();
+    let notices = notices.clone();
+    tokio::spawn(async move {
+        let save = session::Save {
+            name: SESSION_NAME.into(),
+            state,
+        };
+        if let Err(e) = session.request(&save).await {
+            let _ = notices.send((
+                Level::Warn,
+                format!("layout not saved: {}", error_body(e).msg),
+            ));
+        }
+    });
+}

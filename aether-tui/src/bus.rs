@@ -1,0 +1,140 @@
+//! Runs the apps' bus effects. Each window acts as its own app: its requests and
+//! subscriptions go through an `AppHandle` fixed to that app's manifest id, so the
+//! daemon checks every window against its own capabilities. Answers and deliveries come
+//! back into the event loop tagged with the window and the app's ticket.
+
+use std::collections::HashMap;
+
+use aether_proto::client::{AetherClient, AppHandle, ClientError};
+use aether_proto::frame;
+use aether_proto::{ErrorBody, ErrorCode};
+use apps::{AppKind, Effect, Event, Ticket};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::wm::WindowId;
+
+/// What the bus brings back to the event loop.
+#[derive(Debug)]
+pub struct Incoming {
+    pub window: WindowId,
+    pub event: Event,
+}
+
+pub struct Bus {
+    client: AetherClient,
+    handles: HashMap<AppKind, AppHandle>,
+    subscriptions: HashMap<(WindowId, Ticket), JoinHandle<()>>,
+    requests: HashMap<WindowId, Vec<JoinHandle<()>>>,
+    tx: mpsc::UnboundedSender<Incoming>,
+}
+
+impl Bus {
+    pub fn new(client: AetherClient, tx: mpsc::UnboundedSender<Incoming>) -> Bus {
+        Bus {
+            client,
+            handles: HashMap::new(),
+            subscriptions: HashMap::new(),
+            requests: HashMap::new(),
+            tx,
+        }
+    }
+
+    fn handle(&mut self, kind: AppKind) -> AppHandle {
+        self.handles
+            .entry(kind)
+            .or_insert_with(|| self.client.app(kind.app_id()))
+            .clone()
+    }
+
+    pub fn run(&mut self, window: WindowId, kind: AppKind, effect: Effect) {
+        let handle = self.handle(kind);
+        let tx = self.tx.clone();
+        match effect {
+            Effect::Request {
+                ticket,
+                topic,
+                data,
+            } => {
+                let task = tokio::spawn(async move {
+                    let result = handle
+                        .request_raw(topic, frame::to_data(&data), None)
+                        .await
+                        .map(|raw| serde_json::from_str::<Value>(raw.get()).unwrap_or(Value::Null))
+                        .map_err(error_body);
+                    let _ = tx.send(Incoming {
+                        window,
+                        event: Event::Answer { ticket, result },
+                    });
+                });
+                let tasks = self.requests.entry(window).or_default();
+                tasks.retain(|t| !t.is_finished());
+                tasks.push(task);
+            }
+            Effect::Subscribe { ticket, pattern } => {
+                let task = tokio::spawn(async move {
+                    let mut subscription = match handle.subscribe(&pattern).await {
+                        Ok(subscription) => subscription,
+                        Err(e) => {
+                            let _ = tx.send(Incoming {
+                                window,
+                                event: Event::SubscribeFailed {
+                                    ticket,
+                                    error: error_body(e),
+                                },
+                            });
+                            return;
+                        }
+                    };
+                    while let Some(msg) = subscription.next_msg().await {
+                        let data = serde_json::from_str(msg.data.get()).unwrap_or(Value::Null);
+                        let event = Event::Delivery {
+                            ticket,
+                            topic: msg.topic,
+                            data,
+                        };
+                        if tx.send(Incoming { window, event }).is_err() {
+                            return;
+                        }
+                    }
+                });
+                if let Some(old) = self.subscriptions.insert((window, ticket), task) {
+                    old.abort();
+                }
+            }
+            Effect::Unsubscribe { ticket } => {
+                if let Some(task) = self.subscriptions.remove(&(window, ticket)) {
+                    task.abort();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The window closed: its subscriptions end and its answers are not awaited.
+    pub fn closed(&mut self, window: WindowId) {
+        self.subscriptions.retain(|(w, _), task| {
+            if *w == window {
+                task.abort();
+            }
+            *w != window
+        });
+        for task in self.requests.remove(&window).unwrap_or_default() {
+            task.abort();
+        }
+    }
+}
+
+/// A client error as the apps see errors: the daemon's own, or one that says what happened.
+pub fn error_body(e: ClientError) -> ErrorBody {
+    match e {
+        ClientError::Daemon(body) => body,
+        ClientError::Timeout(after) => ErrorBody::new(ErrorCode::Timeout, format!("no answer within {after:?}")),
+        ClientError::ConnectionLost | ClientError::Closed => ErrorBody::new(
+            ErrorCode::Unavailable,
+            "the daemon is not reachable right now; try again when the status bar says connected",
+        ),
+        other => ErrorBody::new(ErrorCode::Internal, other.to_string()),
+    }
+}

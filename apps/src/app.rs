@@ -1,0 +1,252 @@
+//! The contract between an app and its host (the desktop): events in, effects out,
+//! a view drawn from state alone.
+//!
+//! An app never holds a connection. It asks for bus work with [`Effect::Request`] and
+//! friends, each carrying a [`Ticket`] it picked; the host runs the request through the
+//! window's own handle (fixed to the app's manifest id, so the permission manager
+//! checks each window as its app) and hands the answer back as [`Event::Answer`] with
+//! the same ticket. An app keeps the ticket it still waits for and drops any other
+//! answer, so a slow, stale answer is never drawn.
+
+use aether_proto::ErrorBody;
+use aether_proto::api::Call;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use serde_json::Value;
+
+use crate::key::{Key, Mouse};
+use crate::theme::Theme;
+
+/// Names one piece of work an app asked for; answers carry it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Ticket(pub u64);
+
+/// Hands out an app's tickets.
+#[derive(Debug, Default)]
+pub struct Tickets {
+    last: u64,
+}
+
+impl Tickets {
+    pub fn next(&mut self) -> Ticket {
+        self.last += 1;
+        Ticket(self.last)
+    }
+}
+
+/// What happens to an app.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Key(Key),
+    Paste(String),
+    Mouse(Mouse),
+    /// The answer to [`Effect::Request`].
+    Answer {
+        ticket: Ticket,
+        result: Result<Value, ErrorBody>,
+    },
+    /// A message on a subscription made with [`Effect::Subscribe`].
+    Delivery {
+        ticket: Ticket,
+        topic: String,
+        data: Value,
+    },
+    /// A subscription could not be made (or was lost for good).
+    SubscribeFailed { ticket: Ticket, error: ErrorBody },
+    /// The user answered [`Effect::Confirm`].
+    Confirmed { ticket: Ticket, yes: bool },
+    /// The user picked one of [`Effect::Choose`]'s options; `None` when cancelled.
+    Chose {
+        ticket: Ticket,
+        index: Option<usize>,
+    },
+    /// The user answered [`Effect::Prompt`]; `None` when cancelled.
+    Prompted {
+        ticket: Ticket,
+        text: Option<String>,
+    },
+    /// Open this path (the editor opens a file, at `line` when given; the explorer
+    /// shows a folder).
+    OpenPath { path: String, line: Option<usize> },
+    /// The connection to the daemon came back: what was shown may be stale.
+    Reconnected,
+}
+
+/// What an app asks its host to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// A bus request as this window's app; answered with [`Event::Answer`].
+    Request {
+        ticket: Ticket,
+        topic: &'static str,
+        data: Value,
+    },
+    /// Subscribe to a pattern as this window's app; messages come as [`Event::Delivery`].
+    Subscribe { ticket: Ticket, pattern: String },
+    Unsubscribe { ticket: Ticket },
+    /// Open a path in another app's window (a file in the editor, a folder in the explorer).
+    Open {
+        app: AppKind,
+        path: String,
+        line: Option<usize>,
+    },
+    /// A notification in the desktop's notification layer.
+    Notify { level: Level, text: String },
+    /// Ask yes or no in a dialog above every window.
+    Confirm { ticket: Ticket, question: String },
+    /// Offer a choice between a few options in a dialog above every window.
+    Choose {
+        ticket: Ticket,
+        question: String,
+        options: Vec<String>,
+    },
+    /// Ask for one line of text in a dialog above every window.
+    Prompt {
+        ticket: Ticket,
+        question: String,
+        initial: String,
+    },
+    /// Put text on the clipboard (OSC 52 or the configured copy command).
+    Copy(String),
+}
+
+impl Effect {
+    /// A typed request of `aether_proto::api`.
+    pub fn request<C: Call>(ticket: Ticket, call: &C) -> Effect {
+        Effect::Request {
+            ticket,
+            topic: C::TOPIC,
+            data: serde_json::to_value(call).unwrap_or(Value::Null),
+        }
+    }
+
+    pub fn notify(level: Level, text: impl Into<String>) -> Effect {
+        Effect::Notify {
+            level,
+            text: text.into(),
+        }
+    }
+}
+
+/// Decode an answer as call `C`'s answer type.
+pub fn decode<C: Call>(result: Result<Value, ErrorBody>) -> Result<C::Answer, ErrorBody> {
+    let value = result?;
+    serde_json::from_value(value).map_err(|e| {
+        ErrorBody::new(
+            aether_proto::ErrorCode::Internal,
+            format!("the answer to {} did not decode: {e}", C::TOPIC),
+        )
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+/// The built-in apps, each acting as its manifest's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AppKind {
+    Files,
+    Editor,
+    Terminal,
+    Settings,
+}
+
+impl AppKind {
+    pub const ALL: [AppKind; 4] = [
+        AppKind::Files,
+        AppKind::Editor,
+        AppKind::Terminal,
+        AppKind::Settings,
+    ];
+
+    /// The manifest id the window acts as (settings acts as the desktop).
+    pub fn app_id(self) -> &'static str {
+        match self {
+            AppKind::Files => "files",
+            AppKind::Editor => "editor",
+            AppKind::Terminal => "terminal",
+            AppKind::Settings => "desktop",
+        }
+    }
+
+    /// The name saved in the session and typed in the palette.
+    pub fn name(self) -> &'static str {
+        match self {
+            AppKind::Files => "files",
+            AppKind::Editor => "editor",
+            AppKind::Terminal => "terminal",
+            AppKind::Settings => "settings",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            AppKind::Files => "File Explorer",
+            AppKind::Editor => "Code Editor",
+            AppKind::Terminal => "VM Terminal",
+            AppKind::Settings => "Settings",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<AppKind> {
+        AppKind::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+}
+
+/// What a view may know besides its app's state.
+pub struct ViewCx<'a> {
+    pub theme: &'a Theme,
+    /// This window has the keyboard.
+    pub focused: bool,
+}
+
+/// One key an app offers, for the help overlay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hint {
+    pub keys: &'static str,
+    pub what: &'static str,
+}
+
+pub const fn hint(keys: &'static str, what: &'static str) -> Hint {
+    Hint { keys, what }
+}
+
+/// An app: state changed only by [`App::update`], drawn only by [`App::view`].
+pub trait App {
+    fn kind(&self) -> AppKind;
+
+    /// The window's title (the file open, the folder shown).
+    fn title(&self) -> String;
+
+    /// The first effects, when the window opens or is restored.
+    fn start(&mut self) -> Vec<Effect>;
+
+    fn update(&mut self, event: Event) -> Vec<Effect>;
+
+    fn view(&self, area: Rect, buf: &mut Buffer, cx: &ViewCx);
+
+    /// The keys this app offers now, for `?`.
+    fn hints(&self) -> Vec<Hint>;
+
+    /// What the session keeps of this window, to restore it with [`crate::restore`].
+    fn save(&self) -> Value;
+
+    /// Whether closing now would lose something (unsaved edits).
+    fn unsaved(&self) -> Option<String> {
+        None
+    }
+
+    /// What runs in this window now (a program), for the status bar.
+    fn busy(&self) -> Option<String> {
+        None
+    }
+
+    /// Paths this window knows of, for the palette's files.
+    fn paths(&self) -> Vec<String> {
+        Vec::new()
+    }
+}

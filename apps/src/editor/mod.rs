@@ -1,0 +1,677 @@
+//! The Code Editor: tabs of open files in `ratatui-textarea`, find and replace, undo and
+//! redo, saving through the VFS with its version check (reload / overwrite / keep both /
+//! show the diff on a conflict), and reloading by itself a file changed elsewhere while
+//! it has no edits.
+
+mod doc;
+mod view;
+
+use std::collections::HashMap;
+
+use aether_proto::api::vfs;
+use aether_proto::{ErrorBody, ErrorCode};
+use serde_json::{Value, json};
+
+use crate::app::{App, AppKind, Effect, Event, Hint, Level, Ticket, Tickets, decode, hint};
+use crate::key::{Key, KeyCode, Mods, Mouse};
+use crate::path;
+use crate::widgets::{LineEdit, LineInput, human_bytes};
+pub(crate) use doc::{Doc, DocState};
+
+/// The largest file the editor opens (one read of the daemon's chunk limit).
+pub const MAX_FILE_BYTES: usize = 2 << 20;
+
+pub struct Editor {
+    tickets: Tickets,
+    docs: Vec<Doc>,
+    active: usize,
+    find: Option<FindBar>,
+    /// A diff shown over the text (after a conflict), until Esc.
+    diff: Option<Vec<DiffLine>>,
+    message: Option<(Level, String)>,
+    events: Option<Ticket>,
+    pending: HashMap<Ticket, Pending>,
+}
+
+pub(crate) struct FindBar {
+    query: LineInput,
+    replace: Option<LineInput>,
+    on_replace: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DiffLine {
+    Same(String),
+    Mine(String),
+    Theirs(String),
+}
+
+#[derive(Debug, Clone)]
+enum Pending {
+    /// A file being read into the doc at this path.
+    Load { path: String, line: Option<usize> },
+    Save { path: String, text: String },
+    /// The other version, read to show the diff.
+    Theirs { path: String },
+    AskOpen,
+    AskSaveAs,
+    /// Resolving a failed save: reload, overwrite, keep both, show the diff.
+    Conflict { path: String },
+    ConfirmClose,
+}
+
+const CONFLICT_OPTIONS: [&str; 4] = ["Reload theirs", "Overwrite", "Keep both", "Show the diff"];
+
+impl Editor {
+    pub fn new(file: Option<&str>) -> Editor {
+        let mut editor = Editor {
+            tickets: Tickets::default(),
+            docs: Vec::new(),
+            active: 0,
+            find: None,
+            diff: None,
+            message: None,
+            events: None,
+            pending: HashMap::new(),
+        };
+        match file {
+            Some(file) => editor.docs.push(Doc::loading(path::normalize(file))),
+            None => editor.docs.push(Doc::scratch()),
+        }
+        editor
+    }
+
+    pub fn restore(state: &Value) -> Editor {
+        let mut editor = Editor::new(None);
+        let tabs: Vec<Doc> = state["tabs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|tab| {
+                let mut doc = Doc::loading(path::normalize(tab["path"].as_str()?));
+                doc.restore_cursor = Some((
+                    tab["row"].as_u64().unwrap_or(0) as usize,
+                    tab["col"].as_u64().unwrap_or(0) as usize,
+                ));
+                Some(doc)
+            })
+            .collect();
+        if !tabs.is_empty() {
+            editor.docs = tabs;
+            editor.active = (state["active"].as_u64().unwrap_or(0) as usize)
+                .min(editor.docs.len() - 1);
+        }
+        editor
+    }
+
+    fn doc(&self) -> &Doc {
+        &self.docs[self.active]
+    }
+
+    fn doc_mut(&mut self) -> &mut Doc {
+        &mut self.docs[self.active]
+    }
+
+    fn say(&mut self, level: Level, text: impl Into<String>) {
+        self.message = Some((level, text.into()));
+    }
+
+    fn load(&mut self, path: String, line: Option<usize>) -> Vec<Effect> {
+        let ticket = self.tickets.next();
+        self.pending.insert(
+            ticket,
+            Pending::Load {
+                path: path.clone(),
+                line,
+            },
+        );
+        vec![Effect::request(
+            ticket,
+            &vfs::Read {
+                path,
+                length: Some(MAX_FILE_BYTES),
+                ..Default::default()
+            },
+        )]
+    }
+
+    /// Open `path` in a tab (the one it is in, else a new one) at `line`.
+    fn open(&mut self, path: String, line: Option<usize>) -> Vec<Effect> {
+        let path = path::normalize(&path);
+        if let Some(index) = self.docs.iter().position(|d| d.path.as_deref() == Some(&path)) {
+            self.active = index;
+            if let Some(line) = line {
+                self.doc_mut().jump_to_line(line);
+            }
+            return Vec::new();
+        }
+        // An untouched scratch tab gives its place to the file.
+        if self.docs.len() == 1 && self.docs[0].is_blank_scratch() {
+            self.docs.clear();
+        }
+        self.docs.push(Doc::loading(path.clone()));
+        self.active = self.docs.len() - 1;
+        self.load(path, line)
+    }
+
+    fn save(&mut self, force: bool) -> Vec<Effect> {
+        let doc = self.doc();
+        if !doc.editable() {
+            return Vec::new();
+        }
+        let Some(path) = doc.path.clone() else {
+            let ticket = self.tickets.next();
+            self.pending.insert(ticket, Pending::AskSaveAs);
+            return vec![Effect::Prompt {
+                ticket,
+                question: "Save as".into(),
+                initial: "/untitled.txt".into(),
+            }];
+        };
+        let text = doc.text();
+        let if_version = if force { None } else { doc.version.clone() };
+        let if_absent = !force && doc.version.is_none();
+        self.write(path, text, if_version, if_absent)
+    }
+
+    fn write(
+        &mut self,
+        path: String,
+        text: String,
+        if_version: Option<String>,
+        if_absent: bool,
+    ) -> Vec<Effect> {
+        let ticket = self.tickets.next();
+        self.say(Level::Info, format!("saving {path}…"));
+        self.pending.insert(
+            ticket,
+            Pending::Save {
+                path: path.clone(),
+                text: text.clone(),
+            },
+        );
+        vec![Effect::request(
+            ticket,
+            &vfs::Write {
+                path,
+                data: text,
+                if_version,
+                if_absent,
+                parents: true,
+                ..Default::default()
+            },
+        )]
+    }
+
+    fn close_tab(&mut self, force: bool) -> Vec<Effect> {
+        if !force && self.doc().dirty {
+            let ticket = self.tickets.next();
+            self.pending.insert(ticket, Pending::ConfirmClose);
+            return vec![Effect::Confirm {
+                ticket,
+                question: format!("Close {} and lose its changes?", self.doc().name()),
+            }];
+        }
+        self.docs.remove(self.active);
+        if self.docs.is_empty() {
+            self.docs.push(Doc::scratch());
+        }
+        self.active = self.active.min(self.docs.len() - 1);
+        Vec::new()
+    }
+
+    fn on_key(&mut self, key: Key) -> Vec<Effect> {
+        if self.diff.is_some() {
+            if matches!(key.code, KeyCode::Esc | KeyCode::Char('q')) {
+                self.diff = None;
+            }
+            return Vec::new();
+        }
+        if self.find.is_some() {
+            return self.on_find_key(key);
+        }
+        let ctrl = key.mods.ctrl && !key.mods.alt;
+        match key.code {
+            KeyCode::Char('s') if ctrl => return self.save(false),
+            KeyCode::Char('o') if ctrl => {
+                let ticket = self.tickets.next();
+                self.pending.insert(ticket, Pending::AskOpen);
+                let initial = self
+                    .doc()
+                    .path
+                    .as_deref()
+                    .map(|p| format!("{}/", path::parent(p).trim_end_matches('/')))
+                    .unwrap_or_else(|| "/".into());
+                return vec![Effect::Prompt {
+                    ticket,
+                    question: "Open file".into(),
+                    initial,
+                }];
+            }
+            KeyCode::Char('n') if ctrl => {
+                self.docs.push(Doc::scratch());
+                self.active = self.docs.len() - 1;
+                return Vec::new();
+            }
+            KeyCode::Char('w') if ctrl => return self.close_tab(false),
+            KeyCode::Char('f') if ctrl => {
+                self.find = Some(FindBar {
+                    query: LineInput::default(),
+                    replace: None,
+                    on_replace: false,
+                });
+                return Vec::new();
+            }
+            KeyCode::Char('r') if ctrl => {
+                self.find = Some(FindBar {
+                    query: LineInput::default(),
+                    replace: Some(LineInput::default()),
+                    on_replace: false,
+                });
+                return Vec::new();
+            }
+            KeyCode::PageDown if ctrl => {
+                self.active = (self.active + 1) % self.docs.len();
+                return Vec::new();
+            }
+            KeyCode::PageUp if ctrl => {
+                self.active = (self.active + self.docs.len() - 1) % self.docs.len();
+                return Vec::new();
+            }
+            KeyCode::Char('r') if key.mods == Mods::ALT => {
+                // Reload from the daemon, dropping edits (asked for explicitly).
+                if let Some(path) = self.doc().path.clone() {
+                    return self.load(path, None);
+                }
+                return Vec::new();
+            }
+            _ => {}
+        }
+        self.message = None;
+        self.doc_mut().input(key);
+        Vec::new()
+    }
+
+    fn on_find_key(&mut self, key: Key) -> Vec<Effect> {
+        let Some(find) = self.find.as_mut() else {
+            return Vec::new();
+        };
+        if key.code == KeyCode::Tab && find.replace.is_some() {
+            find.on_replace = !find.on_replace;
+            return Vec::new();
+        }
+        if key.code == KeyCode::Char('a') && key.mods == Mods::ALT {
+            let query = find.query.text().to_owned();
+            let with = find.replace.as_ref().map(|r| r.text().to_owned()).unwrap_or_default();
+            let count = self.doc_mut().replace_all(&query, &with);
+            self.say(Level::Info, format!("replaced {count}"));
+            return Vec::new();
+        }
+        let on_replace = find.on_replace;
+        let input = match (on_replace, find.replace.as_mut()) {
+            (true, Some(replace)) => replace,
+            _ => &mut find.query,
+        };
+        match input.handle(key) {
+            LineEdit::Cancel => {
+                self.find = None;
+                self.doc_mut().clear_search();
+            }
+            LineEdit::Changed => {
+                let query = find.query.text().to_owned();
+                if !on_replace && !self.doc_mut().search(&query, false) && !query.is_empty() {
+                    self.say(Level::Warn, format!("{query:?} not found"));
+                } else {
+                    self.message = None;
+                }
+            }
+            LineEdit::Submit => {
+                let query = find.query.text().to_owned();
+                let with = find.replace.as_ref().map(|r| r.text().to_owned());
+                let found = match (on_replace, with) {
+                    (true, Some(with)) => self.doc_mut().replace_next(&query, &with),
+                    _ => self.doc_mut().search(&query, true),
+                };
+                if !found {
+                    self.say(Level::Warn, format!("{query:?} not found"));
+                }
+            }
+            LineEdit::Ignored if matches!(key.code, KeyCode::Up | KeyCode::BackTab) => {
+                let query = find.query.text().to_owned();
+                self.doc_mut().search_back(&query);
+            }
+            LineEdit::Ignored if matches!(key.code, KeyCode::Down | KeyCode::F(3)) => {
+                let query = find.query.text().to_owned();
+                self.doc_mut().search(&query, true);
+            }
+            LineEdit::Moved | LineEdit::Ignored => {}
+        }
+        Vec::new()
+    }
+
+    fn on_answer(&mut self, ticket: Ticket, result: Result<Value, ErrorBody>) -> Vec<Effect> {
+        let Some(pending) = self.pending.remove(&ticket) else {
+            return Vec::new();
+        };
+        match pending {
+            Pending::Load { path, line } => {
+                self.on_loaded(&path, line, decode::<vfs::Read>(result));
+                Vec::new()
+            }
+            Pending::Save { path, text } => self.on_saved(path, text, decode::<vfs::Write>(result)),
+            Pending::Theirs { path } => {
+                match decode::<vfs::Read>(result) {
+                    Ok(theirs) => {
+                        let mine = self
+                            .docs
+                            .iter()
+                            .find(|d| d.path.as_deref() == Some(&path))
+                            .map(Doc::text)
+                            .unwrap_or_default();
+                        self.diff = Some(diff_lines(&theirs.data, &mine));
+                        self.say(Level::Info, "the diff: - theirs, + yours; Esc to go back");
+                    }
+                    Err(e) => self.say(Level::Error, format!("cannot read {path}: {}", e.msg)),
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn doc_at(&mut self, path: &str) -> Option<&mut Doc> {
+        self.docs.iter_mut().find(|d| d.path.as_deref() == Some(path))
+    }
+
+    fn on_loaded(
+        &mut self,
+        path: &str,
+        line: Option<usize>,
+        result: Result<vfs::ReadAnswer, ErrorBody>,
+    ) {
+        let Some(doc) = self.doc_at(path) else { return };
+        match result {
+            Ok(answer) if answer.encoding == vfs::Encoding::Base64 => {
+                doc.state = DocState::Refused(format!(
+                    "{path} is a binary file ({}); the editor opens text. The explorer shows it in hex.",
+                    human_bytes(answer.size)
+                ));
+            }
+            Ok(answer) if !answer.eof => {
+                doc.state = DocState::Refused(format!(
+                    "{path} is {}; the editor opens files up to {}.",
+                    human_bytes(answer.size),
+                    human_bytes(MAX_FILE_BYTES as u64)
+                ));
+            }
+            Ok(answer) => {
+                doc.set_text(&answer.data, Some(answer.version));
+                if let Some(line) = line {
+                    doc.jump_to_line(line);
+                }
+            }
+            Err(e) if e.code == ErrorCode::NotFound => {
+                // A new file: editing it and saving creates it.
+                doc.set_text("", None);
+                self.say(Level::Info, format!("{path} is a new file"));
+            }
+            Err(e) => doc.state = DocState::Refused(format!("cannot open {path}: {}", e.msg)),
+        }
+    }
+
+    fn on_saved(
+        &mut self,
+        path: String,
+        text: String,
+        result: Result<vfs::WriteAnswer, ErrorBody>,
+    ) -> Vec<Effect> {
+        match result {
+            Ok(vfs::WriteAnswer::Committed { version, size, .. }) => {
+                if let Some(doc) = self.doc_at(&path) {
+                    doc.saved(&text, version);
+                }
+                self.say(Level::Info, format!("saved {path} ({})", human_bytes(size)));
+                Vec::new()
+            }
+            Ok(vfs::WriteAnswer::Uploading { .. }) => {
+                self.say(Level::Error, "the daemon answered a save as an upload");
+                Vec::new()
+            }
+            Err(e) if e.code == ErrorCode::Conflict => {
+                let ticket = self.tickets.next();
+                self.pending.insert(ticket, Pending::Conflict { path: path.clone() });
+                self.say(Level::Warn, format!("{path} changed since you opened it"));
+                vec![Effect::Choose {
+                    ticket,
+                    question: format!("{path} changed since you opened it. Your edits are kept until you choose."),
+                    options: CONFLICT_OPTIONS.iter().map(|s| s.to_string()).collect(),
+                }]
+            }
+            Err(e) => {
+                self.say(Level::Error, format!("not saved: {}", e.msg));
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_conflict_choice(&mut self, path: String, index: Option<usize>) -> Vec<Effect> {
+        let Some(text) = self.doc_at(&path).map(|d| d.text()) else {
+            return Vec::new();
+        };
+        match index {
+            Some(0) => self.load(path, None),
+            Some(1) => self.write(path, text, None, false),
+            Some(2) => {
+                let copy = keep_both_name(&path);
+                self.say(Level::Info, format!("your version goes to {copy}"));
+                let effects = self.write(copy.clone(), text, None, true);
+                // The tab now holds the copy; the original stays as the other writer left it.
+                if let Some(doc) = self.doc_at(&path) {
+                    doc.path = Some(copy);
+                    doc.version = None;
+                }
+                effects
+            }
+            Some(3) => {
+                let ticket = self.tickets.next();
+                self.pending.insert(ticket, Pending::Theirs { path: path.clone() });
+                vec![Effect::request(
+                    ticket,
+                    &vfs::Read {
+                        path,
+                        length: Some(MAX_FILE_BYTES),
+                        encoding: vfs::Encoding::Utf8,
+                        ..Default::default()
+                    },
+                )]
+            }
+            _ => {
+                self.say(Level::Warn, "not saved; your edits are still here");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Another writer changed an open file: reload it when it has no edits here.
+    fn on_change(&mut self, topic: &str, data: &Value) -> Vec<Effect> {
+        if !topic.ends_with(".written") {
+            return Vec::new();
+        }
+        let (Some(path), version) = (data["path"].as_str(), data["version"].as_str()) else {
+            return Vec::new();
+        };
+        let Some(doc) = self.doc_at(path) else {
+            return Vec::new();
+        };
+        if version.is_some() && doc.version.as_deref() == version {
+            return Vec::new();
+        }
+        if doc.dirty {
+            doc.changed_elsewhere = true;
+            let name = doc.name();
+            self.say(Level::Warn, format!("{name} changed elsewhere; saving will ask what to do"));
+            return Vec::new();
+        }
+        let path = path.to_owned();
+        self.say(Level::Info, format!("{path} changed elsewhere; reloaded"));
+        self.load(path, None)
+    }
+}
+
+/// `notes.txt` → `notes (mine).txt`, beside it.
+fn keep_both_name(path: &str) -> String {
+    let dir = path::parent(path);
+    let name = path::file_name(path);
+    let named = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => format!("{stem} (mine).{ext}"),
+        _ => format!("{name} (mine)"),
+    };
+    path::join(&dir, &named)
+}
+
+fn diff_lines(theirs: &str, mine: &str) -> Vec<DiffLine> {
+    similar::TextDiff::from_lines(theirs, mine)
+        .iter_all_changes()
+        .map(|change| {
+            let line = change.value().trim_end_matches('\n').to_owned();
+            match change.tag() {
+                similar::ChangeTag::Equal => DiffLine::Same(line),
+                similar::ChangeTag::Delete => DiffLine::Theirs(line),
+                similar::ChangeTag::Insert => DiffLine::Mine(line),
+            }
+        })
+        .collect()
+}
+
+impl App for Editor {
+    fn kind(&self) -> AppKind {
+        AppKind::Editor
+    }
+
+    fn title(&self) -> String {
+        let doc = self.doc();
+        format!("Editor {}{}", doc.name(), if doc.dirty { " ●" } else { "" })
+    }
+
+    fn start(&mut self) -> Vec<Effect> {
+        let ticket = self.tickets.next();
+        self.events = Some(ticket);
+        let mut effects = vec![Effect::Subscribe {
+            ticket,
+            pattern: vfs::EVENTS.to_owned(),
+        }];
+        let loads: Vec<(String, Option<(usize, usize)>)> = self
+            .docs
+            .iter()
+            .filter(|d| matches!(d.state, DocState::Loading))
+            .filter_map(|d| Some((d.path.clone()?, d.restore_cursor)))
+            .collect();
+        for (path, _) in loads {
+            effects.extend(self.load(path, None));
+        }
+        effects
+    }
+
+    fn update(&mut self, event: Event) -> Vec<Effect> {
+        match event {
+            Event::Key(key) => self.on_key(key),
+            Event::Paste(text) => {
+                if self.find.is_none() && self.diff.is_none() {
+                    self.doc_mut().paste(&text);
+                }
+                Vec::new()
+            }
+            Event::Mouse(Mouse::ScrollDown { .. }) => {
+                self.doc_mut().scroll(3);
+                Vec::new()
+            }
+            Event::Mouse(Mouse::ScrollUp { .. }) => {
+                self.doc_mut().scroll(-3);
+                Vec::new()
+            }
+            Event::Mouse(Mouse::Click { .. }) => Vec::new(),
+            Event::Answer { ticket, result } => self.on_answer(ticket, result),
+            Event::Delivery { ticket, topic, data } if Some(ticket) == self.events => {
+                self.on_change(&topic, &data)
+            }
+            Event::Delivery { .. } | Event::SubscribeFailed { .. } => Vec::new(),
+            Event::Confirmed { ticket, yes } => match self.pending.remove(&ticket) {
+                Some(Pending::ConfirmClose) if yes => self.close_tab(true),
+                _ => Vec::new(),
+            },
+            Event::Chose { ticket, index } => match self.pending.remove(&ticket) {
+                Some(Pending::Conflict { path }) => self.on_conflict_choice(path, index),
+                _ => Vec::new(),
+            },
+            Event::Prompted { ticket, text } => match (self.pending.remove(&ticket), text) {
+                (Some(Pending::AskOpen), Some(text)) if !text.trim().is_empty() => {
+                    self.open(text.trim().to_owned(), None)
+                }
+                (Some(Pending::AskSaveAs), Some(text)) if !text.trim().is_empty() => {
+                    let path = path::normalize(text.trim());
+                    self.doc_mut().path = Some(path.clone());
+                    let text = self.doc().text();
+                    self.write(path, text, None, true)
+                }
+                _ => Vec::new(),
+            },
+            Event::OpenPath { path, line } => self.open(path, line),
+            Event::Reconnected => Vec::new(),
+        }
+    }
+
+    fn view(
+        &self,
+        area: ratatui::layout::Rect,
+        buf: &mut ratatui::buffer::Buffer,
+        cx: &crate::app::ViewCx,
+    ) {
+        view::render(self, area, buf, cx)
+    }
+
+    fn hints(&self) -> Vec<Hint> {
+        if self.find.is_some() {
+            return vec![
+                hint("Enter ↓ F3", "next match (in replace: replace it)"),
+                hint("↑", "previous match"),
+                hint("Tab", "between find and replace"),
+                hint("Alt-a", "replace all"),
+                hint("Esc", "close the find bar"),
+            ];
+        }
+        vec![
+            hint("Ctrl-s", "save"),
+            hint("Ctrl-o", "open a file"),
+            hint("Ctrl-n / Ctrl-w", "new tab / close tab"),
+            hint("Ctrl-PgUp Ctrl-PgDn", "previous / next tab"),
+            hint("Ctrl-f / Ctrl-r", "find / find and replace"),
+            hint("Ctrl-z / Ctrl-y", "undo / redo"),
+            hint("Alt-r", "reload from disk (drops edits)"),
+            hint("Shift-arrows", "select; Ctrl-c copy, Ctrl-x cut, Ctrl-v paste"),
+        ]
+    }
+
+    fn save(&self) -> Value {
+        let tabs: Vec<Value> = self
+            .docs
+            .iter()
+            .filter_map(|d| {
+                let (row, col) = d.cursor();
+                Some(json!({ "path": d.path.clone()?, "row": row, "col": col }))
+            })
+            .collect();
+        json!({ "tabs": tabs, "active": self.active })
+    }
+
+    fn paths(&self) -> Vec<String> {
+        self.docs.iter().filter_map(|d| d.path.clone()).collect()
+    }
+
+    fn unsaved(&self) -> Option<String> {
+        let dirty: Vec<String> = self.docs.iter().filter(|d| d.dirty).map(Doc::name).collect();
+        (!dirty.is_empty()).then(|| format!("unsaved changes in {}", dirty.join(", ")))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,119 @@
+//! How the editor looks: tabs, the text (or why it is not shown), the find bar, a
+//! status line with the place, the dirty marker and the last message.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
+
+use super::{DiffLine, DocState, Editor};
+use crate::app::{Level, ViewCx};
+use crate::widgets::fit;
+
+pub(super) fn render(editor: &Editor, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
+    let theme = cx.theme;
+    buf.set_style(area, theme.base());
+    let find_height = match &editor.find {
+        Some(find) if find.replace.is_some() => 2,
+        Some(_) => 1,
+        None => 0,
+    };
+    let [tabs, body, find, status] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(find_height),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    render_tabs(editor, tabs, buf, cx);
+    let doc = editor.doc();
+    if let Some(diff) = &editor.diff {
+        let lines: Vec<Line> = diff
+            .iter()
+            .map(|line| match line {
+                DiffLine::Same(text) => Line::styled(format!("  {text}"), theme.dim()),
+                DiffLine::Theirs(text) => Line::styled(format!("- {text}"), theme.error()),
+                DiffLine::Mine(text) => Line::styled(format!("+ {text}"), theme.info()),
+            })
+            .collect();
+        Paragraph::new(lines).render(body, buf);
+    } else {
+        match &doc.state {
+            DocState::Ready => (&doc.area).render(body, buf),
+            DocState::Loading => Line::styled("opening…", theme.dim()).render(body, buf),
+            DocState::Refused(why) => Paragraph::new(Line::styled(why.clone(), theme.warn()))
+                .wrap(Wrap { trim: false })
+                .render(body, buf),
+        }
+    }
+    if let Some(bar) = &editor.find {
+        let rows = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).split(find);
+        let find = bar;
+        let label_width = 9u16;
+        let mut field = |row: Rect, label: &str, input: &crate::widgets::LineInput, active: bool| {
+            Line::styled(label.to_owned(), theme.accent()).render(row, buf);
+            let input_area = Rect {
+                x: row.x + label_width,
+                width: row.width.saturating_sub(label_width),
+                ..row
+            };
+            input.render(input_area, buf, theme.base(), theme.cursor(), active && cx.focused);
+        };
+        field(rows[0], "find:", &find.query, !find.on_replace);
+        if let Some(replace) = &find.replace {
+            field(rows[1], "replace:", replace, find.on_replace);
+        }
+    }
+    render_status(editor, status, buf, cx);
+}
+
+fn render_tabs(editor: &Editor, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
+    let theme = cx.theme;
+    let mut spans = Vec::new();
+    for (i, doc) in editor.docs.iter().enumerate() {
+        let label = format!(" {}{} ", doc.name(), if doc.dirty { " ●" } else { "" });
+        let style = if i == editor.active {
+            theme.selection()
+        } else {
+            theme.dim()
+        };
+        spans.push(Span::styled(label, style));
+        spans.push(Span::raw(" "));
+    }
+    Line::from(spans).render(area, buf);
+}
+
+fn render_status(editor: &Editor, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
+    let theme = cx.theme;
+    let doc = editor.doc();
+    let (row, col) = doc.cursor();
+    let place = format!(
+        "{}  Ln {}, Col {}{}{}",
+        doc.path.as_deref().unwrap_or("untitled"),
+        row + 1,
+        col + 1,
+        if doc.dirty { "  ● modified" } else { "" },
+        if doc.changed_elsewhere { "  ⚠ changed elsewhere" } else { "" },
+    );
+    let line = match &editor.message {
+        Some((level, text)) => {
+            let style = match level {
+                Level::Info => theme.info(),
+                Level::Warn => theme.warn(),
+                Level::Error => theme.error(),
+            };
+            Line::from(vec![
+                Span::styled(text.clone(), style),
+                Span::raw("  "),
+                Span::styled(place, theme.dim()),
+            ])
+        }
+        None => Line::styled(place, theme.dim()),
+    };
+    let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+    if unicode_width::UnicodeWidthStr::width(text.as_str()) > area.width as usize {
+        Line::styled(fit(&text, area.width as usize), theme.dim()).render(area, buf);
+    } else {
+        line.render(area, buf);
+    }
+}

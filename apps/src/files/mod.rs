@@ -1,0 +1,666 @@
+//! The File Explorer: a folder's entries (virtualized), a preview, search through
+//! `vfs.search`, the file operations, live updates from `vfs.events`, quota usage.
+
+mod view;
+
+use std::collections::HashMap;
+
+use aether_proto::ErrorBody;
+use aether_proto::api::vfs::{self, Entry, Hit, Kind, UsageAnswer};
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::app::{App, AppKind, Effect, Event, Hint, Level, Ticket, Tickets, decode, hint};
+use crate::key::{Key, KeyCode, Mouse};
+use crate::path;
+use crate::widgets::ListWindow;
+
+/// The most of a file the preview reads.
+const PREVIEW_BYTES: usize = 32 * 1024;
+
+pub struct Files {
+    tickets: Tickets,
+    cwd: String,
+    entries: Vec<Entry>,
+    list: ListWindow,
+    /// The listing being fetched; any other listing answer is stale.
+    listing: Option<Ticket>,
+    /// After a listing arrives, select this name (the folder we came up from).
+    reselect: Option<String>,
+    error: Option<String>,
+    status: Option<String>,
+    preview: Preview,
+    preview_ticket: Option<Ticket>,
+    usage: Option<UsageAnswer>,
+    usage_ticket: Option<Ticket>,
+    search: Option<SearchResults>,
+    events: Option<Ticket>,
+    pending: HashMap<Ticket, Pending>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Preview {
+    None,
+    Loading(String),
+    Text { path: String, lines: Vec<String>, cut: bool },
+    Binary { path: String, bytes: Vec<u8>, size: u64 },
+    Folder(String),
+    Failed { path: String, error: String },
+}
+
+pub(crate) struct SearchResults {
+    query: String,
+    hits: Vec<Hit>,
+    list: ListWindow,
+    ticket: Option<Ticket>,
+}
+
+/// What an answer, a prompt or a confirmation was for.
+#[derive(Debug, Clone)]
+enum Pending {
+    AskNewFile,
+    AskNewFolder,
+    AskRename(String),
+    AskCopy(String),
+    AskMove(String),
+    AskSearch,
+    ConfirmDelete { path: String, dir: bool },
+    /// A file operation in flight; its description for the status line.
+    Op(String),
+}
+
+impl Files {
+    pub fn new(cwd: &str) -> Files {
+        Files {
+            tickets: Tickets::default(),
+            cwd: path::normalize(cwd),
+            entries: Vec::new(),
+            list: ListWindow::default(),
+            listing: None,
+            reselect: None,
+            error: None,
+            status: None,
+            preview: Preview::None,
+            preview_ticket: None,
+            usage: None,
+            usage_ticket: None,
+            search: None,
+            events: None,
+            pending: HashMap::new(),
+        }
+    }
+
+    pub fn restore(state: &Value) -> Files {
+        let mut files = Files::new(state["cwd"].as_str().unwrap_or("/"));
+        files.reselect = state["selected"].as_str().map(str::to_owned);
+        files
+    }
+
+    pub fn cwd(&self) -> &str {
+        &self.cwd
+    }
+
+    fn selected(&self) -> Option<&Entry> {
+        self.entries.get(self.list.selected)
+    }
+
+    fn selected_path(&self) -> Option<String> {
+        self.selected().map(|e| path::join(&self.cwd, &e.name))
+    }
+
+    fn list_folder(&mut self) -> Vec<Effect> {
+        let ticket = self.tickets.next();
+        self.listing = Some(ticket);
+        vec![Effect::request(
+            ticket,
+            &vfs::List {
+                path: self.cwd.clone(),
+            },
+        )]
+    }
+
+    fn refresh_usage(&mut self) -> Vec<Effect> {
+        let ticket = self.tickets.next();
+        self.usage_ticket = Some(ticket);
+        vec![Effect::request(ticket, &vfs::Usage {})]
+    }
+
+    fn go(&mut self, folder: String) -> Vec<Effect> {
+        self.cwd = path::normalize(&folder);
+        self.list = ListWindow::default();
+        self.entries.clear();
+        self.error = None;
+        self.search = None;
+        self.preview = Preview::None;
+        self.list_folder()
+    }
+
+    fn up(&mut self) -> Vec<Effect> {
+        if self.cwd == "/" {
+            return Vec::new();
+        }
+        self.reselect = Some(path::file_name(&self.cwd).to_owned());
+        self.go(path::parent(&self.cwd))
+    }
+
+    fn open_selected(&mut self) -> Vec<Effect> {
+        let Some(entry) = self.selected().cloned() else {
+            return Vec::new();
+        };
+        let target = path::join(&self.cwd, &entry.name);
+        match entry.kind {
+            Kind::Dir => self.go(target),
+            _ => vec![Effect::Open {
+                app: AppKind::Editor,
+                path: target,
+                line: None,
+            }],
+        }
+    }
+
+    /// Ask for the preview of the selected entry (answers for older selections are dropped).
+    fn preview_selected(&mut self) -> Vec<Effect> {
+        let Some(entry) = self.selected().cloned() else {
+            self.preview = Preview::None;
+            self.preview_ticket = None;
+            return Vec::new();
+        };
+        let target = path::join(&self.cwd, &entry.name);
+        if entry.kind == Kind::Dir {
+            self.preview = Preview::Folder(target);
+            self.preview_ticket = None;
+            return Vec::new();
+        }
+        let ticket = self.tickets.next();
+        self.preview_ticket = Some(ticket);
+        self.preview = Preview::Loading(target.clone());
+        vec![Effect::request(
+            ticket,
+            &vfs::Read {
+                path: target,
+                length: Some(PREVIEW_BYTES),
+                ..Default::default()
+            },
+        )]
+    }
+
+    fn ask(&mut self, pending: Pending, question: String, initial: String) -> Vec<Effect> {
+        let ticket = self.tickets.next();
+        self.pending.insert(ticket, pending);
+        vec![Effect::Prompt {
+            ticket,
+            question,
+            initial,
+        }]
+    }
+
+    fn op<C: aether_proto::api::Call>(&mut self, what: String, call: &C) -> Vec<Effect> {
+        let ticket = self.tickets.next();
+        self.status = Some(format!("{what}…"));
+        self.pending.insert(ticket, Pending::Op(what));
+        vec![Effect::request(ticket, call)]
+    }
+
+    fn on_key(&mut self, key: Key) -> Vec<Effect> {
+        if self.search.is_some() {
+            return self.on_search_key(key);
+        }
+        let len = self.entries.len();
+        let before = self.list.selected;
+        let effects = match (key.code, key.mods.ctrl) {
+            (KeyCode::Down | KeyCode::Char('j'), false) => {
+                self.list.move_by(1, len);
+                Vec::new()
+            }
+            (KeyCode::Up | KeyCode::Char('k'), false) => {
+                self.list.move_by(-1, len);
+                Vec::new()
+            }
+            (KeyCode::PageDown, _) | (KeyCode::Char('d'), true) => {
+                self.list.move_by(self.list.page(), len);
+                Vec::new()
+            }
+            (KeyCode::PageUp, _) | (KeyCode::Char('u'), true) => {
+                self.list.move_by(-self.list.page(), len);
+                Vec::new()
+            }
+            (KeyCode::Home | KeyCode::Char('g'), false) => {
+                self.list.select(0, len);
+                Vec::new()
+            }
+            (KeyCode::End | KeyCode::Char('G'), false) => {
+                self.list.select(usize::MAX, len);
+                Vec::new()
+            }
+            (KeyCode::Enter | KeyCode::Right | KeyCode::Char('l'), false) => {
+                return self.open_selected();
+            }
+            (KeyCode::Backspace | KeyCode::Left | KeyCode::Char('h'), false) => return self.up(),
+            (KeyCode::Char('~'), false) => return self.go("/".into()),
+            (KeyCode::Char('n'), false) => {
+                return self.ask(Pending::AskNewFile, "New file name".into(), String::new());
+            }
+            (KeyCode::Char('N') | KeyCode::Char('+'), false) => {
+                return self.ask(Pending::AskNewFolder, "New folder name".into(), String::new());
+            }
+            (KeyCode::Char('r'), false) => return self.ask_about_selected(Pending::AskRename),
+            (KeyCode::Char('c'), false) => return self.ask_about_selected(Pending::AskCopy),
+            (KeyCode::Char('m'), false) => return self.ask_about_selected(Pending::AskMove),
+            (KeyCode::Char('D') | KeyCode::Delete, false) => return self.confirm_delete(),
+            (KeyCode::Char('/'), false) => {
+                return self.ask(Pending::AskSearch, "Search your files".into(), String::new());
+            }
+            (KeyCode::Char('y'), false) => {
+                return match self.selected_path() {
+                    Some(p) => vec![
+                        Effect::Copy(p.clone()),
+                        Effect::notify(Level::Info, format!("copied {p}")),
+                    ],
+                    None => Vec::new(),
+                };
+            }
+            (KeyCode::Char('R') | KeyCode::F(5), false) => {
+                let mut effects = self.list_folder();
+                effects.extend(self.refresh_usage());
+                return effects;
+            }
+            _ => return Vec::new(),
+        };
+        if self.list.selected != before {
+            let mut effects = effects;
+            effects.extend(self.preview_selected());
+            return effects;
+        }
+        effects
+    }
+
+    fn ask_about_selected(&mut self, make: fn(String) -> Pending) -> Vec<Effect> {
+        let Some(from) = self.selected_path() else {
+            return Vec::new();
+        };
+        let (question, initial) = match make(String::new()) {
+            Pending::AskRename(_) => ("Rename to", path::file_name(&from).to_owned()),
+            Pending::AskCopy(_) => ("Copy to", from.clone()),
+            _ => ("Move to", from.clone()),
+        };
+        self.ask(make(from), question.into(), initial)
+    }
+
+    fn confirm_delete(&mut self) -> Vec<Effect> {
+        let Some(entry) = self.selected().cloned() else {
+            return Vec::new();
+        };
+        let target = path::join(&self.cwd, &entry.name);
+        let dir = entry.kind == Kind::Dir;
+        let question = if dir {
+            format!("Delete the folder {target} and everything in it?")
+        } else {
+            format!("Delete {target}?")
+        };
+        let ticket = self.tickets.next();
+        self.pending
+            .insert(ticket, Pending::ConfirmDelete { path: target, dir });
+        vec![Effect::Confirm { ticket, question }]
+    }
+
+    fn on_search_key(&mut self, key: Key) -> Vec<Effect> {
+        let Some(search) = self.search.as_mut() else {
+            return Vec::new();
+        };
+        let len = search.hits.len();
+        match key.code {
+            KeyCode::Esc | KeyCode::Char('q') => {
+                self.search = None;
+            }
+            KeyCode::Down | KeyCode::Char('j') => search.list.move_by(1, len),
+            KeyCode::Up | KeyCode::Char('k') => search.list.move_by(-1, len),
+            KeyCode::PageDown => search.list.move_by(search.list.page(), len),
+            KeyCode::PageUp => search.list.move_by(-search.list.page(), len),
+            KeyCode::Char('/') => {
+                let query = search.query.clone();
+                return self.ask(Pending::AskSearch, "Search your files".into(), query);
+            }
+            KeyCode::Enter => {
+                if let Some(hit) = search.hits.get(search.list.selected) {
+                    return vec![Effect::Open {
+                        app: AppKind::Editor,
+                        path: hit.path.clone(),
+                        line: hit.line,
+                    }];
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn on_mouse(&mut self, mouse: Mouse) -> Vec<Effect> {
+        let len = self.entries.len();
+        match mouse {
+            Mouse::ScrollDown { .. } => self.list.move_by(3, len),
+            Mouse::ScrollUp { .. } => self.list.move_by(-3, len),
+            Mouse::Click { row, .. } => {
+                // Row 0 is the folder's path; entries start below it.
+                let Some(index) = (row as usize).checked_sub(1) else {
+                    return Vec::new();
+                };
+                let index = self.list.offset() + index;
+                if index >= len {
+                    return Vec::new();
+                }
+                if index == self.list.selected {
+                    return self.open_selected();
+                }
+                self.list.select(index, len);
+            }
+        }
+        self.preview_selected()
+    }
+
+    fn on_prompted(&mut self, pending: Pending, text: String) -> Vec<Effect> {
+        let text = text.trim().to_owned();
+        if text.is_empty() {
+            return Vec::new();
+        }
+        let here = |name: &str| path::resolve(&self.cwd, name);
+        match pending {
+            Pending::AskNewFile => {
+                let target = here(&text);
+                self.reselect = Some(path::file_name(&target).to_owned());
+                self.op(
+                    format!("creating {target}"),
+                    &vfs::Write {
+                        path: target.clone(),
+                        if_absent: true,
+                        ..Default::default()
+                    },
+                )
+            }
+            Pending::AskNewFolder => {
+                let target = here(&text);
+                self.reselect = Some(path::file_name(&target).to_owned());
+                self.op(
+                    format!("creating {target}"),
+                    &vfs::Mkdir {
+                        path: target,
+                        parents: false,
+                    },
+                )
+            }
+            Pending::AskRename(from) => {
+                let to = path::join(&path::parent(&from), &text);
+                self.reselect = Some(path::file_name(&to).to_owned());
+                self.op(
+                    format!("renaming {from}"),
+                    &vfs::Move {
+                        from,
+                        to,
+                        overwrite: false,
+                    },
+                )
+            }
+            Pending::AskMove(from) => {
+                let to = here(&text);
+                self.op(
+                    format!("moving {from}"),
+                    &vfs::Move {
+                        from,
+                        to,
+                        overwrite: false,
+                    },
+                )
+            }
+            Pending::AskCopy(from) => {
+                let to = here(&text);
+                self.op(
+                    format!("copying {from}"),
+                    &vfs::Copy {
+                        from,
+                        to,
+                        overwrite: false,
+                    },
+                )
+            }
+            Pending::AskSearch => {
+                let ticket = self.tickets.next();
+                self.search = Some(SearchResults {
+                    query: text.clone(),
+                    hits: Vec::new(),
+                    list: ListWindow::default(),
+                    ticket: Some(ticket),
+                });
+                vec![Effect::request(
+                    ticket,
+                    &vfs::Search {
+                        query: text,
+                        limit: Some(200),
+                    },
+                )]
+            }
+            Pending::ConfirmDelete { .. } | Pending::Op(_) => Vec::new(),
+        }
+    }
+
+    fn on_answer(&mut self, ticket: Ticket, result: Result<Value, ErrorBody>) -> Vec<Effect> {
+        if self.listing == Some(ticket) {
+            self.listing = None;
+            return self.on_listing(decode::<vfs::List>(result));
+        }
+        if self.preview_ticket == Some(ticket) {
+            self.preview_ticket = None;
+            self.on_preview(decode::<vfs::Read>(result));
+            return Vec::new();
+        }
+        if self.usage_ticket == Some(ticket) {
+            self.usage_ticket = None;
+            self.usage = decode::<vfs::Usage>(result).ok();
+            return Vec::new();
+        }
+        if let Some(search) = self.search.as_mut()
+            && search.ticket == Some(ticket)
+        {
+            search.ticket = None;
+            match decode::<vfs::Search>(result) {
+                Ok(answer) => search.hits = answer.hits,
+                Err(e) => {
+                    self.search = None;
+                    self.error = Some(format!("search: {}", e.msg));
+                }
+            }
+            return Vec::new();
+        }
+        match self.pending.remove(&ticket) {
+            Some(Pending::Op(what)) => match result {
+                Ok(_) => {
+                    self.status = None;
+                    self.error = None;
+                    // vfs.events would refresh too; this is sooner and survives a missed event.
+                    let mut effects = self.list_folder();
+                    effects.extend(self.refresh_usage());
+                    effects
+                }
+                Err(e) => {
+                    self.status = None;
+                    self.error = Some(format!("{what}: {}", e.msg));
+                    Vec::new()
+                }
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    fn on_listing(&mut self, result: Result<vfs::Listing, ErrorBody>) -> Vec<Effect> {
+        match result {
+            Ok(listing) => {
+                let selected_name = self
+                    .reselect
+                    .take()
+                    .or_else(|| self.selected().map(|e| e.name.clone()));
+                self.entries = listing.entries;
+                // Folders first, then by name, as file managers do.
+                self.entries
+                    .sort_by(|a, b| (a.kind != Kind::Dir, &a.name).cmp(&(b.kind != Kind::Dir, &b.name)));
+                let len = self.entries.len();
+                let index = selected_name
+                    .and_then(|name| self.entries.iter().position(|e| e.name == name))
+                    .unwrap_or(self.list.selected);
+                self.list.select(index, len);
+                self.error = None;
+                self.preview_selected()
+            }
+            Err(e) => {
+                self.entries.clear();
+                self.preview = Preview::None;
+                self.error = Some(e.msg);
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_preview(&mut self, result: Result<vfs::ReadAnswer, ErrorBody>) {
+        let path = match &self.preview {
+            Preview::Loading(path) => path.clone(),
+            _ => return,
+        };
+        self.preview = match result {
+            Ok(answer) if answer.encoding == vfs::Encoding::Base64 => Preview::Binary {
+                path,
+                bytes: base64::engine::general_purpose::STANDARD
+                    .decode(answer.data.as_bytes())
+                    .unwrap_or_default(),
+                size: answer.size,
+            },
+            Ok(answer) => Preview::Text {
+                path,
+                lines: answer.data.lines().map(str::to_owned).collect(),
+                cut: !answer.eof,
+            },
+            Err(e) => Preview::Failed { path, error: e.msg },
+        };
+    }
+
+    fn on_confirmed(&mut self, pending: Pending, yes: bool) -> Vec<Effect> {
+        match pending {
+            Pending::ConfirmDelete { path, dir } if yes => self.op(
+                format!("deleting {path}"),
+                &vfs::Remove {
+                    path,
+                    recursive: dir,
+                },
+            ),
+            _ => Vec::new(),
+        }
+    }
+
+    /// A change somewhere in the user's files: re-list when it touches this folder.
+    fn on_change(&mut self, topic: &str, data: &Value) -> Vec<Effect> {
+        let touches = |p: Option<&str>| p.is_some_and(|p| path::parent(p) == self.cwd);
+        let here = touches(data["path"].as_str())
+            || touches(data["from"].as_str())
+            || touches(data["to"].as_str())
+            || topic.ends_with(".rescanned");
+        let mut effects = if here { self.list_folder() } else { Vec::new() };
+        if self.usage_ticket.is_none() {
+            effects.extend(self.refresh_usage());
+        }
+        effects
+    }
+}
+
+impl App for Files {
+    fn kind(&self) -> AppKind {
+        AppKind::Files
+    }
+
+    fn title(&self) -> String {
+        format!("Files {}", self.cwd)
+    }
+
+    fn start(&mut self) -> Vec<Effect> {
+        let ticket = self.tickets.next();
+        self.events = Some(ticket);
+        let mut effects = vec![Effect::Subscribe {
+            ticket,
+            pattern: vfs::EVENTS.to_owned(),
+        }];
+        effects.extend(self.list_folder());
+        effects.extend(self.refresh_usage());
+        effects
+    }
+
+    fn update(&mut self, event: Event) -> Vec<Effect> {
+        match event {
+            Event::Key(key) => self.on_key(key),
+            Event::Mouse(mouse) => self.on_mouse(mouse),
+            Event::Paste(_) => Vec::new(),
+            Event::Answer { ticket, result } => self.on_answer(ticket, result),
+            Event::Delivery { ticket, topic, data } if Some(ticket) == self.events => {
+                self.on_change(&topic, &data)
+            }
+            Event::Delivery { .. } => Vec::new(),
+            Event::SubscribeFailed { error, .. } => {
+                self.status = Some(format!("no live updates: {}", error.msg));
+                Vec::new()
+            }
+            Event::Confirmed { ticket, yes } => match self.pending.remove(&ticket) {
+                Some(pending) => self.on_confirmed(pending, yes),
+                None => Vec::new(),
+            },
+            Event::Prompted { ticket, text } => match (self.pending.remove(&ticket), text) {
+                (Some(pending), Some(text)) => self.on_prompted(pending, text),
+                _ => Vec::new(),
+            },
+            Event::OpenPath { path, .. } => self.go(path),
+            Event::Chose { .. } => Vec::new(),
+            Event::Reconnected => {
+                let mut effects = self.list_folder();
+                effects.extend(self.refresh_usage());
+                effects
+            }
+        }
+    }
+
+    fn view(&self, area: ratatui::layout::Rect, buf: &mut ratatui::buffer::Buffer, cx: &crate::app::ViewCx) {
+        view::render(self, area, buf, cx)
+    }
+
+    fn hints(&self) -> Vec<Hint> {
+        if self.search.is_some() {
+            return vec![
+                hint("↑ ↓ j k", "move through the hits"),
+                hint("Enter", "open the hit in the editor"),
+                hint("/", "search again"),
+                hint("Esc", "back to the folder"),
+            ];
+        }
+        vec![
+            hint("↑ ↓ j k PgUp PgDn g G", "move"),
+            hint("Enter → l", "open the folder or the file (in the editor)"),
+            hint("Backspace ← h", "up one folder"),
+            hint("n / N", "new file / new folder"),
+            hint("r c m", "rename / copy / move"),
+            hint("D Del", "delete (asks first)"),
+            hint("/", "search your files"),
+            hint("y", "copy the path"),
+            hint("R F5", "refresh"),
+        ]
+    }
+
+    fn paths(&self) -> Vec<String> {
+        self.entries
+            .iter()
+            .take(5_000)
+            .map(|e| path::join(&self.cwd, &e.name))
+            .collect()
+    }
+
+    fn save(&self) -> Value {
+        json!({
+            "cwd": self.cwd,
+            "selected": self.selected().map(|e| e.name.clone()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,212 @@
+//! How the explorer looks: the folder's path, its entries (only the visible rows are
+//! built), a preview beside them when there is room, and a footer with usage and errors.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Widget};
+
+use super::{Files, Preview};
+use crate::app::ViewCx;
+use crate::widgets::{fit, human_bytes};
+use aether_proto::api::vfs::Kind;
+
+/// Below this width the preview is left out.
+const PREVIEW_MIN_WIDTH: u16 = 60;
+
+pub(super) fn render(files: &Files, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
+    let theme = cx.theme;
+    buf.set_style(area, theme.base());
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let title = match &files.search {
+        Some(search) => format!("search: {}", search.query),
+        None => files.cwd.clone(),
+    };
+    Line::styled(fit(&title, header.width as usize), theme.accent()).render(header, buf);
+
+    let (list_area, preview_area) = if body.width >= PREVIEW_MIN_WIDTH {
+        let [list, preview] =
+            Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(body);
+        (list, Some(preview))
+    } else {
+        (body, None)
+    };
+    match &files.search {
+        Some(_) => render_hits(files, list_area, buf, cx),
+        None => render_entries(files, list_area, buf, cx),
+    }
+    if let Some(preview_area) = preview_area {
+        render_preview(&files.preview, preview_area, buf, cx);
+    }
+    render_footer(files, footer, buf, cx);
+}
+
+fn render_entries(files: &Files, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
+    let theme = cx.theme;
+    if files.entries.is_empty() {
+        let text = match (&files.error, files.listing) {
+            (Some(_), _) => "",
+            (None, Some(_)) => "loading…",
+            (None, None) => "(empty folder: n for a new file, N for a folder)",
+        };
+        Line::styled(text, theme.dim()).render(area, buf);
+        return;
+    }
+    let width = area.width as usize;
+    let rows = files.list.visible(files.entries.len(), area.height as usize);
+    for (row, index) in rows.enumerate() {
+        let entry = &files.entries[index];
+        let y = area.y + row as u16;
+        let line_area = Rect::new(area.x, y, area.width, 1);
+        let (icon, name_style) = match entry.kind {
+            Kind::Dir => ("▸ ", theme.dir()),
+            Kind::Symlink => ("↪ ", theme.base()),
+            _ => ("  ", theme.base()),
+        };
+        let size = match entry.kind {
+            Kind::Dir => String::new(),
+            _ => human_bytes(entry.size),
+        };
+        let name_width = width.saturating_sub(2 + size.len() + 1);
+        let name = fit(&entry.name, name_width);
+        let pad = name_width.saturating_sub(unicode_width::UnicodeWidthStr::width(name.as_str()));
+        let mut line = Line::from(vec![
+            Span::raw(icon),
+            Span::styled(name, name_style),
+            Span::raw(" ".repeat(pad + 1)),
+            Span::styled(size, theme.dim()),
+        ]);
+        if index == files.list.selected {
+            let style = if cx.focused {
+                theme.selection()
+            } else {
+                theme.selection_unfocused()
+            };
+            line = line.patch_style(style);
+            buf.set_style(line_area, style);
+        }
+        line.render(line_area, buf);
+    }
+}
+
+fn render_hits(files: &Files, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
+    let theme = cx.theme;
+    let Some(search) = &files.search else { return };
+    if search.hits.is_empty() {
+        let text = if search.ticket.is_some() { "searching…" } else { "no matches" };
+        Line::styled(text, theme.dim()).render(area, buf);
+        return;
+    }
+    let rows = search.list.visible(search.hits.len(), area.height as usize);
+    for (row, index) in rows.enumerate() {
+        let hit = &search.hits[index];
+        let line_area = Rect::new(area.x, area.y + row as u16, area.width, 1);
+        let place = match hit.line {
+            Some(line) => format!("{}:{line}", hit.path),
+            None => hit.path.clone(),
+        };
+        let mut line = Line::from(vec![
+            Span::styled(place, theme.dir()),
+            Span::raw("  "),
+            Span::styled(hit.snippet.replace('\n', " "), theme.dim()),
+        ]);
+        if index == search.list.selected {
+            line = line.patch_style(theme.selection());
+            buf.set_style(line_area, theme.selection());
+        }
+        line.render(line_area, buf);
+    }
+}
+
+fn render_preview(preview: &Preview, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
+    let theme = cx.theme;
+    let block = Block::default()
+        .borders(Borders::LEFT)
+        .border_style(theme.border(false));
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let lines: Vec<Line> = match preview {
+        Preview::None => vec![],
+        Preview::Loading(_) => vec![Line::styled("…", theme.dim())],
+        Preview::Folder(path) => vec![Line::styled(
+            format!("folder {path}: Enter opens it"),
+            theme.dim(),
+        )],
+        Preview::Failed { error, .. } => vec![Line::styled(error.clone(), theme.error())],
+        Preview::Text { lines, cut, .. } => {
+            let mut out: Vec<Line> = lines
+                .iter()
+                .take(inner.height as usize)
+                .map(|l| Line::raw(l.replace('\t', "    ")))
+                .collect();
+            if *cut && out.len() < inner.height as usize {
+                out.push(Line::styled("… (preview cut; open to see it all)", theme.dim()));
+            }
+            out
+        }
+        Preview::Binary { bytes, size, .. } => {
+            let mut out = vec![Line::styled(
+                format!("binary, {}", human_bytes(*size)),
+                theme.dim(),
+            )];
+            out.extend(
+                hex_lines(bytes, inner.width as usize)
+                    .into_iter()
+                    .take(inner.height.saturating_sub(1) as usize)
+                    .map(Line::raw),
+            );
+            out
+        }
+    };
+    Paragraph::new(lines).style(theme.base()).render(inner, buf);
+}
+
+/// `offset  hex bytes  ascii`, as many bytes per line as the width holds (4 to 16).
+pub(crate) fn hex_lines(bytes: &[u8], width: usize) -> Vec<String> {
+    // 8 for the offset and gaps, 4 columns per byte (hex and its text).
+    let per_line = (width.saturating_sub(10) / 4).clamp(4, 16);
+    bytes
+        .chunks(per_line)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+            let text: String = chunk
+                .iter()
+                .map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' })
+                .collect();
+            format!(
+                "{:06x}  {:<width$} {text}",
+                i * per_line,
+                hex.join(" "),
+                width = per_line * 3 - 1
+            )
+        })
+        .collect()
+}
+
+fn render_footer(files: &Files, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
+    let theme = cx.theme;
+    let (text, style): (String, Style) = if let Some(error) = &files.error {
+        (error.clone(), theme.error())
+    } else if let Some(status) = &files.status {
+        (status.clone(), theme.dim())
+    } else {
+        let count = match &files.search {
+            Some(search) => format!("{} hits", search.hits.len()),
+            None => format!("{} entries", files.entries.len()),
+        };
+        let usage = files
+            .usage
+            .as_ref()
+            .map(|u| format!("  ·  {} of {} used", human_bytes(u.bytes), human_bytes(u.quota_bytes)))
+            .unwrap_or_default();
+        (format!("{count}{usage}"), theme.dim())
+    };
+    Line::styled(fit(&text, area.width as usize), style).render(area, buf);
+}

@@ -1,0 +1,44 @@
+//! The desktop's built-in apps. Each is state, an `update` (events in, effects out)
+//! and a `view` drawn from the state alone ([`App`]). They never hold a connection,
+//! touch the disk or run code: every bus request is an [`Effect`] the host runs through
+//! the window's own app handle, so a browser host can run the same apps later. This
+//! crate depends on ratatui without a backend and never on crossterm.
+
+pub mod app;
+pub mod editor;
+pub mod files;
+pub mod key;
+pub mod path;
+pub mod settings;
+pub mod terminal;
+pub mod theme;
+pub mod widgets;
+
+#[cfg(test)]
+mod testing;
+
+pub use app::{App, AppKind, Effect, Event, Hint, Level, Ticket, ViewCx};
+pub use key::{Key, KeyCode, Mods, Mouse};
+pub use theme::{Palette, Theme};
+
+use serde_json::Value;
+
+/// A new window of this app. `arg` is a path to open, if any.
+pub fn launch(kind: AppKind, arg: Option<&str>) -> Box<dyn App> {
+    match kind {
+        AppKind::Files => Box::new(files::Files::new(arg.unwrap_or("/"))),
+        AppKind::Editor => Box::new(editor::Editor::new(arg)),
+        AppKind::Terminal => Box::new(terminal::Terminal::new(arg.unwrap_or("/"))),
+        AppKind::Settings => Box::new(settings::Settings::new()),
+    }
+}
+
+/// A window as the session saved it ([`App::save`]).
+pub fn restore(kind: AppKind, state: &Value) -> Box<dyn App> {
+    match kind {
+        AppKind::Files => Box::new(files::Files::restore(state)),
+        AppKind::Editor => Box::new(editor::Editor::restore(state)),
+        AppKind::Terminal => Box::new(terminal::Terminal::restore(state)),
+        AppKind::Settings => Box::new(settings::Settings::new()),
+    }
+}

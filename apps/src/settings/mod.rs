@@ -1,0 +1,240 @@
+//! Settings: the account (who you are, your sign-in tokens, revoking them), what each
+//! app may do and why, the daemon's status, and the theme and keys in use.
+
+mod view;
+
+use std::collections::HashMap;
+
+use aether_proto::ErrorBody;
+use aether_proto::api::sys;
+use serde_json::{Value, json};
+
+use crate::app::{App, AppKind, Effect, Event, Hint, Ticket, Tickets, decode, hint};
+use crate::key::{Key, KeyCode};
+use crate::widgets::ListWindow;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Section {
+    Account,
+    Tokens,
+    Apps,
+    Daemon,
+}
+
+impl Section {
+    const ALL: [Section; 4] = [Section::Account, Section::Tokens, Section::Apps, Section::Daemon];
+
+    fn name(self) -> &'static str {
+        match self {
+            Section::Account => "Account",
+            Section::Tokens => "Tokens",
+            Section::Apps => "Apps",
+            Section::Daemon => "Daemon",
+        }
+    }
+}
+
+pub struct Settings {
+    tickets: Tickets,
+    section: Section,
+    whoami: Option<sys::WhoamiAnswer>,
+    tokens: Vec<sys::TokenInfo>,
+    token_list: ListWindow,
+    apps: Vec<sys::AppSummary>,
+    app_list: ListWindow,
+    stats: Option<sys::StatsAnswer>,
+    error: Option<String>,
+    message: Option<String>,
+    pending: HashMap<Ticket, Pending>,
+}
+
+#[derive(Debug, Clone)]
+enum Pending {
+    Whoami,
+    Tokens,
+    Apps,
+    Stats,
+    ConfirmRevoke(i64),
+    Revoke,
+}
+
+impl Settings {
+    pub fn new() -> Settings {
+        Settings {
+            tickets: Tickets::default(),
+            section: Section::Account,
+            whoami: None,
+            tokens: Vec::new(),
+            token_list: ListWindow::default(),
+            apps: Vec::new(),
+            app_list: ListWindow::default(),
+            stats: None,
+            error: None,
+            message: None,
+            pending: HashMap::new(),
+        }
+    }
+
+    fn request<C: aether_proto::api::Call>(&mut self, pending: Pending, call: &C) -> Vec<Effect> {
+        let ticket = self.tickets.next();
+        self.pending.insert(ticket, pending);
+        vec![Effect::request(ticket, call)]
+    }
+
+    fn refresh(&mut self) -> Vec<Effect> {
+        let mut effects = self.request(Pending::Whoami, &sys::Whoami {});
+        effects.extend(self.request(Pending::Tokens, &sys::TokenList {}));
+        effects.extend(self.request(Pending::Apps, &sys::PermsShow::default()));
+        effects.extend(self.request(Pending::Stats, &sys::Stats {}));
+        effects
+    }
+
+    fn on_key(&mut self, key: Key) -> Vec<Effect> {
+        let index = Section::ALL.iter().position(|s| *s == self.section).unwrap_or(0);
+        match key.code {
+            KeyCode::Tab | KeyCode::Right | KeyCode::Char('l') => {
+                self.section = Section::ALL[(index + 1) % Section::ALL.len()];
+            }
+            KeyCode::BackTab | KeyCode::Left | KeyCode::Char('h') => {
+                self.section = Section::ALL[(index + Section::ALL.len() - 1) % Section::ALL.len()];
+            }
+            KeyCode::Char(c @ '1'..='4') => {
+                self.section = Section::ALL[c as usize - '1' as usize];
+            }
+            KeyCode::Down | KeyCode::Char('j') => {
+                let (list, len) = self.list_mut();
+                list.move_by(1, len);
+            }
+            KeyCode::Up | KeyCode::Char('k') => {
+                let (list, len) = self.list_mut();
+                list.move_by(-1, len);
+            }
+            KeyCode::Char('r') | KeyCode::F(5) => return self.refresh(),
+            KeyCode::Char('d') | KeyCode::Delete if self.section == Section::Tokens => {
+                return self.confirm_revoke();
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn list_mut(&mut self) -> (&mut ListWindow, usize) {
+        match self.section {
+            Section::Apps => (&mut self.app_list, self.apps.len()),
+            _ => (&mut self.token_list, self.tokens.len()),
+        }
+    }
+
+    fn confirm_revoke(&mut self) -> Vec<Effect> {
+        let Some(token) = self.tokens.get(self.token_list.selected) else {
+            return Vec::new();
+        };
+        if token.current {
+            self.message = Some("that is this session's own token; sign out instead".into());
+            return Vec::new();
+        }
+        let id = token.id;
+        let ticket = self.tickets.next();
+        self.pending.insert(ticket, Pending::ConfirmRevoke(id.clone()));
+        vec![Effect::Confirm {
+            ticket,
+            question: format!("Revoke token {id}? Its connections close at once."),
+        }]
+    }
+
+    fn on_answer(&mut self, pending: Pending, result: Result<Value, ErrorBody>) -> Vec<Effect> {
+        let mut failed = |e: ErrorBody| self.error = Some(e.msg);
+        match pending {
+            Pending::Whoami => match decode::<sys::Whoami>(result) {
+                Ok(me) => self.whoami = Some(me),
+                Err(e) => failed(e),
+            },
+            Pending::Tokens => match decode::<sys::TokenList>(result) {
+                Ok(list) => self.tokens = list.tokens,
+                Err(e) => failed(e),
+            },
+            Pending::Apps => match decode::<sys::PermsShow>(result) {
+                Ok(sys::PermsAnswer::All { apps, .. }) => self.apps = apps,
+                Ok(_) => {}
+                Err(e) => failed(e),
+            },
+            Pending::Stats => match decode::<sys::Stats>(result) {
+                Ok(stats) => self.stats = Some(stats),
+                Err(e) => failed(e),
+            },
+            Pending::Revoke => match decode::<sys::TokenRevoke>(result) {
+                Ok(done) => {
+                    self.message = Some(format!("revoked {} token(s)", done.revoked));
+                    return self.request(Pending::Tokens, &sys::TokenList {});
+                }
+                Err(e) => failed(e),
+            },
+            Pending::ConfirmRevoke(_) => {}
+        }
+        Vec::new()
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::new()
+    }
+}
+
+impl App for Settings {
+    fn kind(&self) -> AppKind {
+        AppKind::Settings
+    }
+
+    fn title(&self) -> String {
+        format!("Settings: {}", self.section.name())
+    }
+
+    fn start(&mut self) -> Vec<Effect> {
+        self.refresh()
+    }
+
+    fn update(&mut self, event: Event) -> Vec<Effect> {
+        match event {
+            Event::Key(key) => self.on_key(key),
+            Event::Answer { ticket, result } => match self.pending.remove(&ticket) {
+                Some(pending) => self.on_answer(pending, result),
+                None => Vec::new(),
+            },
+            Event::Confirmed { ticket, yes } => match self.pending.remove(&ticket) {
+                Some(Pending::ConfirmRevoke(id)) if yes => self.request(
+                    Pending::Revoke,
+                    &sys::TokenRevoke {
+                        id: Some(id),
+                        ..Default::default()
+                    },
+                ),
+                _ => Vec::new(),
+            },
+            Event::Reconnected => self.refresh(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn view(
+        &self,
+        area: ratatui::layout::Rect,
+        buf: &mut ratatui::buffer::Buffer,
+        cx: &crate::app::ViewCx,
+    ) {
+        view::render(self, area, buf, cx)
+    }
+
+    fn hints(&self) -> Vec<Hint> {
+        vec![
+            hint("Tab ← → 1-4", "sections"),
+            hint("↑ ↓", "move"),
+            hint("d Del", "revoke the token (Tokens)"),
+            hint("r F5", "refresh"),
+        ]
+    }
+
+    fn save(&self) -> Value {
+        json!({})
+    }
+}

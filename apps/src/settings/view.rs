@@ -1,0 +1,155 @@
+//! How Settings looks: section tabs, then the section.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
+
+use super::{Section, Settings};
+use crate::app::ViewCx;
+use crate::widgets::fit;
+
+pub(super) fn render(settings: &Settings, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
+    let theme = cx.theme;
+    buf.set_style(area, theme.base());
+    let [tabs, body, footer] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let mut spans = Vec::new();
+    for (i, section) in Section::ALL.iter().enumerate() {
+        let style = if *section == settings.section {
+            theme.selection()
+        } else {
+            theme.dim()
+        };
+        spans.push(Span::styled(format!(" {} {} ", i + 1, section.name()), style));
+        spans.push(Span::raw(" "));
+    }
+    Line::from(spans).render(tabs, buf);
+    let lines = match settings.section {
+        Section::Account => account(settings),
+        Section::Tokens => tokens(settings, body.height as usize),
+        Section::Apps => apps(settings, body.height as usize),
+        Section::Daemon => daemon(settings),
+    };
+    let lines: Vec<Line> = lines
+        .into_iter()
+        .map(|(text, selected)| {
+            let line = Line::raw(fit(&text, body.width as usize));
+            if selected {
+                line.style(theme.selection())
+            } else {
+                line
+            }
+        })
+        .collect();
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(body, buf);
+    let (text, style) = match (&settings.error, &settings.message) {
+        (Some(error), _) => (error.clone(), theme.error()),
+        (None, Some(message)) => (message.clone(), theme.info()),
+        (None, None) => ("Tab: next section · r: refresh".into(), theme.dim()),
+    };
+    Line::styled(fit(&text, footer.width as usize), style).render(footer, buf);
+}
+
+type Rows = Vec<(String, bool)>;
+
+fn plain(lines: &[String]) -> Rows {
+    lines.iter().map(|l| (l.clone(), false)).collect()
+}
+
+fn account(settings: &Settings) -> Rows {
+    let Some(me) = &settings.whoami else {
+        return plain(&["loading…".into()]);
+    };
+    let role = match (me.user.admin, me.user.guest) {
+        (true, _) => "admin",
+        (_, true) => "guest",
+        _ => "user",
+    };
+    plain(&[
+        format!("user      {} (id {}, {role})", me.user.name, me.user.id),
+        format!("signed in as the app `{}`", me.app),
+        String::new(),
+        "To change your password: aetherctl passwd (it signs out your other sessions).".into(),
+    ])
+}
+
+fn tokens(settings: &Settings, height: usize) -> Rows {
+    if settings.tokens.is_empty() {
+        return plain(&["no tokens (this session signed in without one)".into()]);
+    }
+    let mut rows = vec![("id     app        label                 expires".to_owned(), false)];
+    let range = settings
+        .token_list
+        .visible(settings.tokens.len(), height.saturating_sub(1));
+    for index in range {
+        let t = &settings.tokens[index];
+        let expires = t
+            .expires_at
+            .map(|e| format!("at {e}"))
+            .unwrap_or_else(|| "never".into());
+        rows.push((
+            format!(
+                "{:<6} {:<10} {:<21} {expires}{}",
+                t.id,
+                t.app.as_deref().unwrap_or("any"),
+                fit(&t.label, 21),
+                if t.current { "  (this session)" } else { "" }
+            ),
+            index == settings.token_list.selected,
+        ));
+    }
+    rows
+}
+
+fn apps(settings: &Settings, height: usize) -> Rows {
+    if settings.apps.is_empty() {
+        return plain(&["loading…".into()]);
+    }
+    let range = settings
+        .app_list
+        .visible(settings.apps.len(), height);
+    range
+        .map(|index| {
+            let app = &settings.apps[index];
+            (
+                format!(
+                    "{:<10} {:<18} {}",
+                    app.id,
+                    fit(&app.name, 18),
+                    app.capabilities.join(", ")
+                ),
+                index == settings.app_list.selected,
+            )
+        })
+        .collect()
+}
+
+fn daemon(settings: &Settings) -> Rows {
+    let Some(stats) = &settings.stats else {
+        return plain(&["loading…".into()]);
+    };
+    let mut lines = vec![
+        format!("aetherd {}, up {} s", stats.version, stats.uptime_secs),
+        format!(
+            "connections {}  subscriptions {}  messages {}  requests {}",
+            stats.hub.connections, stats.hub.subscriptions, stats.hub.published, stats.hub.requests
+        ),
+        format!(
+            "listening on {}{}",
+            stats.tcp.as_deref().unwrap_or("the Unix socket only"),
+            if stats.tls { " (TLS)" } else { "" }
+        ),
+        format!("{} apps loaded", stats.apps),
+    ];
+    for error in &stats.manifest_errors {
+        lines.push(format!("manifest error: {error}"));
+    }
+    plain(&lines)
+}

@@ -1,0 +1,307 @@
+//! The terminal's commands: each one a bus request (or none), and what its answer prints.
+
+use aether_proto::api::{vfs, vm};
+use aether_proto::{ErrorBody, ErrorCode};
+use serde_json::Value;
+
+use super::{ForegroundJob, Pending, Terminal, words};
+use crate::app::{Effect, decode};
+use crate::path;
+use crate::widgets::human_bytes;
+
+/// The commands, for `help` and Tab.
+pub const NAMES: &[&str] = &[
+    "cat", "cd", "clear", "cp", "help", "jobs", "kill", "ls", "mkdir", "mv", "pwd", "rm", "run",
+];
+
+/// The most of a file `cat` prints.
+const CAT_BYTES: usize = 256 * 1024;
+
+const HELP: &str = "\
+commands (paths are in your files; relative to the current folder):
+  ls [DIR]            list a folder          cd [DIR]        change folder (no DIR: /)
+  pwd                 the current folder     cat FILE        print a text file
+  mkdir DIR           make a folder          rm [-r] PATH    remove (-r: a folder and its contents)
+  mv FROM TO          move or rename         cp FROM TO      copy
+  run FILE [ARGS…]    run a WASM program (FILE.wasm alone works too)
+  jobs                your programs          kill JOB        stop one
+  clear               clear the screen       help            this
+keys: Up/Down history, Tab completes, Ctrl-C stops the program, Ctrl-D ends its input,
+      PgUp/PgDn scroll, Ctrl-f searches the scrollback";
+
+pub(super) fn execute(term: &mut Terminal, line: &str) -> Vec<Effect> {
+    let words = match words::split(line) {
+        Ok(words) => words,
+        Err(why) => {
+            term.out.error(&why);
+            return Vec::new();
+        }
+    };
+    let Some((command, args)) = words.split_first() else {
+        return Vec::new();
+    };
+    let at = |p: &str| path::resolve(&term.cwd, p);
+    match (command.as_str(), args) {
+        ("help", _) => {
+            term.out.note(HELP);
+            Vec::new()
+        }
+        ("clear", _) => {
+            term.out.clear();
+            Vec::new()
+        }
+        ("pwd", []) => {
+            let cwd = term.cwd.clone();
+            term.out.print(&cwd);
+            Vec::new()
+        }
+        ("cd", []) => {
+            term.cwd = "/".into();
+            Vec::new()
+        }
+        ("cd", [dir]) => {
+            let target = at(dir);
+            term.request(Pending::Cd(target.clone()), &vfs::Stat { path: target })
+        }
+        ("ls", []) => {
+            let cwd = term.cwd.clone();
+            term.request(Pending::Ls, &vfs::List { path: cwd })
+        }
+        ("ls", [dir]) => term.request(Pending::Ls, &vfs::List { path: at(dir) }),
+        ("cat", [file]) => {
+            let file = at(file);
+            term.request(
+                Pending::Cat(file.clone()),
+                &vfs::Read {
+                    path: file,
+                    length: Some(CAT_BYTES),
+                    ..Default::default()
+                },
+            )
+        }
+        ("mkdir", [dir]) => term.request(
+            Pending::Quiet(format!("mkdir {dir}")),
+            &vfs::Mkdir {
+                path: at(dir),
+                parents: true,
+            },
+        ),
+        ("rm", [target]) => term.request(
+            Pending::Quiet(format!("rm {target}")),
+            &vfs::Remove {
+                path: at(target),
+                recursive: false,
+            },
+        ),
+        ("rm", [flag, target]) if flag == "-r" || flag == "-rf" => term.request(
+            Pending::Quiet(format!("rm -r {target}")),
+            &vfs::Remove {
+                path: at(target),
+                recursive: true,
+            },
+        ),
+        ("mv", [from, to]) => term.request(
+            Pending::Quiet(format!("mv {from} {to}")),
+            &vfs::Move {
+                from: at(from),
+                to: at(to),
+                overwrite: false,
+            },
+        ),
+        ("cp", [from, to]) => term.request(
+            Pending::Quiet(format!("cp {from} {to}")),
+            &vfs::Copy {
+                from: at(from),
+                to: at(to),
+                overwrite: false,
+            },
+        ),
+        ("run", [file, rest @ ..]) => run(term, file, rest),
+        ("jobs", []) => term.request(Pending::Jobs, &vm::Jobs::default()),
+        ("kill", [job]) => term.request(Pending::Kill, &vm::Kill { job: job.clone() }),
+        (program, rest) if program.ends_with(".wasm") => run(term, program, rest),
+        (name, _) if NAMES.contains(&name) => {
+            term.out
+                .error(&format!("{name}: wrong arguments (`help` shows how to call it)"));
+            Vec::new()
+        }
+        (name, _) => {
+            term.out
+                .error(&format!("{name}: no such command (`help` lists them)"));
+            Vec::new()
+        }
+    }
+}
+
+fn run(term: &mut Terminal, file: &str, args: &[String]) -> Vec<Effect> {
+    let target = path::resolve(&term.cwd, file);
+    term.job = Some(ForegroundJob {
+        id: None,
+        what: path::file_name(&target).to_owned(),
+        stdin_open: true,
+    });
+    term.request(
+        Pending::Run,
+        &vm::Run {
+            path: Some(target),
+            args: args.to_vec(),
+            keep_stdin_open: true,
+            ..Default::default()
+        },
+    )
+}
+
+/// What an answer prints, per command.
+pub(super) fn answered(
+    term: &mut Terminal,
+    pending: Pending,
+    result: Result<Value, ErrorBody>,
+) -> Vec<Effect> {
+    let fail = |term: &mut Terminal, what: &str, e: ErrorBody| {
+        term.out.error(&format!("{what}: {}", e.msg));
+    };
+    match pending {
+        Pending::Cd(target) => match decode::<vfs::Stat>(result) {
+            Ok(stat) if stat.kind == vfs::Kind::Dir => term.cwd = target,
+            Ok(_) => term.out.error(&format!("cd: {target} is not a folder")),
+            Err(e) => fail(term, "cd", e),
+        },
+        Pending::Ls => match decode::<vfs::List>(result) {
+            Ok(listing) => {
+                let mut text = String::new();
+                for entry in &listing.entries {
+                    let (name, size) = match entry.kind {
+                        vfs::Kind::Dir => (format!("\x1b[1;34m{}/\x1b[0m", entry.name), String::new()),
+                        _ => (entry.name.clone(), human_bytes(entry.size)),
+                    };
+                    text.push_str(&format!("{size:>10}  {name}\n"));
+                }
+                if listing.entries.is_empty() {
+                    term.out.note("(empty)");
+                } else {
+                    term.out.print(&text);
+                }
+            }
+            Err(e) => fail(term, "ls", e),
+        },
+        Pending::Cat(file) => match decode::<vfs::Read>(result) {
+            Ok(answer) if answer.encoding == vfs::Encoding::Base64 => term.out.error(&format!(
+                "cat: {file} is binary ({}); the explorer shows it in hex",
+                human_bytes(answer.size)
+            )),
+            Ok(answer) => {
+                term.out.print(&answer.data);
+                if !answer.eof {
+                    term.out.note(&format!(
+                        "(cut at {}: the file is {})",
+                        human_bytes(answer.length as u64),
+                        human_bytes(answer.size)
+                    ));
+                }
+            }
+            Err(e) => fail(term, "cat", e),
+        },
+        Pending::Quiet(what) => {
+            if let Err(e) = result {
+                fail(term, &what, e);
+            }
+        }
+        Pending::Run => match decode::<vm::Run>(result) {
+            Ok(started) => term.job_started(started.job),
+            Err(e) => {
+                term.job = None;
+                term.early.clear();
+                fail(term, "run", e);
+            }
+        },
+        Pending::Stdin => {
+            if let Err(e) = result
+                && e.code != ErrorCode::Conflict
+            {
+                fail(term, "input", e);
+            }
+        }
+        Pending::Jobs => match decode::<vm::Jobs>(result) {
+            Ok(vm::JobsAnswer::All { jobs }) if jobs.is_empty() => term.out.note("no jobs"),
+            Ok(vm::JobsAnswer::All { jobs }) => {
+                let text: Vec<String> = jobs
+                    .iter()
+                    .map(|j| format!("{}  {:<24} {}", j.job, j.path, state_name(&j.status)))
+                    .collect();
+                term.out.print(&text.join("\n"));
+            }
+            Ok(vm::JobsAnswer::One(detail)) => term.out.print(&format!(
+                "{}  {}  {}",
+                detail.summary.job,
+                detail.summary.path,
+                state_name(&detail.summary.status)
+            )),
+            Err(e) => fail(term, "jobs", e),
+        },
+        Pending::Kill => {
+            if let Err(e) = decode::<vm::Kill>(result) {
+                fail(term, "kill", e);
+            }
+        }
+        Pending::Complete { line, dir, stem } => {
+            if term.input.text() != line {
+                return Vec::new(); // typed on meanwhile: this completion is stale
+            }
+            if let Ok(listing) = decode::<vfs::List>(result) {
+                complete_with(term, &line, &dir, &stem, &listing.entries);
+            }
+        }
+    }
+    Vec::new()
+}
+
+fn complete_with(term: &mut Terminal, line: &str, dir: &str, stem: &str, entries: &[vfs::Entry]) {
+    let names: Vec<String> = entries
+        .iter()
+        .filter(|e| e.name.starts_with(stem))
+        .map(|e| match e.kind {
+            vfs::Kind::Dir => format!("{}/", e.name),
+            _ => e.name.clone(),
+        })
+        .collect();
+    let common = common_prefix(&names);
+    if common.len() > stem.len() {
+        let head = line.strip_suffix(stem).unwrap_or(line);
+        let done = names.len() == 1 && !common.ends_with('/');
+        let word = format!("{dir}{common}");
+        let head = head.strip_suffix(dir).unwrap_or(head);
+        term.input
+            .set(format!("{head}{}{}", words::quote(&word), if done { " " } else { "" }));
+    } else if names.len() > 1 {
+        term.out.note(&names.join("  "));
+    }
+}
+
+fn common_prefix(names: &[String]) -> String {
+    let Some(first) = names.first() else {
+        return String::new();
+    };
+    let mut end = first.len();
+    for name in &names[1..] {
+        end = first
+            .char_indices()
+            .zip(name.chars())
+            .take_while(|((_, a), b)| a == b)
+            .map(|((i, a), _)| i + a.len_utf8())
+            .last()
+            .unwrap_or(0)
+            .min(end);
+    }
+    first[..end].to_owned()
+}
+
+fn state_name(state: &vm::JobState) -> String {
+    match state {
+        vm::JobState::Queued => "queued".into(),
+        vm::JobState::Running => "running".into(),
+        vm::JobState::Finished { ending, code, .. } => match code {
+            Some(code) => format!("finished ({ending:?}, code {code})"),
+            None => format!("finished ({ending:?})"),
+        },
+    }
+}

@@ -1,0 +1,536 @@
+//! The VM Terminal: a shell over the VFS and compute services. `ls`, `cd`, `cat`,
+//! `mkdir`, `rm`, `mv`, `cp`, `run` and the rest are bus requests; a program's output
+//! streams in live (ANSI colours rendered), typed lines go to its stdin, Ctrl-C kills it.
+
+mod commands;
+mod output;
+mod view;
+mod words;
+
+use std::collections::HashMap;
+
+use aether_proto::ErrorBody;
+use aether_proto::api::vm;
+use serde_json::{Value, json};
+
+use crate::app::{App, AppKind, Effect, Event, Hint, Ticket, Tickets, hint};
+use crate::key::{Key, KeyCode, Mouse};
+use crate::path;
+use crate::widgets::{LineEdit, LineInput};
+pub(crate) use output::Scrollback;
+
+/// History lines kept (and saved with the session).
+const HISTORY: usize = 200;
+/// Jobs whose events arrived before `vm.run` answered, kept until it does.
+const EARLY_JOBS: usize = 16;
+
+pub struct Terminal {
+    tickets: Tickets,
+    cwd: String,
+    input: LineInput,
+    history: Vec<String>,
+    /// Where Up/Down is in the history; `None` when editing a new line.
+    history_at: Option<usize>,
+    out: Scrollback,
+    /// The program in the foreground: typed lines go to its stdin.
+    job: Option<ForegroundJob>,
+    /// Events of jobs not known yet (the answer to `vm.run` may come after them).
+    early: HashMap<String, Vec<(String, Value)>>,
+    events: Option<Ticket>,
+    pending: HashMap<Ticket, Pending>,
+    /// Searching the scrollback.
+    search: Option<LineInput>,
+    /// A command's answer is awaited: lines typed meanwhile wait their turn, as in a shell.
+    waiting: bool,
+    typed_ahead: std::collections::VecDeque<String>,
+    /// Input typed for a program before it started.
+    early_stdin: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ForegroundJob {
+    id: Option<String>,
+    /// What was run, for the prompt while it runs.
+    what: String,
+    stdin_open: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Pending {
+    Cd(String),
+    Ls,
+    Cat(String),
+    /// mkdir, rm, mv, cp: print nothing on success.
+    Quiet(String),
+    Run,
+    Stdin,
+    Jobs,
+    Kill,
+    /// Tab completion of the line as it was.
+    Complete { line: String, dir: String, stem: String },
+}
+
+impl Terminal {
+    pub fn new(cwd: &str) -> Terminal {
+        let mut terminal = Terminal {
+            tickets: Tickets::default(),
+            cwd: path::normalize(cwd),
+            input: LineInput::default(),
+            history: Vec::new(),
+            history_at: None,
+            out: Scrollback::default(),
+            job: None,
+            early: HashMap::new(),
+            events: None,
+            pending: HashMap::new(),
+            search: None,
+            waiting: false,
+            typed_ahead: std::collections::VecDeque::new(),
+            early_stdin: Vec::new(),
+        };
+        terminal
+            .out
+            .note("VM Terminal: `help` lists the commands.");
+        terminal
+    }
+
+    pub fn restore(state: &Value) -> Terminal {
+        let mut terminal = Terminal::new(state["cwd"].as_str().unwrap_or("/"));
+        terminal.history = state["history"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|h| h.as_str().map(str::to_owned))
+            .collect();
+        terminal
+    }
+
+    pub fn cwd(&self) -> &str {
+        &self.cwd
+    }
+
+    fn prompt(&self) -> String {
+        match &self.job {
+            Some(job) if job.stdin_open => format!("{}> ", job.what),
+            Some(job) => format!("[{} running; Ctrl-C stops it] ", job.what),
+            None => format!("{} $ ", self.cwd),
+        }
+    }
+
+    fn request<C: aether_proto::api::Call>(&mut self, pending: Pending, call: &C) -> Vec<Effect> {
+        let ticket = self.tickets.next();
+        self.pending.insert(ticket, pending);
+        vec![Effect::request(ticket, call)]
+    }
+
+    fn on_key(&mut self, key: Key) -> Vec<Effect> {
+        if self.search.is_some() {
+            return self.on_search_key(key);
+        }
+        if key.mods.ctrl {
+            match key.code {
+                KeyCode::Char('c') => return self.interrupt(),
+                KeyCode::Char('d') => return self.close_stdin(),
+                KeyCode::Char('l') => {
+                    self.out.clear();
+                    return Vec::new();
+                }
+                KeyCode::Char('f') => {
+                    self.search = Some(LineInput::default());
+                    return Vec::new();
+                }
+                _ => {}
+            }
+        }
+        match key.code {
+            KeyCode::PageUp => {
+                self.out.scroll_up(10);
+                return Vec::new();
+            }
+            KeyCode::PageDown => {
+                self.out.scroll_down(10);
+                return Vec::new();
+            }
+            KeyCode::Up if self.job.is_none() => {
+                self.history_step(-1);
+                return Vec::new();
+            }
+            KeyCode::Down if self.job.is_none() => {
+                self.history_step(1);
+                return Vec::new();
+            }
+            KeyCode::Tab if self.job.is_none() => return self.complete(),
+            _ => {}
+        }
+        match self.input.handle(key) {
+            LineEdit::Submit => {
+                let line = self.input.take();
+                self.history_at = None;
+                self.out.follow();
+                match self.job.clone() {
+                    Some(job) => self.send_stdin(job, line),
+                    None if self.waiting => {
+                        self.typed_ahead.push_back(line);
+                        Vec::new()
+                    }
+                    None => self.enter(line),
+                }
+            }
+            LineEdit::Cancel => {
+                self.input.take();
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Run a command line now.
+    fn enter(&mut self, line: String) -> Vec<Effect> {
+        self.out.echo(&self.prompt(), &line);
+        self.remember(&line);
+        let effects = commands::execute(self, &line);
+        // A command that asked the daemon holds the lines typed after it.
+        self.waiting = !effects.is_empty();
+        effects
+    }
+
+    /// The command's answer came: run what was typed meanwhile, up to the next wait.
+    fn resume(&mut self) -> Vec<Effect> {
+        self.waiting = false;
+        let mut effects = Vec::new();
+        while !self.waiting && self.job.is_none() {
+            let Some(line) = self.typed_ahead.pop_front() else { break };
+            effects.extend(self.enter(line));
+        }
+        effects
+    }
+
+    fn remember(&mut self, line: &str) {
+        if line.trim().is_empty() || self.history.last().is_some_and(|l| l == line) {
+            return;
+        }
+        self.history.push(line.to_owned());
+        if self.history.len() > HISTORY {
+            self.history.remove(0);
+        }
+    }
+
+    fn history_step(&mut self, delta: isize) {
+        if self.history.is_empty() {
+            return;
+        }
+        let last = self.history.len() as isize;
+        let at = self.history_at.map_or(last, |i| i as isize) + delta;
+        if at >= last {
+            self.history_at = None;
+            self.input.set("");
+        } else {
+            let at = at.max(0) as usize;
+            self.history_at = Some(at);
+            self.input.set(self.history[at].clone());
+        }
+    }
+
+    fn interrupt(&mut self) -> Vec<Effect> {
+        match &self.job {
+            Some(ForegroundJob { id: Some(id), .. }) => {
+                let id = id.clone();
+                self.out.note(&format!("^C: stopping {id}"));
+                self.request(Pending::Kill, &vm::Kill { job: id })
+            }
+            _ => {
+                self.out.echo(&self.prompt(), &format!("{}^C", self.input.take()));
+                Vec::new()
+            }
+        }
+    }
+
+    fn close_stdin(&mut self) -> Vec<Effect> {
+        let Some(job) = self.job.as_mut() else {
+            return Vec::new();
+        };
+        let Some(id) = job.id.clone() else {
+            return Vec::new();
+        };
+        if !job.stdin_open {
+            return Vec::new();
+        }
+        job.stdin_open = false;
+        self.request(
+            Pending::Stdin,
+            &vm::Stdin {
+                job: id,
+                data: String::new(),
+                close: true,
+            },
+        )
+    }
+
+    fn send_stdin(&mut self, job: ForegroundJob, line: String) -> Vec<Effect> {
+        self.out.echo("", &line);
+        let Some(id) = job.id else {
+            self.early_stdin.push(line);
+            return Vec::new();
+        };
+        if !job.stdin_open {
+            self.out.error("the program's input is closed");
+            return Vec::new();
+        }
+        self.request(
+            Pending::Stdin,
+            &vm::Stdin {
+                job: id,
+                data: format!("{line}\n"),
+                close: false,
+            },
+        )
+    }
+
+    fn on_search_key(&mut self, key: Key) -> Vec<Effect> {
+        let Some(search) = self.search.as_mut() else {
+            return Vec::new();
+        };
+        match search.handle(key) {
+            LineEdit::Cancel => {
+                self.search = None;
+                self.out.follow();
+            }
+            LineEdit::Changed => {
+                let query = search.text().to_owned();
+                self.out.find(&query, false);
+            }
+            LineEdit::Submit => {
+                let query = search.text().to_owned();
+                self.out.find(&query, true);
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn on_answer(&mut self, ticket: Ticket, result: Result<Value, ErrorBody>) -> Vec<Effect> {
+        let Some(pending) = self.pending.remove(&ticket) else {
+            return Vec::new();
+        };
+        let ends_command = !matches!(pending, Pending::Stdin | Pending::Complete { .. });
+        let mut effects = commands::answered(self, pending, result);
+        if ends_command && self.job.as_ref().is_none_or(|j| j.id.is_some()) {
+            // Typed input for a program that just started goes in now.
+            if let Some(ForegroundJob { id: Some(id), .. }) = &self.job
+                && !self.early_stdin.is_empty()
+            {
+                let data: String = self.early_stdin.drain(..).map(|l| l + "\n").collect();
+                let id = id.clone();
+                effects.extend(self.request(Pending::Stdin, &vm::Stdin { job: id, data, close: false }));
+            }
+            if self.job.is_none() {
+                effects.extend(self.resume());
+            } else {
+                self.waiting = false;
+            }
+        }
+        effects
+    }
+
+    fn on_job_event(&mut self, topic: &str, data: Value) {
+        let Some(rest) = topic.strip_prefix("vm.job.") else {
+            return;
+        };
+        let Some((job, kind)) = rest.rsplit_once('.') else {
+            return;
+        };
+        let ours = self
+            .job
+            .as_ref()
+            .is_some_and(|j| j.id.as_deref() == Some(job));
+        if ours {
+            self.show_job_event(kind, data);
+        } else if self.job.as_ref().is_some_and(|j| j.id.is_none()) {
+            // Maybe ours, before `vm.run` answered: keep it until it does.
+            if self.early.len() < EARLY_JOBS || self.early.contains_key(job) {
+                self.early
+                    .entry(job.to_owned())
+                    .or_default()
+                    .push((kind.to_owned(), data));
+            }
+        }
+    }
+
+    fn show_job_event(&mut self, kind: &str, data: Value) {
+        match kind {
+            "stdout" | "stderr" => {
+                if let Ok(chunk) = serde_json::from_value::<vm::OutputChunk>(data) {
+                    self.out.chunk(&chunk);
+                }
+            }
+            "exit" => {
+                if let Ok(exit) = serde_json::from_value::<vm::Exit>(data) {
+                    self.out.end_partial();
+                    self.out.exit(&exit);
+                }
+                self.job = None;
+                self.early_stdin.clear();
+            }
+            _ => {}
+        }
+    }
+
+    /// `vm.run` answered: the job is ours; show what came before the answer.
+    fn job_started(&mut self, id: String) {
+        if let Some(job) = self.job.as_mut() {
+            job.id = Some(id.clone());
+        }
+        let early = self.early.remove(&id).unwrap_or_default();
+        self.early.clear();
+        for (kind, data) in early {
+            self.show_job_event(&kind, data);
+        }
+    }
+
+    fn complete(&mut self) -> Vec<Effect> {
+        let line = self.input.text().to_owned();
+        let words = words::split(&line).unwrap_or_default();
+        let ends_in_space = line.ends_with(' ');
+        if words.len() <= 1 && !ends_in_space {
+            let stem = words.first().cloned().unwrap_or_default();
+            let found: Vec<&str> = commands::NAMES
+                .iter()
+                .copied()
+                .filter(|c| c.starts_with(&stem))
+                .collect();
+            match found.as_slice() {
+                [one] => self.input.set(format!("{one} ")),
+                [] => {}
+                many => self.out.note(&many.join("  ")),
+            }
+            return Vec::new();
+        }
+        let partial = if ends_in_space {
+            String::new()
+        } else {
+            words.last().cloned().unwrap_or_default()
+        };
+        let (dir_part, stem) = match partial.rfind('/') {
+            Some(i) => (partial[..=i].to_owned(), partial[i + 1..].to_owned()),
+            None => (String::new(), partial.clone()),
+        };
+        let dir = path::resolve(&self.cwd, if dir_part.is_empty() { "." } else { &dir_part });
+        self.request(
+            Pending::Complete {
+                line,
+                dir: dir_part,
+                stem,
+            },
+            &aether_proto::api::vfs::List { path: dir },
+        )
+    }
+}
+
+impl App for Terminal {
+    fn kind(&self) -> AppKind {
+        AppKind::Terminal
+    }
+
+    fn title(&self) -> String {
+        match &self.job {
+            Some(job) => format!("Terminal {} ({})", self.cwd, job.what),
+            None => format!("Terminal {}", self.cwd),
+        }
+    }
+
+    fn start(&mut self) -> Vec<Effect> {
+        let ticket = self.tickets.next();
+        self.events = Some(ticket);
+        vec![Effect::Subscribe {
+            ticket,
+            pattern: "vm.job.>".to_owned(),
+        }]
+    }
+
+    fn update(&mut self, event: Event) -> Vec<Effect> {
+        match event {
+            Event::Key(key) => self.on_key(key),
+            Event::Paste(text) => {
+                let mut lines = text.lines().peekable();
+                let mut effects = Vec::new();
+                // Every pasted line but the last is entered, as a shell does.
+                while let Some(line) = lines.next() {
+                    self.input.insert_str(line);
+                    if lines.peek().is_some() {
+                        effects.extend(self.on_key(Key::plain(KeyCode::Enter)));
+                    }
+                }
+                effects
+            }
+            Event::Mouse(Mouse::ScrollUp { .. }) => {
+                self.out.scroll_up(3);
+                Vec::new()
+            }
+            Event::Mouse(Mouse::ScrollDown { .. }) => {
+                self.out.scroll_down(3);
+                Vec::new()
+            }
+            Event::Mouse(Mouse::Click { .. }) => Vec::new(),
+            Event::Answer { ticket, result } => self.on_answer(ticket, result),
+            Event::Delivery { ticket, topic, data } if Some(ticket) == self.events => {
+                let running = self.job.is_some();
+                self.on_job_event(&topic, data);
+                if running && self.job.is_none() {
+                    self.resume()
+                } else {
+                    Vec::new()
+                }
+            }
+            Event::Delivery { .. } => Vec::new(),
+            Event::SubscribeFailed { error, .. } => {
+                self.out
+                    .error(&format!("program output will not show: {}", error.msg));
+                Vec::new()
+            }
+            Event::OpenPath { path, .. } => {
+                self.cwd = path::normalize(&path);
+                Vec::new()
+            }
+            Event::Reconnected => {
+                self.out.note("reconnected to the daemon");
+                Vec::new()
+            }
+            Event::Confirmed { .. } | Event::Chose { .. } | Event::Prompted { .. } => Vec::new(),
+        }
+    }
+
+    fn view(
+        &self,
+        area: ratatui::layout::Rect,
+        buf: &mut ratatui::buffer::Buffer,
+        cx: &crate::app::ViewCx,
+    ) {
+        view::render(self, area, buf, cx)
+    }
+
+    fn hints(&self) -> Vec<Hint> {
+        vec![
+            hint("help", "the commands"),
+            hint("Enter", "run the line (or send it to the running program)"),
+            hint("↑ ↓", "history"),
+            hint("Tab", "complete a command or a path"),
+            hint("Ctrl-C", "stop the running program"),
+            hint("Ctrl-D", "close the program's input"),
+            hint("PgUp PgDn", "scroll back"),
+            hint("Ctrl-f", "search the scrollback"),
+            hint("Ctrl-l", "clear"),
+        ]
+    }
+
+    fn busy(&self) -> Option<String> {
+        self.job.as_ref().map(|job| job.what.clone())
+    }
+
+    fn save(&self) -> Value {
+        let start = self.history.len().saturating_sub(HISTORY);
+        json!({ "cwd": self.cwd, "history": self.history[start..] })
+    }
+}
+
+#[cfg(test)]
+mod tests;
