@@ -242,7 +242,8 @@ mod tests {
     fn sixteen_colours_keep_the_hue() {
         assert_eq!(to_ansi16(Color::Rgb(0xbf, 0x61, 0x6a)), Color::LightRed);
         assert_eq!(to_ansi16(Color::Rgb(0x88, 0xc0, 0xd0)), Color::LightCyan);
-        assert_eq!(to_ansi16(Color::Rgb(0x3b, 0x42, 0x52)), Color::Black);
+        assert_eq!(to_ansi16(Color::Rgb(0x3b, 0x42, 0x52)), Color::DarkGray);
+        assert_eq!(to_ansi16(Color::Rgb(0x2e, 0x34, 0x40)), Color::Black);
         assert_eq!(to_ansi16(Color::Reset), Color::Reset);
     }
 

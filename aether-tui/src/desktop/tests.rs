@@ -1,0 +1,281 @@
+//! The shell without a terminal or a daemon: scripted input, snapshots of each step.
+
+use apps::{KeyCode, Mods};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::*;
+
+fn desktop(width: u16, height: u16) -> Desktop {
+    let mut desktop = Desktop::new(Keymap::default(), Theme::dark(), "ada".into());
+    desktop.resize(width, height);
+    desktop.default_layout();
+    desktop.start();
+    desktop
+}
+
+fn draw(desktop: &Desktop) -> String {
+    let area = desktop.screen;
+    let mut terminal = Terminal::new(TestBackend::new(area.width, area.height)).unwrap();
+    terminal
+        .draw(|frame| desktop.render(frame.area(), frame.buffer_mut()))
+        .unwrap();
+    terminal.backend().to_string()
+}
+
+fn keys(desktop: &mut Desktop, keys: &[Key]) {
+    for key in keys {
+        desktop.on_input(Input::Key(*key));
+    }
+}
+
+fn prefix(desktop: &mut Desktop, key: Key) {
+    keys(desktop, &[Key::ctrl('g'), key]);
+}
+
+/// Snapshot the desktop at 80x24 and 120x40 after the same steps.
+macro_rules! both_sizes {
+    ($name:expr, $steps:expr) => {
+        for (w, h) in [(80u16, 24u16), (120, 40)] {
+            let mut d = desktop(w, h);
+            let steps: &dyn Fn(&mut Desktop) = &$steps;
+            steps(&mut d);
+            insta::assert_snapshot!(format!("{}_{w}x{h}", $name), draw(&d));
+        }
+    };
+}
+
+#[test]
+fn the_default_layout() {
+    both_sizes!("default_layout", |_| {});
+}
+
+#[test]
+fn the_first_start_shows_the_keys_that_matter() {
+    both_sizes!("welcome", |d: &mut Desktop| d.show_welcome());
+    let mut d = desktop(80, 24);
+    d.show_welcome();
+    keys(&mut d, &[Key::char('x')]);
+    assert!(d.layers.is_empty(), "any key dismisses the hint");
+}
+
+#[test]
+fn command_mode_shows_its_keys_in_the_status_bar() {
+    both_sizes!("command_mode", |d: &mut Desktop| keys(d, &[Key::ctrl('g')]));
+}
+
+#[test]
+fn focus_moves_by_direction_and_with_alt() {
+    let mut d = desktop(120, 40);
+    let files = d.focused().unwrap();
+    prefix(&mut d, Key::char('l'));
+    let editor = d.focused().unwrap();
+    assert_ne!(files, editor);
+    keys(&mut d, &[Key::new(KeyCode::Char('j'), Mods::ALT)]);
+    let terminal = d.focused().unwrap();
+    assert_ne!(terminal, editor);
+    assert_eq!(d.windows[&terminal].kind(), AppKind::Terminal);
+    keys(&mut d, &[Key::new(KeyCode::Left, Mods::ALT)]);
+    assert_eq!(d.focused(), Some(files));
+    assert_eq!(d.mode, Mode::Normal);
+}
+
+#[test]
+fn split_opens_the_launcher_then_the_app_beside_the_window() {
+    both_sizes!("launcher", |d: &mut Desktop| prefix(d, Key::char('v')));
+    let mut d = desktop(120, 40);
+    prefix(&mut d, Key::char('v'));
+    keys(&mut d, &[Key::char('3')]);
+    assert_eq!(d.layout().len(), 4);
+    let focused = d.focused().unwrap();
+    assert_eq!(d.windows[&focused].kind(), AppKind::Terminal);
+    // The new window started: its subscription is on its way out.
+    assert!(d.take_outputs().iter().any(|o| matches!(o, Output::Bus(id, AppKind::Terminal, Effect::Subscribe { .. }) if *id == focused)));
+    prefix(&mut d, Key::char('x'));
+    assert_eq!(d.layout().len(), 3, "closed; its sibling took the space");
+    assert!(d.take_outputs().contains(&Output::Closed(focused)));
+}
+
+#[test]
+fn zoom_floating_and_workspaces() {
+    both_sizes!("zoomed", |d: &mut Desktop| prefix(d, Key::char('z')));
+    both_sizes!("floating", |d: &mut Desktop| {
+        prefix(d, Key::char('w'));
+        keys(d, &[Key::char('4')]);
+    });
+    let mut d = desktop(120, 40);
+    prefix(&mut d, Key::char('t'));
+    keys(&mut d, &[Key::char('1')]);
+    assert_eq!(d.workspaces.len(), 2);
+    assert_eq!(d.active, 1);
+    prefix(&mut d, Key::char('r'));
+    for c in "work".chars() {
+        keys(&mut d, &[Key::char(c)]);
+    }
+    // The prompt starts with the old name: clear it first with Ctrl-u.
+    keys(&mut d, &[Key::ctrl('u')]);
+    for c in "logs".chars() {
+        keys(&mut d, &[Key::char(c)]);
+    }
+    keys(&mut d, &[Key::plain(KeyCode::Enter)]);
+    assert_eq!(d.workspaces[1].name, "logs");
+    prefix(&mut d, Key::char('1'));
+    assert_eq!(d.active, 0);
+    insta::assert_snapshot!("two_workspaces", draw(&d));
+}
+
+#[test]
+fn the_palette_finds_apps_and_commands() {
+    both_sizes!("palette", |d: &mut Desktop| {
+        prefix(d, Key::char('p'));
+        for c in "split".chars() {
+            keys(d, &[Key::char(c)]);
+        }
+    });
+    let mut d = desktop(120, 40);
+    prefix(&mut d, Key::char('p'));
+    for c in "settings".chars() {
+        keys(&mut d, &[Key::char(c)]);
+    }
+    keys(&mut d, &[Key::plain(KeyCode::Enter)]);
+    let focused = d.focused().unwrap();
+    assert_eq!(d.windows[&focused].kind(), AppKind::Settings);
+}
+
+#[test]
+fn help_lists_the_focused_apps_keys_and_the_desktops() {
+    both_sizes!("help", |d: &mut Desktop| prefix(d, Key::char('?')));
+}
+
+#[test]
+fn quitting_with_unsaved_edits_asks_first() {
+    let mut d = desktop(80, 24);
+    // An untitled editor with text in it.
+    prefix(&mut d, Key::char('l'));
+    for c in "draft".chars() {
+        keys(&mut d, &[Key::char(c)]);
+    }
+    prefix(&mut d, Key::char('q'));
+    assert!(!d.quitting());
+    insta::assert_snapshot!("quit_unsaved_80x24", draw(&d));
+    keys(&mut d, &[Key::char('n')]);
+    assert!(!d.quitting());
+    prefix(&mut d, Key::char('q'));
+    keys(&mut d, &[Key::char('y')]);
+    assert!(d.quitting());
+    assert!(d.take_outputs().contains(&Output::Quit));
+}
+
+#[test]
+fn locked_mode_passes_the_desktops_keys_through() {
+    let mut d = desktop(80, 24);
+    prefix(&mut d, Key::char('!'));
+    assert_eq!(d.mode, Mode::Locked);
+    let before = d.focused();
+    keys(&mut d, &[Key::new(KeyCode::Char('l'), Mods::ALT)]);
+    assert_eq!(d.focused(), before, "Alt-l went to the window");
+    insta::assert_snapshot!("locked_80x24", draw(&d));
+    keys(&mut d, &[Key::ctrl('g')]);
+    assert_eq!(d.mode, Mode::Normal);
+}
+
+#[test]
+fn an_unbound_key_after_the_prefix_says_so() {
+    let mut d = desktop(80, 24);
+    prefix(&mut d, Key::char('é'));
+    assert_eq!(d.mode, Mode::Normal);
+    assert!(d.notices.back().unwrap().text.contains("does nothing"));
+}
+
+#[test]
+fn a_tiny_terminal_and_a_resize_storm_draw_without_panicking() {
+    let mut d = desktop(20, 5);
+    insta::assert_snapshot!("tiny_20x5", draw(&d));
+    for i in 0..200u16 {
+        d.on_input(Input::Resize(1 + i % 150, 1 + i % 50));
+        draw(&d);
+    }
+    d.on_input(Input::Resize(0, 0));
+    draw(&Desktop { screen: Rect::new(0, 0, 1, 1), ..desktop(1, 1) });
+    prefix(&mut d, Key::char('p'));
+    d.on_input(Input::Resize(3, 2));
+    draw(&d);
+}
+
+#[test]
+fn keys_faster_than_frames_are_all_applied() {
+    let mut d = desktop(80, 24);
+    prefix(&mut d, Key::char('l'));
+    for _ in 0..500 {
+        keys(&mut d, &[Key::char('a')]);
+    }
+    let editor = d.focused().unwrap();
+    assert_eq!(d.windows[&editor].unsaved().is_some(), true);
+    let screen = draw(&d);
+    assert!(screen.contains("Col 501"), "{screen}");
+}
+
+#[test]
+fn the_mouse_focuses_resizes_and_scrolls() {
+    let mut d = desktop(120, 40);
+    let placed = d.layout();
+    let terminal = placed[2];
+    let click = |kind, column, row| Input::Mouse(MouseInput { kind, column, row });
+    d.on_input(click(MouseKind::Down, terminal.area.x + 5, terminal.area.y + 3));
+    assert_eq!(d.focused(), Some(terminal.id));
+    // Drag the border between the explorer and the rest to column 30.
+    let border = placed[0].area.right() - 1;
+    d.on_input(click(MouseKind::Down, border, 10));
+    d.on_input(click(MouseKind::Drag, 29, 10));
+    d.on_input(click(MouseKind::Up, 29, 10));
+    assert_eq!(d.layout()[0].area.width, 30);
+    d.on_input(click(MouseKind::ScrollUp, terminal.area.x + 5, terminal.area.y + 3));
+}
+
+#[test]
+fn the_session_round_trips_and_skips_what_it_cannot_restore() {
+    let mut d = desktop(120, 40);
+    prefix(&mut d, Key::char('z'));
+    let saved = d.snapshot();
+    let mut back = Desktop::new(Keymap::default(), Theme::dark(), "ada".into());
+    back.resize(120, 40);
+    assert!(back.restore(&saved));
+    back.start();
+    assert_eq!(back.snapshot(), saved);
+    assert_eq!(draw(&back), draw(&d));
+    // A window of an app this build does not know is left out, and the layout closes up.
+    let mut odd = saved.clone();
+    odd["windows"]["2"]["app"] = "hologram".into();
+    let mut partial = Desktop::new(Keymap::default(), Theme::dark(), "ada".into());
+    assert!(partial.restore(&odd));
+    assert_eq!(partial.windows.len(), 2);
+    // Garbage is refused whole, and the caller falls back to the default layout.
+    let mut fresh = Desktop::new(Keymap::default(), Theme::dark(), "ada".into());
+    assert!(!fresh.restore(&serde_json::json!({ "format": 1, "workspaces": "nope" })));
+    assert!(!fresh.restore(&serde_json::json!([1, 2, 3])));
+    assert!(fresh.windows.is_empty());
+}
+
+#[test]
+fn a_file_opened_from_the_explorer_goes_to_the_editor() {
+    let mut d = desktop(120, 40);
+    let files = d.focused().unwrap();
+    d.deliver(files, Event::Key(Key::char('n')));
+    assert!(matches!(d.layers.last(), Some(Layer::Dialog(_))), "a prompt layer");
+    insta::assert_snapshot!("prompt_120x40", draw(&d));
+    d.take_outputs();
+    d.open_path(AppKind::Editor, "/notes.txt".into(), None);
+    let focused = d.focused().unwrap();
+    assert_eq!(d.windows[&focused].kind(), AppKind::Editor);
+    assert!(d.take_outputs().iter().any(|o| matches!(o, Output::Bus(_, AppKind::Editor, Effect::Request { topic: "vfs.read", .. }))));
+}
+
+#[test]
+fn the_connection_state_shows_in_the_status_bar() {
+    let mut d = desktop(80, 24);
+    d.link = LinkState::Reconnecting(3);
+    insta::assert_snapshot!("reconnecting_80x24", draw(&d));
+    d.link = LinkState::Down("auth_expired: the token was revoked".into());
+    let screen = draw(&d);
+    assert!(screen.contains("offline: auth_expired"), "{screen}");
+}

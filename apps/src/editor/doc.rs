@@ -182,7 +182,7 @@ impl Doc {
         at_match
     }
 
-    /// Replace every match; one undo step takes it back.
+    /// Replace every match; undo takes it back (in two steps: the old text out, the new in).
     pub fn replace_all(&mut self, query: &str, with: &str) -> usize {
         if query.is_empty() || !self.editable() {
             return 0;

@@ -1,0 +1,243 @@
+use aether_proto::{ErrorBody, ErrorCode};
+use serde_json::json;
+
+use super::*;
+use crate::testing::{answer, draw, request_on};
+use crate::{Key, snapshot_sizes};
+
+fn read_answer(path: &str, data: &str, version: &str) -> Value {
+    json!({ "path": path, "offset": 0, "length": data.len(), "size": data.len(), "eof": true,
+            "version": version, "encoding": "utf8", "data": data })
+}
+
+/// An editor with `/src/main.rs` open at version v1.
+fn opened() -> Editor {
+    let mut editor = Editor::new(Some("/src/main.rs"));
+    let effects = editor.start();
+    let (read, data) = request_on(&effects, "vfs.read");
+    assert_eq!(data["path"], "/src/main.rs");
+    answer(
+        &mut editor,
+        read,
+        read_answer("/src/main.rs", "fn main() {\n    println!(\"hi\");\n}\n", "v1"),
+    );
+    editor
+}
+
+fn typed(editor: &mut Editor, text: &str) {
+    for c in text.chars() {
+        editor.update(Event::Key(Key::char(c)));
+    }
+}
+
+#[test]
+fn a_file_opens_with_line_numbers_and_a_status_line() {
+    let editor = opened();
+    snapshot_sizes!("editor_open", &editor);
+}
+
+#[test]
+fn edits_mark_the_file_and_save_checks_the_version() {
+    let mut editor = opened();
+    typed(&mut editor, "// ");
+    assert!(editor.title().ends_with('●'));
+    assert!(editor.unsaved().is_some());
+    let effects = editor.update(Event::Key(Key::ctrl('s')));
+    let (save, data) = request_on(&effects, "vfs.write");
+    assert_eq!(data["if_version"], "v1");
+    assert_eq!(data["data"], "// fn main() {\n    println!(\"hi\");\n}\n");
+    answer(
+        &mut editor,
+        save,
+        json!({ "path": "/src/main.rs", "size": 37, "version": "v2", "created": false }),
+    );
+    assert!(editor.unsaved().is_none());
+    assert_eq!(editor.doc().version.as_deref(), Some("v2"));
+    snapshot_sizes!("editor_saved", &editor);
+}
+
+#[test]
+fn undo_and_redo() {
+    let mut editor = opened();
+    typed(&mut editor, "x");
+    editor.update(Event::Key(Key::ctrl('z')));
+    assert_eq!(editor.doc().text(), "fn main() {\n    println!(\"hi\");\n}\n");
+    editor.update(Event::Key(Key::ctrl('y')));
+    assert!(editor.doc().text().starts_with("xfn"));
+}
+
+#[test]
+fn a_conflict_offers_reload_overwrite_keep_both_and_the_diff() {
+    let mut editor = opened();
+    typed(&mut editor, "mine ");
+    let effects = editor.update(Event::Key(Key::ctrl('s')));
+    let (save, _) = request_on(&effects, "vfs.write");
+    let effects = editor.update(Event::Answer {
+        ticket: save,
+        result: Err(ErrorBody::new(ErrorCode::Conflict, "/src/main.rs is at version v9, not v1")),
+    });
+    let Some(Effect::Choose { ticket, options, .. }) = effects.first().cloned() else {
+        panic!("a choice: {effects:?}");
+    };
+    assert_eq!(options, ["Reload theirs", "Overwrite", "Keep both", "Show the diff"]);
+    // Show the diff: their version is read and compared with ours.
+    let effects = editor.update(Event::Chose { ticket, index: Some(3) });
+    let (read, _) = request_on(&effects, "vfs.read");
+    answer(&mut editor, read, read_answer("/src/main.rs", "fn main() {\n    println!(\"bye\");\n}\n", "v9"));
+    snapshot_sizes!("editor_conflict_diff", &editor);
+    editor.update(Event::Key(Key::plain(KeyCode::Esc)));
+    assert!(editor.diff.is_none());
+    assert!(editor.unsaved().is_some(), "the edits are still here");
+}
+
+#[test]
+fn keep_both_writes_a_copy_beside_the_file() {
+    let mut editor = opened();
+    typed(&mut editor, "mine ");
+    let effects = editor.update(Event::Key(Key::ctrl('s')));
+    let (save, _) = request_on(&effects, "vfs.write");
+    let effects = editor.update(Event::Answer {
+        ticket: save,
+        result: Err(ErrorBody::new(ErrorCode::Conflict, "changed")),
+    });
+    let Some(Effect::Choose { ticket, .. }) = effects.first().cloned() else { panic!() };
+    let effects = editor.update(Event::Chose { ticket, index: Some(2) });
+    let (_, data) = request_on(&effects, "vfs.write");
+    assert_eq!(data["path"], "/src/main (mine).rs");
+    assert_eq!(data["if_absent"], true);
+    let overwrite = {
+        let mut editor = opened();
+        typed(&mut editor, "x");
+        let (save, _) = request_on(&editor.update(Event::Key(Key::ctrl('s'))), "vfs.write");
+        let effects = editor.update(Event::Answer {
+            ticket: save,
+            result: Err(ErrorBody::new(ErrorCode::Conflict, "changed")),
+        });
+        let Some(Effect::Choose { ticket, .. }) = effects.first().cloned() else { panic!() };
+        editor.update(Event::Chose { ticket, index: Some(1) })
+    };
+    let (_, data) = request_on(&overwrite, "vfs.write");
+    assert!(data.get("if_version").is_none(), "overwrite does not check the version");
+}
+
+#[test]
+fn binary_and_huge_files_are_refused_clearly() {
+    let mut editor = Editor::new(Some("/bin/tool.wasm"));
+    let (read, _) = request_on(&editor.start(), "vfs.read");
+    answer(
+        &mut editor,
+        read,
+        json!({ "path": "/bin/tool.wasm", "offset": 0, "length": 4, "size": 63000, "eof": true,
+                "version": "v1", "encoding": "base64", "data": "AGFzbQ==" }),
+    );
+    let screen = draw(&editor, 80, 24, true);
+    assert!(screen.contains("is a binary file"), "{screen}");
+    snapshot_sizes!("editor_binary", &editor);
+    let mut editor = Editor::new(Some("/big.log"));
+    let (read, _) = request_on(&editor.start(), "vfs.read");
+    answer(
+        &mut editor,
+        read,
+        json!({ "path": "/big.log", "offset": 0, "length": 2097152, "size": 52428800, "eof": false,
+                "version": "v1", "encoding": "utf8", "data": "x" }),
+    );
+    let screen = draw(&editor, 80, 24, true);
+    assert!(screen.contains("/big.log is 50.0 MiB; the editor opens files up to 2.0 MiB"), "{screen}");
+    // Typing does nothing to a refused file.
+    typed(&mut editor, "abc");
+    assert!(editor.unsaved().is_none());
+}
+
+#[test]
+fn a_file_changed_elsewhere_reloads_unless_edited_here() {
+    let mut editor = opened();
+    let events = editor.events.unwrap();
+    let effects = editor.update(Event::Delivery {
+        ticket: events,
+        topic: "vfs.events.written".into(),
+        data: json!({ "path": "/src/main.rs", "version": "v5" }),
+    });
+    let (read, _) = request_on(&effects, "vfs.read");
+    answer(&mut editor, read, read_answer("/src/main.rs", "fn main() {}\n", "v5"));
+    assert_eq!(editor.doc().text(), "fn main() {}\n");
+    typed(&mut editor, "x");
+    let effects = editor.update(Event::Delivery {
+        ticket: events,
+        topic: "vfs.events.written".into(),
+        data: json!({ "path": "/src/main.rs", "version": "v6" }),
+    });
+    assert!(effects.is_empty(), "edits here are never replaced");
+    assert!(editor.doc().changed_elsewhere);
+    // Our own save's event (same version) changes nothing.
+    let effects = editor.update(Event::Delivery {
+        ticket: events,
+        topic: "vfs.events.written".into(),
+        data: json!({ "path": "/src/main.rs", "version": "v5" }),
+    });
+    assert!(effects.is_empty());
+}
+
+#[test]
+fn find_and_replace() {
+    let mut editor = opened();
+    editor.update(Event::Key(Key::ctrl('r')));
+    typed(&mut editor, "hi");
+    editor.update(Event::Key(Key::plain(KeyCode::Tab)));
+    typed(&mut editor, "hello");
+    snapshot_sizes!("editor_replace", &editor);
+    editor.update(Event::Key(Key::new(KeyCode::Char('a'), crate::Mods::ALT)));
+    assert_eq!(editor.doc().text(), "fn main() {\n    println!(\"hello\");\n}\n");
+    editor.update(Event::Key(Key::plain(KeyCode::Esc)));
+    assert!(editor.find.is_none());
+    // Replacing all is two edits for the text area: the old text out, the new in.
+    editor.update(Event::Key(Key::ctrl('z')));
+    editor.update(Event::Key(Key::ctrl('z')));
+    assert_eq!(editor.doc().text(), "fn main() {\n    println!(\"hi\");\n}\n", "undo takes it back");
+}
+
+#[test]
+fn wide_characters_emoji_and_right_to_left_text() {
+    let mut editor = Editor::new(Some("/intl.txt"));
+    let (read, _) = request_on(&editor.start(), "vfs.read");
+    let text = "日本語のテキスト\nemoji 👩‍👩‍👧 ok\ne\u{301} combining\nשלום עולם\n";
+    answer(&mut editor, read, read_answer("/intl.txt", text, "v1"));
+    snapshot_sizes!("editor_international", &editor);
+    assert_eq!(editor.doc().text(), text);
+}
+
+#[test]
+fn a_line_of_a_hundred_thousand_characters_opens_and_draws() {
+    let mut editor = Editor::new(Some("/long.txt"));
+    let (read, _) = request_on(&editor.start(), "vfs.read");
+    let text = format!("{}\n", "x".repeat(100_000));
+    answer(&mut editor, read, read_answer("/long.txt", &text, "v1"));
+    editor.update(Event::Key(Key::plain(KeyCode::End)));
+    let screen = draw(&editor, 80, 24, true);
+    assert!(screen.contains("Col 100001"), "{screen}");
+}
+
+#[test]
+fn a_new_file_is_created_on_save() {
+    let mut editor = Editor::new(Some("/new.txt"));
+    let (read, _) = request_on(&editor.start(), "vfs.read");
+    editor.update(Event::Answer {
+        ticket: read,
+        result: Err(ErrorBody::new(ErrorCode::NotFound, "no such file")),
+    });
+    typed(&mut editor, "hello");
+    let (_, data) = request_on(&editor.update(Event::Key(Key::ctrl('s'))), "vfs.write");
+    assert_eq!(data["if_absent"], true);
+    assert_eq!(data["data"], "hello\n");
+}
+
+#[test]
+fn the_session_keeps_open_files_and_cursors() {
+    let mut editor = opened();
+    editor.update(Event::Key(Key::plain(KeyCode::Down)));
+    let saved = editor.save();
+    assert_eq!(saved, json!({ "tabs": [{ "path": "/src/main.rs", "row": 1, "col": 0 }], "active": 0 }));
+    let mut restored = Editor::restore(&saved);
+    let (read, _) = request_on(&restored.start(), "vfs.read");
+    answer(&mut restored, read, read_answer("/src/main.rs", "a\nb\n", "v1"));
+    assert_eq!(restored.doc().cursor(), (1, 0));
+}

@@ -1,0 +1,160 @@
+use serde_json::json;
+
+use super::*;
+use crate::testing::{answer, draw, request_on, requests};
+use crate::{Key, snapshot_sizes};
+
+fn enter(term: &mut Terminal, line: &str) -> Vec<Effect> {
+    for c in line.chars() {
+        term.update(Event::Key(Key::char(c)));
+    }
+    term.update(Event::Key(Key::plain(KeyCode::Enter)))
+}
+
+fn started() -> Terminal {
+    let mut term = Terminal::new("/");
+    let effects = term.start();
+    assert!(matches!(&effects[0], Effect::Subscribe { pattern, .. } if pattern == "vm.job.>"));
+    term
+}
+
+fn job_event(term: &mut Terminal, job: &str, kind: &str, data: Value) -> Vec<Effect> {
+    let ticket = term.events.unwrap();
+    term.update(Event::Delivery {
+        ticket,
+        topic: format!("vm.job.{job}.{kind}"),
+        data,
+    })
+}
+
+fn out(seq: u64, stream: &str, data: &str) -> Value {
+    json!({ "seq": seq, "stream": stream, "encoding": "utf8", "data": data })
+}
+
+#[test]
+fn ls_and_cd_are_vfs_requests() {
+    let mut term = started();
+    let effects = enter(&mut term, "ls");
+    let (ls, data) = request_on(&effects, "vfs.list");
+    assert_eq!(data["path"], "/");
+    answer(
+        &mut term,
+        ls,
+        json!({ "path": "/", "entries": [
+            { "name": "docs", "kind": "dir", "size": 0, "modified_ms": 0 },
+            { "name": "hello.wasm", "kind": "file", "size": 63092, "modified_ms": 0 },
+        ]}),
+    );
+    let effects = enter(&mut term, "cd docs");
+    let (cd, data) = request_on(&effects, "vfs.stat");
+    assert_eq!(data["path"], "/docs");
+    answer(&mut term, cd, json!({ "path": "/docs", "kind": "dir", "size": 0, "modified_ms": 0, "version": null }));
+    assert_eq!(term.cwd(), "/docs");
+    snapshot_sizes!("terminal_ls_cd", &term);
+}
+
+#[test]
+fn lines_typed_while_a_command_waits_run_after_it() {
+    let mut term = started();
+    let effects = enter(&mut term, "cd docs");
+    let (cd, _) = request_on(&effects, "vfs.stat");
+    assert!(enter(&mut term, "cat a.txt").is_empty(), "waits for cd");
+    let effects = answer(&mut term, cd, json!({ "path": "/docs", "kind": "dir", "size": 0, "modified_ms": 0, "version": null }));
+    let (_, data) = request_on(&effects, "vfs.read");
+    assert_eq!(data["path"], "/docs/a.txt", "resolved in the new folder");
+}
+
+#[test]
+fn a_program_streams_output_live_and_takes_input() {
+    let mut term = started();
+    let effects = enter(&mut term, "run /bin/echo.wasm --loud");
+    let (run, data) = request_on(&effects, "vm.run");
+    assert_eq!(data, json!({ "path": "/bin/echo.wasm", "args": ["--loud"], "keep_stdin_open": true }));
+    // Output may come before the answer to vm.run.
+    job_event(&mut term, "j1", "stdout", out(0, "stdout", "ready\n"));
+    answer(&mut term, run, json!({ "job": "j1", "topic": "vm.job.j1", "cached": true,
+        "limits": { "timeout_ms": 1000, "memory_mb": 64, "output_kb": 64, "files": "read-only" } }));
+    assert_eq!(term.busy().as_deref(), Some("echo.wasm"));
+    let effects = enter(&mut term, "ping");
+    let (_, data) = request_on(&effects, "vm.stdin");
+    assert_eq!(data, json!({ "job": "j1", "data": "ping\n" }));
+    job_event(&mut term, "j1", "stdout", out(1, "stdout", "\u{1b}[32mping\u{1b}[0m\npart"));
+    job_event(&mut term, "j1", "stderr", out(2, "stderr", "warning: loud\n"));
+    snapshot_sizes!("terminal_running", &term);
+    job_event(&mut term, "j1", "exit", json!({ "job": "j1", "ending": "exited", "code": 0, "error": null, "micros": 1500 }));
+    assert!(term.busy().is_none());
+    let screen = draw(&term, 80, 24, true);
+    assert!(screen.contains("part") && screen.contains("[done in 1.5 ms]"), "{screen}");
+}
+
+#[test]
+fn ctrl_c_kills_the_running_program() {
+    let mut term = started();
+    let (run, _) = request_on(&enter(&mut term, "spin.wasm"), "vm.run");
+    answer(&mut term, run, json!({ "job": "j2", "topic": "vm.job.j2", "cached": false,
+        "limits": { "timeout_ms": 1000, "memory_mb": 64, "output_kb": 64, "files": "none" } }));
+    let effects = term.update(Event::Key(Key::ctrl('c')));
+    let (_, data) = request_on(&effects, "vm.kill");
+    assert_eq!(data, json!({ "job": "j2" }));
+    job_event(&mut term, "j2", "exit", json!({ "job": "j2", "ending": "killed", "code": null, "error": null, "micros": 2_000_000 }));
+    let screen = draw(&term, 80, 24, true);
+    assert!(screen.contains("[stopped after 2.00 s]"), "{screen}");
+}
+
+#[test]
+fn bad_lines_get_clear_errors() {
+    let mut term = started();
+    assert!(enter(&mut term, "frobnicate now").is_empty());
+    assert!(enter(&mut term, "cat 'unclosed").is_empty());
+    assert!(enter(&mut term, "mv onlyone").is_empty());
+    let (cat, _) = request_on(&enter(&mut term, "cat /nope"), "vfs.read");
+    term.update(Event::Answer {
+        ticket: cat,
+        result: Err(aether_proto::ErrorBody::new(aether_proto::ErrorCode::NotFound, "no such file: /nope")),
+    });
+    let (run, _) = request_on(&enter(&mut term, "run /x.wasm"), "vm.run");
+    term.update(Event::Answer {
+        ticket: run,
+        result: Err(aether_proto::ErrorBody::new(aether_proto::ErrorCode::Forbidden, "app terminal lacks vm_run")),
+    });
+    assert!(term.busy().is_none());
+    snapshot_sizes!("terminal_errors", &term);
+}
+
+#[test]
+fn history_and_tab_completion() {
+    let mut term = started();
+    enter(&mut term, "help");
+    enter(&mut term, "clear");
+    term.update(Event::Key(Key::plain(KeyCode::Up)));
+    term.update(Event::Key(Key::plain(KeyCode::Up)));
+    assert_eq!(term.input.text(), "help");
+    term.update(Event::Key(Key::plain(KeyCode::Down)));
+    term.update(Event::Key(Key::plain(KeyCode::Down)));
+    assert_eq!(term.input.text(), "");
+    for c in "ca".chars() {
+        term.update(Event::Key(Key::char(c)));
+    }
+    term.update(Event::Key(Key::plain(KeyCode::Tab)));
+    assert_eq!(term.input.text(), "cat ");
+    for c in "do".chars() {
+        term.update(Event::Key(Key::char(c)));
+    }
+    let effects = term.update(Event::Key(Key::plain(KeyCode::Tab)));
+    let (list, data) = request_on(&effects, "vfs.list");
+    assert_eq!(data["path"], "/");
+    answer(&mut term, list, json!({ "path": "/", "entries": [
+        { "name": "docs", "kind": "dir", "size": 0, "modified_ms": 0 },
+        { "name": "x", "kind": "file", "size": 0, "modified_ms": 0 },
+    ]}));
+    assert_eq!(term.input.text(), "cat docs/");
+    assert_eq!(term.save()["history"], json!(["help", "clear"]));
+}
+
+#[test]
+fn pasted_lines_are_entered_one_by_one() {
+    let mut term = started();
+    let effects = term.update(Event::Paste("pwd\nls\nhal".into()));
+    assert_eq!(requests(&effects).len(), 1, "ls asks; pwd does not");
+    assert_eq!(term.input.text(), "hal");
+}
