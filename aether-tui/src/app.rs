@@ -46,10 +46,15 @@ pub async fn prepare(client: &AetherClient, config: &Config, options: &Options) 
         )
     };
     match loaded {
-        Some(Ok(session::Loaded { state: Some(state), .. })) if desktop.restore(&state) => {}
+        Some(Ok(session::Loaded {
+            state: Some(state), ..
+        })) if desktop.restore(&state) => {}
         Some(Ok(session::Loaded { state: Some(_), .. })) => {
             desktop.default_layout();
-            desktop.notify(Level::Warn, "the saved layout could not be read; this is the default one");
+            desktop.notify(
+                Level::Warn,
+                "the saved layout could not be read; this is the default one",
+            );
         }
         Some(Ok(_)) => {
             desktop.default_layout();
@@ -57,7 +62,10 @@ pub async fn prepare(client: &AetherClient, config: &Config, options: &Options) 
         }
         Some(Err(e)) => {
             desktop.default_layout();
-            desktop.notify(Level::Warn, format!("no saved layout: {}", error_body(e).msg));
+            desktop.notify(
+                Level::Warn,
+                format!("no saved layout: {}", error_body(e).msg),
+            );
         }
         None => desktop.default_layout(),
     }
@@ -88,7 +96,10 @@ pub async fn run(client: AetherClient, config: Config, mut desktop: Desktop) -> 
         if desktop.quitting() {
             break Ok(());
         }
-        let deadline = [frame_at, save_at, desktop.next_expiry()].into_iter().flatten().min();
+        let deadline = [frame_at, save_at, desktop.next_expiry()]
+            .into_iter()
+            .flatten()
+            .min();
         let mut changed = true;
         tokio::select! {
             biased;
@@ -164,7 +175,9 @@ pub async fn run(client: AetherClient, config: Config, mut desktop: Desktop) -> 
             name: SESSION_NAME.into(),
             state,
         };
-        if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(2), session.request(&save)).await {
+        if let Ok(Err(e)) =
+            tokio::time::timeout(Duration::from_secs(2), session.request(&save)).await
+        {
             eprintln!("aether: the layout was not saved: {}", error_body(e).msg);
         }
     }

@@ -130,7 +130,9 @@ impl Bus {
 pub fn error_body(e: ClientError) -> ErrorBody {
     match e {
         ClientError::Daemon(body) => body,
-        ClientError::Timeout(after) => ErrorBody::new(ErrorCode::Timeout, format!("no answer within {after:?}")),
+        ClientError::Timeout(after) => {
+            ErrorBody::new(ErrorCode::Timeout, format!("no answer within {after:?}"))
+        }
         ClientError::ConnectionLost | ClientError::Closed => ErrorBody::new(
             ErrorCode::Unavailable,
             "the daemon is not reachable right now; try again when the status bar says connected",

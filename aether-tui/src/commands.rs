@@ -70,7 +70,11 @@ pub fn all() -> Vec<CommandInfo> {
         info(FocusDown, "focus_down", "focus the window below"),
         info(FocusNext, "focus_next", "focus the next window"),
         info(FocusPrev, "focus_prev", "focus the previous window"),
-        info(SplitRight, "split_right", "open an app in a new window to the right"),
+        info(
+            SplitRight,
+            "split_right",
+            "open an app in a new window to the right",
+        ),
         info(SplitDown, "split_down", "open an app in a new window below"),
         info(Close, "close", "close the window"),
         info(Zoom, "zoom", "zoom the window to full screen, or back"),
@@ -78,23 +82,63 @@ pub fn all() -> Vec<CommandInfo> {
         info(ResizeRight, "resize_right", "move the window's edge right"),
         info(ResizeUp, "resize_up", "move the window's edge up"),
         info(ResizeDown, "resize_down", "move the window's edge down"),
-        info(SwapLeft, "swap_left", "swap with the window to the left (floating: move left)"),
-        info(SwapRight, "swap_right", "swap with the window to the right (floating: move right)"),
-        info(SwapUp, "swap_up", "swap with the window above (floating: move up)"),
-        info(SwapDown, "swap_down", "swap with the window below (floating: move down)"),
-        info(ToggleFloatingLayer, "toggle_floating", "show or hide the floating windows"),
+        info(
+            SwapLeft,
+            "swap_left",
+            "swap with the window to the left (floating: move left)",
+        ),
+        info(
+            SwapRight,
+            "swap_right",
+            "swap with the window to the right (floating: move right)",
+        ),
+        info(
+            SwapUp,
+            "swap_up",
+            "swap with the window above (floating: move up)",
+        ),
+        info(
+            SwapDown,
+            "swap_down",
+            "swap with the window below (floating: move down)",
+        ),
+        info(
+            ToggleFloatingLayer,
+            "toggle_floating",
+            "show or hide the floating windows",
+        ),
         info(ToggleFloat, "float", "float the window, or tile it again"),
-        info(NewFloating, "new_floating", "open an app in a floating window"),
+        info(
+            NewFloating,
+            "new_floating",
+            "open an app in a floating window",
+        ),
         info(NewTab, "new_tab", "a new workspace"),
         info(NextTab, "next_tab", "the next workspace"),
         info(PrevTab, "prev_tab", "the previous workspace"),
         info(RenameTab, "rename_tab", "rename the workspace"),
         info(CloseTab, "close_tab", "close the workspace and its windows"),
-        info(Palette, "palette", "the command palette: apps, files, commands"),
+        info(
+            Palette,
+            "palette",
+            "the command palette: apps, files, commands",
+        ),
         info(Launcher, "launcher", "open an app"),
-        info(Help, "help", "the keys of the focused window and the desktop"),
-        info(Lock, "lock", "lock: every key goes to the window until the prefix again"),
-        info(SendPrefix, "send_prefix", "send the prefix key itself to the window"),
+        info(
+            Help,
+            "help",
+            "the keys of the focused window and the desktop",
+        ),
+        info(
+            Lock,
+            "lock",
+            "lock: every key goes to the window until the prefix again",
+        ),
+        info(
+            SendPrefix,
+            "send_prefix",
+            "send the prefix key itself to the window",
+        ),
         info(Quit, "quit", "quit (the layout is saved)"),
         info(ThemeDark, "theme_dark", "use the dark theme"),
         info(ThemeLight, "theme_light", "use the light theme"),
@@ -118,7 +162,10 @@ pub fn all() -> Vec<CommandInfo> {
 }
 
 pub fn by_name(name: &str) -> Option<Command> {
-    all().into_iter().find(|c| c.name == name).map(|c| c.command)
+    all()
+        .into_iter()
+        .find(|c| c.name == name)
+        .map(|c| c.command)
 }
 
 pub fn name_of(command: Command) -> String {

@@ -46,7 +46,8 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => ConfigFile::default(),
             Err(e) => return Err(format!("{}: {e}", path.display())),
         };
-        let keymap = Keymap::from_config(&file.keys).map_err(|e| format!("{}: {e}", path.display()))?;
+        let keymap =
+            Keymap::from_config(&file.keys).map_err(|e| format!("{}: {e}", path.display()))?;
         let theme_name = theme_flag.or(file.theme.as_deref()).unwrap_or("dark");
         let theme = load_theme(theme_name, path.parent())?;
         let palette = palette(file.colors.as_deref())
@@ -73,9 +74,13 @@ fn load_theme(name: &str, near: Option<&Path>) -> Result<Theme, String> {
         _ => PathBuf::from(name),
     };
     let text = std::fs::read_to_string(&path).map_err(|e| {
-        format!("theme {name:?}: not `dark` or `light`, and {}: {e}", path.display())
+        format!(
+            "theme {name:?}: not `dark` or `light`, and {}: {e}",
+            path.display()
+        )
     })?;
-    toml::from_str::<Theme>(&text).map_err(|e| format!("{}: {}", path.display(), e.to_string().trim()))
+    toml::from_str::<Theme>(&text)
+        .map_err(|e| format!("{}: {}", path.display(), e.to_string().trim()))
 }
 
 /// How many colours to use: the file's `colors`, else `NO_COLOR`, else what the terminal says.
@@ -113,11 +118,23 @@ mod tests {
 
     #[test]
     fn colours_follow_the_terminal() {
-        assert_eq!(detect_palette(Some("1"), Some("truecolor"), None), Palette::None);
-        assert_eq!(detect_palette(None, Some("truecolor"), Some("linux")), Palette::Full);
+        assert_eq!(
+            detect_palette(Some("1"), Some("truecolor"), None),
+            Palette::None
+        );
+        assert_eq!(
+            detect_palette(None, Some("truecolor"), Some("linux")),
+            Palette::Full
+        );
         assert_eq!(detect_palette(None, None, Some("linux")), Palette::Ansi16);
-        assert_eq!(detect_palette(None, None, Some("tmux-256color")), Palette::Full);
-        assert_eq!(detect_palette(Some(""), None, Some("screen")), Palette::Ansi16);
+        assert_eq!(
+            detect_palette(None, None, Some("tmux-256color")),
+            Palette::Full
+        );
+        assert_eq!(
+            detect_palette(Some(""), None, Some("screen")),
+            Palette::Ansi16
+        );
     }
 
     #[test]
@@ -126,9 +143,16 @@ mod tests {
         let path = dir.path().join("desktop.toml");
         std::fs::write(&path, "theme = \"dark\"\nfrobnicate = 1\n").unwrap();
         let err = Config::load(&path, None).unwrap_err();
-        assert!(err.contains("desktop.toml") && err.contains("frobnicate"), "{err}");
+        assert!(
+            err.contains("desktop.toml") && err.contains("frobnicate"),
+            "{err}"
+        );
         std::fs::write(&path, "theme = \"mauve\"\n").unwrap();
-        assert!(Config::load(&path, None).unwrap_err().contains("theme \"mauve\""));
+        assert!(
+            Config::load(&path, None)
+                .unwrap_err()
+                .contains("theme \"mauve\"")
+        );
         std::fs::write(&path, "colors = \"lots\"\n").unwrap();
         assert!(Config::load(&path, None).unwrap_err().contains("colors"));
         std::fs::write(&path, "[keys.command]\nquit = [\"ctrl-q\"]\n").unwrap();

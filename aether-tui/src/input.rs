@@ -85,8 +85,14 @@ mod tests {
     #[test]
     fn keys_arrive_as_typed() {
         let press = |code, mods| key_of(KeyEvent::new(code, mods));
-        assert_eq!(press(CtKey::Char('g'), KeyModifiers::CONTROL), Some(Key::ctrl('g')));
-        assert_eq!(press(CtKey::Char('H'), KeyModifiers::SHIFT), Some(Key::char('H')));
+        assert_eq!(
+            press(CtKey::Char('g'), KeyModifiers::CONTROL),
+            Some(Key::ctrl('g'))
+        );
+        assert_eq!(
+            press(CtKey::Char('H'), KeyModifiers::SHIFT),
+            Some(Key::char('H'))
+        );
         assert_eq!(
             press(CtKey::Left, KeyModifiers::ALT),
             Some(Key::new(KeyCode::Left, Mods::ALT))

@@ -132,7 +132,9 @@ impl Keymap {
             .chain(direct_order.into_iter().map(|(c, k)| (true, c, k)))
             .collect();
         if command.contains_key(&prefix) && command[&prefix] != Command::SendPrefix {
-            return Err(format!("keys: the prefix {prefix} is also bound to a command"));
+            return Err(format!(
+                "keys: the prefix {prefix} is also bound to a command"
+            ));
         }
         Ok(Keymap {
             prefix,
@@ -186,8 +188,9 @@ fn table(
 ) -> Result<Table, String> {
     let mut bindings: Vec<(Command, Vec<Key>)> = defaults;
     for (name, keys) in overrides {
-        let command = commands::by_name(name)
-            .ok_or_else(|| format!("{section}.{name}: no such command (see `aether --list-commands`)"))?;
+        let command = commands::by_name(name).ok_or_else(|| {
+            format!("{section}.{name}: no such command (see `aether --list-commands`)")
+        })?;
         let keys = keys
             .iter()
             .map(|text| Key::parse(text).map_err(|e| format!("{section}.{name}: {e}")))
@@ -215,7 +218,10 @@ fn table(
 
 /// A key as the status bar and help show it.
 pub fn show(keys: &[Key]) -> String {
-    keys.iter().map(Key::to_string).collect::<Vec<_>>().join(" ")
+    keys.iter()
+        .map(Key::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -228,15 +234,27 @@ mod tests {
         for c in ('a'..='z').chain('A'..='Z').chain("0123456789:/?".chars()) {
             assert_eq!(keymap.action(Mode::Normal, Key::char(c)), Action::Forward);
         }
-        for c in ['a', 'c', 'd', 'e', 'f', 'n', 'p', 'r', 's', 'u', 'v', 'w', 'x', 'y', 'z'] {
-            assert_eq!(keymap.action(Mode::Normal, Key::ctrl(c)), Action::Forward, "ctrl-{c}");
+        for c in [
+            'a', 'c', 'd', 'e', 'f', 'n', 'p', 'r', 's', 'u', 'v', 'w', 'x', 'y', 'z',
+        ] {
+            assert_eq!(
+                keymap.action(Mode::Normal, Key::ctrl(c)),
+                Action::Forward,
+                "ctrl-{c}"
+            );
         }
-        assert_eq!(keymap.action(Mode::Normal, Key::ctrl('g')), Action::EnterCommandMode);
+        assert_eq!(
+            keymap.action(Mode::Normal, Key::ctrl('g')),
+            Action::EnterCommandMode
+        );
         assert_eq!(
             keymap.action(Mode::Command, Key::char('v')),
             Action::Run(Command::SplitRight)
         );
-        assert_eq!(keymap.action(Mode::Command, Key::char('é')), Action::Unbound);
+        assert_eq!(
+            keymap.action(Mode::Command, Key::char('é')),
+            Action::Unbound
+        );
     }
 
     #[test]
@@ -261,10 +279,22 @@ mod tests {
         assert_eq!(keymap.action(Mode::Command, k("v")), Action::Unbound);
         assert_eq!(keymap.action(Mode::Normal, k("alt-h")), Action::Forward);
         let bad: KeysConfig = toml::from_str("[command]\nfly = [\"x\"]\n").unwrap();
-        assert!(Keymap::from_config(&bad).unwrap_err().contains("fly: no such command"));
+        assert!(
+            Keymap::from_config(&bad)
+                .unwrap_err()
+                .contains("fly: no such command")
+        );
         let twice: KeysConfig = toml::from_str("[command]\nquit = [\"v\"]\n").unwrap();
-        assert!(Keymap::from_config(&twice).unwrap_err().contains("bound to both"));
+        assert!(
+            Keymap::from_config(&twice)
+                .unwrap_err()
+                .contains("bound to both")
+        );
         let key: KeysConfig = toml::from_str("prefix = \"hyper-q\"\n").unwrap();
-        assert!(Keymap::from_config(&key).unwrap_err().starts_with("keys.prefix"));
+        assert!(
+            Keymap::from_config(&key)
+                .unwrap_err()
+                .starts_with("keys.prefix")
+        );
     }
 }

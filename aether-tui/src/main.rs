@@ -1,15 +1,8 @@
 //! `aether`: the tiled terminal desktop. It connects to the local daemon (starting it
 //! when none runs) or a remote one, restores the user's last workspace, and runs.
+//! Flags and connecting only; the desktop is the library's.
 
-mod app;
-mod bus;
-mod commands;
-mod config;
-mod desktop;
-mod input;
-mod keymap;
-mod term;
-mod wm;
+use aether_tui::{app, commands, config, term};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -126,7 +119,11 @@ fn init_logging() {
     let Some(path) = std::env::var_os("AETHER_TUI_LOG") else {
         return;
     };
-    let Ok(file) = std::fs::OpenOptions::new().create(true).append(true).open(&path) else {
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    else {
         return;
     };
     let _ = tracing_subscriber::fmt()

@@ -28,7 +28,7 @@ pub struct Tickets {
 }
 
 impl Tickets {
-    pub fn next(&mut self) -> Ticket {
+    pub fn issue(&mut self) -> Ticket {
         self.last += 1;
         Ticket(self.last)
     }
@@ -52,9 +52,15 @@ pub enum Event {
         data: Value,
     },
     /// A subscription could not be made (or was lost for good).
-    SubscribeFailed { ticket: Ticket, error: ErrorBody },
+    SubscribeFailed {
+        ticket: Ticket,
+        error: ErrorBody,
+    },
     /// The user answered [`Effect::Confirm`].
-    Confirmed { ticket: Ticket, yes: bool },
+    Confirmed {
+        ticket: Ticket,
+        yes: bool,
+    },
     /// The user picked one of [`Effect::Choose`]'s options; `None` when cancelled.
     Chose {
         ticket: Ticket,
@@ -67,7 +73,10 @@ pub enum Event {
     },
     /// Open this path (the editor opens a file, at `line` when given; the explorer
     /// shows a folder).
-    OpenPath { path: String, line: Option<usize> },
+    OpenPath {
+        path: String,
+        line: Option<usize>,
+    },
     /// The connection to the daemon came back: what was shown may be stale.
     Reconnected,
 }
@@ -82,8 +91,13 @@ pub enum Effect {
         data: Value,
     },
     /// Subscribe to a pattern as this window's app; messages come as [`Event::Delivery`].
-    Subscribe { ticket: Ticket, pattern: String },
-    Unsubscribe { ticket: Ticket },
+    Subscribe {
+        ticket: Ticket,
+        pattern: String,
+    },
+    Unsubscribe {
+        ticket: Ticket,
+    },
     /// Open a path in another app's window (a file in the editor, a folder in the explorer).
     Open {
         app: AppKind,
@@ -91,9 +105,15 @@ pub enum Effect {
         line: Option<usize>,
     },
     /// A notification in the desktop's notification layer.
-    Notify { level: Level, text: String },
+    Notify {
+        level: Level,
+        text: String,
+    },
     /// Ask yes or no in a dialog above every window.
-    Confirm { ticket: Ticket, question: String },
+    Confirm {
+        ticket: Ticket,
+        question: String,
+    },
     /// Offer a choice between a few options in a dialog above every window.
     Choose {
         ticket: Ticket,

@@ -16,7 +16,14 @@ pub fn draw(app: &dyn App, width: u16, height: u16, focused: bool) -> String {
     terminal
         .draw(|frame| {
             let area = frame.area();
-            app.view(area, frame.buffer_mut(), &ViewCx { theme: &theme, focused });
+            app.view(
+                area,
+                frame.buffer_mut(),
+                &ViewCx {
+                    theme: &theme,
+                    focused,
+                },
+            );
         })
         .expect("draw");
     terminal.backend().to_string()

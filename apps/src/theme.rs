@@ -250,7 +250,12 @@ mod tests {
     #[test]
     fn no_color_uses_no_colour() {
         let theme = Theme::dark().with_palette(Palette::None);
-        for style in [theme.base(), theme.selection(), theme.border(true), theme.bar()] {
+        for style in [
+            theme.base(),
+            theme.selection(),
+            theme.border(true),
+            theme.bar(),
+        ] {
             assert_eq!(style.fg, None);
             assert_eq!(style.bg, None);
         }

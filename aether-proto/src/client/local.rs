@@ -113,13 +113,61 @@ pub async fn connect(
     }
 }
 
-/// The `aetherd` next to this binary, else the one on PATH.
-fn daemon_binary() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join("aetherd")))
-        .filter(|path| path.exists())
-        .unwrap_or_else(|| PathBuf::from("aetherd"))
+/// The `aetherd` next to this binary, else the one on PATH, else (in a checkout, after
+/// `cargo run --bin aether`) the workspace's, built now.
+fn daemon_binary(who: &str) -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("where am I: {e}"))?;
+    let beside = exe.with_file_name("aetherd");
+    if beside.exists() {
+        return Ok(beside);
+    }
+    if let Some(found) = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .map(|dir| dir.join("aetherd"))
+        .find(|path| path.is_file())
+    {
+        return Ok(found);
+    }
+    build_in_checkout(&exe, &beside, who)
+}
+
+/// Build `aetherd` into this binary's cargo target dir, when this binary was built from
+/// a checkout of the workspace (as `cargo run --bin aether` does).
+fn build_in_checkout(exe: &Path, beside: &Path, who: &str) -> Result<PathBuf, String> {
+    let not_found = || {
+        "no aetherd beside this binary or on PATH (build it: cargo build --release --bin aetherd)"
+            .to_owned()
+    };
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .filter(|dir| dir.join("aetherd/Cargo.toml").is_file())
+        .ok_or_else(not_found)?;
+    let profile_dir = exe.parent().ok_or_else(not_found)?;
+    let target_dir = profile_dir
+        .parent()
+        .filter(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .ok_or_else(not_found)?;
+    let release = profile_dir
+        .file_name()
+        .is_some_and(|name| name == "release");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("{who}: building the daemon first (cargo build --bin aetherd); this happens once");
+    let mut build = Command::new(cargo);
+    build
+        .current_dir(workspace)
+        .args(["build", "--bin", "aetherd"])
+        .env("CARGO_TARGET_DIR", target_dir);
+    if release {
+        build.arg("--release");
+    }
+    let status = build
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() || !beside.exists() {
+        return Err(format!("building aetherd failed ({status})"));
+    }
+    Ok(beside.to_owned())
 }
 
 fn start_daemon(endpoint: &Endpoint, why: &str, who: &str) -> Result<(), String> {
@@ -135,7 +183,7 @@ fn start_daemon(endpoint: &Endpoint, why: &str, who: &str) -> Result<(), String>
         .append(true)
         .open(&log_path)
         .map_err(|e| io_err(&log_path, e))?;
-    let binary = daemon_binary();
+    let binary = daemon_binary(who)?;
     eprintln!(
         "{who}: no daemon answered; starting {} (log: {})",
         binary.display(),

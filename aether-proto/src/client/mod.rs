@@ -64,9 +64,13 @@ impl ClientError {
 pub enum Link {
     Up,
     /// Lost; trying again (with backoff) and resubscribing when back.
-    Reconnecting { attempts: u32 },
+    Reconnecting {
+        attempts: u32,
+    },
     /// Closed for good: by us, or by the daemon (`why`, e.g. credentials ended).
-    Closed { why: Option<String> },
+    Closed {
+        why: Option<String>,
+    },
 }
 
 /// Client settings.

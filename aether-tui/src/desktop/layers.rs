@@ -27,8 +27,13 @@ pub enum Asker {
 #[derive(Debug, Clone)]
 pub enum DialogKind {
     Confirm,
-    Choose { options: Vec<String>, selected: usize },
-    Prompt { input: LineInput },
+    Choose {
+        options: Vec<String>,
+        selected: usize,
+    },
+    Prompt {
+        input: LineInput,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -223,9 +228,15 @@ fn dialog_key(dialog: &mut Dialog, key: Key) -> Outcome {
     let asker = dialog.asker.clone();
     match &mut dialog.kind {
         DialogKind::Confirm => match key.code {
-            KeyCode::Char('y' | 'Y') | KeyCode::Enter => Outcome::Answered(Answer::Confirmed(asker, true)),
-            KeyCode::Char('n' | 'N') | KeyCode::Esc => Outcome::Answered(Answer::Confirmed(asker, false)),
-            KeyCode::Char('c') if key.mods.ctrl => Outcome::Answered(Answer::Confirmed(asker, false)),
+            KeyCode::Char('y' | 'Y') | KeyCode::Enter => {
+                Outcome::Answered(Answer::Confirmed(asker, true))
+            }
+            KeyCode::Char('n' | 'N') | KeyCode::Esc => {
+                Outcome::Answered(Answer::Confirmed(asker, false))
+            }
+            KeyCode::Char('c') if key.mods.ctrl => {
+                Outcome::Answered(Answer::Confirmed(asker, false))
+            }
             _ => Outcome::Stay,
         },
         DialogKind::Choose { options, selected } => match key.code {
@@ -245,7 +256,9 @@ fn dialog_key(dialog: &mut Dialog, key: Key) -> Outcome {
             _ => Outcome::Stay,
         },
         DialogKind::Prompt { input } => match input.handle(key) {
-            LineEdit::Submit => Outcome::Answered(Answer::Prompted(asker, Some(input.text().to_owned()))),
+            LineEdit::Submit => {
+                Outcome::Answered(Answer::Prompted(asker, Some(input.text().to_owned())))
+            }
             LineEdit::Cancel => Outcome::Answered(Answer::Prompted(asker, None)),
             _ => Outcome::Stay,
         },
@@ -293,10 +306,18 @@ fn launcher_key(launcher: &mut Launcher, key: Key) -> Outcome {
                 launcher.placement,
             ));
         }
-        KeyCode::Char('f') => return Outcome::Answered(Answer::Launch(AppKind::Files, launcher.placement)),
-        KeyCode::Char('e') => return Outcome::Answered(Answer::Launch(AppKind::Editor, launcher.placement)),
-        KeyCode::Char('t') => return Outcome::Answered(Answer::Launch(AppKind::Terminal, launcher.placement)),
-        KeyCode::Char('s') => return Outcome::Answered(Answer::Launch(AppKind::Settings, launcher.placement)),
+        KeyCode::Char('f') => {
+            return Outcome::Answered(Answer::Launch(AppKind::Files, launcher.placement));
+        }
+        KeyCode::Char('e') => {
+            return Outcome::Answered(Answer::Launch(AppKind::Editor, launcher.placement));
+        }
+        KeyCode::Char('t') => {
+            return Outcome::Answered(Answer::Launch(AppKind::Terminal, launcher.placement));
+        }
+        KeyCode::Char('s') => {
+            return Outcome::Answered(Answer::Launch(AppKind::Settings, launcher.placement));
+        }
         KeyCode::Esc | KeyCode::Char('q') => return Outcome::Close,
         _ => {}
     }
@@ -346,7 +367,9 @@ fn render_dialog(dialog: &Dialog, screen: Rect, buf: &mut Buffer, theme: &Theme)
     let mut lines: Vec<Line> = question_lines.into_iter().map(Line::raw).collect();
     lines.push(Line::raw(""));
     match &dialog.kind {
-        DialogKind::Confirm => lines.push(Line::styled("y / Enter: yes    n / Esc: no", theme.dim())),
+        DialogKind::Confirm => {
+            lines.push(Line::styled("y / Enter: yes    n / Esc: no", theme.dim()))
+        }
         DialogKind::Choose { options, selected } => {
             for (i, option) in options.iter().enumerate() {
                 let text = format!("{}  {option}", i + 1);
@@ -390,8 +413,15 @@ fn textwrap_lines(text: &str, width: usize) -> Vec<String> {
 }
 
 fn render_palette(palette: &PaletteLayer, screen: Rect, buf: &mut Buffer, theme: &Theme) {
-    let area = centred(screen, 80.min(screen.width.saturating_sub(4)).max(20), screen.height.saturating_sub(4).clamp(5, 22));
-    let area = Rect { y: screen.y + 1.min(screen.height), ..area };
+    let area = centred(
+        screen,
+        80.min(screen.width.saturating_sub(4)).max(20),
+        screen.height.saturating_sub(4).clamp(5, 22),
+    );
+    let area = Rect {
+        y: screen.y + 1.min(screen.height),
+        ..area
+    };
     Clear.render(area, buf);
     let block = frame("Palette: apps, files, commands", theme);
     let inner = block.inner(area);
@@ -401,18 +431,30 @@ fn render_palette(palette: &PaletteLayer, screen: Rect, buf: &mut Buffer, theme:
     }
     Line::styled("> ", theme.accent()).render(inner, buf);
     let query_area = Rect::new(inner.x + 2, inner.y, inner.width.saturating_sub(2), 1);
-    palette.query.render(query_area, buf, theme.base(), theme.cursor(), true);
-    let list_area = Rect::new(inner.x, inner.y + 1, inner.width, inner.height.saturating_sub(1));
+    palette
+        .query
+        .render(query_area, buf, theme.base(), theme.cursor(), true);
+    let list_area = Rect::new(
+        inner.x,
+        inner.y + 1,
+        inner.width,
+        inner.height.saturating_sub(1),
+    );
     if palette.shown.is_empty() {
         Line::styled("nothing matches", theme.dim()).render(list_area, buf);
         return;
     }
-    let rows = palette.list.visible(palette.shown.len(), list_area.height as usize);
+    let rows = palette
+        .list
+        .visible(palette.shown.len(), list_area.height as usize);
     for (row, index) in rows.enumerate() {
         let item = &palette.items[palette.shown[index]];
         let row_area = Rect::new(list_area.x, list_area.y + row as u16, list_area.width, 1);
         let tag = format!("{:>8} ", item.tag());
-        let text = fit(&item.text(), (row_area.width as usize).saturating_sub(tag.len()));
+        let text = fit(
+            &item.text(),
+            (row_area.width as usize).saturating_sub(tag.len()),
+        );
         let mut line = Line::from(vec![Span::styled(tag, theme.dim()), Span::raw(text)]);
         if index == palette.list.selected {
             line = line.patch_style(theme.selection());
@@ -448,7 +490,11 @@ fn render_launcher(launcher: &Launcher, screen: Rect, buf: &mut Buffer, theme: &
 }
 
 fn render_help(help: &Help, screen: Rect, buf: &mut Buffer, theme: &Theme) {
-    let area = centred(screen, 90.min(screen.width.saturating_sub(2)), screen.height.saturating_sub(2));
+    let area = centred(
+        screen,
+        90.min(screen.width.saturating_sub(2)),
+        screen.height.saturating_sub(2),
+    );
     Clear.render(area, buf);
     let block = frame(&help.title, theme);
     let inner = block.inner(area);
@@ -469,7 +515,10 @@ fn render_help(help: &Help, screen: Rect, buf: &mut Buffer, theme: &Theme) {
                 return Line::styled(keys.clone(), theme.accent());
             }
             Line::from(vec![
-                Span::styled(format!("  {:<key_width$}  ", fit(keys, key_width)), theme.warn()),
+                Span::styled(
+                    format!("  {:<key_width$}  ", fit(keys, key_width)),
+                    theme.warn(),
+                ),
                 Span::raw(what.clone()),
             ])
         })
@@ -495,7 +544,9 @@ fn render_hint(lines: &[(String, String)], screen: Rect, buf: &mut Buffer, theme
         .collect();
     text.push(Line::raw(""));
     text.push(Line::styled("any key closes this", theme.dim()));
-    Paragraph::new(text).wrap(Wrap { trim: false }).render(inner, buf);
+    Paragraph::new(text)
+        .wrap(Wrap { trim: false })
+        .render(inner, buf);
 }
 
 #[cfg(test)]
@@ -512,14 +563,20 @@ mod tests {
         for c in "term".chars() {
             palette_key(&mut palette, Key::char(c));
         }
-        assert_eq!(palette.selected(), Some(&PaletteItem::OpenApp(AppKind::Terminal)));
+        assert_eq!(
+            palette.selected(),
+            Some(&PaletteItem::OpenApp(AppKind::Terminal))
+        );
         for _ in 0..4 {
             palette_key(&mut palette, Key::plain(KeyCode::Backspace));
         }
         for c in "rdme".chars() {
             palette_key(&mut palette, Key::char(c));
         }
-        assert_eq!(palette.selected(), Some(&PaletteItem::OpenFile("/docs/readme.md".into())));
+        assert_eq!(
+            palette.selected(),
+            Some(&PaletteItem::OpenFile("/docs/readme.md".into()))
+        );
         for c in "zzzz".chars() {
             palette_key(&mut palette, Key::char(c));
         }
@@ -528,7 +585,10 @@ mod tests {
 
     #[test]
     fn long_questions_wrap() {
-        assert_eq!(textwrap_lines("a bb ccc dddd", 6), vec!["a bb", "ccc", "dddd"]);
+        assert_eq!(
+            textwrap_lines("a bb ccc dddd", 6),
+            vec!["a bb", "ccc", "dddd"]
+        );
         assert_eq!(textwrap_lines("x", 0).len(), 1);
     }
 }

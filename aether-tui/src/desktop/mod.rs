@@ -15,7 +15,10 @@ use ratatui::layout::Rect;
 use crate::commands::{self, Command};
 use crate::keymap::{self, Action, Keymap, Mode};
 use crate::wm::{Direction, Placed, Split, WindowId, Workspace};
-pub use layers::{Answer, Asker, Dialog, DialogKind, Help, Launcher, Layer, Outcome, PaletteItem, PaletteLayer, Placement};
+pub use layers::{
+    Answer, Asker, Dialog, DialogKind, Help, Launcher, Layer, Outcome, PaletteItem, PaletteLayer,
+    Placement,
+};
 pub use session::SESSION_NAME;
 
 /// How long a notification stays.
@@ -140,11 +143,26 @@ impl Desktop {
         let prefix = self.keymap.prefix.to_string();
         let in_command = |c: Command| self.keymap.main_key(c);
         self.layers.push(Layer::Hint(vec![
-            (format!("{prefix} {}", in_command(Command::Palette)), "the palette: open apps and files, run commands".into()),
-            ("Alt-h/j/k/l".into(), format!("move between windows (or {prefix} then h/j/k/l)")),
-            (format!("{prefix} {}", in_command(Command::SplitRight)), "open an app in a new window".into()),
-            (format!("{prefix} {}", in_command(Command::Help)), "every key, for the window you are in".into()),
-            (format!("{prefix} {}", in_command(Command::Quit)), "quit (your layout comes back next time)".into()),
+            (
+                format!("{prefix} {}", in_command(Command::Palette)),
+                "the palette: open apps and files, run commands".into(),
+            ),
+            (
+                "Alt-h/j/k/l".into(),
+                format!("move between windows (or {prefix} then h/j/k/l)"),
+            ),
+            (
+                format!("{prefix} {}", in_command(Command::SplitRight)),
+                "open an app in a new window".into(),
+            ),
+            (
+                format!("{prefix} {}", in_command(Command::Help)),
+                "every key, for the window you are in".into(),
+            ),
+            (
+                format!("{prefix} {}", in_command(Command::Quit)),
+                "quit (your layout comes back next time)".into(),
+            ),
         ]));
     }
 
@@ -416,7 +434,10 @@ impl Desktop {
                     let help = self.keymap.main_key(Command::Help);
                     self.notify(
                         Level::Warn,
-                        format!("{} {key} does nothing ({} {help} lists the keys)", self.keymap.prefix, self.keymap.prefix),
+                        format!(
+                            "{} {key} does nothing ({} {help} lists the keys)",
+                            self.keymap.prefix, self.keymap.prefix
+                        ),
                     );
                 }
             }
@@ -424,7 +445,17 @@ impl Desktop {
     }
 
     pub fn run(&mut self, command: Command) {
-        if self.workspaces.is_empty() && !matches!(command, Command::Quit | Command::Open(_) | Command::Palette | Command::Launcher | Command::Help | Command::ResetLayout) {
+        if self.workspaces.is_empty()
+            && !matches!(
+                command,
+                Command::Quit
+                    | Command::Open(_)
+                    | Command::Palette
+                    | Command::Launcher
+                    | Command::Help
+                    | Command::ResetLayout
+            )
+        {
             return;
         }
         let body = self.body();
@@ -454,7 +485,10 @@ impl Desktop {
                 let ws = self.ws_mut();
                 ws.zoomed = !ws.zoomed && ws.windows().len() > 1;
             }
-            Command::ResizeLeft | Command::ResizeRight | Command::ResizeUp | Command::ResizeDown => {
+            Command::ResizeLeft
+            | Command::ResizeRight
+            | Command::ResizeUp
+            | Command::ResizeDown => {
                 self.ws_mut().resize(dir(command), 5);
             }
             Command::SwapLeft | Command::SwapRight | Command::SwapUp | Command::SwapDown => {
@@ -496,7 +530,10 @@ impl Desktop {
                 self.mode = Mode::Locked;
                 self.notify(
                     Level::Info,
-                    format!("locked: every key goes to the window; {} unlocks", self.keymap.prefix),
+                    format!(
+                        "locked: every key goes to the window; {} unlocks",
+                        self.keymap.prefix
+                    ),
                 );
             }
             Command::SendPrefix => {
@@ -566,7 +603,13 @@ impl Desktop {
     fn close_tab_asking(&mut self) {
         if self.workspaces.len() == 1 {
             let quit = self.keymap.main_key(Command::Quit);
-            self.notify(Level::Warn, format!("the last workspace stays ({} {quit} quits)", self.keymap.prefix));
+            self.notify(
+                Level::Warn,
+                format!(
+                    "the last workspace stays ({} {quit} quits)",
+                    self.keymap.prefix
+                ),
+            );
             return;
         }
         let unsaved: Vec<String> = self
@@ -578,7 +621,11 @@ impl Desktop {
         let question = if unsaved.is_empty() {
             format!("Close the workspace {} and its windows?", self.ws().name)
         } else {
-            format!("Close the workspace {}? It has {}.", self.ws().name, unsaved.join("; "))
+            format!(
+                "Close the workspace {}? It has {}.",
+                self.ws().name,
+                unsaved.join("; ")
+            )
         };
         self.layers.push(Layer::Dialog(Dialog {
             asker: Asker::CloseTab,
@@ -605,7 +652,9 @@ impl Desktop {
 
     fn on_answer(&mut self, answer: Answer) {
         match answer {
-            Answer::Confirmed(Asker::App(id, ticket), yes) => self.deliver(id, Event::Confirmed { ticket, yes }),
+            Answer::Confirmed(Asker::App(id, ticket), yes) => {
+                self.deliver(id, Event::Confirmed { ticket, yes })
+            }
             Answer::Confirmed(Asker::Quit, true) => self.quit(),
             Answer::Confirmed(Asker::CloseWindow(id), true) => self.close_window(id),
             Answer::Confirmed(Asker::CloseTab, true) => {
@@ -617,11 +666,20 @@ impl Desktop {
                 self.active = self.active.min(self.workspaces.len().saturating_sub(1));
             }
             Answer::Confirmed(..) => {}
-            Answer::Chose(Asker::App(id, ticket), index) => self.deliver(id, Event::Chose { ticket, index }),
+            Answer::Chose(Asker::App(id, ticket), index) => {
+                self.deliver(id, Event::Chose { ticket, index })
+            }
             Answer::Chose(..) => {}
-            Answer::Prompted(Asker::App(id, ticket), text) => self.deliver(id, Event::Prompted { ticket, text }),
+            Answer::Prompted(Asker::App(id, ticket), text) => {
+                self.deliver(id, Event::Prompted { ticket, text })
+            }
             Answer::Prompted(Asker::RenameTab, Some(name)) => {
-                let name: String = name.trim().chars().filter(|c| !c.is_control()).take(32).collect();
+                let name: String = name
+                    .trim()
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(32)
+                    .collect();
                 if name.is_empty() {
                     self.notify(Level::Warn, "a workspace needs a name");
                 } else {
@@ -633,7 +691,9 @@ impl Desktop {
             Answer::Palette(PaletteItem::OpenApp(kind)) => {
                 self.open_app(kind, Placement::Auto, None);
             }
-            Answer::Palette(PaletteItem::OpenFile(path)) => self.open_path(AppKind::Editor, path, None),
+            Answer::Palette(PaletteItem::OpenFile(path)) => {
+                self.open_path(AppKind::Editor, path, None)
+            }
             Answer::Launch(kind, placement) => {
                 self.open_app(kind, placement, None);
             }
@@ -641,7 +701,10 @@ impl Desktop {
     }
 
     fn palette(&mut self) {
-        let mut items: Vec<PaletteItem> = AppKind::ALL.iter().map(|k| PaletteItem::OpenApp(*k)).collect();
+        let mut items: Vec<PaletteItem> = AppKind::ALL
+            .iter()
+            .map(|k| PaletteItem::OpenApp(*k))
+            .collect();
         let mut files: Vec<String> = self.recent.clone();
         for app in self.windows.values() {
             for path in app.paths() {
@@ -657,13 +720,17 @@ impl Desktop {
                 .filter(|c| !matches!(c.command, Command::Open(_) | Command::Palette))
                 .map(|c| PaletteItem::Command(c.command, c.name, c.doc)),
         );
-        self.layers.push(Layer::Palette(Box::new(PaletteLayer::new(items))));
+        self.layers
+            .push(Layer::Palette(Box::new(PaletteLayer::new(items))));
     }
 
     fn help(&mut self) {
         let mut lines: Vec<(String, String)> = Vec::new();
         if let Some(app) = self.focused().and_then(|id| self.windows.get(&id)) {
-            lines.push((format!("{}: its own keys", app.kind().title()), String::new()));
+            lines.push((
+                format!("{}: its own keys", app.kind().title()),
+                String::new(),
+            ));
             for hint in app.hints() {
                 lines.push((hint.keys.to_owned(), hint.what.to_owned()));
             }
@@ -685,7 +752,10 @@ impl Desktop {
                 lines.push((keymap::show(&keys), info.doc));
             }
         }
-        lines.push(("Mouse".into(), "click focuses, drag a border resizes, the wheel scrolls".into()));
+        lines.push((
+            "Mouse".into(),
+            "click focuses, drag a border resizes, the wheel scrolls".into(),
+        ));
         let mode = match self.mode {
             Mode::Locked => " (locked)",
             _ => "",
@@ -699,13 +769,20 @@ impl Desktop {
 
     fn on_mouse(&mut self, mouse: MouseInput) {
         if !self.layers.is_empty() {
-            if mouse.kind == MouseKind::Down && matches!(self.layers.last(), Some(Layer::Hint(_) | Layer::Help(_))) {
+            if mouse.kind == MouseKind::Down
+                && matches!(self.layers.last(), Some(Layer::Hint(_) | Layer::Help(_)))
+            {
                 self.layers.pop();
             }
             return;
         }
         let body = self.body();
-        let at = |r: Rect| mouse.column >= r.x && mouse.column < r.right() && mouse.row >= r.y && mouse.row < r.bottom();
+        let at = |r: Rect| {
+            mouse.column >= r.x
+                && mouse.column < r.right()
+                && mouse.row >= r.y
+                && mouse.row < r.bottom()
+        };
         match mouse.kind {
             MouseKind::Down => {
                 if mouse.row == 0 {
@@ -718,7 +795,10 @@ impl Desktop {
                 {
                     // A border wins over the window under it, unless a floating window covers it.
                     let covered = self.layout().iter().any(|p| p.floating && at(p.area));
-                    if !covered && let Some((_, _, path)) = tree.borders(body).into_iter().find(|(r, _, _)| at(*r)) {
+                    if !covered
+                        && let Some((_, _, path)) =
+                            tree.borders(body).into_iter().find(|(r, _, _)| at(*r))
+                    {
                         self.drag = Some(path);
                         return;
                     }
@@ -757,7 +837,10 @@ impl Desktop {
             MouseKind::ScrollUp | MouseKind::ScrollDown => {
                 if let Some(placed) = self.layout().into_iter().rev().find(|p| at(p.area)) {
                     let inner = inner(placed.area);
-                    let (column, row) = (mouse.column.saturating_sub(inner.x), mouse.row.saturating_sub(inner.y));
+                    let (column, row) = (
+                        mouse.column.saturating_sub(inner.x),
+                        mouse.row.saturating_sub(inner.y),
+                    );
                     let event = if mouse.kind == MouseKind::ScrollUp {
                         apps::Mouse::ScrollUp { column, row }
                     } else {

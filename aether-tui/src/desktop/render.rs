@@ -36,17 +36,31 @@ impl Desktop {
         }
         let focus = self.focused();
         for placed in self.layout() {
-            let Some(app) = self.windows.get(&placed.id) else { continue };
+            let Some(app) = self.windows.get(&placed.id) else {
+                continue;
+            };
             let focused = focus == Some(placed.id);
             if placed.floating {
                 Clear.render(placed.area, buf);
             }
-            let title = fit(&format!(" {} ", app.title()), placed.area.width.saturating_sub(2) as usize);
+            let title = fit(
+                &format!(" {} ", app.title()),
+                placed.area.width.saturating_sub(2) as usize,
+            );
             let block = Block::default()
                 .borders(Borders::ALL)
-                .border_type(if placed.floating { BorderType::Double } else if focused { BorderType::Thick } else { BorderType::Plain })
+                .border_type(if placed.floating {
+                    BorderType::Double
+                } else if focused {
+                    BorderType::Thick
+                } else {
+                    BorderType::Plain
+                })
                 .border_style(theme.border(focused))
-                .title(Span::styled(title, if focused { theme.accent() } else { theme.dim() }));
+                .title(Span::styled(
+                    title,
+                    if focused { theme.accent() } else { theme.dim() },
+                ));
             block.render(placed.area, buf);
             let content = inner(placed.area);
             if content.width > 0 && content.height > 0 {
@@ -68,7 +82,11 @@ impl Desktop {
         let mut spans = Vec::new();
         for (i, ws) in self.workspaces.iter().enumerate() {
             let label = tab_label(i, &ws.name);
-            let style = if i == self.active { theme.selection() } else { theme.bar() };
+            let style = if i == self.active {
+                theme.selection()
+            } else {
+                theme.bar()
+            };
             spans.push(Span::styled(label, style));
             spans.push(Span::styled(" ", theme.bar()));
         }
@@ -92,7 +110,10 @@ impl Desktop {
                 format!(" ◌ reconnecting ({n})… your work is kept "),
                 theme.warn().patch(theme.bar()),
             ),
-            LinkState::Down(why) => Span::styled(format!(" ✕ offline: {why} "), theme.error().patch(theme.bar())),
+            LinkState::Down(why) => Span::styled(
+                format!(" ✕ offline: {why} "),
+                theme.error().patch(theme.bar()),
+            ),
         };
         let busy = self.busy();
         let jobs = match busy.len() {
@@ -133,10 +154,8 @@ impl Desktop {
         let hints = fit(&hints, room);
         let width = unicode_width::UnicodeWidthStr::width(hints.as_str()) as u16;
         if width > 0 {
-            Line::styled(hints, theme.bar()).render(
-                Rect::new(area.right() - width, area.y, width, 1),
-                buf,
-            );
+            Line::styled(hints, theme.bar())
+                .render(Rect::new(area.right() - width, area.y, width, 1), buf);
         }
     }
 

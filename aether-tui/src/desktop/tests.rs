@@ -196,7 +196,10 @@ fn a_tiny_terminal_and_a_resize_storm_draw_without_panicking() {
         draw(&d);
     }
     d.on_input(Input::Resize(0, 0));
-    draw(&Desktop { screen: Rect::new(0, 0, 1, 1), ..desktop(1, 1) });
+    draw(&Desktop {
+        screen: Rect::new(0, 0, 1, 1),
+        ..desktop(1, 1)
+    });
     prefix(&mut d, Key::char('p'));
     d.on_input(Input::Resize(3, 2));
     draw(&d);
@@ -210,7 +213,7 @@ fn keys_faster_than_frames_are_all_applied() {
         keys(&mut d, &[Key::char('a')]);
     }
     let editor = d.focused().unwrap();
-    assert_eq!(d.windows[&editor].unsaved().is_some(), true);
+    assert!(d.windows[&editor].unsaved().is_some());
     let screen = draw(&d);
     assert!(screen.contains("Col 501"), "{screen}");
 }
@@ -221,7 +224,11 @@ fn the_mouse_focuses_resizes_and_scrolls() {
     let placed = d.layout();
     let terminal = placed[2];
     let click = |kind, column, row| Input::Mouse(MouseInput { kind, column, row });
-    d.on_input(click(MouseKind::Down, terminal.area.x + 5, terminal.area.y + 3));
+    d.on_input(click(
+        MouseKind::Down,
+        terminal.area.x + 5,
+        terminal.area.y + 3,
+    ));
     assert_eq!(d.focused(), Some(terminal.id));
     // Drag the border between the explorer and the rest to column 30.
     let border = placed[0].area.right() - 1;
@@ -229,7 +236,11 @@ fn the_mouse_focuses_resizes_and_scrolls() {
     d.on_input(click(MouseKind::Drag, 29, 10));
     d.on_input(click(MouseKind::Up, 29, 10));
     assert_eq!(d.layout()[0].area.width, 30);
-    d.on_input(click(MouseKind::ScrollUp, terminal.area.x + 5, terminal.area.y + 3));
+    d.on_input(click(
+        MouseKind::ScrollUp,
+        terminal.area.x + 5,
+        terminal.area.y + 3,
+    ));
 }
 
 #[test]
@@ -261,13 +272,26 @@ fn a_file_opened_from_the_explorer_goes_to_the_editor() {
     let mut d = desktop(120, 40);
     let files = d.focused().unwrap();
     d.deliver(files, Event::Key(Key::char('n')));
-    assert!(matches!(d.layers.last(), Some(Layer::Dialog(_))), "a prompt layer");
+    assert!(
+        matches!(d.layers.last(), Some(Layer::Dialog(_))),
+        "a prompt layer"
+    );
     insta::assert_snapshot!("prompt_120x40", draw(&d));
     d.take_outputs();
     d.open_path(AppKind::Editor, "/notes.txt".into(), None);
     let focused = d.focused().unwrap();
     assert_eq!(d.windows[&focused].kind(), AppKind::Editor);
-    assert!(d.take_outputs().iter().any(|o| matches!(o, Output::Bus(_, AppKind::Editor, Effect::Request { topic: "vfs.read", .. }))));
+    assert!(d.take_outputs().iter().any(|o| matches!(
+        o,
+        Output::Bus(
+            _,
+            AppKind::Editor,
+            Effect::Request {
+                topic: "vfs.read",
+                ..
+            }
+        )
+    )));
 }
 
 #[test]

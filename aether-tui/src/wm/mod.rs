@@ -203,10 +203,18 @@ impl Workspace {
 
     /// Cycle focus through every visible window.
     pub fn focus_next(&mut self, forward: bool) {
-        let ids: Vec<WindowId> = self.layout(Rect::new(0, 0, 100, 100)).iter().map(|p| p.id).collect();
+        let ids: Vec<WindowId> = self
+            .layout(Rect::new(0, 0, 100, 100))
+            .iter()
+            .map(|p| p.id)
+            .collect();
         if let Some(i) = ids.iter().position(|id| *id == self.focus) {
             let n = ids.len();
-            self.focus = ids[if forward { (i + 1) % n } else { (i + n - 1) % n }];
+            self.focus = ids[if forward {
+                (i + 1) % n
+            } else {
+                (i + n - 1) % n
+            }];
         } else if let Some(first) = ids.first() {
             self.focus = *first;
         }
@@ -352,12 +360,24 @@ mod tests {
         ws.split(Split::Right, WindowId(2));
         ws.zoomed = true;
         let placed = ws.layout(Rect::new(0, 0, 80, 24));
-        assert_eq!(placed, vec![Placed { id: WindowId(2), area: Rect::new(0, 0, 80, 24), floating: false }]);
+        assert_eq!(
+            placed,
+            vec![Placed {
+                id: WindowId(2),
+                area: Rect::new(0, 0, 80, 24),
+                floating: false
+            }]
+        );
     }
 
     #[test]
     fn a_float_rect_stays_on_a_small_screen() {
-        let rect = FloatRect { x: 90, y: 90, width: 50, height: 50 };
+        let rect = FloatRect {
+            x: 90,
+            y: 90,
+            width: 50,
+            height: 50,
+        };
         let on = rect.on(Rect::new(0, 0, 20, 5));
         assert!(on.right() <= 20 && on.bottom() <= 5, "{on:?}");
     }

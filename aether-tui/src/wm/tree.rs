@@ -142,7 +142,12 @@ impl Node {
         out
     }
 
-    fn borders_into(&self, area: Rect, path: &mut Vec<bool>, out: &mut Vec<(Rect, Split, Vec<bool>)>) {
+    fn borders_into(
+        &self,
+        area: Rect,
+        path: &mut Vec<bool>,
+        out: &mut Vec<(Rect, Split, Vec<bool>)>,
+    ) {
         let Node::Split {
             split,
             ratio,
@@ -155,8 +160,18 @@ impl Node {
         let (a, b) = divide(area, *split, *ratio);
         // The border is the first half's last column or row (each window draws its own frame).
         let line = match split {
-            Split::Right => Rect::new(a.right().saturating_sub(1), a.y, 2.min(b.width + 1), a.height),
-            Split::Down => Rect::new(a.x, a.bottom().saturating_sub(1), a.width, 2.min(b.height + 1)),
+            Split::Right => Rect::new(
+                a.right().saturating_sub(1),
+                a.y,
+                2.min(b.width + 1),
+                a.height,
+            ),
+            Split::Down => Rect::new(
+                a.x,
+                a.bottom().saturating_sub(1),
+                a.width,
+                2.min(b.height + 1),
+            ),
         };
         out.push((line, *split, path.clone()));
         path.push(false);
@@ -298,7 +313,12 @@ pub fn neighbour(
     direction: Direction,
 ) -> Option<WindowId> {
     let (_, here) = layout.iter().find(|(id, _)| *id == from)?;
-    let centre = |r: &Rect| (r.x as i32 * 2 + r.width as i32, r.y as i32 * 2 + r.height as i32);
+    let centre = |r: &Rect| {
+        (
+            r.x as i32 * 2 + r.width as i32,
+            r.y as i32 * 2 + r.height as i32,
+        )
+    };
     let (cx, cy) = centre(here);
     layout
         .iter()
@@ -307,10 +327,18 @@ pub fn neighbour(
             let overlap_x = r.x < here.right() && here.x < r.right();
             let overlap_y = r.y < here.bottom() && here.y < r.bottom();
             let gap = match direction {
-                Direction::Left if overlap_y && r.right() <= here.x + 1 => here.x as i32 - r.right() as i32,
-                Direction::Right if overlap_y && r.x + 1 >= here.right() => r.x as i32 - here.right() as i32,
-                Direction::Up if overlap_x && r.bottom() <= here.y + 1 => here.y as i32 - r.bottom() as i32,
-                Direction::Down if overlap_x && r.y + 1 >= here.bottom() => r.y as i32 - here.bottom() as i32,
+                Direction::Left if overlap_y && r.right() <= here.x + 1 => {
+                    here.x as i32 - r.right() as i32
+                }
+                Direction::Right if overlap_y && r.x + 1 >= here.right() => {
+                    r.x as i32 - here.right() as i32
+                }
+                Direction::Up if overlap_x && r.bottom() <= here.y + 1 => {
+                    here.y as i32 - r.bottom() as i32
+                }
+                Direction::Down if overlap_x && r.y + 1 >= here.bottom() => {
+                    r.y as i32 - here.bottom() as i32
+                }
                 _ => return None,
             };
             let (ox, oy) = centre(r);

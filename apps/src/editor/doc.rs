@@ -85,8 +85,10 @@ impl Doc {
         self.changed_elsewhere = false;
         self.state = DocState::Ready;
         if let Some((row, col)) = self.restore_cursor.take() {
-            self.area
-                .move_cursor(CursorMove::Jump(row.min(u16::MAX as usize) as u16, col.min(u16::MAX as usize) as u16));
+            self.area.move_cursor(CursorMove::Jump(
+                row.min(u16::MAX as usize) as u16,
+                col.min(u16::MAX as usize) as u16,
+            ));
         }
     }
 

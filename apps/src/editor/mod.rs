@@ -49,14 +49,24 @@ pub(crate) enum DiffLine {
 #[derive(Debug, Clone)]
 enum Pending {
     /// A file being read into the doc at this path.
-    Load { path: String, line: Option<usize> },
-    Save { path: String, text: String },
+    Load {
+        path: String,
+        line: Option<usize>,
+    },
+    Save {
+        path: String,
+        text: String,
+    },
     /// The other version, read to show the diff.
-    Theirs { path: String },
+    Theirs {
+        path: String,
+    },
     AskOpen,
     AskSaveAs,
     /// Resolving a failed save: reload, overwrite, keep both, show the diff.
-    Conflict { path: String },
+    Conflict {
+        path: String,
+    },
     ConfirmClose,
 }
 
@@ -98,8 +108,8 @@ impl Editor {
             .collect();
         if !tabs.is_empty() {
             editor.docs = tabs;
-            editor.active = (state["active"].as_u64().unwrap_or(0) as usize)
-                .min(editor.docs.len() - 1);
+            editor.active =
+                (state["active"].as_u64().unwrap_or(0) as usize).min(editor.docs.len() - 1);
         }
         editor
     }
@@ -117,7 +127,7 @@ impl Editor {
     }
 
     fn load(&mut self, path: String, line: Option<usize>) -> Vec<Effect> {
-        let ticket = self.tickets.next();
+        let ticket = self.tickets.issue();
         self.pending.insert(
             ticket,
             Pending::Load {
@@ -138,7 +148,11 @@ impl Editor {
     /// Open `path` in a tab (the one it is in, else a new one) at `line`.
     fn open(&mut self, path: String, line: Option<usize>) -> Vec<Effect> {
         let path = path::normalize(&path);
-        if let Some(index) = self.docs.iter().position(|d| d.path.as_deref() == Some(&path)) {
+        if let Some(index) = self
+            .docs
+            .iter()
+            .position(|d| d.path.as_deref() == Some(&path))
+        {
             self.active = index;
             if let Some(line) = line {
                 self.doc_mut().jump_to_line(line);
@@ -160,7 +174,7 @@ impl Editor {
             return Vec::new();
         }
         let Some(path) = doc.path.clone() else {
-            let ticket = self.tickets.next();
+            let ticket = self.tickets.issue();
             self.pending.insert(ticket, Pending::AskSaveAs);
             return vec![Effect::Prompt {
                 ticket,
@@ -181,7 +195,7 @@ impl Editor {
         if_version: Option<String>,
         if_absent: bool,
     ) -> Vec<Effect> {
-        let ticket = self.tickets.next();
+        let ticket = self.tickets.issue();
         self.say(Level::Info, format!("saving {path}…"));
         self.pending.insert(
             ticket,
@@ -205,7 +219,7 @@ impl Editor {
 
     fn close_tab(&mut self, force: bool) -> Vec<Effect> {
         if !force && self.doc().dirty {
-            let ticket = self.tickets.next();
+            let ticket = self.tickets.issue();
             self.pending.insert(ticket, Pending::ConfirmClose);
             return vec![Effect::Confirm {
                 ticket,
@@ -234,7 +248,7 @@ impl Editor {
         match key.code {
             KeyCode::Char('s') if ctrl => return self.save(false),
             KeyCode::Char('o') if ctrl => {
-                let ticket = self.tickets.next();
+                let ticket = self.tickets.issue();
                 self.pending.insert(ticket, Pending::AskOpen);
                 let initial = self
                     .doc()
@@ -302,7 +316,11 @@ impl Editor {
         }
         if key.code == KeyCode::Char('a') && key.mods == Mods::ALT {
             let query = find.query.text().to_owned();
-            let with = find.replace.as_ref().map(|r| r.text().to_owned()).unwrap_or_default();
+            let with = find
+                .replace
+                .as_ref()
+                .map(|r| r.text().to_owned())
+                .unwrap_or_default();
             let count = self.doc_mut().replace_all(&query, &with);
             self.say(Level::Info, format!("replaced {count}"));
             return Vec::new();
@@ -380,7 +398,9 @@ impl Editor {
     }
 
     fn doc_at(&mut self, path: &str) -> Option<&mut Doc> {
-        self.docs.iter_mut().find(|d| d.path.as_deref() == Some(path))
+        self.docs
+            .iter_mut()
+            .find(|d| d.path.as_deref() == Some(path))
     }
 
     fn on_loaded(
@@ -438,12 +458,15 @@ impl Editor {
                 Vec::new()
             }
             Err(e) if e.code == ErrorCode::Conflict => {
-                let ticket = self.tickets.next();
-                self.pending.insert(ticket, Pending::Conflict { path: path.clone() });
+                let ticket = self.tickets.issue();
+                self.pending
+                    .insert(ticket, Pending::Conflict { path: path.clone() });
                 self.say(Level::Warn, format!("{path} changed since you opened it"));
                 vec![Effect::Choose {
                     ticket,
-                    question: format!("{path} changed since you opened it. Your edits are kept until you choose."),
+                    question: format!(
+                        "{path} changed since you opened it. Your edits are kept until you choose."
+                    ),
                     options: CONFLICT_OPTIONS.iter().map(|s| s.to_string()).collect(),
                 }]
             }
@@ -473,8 +496,9 @@ impl Editor {
                 effects
             }
             Some(3) => {
-                let ticket = self.tickets.next();
-                self.pending.insert(ticket, Pending::Theirs { path: path.clone() });
+                let ticket = self.tickets.issue();
+                self.pending
+                    .insert(ticket, Pending::Theirs { path: path.clone() });
                 vec![Effect::request(
                     ticket,
                     &vfs::Read {
@@ -509,7 +533,10 @@ impl Editor {
         if doc.dirty {
             doc.changed_elsewhere = true;
             let name = doc.name();
-            self.say(Level::Warn, format!("{name} changed elsewhere; saving will ask what to do"));
+            self.say(
+                Level::Warn,
+                format!("{name} changed elsewhere; saving will ask what to do"),
+            );
             return Vec::new();
         }
         let path = path.to_owned();
@@ -554,7 +581,7 @@ impl App for Editor {
     }
 
     fn start(&mut self) -> Vec<Effect> {
-        let ticket = self.tickets.next();
+        let ticket = self.tickets.issue();
         self.events = Some(ticket);
         let mut effects = vec![Effect::Subscribe {
             ticket,
@@ -591,9 +618,11 @@ impl App for Editor {
             }
             Event::Mouse(Mouse::Click { .. }) => Vec::new(),
             Event::Answer { ticket, result } => self.on_answer(ticket, result),
-            Event::Delivery { ticket, topic, data } if Some(ticket) == self.events => {
-                self.on_change(&topic, &data)
-            }
+            Event::Delivery {
+                ticket,
+                topic,
+                data,
+            } if Some(ticket) == self.events => self.on_change(&topic, &data),
             Event::Delivery { .. } | Event::SubscribeFailed { .. } => Vec::new(),
             Event::Confirmed { ticket, yes } => match self.pending.remove(&ticket) {
                 Some(Pending::ConfirmClose) if yes => self.close_tab(true),
@@ -647,7 +676,10 @@ impl App for Editor {
             hint("Ctrl-f / Ctrl-r", "find / find and replace"),
             hint("Ctrl-z / Ctrl-y", "undo / redo"),
             hint("Alt-r", "reload from disk (drops edits)"),
-            hint("Shift-arrows", "select; Ctrl-c copy, Ctrl-x cut, Ctrl-v paste"),
+            hint(
+                "Shift-arrows",
+                "select; Ctrl-c copy, Ctrl-x cut, Ctrl-v paste",
+            ),
         ]
     }
 
@@ -668,7 +700,12 @@ impl App for Editor {
     }
 
     fn unsaved(&self) -> Option<String> {
-        let dirty: Vec<String> = self.docs.iter().filter(|d| d.dirty).map(Doc::name).collect();
+        let dirty: Vec<String> = self
+            .docs
+            .iter()
+            .filter(|d| d.dirty)
+            .map(Doc::name)
+            .collect();
         (!dirty.is_empty()).then(|| format!("unsaved changes in {}", dirty.join(", ")))
     }
 }

@@ -19,7 +19,11 @@ fn opened() -> Editor {
     answer(
         &mut editor,
         read,
-        read_answer("/src/main.rs", "fn main() {\n    println!(\"hi\");\n}\n", "v1"),
+        read_answer(
+            "/src/main.rs",
+            "fn main() {\n    println!(\"hi\");\n}\n",
+            "v1",
+        ),
     );
     editor
 }
@@ -61,7 +65,10 @@ fn undo_and_redo() {
     let mut editor = opened();
     typed(&mut editor, "x");
     editor.update(Event::Key(Key::ctrl('z')));
-    assert_eq!(editor.doc().text(), "fn main() {\n    println!(\"hi\");\n}\n");
+    assert_eq!(
+        editor.doc().text(),
+        "fn main() {\n    println!(\"hi\");\n}\n"
+    );
     editor.update(Event::Key(Key::ctrl('y')));
     assert!(editor.doc().text().starts_with("xfn"));
 }
@@ -74,16 +81,36 @@ fn a_conflict_offers_reload_overwrite_keep_both_and_the_diff() {
     let (save, _) = request_on(&effects, "vfs.write");
     let effects = editor.update(Event::Answer {
         ticket: save,
-        result: Err(ErrorBody::new(ErrorCode::Conflict, "/src/main.rs is at version v9, not v1")),
+        result: Err(ErrorBody::new(
+            ErrorCode::Conflict,
+            "/src/main.rs is at version v9, not v1",
+        )),
     });
-    let Some(Effect::Choose { ticket, options, .. }) = effects.first().cloned() else {
+    let Some(Effect::Choose {
+        ticket, options, ..
+    }) = effects.first().cloned()
+    else {
         panic!("a choice: {effects:?}");
     };
-    assert_eq!(options, ["Reload theirs", "Overwrite", "Keep both", "Show the diff"]);
+    assert_eq!(
+        options,
+        ["Reload theirs", "Overwrite", "Keep both", "Show the diff"]
+    );
     // Show the diff: their version is read and compared with ours.
-    let effects = editor.update(Event::Chose { ticket, index: Some(3) });
+    let effects = editor.update(Event::Chose {
+        ticket,
+        index: Some(3),
+    });
     let (read, _) = request_on(&effects, "vfs.read");
-    answer(&mut editor, read, read_answer("/src/main.rs", "fn main() {\n    println!(\"bye\");\n}\n", "v9"));
+    answer(
+        &mut editor,
+        read,
+        read_answer(
+            "/src/main.rs",
+            "fn main() {\n    println!(\"bye\");\n}\n",
+            "v9",
+        ),
+    );
     snapshot_sizes!("editor_conflict_diff", &editor);
     editor.update(Event::Key(Key::plain(KeyCode::Esc)));
     assert!(editor.diff.is_none());
@@ -100,8 +127,13 @@ fn keep_both_writes_a_copy_beside_the_file() {
         ticket: save,
         result: Err(ErrorBody::new(ErrorCode::Conflict, "changed")),
     });
-    let Some(Effect::Choose { ticket, .. }) = effects.first().cloned() else { panic!() };
-    let effects = editor.update(Event::Chose { ticket, index: Some(2) });
+    let Some(Effect::Choose { ticket, .. }) = effects.first().cloned() else {
+        panic!()
+    };
+    let effects = editor.update(Event::Chose {
+        ticket,
+        index: Some(2),
+    });
     let (_, data) = request_on(&effects, "vfs.write");
     assert_eq!(data["path"], "/src/main (mine).rs");
     assert_eq!(data["if_absent"], true);
@@ -113,11 +145,19 @@ fn keep_both_writes_a_copy_beside_the_file() {
             ticket: save,
             result: Err(ErrorBody::new(ErrorCode::Conflict, "changed")),
         });
-        let Some(Effect::Choose { ticket, .. }) = effects.first().cloned() else { panic!() };
-        editor.update(Event::Chose { ticket, index: Some(1) })
+        let Some(Effect::Choose { ticket, .. }) = effects.first().cloned() else {
+            panic!()
+        };
+        editor.update(Event::Chose {
+            ticket,
+            index: Some(1),
+        })
     };
     let (_, data) = request_on(&overwrite, "vfs.write");
-    assert!(data.get("if_version").is_none(), "overwrite does not check the version");
+    assert!(
+        data.get("if_version").is_none(),
+        "overwrite does not check the version"
+    );
 }
 
 #[test]
@@ -142,7 +182,10 @@ fn binary_and_huge_files_are_refused_clearly() {
                 "version": "v1", "encoding": "utf8", "data": "x" }),
     );
     let screen = draw(&editor, 80, 24, true);
-    assert!(screen.contains("/big.log is 50.0 MiB; the editor opens files up to 2.0 MiB"), "{screen}");
+    assert!(
+        screen.contains("/big.log is 50.0 MiB; the editor opens files up to 2.0 MiB"),
+        "{screen}"
+    );
     // Typing does nothing to a refused file.
     typed(&mut editor, "abc");
     assert!(editor.unsaved().is_none());
@@ -158,7 +201,11 @@ fn a_file_changed_elsewhere_reloads_unless_edited_here() {
         data: json!({ "path": "/src/main.rs", "version": "v5" }),
     });
     let (read, _) = request_on(&effects, "vfs.read");
-    answer(&mut editor, read, read_answer("/src/main.rs", "fn main() {}\n", "v5"));
+    answer(
+        &mut editor,
+        read,
+        read_answer("/src/main.rs", "fn main() {}\n", "v5"),
+    );
     assert_eq!(editor.doc().text(), "fn main() {}\n");
     typed(&mut editor, "x");
     let effects = editor.update(Event::Delivery {
@@ -186,13 +233,20 @@ fn find_and_replace() {
     typed(&mut editor, "hello");
     snapshot_sizes!("editor_replace", &editor);
     editor.update(Event::Key(Key::new(KeyCode::Char('a'), crate::Mods::ALT)));
-    assert_eq!(editor.doc().text(), "fn main() {\n    println!(\"hello\");\n}\n");
+    assert_eq!(
+        editor.doc().text(),
+        "fn main() {\n    println!(\"hello\");\n}\n"
+    );
     editor.update(Event::Key(Key::plain(KeyCode::Esc)));
     assert!(editor.find.is_none());
     // Replacing all is two edits for the text area: the old text out, the new in.
     editor.update(Event::Key(Key::ctrl('z')));
     editor.update(Event::Key(Key::ctrl('z')));
-    assert_eq!(editor.doc().text(), "fn main() {\n    println!(\"hi\");\n}\n", "undo takes it back");
+    assert_eq!(
+        editor.doc().text(),
+        "fn main() {\n    println!(\"hi\");\n}\n",
+        "undo takes it back"
+    );
 }
 
 #[test]
@@ -235,9 +289,16 @@ fn the_session_keeps_open_files_and_cursors() {
     let mut editor = opened();
     editor.update(Event::Key(Key::plain(KeyCode::Down)));
     let saved = editor.save();
-    assert_eq!(saved, json!({ "tabs": [{ "path": "/src/main.rs", "row": 1, "col": 0 }], "active": 0 }));
+    assert_eq!(
+        saved,
+        json!({ "tabs": [{ "path": "/src/main.rs", "row": 1, "col": 0 }], "active": 0 })
+    );
     let mut restored = Editor::restore(&saved);
     let (read, _) = request_on(&restored.start(), "vfs.read");
-    answer(&mut restored, read, read_answer("/src/main.rs", "a\nb\n", "v1"));
+    answer(
+        &mut restored,
+        read,
+        read_answer("/src/main.rs", "a\nb\n", "v1"),
+    );
     assert_eq!(restored.doc().cursor(), (1, 0));
 }

@@ -50,15 +50,22 @@ pub(super) fn render(editor: &Editor, area: Rect, buf: &mut Buffer, cx: &ViewCx)
         let rows = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).split(find);
         let find = bar;
         let label_width = 9u16;
-        let mut field = |row: Rect, label: &str, input: &crate::widgets::LineInput, active: bool| {
-            Line::styled(label.to_owned(), theme.accent()).render(row, buf);
-            let input_area = Rect {
-                x: row.x + label_width,
-                width: row.width.saturating_sub(label_width),
-                ..row
+        let mut field =
+            |row: Rect, label: &str, input: &crate::widgets::LineInput, active: bool| {
+                Line::styled(label.to_owned(), theme.accent()).render(row, buf);
+                let input_area = Rect {
+                    x: row.x + label_width,
+                    width: row.width.saturating_sub(label_width),
+                    ..row
+                };
+                input.render(
+                    input_area,
+                    buf,
+                    theme.base(),
+                    theme.cursor(),
+                    active && cx.focused,
+                );
             };
-            input.render(input_area, buf, theme.base(), theme.cursor(), active && cx.focused);
-        };
         field(rows[0], "find:", &find.query, !find.on_replace);
         if let Some(replace) = &find.replace {
             field(rows[1], "replace:", replace, find.on_replace);
@@ -93,7 +100,11 @@ fn render_status(editor: &Editor, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
         row + 1,
         col + 1,
         if doc.dirty { "  ● modified" } else { "" },
-        if doc.changed_elsewhere { "  ⚠ changed elsewhere" } else { "" },
+        if doc.changed_elsewhere {
+            "  ⚠ changed elsewhere"
+        } else {
+            ""
+        },
     );
     let line = match &editor.message {
         Some((level, text)) => {

@@ -42,10 +42,21 @@ pub struct Files {
 pub(crate) enum Preview {
     None,
     Loading(String),
-    Text { path: String, lines: Vec<String>, cut: bool },
-    Binary { path: String, bytes: Vec<u8>, size: u64 },
+    Text {
+        path: String,
+        lines: Vec<String>,
+        cut: bool,
+    },
+    Binary {
+        path: String,
+        bytes: Vec<u8>,
+        size: u64,
+    },
     Folder(String),
-    Failed { path: String, error: String },
+    Failed {
+        path: String,
+        error: String,
+    },
 }
 
 pub(crate) struct SearchResults {
@@ -64,7 +75,10 @@ enum Pending {
     AskCopy(String),
     AskMove(String),
     AskSearch,
-    ConfirmDelete { path: String, dir: bool },
+    ConfirmDelete {
+        path: String,
+        dir: bool,
+    },
     /// A file operation in flight; its description for the status line.
     Op(String),
 }
@@ -109,7 +123,7 @@ impl Files {
     }
 
     fn list_folder(&mut self) -> Vec<Effect> {
-        let ticket = self.tickets.next();
+        let ticket = self.tickets.issue();
         self.listing = Some(ticket);
         vec![Effect::request(
             ticket,
@@ -120,7 +134,7 @@ impl Files {
     }
 
     fn refresh_usage(&mut self) -> Vec<Effect> {
-        let ticket = self.tickets.next();
+        let ticket = self.tickets.issue();
         self.usage_ticket = Some(ticket);
         vec![Effect::request(ticket, &vfs::Usage {})]
     }
@@ -171,7 +185,7 @@ impl Files {
             self.preview_ticket = None;
             return Vec::new();
         }
-        let ticket = self.tickets.next();
+        let ticket = self.tickets.issue();
         self.preview_ticket = Some(ticket);
         self.preview = Preview::Loading(target.clone());
         vec![Effect::request(
@@ -185,7 +199,7 @@ impl Files {
     }
 
     fn ask(&mut self, pending: Pending, question: String, initial: String) -> Vec<Effect> {
-        let ticket = self.tickets.next();
+        let ticket = self.tickets.issue();
         self.pending.insert(ticket, pending);
         vec![Effect::Prompt {
             ticket,
@@ -195,7 +209,7 @@ impl Files {
     }
 
     fn op<C: aether_proto::api::Call>(&mut self, what: String, call: &C) -> Vec<Effect> {
-        let ticket = self.tickets.next();
+        let ticket = self.tickets.issue();
         self.status = Some(format!("{what}…"));
         self.pending.insert(ticket, Pending::Op(what));
         vec![Effect::request(ticket, call)]
@@ -241,14 +255,22 @@ impl Files {
                 return self.ask(Pending::AskNewFile, "New file name".into(), String::new());
             }
             (KeyCode::Char('N') | KeyCode::Char('+'), false) => {
-                return self.ask(Pending::AskNewFolder, "New folder name".into(), String::new());
+                return self.ask(
+                    Pending::AskNewFolder,
+                    "New folder name".into(),
+                    String::new(),
+                );
             }
             (KeyCode::Char('r'), false) => return self.ask_about_selected(Pending::AskRename),
             (KeyCode::Char('c'), false) => return self.ask_about_selected(Pending::AskCopy),
             (KeyCode::Char('m'), false) => return self.ask_about_selected(Pending::AskMove),
             (KeyCode::Char('D') | KeyCode::Delete, false) => return self.confirm_delete(),
             (KeyCode::Char('/'), false) => {
-                return self.ask(Pending::AskSearch, "Search your files".into(), String::new());
+                return self.ask(
+                    Pending::AskSearch,
+                    "Search your files".into(),
+                    String::new(),
+                );
             }
             (KeyCode::Char('y'), false) => {
                 return match self.selected_path() {
@@ -297,7 +319,7 @@ impl Files {
         } else {
             format!("Delete {target}?")
         };
-        let ticket = self.tickets.next();
+        let ticket = self.tickets.issue();
         self.pending
             .insert(ticket, Pending::ConfirmDelete { path: target, dir });
         vec![Effect::Confirm { ticket, question }]
@@ -422,7 +444,7 @@ impl Files {
                 )
             }
             Pending::AskSearch => {
-                let ticket = self.tickets.next();
+                let ticket = self.tickets.issue();
                 self.search = Some(SearchResults {
                     query: text.clone(),
                     hits: Vec::new(),
@@ -498,8 +520,9 @@ impl Files {
                     .or_else(|| self.selected().map(|e| e.name.clone()));
                 self.entries = listing.entries;
                 // Folders first, then by name, as file managers do.
-                self.entries
-                    .sort_by(|a, b| (a.kind != Kind::Dir, &a.name).cmp(&(b.kind != Kind::Dir, &b.name)));
+                self.entries.sort_by(|a, b| {
+                    (a.kind != Kind::Dir, &a.name).cmp(&(b.kind != Kind::Dir, &b.name))
+                });
                 let len = self.entries.len();
                 let index = selected_name
                     .and_then(|name| self.entries.iter().position(|e| e.name == name))
@@ -577,7 +600,7 @@ impl App for Files {
     }
 
     fn start(&mut self) -> Vec<Effect> {
-        let ticket = self.tickets.next();
+        let ticket = self.tickets.issue();
         self.events = Some(ticket);
         let mut effects = vec![Effect::Subscribe {
             ticket,
@@ -594,9 +617,11 @@ impl App for Files {
             Event::Mouse(mouse) => self.on_mouse(mouse),
             Event::Paste(_) => Vec::new(),
             Event::Answer { ticket, result } => self.on_answer(ticket, result),
-            Event::Delivery { ticket, topic, data } if Some(ticket) == self.events => {
-                self.on_change(&topic, &data)
-            }
+            Event::Delivery {
+                ticket,
+                topic,
+                data,
+            } if Some(ticket) == self.events => self.on_change(&topic, &data),
             Event::Delivery { .. } => Vec::new(),
             Event::SubscribeFailed { error, .. } => {
                 self.status = Some(format!("no live updates: {}", error.msg));
@@ -620,7 +645,12 @@ impl App for Files {
         }
     }
 
-    fn view(&self, area: ratatui::layout::Rect, buf: &mut ratatui::buffer::Buffer, cx: &crate::app::ViewCx) {
+    fn view(
+        &self,
+        area: ratatui::layout::Rect,
+        buf: &mut ratatui::buffer::Buffer,
+        cx: &crate::app::ViewCx,
+    ) {
         view::render(self, area, buf, cx)
     }
 

@@ -93,13 +93,25 @@ fn enter_opens_folders_here_and_files_in_the_editor() {
     assert_eq!(files.cwd(), "/docs/archive");
     let back = files.update(Event::Key(Key::plain(KeyCode::Backspace)));
     let (listing, _) = request_on(&back, "vfs.list");
-    answer(&mut files, listing, json!({ "path": "/docs", "entries": [entry("archive", "dir", 0), entry("a.txt", "file", 1)] }));
-    assert_eq!(files.selected().map(|e| e.name.as_str()), Some("archive"), "back where we came from");
+    answer(
+        &mut files,
+        listing,
+        json!({ "path": "/docs", "entries": [entry("archive", "dir", 0), entry("a.txt", "file", 1)] }),
+    );
+    assert_eq!(
+        files.selected().map(|e| e.name.as_str()),
+        Some("archive"),
+        "back where we came from"
+    );
     files.update(Event::Key(Key::char('j')));
     let open = files.update(Event::Key(Key::plain(KeyCode::Enter)));
     assert_eq!(
         open,
-        vec![Effect::Open { app: AppKind::Editor, path: "/docs/a.txt".into(), line: None }]
+        vec![Effect::Open {
+            app: AppKind::Editor,
+            path: "/docs/a.txt".into(),
+            line: None
+        }]
     );
 }
 
@@ -110,10 +122,19 @@ fn delete_asks_first_and_only_yes_deletes() {
     let Some(Effect::Confirm { ticket, question }) = effects.first().cloned() else {
         panic!("a confirmation: {effects:?}");
     };
-    assert!(question.contains("/docs/archive and everything in it"), "{question}");
-    assert!(files.update(Event::Confirmed { ticket, yes: false }).is_empty());
+    assert!(
+        question.contains("/docs/archive and everything in it"),
+        "{question}"
+    );
+    assert!(
+        files
+            .update(Event::Confirmed { ticket, yes: false })
+            .is_empty()
+    );
     let effects = files.update(Event::Key(Key::plain(KeyCode::Delete)));
-    let Some(Effect::Confirm { ticket, .. }) = effects.first().cloned() else { panic!() };
+    let Some(Effect::Confirm { ticket, .. }) = effects.first().cloned() else {
+        panic!()
+    };
     let effects = files.update(Event::Confirmed { ticket, yes: true });
     let (_, data) = request_on(&effects, "vfs.remove");
     assert_eq!(data, json!({ "path": "/docs/archive", "recursive": true }));
@@ -124,19 +145,45 @@ fn rename_and_new_file_go_through_prompts() {
     let mut files = docs();
     files.update(Event::Key(Key::char('j')));
     let effects = files.update(Event::Key(Key::char('r')));
-    let Some(Effect::Prompt { ticket, initial, .. }) = effects.first().cloned() else { panic!() };
+    let Some(Effect::Prompt {
+        ticket, initial, ..
+    }) = effects.first().cloned()
+    else {
+        panic!()
+    };
     assert_eq!(initial, "notes.md");
-    let effects = files.update(Event::Prompted { ticket, text: Some("renamed.md".into()) });
+    let effects = files.update(Event::Prompted {
+        ticket,
+        text: Some("renamed.md".into()),
+    });
     let (_, data) = request_on(&effects, "vfs.move");
-    assert_eq!(data, json!({ "from": "/docs/notes.md", "to": "/docs/renamed.md" }));
+    assert_eq!(
+        data,
+        json!({ "from": "/docs/notes.md", "to": "/docs/renamed.md" })
+    );
     let effects = files.update(Event::Key(Key::char('n')));
-    let Some(Effect::Prompt { ticket, .. }) = effects.first().cloned() else { panic!() };
-    assert!(files.update(Event::Prompted { ticket, text: None }).is_empty(), "cancelled");
+    let Some(Effect::Prompt { ticket, .. }) = effects.first().cloned() else {
+        panic!()
+    };
+    assert!(
+        files
+            .update(Event::Prompted { ticket, text: None })
+            .is_empty(),
+        "cancelled"
+    );
     let effects = files.update(Event::Key(Key::char('n')));
-    let Some(Effect::Prompt { ticket, .. }) = effects.first().cloned() else { panic!() };
-    let effects = files.update(Event::Prompted { ticket, text: Some("../escape.txt".into()) });
+    let Some(Effect::Prompt { ticket, .. }) = effects.first().cloned() else {
+        panic!()
+    };
+    let effects = files.update(Event::Prompted {
+        ticket,
+        text: Some("../escape.txt".into()),
+    });
     let (_, data) = request_on(&effects, "vfs.write");
-    assert_eq!(data["path"], "/escape.txt", "relative to the folder, never above the root");
+    assert_eq!(
+        data["path"], "/escape.txt",
+        "relative to the folder, never above the root"
+    );
     assert_eq!(data["if_absent"], true);
 }
 
@@ -147,10 +194,16 @@ fn a_denied_listing_says_so_in_the_window() {
     let (listing, _) = request_on(&effects, "vfs.list");
     files.update(Event::Answer {
         ticket: listing,
-        result: Err(ErrorBody::new(ErrorCode::Forbidden, "app files lacks capability vfs_read")),
+        result: Err(ErrorBody::new(
+            ErrorCode::Forbidden,
+            "app files lacks capability vfs_read",
+        )),
     });
     let screen = draw(&files, 80, 24, true);
-    assert!(screen.contains("app files lacks capability vfs_read"), "{screen}");
+    assert!(
+        screen.contains("app files lacks capability vfs_read"),
+        "{screen}"
+    );
     snapshot_sizes!("files_denied", &files);
 }
 
@@ -158,8 +211,13 @@ fn a_denied_listing_says_so_in_the_window() {
 fn search_results_open_at_their_line() {
     let mut files = docs();
     let effects = files.update(Event::Key(Key::char('/')));
-    let Some(Effect::Prompt { ticket, .. }) = effects.first().cloned() else { panic!() };
-    let effects = files.update(Event::Prompted { ticket, text: Some("budget".into()) });
+    let Some(Effect::Prompt { ticket, .. }) = effects.first().cloned() else {
+        panic!()
+    };
+    let effects = files.update(Event::Prompted {
+        ticket,
+        text: Some("budget".into()),
+    });
     let (search, data) = request_on(&effects, "vfs.search");
     assert_eq!(data["query"], "budget");
     answer(
@@ -174,7 +232,11 @@ fn search_results_open_at_their_line() {
     let open = files.update(Event::Key(Key::plain(KeyCode::Enter)));
     assert_eq!(
         open,
-        vec![Effect::Open { app: AppKind::Editor, path: "/docs/plan.md".into(), line: Some(12) }]
+        vec![Effect::Open {
+            app: AppKind::Editor,
+            path: "/docs/plan.md".into(),
+            line: Some(12)
+        }]
     );
     files.update(Event::Key(Key::plain(KeyCode::Esc)));
     assert!(files.search.is_none());
@@ -194,7 +256,11 @@ fn a_change_in_this_folder_relists_it() {
         topic: "vfs.events.written".into(),
         data: json!({ "path": "/other/x.txt" }),
     });
-    assert!(crate::testing::requests(&elsewhere).iter().all(|(_, t, _)| *t != "vfs.list"));
+    assert!(
+        crate::testing::requests(&elsewhere)
+            .iter()
+            .all(|(_, t, _)| *t != "vfs.list")
+    );
 }
 
 #[test]
@@ -202,8 +268,14 @@ fn a_hundred_thousand_entries_scroll_by_drawing_only_what_shows() {
     let mut files = Files::new("/big");
     let effects = files.start();
     let (listing, _) = request_on(&effects, "vfs.list");
-    let entries: Vec<Value> = (0..100_000).map(|i| entry(&format!("file-{i:06}.txt"), "file", i)).collect();
-    answer(&mut files, listing, json!({ "path": "/big", "entries": entries }));
+    let entries: Vec<Value> = (0..100_000)
+        .map(|i| entry(&format!("file-{i:06}.txt"), "file", i))
+        .collect();
+    answer(
+        &mut files,
+        listing,
+        json!({ "path": "/big", "entries": entries }),
+    );
     for _ in 0..50 {
         files.update(Event::Key(Key::plain(KeyCode::PageDown)));
         draw(&files, 80, 24, true);
@@ -223,6 +295,13 @@ fn the_session_keeps_the_folder_and_the_selection() {
     let effects = restored.start();
     let (listing, data) = request_on(&effects, "vfs.list");
     assert_eq!(data["path"], "/docs");
-    answer(&mut restored, listing, json!({ "path": "/docs", "entries": [entry("a", "file", 1), entry("notes.md", "file", 1)] }));
-    assert_eq!(restored.selected().map(|e| e.name.as_str()), Some("notes.md"));
+    answer(
+        &mut restored,
+        listing,
+        json!({ "path": "/docs", "entries": [entry("a", "file", 1), entry("notes.md", "file", 1)] }),
+    );
+    assert_eq!(
+        restored.selected().map(|e| e.name.as_str()),
+        Some("notes.md")
+    );
 }

@@ -32,7 +32,8 @@ pub(super) fn render(files: &Files, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
 
     let (list_area, preview_area) = if body.width >= PREVIEW_MIN_WIDTH {
         let [list, preview] =
-            Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(body);
+            Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
+                .areas(body);
         (list, Some(preview))
     } else {
         (body, None)
@@ -59,7 +60,9 @@ fn render_entries(files: &Files, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
         return;
     }
     let width = area.width as usize;
-    let rows = files.list.visible(files.entries.len(), area.height as usize);
+    let rows = files
+        .list
+        .visible(files.entries.len(), area.height as usize);
     for (row, index) in rows.enumerate() {
         let entry = &files.entries[index];
         let y = area.y + row as u16;
@@ -99,7 +102,11 @@ fn render_hits(files: &Files, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
     let theme = cx.theme;
     let Some(search) = &files.search else { return };
     if search.hits.is_empty() {
-        let text = if search.ticket.is_some() { "searching…" } else { "no matches" };
+        let text = if search.ticket.is_some() {
+            "searching…"
+        } else {
+            "no matches"
+        };
         Line::styled(text, theme.dim()).render(area, buf);
         return;
     }
@@ -146,7 +153,10 @@ fn render_preview(preview: &Preview, area: Rect, buf: &mut Buffer, cx: &ViewCx) 
                 .map(|l| Line::raw(l.replace('\t', "    ")))
                 .collect();
             if *cut && out.len() < inner.height as usize {
-                out.push(Line::styled("… (preview cut; open to see it all)", theme.dim()));
+                out.push(Line::styled(
+                    "… (preview cut; open to see it all)",
+                    theme.dim(),
+                ));
             }
             out
         }
@@ -178,7 +188,13 @@ pub(crate) fn hex_lines(bytes: &[u8], width: usize) -> Vec<String> {
             let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
             let text: String = chunk
                 .iter()
-                .map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' })
+                .map(|&b| {
+                    if b.is_ascii_graphic() || b == b' ' {
+                        b as char
+                    } else {
+                        '.'
+                    }
+                })
                 .collect();
             format!(
                 "{:06x}  {:<width$} {text}",
@@ -204,7 +220,13 @@ fn render_footer(files: &Files, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
         let usage = files
             .usage
             .as_ref()
-            .map(|u| format!("  ·  {} of {} used", human_bytes(u.bytes), human_bytes(u.quota_bytes)))
+            .map(|u| {
+                format!(
+                    "  ·  {} of {} used",
+                    human_bytes(u.bytes),
+                    human_bytes(u.quota_bytes)
+                )
+            })
             .unwrap_or_default();
         (format!("{count}{usage}"), theme.dim())
     };

@@ -22,7 +22,12 @@ pub(crate) enum Section {
 }
 
 impl Section {
-    const ALL: [Section; 4] = [Section::Account, Section::Tokens, Section::Apps, Section::Daemon];
+    const ALL: [Section; 4] = [
+        Section::Account,
+        Section::Tokens,
+        Section::Apps,
+        Section::Daemon,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -76,7 +81,7 @@ impl Settings {
     }
 
     fn request<C: aether_proto::api::Call>(&mut self, pending: Pending, call: &C) -> Vec<Effect> {
-        let ticket = self.tickets.next();
+        let ticket = self.tickets.issue();
         self.pending.insert(ticket, pending);
         vec![Effect::request(ticket, call)]
     }
@@ -90,7 +95,10 @@ impl Settings {
     }
 
     fn on_key(&mut self, key: Key) -> Vec<Effect> {
-        let index = Section::ALL.iter().position(|s| *s == self.section).unwrap_or(0);
+        let index = Section::ALL
+            .iter()
+            .position(|s| *s == self.section)
+            .unwrap_or(0);
         match key.code {
             KeyCode::Tab | KeyCode::Right | KeyCode::Char('l') => {
                 self.section = Section::ALL[(index + 1) % Section::ALL.len()];
@@ -134,8 +142,9 @@ impl Settings {
             return Vec::new();
         }
         let id = token.id;
-        let ticket = self.tickets.next();
-        self.pending.insert(ticket, Pending::ConfirmRevoke(id.clone()));
+        let ticket = self.tickets.issue();
+        self.pending
+            .insert(ticket, Pending::ConfirmRevoke(id));
         vec![Effect::Confirm {
             ticket,
             question: format!("Revoke token {id}? Its connections close at once."),

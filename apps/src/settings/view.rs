@@ -25,7 +25,10 @@ pub(super) fn render(settings: &Settings, area: Rect, buf: &mut Buffer, cx: &Vie
         } else {
             theme.dim()
         };
-        spans.push(Span::styled(format!(" {} {} ", i + 1, section.name()), style));
+        spans.push(Span::styled(
+            format!(" {} {} ", i + 1, section.name()),
+            style,
+        ));
         spans.push(Span::raw(" "));
     }
     Line::from(spans).render(tabs, buf);
@@ -84,7 +87,10 @@ fn tokens(settings: &Settings, height: usize) -> Rows {
     if settings.tokens.is_empty() {
         return plain(&["no tokens (this session signed in without one)".into()]);
     }
-    let mut rows = vec![("id     app        label                 expires".to_owned(), false)];
+    let mut rows = vec![(
+        "id     app        label                 expires".to_owned(),
+        false,
+    )];
     let range = settings
         .token_list
         .visible(settings.tokens.len(), height.saturating_sub(1));
@@ -112,9 +118,7 @@ fn apps(settings: &Settings, height: usize) -> Rows {
     if settings.apps.is_empty() {
         return plain(&["loading…".into()]);
     }
-    let range = settings
-        .app_list
-        .visible(settings.apps.len(), height);
+    let range = settings.app_list.visible(settings.apps.len(), height);
     range
         .map(|index| {
             let app = &settings.apps[index];

@@ -121,8 +121,9 @@ pub(super) fn execute(term: &mut Terminal, line: &str) -> Vec<Effect> {
         ("kill", [job]) => term.request(Pending::Kill, &vm::Kill { job: job.clone() }),
         (program, rest) if program.ends_with(".wasm") => run(term, program, rest),
         (name, _) if NAMES.contains(&name) => {
-            term.out
-                .error(&format!("{name}: wrong arguments (`help` shows how to call it)"));
+            term.out.error(&format!(
+                "{name}: wrong arguments (`help` shows how to call it)"
+            ));
             Vec::new()
         }
         (name, _) => {
@@ -171,7 +172,9 @@ pub(super) fn answered(
                 let mut text = String::new();
                 for entry in &listing.entries {
                     let (name, size) = match entry.kind {
-                        vfs::Kind::Dir => (format!("\x1b[1;34m{}/\x1b[0m", entry.name), String::new()),
+                        vfs::Kind::Dir => {
+                            (format!("\x1b[1;34m{}/\x1b[0m", entry.name), String::new())
+                        }
                         _ => (entry.name.clone(), human_bytes(entry.size)),
                     };
                     text.push_str(&format!("{size:>10}  {name}\n"));
@@ -270,8 +273,11 @@ fn complete_with(term: &mut Terminal, line: &str, dir: &str, stem: &str, entries
         let done = names.len() == 1 && !common.ends_with('/');
         let word = format!("{dir}{common}");
         let head = head.strip_suffix(dir).unwrap_or(head);
-        term.input
-            .set(format!("{head}{}{}", words::quote(&word), if done { " " } else { "" }));
+        term.input.set(format!(
+            "{head}{}{}",
+            words::quote(&word),
+            if done { " " } else { "" }
+        ));
     } else if names.len() > 1 {
         term.out.note(&names.join("  "));
     }

@@ -67,7 +67,11 @@ pub(crate) enum Pending {
     Jobs,
     Kill,
     /// Tab completion of the line as it was.
-    Complete { line: String, dir: String, stem: String },
+    Complete {
+        line: String,
+        dir: String,
+        stem: String,
+    },
 }
 
 impl Terminal {
@@ -88,9 +92,7 @@ impl Terminal {
             typed_ahead: std::collections::VecDeque::new(),
             early_stdin: Vec::new(),
         };
-        terminal
-            .out
-            .note("VM Terminal: `help` lists the commands.");
+        terminal.out.note("VM Terminal: `help` lists the commands.");
         terminal
     }
 
@@ -118,7 +120,7 @@ impl Terminal {
     }
 
     fn request<C: aether_proto::api::Call>(&mut self, pending: Pending, call: &C) -> Vec<Effect> {
-        let ticket = self.tickets.next();
+        let ticket = self.tickets.issue();
         self.pending.insert(ticket, pending);
         vec![Effect::request(ticket, call)]
     }
@@ -199,7 +201,9 @@ impl Terminal {
         self.waiting = false;
         let mut effects = Vec::new();
         while !self.waiting && self.job.is_none() {
-            let Some(line) = self.typed_ahead.pop_front() else { break };
+            let Some(line) = self.typed_ahead.pop_front() else {
+                break;
+            };
             effects.extend(self.enter(line));
         }
         effects
@@ -239,7 +243,8 @@ impl Terminal {
                 self.request(Pending::Kill, &vm::Kill { job: id })
             }
             _ => {
-                self.out.echo(&self.prompt(), &format!("{}^C", self.input.take()));
+                self.out
+                    .echo(&self.prompt(), &format!("{}^C", self.input.take()));
                 Vec::new()
             }
         }
@@ -321,7 +326,14 @@ impl Terminal {
             {
                 let data: String = self.early_stdin.drain(..).map(|l| l + "\n").collect();
                 let id = id.clone();
-                effects.extend(self.request(Pending::Stdin, &vm::Stdin { job: id, data, close: false }));
+                effects.extend(self.request(
+                    Pending::Stdin,
+                    &vm::Stdin {
+                        job: id,
+                        data,
+                        close: false,
+                    },
+                ));
             }
             if self.job.is_none() {
                 effects.extend(self.resume());
@@ -439,7 +451,7 @@ impl App for Terminal {
     }
 
     fn start(&mut self) -> Vec<Effect> {
-        let ticket = self.tickets.next();
+        let ticket = self.tickets.issue();
         self.events = Some(ticket);
         vec![Effect::Subscribe {
             ticket,
@@ -472,7 +484,11 @@ impl App for Terminal {
             }
             Event::Mouse(Mouse::Click { .. }) => Vec::new(),
             Event::Answer { ticket, result } => self.on_answer(ticket, result),
-            Event::Delivery { ticket, topic, data } if Some(ticket) == self.events => {
+            Event::Delivery {
+                ticket,
+                topic,
+                data,
+            } if Some(ticket) == self.events => {
                 let running = self.job.is_some();
                 self.on_job_event(&topic, data);
                 if running && self.job.is_none() {

@@ -182,7 +182,9 @@ impl Scrollback {
             (true, Some(found)) => found,
             _ => self.lines.len(),
         };
-        let hit = (0..below).rev().find(|&i| self.lines[i].text.contains(query));
+        let hit = (0..below)
+            .rev()
+            .find(|&i| self.lines[i].text.contains(query));
         if let Some(hit) = hit {
             self.found = Some(hit);
             self.scroll = self.lines.len() - hit - 1;
@@ -198,7 +200,9 @@ impl Scrollback {
         }
         let end = all.len().saturating_sub(self.scroll);
         let start = end.saturating_sub(height);
-        let found = self.found.and_then(|f| (start..end).contains(&f).then(|| f - start));
+        let found = self
+            .found
+            .and_then(|f| (start..end).contains(&f).then(|| f - start));
         (all[start..end].to_vec(), found)
     }
 

@@ -48,7 +48,11 @@ fn ls_and_cd_are_vfs_requests() {
     let effects = enter(&mut term, "cd docs");
     let (cd, data) = request_on(&effects, "vfs.stat");
     assert_eq!(data["path"], "/docs");
-    answer(&mut term, cd, json!({ "path": "/docs", "kind": "dir", "size": 0, "modified_ms": 0, "version": null }));
+    answer(
+        &mut term,
+        cd,
+        json!({ "path": "/docs", "kind": "dir", "size": 0, "modified_ms": 0, "version": null }),
+    );
     assert_eq!(term.cwd(), "/docs");
     snapshot_sizes!("terminal_ls_cd", &term);
 }
@@ -59,7 +63,11 @@ fn lines_typed_while_a_command_waits_run_after_it() {
     let effects = enter(&mut term, "cd docs");
     let (cd, _) = request_on(&effects, "vfs.stat");
     assert!(enter(&mut term, "cat a.txt").is_empty(), "waits for cd");
-    let effects = answer(&mut term, cd, json!({ "path": "/docs", "kind": "dir", "size": 0, "modified_ms": 0, "version": null }));
+    let effects = answer(
+        &mut term,
+        cd,
+        json!({ "path": "/docs", "kind": "dir", "size": 0, "modified_ms": 0, "version": null }),
+    );
     let (_, data) = request_on(&effects, "vfs.read");
     assert_eq!(data["path"], "/docs/a.txt", "resolved in the new folder");
 }
@@ -69,34 +77,68 @@ fn a_program_streams_output_live_and_takes_input() {
     let mut term = started();
     let effects = enter(&mut term, "run /bin/echo.wasm --loud");
     let (run, data) = request_on(&effects, "vm.run");
-    assert_eq!(data, json!({ "path": "/bin/echo.wasm", "args": ["--loud"], "keep_stdin_open": true }));
+    assert_eq!(
+        data,
+        json!({ "path": "/bin/echo.wasm", "args": ["--loud"], "keep_stdin_open": true })
+    );
     // Output may come before the answer to vm.run.
     job_event(&mut term, "j1", "stdout", out(0, "stdout", "ready\n"));
-    answer(&mut term, run, json!({ "job": "j1", "topic": "vm.job.j1", "cached": true,
-        "limits": { "timeout_ms": 1000, "memory_mb": 64, "output_kb": 64, "files": "read-only" } }));
+    answer(
+        &mut term,
+        run,
+        json!({ "job": "j1", "topic": "vm.job.j1", "cached": true,
+        "limits": { "timeout_ms": 1000, "memory_mb": 64, "output_kb": 64, "files": "read-only" } }),
+    );
     assert_eq!(term.busy().as_deref(), Some("echo.wasm"));
     let effects = enter(&mut term, "ping");
     let (_, data) = request_on(&effects, "vm.stdin");
     assert_eq!(data, json!({ "job": "j1", "data": "ping\n" }));
-    job_event(&mut term, "j1", "stdout", out(1, "stdout", "\u{1b}[32mping\u{1b}[0m\npart"));
-    job_event(&mut term, "j1", "stderr", out(2, "stderr", "warning: loud\n"));
+    job_event(
+        &mut term,
+        "j1",
+        "stdout",
+        out(1, "stdout", "\u{1b}[32mping\u{1b}[0m\npart"),
+    );
+    job_event(
+        &mut term,
+        "j1",
+        "stderr",
+        out(2, "stderr", "warning: loud\n"),
+    );
     snapshot_sizes!("terminal_running", &term);
-    job_event(&mut term, "j1", "exit", json!({ "job": "j1", "ending": "exited", "code": 0, "error": null, "micros": 1500 }));
+    job_event(
+        &mut term,
+        "j1",
+        "exit",
+        json!({ "job": "j1", "ending": "exited", "code": 0, "error": null, "micros": 1500 }),
+    );
     assert!(term.busy().is_none());
     let screen = draw(&term, 80, 24, true);
-    assert!(screen.contains("part") && screen.contains("[done in 1.5 ms]"), "{screen}");
+    assert!(
+        screen.contains("part") && screen.contains("[done in 1.5 ms]"),
+        "{screen}"
+    );
 }
 
 #[test]
 fn ctrl_c_kills_the_running_program() {
     let mut term = started();
     let (run, _) = request_on(&enter(&mut term, "spin.wasm"), "vm.run");
-    answer(&mut term, run, json!({ "job": "j2", "topic": "vm.job.j2", "cached": false,
-        "limits": { "timeout_ms": 1000, "memory_mb": 64, "output_kb": 64, "files": "none" } }));
+    answer(
+        &mut term,
+        run,
+        json!({ "job": "j2", "topic": "vm.job.j2", "cached": false,
+        "limits": { "timeout_ms": 1000, "memory_mb": 64, "output_kb": 64, "files": "none" } }),
+    );
     let effects = term.update(Event::Key(Key::ctrl('c')));
     let (_, data) = request_on(&effects, "vm.kill");
     assert_eq!(data, json!({ "job": "j2" }));
-    job_event(&mut term, "j2", "exit", json!({ "job": "j2", "ending": "killed", "code": null, "error": null, "micros": 2_000_000 }));
+    job_event(
+        &mut term,
+        "j2",
+        "exit",
+        json!({ "job": "j2", "ending": "killed", "code": null, "error": null, "micros": 2_000_000 }),
+    );
     let screen = draw(&term, 80, 24, true);
     assert!(screen.contains("[stopped after 2.00 s]"), "{screen}");
 }
@@ -110,12 +152,18 @@ fn bad_lines_get_clear_errors() {
     let (cat, _) = request_on(&enter(&mut term, "cat /nope"), "vfs.read");
     term.update(Event::Answer {
         ticket: cat,
-        result: Err(aether_proto::ErrorBody::new(aether_proto::ErrorCode::NotFound, "no such file: /nope")),
+        result: Err(aether_proto::ErrorBody::new(
+            aether_proto::ErrorCode::NotFound,
+            "no such file: /nope",
+        )),
     });
     let (run, _) = request_on(&enter(&mut term, "run /x.wasm"), "vm.run");
     term.update(Event::Answer {
         ticket: run,
-        result: Err(aether_proto::ErrorBody::new(aether_proto::ErrorCode::Forbidden, "app terminal lacks vm_run")),
+        result: Err(aether_proto::ErrorBody::new(
+            aether_proto::ErrorCode::Forbidden,
+            "app terminal lacks vm_run",
+        )),
     });
     assert!(term.busy().is_none());
     snapshot_sizes!("terminal_errors", &term);
@@ -143,10 +191,14 @@ fn history_and_tab_completion() {
     let effects = term.update(Event::Key(Key::plain(KeyCode::Tab)));
     let (list, data) = request_on(&effects, "vfs.list");
     assert_eq!(data["path"], "/");
-    answer(&mut term, list, json!({ "path": "/", "entries": [
-        { "name": "docs", "kind": "dir", "size": 0, "modified_ms": 0 },
-        { "name": "x", "kind": "file", "size": 0, "modified_ms": 0 },
-    ]}));
+    answer(
+        &mut term,
+        list,
+        json!({ "path": "/", "entries": [
+            { "name": "docs", "kind": "dir", "size": 0, "modified_ms": 0 },
+            { "name": "x", "kind": "file", "size": 0, "modified_ms": 0 },
+        ]}),
+    );
     assert_eq!(term.input.text(), "cat docs/");
     assert_eq!(term.save()["history"], json!(["help", "clear"]));
 }

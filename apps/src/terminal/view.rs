@@ -15,8 +15,7 @@ use crate::app::ViewCx;
 pub(super) fn render(term: &Terminal, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
     let theme = cx.theme;
     buf.set_style(area, theme.base());
-    let [body, prompt] =
-        Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
+    let [body, prompt] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
     let (lines, found) = term.out.visible(body.height as usize);
     // Bottom-anchored, like a terminal.
     let top = body.y + body.height.saturating_sub(lines.len() as u16);
@@ -40,7 +39,8 @@ pub(super) fn render(term: &Terminal, area: Rect, buf: &mut Buffer, cx: &ViewCx)
             LineKind::Stdout => styled,
         };
         if found == Some(i) {
-            styled = styled.patch_style(ratatui::style::Style::default().add_modifier(Modifier::REVERSED));
+            styled = styled
+                .patch_style(ratatui::style::Style::default().add_modifier(Modifier::REVERSED));
         }
         styled.render(row, buf);
     }
@@ -59,7 +59,12 @@ pub(super) fn render(term: &Terminal, area: Rect, buf: &mut Buffer, cx: &ViewCx)
             let label = "search: ";
             Line::styled(label, theme.accent()).render(prompt, buf);
             let x = prompt.x + label.len() as u16;
-            let rest = Rect::new(x, prompt.y, prompt.width.saturating_sub(label.len() as u16), 1);
+            let rest = Rect::new(
+                x,
+                prompt.y,
+                prompt.width.saturating_sub(label.len() as u16),
+                1,
+            );
             search.render(rest, buf, theme.base(), theme.cursor(), cx.focused);
         }
         None => {
@@ -67,8 +72,11 @@ pub(super) fn render(term: &Terminal, area: Rect, buf: &mut Buffer, cx: &ViewCx)
             let label_width = unicode_width::UnicodeWidthStr::width(label.as_str()) as u16;
             // A long prompt (a deep folder) leaves at least half the line for typing.
             let label_width = label_width.min(prompt.width / 2);
-            Line::styled(crate::widgets::fit(&label, label_width as usize), theme.accent())
-                .render(prompt, buf);
+            Line::styled(
+                crate::widgets::fit(&label, label_width as usize),
+                theme.accent(),
+            )
+            .render(prompt, buf);
             let rest = Rect::new(
                 prompt.x + label_width,
                 prompt.y,

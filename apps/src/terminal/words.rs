@@ -46,7 +46,11 @@ pub fn split(line: &str) -> Result<Vec<String>, String> {
 
 /// A word as it would have to be typed to mean itself.
 pub fn quote(word: &str) -> String {
-    if !word.is_empty() && !word.chars().any(|c| c.is_whitespace() || "'\"\\".contains(c)) {
+    if !word.is_empty()
+        && !word
+            .chars()
+            .any(|c| c.is_whitespace() || "'\"\\".contains(c))
+    {
         return word.to_owned();
     }
     format!("'{}'", word.replace('\'', "'\\''"))
@@ -59,8 +63,14 @@ mod tests {
     #[test]
     fn words_quotes_and_escapes() {
         assert_eq!(split("ls  /a b").unwrap(), ["ls", "/a", "b"]);
-        assert_eq!(split("cat 'my notes.txt'").unwrap(), ["cat", "my notes.txt"]);
-        assert_eq!(split(r#"run x.wasm "a \"b\"" c\ d"#).unwrap(), ["run", "x.wasm", "a \"b\"", "c d"]);
+        assert_eq!(
+            split("cat 'my notes.txt'").unwrap(),
+            ["cat", "my notes.txt"]
+        );
+        assert_eq!(
+            split(r#"run x.wasm "a \"b\"" c\ d"#).unwrap(),
+            ["run", "x.wasm", "a \"b\"", "c d"]
+        );
         assert_eq!(split("echo ''").unwrap(), ["echo", ""]);
         assert!(split("cat 'oops").is_err());
         assert_eq!(split("   ").unwrap(), Vec::<String>::new());

@@ -68,7 +68,11 @@ mod tests {
         w.move_by(50, 100_000);
         assert_eq!(w.visible(100_000, 10), 41..51);
         w.move_by(-5, 100_000);
-        assert_eq!(w.visible(100_000, 10), 41..51, "moving inside the view keeps it");
+        assert_eq!(
+            w.visible(100_000, 10),
+            41..51,
+            "moving inside the view keeps it"
+        );
         w.move_by(-1_000, 100_000);
         assert_eq!(w.selected, 0);
         assert_eq!(w.visible(100_000, 10), 0..10);

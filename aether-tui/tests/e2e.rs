@@ -1,0 +1,234 @@
+//! The real `aether` in tmux against a real daemon on a temp dir: open a file from the
+//! explorer, edit and save it, run a program in the terminal and watch its output arrive
+//! while it runs, quit, start again and find the same layout.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aether_proto::api::vfs;
+use aether_proto::client::{AetherClient, ClientOptions, Endpoint};
+use aether_proto::frame::Auth;
+use base64::Engine;
+
+struct Daemon {
+    child: Child,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A tmux server of our own (`-L`), so the user's sessions are never touched.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new(name: &str) -> Tmux {
+        let version = Command::new("tmux").arg("-V").output();
+        assert!(
+            version.is_ok_and(|o| o.status.success()),
+            "the end-to-end test drives the real binary in tmux: install it (apt-get install tmux)"
+        );
+        Tmux {
+            socket: format!("aether-e2e-{name}-{}", std::process::id()),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn start(&self, session: &str, command: &str) {
+        self.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-x",
+            "120",
+            "-y",
+            "40",
+            command,
+        ]);
+    }
+
+    fn keys(&self, session: &str, keys: &[&str]) {
+        for key in keys {
+            self.run(&["send-keys", "-t", session, key]);
+        }
+    }
+
+    fn text(&self, session: &str, text: &str) {
+        self.run(&["send-keys", "-t", session, "-l", text]);
+    }
+
+    fn screen(&self, session: &str) -> String {
+        self.run(&["capture-pane", "-p", "-t", session])
+    }
+
+    /// Poll the screen until `check` holds; fail with the screen after 20 s.
+    fn wait(&self, session: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen(session);
+            if check(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waiting for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+fn start_daemon(home: &Path) -> Daemon {
+    let aether = PathBuf::from(env!("CARGO_BIN_EXE_aether"));
+    let aetherd = aether.with_file_name("aetherd");
+    assert!(
+        aetherd.exists(),
+        "{} is built with the workspace",
+        aetherd.display()
+    );
+    let child = Command::new(&aetherd)
+        .env("AETHER_HOME", home)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("aetherd starts");
+    let socket = home.join("run/aetherd.sock");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not open {}",
+            socket.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Daemon { child }
+}
+
+async fn client(home: &Path) -> AetherClient {
+    let endpoint = Endpoint::Unix(home.join("run/aetherd.sock"));
+    AetherClient::connect(&endpoint, Auth::Local, ClientOptions::default())
+        .await
+        .expect("signs in")
+}
+
+fn echo_module() -> Vec<u8> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guests/wat/echo.wat");
+    wat::parse_file(&source).expect("echo.wat compiles")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_edit_save_run_quit_and_come_back() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let _daemon = start_daemon(home);
+    let cli = client(home).await.app("cli");
+    cli.request(&vfs::Write {
+        path: "/notes.txt".into(),
+        data: "first line\n".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    cli.request(&vfs::Write {
+        path: "/echo.wasm".into(),
+        data: base64::engine::general_purpose::STANDARD.encode(echo_module()),
+        encoding: vfs::Encoding::Base64,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    let tmux = Tmux::new("flow");
+    let command = format!(
+        "env AETHER_HOME={home} HOME={home} XDG_CONFIG_HOME={home}/config TERM=xterm-256color {aether}; echo AETHER-EXITED $?; sleep 60",
+        home = home.display(),
+        aether = env!("CARGO_BIN_EXE_aether"),
+    );
+    tmux.start("one", &command);
+    tmux.wait("one", "the welcome hint", |s| {
+        s.contains("Welcome to Aether")
+    });
+    tmux.keys("one", &["Escape"]);
+    // The explorer has the keyboard; folders first, then echo.wasm, then notes.txt.
+    tmux.wait("one", "the listing", |s| {
+        s.contains("notes.txt") && !s.contains("Welcome")
+    });
+    tmux.keys("one", &["j", "Enter"]);
+    tmux.wait("one", "the file in the editor", |s| {
+        s.contains("1 first line")
+    });
+    tmux.text("one", "edited ");
+    tmux.keys("one", &["C-s"]);
+    tmux.wait("one", "the save", |s| s.contains("saved /notes.txt"));
+    let saved = cli
+        .request(&vfs::Read {
+            path: "/notes.txt".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(saved.data, "edited first line\n");
+
+    // The terminal is below the editor.
+    tmux.keys("one", &["M-j"]);
+    tmux.text("one", "run /echo.wasm");
+    tmux.keys("one", &["Enter"]);
+    tmux.wait("one", "the program running", |s| s.contains("echo.wasm>"));
+    tmux.text("one", "live-ping");
+    tmux.keys("one", &["Enter"]);
+    // Typed once, echoed once by the program: it answered while still running.
+    let screen = tmux.wait("one", "the program's answer", |s| {
+        s.matches("live-ping").count() >= 2
+    });
+    assert!(
+        screen.contains("running echo.wasm"),
+        "the status bar names it:\n{screen}"
+    );
+    tmux.keys("one", &["C-d"]);
+    tmux.wait("one", "the program's end", |s| s.contains("[done in"));
+
+    let layout = tmux.screen("one");
+    let titles = |s: &str| s.lines().nth(1).unwrap_or_default().to_owned();
+    tmux.keys("one", &["C-g", "q"]);
+    tmux.wait("one", "aether to exit", |s| s.contains("AETHER-EXITED 0"));
+
+    tmux.start("two", &command);
+    let again = tmux.wait("two", "the restored layout", |s| {
+        s.contains("Editor notes.txt") && s.contains("Terminal /")
+    });
+    assert!(
+        !again.contains("Welcome"),
+        "no hint the second time:\n{again}"
+    );
+    assert_eq!(
+        titles(&again),
+        titles(&layout),
+        "the same windows in the same places"
+    );
+    assert!(again.contains("1 edited first line"), "{again}");
+    tmux.keys("two", &["C-g", "q"]);
+    tmux.wait("two", "aether to exit", |s| s.contains("AETHER-EXITED 0"));
+}
