@@ -27,10 +27,27 @@ const SAVE_AFTER: Duration = Duration::from_millis(800);
 pub struct Options {
     /// Start from the default layout, not the saved one.
     pub fresh: bool,
+    /// When the process started, for `AETHER_TUI_STARTUP_FILE`.
+    pub started: Instant,
+}
+
+/// With `AETHER_TUI_STARTUP_FILE` set, write how long the start took (to the first frame
+/// of the restored workspace) in microseconds: `benches/desktop.rs` reads it.
+fn report_startup(started: Instant) {
+    if let Some(path) = std::env::var_os("AETHER_TUI_STARTUP_FILE") {
+        let _ = std::fs::write(path, started.elapsed().as_micros().to_string());
+    }
+}
+
+/// The desktop, ready to run, and the session as the daemon has it (`Null` when none is
+/// saved, so the first layout is saved even if nothing changes).
+pub struct Prepared {
+    pub desktop: Desktop,
+    pub saved: Value,
 }
 
 /// Load the saved session, or lay out the default; say which.
-pub async fn prepare(client: &AetherClient, config: &Config, options: &Options) -> Desktop {
+pub async fn prepare(client: &AetherClient, config: &Config, options: &Options) -> Prepared {
     let user = client.welcome().user.name.clone();
     let mut desktop = Desktop::new(config.keymap.clone(), config.theme.clone(), user);
     let session = client.app("desktop");
@@ -45,10 +62,11 @@ pub async fn prepare(client: &AetherClient, config: &Config, options: &Options) 
                 .await,
         )
     };
+    let mut saved = Value::Null;
     match loaded {
         Some(Ok(session::Loaded {
             state: Some(state), ..
-        })) if desktop.restore(&state) => {}
+        })) if desktop.restore(&state) => saved = state,
         Some(Ok(session::Loaded { state: Some(_), .. })) => {
             desktop.default_layout();
             desktop.notify(
@@ -70,10 +88,19 @@ pub async fn prepare(client: &AetherClient, config: &Config, options: &Options) 
         None => desktop.default_layout(),
     }
     desktop.start();
-    desktop
+    Prepared { desktop, saved }
 }
 
-pub async fn run(client: AetherClient, config: Config, mut desktop: Desktop) -> anyhow::Result<()> {
+pub async fn run(
+    client: AetherClient,
+    config: Config,
+    options: Options,
+    prepared: Prepared,
+) -> anyhow::Result<()> {
+    let Prepared {
+        mut desktop,
+        saved: mut last_saved,
+    } = prepared;
     let (tx, mut incoming) = mpsc::unbounded_channel::<Incoming>();
     let (notices_tx, mut notices) = mpsc::unbounded_channel::<(Level, String)>();
     let mut bus = Bus::new(client.clone(), tx);
@@ -86,11 +113,13 @@ pub async fn run(client: AetherClient, config: Config, mut desktop: Desktop) -> 
     let size = tty.size()?;
     desktop.resize(size.width, size.height);
     let mut events = EventStream::new();
-    let mut last_saved: Value = desktop.snapshot();
-    let mut save_at: Option<Instant> = None;
+    // A first layout (or one that changed as it was restored) is saved soon.
+    let mut save_at: Option<Instant> =
+        (desktop.snapshot() != last_saved).then(|| Instant::now() + SAVE_AFTER);
     let mut last_frame = Instant::now() - FRAME;
     let mut frame_at: Option<Instant> = Some(Instant::now());
     let mut was_down = false;
+    let mut first_frame = true;
     let result = loop {
         handle_outputs(&mut desktop, &mut bus, &config, &notices_tx);
         if desktop.quitting() {
@@ -103,11 +132,20 @@ pub async fn run(client: AetherClient, config: Config, mut desktop: Desktop) -> 
         let mut changed = true;
         tokio::select! {
             biased;
-            _ = hangup.recv() => break Ok(()),
-            _ = terminate.recv() => break Ok(()),
+            _ = hangup.recv() => {
+                tracing::info!("hangup: saving and leaving");
+                break Ok(());
+            }
+            _ = terminate.recv() => {
+                tracing::info!("terminated: saving and leaving");
+                break Ok(());
+            }
             event = events.next() => match event {
                 Some(Ok(event)) => match crate::input::convert(event) {
-                    Some(input) => desktop.on_input(input),
+                    Some(input) => {
+                        tracing::debug!("input {input:?}");
+                        desktop.on_input(input);
+                    }
                     None => changed = false,
                 },
                 Some(Err(e)) => break Err(e.into()),
@@ -165,6 +203,10 @@ pub async fn run(client: AetherClient, config: Config, mut desktop: Desktop) -> 
                 desktop.resize(area.width, area.height);
                 desktop.render(area, frame.buffer_mut());
             })?;
+            if first_frame {
+                first_frame = false;
+                report_startup(options.started);
+            }
         }
     };
     term::leave();

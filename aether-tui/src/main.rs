@@ -40,6 +40,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    let started = std::time::Instant::now();
     let cli = Cli::parse();
     if cli.list_commands {
         for info in commands::all() {
@@ -75,9 +76,12 @@ fn main() -> ExitCode {
                 return ExitCode::from(3);
             }
         };
-        let options = app::Options { fresh: cli.fresh };
-        let desktop = app::prepare(&client, &config, &options).await;
-        match app::run(client, config, desktop).await {
+        let options = app::Options {
+            fresh: cli.fresh,
+            started,
+        };
+        let prepared = app::prepare(&client, &config, &options).await;
+        match app::run(client, config, options, prepared).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 term::leave();

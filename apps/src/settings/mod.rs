@@ -143,8 +143,7 @@ impl Settings {
         }
         let id = token.id;
         let ticket = self.tickets.issue();
-        self.pending
-            .insert(ticket, Pending::ConfirmRevoke(id));
+        self.pending.insert(ticket, Pending::ConfirmRevoke(id));
         vec![Effect::Confirm {
             ticket,
             question: format!("Revoke token {id}? Its connections close at once."),
