@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use aether_proto::api::session;
+use aether_proto::api::{session, sys};
 use aether_proto::client::{AetherClient, AppHandle, Link};
 use apps::Level;
 use crossterm::event::EventStream;
@@ -62,6 +62,13 @@ pub async fn prepare(client: &AetherClient, config: &Config, options: &Options) 
                 .await,
         )
     };
+    // The launcher names what the manifests name (an open request: every app may ask).
+    if let Ok(sys::PermsAnswer::All { apps, .. }) =
+        session.request(&sys::PermsShow::default()).await
+    {
+        let named: Vec<(String, String)> = apps.into_iter().map(|a| (a.id, a.name)).collect();
+        desktop.set_catalog(&named);
+    }
     let mut saved = Value::Null;
     match loaded {
         Some(Ok(session::Loaded {

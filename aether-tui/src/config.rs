@@ -16,6 +16,8 @@ pub struct ConfigFile {
     pub theme: Option<String>,
     /// `auto`, `full`, `16` or `none`.
     pub colors: Option<String>,
+    /// `auto` (plain on the Linux console), `rich` or `plain`: box and mark glyphs.
+    pub glyphs: Option<String>,
     /// Copy by running this command with the text on its stdin, instead of OSC 52.
     pub copy_command: Option<Vec<String>>,
     pub keys: KeysConfig,
@@ -57,8 +59,20 @@ impl Config {
         {
             return Err(format!("{}: copy_command is empty", path.display()));
         }
+        let mut theme = theme.with_palette(palette);
+        theme.plain_glyphs = match file.glyphs.as_deref().unwrap_or("auto") {
+            "plain" => true,
+            "rich" => false,
+            "auto" => std::env::var("TERM").is_ok_and(|t| t == "linux"),
+            other => {
+                return Err(format!(
+                    "{}: glyphs: {other:?} is not auto, rich or plain",
+                    path.display()
+                ));
+            }
+        };
         Ok(Config {
-            theme: theme.with_palette(palette),
+            theme,
             keymap,
             copy_command: file.copy_command,
         })

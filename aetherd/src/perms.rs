@@ -112,8 +112,6 @@ fn capability_topics(cap: Capability) -> &'static [(u8, &'static str)] {
             (REQ, session::Load::TOPIC),
             (REQ, session::ListSessions::TOPIC),
             (REQ, session::Delete::TOPIC),
-            (REQ, "prefs.get"),
-            (REQ, "prefs.set"),
         ],
         Capability::Admin => &[
             (REQ, sys::UserAdd::TOPIC),

@@ -120,11 +120,12 @@ pub enum Effect {
         question: String,
         options: Vec<String>,
     },
-    /// Ask for one line of text in a dialog above every window.
+    /// Ask for one line of text in a dialog above every window (`secret`: shown as dots).
     Prompt {
         ticket: Ticket,
         question: String,
         initial: String,
+        secret: bool,
     },
     /// Put text on the clipboard (OSC 52 or the configured copy command).
     Copy(String),

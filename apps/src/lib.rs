@@ -7,6 +7,7 @@
 pub mod app;
 pub mod editor;
 pub mod files;
+pub mod highlight;
 pub mod key;
 pub mod path;
 pub mod settings;

@@ -39,6 +39,9 @@ pub struct Theme {
     pub bar_bg: Color,
     #[serde(skip)]
     pub palette: Palette,
+    /// Only the glyphs every console font has (the Linux console): plain borders, ASCII marks.
+    #[serde(skip)]
+    pub plain_glyphs: bool,
 }
 
 impl Default for Theme {
@@ -66,6 +69,7 @@ impl Theme {
             bar_fg: Color::Rgb(0xe5, 0xe9, 0xf0),
             bar_bg: Color::Rgb(0x3b, 0x42, 0x52),
             palette: Palette::Full,
+            plain_glyphs: false,
         }
     }
 
@@ -87,6 +91,7 @@ impl Theme {
             bar_fg: Color::Rgb(0x24, 0x29, 0x2e),
             bar_bg: Color::Rgb(0xe1, 0xe4, 0xe8),
             palette: Palette::Full,
+            plain_glyphs: false,
         }
     }
 
@@ -98,10 +103,22 @@ impl Theme {
         }
     }
 
+    /// This theme's colours, shown the way `like` shows its own (palette and glyphs).
+    pub fn shown_like(mut self, like: &Theme) -> Theme {
+        self.palette = like.palette;
+        self.plain_glyphs = like.plain_glyphs;
+        self
+    }
+
     /// This theme shown with fewer colours.
     pub fn with_palette(mut self, palette: Palette) -> Theme {
         self.palette = palette;
         self
+    }
+
+    /// `rich`, or `plain` where only basic glyphs show.
+    pub fn glyph(&self, rich: &'static str, plain: &'static str) -> &'static str {
+        if self.plain_glyphs { plain } else { rich }
     }
 
     fn color(&self, color: Color) -> Color {
@@ -116,6 +133,14 @@ impl Theme {
         match self.palette {
             Palette::None => Style::default(),
             _ => Style::default().fg(self.color(fg)).bg(self.color(bg)),
+        }
+    }
+
+    /// A foreground colour as this theme's palette shows it.
+    pub fn fg_style(&self, color: Color) -> Style {
+        match self.palette {
+            Palette::None => Style::default(),
+            _ => Style::default().fg(self.color(color)),
         }
     }
 

@@ -33,6 +33,8 @@ pub enum DialogKind {
     },
     Prompt {
         input: LineInput,
+        /// Shown as dots (passwords).
+        secret: bool,
     },
 }
 
@@ -58,6 +60,8 @@ pub enum Placement {
 pub struct Launcher {
     pub placement: Placement,
     pub list: ListWindow,
+    /// What can be opened, named as the manifests name them.
+    pub apps: Vec<(AppKind, String)>,
 }
 
 /// One thing the palette can do.
@@ -202,7 +206,7 @@ impl Layer {
     pub fn on_paste(&mut self, text: &str) {
         match self {
             Layer::Dialog(Dialog {
-                kind: DialogKind::Prompt { input },
+                kind: DialogKind::Prompt { input, .. },
                 ..
             }) => input.insert_str(text),
             Layer::Palette(palette) => {
@@ -255,7 +259,7 @@ fn dialog_key(dialog: &mut Dialog, key: Key) -> Outcome {
             KeyCode::Esc => Outcome::Answered(Answer::Chose(asker, None)),
             _ => Outcome::Stay,
         },
-        DialogKind::Prompt { input } => match input.handle(key) {
+        DialogKind::Prompt { input, .. } => match input.handle(key) {
             LineEdit::Submit => {
                 Outcome::Answered(Answer::Prompted(asker, Some(input.text().to_owned())))
             }
@@ -290,22 +294,16 @@ fn palette_key(palette: &mut PaletteLayer, key: Key) -> Outcome {
 }
 
 fn launcher_key(launcher: &mut Launcher, key: Key) -> Outcome {
-    let len = AppKind::ALL.len();
+    let len = launcher.apps.len();
+    let launch = |index: usize| match launcher.apps.get(index) {
+        Some((kind, _)) => Outcome::Answered(Answer::Launch(*kind, launcher.placement)),
+        None => Outcome::Stay,
+    };
     match key.code {
         KeyCode::Down | KeyCode::Char('j') | KeyCode::Tab => launcher.list.move_by(1, len),
         KeyCode::Up | KeyCode::Char('k') | KeyCode::BackTab => launcher.list.move_by(-1, len),
-        KeyCode::Enter => {
-            return Outcome::Answered(Answer::Launch(
-                AppKind::ALL[launcher.list.selected],
-                launcher.placement,
-            ));
-        }
-        KeyCode::Char(c @ '1'..='9') if (c as usize - '1' as usize) < len => {
-            return Outcome::Answered(Answer::Launch(
-                AppKind::ALL[c as usize - '1' as usize],
-                launcher.placement,
-            ));
-        }
+        KeyCode::Enter => return launch(launcher.list.selected),
+        KeyCode::Char(c @ '1'..='9') => return launch(c as usize - '1' as usize),
         KeyCode::Char('f') => {
             return Outcome::Answered(Answer::Launch(AppKind::Files, launcher.placement));
         }
@@ -339,7 +337,11 @@ fn centred(screen: Rect, width: u16, height: u16) -> Rect {
 fn frame<'a>(title: &'a str, theme: &Theme) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)
-        .border_type(BorderType::Rounded)
+        .border_type(if theme.plain_glyphs {
+            BorderType::Plain
+        } else {
+            BorderType::Rounded
+        })
         .border_style(theme.border(true))
         .title(Span::styled(format!(" {title} "), theme.accent()))
         .style(theme.base())
@@ -383,9 +385,15 @@ fn render_dialog(dialog: &Dialog, screen: Rect, buf: &mut Buffer, theme: &Theme)
         DialogKind::Prompt { .. } => {}
     }
     Paragraph::new(lines).render(inner, buf);
-    if let DialogKind::Prompt { input } = &dialog.kind {
+    if let DialogKind::Prompt { input, secret } = &dialog.kind {
         let row = Rect::new(inner.x, inner.bottom().saturating_sub(1), inner.width, 1);
-        input.render(row, buf, theme.base(), theme.cursor(), true);
+        if *secret {
+            // Never the text itself: one dot per character typed.
+            let dots = LineInput::new("•".repeat(input.text().chars().count()));
+            dots.render(row, buf, theme.base(), theme.cursor(), true);
+        } else {
+            input.render(row, buf, theme.base(), theme.cursor(), true);
+        }
     }
 }
 
@@ -465,7 +473,7 @@ fn render_palette(palette: &PaletteLayer, screen: Rect, buf: &mut Buffer, theme:
 }
 
 fn render_launcher(launcher: &Launcher, screen: Rect, buf: &mut Buffer, theme: &Theme) {
-    let area = centred(screen, 44, AppKind::ALL.len() as u16 + 4);
+    let area = centred(screen, 44, launcher.apps.len() as u16 + 4);
     Clear.render(area, buf);
     let title = match launcher.placement {
         Placement::Floating => "Open (floating)",
@@ -476,8 +484,8 @@ fn render_launcher(launcher: &Launcher, screen: Rect, buf: &mut Buffer, theme: &
     let inner = block.inner(area);
     block.render(area, buf);
     let mut lines = Vec::new();
-    for (i, kind) in AppKind::ALL.iter().enumerate() {
-        let text = format!("{}  {}", i + 1, kind.title());
+    for (i, (_, name)) in launcher.apps.iter().enumerate() {
+        let text = format!("{}  {name}", i + 1);
         lines.push(if i == launcher.list.selected {
             Line::styled(text, theme.selection())
         } else {

@@ -97,6 +97,8 @@ pub struct Desktop {
     drag: Option<Vec<bool>>,
     now: Instant,
     quitting: bool,
+    /// The apps the launcher offers, named by their manifests.
+    catalog: Vec<(AppKind, String)>,
 }
 
 impl Desktop {
@@ -119,7 +121,35 @@ impl Desktop {
             drag: None,
             now: Instant::now(),
             quitting: false,
+            catalog: AppKind::ALL
+                .iter()
+                .map(|k| (*k, k.title().to_owned()))
+                .collect(),
         }
+    }
+
+    /// Name the launcher's apps as the daemon's manifests do (`sys.perms.show`): a
+    /// built-in app whose manifest is not loaded is not offered.
+    pub fn set_catalog(&mut self, manifests: &[(String, String)]) {
+        let mut catalog: Vec<(AppKind, String)> = AppKind::ALL
+            .iter()
+            .filter_map(|kind| {
+                let (_, name) = manifests.iter().find(|(id, _)| id == kind.app_id())?;
+                // Settings acts as the desktop; it keeps its own name.
+                let name = match kind {
+                    AppKind::Settings => kind.title().to_owned(),
+                    _ => name.clone(),
+                };
+                Some((*kind, name))
+            })
+            .collect();
+        if catalog.is_empty() {
+            catalog = AppKind::ALL
+                .iter()
+                .map(|k| (*k, k.title().to_owned()))
+                .collect();
+        }
+        self.catalog = catalog;
     }
 
     /// The default layout: the explorer at the root | the editor over the terminal.
@@ -342,11 +372,13 @@ impl Desktop {
                     ticket,
                     question,
                     initial,
+                    secret,
                 } => self.layers.push(Layer::Dialog(Dialog {
                     asker: Asker::App(id, ticket),
                     question,
                     kind: DialogKind::Prompt {
                         input: apps::widgets::LineInput::new(initial),
+                        secret,
                     },
                 })),
                 Effect::Copy(text) => self.outputs.push(Output::Copy(text)),
@@ -520,6 +552,7 @@ impl Desktop {
                     question: "Rename this workspace".into(),
                     kind: DialogKind::Prompt {
                         input: apps::widgets::LineInput::new(name),
+                        secret: false,
                     },
                 }));
             }
@@ -546,8 +579,8 @@ impl Desktop {
             Command::Open(kind) => {
                 self.open_app(kind, Placement::Auto, None);
             }
-            Command::ThemeDark => self.theme = Theme::dark().with_palette(self.theme.palette),
-            Command::ThemeLight => self.theme = Theme::light().with_palette(self.theme.palette),
+            Command::ThemeDark => self.theme = Theme::dark().shown_like(&self.theme),
+            Command::ThemeLight => self.theme = Theme::light().shown_like(&self.theme),
             Command::ResetLayout => {
                 if let Some(why) = self.unsaved() {
                     self.notify(Level::Warn, format!("not reset: {why}"));
@@ -569,6 +602,7 @@ impl Desktop {
         self.layers.push(Layer::Launcher(Launcher {
             placement,
             list: Default::default(),
+            apps: self.catalog.clone(),
         }));
     }
 
@@ -701,9 +735,10 @@ impl Desktop {
     }
 
     fn palette(&mut self) {
-        let mut items: Vec<PaletteItem> = AppKind::ALL
+        let mut items: Vec<PaletteItem> = self
+            .catalog
             .iter()
-            .map(|k| PaletteItem::OpenApp(*k))
+            .map(|(k, _)| PaletteItem::OpenApp(*k))
             .collect();
         let mut files: Vec<String> = self.recent.clone();
         for app in self.windows.values() {

@@ -49,7 +49,9 @@ impl Desktop {
             );
             let block = Block::default()
                 .borders(Borders::ALL)
-                .border_type(if placed.floating {
+                .border_type(if theme.plain_glyphs {
+                    BorderType::Plain
+                } else if placed.floating {
                     BorderType::Double
                 } else if focused {
                     BorderType::Thick
@@ -105,13 +107,19 @@ impl Desktop {
             Mode::Locked => (" LOCKED ", theme.error().patch(theme.selection())),
         };
         let link = match &self.link {
-            LinkState::Up => Span::styled(" ● connected ", theme.info().patch(theme.bar())),
+            LinkState::Up => Span::styled(
+                format!(" {} connected ", theme.glyph("●", "*")),
+                theme.info().patch(theme.bar()),
+            ),
             LinkState::Reconnecting(n) => Span::styled(
-                format!(" ◌ reconnecting ({n})… your work is kept "),
+                format!(
+                    " {} reconnecting ({n}); your work is kept ",
+                    theme.glyph("◌", "~")
+                ),
                 theme.warn().patch(theme.bar()),
             ),
             LinkState::Down(why) => Span::styled(
-                format!(" ✕ offline: {why} "),
+                format!(" {} offline: {why} ", theme.glyph("✕", "x")),
                 theme.error().patch(theme.bar()),
             ),
         };

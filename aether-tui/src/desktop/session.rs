@@ -93,7 +93,7 @@ impl Desktop {
         self.workspaces = workspaces;
         self.recent = saved.recent;
         if let Some(theme) = saved.theme.as_deref().and_then(apps::Theme::named) {
-            self.theme = theme.with_palette(self.theme.palette);
+            self.theme = theme.shown_like(&self.theme);
         }
         true
     }

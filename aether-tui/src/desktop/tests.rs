@@ -303,3 +303,42 @@ fn the_connection_state_shows_in_the_status_bar() {
     let screen = draw(&d);
     assert!(screen.contains("offline: auth_expired"), "{screen}");
 }
+
+#[test]
+fn the_linux_console_gets_plain_borders_and_ascii_marks() {
+    let mut theme = Theme::dark().with_palette(apps::Palette::Ansi16);
+    theme.plain_glyphs = true;
+    let mut d = Desktop::new(Keymap::default(), theme, "ada".into());
+    d.resize(80, 24);
+    d.default_layout();
+    d.start();
+    d.show_welcome();
+    let screen = draw(&d);
+    for rich in ['┏', '╭', '●', '▸'] {
+        assert!(!screen.contains(rich), "{rich} on the console:\n{screen}");
+    }
+    insta::assert_snapshot!("console_80x24", screen);
+}
+
+#[test]
+fn the_launcher_names_apps_as_their_manifests_do() {
+    let mut d = desktop(80, 24);
+    d.set_catalog(&[
+        ("files".into(), "Files (manifest)".into()),
+        ("desktop".into(), "Aether Desktop".into()),
+        ("chat".into(), "Chat and People".into()),
+    ]);
+    prefix(&mut d, Key::char('a'));
+    let screen = draw(&d);
+    assert!(
+        screen.contains("1  Files (manifest)") && screen.contains("2  Settings"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("Terminal  "),
+        "no manifest, not offered:\n{screen}"
+    );
+    keys(&mut d, &[Key::char('2')]);
+    let focused = d.focused().unwrap();
+    assert_eq!(d.windows[&focused].kind(), AppKind::Settings);
+}

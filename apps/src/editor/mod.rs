@@ -180,6 +180,7 @@ impl Editor {
                 ticket,
                 question: "Save as".into(),
                 initial: "/untitled.txt".into(),
+                secret: false,
             }];
         };
         let text = doc.text();
@@ -260,6 +261,7 @@ impl Editor {
                     ticket,
                     question: "Open file".into(),
                     initial,
+                    secret: false,
                 }];
             }
             KeyCode::Char('n') if ctrl => {

@@ -46,6 +46,8 @@ pub(crate) enum Preview {
         path: String,
         lines: Vec<String>,
         cut: bool,
+        /// Syntax colours, worked out on the first draw for the theme named.
+        colours: std::cell::RefCell<Option<(String, Vec<crate::highlight::Runs>)>>,
     },
     Binary {
         path: String,
@@ -205,6 +207,7 @@ impl Files {
             ticket,
             question,
             initial,
+            secret: false,
         }]
     }
 
@@ -557,6 +560,7 @@ impl Files {
                 path,
                 lines: answer.data.lines().map(str::to_owned).collect(),
                 cut: !answer.eof,
+                colours: Default::default(),
             },
             Err(e) => Preview::Failed { path, error: e.msg },
         };

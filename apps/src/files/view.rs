@@ -68,8 +68,8 @@ fn render_entries(files: &Files, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
         let y = area.y + row as u16;
         let line_area = Rect::new(area.x, y, area.width, 1);
         let (icon, name_style) = match entry.kind {
-            Kind::Dir => ("▸ ", theme.dir()),
-            Kind::Symlink => ("↪ ", theme.base()),
+            Kind::Dir => (theme.glyph("▸ ", "> "), theme.dir()),
+            Kind::Symlink => (theme.glyph("↪ ", "@ "), theme.base()),
             _ => ("  ", theme.base()),
         };
         let size = match entry.kind {
@@ -146,11 +146,18 @@ fn render_preview(preview: &Preview, area: Rect, buf: &mut Buffer, cx: &ViewCx) 
             theme.dim(),
         )],
         Preview::Failed { error, .. } => vec![Line::styled(error.clone(), theme.error())],
-        Preview::Text { lines, cut, .. } => {
-            let mut out: Vec<Line> = lines
+        Preview::Text {
+            path,
+            lines,
+            cut,
+            colours,
+        } => {
+            let shown = &lines[..lines.len().min(inner.height as usize)];
+            let runs = coloured(path, shown, colours, cx);
+            let mut out: Vec<Line> = shown
                 .iter()
-                .take(inner.height as usize)
-                .map(|l| Line::raw(l.replace('\t', "    ")))
+                .enumerate()
+                .map(|(i, l)| styled_line(l, runs.as_ref().and_then(|r| r.get(i))))
                 .collect();
             if *cut && out.len() < inner.height as usize {
                 out.push(Line::styled(
@@ -175,6 +182,41 @@ fn render_preview(preview: &Preview, area: Rect, buf: &mut Buffer, cx: &ViewCx) 
         }
     };
     Paragraph::new(lines).style(theme.base()).render(inner, buf);
+}
+
+/// The syntax colours of the lines shown, computed once per theme.
+fn coloured(
+    path: &str,
+    lines: &[String],
+    cache: &std::cell::RefCell<Option<(String, Vec<crate::highlight::Runs>)>>,
+    cx: &ViewCx,
+) -> Option<Vec<crate::highlight::Runs>> {
+    if let Some((theme, runs)) = cache.borrow().as_ref()
+        && *theme == cx.theme.name
+        && runs.len() >= lines.len()
+    {
+        return Some(runs.clone());
+    }
+    let syntax = crate::highlight::syntax_for(path, lines.first().map_or("", |l| l.as_str()))?;
+    let mut highlighter = crate::highlight::Highlighter::new(syntax, cx.theme);
+    let runs: Vec<_> = lines.iter().map(|l| highlighter.line(l)).collect();
+    *cache.borrow_mut() = Some((cx.theme.name.clone(), runs.clone()));
+    Some(runs)
+}
+
+/// A line in its colour runs, tabs as four spaces.
+fn styled_line(line: &str, runs: Option<&crate::highlight::Runs>) -> Line<'static> {
+    let Some(runs) = runs.filter(|r| !r.is_empty()) else {
+        return Line::raw(line.replace('\t', "    "));
+    };
+    let spans: Vec<Span<'static>> = runs
+        .iter()
+        .filter_map(|(range, style)| {
+            let text = line.get(range.clone())?;
+            Some(Span::styled(text.replace('\t', "    "), *style))
+        })
+        .collect();
+    Line::from(spans)
 }
 
 /// `offset  hex bytes  ascii`, as many bytes per line as the width holds (4 to 16).

@@ -48,6 +48,8 @@ pub struct Settings {
     apps: Vec<sys::AppSummary>,
     app_list: ListWindow,
     stats: Option<sys::StatsAnswer>,
+    /// The selected app's capabilities with the reasons its manifest gives.
+    grants: Option<(String, Vec<(String, String)>)>,
     error: Option<String>,
     message: Option<String>,
     pending: HashMap<Ticket, Pending>,
@@ -61,6 +63,10 @@ enum Pending {
     Stats,
     ConfirmRevoke(i64),
     Revoke,
+    Grants(String),
+    AskPassword,
+    AskPasswordAgain(String),
+    Passwd,
 }
 
 impl Settings {
@@ -74,6 +80,7 @@ impl Settings {
             apps: Vec::new(),
             app_list: ListWindow::default(),
             stats: None,
+            grants: None,
             error: None,
             message: None,
             pending: HashMap::new(),
@@ -121,9 +128,61 @@ impl Settings {
             KeyCode::Char('d') | KeyCode::Delete if self.section == Section::Tokens => {
                 return self.confirm_revoke();
             }
+            KeyCode::Char('p') if self.section == Section::Account => {
+                return self.ask(Pending::AskPassword, "New password".into());
+            }
+            KeyCode::Enter if self.section == Section::Apps => {
+                if let Some(app) = self.apps.get(self.app_list.selected) {
+                    let id = app.id.clone();
+                    return self.request(
+                        Pending::Grants(id.clone()),
+                        &sys::PermsShow { app: Some(id) },
+                    );
+                }
+            }
             _ => {}
         }
         Vec::new()
+    }
+
+    fn ask(&mut self, pending: Pending, question: String) -> Vec<Effect> {
+        let ticket = self.tickets.issue();
+        self.pending.insert(ticket, pending);
+        vec![Effect::Prompt {
+            ticket,
+            question,
+            initial: String::new(),
+            secret: true,
+        }]
+    }
+
+    fn on_prompted(&mut self, pending: Pending, text: Option<String>) -> Vec<Effect> {
+        let Some(text) = text else {
+            return Vec::new();
+        };
+        match pending {
+            Pending::AskPassword if text.is_empty() => {
+                self.message = Some("a password cannot be empty".into());
+                Vec::new()
+            }
+            Pending::AskPassword => self.ask(
+                Pending::AskPasswordAgain(text),
+                "The new password again".into(),
+            ),
+            Pending::AskPasswordAgain(first) if first != text => {
+                self.message = Some("the two passwords differ; nothing changed".into());
+                Vec::new()
+            }
+            Pending::AskPasswordAgain(password) => self.request(
+                Pending::Passwd,
+                &sys::Passwd {
+                    name: None,
+                    password,
+                    keep_tokens: false,
+                },
+            ),
+            _ => Vec::new(),
+        }
     }
 
     fn list_mut(&mut self) -> (&mut ListWindow, usize) {
@@ -177,7 +236,29 @@ impl Settings {
                 }
                 Err(e) => failed(e),
             },
-            Pending::ConfirmRevoke(_) => {}
+            Pending::Grants(id) => match decode::<sys::PermsShow>(result) {
+                Ok(sys::PermsAnswer::App { app, .. }) => {
+                    let reasons = app
+                        .permissions
+                        .iter()
+                        .map(|(cap, why)| (cap.to_string(), why.clone()))
+                        .collect();
+                    self.grants = Some((id, reasons));
+                }
+                Ok(_) => {}
+                Err(e) => failed(e),
+            },
+            Pending::Passwd => match decode::<sys::Passwd>(result) {
+                Ok(done) => {
+                    self.message = Some(format!(
+                        "password changed; {} other sign-in(s) signed out",
+                        done.revoked
+                    ));
+                    return self.request(Pending::Tokens, &sys::TokenList {});
+                }
+                Err(e) => failed(e),
+            },
+            Pending::ConfirmRevoke(_) | Pending::AskPassword | Pending::AskPasswordAgain(_) => {}
         }
         Vec::new()
     }
@@ -219,6 +300,10 @@ impl App for Settings {
                 ),
                 _ => Vec::new(),
             },
+            Event::Prompted { ticket, text } => match self.pending.remove(&ticket) {
+                Some(pending) => self.on_prompted(pending, text),
+                None => Vec::new(),
+            },
             Event::Reconnected => self.refresh(),
             _ => Vec::new(),
         }
@@ -238,6 +323,8 @@ impl App for Settings {
             hint("Tab ← → 1-4", "sections"),
             hint("↑ ↓", "move"),
             hint("d Del", "revoke the token (Tokens)"),
+            hint("p", "change your password (Account)"),
+            hint("Enter", "what the app may do and why (Apps)"),
             hint("r F5", "refresh"),
         ]
     }
@@ -246,3 +333,6 @@ impl App for Settings {
         json!({})
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -33,7 +33,7 @@ pub(super) fn render(settings: &Settings, area: Rect, buf: &mut Buffer, cx: &Vie
     }
     Line::from(spans).render(tabs, buf);
     let lines = match settings.section {
-        Section::Account => account(settings),
+        Section::Account => account(settings, &cx.theme.name),
         Section::Tokens => tokens(settings, body.height as usize),
         Section::Apps => apps(settings, body.height as usize),
         Section::Daemon => daemon(settings),
@@ -66,7 +66,7 @@ fn plain(lines: &[String]) -> Rows {
     lines.iter().map(|l| (l.clone(), false)).collect()
 }
 
-fn account(settings: &Settings) -> Rows {
+fn account(settings: &Settings, theme: &str) -> Rows {
     let Some(me) = &settings.whoami else {
         return plain(&["loading…".into()]);
     };
@@ -79,7 +79,13 @@ fn account(settings: &Settings) -> Rows {
         format!("user      {} (id {}, {role})", me.user.name, me.user.id),
         format!("signed in as the app `{}`", me.app),
         String::new(),
-        "To change your password: aetherctl passwd (it signs out your other sessions).".into(),
+        "p: change your password (your other sign-ins are signed out)".into(),
+        String::new(),
+        format!(
+            "theme: {} (the palette's theme_dark / theme_light switch it)",
+            theme
+        ),
+        "keys: Ctrl-g ? lists every binding; change them in ~/.config/aether/desktop.toml".into(),
     ])
 }
 
@@ -118,8 +124,12 @@ fn apps(settings: &Settings, height: usize) -> Rows {
     if settings.apps.is_empty() {
         return plain(&["loading…".into()]);
     }
-    let range = settings.app_list.visible(settings.apps.len(), height);
-    range
+    let detail = settings.grants.as_ref().map_or(0, |(_, g)| g.len() + 2);
+    let range = settings.app_list.visible(
+        settings.apps.len(),
+        height.saturating_sub(detail + 1).max(1),
+    );
+    let mut rows: Rows = range
         .map(|index| {
             let app = &settings.apps[index];
             (
@@ -132,7 +142,21 @@ fn apps(settings: &Settings, height: usize) -> Rows {
                 index == settings.app_list.selected,
             )
         })
-        .collect()
+        .collect();
+    match &settings.grants {
+        Some((id, grants)) => {
+            rows.push((String::new(), false));
+            rows.push((format!("{id} may, because:"), false));
+            for (capability, why) in grants {
+                rows.push((format!("  {capability:<15} {why}"), false));
+            }
+        }
+        None => rows.push((String::new(), false)),
+    }
+    if settings.grants.is_none() {
+        rows.push(("Enter: what the selected app may do, and why".into(), false));
+    }
+    rows
 }
 
 fn daemon(settings: &Settings) -> Rows {
