@@ -28,6 +28,10 @@ pub(crate) struct Doc {
     pub restore_cursor: Option<(usize, usize)>,
     pub(super) area: TextArea<'static>,
     trailing_newline: bool,
+    /// Syntax colours, kept between frames (the view fills them in).
+    pub(super) colours: std::cell::RefCell<crate::highlight::DocColours>,
+    /// The first line edited since the colours were last worked out.
+    pub(super) changed_from: std::cell::Cell<usize>,
 }
 
 impl Doc {
@@ -49,6 +53,8 @@ impl Doc {
             restore_cursor: None,
             area: styled(TextArea::default()),
             trailing_newline: true,
+            colours: Default::default(),
+            changed_from: std::cell::Cell::new(0),
         }
     }
 
@@ -80,6 +86,7 @@ impl Doc {
         self.trailing_newline = text.ends_with('\n') || text.is_empty();
         let lines: Vec<String> = text.lines().map(str::to_owned).collect();
         self.area = styled(TextArea::new(lines));
+        self.changed_from.set(0);
         self.version = version;
         self.dirty = false;
         self.changed_elsewhere = false;
@@ -114,10 +121,16 @@ impl Doc {
         }
     }
 
+    /// Colours are stale from `row` on.
+    fn touched(&self, row: usize) {
+        self.changed_from.set(self.changed_from.get().min(row));
+    }
+
     pub fn input(&mut self, key: Key) {
         if !self.editable() {
             return;
         }
+        let before = self.area.cursor().0;
         let modified = match (key.code, key.mods.ctrl) {
             (KeyCode::Char('z'), true) => self.area.undo(),
             (KeyCode::Char('y'), true) => self.area.redo(),
@@ -132,11 +145,16 @@ impl Doc {
                 None => false,
             },
         };
+        if modified {
+            self.touched(before.min(self.area.cursor().0));
+        }
         self.dirty |= modified;
     }
 
     pub fn paste(&mut self, text: &str) {
+        let before = self.area.cursor().0;
         if self.editable() && self.area.insert_str(text.replace("\r\n", "\n")) {
+            self.touched(before);
             self.dirty = true;
         }
     }
@@ -176,6 +194,7 @@ impl Doc {
             .collect::<String>()
             .starts_with(query);
         if at_match {
+            self.touched(row);
             self.area.delete_str(query.chars().count());
             self.area.insert_str(with);
             self.dirty = true;
@@ -197,6 +216,7 @@ impl Doc {
         let replaced = text.replace(query, with);
         let yank = self.area.yank_text();
         let cursor = self.area.cursor();
+        self.touched(0);
         self.area.select_all();
         self.area.cut();
         self.area.insert_str(replaced);

@@ -302,3 +302,38 @@ fn the_session_keeps_open_files_and_cursors() {
     );
     assert_eq!(restored.doc().cursor(), (1, 0));
 }
+
+#[test]
+fn rust_is_drawn_in_colour_and_edits_recolour() {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    let mut editor = opened();
+    let theme = crate::Theme::dark();
+    let colours_of = |editor: &Editor| {
+        let mut terminal = Terminal::new(TestBackend::new(60, 10)).unwrap();
+        terminal
+            .draw(|f| {
+                editor.view(
+                    f.area(),
+                    f.buffer_mut(),
+                    &crate::ViewCx {
+                        theme: &theme,
+                        focused: true,
+                    },
+                )
+            })
+            .unwrap();
+        let buffer = terminal.backend().buffer().clone();
+        // Row 1 is the first line of text: `fn main() {`, after the line number.
+        (0..60).map(|x| buffer[(x, 1)].fg).collect::<Vec<_>>()
+    };
+    let before = colours_of(&editor);
+    let distinct: std::collections::HashSet<_> = before.iter().collect();
+    assert!(
+        distinct.len() >= 3,
+        "keyword, name and punctuation differ: {before:?}"
+    );
+    // Turning the line into a comment changes its colours.
+    typed(&mut editor, "// ");
+    assert_ne!(colours_of(&editor), before);
+}

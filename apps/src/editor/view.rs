@@ -39,7 +39,10 @@ pub(super) fn render(editor: &Editor, area: Rect, buf: &mut Buffer, cx: &ViewCx)
         Paragraph::new(lines).render(body, buf);
     } else {
         match &doc.state {
-            DocState::Ready => (&doc.area).render(body, buf),
+            DocState::Ready => {
+                (&doc.area).render(body, buf);
+                paint_colours(doc, body, buf, cx);
+            }
             DocState::Loading => Line::styled("opening…", theme.dim()).render(body, buf),
             DocState::Refused(why) => Paragraph::new(Line::styled(why.clone(), theme.warn()))
                 .wrap(Wrap { trim: false })
@@ -72,6 +75,70 @@ pub(super) fn render(editor: &Editor, area: Rect, buf: &mut Buffer, cx: &ViewCx)
         }
     }
     render_status(editor, status, buf, cx);
+}
+
+/// Lay the syntax colours over the text the text area drew: its scroll offset and line
+/// number width say which cell shows which character.
+fn paint_colours(doc: &super::Doc, body: Rect, buf: &mut Buffer, cx: &ViewCx) {
+    let Some(path) = &doc.path else { return };
+    if cx.theme.palette == crate::theme::Palette::None {
+        return;
+    }
+    let (top_row, top_col) = doc.area.scroll_offset();
+    let (top_row, top_col) = (top_row as usize, top_col as usize);
+    let gutter = doc.area.line_number_width() as usize;
+    let tab = doc.area.tab_length().max(1) as usize;
+    let lines = doc.area.lines();
+    let changed = doc.changed_from.replace(usize::MAX);
+    let mut colours = doc.colours.borrow_mut();
+    let runs = colours.runs(
+        path,
+        lines,
+        top_row + body.height as usize,
+        changed,
+        cx.theme,
+    );
+    let width = body.width as usize;
+    for screen_row in 0..body.height as usize {
+        let row = top_row + screen_row;
+        let (Some(line_runs), Some(line)) = (runs.get(row), lines.get(row)) else {
+            break;
+        };
+        let y = body.y + screen_row as u16;
+        let mut column = 0usize;
+        let mut run = 0usize;
+        for (at, ch) in line.char_indices() {
+            let cells = if ch == '\t' {
+                tab - column % tab
+            } else {
+                unicode_width::UnicodeWidthChar::width(ch).unwrap_or(0)
+            };
+            while run < line_runs.len() && line_runs[run].0.end <= at {
+                run += 1;
+            }
+            if let Some((range, style)) = line_runs.get(run)
+                && range.contains(&at)
+            {
+                for k in 0..cells {
+                    let Some(x) = (gutter + column + k).checked_sub(top_col) else {
+                        continue;
+                    };
+                    if x >= width {
+                        break;
+                    }
+                    let cell = &mut buf[(body.x + x as u16, y)];
+                    if let Some(fg) = style.fg {
+                        cell.set_fg(fg);
+                    }
+                    cell.modifier.insert(style.add_modifier);
+                }
+            }
+            column += cells;
+            if gutter + column >= top_col + width {
+                break;
+            }
+        }
+    }
 }
 
 fn render_tabs(editor: &Editor, area: Rect, buf: &mut Buffer, cx: &ViewCx) {

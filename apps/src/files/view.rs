@@ -79,22 +79,22 @@ fn render_entries(files: &Files, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
         let name_width = width.saturating_sub(2 + size.len() + 1);
         let name = fit(&entry.name, name_width);
         let pad = name_width.saturating_sub(unicode_width::UnicodeWidthStr::width(name.as_str()));
-        let mut line = Line::from(vec![
+        let line = Line::from(vec![
             Span::raw(icon),
             Span::styled(name, name_style),
             Span::raw(" ".repeat(pad + 1)),
             Span::styled(size, theme.dim()),
         ]);
+        line.render(line_area, buf);
         if index == files.list.selected {
             let style = if cx.focused {
                 theme.selection()
             } else {
                 theme.selection_unfocused()
             };
-            line = line.patch_style(style);
+            // Over the whole row, after the spans: their own colours must not cut it up.
             buf.set_style(line_area, style);
         }
-        line.render(line_area, buf);
     }
 }
 
