@@ -1,6 +1,7 @@
 //! The File Explorer: a folder's entries (virtualized), a preview, search through
 //! `vfs.search`, the file operations, live updates from `vfs.events`, quota usage.
 
+mod tree;
 mod view;
 
 use std::collections::HashMap;
@@ -34,6 +35,11 @@ pub struct Files {
     usage: Option<UsageAnswer>,
     usage_ticket: Option<Ticket>,
     search: Option<SearchResults>,
+    /// The folder tree beside the list, when shown; `in_tree` when it has the keys.
+    tree: Option<tree::FolderTree>,
+    in_tree: bool,
+    /// The restored session had the tree open: open it at start.
+    restore_tree: bool,
     events: Option<Ticket>,
     pending: HashMap<Ticket, Pending>,
 }
@@ -101,6 +107,9 @@ impl Files {
             usage: None,
             usage_ticket: None,
             search: None,
+            tree: None,
+            in_tree: false,
+            restore_tree: false,
             events: None,
             pending: HashMap::new(),
         }
@@ -109,6 +118,7 @@ impl Files {
     pub fn restore(state: &Value) -> Files {
         let mut files = Files::new(state["cwd"].as_str().unwrap_or("/"));
         files.reselect = state["selected"].as_str().map(str::to_owned);
+        files.restore_tree = state["tree"].as_bool().unwrap_or(false);
         files
     }
 
@@ -221,6 +231,45 @@ impl Files {
     fn on_key(&mut self, key: Key) -> Vec<Effect> {
         if self.search.is_some() {
             return self.on_search_key(key);
+        }
+        if self.in_tree
+            && let Some(tree) = self.tree.as_mut()
+        {
+            return match tree.on_key(key, &mut self.tickets) {
+                tree::TreeKey::Nothing => Vec::new(),
+                tree::TreeKey::Effects(effects) => effects,
+                tree::TreeKey::Show(folder) if folder != self.cwd => self.go(folder),
+                tree::TreeKey::Show(_) => Vec::new(),
+                tree::TreeKey::Leave => {
+                    self.in_tree = false;
+                    Vec::new()
+                }
+            };
+        }
+        match key.code {
+            KeyCode::Char('t') => {
+                return match self.tree.take() {
+                    Some(_) => {
+                        self.in_tree = false;
+                        Vec::new()
+                    }
+                    None => {
+                        let (mut tree, effects) = tree::FolderTree::open(&mut self.tickets);
+                        tree.reveal(&self.cwd);
+                        self.tree = Some(tree);
+                        self.in_tree = true;
+                        effects
+                    }
+                };
+            }
+            KeyCode::Tab if self.tree.is_some() => {
+                self.in_tree = true;
+                if let Some(tree) = self.tree.as_mut() {
+                    tree.reveal(&self.cwd);
+                }
+                return Vec::new();
+            }
+            _ => {}
         }
         let len = self.entries.len();
         let before = self.list.selected;
@@ -467,6 +516,12 @@ impl Files {
     }
 
     fn on_answer(&mut self, ticket: Ticket, result: Result<Value, ErrorBody>) -> Vec<Effect> {
+        if let Some(tree) = self.tree.as_mut()
+            && tree.waits_for(ticket)
+        {
+            tree.answered(ticket, result);
+            return Vec::new();
+        }
         if self.listing == Some(ticket) {
             self.listing = None;
             return self.on_listing(decode::<vfs::List>(result));
@@ -612,6 +667,12 @@ impl App for Files {
         }];
         effects.extend(self.list_folder());
         effects.extend(self.refresh_usage());
+        if self.restore_tree {
+            let (mut tree, more) = tree::FolderTree::open(&mut self.tickets);
+            tree.reveal(&self.cwd);
+            self.tree = Some(tree);
+            effects.extend(more);
+        }
         effects
     }
 
@@ -677,6 +738,7 @@ impl App for Files {
             hint("/", "search your files"),
             hint("y", "copy the path"),
             hint("R F5", "refresh"),
+            hint("t / Tab", "the folder tree, show or hide / move into it"),
         ]
     }
 
@@ -690,6 +752,7 @@ impl App for Files {
 
     fn save(&self) -> Value {
         json!({
+            "tree": self.tree.is_some(),
             "cwd": self.cwd,
             "selected": self.selected().map(|e| e.name.clone()),
         })

@@ -290,7 +290,10 @@ fn the_session_keeps_the_folder_and_the_selection() {
     let mut files = docs();
     files.update(Event::Key(Key::char('j')));
     let saved = files.save();
-    assert_eq!(saved, json!({ "cwd": "/docs", "selected": "notes.md" }));
+    assert_eq!(
+        saved,
+        json!({ "cwd": "/docs", "selected": "notes.md", "tree": false })
+    );
     let mut restored = Files::restore(&saved);
     let effects = restored.start();
     let (listing, data) = request_on(&effects, "vfs.list");
@@ -304,4 +307,43 @@ fn the_session_keeps_the_folder_and_the_selection() {
         restored.selected().map(|e| e.name.as_str()),
         Some("notes.md")
     );
+}
+
+#[test]
+fn the_folder_tree_opens_folders_lazily_and_shows_them_in_the_list() {
+    let mut files = docs();
+    let effects = files.update(Event::Key(Key::char('t')));
+    let (root, data) = request_on(&effects, "vfs.list");
+    assert_eq!(data["path"], "/");
+    answer(
+        &mut files,
+        root,
+        json!({ "path": "/", "entries": [
+            entry("docs", "dir", 0), entry("readme.md", "file", 10), entry("zeta", "dir", 0),
+        ]}),
+    );
+    // Down to `docs` (shown already), then `zeta`: the list follows.
+    assert!(files.update(Event::Key(Key::char('j'))).is_empty());
+    let effects = files.update(Event::Key(Key::char('j')));
+    let (_, data) = request_on(&effects, "vfs.list");
+    assert_eq!(data["path"], "/zeta");
+    // Opening `zeta` in the tree lists it for its sub-folders.
+    let effects = files.update(Event::Key(Key::char('l')));
+    let (sub, data) = request_on(&effects, "vfs.list");
+    assert_eq!(data["path"], "/zeta");
+    answer(
+        &mut files,
+        sub,
+        json!({ "path": "/zeta", "entries": [entry("inner", "dir", 0)] }),
+    );
+    snapshot_sizes!("files_tree", &files);
+    files.update(Event::Key(Key::char('h')));
+    assert_eq!(
+        files.tree.as_ref().unwrap().visible().len(),
+        3,
+        "zeta closed again"
+    );
+    files.update(Event::Key(Key::plain(KeyCode::Tab)));
+    assert!(!files.in_tree, "Tab goes back to the list");
+    assert_eq!(files.save()["tree"], true);
 }

@@ -30,6 +30,26 @@ pub(super) fn render(files: &Files, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
     };
     Line::styled(fit(&title, header.width as usize), theme.accent()).render(header, buf);
 
+    // The folder tree takes a quarter on the left when shown.
+    let body = match &files.tree {
+        Some(tree) if body.width >= 30 => {
+            let [left, rest] =
+                Layout::horizontal([Constraint::Percentage(25), Constraint::Percentage(75)])
+                    .areas(body);
+            let tree_area = Rect {
+                width: left.width.saturating_sub(1),
+                ..left
+            };
+            tree.render(tree_area, buf, cx, files.in_tree);
+            for y in left.y..left.bottom() {
+                buf[(left.right() - 1, y)]
+                    .set_symbol("│")
+                    .set_style(theme.border(false));
+            }
+            rest
+        }
+        _ => body,
+    };
     let (list_area, preview_area) = if body.width >= PREVIEW_MIN_WIDTH {
         let [list, preview] =
             Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
@@ -87,7 +107,7 @@ fn render_entries(files: &Files, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
         ]);
         line.render(line_area, buf);
         if index == files.list.selected {
-            let style = if cx.focused {
+            let style = if cx.focused && !files.in_tree {
                 theme.selection()
             } else {
                 theme.selection_unfocused()
