@@ -232,3 +232,97 @@ async fn open_edit_save_run_quit_and_come_back() {
     tmux.keys("two", &["C-g", "q"]);
     tmux.wait("two", "aether to exit", |s| s.contains("AETHER-EXITED 0"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_going_away_and_coming_back_loses_nothing_typed() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let daemon = start_daemon(home);
+    let tmux = Tmux::new("restart");
+    let command = format!(
+        "env AETHER_HOME={home} HOME={home} XDG_CONFIG_HOME={home}/config TERM=xterm-256color {aether}; echo AETHER-EXITED $?; sleep 60",
+        home = home.display(),
+        aether = env!("CARGO_BIN_EXE_aether"),
+    );
+    tmux.start("one", &command);
+    tmux.wait("one", "the welcome hint", |s| {
+        s.contains("Welcome to Aether")
+    });
+    tmux.keys("one", &["x"]);
+    tmux.wait("one", "the hint to close", |s| {
+        !s.contains("Welcome to Aether")
+    });
+    // Type into the editor (right of the explorer), then lose the daemon.
+    tmux.keys("one", &["M-l"]);
+    tmux.text("one", "typed before");
+    tmux.wait("one", "the text", |s| s.contains("1 typed before"));
+    drop(daemon);
+    tmux.wait("one", "the status bar to say so", |s| {
+        s.contains("reconnecting")
+    });
+    tmux.text("one", " and during");
+    // Saving now cannot work: it says why, and the text stays.
+    tmux.keys("one", &["C-s"]);
+    tmux.wait("one", "the prompt for a name", |s| s.contains("Save as"));
+    tmux.keys("one", &["C-u"]);
+    tmux.text("one", "/kept.txt");
+    tmux.keys("one", &["Enter"]);
+    tmux.wait("one", "the refusal", |s| s.contains("not saved"));
+    let _daemon = start_daemon(home);
+    tmux.wait("one", "the reconnection", |s| {
+        s.contains("connected") && !s.contains("reconnecting")
+    });
+    tmux.keys("one", &["C-s"]);
+    tmux.wait("one", "the save", |s| s.contains("saved /kept.txt"));
+    let cli = client(home).await.app("cli");
+    let kept = cli
+        .request(&vfs::Read {
+            path: "/kept.txt".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(kept.data, "typed before and during\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_terminals_of_one_user_both_work_and_the_last_layout_wins() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let _daemon = start_daemon(home);
+    let tmux = Tmux::new("two");
+    let command = format!(
+        "env AETHER_HOME={home} HOME={home} XDG_CONFIG_HOME={home}/config TERM=xterm-256color {aether}; echo AETHER-EXITED $?; sleep 60",
+        home = home.display(),
+        aether = env!("CARGO_BIN_EXE_aether"),
+    );
+    tmux.start("a", &command);
+    tmux.start("b", &command);
+    for side in ["a", "b"] {
+        tmux.wait(side, "the welcome hint", |s| {
+            s.contains("Welcome to Aether")
+        });
+        // Any key closes the hint; not Escape, which tmux may join to the next key.
+        tmux.keys(side, &["x"]);
+        tmux.wait(side, "the hint to close", |s| {
+            !s.contains("Welcome to Aether")
+        });
+    }
+    // `a` zooms its explorer; `b` opens a fourth window; both quit, `b` last.
+    tmux.keys("a", &["C-g", "z"]);
+    tmux.wait("a", "the zoom", |s| s.contains("[zoomed]"));
+    tmux.keys("b", &["C-g", "v"]);
+    tmux.wait("b", "the launcher", |s| s.contains("Open"));
+    tmux.keys("b", &["4"]);
+    tmux.wait("b", "settings open", |s| s.contains("Settings: Account"));
+    tmux.keys("a", &["C-g", "q"]);
+    tmux.wait("a", "a to exit", |s| s.contains("AETHER-EXITED 0"));
+    tmux.keys("b", &["C-g", "q"]);
+    tmux.wait("b", "b to exit", |s| s.contains("AETHER-EXITED 0"));
+    tmux.start("c", &command);
+    let screen = tmux.wait("c", "b's layout", |s| s.contains("Settings: Account"));
+    assert!(
+        !screen.contains("[zoomed]"),
+        "the last to save wins, whole:\n{screen}"
+    );
+}
