@@ -171,7 +171,7 @@ async fn open_edit_save_run_quit_and_come_back() {
     tmux.wait("one", "the welcome hint", |s| {
         s.contains("Welcome to Aether")
     });
-    tmux.keys("one", &["Escape"]);
+    tmux.keys("one", &["x"]);
     // The explorer has the keyboard; folders first, then echo.wasm, then notes.txt.
     tmux.wait("one", "the listing", |s| {
         s.contains("notes.txt") && !s.contains("Welcome")
