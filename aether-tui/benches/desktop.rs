@@ -191,6 +191,34 @@ async fn keypress_to_frame(client: AetherClient) {
     report("keypress → frame (editor, local)", &typing, "p99 < 16 ms");
 }
 
+/// The bus alone: the daemon's listing of 10,000 entries, raw, then decoded.
+async fn list_big_folder(client: &AetherClient) {
+    let files = client.app("files");
+    let mut raw = Histogram::<u64>::new(3).unwrap();
+    let mut typed = Histogram::<u64>::new(3).unwrap();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let answer = files
+            .request_raw(
+                "vfs.list",
+                aether_proto::frame::to_data(&vfs::List {
+                    path: "/bigdir".into(),
+                }),
+                None,
+            )
+            .await
+            .unwrap();
+        raw.record(started.elapsed().as_micros() as u64).unwrap();
+        let started = Instant::now();
+        let listing: vfs::Listing =
+            apps::app::decode::<vfs::List>(Ok(apps::Payload::new(answer.get()))).unwrap();
+        assert_eq!(listing.entries.len(), FOLDER_ENTRIES);
+        typed.record(started.elapsed().as_micros() as u64).unwrap();
+    }
+    report("  of which: vfs.list on the bus", &raw, "-");
+    report("  of which: decoding it (as the app)", &typed, "-");
+}
+
 async fn open_big_folder(client: AetherClient) {
     let mut h = Harness::new(client).await;
     let mut histogram = Histogram::<u64>::new(3).unwrap();
@@ -376,6 +404,7 @@ fn main() {
         fill_big_folder(&client.app("cli")).await;
         keypress_to_frame(client.clone()).await;
         open_big_folder(client.clone()).await;
+        list_big_folder(&client).await;
     });
     startup_and_idle(home.path());
 }

@@ -39,7 +39,7 @@ fn six_windows() -> Desktop {
                 window,
                 Event::Answer {
                     ticket,
-                    result: Ok(json!({ "path": data["path"], "entries": entries })),
+                    result: Ok(json!({ "path": data["path"], "entries": entries }).into()),
                 },
             ),
             (AppKind::Terminal, Effect::Subscribe { ticket, .. }) => {
@@ -63,7 +63,7 @@ fn six_windows() -> Desktop {
                     Event::Answer {
                         ticket: run,
                         result: Ok(json!({ "job": "j1", "topic": "vm.job.j1", "cached": true,
-                            "limits": { "timeout_ms": 1000, "memory_mb": 64, "output_kb": 64, "files": "none" } })),
+                            "limits": { "timeout_ms": 1000, "memory_mb": 64, "output_kb": 64, "files": "none" } }).into()),
                     },
                 );
                 for i in 0..60 {

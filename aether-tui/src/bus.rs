@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use aether_proto::client::{AetherClient, AppHandle, ClientError};
 use aether_proto::frame;
 use aether_proto::{ErrorBody, ErrorCode};
-use apps::{AppKind, Effect, Event, Ticket};
+use apps::{AppKind, Effect, Event, Payload, Ticket};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -61,7 +61,7 @@ impl Bus {
                     let result = handle
                         .request_raw(topic, frame::to_data(&data), None)
                         .await
-                        .map(|raw| serde_json::from_str::<Value>(raw.get()).unwrap_or(Value::Null))
+                        .map(|raw| Payload::new(raw.get()))
                         .map_err(error_body);
                     let _ = tx.send(Incoming {
                         window,

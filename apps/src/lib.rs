@@ -18,7 +18,7 @@ pub mod widgets;
 #[cfg(test)]
 mod testing;
 
-pub use app::{App, AppKind, Effect, Event, Hint, Level, Ticket, ViewCx};
+pub use app::{App, AppKind, Effect, Event, Hint, Level, Payload, Ticket, ViewCx};
 pub use key::{Key, KeyCode, Mods, Mouse};
 pub use theme::{Palette, Theme};
 

@@ -71,6 +71,6 @@ pub fn request_on(effects: &[Effect], topic: &str) -> (Ticket, Value) {
 pub fn answer(app: &mut dyn App, ticket: Ticket, data: Value) -> Vec<Effect> {
     app.update(Event::Answer {
         ticket,
-        result: Ok(data),
+        result: Ok(data.into()),
     })
 }

@@ -12,7 +12,9 @@ use aether_proto::api::vfs;
 use aether_proto::{ErrorBody, ErrorCode};
 use serde_json::{Value, json};
 
-use crate::app::{App, AppKind, Effect, Event, Hint, Level, Ticket, Tickets, decode, hint};
+use crate::app::{
+    App, AppKind, Effect, Event, Hint, Level, Payload, Ticket, Tickets, decode, hint,
+};
 use crate::key::{Key, KeyCode, Mods, Mouse};
 use crate::path;
 use crate::widgets::{LineEdit, LineInput, human_bytes};
@@ -369,7 +371,7 @@ impl Editor {
         Vec::new()
     }
 
-    fn on_answer(&mut self, ticket: Ticket, result: Result<Value, ErrorBody>) -> Vec<Effect> {
+    fn on_answer(&mut self, ticket: Ticket, result: Result<Payload, ErrorBody>) -> Vec<Effect> {
         let Some(pending) = self.pending.remove(&ticket) else {
             return Vec::new();
         };

@@ -11,7 +11,9 @@ use aether_proto::api::vfs::{self, Entry, Hit, Kind, UsageAnswer};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::app::{App, AppKind, Effect, Event, Hint, Level, Ticket, Tickets, decode, hint};
+use crate::app::{
+    App, AppKind, Effect, Event, Hint, Level, Payload, Ticket, Tickets, decode, hint,
+};
 use crate::key::{Key, KeyCode, Mouse};
 use crate::path;
 use crate::widgets::ListWindow;
@@ -515,7 +517,7 @@ impl Files {
         }
     }
 
-    fn on_answer(&mut self, ticket: Ticket, result: Result<Value, ErrorBody>) -> Vec<Effect> {
+    fn on_answer(&mut self, ticket: Ticket, result: Result<Payload, ErrorBody>) -> Vec<Effect> {
         if let Some(tree) = self.tree.as_mut()
             && tree.waits_for(ticket)
         {

@@ -9,9 +9,8 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::Widget;
-use serde_json::Value;
 
-use crate::app::{Effect, Ticket, Tickets, ViewCx, decode};
+use crate::app::{Effect, Payload, Ticket, Tickets, ViewCx, decode};
 use crate::key::{Key, KeyCode};
 use crate::path;
 use crate::widgets::{ListWindow, fit};
@@ -74,7 +73,7 @@ impl FolderTree {
     }
 
     /// A folder's listing: its sub-folders go in under it.
-    pub fn answered(&mut self, ticket: Ticket, result: Result<Value, ErrorBody>) {
+    pub fn answered(&mut self, ticket: Ticket, result: Result<Payload, ErrorBody>) {
         let Some(folder) = self.pending.remove(&ticket) else {
             return;
         };

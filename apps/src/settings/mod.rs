@@ -9,7 +9,7 @@ use aether_proto::ErrorBody;
 use aether_proto::api::sys;
 use serde_json::{Value, json};
 
-use crate::app::{App, AppKind, Effect, Event, Hint, Ticket, Tickets, decode, hint};
+use crate::app::{App, AppKind, Effect, Event, Hint, Payload, Ticket, Tickets, decode, hint};
 use crate::key::{Key, KeyCode};
 use crate::widgets::ListWindow;
 
@@ -209,7 +209,7 @@ impl Settings {
         }]
     }
 
-    fn on_answer(&mut self, pending: Pending, result: Result<Value, ErrorBody>) -> Vec<Effect> {
+    fn on_answer(&mut self, pending: Pending, result: Result<Payload, ErrorBody>) -> Vec<Effect> {
         let mut failed = |e: ErrorBody| self.error = Some(e.msg);
         match pending {
             Pending::Whoami => match decode::<sys::Whoami>(result) {

@@ -2,10 +2,9 @@
 
 use aether_proto::api::{vfs, vm};
 use aether_proto::{ErrorBody, ErrorCode};
-use serde_json::Value;
 
 use super::{ForegroundJob, Pending, Terminal, words};
-use crate::app::{Effect, decode};
+use crate::app::{Effect, Payload, decode};
 use crate::path;
 use crate::widgets::human_bytes;
 
@@ -156,7 +155,7 @@ fn run(term: &mut Terminal, file: &str, args: &[String]) -> Vec<Effect> {
 pub(super) fn answered(
     term: &mut Terminal,
     pending: Pending,
-    result: Result<Value, ErrorBody>,
+    result: Result<Payload, ErrorBody>,
 ) -> Vec<Effect> {
     let fail = |term: &mut Terminal, what: &str, e: ErrorBody| {
         term.out.error(&format!("{what}: {}", e.msg));

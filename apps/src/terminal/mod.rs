@@ -13,7 +13,7 @@ use aether_proto::ErrorBody;
 use aether_proto::api::vm;
 use serde_json::{Value, json};
 
-use crate::app::{App, AppKind, Effect, Event, Hint, Ticket, Tickets, hint};
+use crate::app::{App, AppKind, Effect, Event, Hint, Payload, Ticket, Tickets, hint};
 use crate::key::{Key, KeyCode, Mouse};
 use crate::path;
 use crate::widgets::{LineEdit, LineInput};
@@ -313,7 +313,7 @@ impl Terminal {
         Vec::new()
     }
 
-    fn on_answer(&mut self, ticket: Ticket, result: Result<Value, ErrorBody>) -> Vec<Effect> {
+    fn on_answer(&mut self, ticket: Ticket, result: Result<Payload, ErrorBody>) -> Vec<Effect> {
         let Some(pending) = self.pending.remove(&ticket) else {
             return Vec::new();
         };
