@@ -1,6 +1,7 @@
 //! The File Explorer: a folder's entries (virtualized), a preview, search through
 //! `vfs.search`, the file operations, live updates from `vfs.events`, quota usage.
 
+mod image;
 mod tree;
 mod view;
 
@@ -61,6 +62,11 @@ pub(crate) enum Preview {
         path: String,
         bytes: Vec<u8>,
         size: u64,
+    },
+    Image {
+        path: String,
+        size: u64,
+        image: image::ImagePreview,
     },
     Folder(String),
     Failed {
@@ -199,6 +205,11 @@ impl Files {
             self.preview_ticket = None;
             return Vec::new();
         }
+        let length = if image::is_image(&target) {
+            image::IMAGE_BYTES
+        } else {
+            PREVIEW_BYTES
+        };
         let ticket = self.tickets.issue();
         self.preview_ticket = Some(ticket);
         self.preview = Preview::Loading(target.clone());
@@ -206,7 +217,7 @@ impl Files {
             ticket,
             &vfs::Read {
                 path: target,
-                length: Some(PREVIEW_BYTES),
+                length: Some(length),
                 ..Default::default()
             },
         )]
@@ -606,13 +617,26 @@ impl Files {
             _ => return,
         };
         self.preview = match result {
-            Ok(answer) if answer.encoding == vfs::Encoding::Base64 => Preview::Binary {
-                path,
-                bytes: base64::engine::general_purpose::STANDARD
+            Ok(answer) if answer.encoding == vfs::Encoding::Base64 => {
+                let bytes = base64::engine::general_purpose::STANDARD
                     .decode(answer.data.as_bytes())
-                    .unwrap_or_default(),
-                size: answer.size,
-            },
+                    .unwrap_or_default();
+                let decoded = (answer.eof && image::is_image(&path))
+                    .then(|| image::ImagePreview::decode(&bytes))
+                    .flatten();
+                match decoded {
+                    Some(image) => Preview::Image {
+                        path,
+                        size: answer.size,
+                        image,
+                    },
+                    None => Preview::Binary {
+                        path,
+                        bytes: bytes[..bytes.len().min(PREVIEW_BYTES)].to_vec(),
+                        size: answer.size,
+                    },
+                }
+            }
             Ok(answer) => Preview::Text {
                 path,
                 lines: answer.data.lines().map(str::to_owned).collect(),

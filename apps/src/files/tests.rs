@@ -347,3 +347,38 @@ fn the_folder_tree_opens_folders_lazily_and_shows_them_in_the_list() {
     assert!(!files.in_tree, "Tab goes back to the list");
     assert_eq!(files.save()["tree"], true);
 }
+
+#[test]
+fn an_image_previews_as_a_picture() {
+    let mut files = docs();
+    files.update(Event::Key(Key::char('j')));
+    let effects = files.update(Event::Key(Key::char('j')));
+    let (read, data) = request_on(&effects, "vfs.read");
+    assert_eq!(data["path"], "/docs/photo.png");
+    assert_eq!(
+        data["length"],
+        2 << 20,
+        "an image is read whole, up to 2 MiB"
+    );
+    let picture = ::image::RgbImage::from_fn(64, 32, |x, y| {
+        ::image::Rgb([(x * 4) as u8, (y * 8) as u8, 128])
+    });
+    let mut png = std::io::Cursor::new(Vec::new());
+    picture
+        .write_to(&mut png, ::image::ImageFormat::Png)
+        .unwrap();
+    let png = png.into_inner();
+    answer(
+        &mut files,
+        read,
+        json!({ "path": "/docs/photo.png", "offset": 0, "length": png.len(), "size": png.len(), "eof": true,
+                "version": "v1", "encoding": "base64",
+                "data": base64::engine::general_purpose::STANDARD.encode(&png) }),
+    );
+    let screen = draw(&files, 120, 40, true);
+    assert!(screen.contains("image 64x32"), "{screen}");
+    assert!(
+        screen.contains('▀') || screen.contains('▄'),
+        "half-blocks:\n{screen}"
+    );
+}

@@ -187,6 +187,25 @@ fn render_preview(preview: &Preview, area: Rect, buf: &mut Buffer, cx: &ViewCx) 
             }
             out
         }
+        Preview::Image { size, image, .. } => {
+            let caption = Line::styled(
+                format!(
+                    "image {}x{}, {}",
+                    image.width,
+                    image.height,
+                    human_bytes(*size)
+                ),
+                theme.dim(),
+            );
+            caption.render(inner, buf);
+            let picture = Rect {
+                y: inner.y + 1,
+                height: inner.height.saturating_sub(1),
+                ..inner
+            };
+            image.render(picture, buf);
+            return;
+        }
         Preview::Binary { bytes, size, .. } => {
             let mut out = vec![Line::styled(
                 format!("binary, {}", human_bytes(*size)),
