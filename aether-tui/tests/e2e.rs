@@ -172,11 +172,11 @@ async fn open_edit_save_run_quit_and_come_back() {
         s.contains("Welcome to Aether")
     });
     tmux.keys("one", &["x"]);
-    // The explorer has the keyboard; folders first, then echo.wasm, then notes.txt.
+    // The explorer has the keyboard; folders first (the examples), then echo.wasm, then notes.txt.
     tmux.wait("one", "the listing", |s| {
         s.contains("notes.txt") && !s.contains("Welcome")
     });
-    tmux.keys("one", &["j", "Enter"]);
+    tmux.keys("one", &["j", "j", "Enter"]);
     tmux.wait("one", "the file in the editor", |s| {
         s.contains("1 first line")
     });

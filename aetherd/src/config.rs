@@ -91,6 +91,8 @@ pub struct VfsLimits {
     pub max_chunk_bytes: usize,
     /// Chunked uploads a user may have open at once.
     pub max_uploads: usize,
+    /// Put sample programs in `/examples` of each new user's root.
+    pub examples: bool,
 }
 
 impl Default for VfsLimits {
@@ -100,6 +102,7 @@ impl Default for VfsLimits {
             quota_files: 1_000_000,
             max_chunk_bytes: 2 << 20,
             max_uploads: 16,
+            examples: true,
         }
     }
 }

@@ -59,6 +59,8 @@ impl TestDaemon {
     pub async fn start_with(edit: impl FnOnce(&mut Config)) -> TestDaemon {
         let dir = tempfile::tempdir().expect("cannot create a temp dir for the daemon");
         let mut config = Config::for_data_dir(dir.path());
+        // Tests start from empty roots; the examples have a test of their own.
+        config.vfs.examples = false;
         config.listen = Listen::Explicit("127.0.0.1:0".parse().expect("valid address"));
         config.owner = OWNER.into();
         edit(&mut config);

@@ -193,6 +193,10 @@ impl Desktop {
                 format!("{prefix} {}", in_command(Command::Quit)),
                 "quit (your layout comes back next time)".into(),
             ),
+            (
+                "terminal".into(),
+                "type help, or run /examples/ticker.wasm".into(),
+            ),
         ]));
     }
 

@@ -427,3 +427,34 @@ async fn compiled_modules_are_cached_across_restarts() {
         "a restart must not recompile a known module"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_user_finds_example_programs_that_run() {
+    let d = TestDaemon::start_with(|c| c.vfs.examples = true).await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    let listing = req(&cli, "vfs.list", json!({ "path": "/examples" }))
+        .await
+        .unwrap();
+    let names: Vec<&str> = listing["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["README.md", "echo.wasm", "hello.wasm", "ticker.wasm"]
+    );
+    let mut events = cli.subscribe("vm.job.>").await.unwrap();
+    let done = run(
+        &cli,
+        &mut events,
+        json!({ "path": "/examples/hello.wasm", "args": ["you"] }),
+    )
+    .await;
+    assert_eq!(done.stdout, "hello from wasm\nyou\n");
+    // They count against the quota like any file.
+    let usage = req(&cli, "vfs.usage", json!({})).await.unwrap();
+    assert_eq!(usage["files"], 4);
+}

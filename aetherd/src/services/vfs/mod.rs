@@ -7,6 +7,7 @@
 //! travel in chunks: reads by offset/length, writes as an upload.
 
 mod disk;
+mod examples;
 mod ops;
 mod path;
 mod rescan;
@@ -310,17 +311,23 @@ impl Vfs {
         if let Some(user) = users.get(&user_id) {
             return Ok(user.clone());
         }
-        let root = UserRoot::open(
-            &self.roots.of(user_id),
-            &self.scratch.join(user_id.to_string()),
-        )
-        .map_err(|e| {
-            tracing::error!("vfs: cannot open the root of user {user_id}: {e}");
-            ErrorBody::new(
-                ErrorCode::Internal,
-                "cannot open your file root; see the daemon log",
-            )
-        })?;
+        let root_dir = self.roots.of(user_id);
+        if self.limits.examples && !root_dir.exists() {
+            // A first visit: the examples go in before anything counts or indexes the root.
+            if let Err(e) =
+                std::fs::create_dir_all(&root_dir).and_then(|()| examples::seed(&root_dir))
+            {
+                tracing::warn!("vfs: no examples for user {user_id}: {e}");
+            }
+        }
+        let root =
+            UserRoot::open(&root_dir, &self.scratch.join(user_id.to_string())).map_err(|e| {
+                tracing::error!("vfs: cannot open the root of user {user_id}: {e}");
+                ErrorBody::new(
+                    ErrorCode::Internal,
+                    "cannot open your file root; see the daemon log",
+                )
+            })?;
         let root = Arc::new(root);
         let index = self.indexes.for_user(user_id, &root)?;
         let user = Arc::new(UserVfs {
