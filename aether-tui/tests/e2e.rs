@@ -127,6 +127,15 @@ fn start_daemon(home: &Path) -> Daemon {
     Daemon { child }
 }
 
+/// `aether` on this home, saying how it exited and staying for the screen to be read.
+fn aether_command(home: &Path) -> String {
+    format!(
+        "env AETHER_HOME={home} HOME={home} XDG_CONFIG_HOME={home}/config TERM=xterm-256color {aether}; echo AETHER-EXITED $?; sleep 60",
+        home = home.display(),
+        aether = env!("CARGO_BIN_EXE_aether"),
+    )
+}
+
 async fn client(home: &Path) -> AetherClient {
     let endpoint = Endpoint::Unix(home.join("run/aetherd.sock"));
     AetherClient::connect(&endpoint, Auth::Local, ClientOptions::default())
@@ -162,11 +171,7 @@ async fn open_edit_save_run_quit_and_come_back() {
     .unwrap();
 
     let tmux = Tmux::new("flow");
-    let command = format!(
-        "env AETHER_HOME={home} HOME={home} XDG_CONFIG_HOME={home}/config TERM=xterm-256color {aether}; echo AETHER-EXITED $?; sleep 60",
-        home = home.display(),
-        aether = env!("CARGO_BIN_EXE_aether"),
-    );
+    let command = aether_command(home);
     tmux.start("one", &command);
     tmux.wait("one", "the welcome hint", |s| {
         s.contains("Welcome to Aether")
@@ -239,11 +244,7 @@ async fn the_daemon_going_away_and_coming_back_loses_nothing_typed() {
     let home = home.path();
     let daemon = start_daemon(home);
     let tmux = Tmux::new("restart");
-    let command = format!(
-        "env AETHER_HOME={home} HOME={home} XDG_CONFIG_HOME={home}/config TERM=xterm-256color {aether}; echo AETHER-EXITED $?; sleep 60",
-        home = home.display(),
-        aether = env!("CARGO_BIN_EXE_aether"),
-    );
+    let command = aether_command(home);
     tmux.start("one", &command);
     tmux.wait("one", "the welcome hint", |s| {
         s.contains("Welcome to Aether")
@@ -291,11 +292,7 @@ async fn two_terminals_of_one_user_both_work_and_the_last_layout_wins() {
     let home = home.path();
     let _daemon = start_daemon(home);
     let tmux = Tmux::new("two");
-    let command = format!(
-        "env AETHER_HOME={home} HOME={home} XDG_CONFIG_HOME={home}/config TERM=xterm-256color {aether}; echo AETHER-EXITED $?; sleep 60",
-        home = home.display(),
-        aether = env!("CARGO_BIN_EXE_aether"),
-    );
+    let command = aether_command(home);
     tmux.start("a", &command);
     tmux.start("b", &command);
     for side in ["a", "b"] {

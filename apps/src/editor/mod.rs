@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use aether_proto::api::vfs;
 use aether_proto::{ErrorBody, ErrorCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::app::{
     App, AppKind, Effect, Event, Hint, Level, Payload, Ticket, Tickets, decode, hint,
@@ -46,6 +46,23 @@ pub(crate) enum DiffLine {
     Same(String),
     Mine(String),
     Theirs(String),
+}
+
+/// What the session keeps of an editor: its files and cursors (not unsaved text).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct Saved {
+    tabs: Vec<SavedTab>,
+    active: usize,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SavedTab {
+    path: String,
+    #[serde(default)]
+    row: usize,
+    #[serde(default)]
+    col: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -94,24 +111,20 @@ impl Editor {
     }
 
     pub fn restore(state: &Value) -> Editor {
+        let saved: Saved = serde_json::from_value(state.clone()).unwrap_or_default();
         let mut editor = Editor::new(None);
-        let tabs: Vec<Doc> = state["tabs"]
-            .as_array()
+        let tabs: Vec<Doc> = saved
+            .tabs
             .into_iter()
-            .flatten()
-            .filter_map(|tab| {
-                let mut doc = Doc::loading(path::normalize(tab["path"].as_str()?));
-                doc.restore_cursor = Some((
-                    tab["row"].as_u64().unwrap_or(0) as usize,
-                    tab["col"].as_u64().unwrap_or(0) as usize,
-                ));
-                Some(doc)
+            .map(|tab| {
+                let mut doc = Doc::loading(path::normalize(&tab.path));
+                doc.restore_cursor = Some((tab.row, tab.col));
+                doc
             })
             .collect();
         if !tabs.is_empty() {
             editor.docs = tabs;
-            editor.active =
-                (state["active"].as_u64().unwrap_or(0) as usize).min(editor.docs.len() - 1);
+            editor.active = saved.active.min(editor.docs.len() - 1);
         }
         editor
     }
@@ -688,15 +701,23 @@ impl App for Editor {
     }
 
     fn save(&self) -> Value {
-        let tabs: Vec<Value> = self
+        let tabs = self
             .docs
             .iter()
             .filter_map(|d| {
                 let (row, col) = d.cursor();
-                Some(json!({ "path": d.path.clone()?, "row": row, "col": col }))
+                Some(SavedTab {
+                    path: d.path.clone()?,
+                    row,
+                    col,
+                })
             })
             .collect();
-        json!({ "tabs": tabs, "active": self.active })
+        serde_json::to_value(Saved {
+            tabs,
+            active: self.active,
+        })
+        .unwrap_or_default()
     }
 
     fn paths(&self) -> Vec<String> {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use aether_proto::ErrorBody;
 use aether_proto::api::vfs::{self, Entry, Hit, Kind, UsageAnswer};
 use base64::Engine;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::app::{
     App, AppKind, Effect, Event, Hint, Level, Payload, Ticket, Tickets, decode, hint,
@@ -82,6 +82,15 @@ pub(crate) struct SearchResults {
     ticket: Option<Ticket>,
 }
 
+/// What the session keeps of an explorer.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct Saved {
+    cwd: String,
+    selected: Option<String>,
+    tree: bool,
+}
+
 /// What an answer, a prompt or a confirmation was for.
 #[derive(Debug, Clone)]
 enum Pending {
@@ -124,9 +133,10 @@ impl Files {
     }
 
     pub fn restore(state: &Value) -> Files {
-        let mut files = Files::new(state["cwd"].as_str().unwrap_or("/"));
-        files.reselect = state["selected"].as_str().map(str::to_owned);
-        files.restore_tree = state["tree"].as_bool().unwrap_or(false);
+        let saved: Saved = serde_json::from_value(state.clone()).unwrap_or_default();
+        let mut files = Files::new(&saved.cwd);
+        files.reselect = saved.selected;
+        files.restore_tree = saved.tree;
         files
     }
 
@@ -777,11 +787,12 @@ impl App for Files {
     }
 
     fn save(&self) -> Value {
-        json!({
-            "tree": self.tree.is_some(),
-            "cwd": self.cwd,
-            "selected": self.selected().map(|e| e.name.clone()),
+        serde_json::to_value(Saved {
+            cwd: self.cwd.clone(),
+            selected: self.selected().map(|e| e.name.clone()),
+            tree: self.tree.is_some(),
         })
+        .unwrap_or_default()
     }
 }
 

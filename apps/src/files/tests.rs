@@ -382,3 +382,17 @@ fn an_image_previews_as_a_picture() {
         "half-blocks:\n{screen}"
     );
 }
+
+#[test]
+fn a_saved_state_of_the_wrong_shape_restores_the_defaults() {
+    for state in [
+        json!({ "cwd": 7, "tree": "yes" }),
+        json!([1, 2]),
+        json!(null),
+    ] {
+        assert_eq!(Files::restore(&state).cwd(), "/");
+        assert_eq!(crate::terminal::Terminal::restore(&state).cwd(), "/");
+        let editor = crate::editor::Editor::restore(&state);
+        assert_eq!(editor.title(), "Editor untitled");
+    }
+}

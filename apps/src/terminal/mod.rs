@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use aether_proto::ErrorBody;
 use aether_proto::api::vm;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::app::{App, AppKind, Effect, Event, Hint, Payload, Ticket, Tickets, hint};
 use crate::key::{Key, KeyCode, Mouse};
@@ -45,6 +45,14 @@ pub struct Terminal {
     typed_ahead: std::collections::VecDeque<String>,
     /// Input typed for a program before it started.
     early_stdin: Vec<String>,
+}
+
+/// What the session keeps of a terminal.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct Saved {
+    cwd: String,
+    history: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -97,13 +105,10 @@ impl Terminal {
     }
 
     pub fn restore(state: &Value) -> Terminal {
-        let mut terminal = Terminal::new(state["cwd"].as_str().unwrap_or("/"));
-        terminal.history = state["history"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|h| h.as_str().map(str::to_owned))
-            .collect();
+        let saved: Saved = serde_json::from_value(state.clone()).unwrap_or_default();
+        let mut terminal = Terminal::new(&saved.cwd);
+        terminal.history = saved.history;
+        terminal.history.truncate(HISTORY);
         terminal
     }
 
@@ -544,7 +549,11 @@ impl App for Terminal {
 
     fn save(&self) -> Value {
         let start = self.history.len().saturating_sub(HISTORY);
-        json!({ "cwd": self.cwd, "history": self.history[start..] })
+        serde_json::to_value(Saved {
+            cwd: self.cwd.clone(),
+            history: self.history[start..].to_vec(),
+        })
+        .unwrap_or_default()
     }
 }
 
