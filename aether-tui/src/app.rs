@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use aether_proto::api::{session, sys};
-use aether_proto::client::{AetherClient, AppHandle, Link};
+use aether_proto::client::{AetherClient, AppHandle, Endpoint, Link, local};
 use apps::Level;
 use crossterm::event::EventStream;
 use futures_util::StreamExt;
@@ -27,8 +27,27 @@ const SAVE_AFTER: Duration = Duration::from_millis(800);
 pub struct Options {
     /// Start from the default layout, not the saved one.
     pub fresh: bool,
+    /// The local daemon's endpoint, to start it again when it goes away.
+    pub revive: Option<Endpoint>,
     /// When the process started, for `AETHER_TUI_STARTUP_FILE`.
     pub started: Instant,
+}
+
+/// The shortest time between two attempts to start the local daemon again.
+const REVIVE_EVERY: Duration = Duration::from_secs(30);
+
+/// Start the local daemon again, off the event loop (it waits until the socket opens).
+/// Nothing is sent when something listens again by the time we look: the client's own
+/// reconnect takes it from there.
+fn revive(endpoint: Endpoint, outcome: mpsc::UnboundedSender<Result<String, String>>) {
+    tokio::task::spawn_blocking(move || {
+        if !local::nobody_listens(&endpoint) {
+            return;
+        }
+        tracing::warn!("the daemon is gone; starting it again");
+        let result = local::restart_daemon(&endpoint).map(|log| log.display().to_string());
+        let _ = outcome.send(result);
+    });
 }
 
 /// With `AETHER_TUI_STARTUP_FILE` set, write how long the start took (to the first frame
@@ -127,6 +146,8 @@ pub async fn run(
     let mut frame_at: Option<Instant> = Some(Instant::now());
     let mut was_down = false;
     let mut first_frame = true;
+    let (revived_tx, mut revived) = mpsc::unbounded_channel::<Result<String, String>>();
+    let mut revival: Option<Instant> = None;
     let result = loop {
         handle_outputs(&mut desktop, &mut bus, &config, &notices_tx);
         if desktop.quitting() {
@@ -182,9 +203,28 @@ pub async fn run(
                         desktop.reconnected();
                     }
                     LinkState::Up => {}
+                    LinkState::Reconnecting(attempts) if attempts >= 1 => {
+                        was_down = true;
+                        if let Some(endpoint) = &options.revive
+                            && revival.is_none_or(|at| at.elapsed() >= REVIVE_EVERY)
+                        {
+                            revival = Some(Instant::now());
+                            revive(endpoint.clone(), revived_tx.clone());
+                        }
+                    }
                     _ => was_down = true,
                 }
             }
+            Some(outcome) = revived.recv() => match outcome {
+                Ok(log) => desktop.notify(
+                    Level::Warn,
+                    format!("the daemon had stopped; started it again (its log: {log})"),
+                ),
+                Err(why) => desktop.notify(
+                    Level::Error,
+                    format!("the daemon is gone and could not be started again: {why}"),
+                ),
+            },
             _ = sleep_until(deadline), if deadline.is_some() => {
                 let now = Instant::now();
                 changed = desktop.expire(now);

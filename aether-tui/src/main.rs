@@ -78,6 +78,8 @@ fn main() -> ExitCode {
         };
         let options = app::Options {
             fresh: cli.fresh,
+            // The local daemon (the one we would autostart) is started again if it dies.
+            revive: cli.url.is_none().then(local::default_endpoint),
             started,
         };
         let prepared = app::prepare(&client, &config, &options).await;

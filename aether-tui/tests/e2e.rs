@@ -129,11 +129,24 @@ fn start_daemon(home: &Path) -> Daemon {
 
 /// `aether` on this home, saying how it exited and staying for the screen to be read.
 fn aether_command(home: &Path) -> String {
+    aether_command_with(home, "")
+}
+
+fn aether_command_with(home: &Path, args: &str) -> String {
     format!(
-        "env AETHER_HOME={home} HOME={home} XDG_CONFIG_HOME={home}/config TERM=xterm-256color {aether}; echo AETHER-EXITED $?; sleep 60",
+        "env AETHER_HOME={home} HOME={home} XDG_CONFIG_HOME={home}/config TERM=xterm-256color {aether} {args}; echo AETHER-EXITED $?; sleep 60",
         home = home.display(),
         aether = env!("CARGO_BIN_EXE_aether"),
     )
+}
+
+/// A daemon some other process started, stopped by its pid when the test ends.
+struct Adopted(u32);
+
+impl Drop for Adopted {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.to_string()).status();
+    }
 }
 
 async fn client(home: &Path) -> AetherClient {
@@ -244,7 +257,9 @@ async fn the_daemon_going_away_and_coming_back_loses_nothing_typed() {
     let home = home.path();
     let daemon = start_daemon(home);
     let tmux = Tmux::new("restart");
-    let command = aether_command(home);
+    // Named explicitly, the daemon is not ours to start again: the test brings it back.
+    let socket = home.join("run/aetherd.sock");
+    let command = aether_command_with(home, &format!("--url unix:{}", socket.display()));
     tmux.start("one", &command);
     tmux.wait("one", "the welcome hint", |s| {
         s.contains("Welcome to Aether")
@@ -322,4 +337,40 @@ async fn two_terminals_of_one_user_both_work_and_the_last_layout_wins() {
         !screen.contains("[zoomed]"),
         "the last to save wins, whole:\n{screen}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_daemon_is_started_again_when_it_dies() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let daemon = start_daemon(home);
+    let tmux = Tmux::new("revive");
+    tmux.start("one", &aether_command(home));
+    tmux.wait("one", "the welcome hint", |s| {
+        s.contains("Welcome to Aether")
+    });
+    tmux.keys("one", &["x"]);
+    tmux.keys("one", &["M-l"]);
+    tmux.text("one", "still here");
+    tmux.wait("one", "the text", |s| s.contains("1 still here"));
+    drop(daemon);
+    tmux.wait("one", "the daemon started again", |s| {
+        s.contains("started it again")
+    });
+    let stats = client(home)
+        .await
+        .app("cli")
+        .request(&aether_proto::api::sys::Stats {})
+        .await
+        .unwrap();
+    let _revived = Adopted(stats.pid.expect("the owner sees the pid"));
+    tmux.wait("one", "the reconnection", |s| s.contains("● connected"));
+    tmux.keys("one", &["C-s"]);
+    tmux.wait("one", "the prompt for a name", |s| s.contains("Save as"));
+    tmux.keys("one", &["C-u"]);
+    tmux.text("one", "/revived.txt");
+    tmux.keys("one", &["Enter"]);
+    tmux.wait("one", "the save", |s| s.contains("saved /revived.txt"));
+    tmux.keys("one", &["C-g", "q"]);
+    tmux.wait("one", "aether to exit", |s| s.contains("AETHER-EXITED 0"));
 }

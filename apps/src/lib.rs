@@ -34,6 +34,16 @@ pub fn launch(kind: AppKind, arg: Option<&str>) -> Box<dyn App> {
     }
 }
 
+/// The app that opens a file: programs (`.wasm`) run in the terminal, the rest opens in
+/// the editor.
+pub fn opener_for(path: &str) -> AppKind {
+    if path.to_ascii_lowercase().ends_with(".wasm") {
+        AppKind::Terminal
+    } else {
+        AppKind::Editor
+    }
+}
+
 /// A window as the session saved it ([`App::save`]).
 pub fn restore(kind: AppKind, state: &Value) -> Box<dyn App> {
     match kind {

@@ -121,15 +121,18 @@ fn daemon_binary(who: &str) -> Result<PathBuf, String> {
     if beside.exists() {
         return Ok(beside);
     }
-    if let Some(found) = std::env::var_os("PATH")
+    if let Some(found) = daemon_on_path() {
+        return Ok(found);
+    }
+    build_in_checkout(&exe, &beside, who)
+}
+
+fn daemon_on_path() -> Option<PathBuf> {
+    std::env::var_os("PATH")
         .into_iter()
         .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
         .map(|dir| dir.join("aetherd"))
         .find(|path| path.is_file())
-    {
-        return Ok(found);
-    }
-    build_in_checkout(&exe, &beside, who)
 }
 
 /// Build `aetherd` into this binary's cargo target dir, when this binary was built from
@@ -171,25 +174,60 @@ fn build_in_checkout(exe: &Path, beside: &Path, who: &str) -> Result<PathBuf, St
 }
 
 fn start_daemon(endpoint: &Endpoint, why: &str, who: &str) -> Result<(), String> {
-    let Endpoint::Unix(socket) = endpoint else {
+    let Endpoint::Unix(_) = endpoint else {
         return Err(why.to_owned());
     };
-    let log_dir = socket.parent().unwrap_or(Path::new("/tmp"));
-    let io_err = |path: &Path, e: io::Error| format!("{}: {e}", path.display());
-    std::fs::create_dir_all(log_dir).map_err(|e| io_err(log_dir, e))?;
-    let log_path = log_dir.join("aetherd.log");
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| io_err(&log_path, e))?;
     let binary = daemon_binary(who)?;
+    let log_path = log_path(endpoint);
     eprintln!(
         "{who}: no daemon answered; starting {} (log: {})",
         binary.display(),
         log_path.display()
     );
-    let mut child = Command::new(&binary)
+    spawn_daemon(endpoint, &binary)
+}
+
+/// Start the local daemon again after it went away under a running client (which must
+/// not print: the screen may be a full-screen desktop). Only when nothing listens on the
+/// socket and a built `aetherd` is at hand; never builds one. Returns its log's path.
+pub fn restart_daemon(endpoint: &Endpoint) -> Result<PathBuf, String> {
+    if !nobody_listens(endpoint) {
+        return Err("something listens on the socket again".into());
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("where am I: {e}"))?;
+    let beside = exe.with_file_name("aetherd");
+    let binary = if beside.exists() {
+        beside
+    } else {
+        daemon_on_path().ok_or("no aetherd beside this binary or on PATH")?
+    };
+    spawn_daemon(endpoint, &binary)?;
+    Ok(log_path(endpoint))
+}
+
+fn log_path(endpoint: &Endpoint) -> PathBuf {
+    let dir = match endpoint {
+        Endpoint::Unix(socket) => socket.parent().unwrap_or(Path::new("/tmp")),
+        _ => Path::new("/tmp"),
+    };
+    dir.join("aetherd.log")
+}
+
+/// Start `binary` as the daemon on the Unix socket and wait until it listens.
+fn spawn_daemon(endpoint: &Endpoint, binary: &Path) -> Result<(), String> {
+    let Endpoint::Unix(socket) = endpoint else {
+        return Err("only a local daemon can be started".into());
+    };
+    let log_path = log_path(endpoint);
+    let log_dir = log_path.parent().unwrap_or(Path::new("/tmp"));
+    let io_err = |path: &Path, e: io::Error| format!("{}: {e}", path.display());
+    std::fs::create_dir_all(log_dir).map_err(|e| io_err(log_dir, e))?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| io_err(&log_path, e))?;
+    let mut child = Command::new(binary)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)

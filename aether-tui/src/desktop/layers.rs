@@ -514,23 +514,32 @@ fn render_help(help: &Help, screen: Rect, buf: &mut Buffer, theme: &Theme) {
         .max()
         .unwrap_or(0)
         .min(inner.width as usize / 2);
-    let lines: Vec<Line> = help
-        .lines
-        .iter()
-        .skip(help.scroll)
-        .map(|(keys, what)| {
-            if what.is_empty() {
-                return Line::styled(keys.clone(), theme.accent());
-            }
-            Line::from(vec![
-                Span::styled(
-                    format!("  {:<key_width$}  ", fit(keys, key_width)),
-                    theme.warn(),
-                ),
-                Span::raw(what.clone()),
-            ])
-        })
-        .collect();
+    // Descriptions wrap under themselves, so nothing is cut on a narrow screen.
+    let what_width = (inner.width as usize).saturating_sub(key_width + 4).max(1);
+    let mut lines: Vec<Line> = Vec::new();
+    for (keys, what) in help.lines.iter().skip(help.scroll) {
+        if what.is_empty() {
+            lines.push(Line::styled(keys.clone(), theme.accent()));
+            continue;
+        }
+        for (i, row) in apps::widgets::wrap_words(what, what_width)
+            .into_iter()
+            .enumerate()
+        {
+            let keys = if i == 0 {
+                fit(keys, key_width)
+            } else {
+                String::new()
+            };
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {keys:<key_width$}  "), theme.warn()),
+                Span::raw(row),
+            ]));
+        }
+        if lines.len() >= inner.height as usize {
+            break;
+        }
+    }
     Paragraph::new(lines).render(inner, buf);
 }
 

@@ -730,7 +730,7 @@ impl Desktop {
                 self.open_app(kind, Placement::Auto, None);
             }
             Answer::Palette(PaletteItem::OpenFile(path)) => {
-                self.open_path(AppKind::Editor, path, None)
+                self.open_path(apps::opener_for(&path), path, None)
             }
             Answer::Launch(kind, placement) => {
                 self.open_app(kind, placement, None);

@@ -35,7 +35,9 @@ impl Desktop {
             .render(body, buf);
         }
         let focus = self.focused();
-        for placed in self.layout() {
+        let placed_windows = self.layout();
+        let titles = self.titles(&placed_windows);
+        for (placed, title) in placed_windows.iter().zip(titles) {
             let Some(app) = self.windows.get(&placed.id) else {
                 continue;
             };
@@ -44,7 +46,7 @@ impl Desktop {
                 Clear.render(placed.area, buf);
             }
             let title = fit(
-                &format!(" {} ", app.title()),
+                &format!(" {title} "),
                 placed.area.width.saturating_sub(2) as usize,
             );
             let block = Block::default()
@@ -76,6 +78,36 @@ impl Desktop {
             layer.render(body, buf, theme);
         }
         self.render_notices(body, buf);
+    }
+
+    /// The windows' titles, numbered where two would read the same (two terminals in `/`).
+    fn titles(&self, placed: &[crate::wm::Placed]) -> Vec<String> {
+        let titles: Vec<String> = placed
+            .iter()
+            .map(|p| {
+                self.windows
+                    .get(&p.id)
+                    .map(|a| a.title())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..placed.len()).collect();
+        order.sort_by_key(|&i| placed[i].id);
+        let mut seen: std::collections::HashMap<&str, usize> = Default::default();
+        let mut nth = vec![0; placed.len()];
+        for i in order {
+            let n = seen.entry(titles[i].as_str()).or_default();
+            *n += 1;
+            nth[i] = *n;
+        }
+        titles
+            .iter()
+            .zip(nth)
+            .map(|(title, n)| match n {
+                1 => title.clone(),
+                n => format!("{title} ({n})"),
+            })
+            .collect()
     }
 
     fn render_tabs(&self, area: Rect, buf: &mut Buffer) {
@@ -112,10 +144,14 @@ impl Desktop {
                 theme.info().patch(theme.bar()),
             ),
             LinkState::Reconnecting(n) => Span::styled(
-                format!(
-                    " {} reconnecting ({n}); your work is kept ",
-                    theme.glyph("◌", "~")
-                ),
+                match n {
+                    0 => format!(" {} connection lost; reconnecting ", theme.glyph("◌", "~")),
+                    n => format!(
+                        " {} daemon unreachable (try {}); your work is kept ",
+                        theme.glyph("◌", "~"),
+                        n + 1
+                    ),
+                },
                 theme.warn().patch(theme.bar()),
             ),
             LinkState::Down(why) => Span::styled(
@@ -148,7 +184,7 @@ impl Desktop {
                 key(Command::Help),
                 key(Command::Quit),
             ),
-            Mode::Locked => format!("LOCKED: every key goes to the window · {prefix} unlocks "),
+            Mode::Locked => format!("every key goes to the window · {prefix} unlocks "),
             Mode::Normal => format!(
                 "{prefix} {} palette · {prefix} {} help · {prefix} {} quit ",
                 key(Command::Palette),
@@ -169,24 +205,33 @@ impl Desktop {
 
     fn render_notices(&self, body: Rect, buf: &mut Buffer) {
         let theme = &self.theme;
-        let width = 50.min(body.width);
+        let room = 50.min(body.width).saturating_sub(2) as usize;
         let mut y = body.bottom();
         for notice in self.notices.iter().rev() {
-            if y <= body.y {
-                break;
-            }
-            y -= 1;
             let style = match notice.level {
                 Level::Info => theme.info(),
                 Level::Warn => theme.warn(),
                 Level::Error => theme.error(),
             }
             .patch(theme.bar());
-            let text = fit(&format!(" {} ", notice.text), width as usize);
-            let w = unicode_width::UnicodeWidthStr::width(text.as_str()) as u16;
-            let area = Rect::new(body.right().saturating_sub(w), y, w, 1);
-            Clear.render(area, buf);
-            Line::styled(text, style).render(area, buf);
+            // A long notice wraps (up to three rows) rather than losing its end.
+            let mut rows = apps::widgets::wrap_words(&notice.text, room);
+            if rows.len() > 3 {
+                rows.truncate(3);
+                let last = fit(&rows[2], room.saturating_sub(1));
+                rows[2] = format!("{}…", last.trim_end_matches('…'));
+            }
+            for row in rows.iter().rev() {
+                if y <= body.y {
+                    return;
+                }
+                y -= 1;
+                let text = format!(" {row} ");
+                let w = unicode_width::UnicodeWidthStr::width(text.as_str()) as u16;
+                let area = Rect::new(body.right().saturating_sub(w), y, w, 1);
+                Clear.render(area, buf);
+                Line::styled(text, style).render(area, buf);
+            }
         }
     }
 }

@@ -342,3 +342,21 @@ fn the_launcher_names_apps_as_their_manifests_do() {
     let focused = d.focused().unwrap();
     assert_eq!(d.windows[&focused].kind(), AppKind::Settings);
 }
+
+#[test]
+fn two_windows_of_the_same_title_are_numbered_and_closing_focuses_the_neighbour() {
+    let mut d = desktop(120, 40);
+    let second = d.open_app(AppKind::Terminal, Placement::Auto, None);
+    let screen = draw(&d);
+    assert!(screen.contains("Terminal / (2)"), "{screen}");
+    assert_eq!(d.focused(), Some(second));
+    prefix(&mut d, Key::char('z'));
+    prefix(&mut d, Key::char('x'));
+    let screen = draw(&d);
+    assert!(!screen.contains("(2)"), "{screen}");
+    let focused = d
+        .focused()
+        .and_then(|id| d.windows.get(&id))
+        .map(|a| a.kind());
+    assert_eq!(focused, Some(AppKind::Files), "the window it split from");
+}

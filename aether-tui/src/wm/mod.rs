@@ -156,13 +156,14 @@ impl Workspace {
     /// Take a window out of this workspace. False if it is not here.
     pub fn remove(&mut self, id: WindowId) -> bool {
         let before = self.windows().len();
+        let mut beside = None;
         if let Some(i) = self.floating.iter().position(|f| f.id == id) {
             self.floating.remove(i);
         } else if let Some(tree) = &mut self.tree {
             if *tree == Node::Window(id) {
                 self.tree = None;
             } else {
-                tree.remove(id);
+                beside = tree.remove(id);
             }
         }
         if self.windows().len() == before {
@@ -170,11 +171,14 @@ impl Workspace {
         }
         if self.focus == id {
             self.zoomed = false;
-            self.focus = self
-                .floating
-                .last()
-                .map(|f| f.id)
-                .filter(|_| self.show_floating)
+            // A tiled window's neighbour, else the top floating one, else any.
+            self.focus = beside
+                .or_else(|| {
+                    self.floating
+                        .last()
+                        .map(|f| f.id)
+                        .filter(|_| self.show_floating)
+                })
                 .or_else(|| self.tree.as_ref().map(|t| t.windows()[0]))
                 .or_else(|| self.floating.last().map(|f| f.id))
                 .unwrap_or(id);
@@ -340,6 +344,18 @@ mod tests {
         ws.toggle_float();
         assert!(!ws.is_floating(WindowId(3)));
         assert_eq!(ws.layout(area).len(), 3);
+    }
+
+    #[test]
+    fn closing_a_window_focuses_its_neighbour() {
+        let mut ws = Workspace::new("main", WindowId(1));
+        ws.split(Split::Right, WindowId(2));
+        ws.split(Split::Down, WindowId(3));
+        ws.focus = WindowId(3);
+        ws.zoomed = true;
+        assert!(ws.remove(WindowId(3)));
+        assert_eq!(ws.focus, WindowId(2), "the window above it, not the first");
+        assert!(!ws.zoomed);
     }
 
     #[test]

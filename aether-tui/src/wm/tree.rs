@@ -94,21 +94,22 @@ impl Node {
         }
     }
 
-    /// Remove a window; its sibling takes the parent's place. False when it is the last
-    /// window or not here.
-    pub fn remove(&mut self, target: WindowId) -> bool {
+    /// Remove a window; its sibling takes the parent's place. Returns the window nearest
+    /// the one removed (the focus goes there), or `None` when it is the last window or
+    /// not here.
+    pub fn remove(&mut self, target: WindowId) -> Option<WindowId> {
         let Node::Split { first, second, .. } = self else {
-            return false;
+            return None;
         };
         if **first == Node::Window(target) {
             *self = (**second).clone();
-            return true;
+            return self.windows().first().copied();
         }
         if **second == Node::Window(target) {
             *self = (**first).clone();
-            return true;
+            return self.windows().last().copied();
         }
-        first.remove(target) || second.remove(target)
+        first.remove(target).or_else(|| second.remove(target))
     }
 
     /// Each window's area (borders included).
@@ -390,15 +391,15 @@ mod tests {
     #[test]
     fn closing_gives_the_area_to_the_sibling() {
         let mut tree = three();
-        assert!(tree.remove(B));
+        assert_eq!(tree.remove(B), Some(C), "the focus goes beside");
         assert_eq!(tree.windows(), vec![A, C]);
         assert_eq!(
             tree.layout(Rect::new(0, 0, 80, 24))[1],
             (C, Rect::new(40, 0, 40, 24))
         );
-        assert!(tree.remove(A));
+        assert_eq!(tree.remove(A), Some(C));
         assert_eq!(tree, Node::Window(C));
-        assert!(!tree.remove(C), "the last window stays");
+        assert_eq!(tree.remove(C), None, "the last window stays");
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub(crate) struct Doc {
     /// The version read or last saved; a save succeeds only if the file is still at it.
     pub version: Option<String>,
     pub dirty: bool,
+    /// A hash of the text as last read or saved: undoing back to it is clean again.
+    saved_fingerprint: u64,
     /// Another writer changed the file while this tab had edits.
     pub changed_elsewhere: bool,
     pub state: DocState,
@@ -48,6 +50,7 @@ impl Doc {
             path: None,
             version: None,
             dirty: false,
+            saved_fingerprint: fingerprint(""),
             changed_elsewhere: false,
             state: DocState::Ready,
             restore_cursor: None,
@@ -89,6 +92,7 @@ impl Doc {
         self.changed_from.set(0);
         self.version = version;
         self.dirty = false;
+        self.saved_fingerprint = fingerprint(&self.text());
         self.changed_elsewhere = false;
         self.state = DocState::Ready;
         if let Some((row, col)) = self.restore_cursor.take() {
@@ -103,6 +107,7 @@ impl Doc {
     pub fn saved(&mut self, text: &str, version: String) {
         self.version = Some(version);
         self.changed_elsewhere = false;
+        self.saved_fingerprint = fingerprint(text);
         self.dirty = self.text() != text;
     }
 
@@ -131,6 +136,7 @@ impl Doc {
             return;
         }
         let before = self.area.cursor().0;
+        let history = matches!(key.code, KeyCode::Char('z' | 'y')) && key.mods.ctrl;
         let modified = match (key.code, key.mods.ctrl) {
             (KeyCode::Char('z'), true) => self.area.undo(),
             (KeyCode::Char('y'), true) => self.area.redo(),
@@ -148,7 +154,12 @@ impl Doc {
         if modified {
             self.touched(before.min(self.area.cursor().0));
         }
-        self.dirty |= modified;
+        if modified && history {
+            // Undo and redo may land back on the saved text.
+            self.dirty = fingerprint(&self.text()) != self.saved_fingerprint;
+        } else {
+            self.dirty |= modified;
+        }
     }
 
     pub fn paste(&mut self, text: &str) {
@@ -228,8 +239,15 @@ impl Doc {
     }
 }
 
+fn fingerprint(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
+}
+
 fn styled(mut area: TextArea<'static>) -> TextArea<'static> {
-    area.set_line_number_style(Style::default().add_modifier(Modifier::DIM));
+    // Line numbers are the view's: the text area's own slide away on scrolling right.
     area.set_cursor_line_style(Style::default());
     area.set_cursor_style(Style::default().add_modifier(Modifier::REVERSED));
     area.set_selection_style(Style::default().add_modifier(Modifier::REVERSED | Modifier::DIM));

@@ -87,6 +87,10 @@ enum Pending {
         path: String,
     },
     ConfirmClose,
+    /// After a reconnect: has the file changed while we were away?
+    Recheck {
+        path: String,
+    },
 }
 
 const CONFLICT_OPTIONS: [&str; 4] = ["Reload theirs", "Overwrite", "Keep both", "Show the diff"];
@@ -394,6 +398,10 @@ impl Editor {
                 Vec::new()
             }
             Pending::Save { path, text } => self.on_saved(path, text, decode::<vfs::Write>(result)),
+            Pending::Recheck { path } => match decode::<vfs::Stat>(result) {
+                Ok(stat) => self.changed_to(&path, stat.version.as_deref()),
+                Err(_) => Vec::new(),
+            },
             Pending::Theirs { path } => {
                 match decode::<vfs::Read>(result) {
                     Ok(theirs) => {
@@ -412,6 +420,30 @@ impl Editor {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// Changes made while the connection was down came with no event: ask after each file.
+    fn recheck(&mut self) -> Vec<Effect> {
+        if let Some((Level::Error, text)) = &self.message
+            && text.starts_with("not saved")
+        {
+            self.say(Level::Info, "reconnected: Ctrl-s saves your edits");
+        }
+        let paths: Vec<String> = self
+            .docs
+            .iter()
+            .filter(|d| d.editable())
+            .filter_map(|d| d.path.clone())
+            .collect();
+        paths
+            .into_iter()
+            .map(|path| {
+                let ticket = self.tickets.issue();
+                self.pending
+                    .insert(ticket, Pending::Recheck { path: path.clone() });
+                Effect::request(ticket, &vfs::Stat { path })
+            })
+            .collect()
     }
 
     fn doc_at(&mut self, path: &str) -> Option<&mut Doc> {
@@ -541,6 +573,11 @@ impl Editor {
         let (Some(path), version) = (data["path"].as_str(), data["version"].as_str()) else {
             return Vec::new();
         };
+        self.changed_to(path, version)
+    }
+
+    /// The file at `path` is now at `version` (`None`: unknown, assume changed).
+    fn changed_to(&mut self, path: &str, version: Option<&str>) -> Vec<Effect> {
         let Some(doc) = self.doc_at(path) else {
             return Vec::new();
         };
@@ -556,6 +593,8 @@ impl Editor {
             );
             return Vec::new();
         }
+        // The reload keeps the cursor where it was.
+        doc.restore_cursor = Some(doc.cursor());
         let path = path.to_owned();
         self.say(Level::Info, format!("{path} changed elsewhere; reloaded"));
         self.load(path, None)
@@ -662,7 +701,7 @@ impl App for Editor {
                 _ => Vec::new(),
             },
             Event::OpenPath { path, line } => self.open(path, line),
-            Event::Reconnected => Vec::new(),
+            Event::Reconnected => self.recheck(),
         }
     }
 

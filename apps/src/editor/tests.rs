@@ -61,16 +61,22 @@ fn edits_mark_the_file_and_save_checks_the_version() {
 }
 
 #[test]
-fn undo_and_redo() {
+fn undo_and_redo_and_undoing_back_to_the_saved_text_is_clean() {
     let mut editor = opened();
     typed(&mut editor, "x");
+    assert!(editor.unsaved().is_some());
     editor.update(Event::Key(Key::ctrl('z')));
     assert_eq!(
         editor.doc().text(),
         "fn main() {\n    println!(\"hi\");\n}\n"
     );
+    assert!(
+        editor.unsaved().is_none(),
+        "back to the saved text is clean"
+    );
     editor.update(Event::Key(Key::ctrl('y')));
     assert!(editor.doc().text().starts_with("xfn"));
+    assert!(editor.unsaved().is_some());
 }
 
 #[test]
@@ -225,6 +231,41 @@ fn a_file_changed_elsewhere_reloads_unless_edited_here() {
 }
 
 #[test]
+fn after_a_reconnect_each_open_file_is_checked_for_changes_missed_meanwhile() {
+    let mut editor = opened();
+    editor.update(Event::Key(Key::plain(KeyCode::Down)));
+    let effects = editor.update(Event::Reconnected);
+    let (stat, data) = request_on(&effects, "vfs.stat");
+    assert_eq!(data["path"], "/src/main.rs");
+    let effects = answer(
+        &mut editor,
+        stat,
+        json!({ "path": "/src/main.rs", "kind": "file", "size": 9, "modified_ms": 0, "version": "v9" }),
+    );
+    let (read, _) = request_on(&effects, "vfs.read");
+    answer(
+        &mut editor,
+        read,
+        read_answer("/src/main.rs", "// new\nfn main() {}\n", "v9"),
+    );
+    assert_eq!(editor.doc().version.as_deref(), Some("v9"));
+    assert_eq!(
+        editor.doc().cursor(),
+        (1, 0),
+        "the cursor stays on its line"
+    );
+    // Unchanged: nothing more.
+    let effects = editor.update(Event::Reconnected);
+    let (stat, _) = request_on(&effects, "vfs.stat");
+    let effects = answer(
+        &mut editor,
+        stat,
+        json!({ "path": "/src/main.rs", "kind": "file", "size": 9, "modified_ms": 0, "version": "v9" }),
+    );
+    assert!(effects.is_empty());
+}
+
+#[test]
 fn find_and_replace() {
     let mut editor = opened();
     editor.update(Event::Key(Key::ctrl('r')));
@@ -268,6 +309,9 @@ fn a_line_of_a_hundred_thousand_characters_opens_and_draws() {
     editor.update(Event::Key(Key::plain(KeyCode::End)));
     let screen = draw(&editor, 80, 24, true);
     assert!(screen.contains("Col 100001"), "{screen}");
+    // Scrolled far right, the line number stays in its gutter.
+    let row = screen.lines().nth(1).unwrap_or_default();
+    assert!(row.starts_with("\" 1 x"), "{screen}");
 }
 
 #[test]

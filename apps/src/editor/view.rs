@@ -40,8 +40,14 @@ pub(super) fn render(editor: &Editor, area: Rect, buf: &mut Buffer, cx: &ViewCx)
     } else {
         match &doc.state {
             DocState::Ready => {
-                (&doc.area).render(body, buf);
-                paint_colours(doc, body, buf, cx);
+                let digits = doc.area.lines().len().to_string().len();
+                let gutter = (digits as u16 + 2).min(body.width);
+                let [numbers, text] =
+                    Layout::horizontal([Constraint::Length(gutter), Constraint::Min(0)])
+                        .areas(body);
+                (&doc.area).render(text, buf);
+                paint_line_numbers(doc, numbers, digits, buf, cx);
+                paint_colours(doc, text, buf, cx);
             }
             DocState::Loading => Line::styled("opening…", theme.dim()).render(body, buf),
             DocState::Refused(why) => Paragraph::new(Line::styled(why.clone(), theme.warn()))
@@ -77,8 +83,23 @@ pub(super) fn render(editor: &Editor, area: Rect, buf: &mut Buffer, cx: &ViewCx)
     render_status(editor, status, buf, cx);
 }
 
+/// The gutter: line numbers that stay put however far the text scrolls right.
+fn paint_line_numbers(doc: &super::Doc, area: Rect, digits: usize, buf: &mut Buffer, cx: &ViewCx) {
+    let top_row = doc.area.scroll_offset().0 as usize;
+    let lines = doc.area.lines().len();
+    for screen_row in 0..area.height as usize {
+        let row = top_row + screen_row;
+        if row >= lines {
+            break;
+        }
+        let y = area.y + screen_row as u16;
+        Line::styled(format!(" {:>digits$} ", row + 1), cx.theme.dim())
+            .render(Rect::new(area.x, y, area.width, 1), buf);
+    }
+}
+
 /// Lay the syntax colours over the text the text area drew: its scroll offset and line
-/// number width say which cell shows which character.
+/// say which cell shows which character.
 fn paint_colours(doc: &super::Doc, body: Rect, buf: &mut Buffer, cx: &ViewCx) {
     let Some(path) = &doc.path else { return };
     if cx.theme.palette == crate::theme::Palette::None {
@@ -86,7 +107,6 @@ fn paint_colours(doc: &super::Doc, body: Rect, buf: &mut Buffer, cx: &ViewCx) {
     }
     let (top_row, top_col) = doc.area.scroll_offset();
     let (top_row, top_col) = (top_row as usize, top_col as usize);
-    let gutter = doc.area.line_number_width() as usize;
     let tab = doc.area.tab_length().max(1) as usize;
     let lines = doc.area.lines();
     let changed = doc.changed_from.replace(usize::MAX);
@@ -120,7 +140,7 @@ fn paint_colours(doc: &super::Doc, body: Rect, buf: &mut Buffer, cx: &ViewCx) {
                 && range.contains(&at)
             {
                 for k in 0..cells {
-                    let Some(x) = (gutter + column + k).checked_sub(top_col) else {
+                    let Some(x) = (column + k).checked_sub(top_col) else {
                         continue;
                     };
                     if x >= width {
@@ -134,7 +154,7 @@ fn paint_colours(doc: &super::Doc, body: Rect, buf: &mut Buffer, cx: &ViewCx) {
                 }
             }
             column += cells;
-            if gutter + column >= top_col + width {
+            if column >= top_col + width {
                 break;
             }
         }

@@ -195,7 +195,7 @@ impl Files {
         match entry.kind {
             Kind::Dir => self.go(target),
             _ => vec![Effect::Open {
-                app: AppKind::Editor,
+                app: crate::opener_for(&target),
                 path: target,
                 line: None,
             }],
@@ -420,7 +420,7 @@ impl Files {
             KeyCode::Enter => {
                 if let Some(hit) = search.hits.get(search.list.selected) {
                     return vec![Effect::Open {
-                        app: AppKind::Editor,
+                        app: crate::opener_for(&hit.path),
                         path: hit.path.clone(),
                         line: hit.line,
                     }];

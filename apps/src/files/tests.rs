@@ -85,7 +85,7 @@ fn a_text_preview_shows_the_start_of_the_file() {
 }
 
 #[test]
-fn enter_opens_folders_here_and_files_in_the_editor() {
+fn enter_opens_folders_here_files_in_the_editor_and_programs_in_the_terminal() {
     let mut files = docs();
     let effects = files.update(Event::Key(Key::plain(KeyCode::Enter)));
     let (_, data) = request_on(&effects, "vfs.list");
@@ -96,7 +96,9 @@ fn enter_opens_folders_here_and_files_in_the_editor() {
     answer(
         &mut files,
         listing,
-        json!({ "path": "/docs", "entries": [entry("archive", "dir", 0), entry("a.txt", "file", 1)] }),
+        json!({ "path": "/docs", "entries": [
+            entry("archive", "dir", 0), entry("a.txt", "file", 1), entry("go.wasm", "file", 9)
+        ] }),
     );
     assert_eq!(
         files.selected().map(|e| e.name.as_str()),
@@ -110,6 +112,17 @@ fn enter_opens_folders_here_and_files_in_the_editor() {
         vec![Effect::Open {
             app: AppKind::Editor,
             path: "/docs/a.txt".into(),
+            line: None
+        }]
+    );
+    // A program runs in the terminal instead.
+    files.update(Event::Key(Key::char('j')));
+    let open = files.update(Event::Key(Key::plain(KeyCode::Enter)));
+    assert_eq!(
+        open,
+        vec![Effect::Open {
+            app: AppKind::Terminal,
+            path: "/docs/go.wasm".into(),
             line: None
         }]
     );

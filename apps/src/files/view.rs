@@ -12,8 +12,10 @@ use crate::app::ViewCx;
 use crate::widgets::{fit, human_bytes};
 use aether_proto::api::vfs::Kind;
 
-/// Below this width the preview is left out.
+/// From this width the preview goes beside the list.
 const PREVIEW_MIN_WIDTH: u16 = 60;
+/// A narrower window this tall shows the preview under the list; a smaller one has none.
+const PREVIEW_BELOW_MIN_HEIGHT: u16 = 16;
 
 pub(super) fn render(files: &Files, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
     let theme = cx.theme;
@@ -50,20 +52,25 @@ pub(super) fn render(files: &Files, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
         }
         _ => body,
     };
-    let (list_area, preview_area) = if body.width >= PREVIEW_MIN_WIDTH {
+    // The preview sits beside the list in a wide window, under it in a narrow, tall one.
+    let (list_area, preview_area, beside) = if body.width >= PREVIEW_MIN_WIDTH {
         let [list, preview] =
             Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
                 .areas(body);
-        (list, Some(preview))
+        (list, Some(preview), true)
+    } else if body.height >= PREVIEW_BELOW_MIN_HEIGHT && body.width >= 20 {
+        let [list, preview] =
+            Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(body);
+        (list, Some(preview), false)
     } else {
-        (body, None)
+        (body, None, false)
     };
     match &files.search {
         Some(_) => render_hits(files, list_area, buf, cx),
         None => render_entries(files, list_area, buf, cx),
     }
     if let Some(preview_area) = preview_area {
-        render_preview(&files.preview, preview_area, buf, cx);
+        render_preview(&files.preview, preview_area, beside, buf, cx);
     }
     render_footer(files, footer, buf, cx);
 }
@@ -151,10 +158,10 @@ fn render_hits(files: &Files, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
     }
 }
 
-fn render_preview(preview: &Preview, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
+fn render_preview(preview: &Preview, area: Rect, beside: bool, buf: &mut Buffer, cx: &ViewCx) {
     let theme = cx.theme;
     let block = Block::default()
-        .borders(Borders::LEFT)
+        .borders(if beside { Borders::LEFT } else { Borders::TOP })
         .border_style(theme.border(false));
     let inner = block.inner(area);
     block.render(area, buf);
@@ -287,6 +294,10 @@ pub(crate) fn hex_lines(bytes: &[u8], width: usize) -> Vec<String> {
         .collect()
 }
 
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn render_footer(files: &Files, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
     let theme = cx.theme;
     let (text, style): (String, Style) = if let Some(error) = &files.error {
@@ -295,8 +306,9 @@ fn render_footer(files: &Files, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
         (status.clone(), theme.dim())
     } else {
         let count = match &files.search {
-            Some(search) => format!("{} hits", search.hits.len()),
-            None => format!("{} entries", files.entries.len()),
+            Some(search) => count(search.hits.len(), "hit", "hits"),
+            None if files.listing.is_some() => "loading…".to_owned(),
+            None => count(files.entries.len(), "entry", "entries"),
         };
         let usage = files
             .usage

@@ -223,6 +223,37 @@ pub(super) fn answered(
                 fail(term, "input", e);
             }
         }
+        Pending::Recheck(job) => match decode::<vm::Jobs>(result) {
+            Ok(vm::JobsAnswer::One(detail)) => match detail.summary.status {
+                vm::JobState::Finished {
+                    ending,
+                    code,
+                    error,
+                    micros,
+                } => {
+                    term.out.end_partial();
+                    term.out.exit(&vm::Exit {
+                        job,
+                        ending,
+                        code,
+                        error,
+                        micros,
+                    });
+                    term.job = None;
+                }
+                _ => term
+                    .out
+                    .note("the program still runs; output written while offline may be missing"),
+            },
+            Ok(vm::JobsAnswer::All { .. }) => {}
+            Err(e) if e.code == ErrorCode::NotFound => {
+                term.out.end_partial();
+                term.out
+                    .error("[the program is gone: the daemon restarted while it ran]");
+                term.job = None;
+            }
+            Err(_) => {}
+        },
         Pending::Jobs => match decode::<vm::Jobs>(result) {
             Ok(vm::JobsAnswer::All { jobs }) if jobs.is_empty() => term.out.note("no jobs"),
             Ok(vm::JobsAnswer::All { jobs }) => {

@@ -74,6 +74,8 @@ pub(crate) enum Pending {
     Stdin,
     Jobs,
     Kill,
+    /// After a reconnect: is the running program still there?
+    Recheck(String),
     /// Tab completion of the line as it was.
     Complete {
         line: String,
@@ -508,13 +510,31 @@ impl App for Terminal {
                     .error(&format!("program output will not show: {}", error.msg));
                 Vec::new()
             }
+            Event::OpenPath { path, .. } if crate::opener_for(&path) == AppKind::Terminal => {
+                // A program opened from the explorer or the palette runs as if typed.
+                let line = format!("run {}", words::quote(&path));
+                if self.job.is_some() || self.waiting {
+                    self.out
+                        .note(&format!("{path} runs when the current program ends"));
+                    self.typed_ahead.push_back(line);
+                    Vec::new()
+                } else {
+                    self.enter(line)
+                }
+            }
             Event::OpenPath { path, .. } => {
                 self.cwd = path::normalize(&path);
                 Vec::new()
             }
             Event::Reconnected => {
                 self.out.note("reconnected to the daemon");
-                Vec::new()
+                // Its exit may have come while we were away, or the daemon restarted.
+                match self.job.as_ref().and_then(|j| j.id.clone()) {
+                    Some(job) => {
+                        self.request(Pending::Recheck(job.clone()), &vm::Jobs { job: Some(job) })
+                    }
+                    None => Vec::new(),
+                }
             }
             Event::Confirmed { .. } | Event::Chose { .. } | Event::Prompted { .. } => Vec::new(),
         }

@@ -210,3 +210,81 @@ fn pasted_lines_are_entered_one_by_one() {
     assert_eq!(requests(&effects).len(), 1, "ls asks; pwd does not");
     assert_eq!(term.input.text(), "hal");
 }
+
+#[test]
+fn long_output_lines_wrap_instead_of_being_cut() {
+    let mut term = started();
+    let tail = "the end of a long line";
+    term.out.print(&format!("{}{tail}", "ab".repeat(60)));
+    let screen = draw(&term, 40, 10, true);
+    assert!(screen.contains(tail), "{screen}");
+    // A line of 100,000 characters fills the window without hiding the prompt.
+    term.out.print(&"x".repeat(100_000));
+    let screen = draw(&term, 40, 10, true);
+    let rows: Vec<&str> = screen.lines().collect();
+    assert!(rows[8].contains("xxxxxxxx"), "{screen}");
+    assert!(rows[9].contains("/ $"), "{screen}");
+}
+
+#[test]
+fn a_program_opened_from_elsewhere_runs_and_a_folder_becomes_the_cwd() {
+    let mut term = started();
+    let effects = term.update(Event::OpenPath {
+        path: "/examples/hello.wasm".into(),
+        line: None,
+    });
+    let (run, data) = request_on(&effects, "vm.run");
+    assert_eq!(data["path"], "/examples/hello.wasm");
+    // A second one while the first is starting waits its turn.
+    let effects = term.update(Event::OpenPath {
+        path: "/examples/ticker.wasm".into(),
+        line: None,
+    });
+    assert!(requests(&effects).is_empty());
+    assert!(draw(&term, 80, 24, true).contains("runs when the current program ends"));
+    answer(
+        &mut term,
+        run,
+        json!({ "job": "j1", "topic": "vm.job.j1", "cached": true,
+        "limits": { "timeout_ms": 1000, "memory_mb": 64, "output_kb": 64, "files": "read-only" } }),
+    );
+    let effects = job_event(
+        &mut term,
+        "j1",
+        "exit",
+        json!({ "job": "j1", "ending": "exited", "code": 0, "error": null, "micros": 10 }),
+    );
+    let (_, data) = request_on(&effects, "vm.run");
+    assert_eq!(data["path"], "/examples/ticker.wasm");
+    term.update(Event::OpenPath {
+        path: "/docs/".into(),
+        line: None,
+    });
+    assert_eq!(term.cwd(), "/docs");
+}
+
+#[test]
+fn after_a_reconnect_a_program_lost_with_the_daemon_ends_and_the_prompt_returns() {
+    let mut term = started();
+    let (run, _) = request_on(&enter(&mut term, "run /examples/ticker.wasm"), "vm.run");
+    answer(
+        &mut term,
+        run,
+        json!({ "job": "j1", "topic": "vm.job.j1", "cached": true,
+        "limits": { "timeout_ms": 1000, "memory_mb": 64, "output_kb": 64, "files": "read-only" } }),
+    );
+    assert!(term.busy().is_some());
+    let (check, data) = request_on(&term.update(Event::Reconnected), "vm.jobs");
+    assert_eq!(data, json!({ "job": "j1" }));
+    term.update(Event::Answer {
+        ticket: check,
+        result: Err(aether_proto::ErrorBody::new(
+            aether_proto::ErrorCode::NotFound,
+            "no job j1",
+        )),
+    });
+    assert!(term.busy().is_none());
+    let screen = draw(&term, 80, 24, true);
+    assert!(screen.contains("the daemon restarted"), "{screen}");
+    assert!(screen.contains("/ $"), "{screen}");
+}

@@ -17,10 +17,9 @@ pub(super) fn render(term: &Terminal, area: Rect, buf: &mut Buffer, cx: &ViewCx)
     buf.set_style(area, theme.base());
     let [body, prompt] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
     let (lines, found) = term.out.visible(body.height as usize);
-    // Bottom-anchored, like a terminal.
-    let top = body.y + body.height.saturating_sub(lines.len() as u16);
+    // Long lines wrap (nothing is cut at the window's edge); the newest rows win the space.
+    let mut rows: Vec<Line> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        let row = Rect::new(body.x, top + i as u16, body.width, 1);
         let mut styled: Line = match line.kind {
             LineKind::Stdout | LineKind::Stderr => line
                 .text
@@ -42,10 +41,20 @@ pub(super) fn render(term: &Terminal, area: Rect, buf: &mut Buffer, cx: &ViewCx)
             styled = styled
                 .patch_style(ratatui::style::Style::default().add_modifier(Modifier::REVERSED));
         }
-        styled.render(row, buf);
+        rows.extend(crate::widgets::wrap(styled, body.width as usize));
+    }
+    let skip = rows.len().saturating_sub(body.height as usize);
+    // Bottom-anchored, like a terminal.
+    let top = body.y + body.height.saturating_sub((rows.len() - skip) as u16);
+    for (i, row) in rows.into_iter().skip(skip).enumerate() {
+        row.render(Rect::new(body.x, top + i as u16, body.width, 1), buf);
     }
     if term.out.scrolled() > 0 {
-        let tag = format!(" ↑ {} more below ", term.out.scrolled());
+        let tag = format!(
+            " {} {} more below ",
+            theme.glyph("↓", "v"),
+            term.out.scrolled()
+        );
         let width = tag.chars().count() as u16;
         if width < body.width && body.height > 0 {
             Line::styled(tag, theme.bar()).render(

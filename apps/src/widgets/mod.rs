@@ -6,6 +6,7 @@ mod list;
 pub use line_input::{LineEdit, LineInput};
 pub use list::ListWindow;
 
+use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthStr;
 
 /// Cut `text` to at most `width` columns, ending in `…` when cut.
@@ -28,6 +29,71 @@ pub fn fit(text: &str, width: usize) -> String {
     }
     out.push('…');
     out
+}
+
+/// Break a styled line into rows of at most `width` columns, keeping each span's style.
+/// Zero-width characters (combining marks) stay with the character before them; a wide
+/// character that would straddle the edge starts the next row. Always at least one row.
+pub fn wrap(line: Line<'static>, width: usize) -> Vec<Line<'static>> {
+    if width == 0 || line.width() <= width {
+        return vec![line];
+    }
+    let mut rows = Vec::new();
+    let mut row: Vec<Span<'static>> = Vec::new();
+    let mut used = 0;
+    for span in line.spans {
+        let style = line.style.patch(span.style);
+        let mut piece = String::new();
+        for c in span.content.chars() {
+            let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+            if used + w > width && used > 0 {
+                if !piece.is_empty() {
+                    row.push(Span::styled(std::mem::take(&mut piece), style));
+                }
+                rows.push(Line::from(std::mem::take(&mut row)));
+                used = 0;
+            }
+            piece.push(c);
+            used += w;
+        }
+        if !piece.is_empty() {
+            row.push(Span::styled(piece, style));
+        }
+    }
+    if !row.is_empty() || rows.is_empty() {
+        rows.push(Line::from(row));
+    }
+    rows
+}
+
+/// Break plain text into rows of at most `width` columns at spaces; a word longer than a
+/// row is broken inside. Always at least one row.
+pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut rows: Vec<String> = Vec::new();
+    let mut row = String::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let gap = usize::from(!row.is_empty());
+        if row.width() + gap + word.width() <= width {
+            if gap == 1 {
+                row.push(' ');
+            }
+            row.push_str(word);
+            continue;
+        }
+        if !row.is_empty() {
+            rows.push(std::mem::take(&mut row));
+        }
+        for piece in wrap(Line::raw(word.to_owned()), width) {
+            if !row.is_empty() {
+                rows.push(std::mem::take(&mut row));
+            }
+            row = piece.to_string();
+        }
+    }
+    if !row.is_empty() || rows.is_empty() {
+        rows.push(row);
+    }
+    rows
 }
 
 /// Bytes as people read them: `512 B`, `1.5 KiB`, `20.0 MiB`.
@@ -56,6 +122,29 @@ mod tests {
         assert_eq!(fit("hello", 4), "hel…");
         assert_eq!(fit("日本語です", 5), "日本…");
         assert_eq!(fit("x", 0), "");
+    }
+
+    #[test]
+    fn wrap_keeps_styles_and_wide_characters_whole() {
+        use ratatui::style::{Color, Style};
+        let red = Style::default().fg(Color::Red);
+        let line = Line::from(vec![Span::raw("abc"), Span::styled("de日f", red)]);
+        let rows = wrap(line, 4);
+        let text: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
+        assert_eq!(text, ["abcd", "e日f"]);
+        assert_eq!(rows[0].spans[1].style, red);
+        assert_eq!(wrap(Line::raw("x".repeat(10)), 3).len(), 4);
+        assert_eq!(wrap(Line::raw(""), 3).len(), 1);
+    }
+
+    #[test]
+    fn wrap_words_breaks_at_spaces() {
+        assert_eq!(
+            wrap_words("open a file in the editor", 10),
+            ["open a", "file in", "the editor"]
+        );
+        assert_eq!(wrap_words("abcdefghij kl", 4), ["abcd", "efgh", "ij", "kl"]);
+        assert_eq!(wrap_words("", 4), [""]);
     }
 
     #[test]

@@ -20,7 +20,8 @@ const PROGRAMS: [(&str, &str); 3] = [
 const README: &str = "\
 # Examples
 
-Programs to try in the VM Terminal (open it from the launcher, Ctrl-g a):
+Programs to try. In the desktop, select one in the File Explorer and press Enter: it runs
+in the VM Terminal. Or type these in the terminal (Ctrl-g p, then `terminal`, opens one):
 
 - `run /examples/hello.wasm you there`: greets, then prints each argument.
 - `run /examples/ticker.wasm`: prints a tick every 100 ms, ten times; its output arrives as it is
