@@ -213,11 +213,13 @@ fn render_preview(preview: &Preview, area: Rect, beside: bool, buf: &mut Buffer,
             image.render(picture, buf);
             return;
         }
-        Preview::Binary { bytes, size, .. } => {
-            let mut out = vec![Line::styled(
-                format!("binary, {}", human_bytes(*size)),
-                theme.dim(),
-            )];
+        Preview::Binary { path, bytes, size } => {
+            let caption = if crate::opener_for(path) == crate::AppKind::Terminal {
+                format!("a program, {}: Enter runs it", human_bytes(*size))
+            } else {
+                format!("binary, {}", human_bytes(*size))
+            };
+            let mut out = vec![Line::styled(caption, theme.dim())];
             out.extend(
                 hex_lines(bytes, inner.width as usize)
                     .into_iter()
