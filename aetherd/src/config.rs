@@ -141,6 +141,141 @@ impl Default for ComputeLimits {
     }
 }
 
+/// The AI service: its providers, timeouts, retries and quota (`[ai]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AiConfig {
+    /// The provider a request that names none goes to (default: the first).
+    pub default: Option<String>,
+    pub providers: Vec<AiProvider>,
+    /// Tokens (in and out) one user may spend per UTC day; none: no limit.
+    pub daily_token_quota: Option<u64>,
+    pub connect_timeout_ms: u64,
+    /// The longest wait for the first byte of an answer, and between two pieces of a stream.
+    pub idle_timeout_ms: u64,
+    /// The longest a whole answer may take.
+    pub total_timeout_ms: u64,
+    /// Tries after the first, for 429 and 5xx answers and lost connections.
+    pub max_retries: usize,
+    /// The longest `Retry-After` waited for; a longer one fails the request at once.
+    pub max_retry_wait_ms: u64,
+    /// Streams one user may have running at once.
+    pub streams_per_user: usize,
+    /// A stream whose events reach no listener for this long is stopped (its client left).
+    pub abandon_after_ms: u64,
+}
+
+impl Default for AiConfig {
+    fn default() -> Self {
+        AiConfig {
+            default: None,
+            providers: Vec::new(),
+            daily_token_quota: None,
+            connect_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            total_timeout_ms: 600_000,
+            max_retries: 3,
+            max_retry_wait_ms: 60_000,
+            streams_per_user: 8,
+            abandon_after_ms: 5_000,
+        }
+    }
+}
+
+/// One configured provider (`[[ai.providers]]`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AiProvider {
+    pub name: String,
+    pub kind: aether_proto::api::ai::ProviderKind,
+    /// Default: Gemini's or OpenAI's public API.
+    pub base_url: Option<String>,
+    pub model: String,
+    pub embed_model: Option<String>,
+    /// The environment variable that holds the key (default `GEMINI_API_KEY` or
+    /// `OPENAI_API_KEY`); a local server may need none.
+    pub api_key_env: Option<String>,
+    /// The key itself, if it must live in the file (keep the file private).
+    pub api_key: Option<secrecy::SecretString>,
+}
+
+impl std::fmt::Debug for AiProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AiProvider")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("has_key", &self.api_key.is_some())
+            .finish()
+    }
+}
+
+impl AiConfig {
+    /// With no provider in the file: one from well-known environment variables
+    /// (`GEMINI_API_KEY`; `OPENAI_API_KEY` or `OPENAI_BASE_URL`, with `OPENAI_MODEL`).
+    fn add_from_environment(&mut self) {
+        use aether_proto::api::ai::ProviderKind;
+        if !self.providers.is_empty() {
+            return;
+        }
+        if std::env::var_os("GEMINI_API_KEY").is_some() {
+            self.providers.push(AiProvider {
+                name: "gemini".into(),
+                kind: ProviderKind::Gemini,
+                base_url: None,
+                model: std::env::var("GEMINI_MODEL").unwrap_or_else(|_| "gemini-2.5-flash".into()),
+                embed_model: Some("gemini-embedding-001".into()),
+                api_key_env: None,
+                api_key: None,
+            });
+        }
+        if std::env::var_os("OPENAI_API_KEY").is_some()
+            || std::env::var_os("OPENAI_BASE_URL").is_some()
+        {
+            self.providers.push(AiProvider {
+                name: "openai".into(),
+                kind: ProviderKind::Openai,
+                base_url: std::env::var("OPENAI_BASE_URL").ok(),
+                model: std::env::var("OPENAI_MODEL").unwrap_or_else(|_| "gpt-4o-mini".into()),
+                embed_model: Some("text-embedding-3-small".into()),
+                api_key_env: None,
+                api_key: None,
+            });
+        }
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let mut names = std::collections::HashSet::new();
+        for p in &self.providers {
+            anyhow::ensure!(
+                !p.name.is_empty() && names.insert(p.name.as_str()),
+                "ai.providers: every provider needs a name of its own ({:?} is empty or repeated)",
+                p.name
+            );
+            anyhow::ensure!(
+                !p.model.is_empty(),
+                "ai.providers {:?}: model is empty",
+                p.name
+            );
+            if let Some(url) = &p.base_url {
+                anyhow::ensure!(
+                    url.starts_with("http://") || url.starts_with("https://"),
+                    "ai.providers {:?}: base_url {url:?} is not an http(s) URL",
+                    p.name
+                );
+            }
+        }
+        if let Some(default) = &self.default {
+            anyhow::ensure!(
+                self.providers.iter().any(|p| &p.name == default),
+                "ai.default names {default:?}, which is not among ai.providers"
+            );
+        }
+        Ok(())
+    }
+}
+
 /// TLS for the TCP listener: PEM files of the certificate chain and its private key.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -193,6 +328,7 @@ pub struct Config {
     pub auth: AuthLimits,
     pub vfs: VfsLimits,
     pub compute: ComputeLimits,
+    pub ai: AiConfig,
 }
 
 /// The optional `config.toml`.
@@ -210,6 +346,7 @@ struct FileConfig {
     auth: Option<AuthLimits>,
     vfs: Option<VfsLimits>,
     compute: Option<ComputeLimits>,
+    ai: Option<AiConfig>,
 }
 
 pub use aether_proto::paths::{
@@ -260,6 +397,7 @@ impl Config {
             auth: AuthLimits::default(),
             vfs: VfsLimits::default(),
             compute: ComputeLimits::default(),
+            ai: AiConfig::default(),
             data_dir,
         }
     }
@@ -306,6 +444,7 @@ impl Config {
         if let Ok(owner) = std::env::var("AETHER_OWNER") {
             config.owner = owner;
         }
+        config.ai.add_from_environment();
         // Validated once flags are applied too (`Daemon::start`).
         Ok(config)
     }
@@ -343,6 +482,9 @@ impl Config {
         }
         if let Some(compute) = file.compute {
             self.compute = compute;
+        }
+        if let Some(ai) = file.ai {
+            self.ai = ai;
         }
         Ok(())
     }
@@ -382,6 +524,7 @@ impl Config {
             self.auth.max_failures >= 1 && self.auth.max_concurrent_checks >= 1,
             "auth.max_failures and auth.max_concurrent_checks must be at least 1"
         );
+        self.ai.validate()?;
         Ok(())
     }
 

@@ -97,6 +97,11 @@ fn start_services(
     services::vfs::start(Seat::join(bus, Service::Vfs)?, vfs, config.vfs.clone())?;
     services::telemetry::start(Seat::join(bus, Service::Telemetry)?, store.clone())?;
     services::session::start(Seat::join(bus, Service::Session)?, store.clone());
+    services::ai::start(
+        Seat::join(bus, Service::Ai)?,
+        config.ai.clone(),
+        store.clone(),
+    )?;
     let compute = services::compute::Places {
         roots: config.user_roots(),
         modules: config.data_dir.join("modules"),

@@ -14,7 +14,7 @@ use notify::Watcher;
 use parking_lot::RwLock;
 use serde::Serialize;
 
-use aether_proto::api::{self, Call as _, session, sys, telemetry, vfs, vm};
+use aether_proto::api::{self, Call as _, ai, session, sys, telemetry, vfs, vm};
 use aether_proto::manifest::MAX_MANIFEST_BYTES;
 use aether_proto::{Capability, ErrorBody, ErrorCode, Manifest, ManifestError, Pattern, Topic};
 
@@ -83,11 +83,13 @@ fn capability_topics(cap: Capability) -> &'static [(u8, &'static str)] {
             (SUB, "vm.job.>"),
         ],
         Capability::AiAccess => &[
-            (REQ, "ai.generate"),
+            (REQ, ai::Status::TOPIC),
+            (REQ, ai::Generate::TOPIC),
+            (REQ, ai::Cancel::TOPIC),
+            (REQ, ai::Embed::TOPIC),
             (REQ, "ai.chat"),
             (REQ, "ai.image"),
-            (REQ, "ai.embed"),
-            (SUB, "ai.stream.>"),
+            (SUB, ai::STREAMS),
         ],
         Capability::AgentRun => &[
             (REQ, "agent.plan"),
@@ -142,15 +144,17 @@ pub enum Service {
     Telemetry,
     Compute,
     Session,
+    Ai,
 }
 
 impl Service {
-    pub const ALL: [Service; 5] = [
+    pub const ALL: [Service; 6] = [
         Service::Sys,
         Service::Vfs,
         Service::Telemetry,
         Service::Compute,
         Service::Session,
+        Service::Ai,
     ];
 }
 
@@ -162,6 +166,7 @@ pub fn service_topics(service: Service) -> &'static [&'static str] {
         Service::Telemetry => api::telemetry::TOPICS,
         Service::Compute => api::vm::TOPICS,
         Service::Session => api::session::TOPICS,
+        Service::Ai => api::ai::TOPICS,
     }
 }
 
@@ -170,14 +175,14 @@ fn service_requests(service: Service) -> &'static [&'static str] {
     match service {
         // After a job that changed files, and to size a job's write budget.
         Service::Compute => &[vfs::Rescan::TOPIC, vfs::Usage::TOPIC],
-        Service::Sys | Service::Vfs | Service::Telemetry | Service::Session => &[],
+        Service::Sys | Service::Vfs | Service::Telemetry | Service::Session | Service::Ai => &[],
     }
 }
 
 /// What each service may listen to (publications from every user), as patterns.
 fn service_listens(service: Service) -> &'static [&'static str] {
     match service {
-        Service::Sys | Service::Vfs | Service::Compute | Service::Session => &[],
+        Service::Sys | Service::Vfs | Service::Compute | Service::Session | Service::Ai => &[],
         Service::Telemetry => &["telemetry.>"],
     }
 }
@@ -190,6 +195,7 @@ fn service_publishes(service: Service) -> &'static [&'static str] {
         Service::Telemetry => &["telemetry.rules.*"],
         Service::Compute => &["vm.job.>", "telemetry.vm.*"],
         Service::Session => &["telemetry.session.*"],
+        Service::Ai => &["ai.stream.>", "telemetry.ai.*"],
     }
 }
 

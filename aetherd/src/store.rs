@@ -76,6 +76,18 @@ fn migrations() -> Migrations<'static> {
             UNIQUE (user_id, name)
         );",
         ),
+        // ai.*: tokens spent per user, app and day (UTC, days since 1970), for status and quotas.
+        M::up(
+            "CREATE TABLE ai_usage (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            app TEXT NOT NULL,
+            day INTEGER NOT NULL,
+            requests INTEGER NOT NULL DEFAULT 0,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (user_id, day, app)
+        );",
+        ),
     ])
 }
 

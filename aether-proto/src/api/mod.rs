@@ -6,6 +6,7 @@
 //! lists its calls in `CALLS` (the JSON Schema and the docs are generated from them)
 //! and its topic names in `TOPICS`.
 
+pub mod ai;
 pub mod session;
 pub mod sys;
 pub mod telemetry;
@@ -61,6 +62,7 @@ pub fn all_calls() -> impl Iterator<Item = &'static CallInfo> {
     sys::CALLS
         .iter()
         .chain(vfs::CALLS)
+        .chain(ai::CALLS)
         .chain(vm::CALLS)
         .chain(telemetry::CALLS)
         .chain(session::CALLS)
@@ -84,6 +86,7 @@ mod tests {
         let topics: std::collections::BTreeSet<&str> = sys::TOPICS
             .iter()
             .chain(vfs::TOPICS)
+            .chain(ai::TOPICS)
             .chain(vm::TOPICS)
             .chain(telemetry::TOPICS)
             .chain(session::TOPICS)

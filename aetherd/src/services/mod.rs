@@ -4,6 +4,7 @@
 //! on a user's behalf only through [`Requester::request_as`], which runs the same
 //! permission check the user's app would pass. No service calls another directly.
 
+pub mod ai;
 pub mod compute;
 pub mod session;
 pub mod sys;
@@ -451,20 +452,30 @@ impl Publisher {
     /// Publish on behalf of `on`, so `from` names who caused the event and `origin`
     /// carries on the rule that caused it, if any.
     pub fn publish<T: Serialize + ?Sized>(&self, on: &OnBehalf, topic: &str, data: &T) {
+        self.publish_counted(on, topic, data);
+    }
+
+    /// [`Publisher::publish`], saying how many listeners it reached (0: nobody listens).
+    pub fn publish_counted<T: Serialize + ?Sized>(
+        &self,
+        on: &OnBehalf,
+        topic: &str,
+        data: &T,
+    ) -> usize {
         let topic = match Topic::parse(topic) {
             Ok(topic) => topic,
             Err(e) => {
                 tracing::error!(?self.service, "bad event topic {topic}: {e}");
-                return;
+                return 0;
             }
         };
         if let Err(denial) = self.perms.check_service_publish(self.service, &topic) {
             tracing::error!("{}", denial.msg);
-            return;
+            return 0;
         }
         let ns = Namespace::of(topic.root(), on.caller.user_id);
         let mut envelope = Envelope::new(topic, on.caller.clone(), on.app.clone(), to_data(data));
         envelope.origin = on.origin;
-        self.hub.publish(ns, Arc::new(envelope));
+        self.hub.publish(ns, Arc::new(envelope))
     }
 }

@@ -1,0 +1,232 @@
+//! `ai.*`: text and embeddings from the language-model providers the daemon is configured
+//! with (Gemini, or any OpenAI-compatible server: OpenAI, Ollama, llama.cpp, vLLM).
+//!
+//! `ai.generate` streams by default: it answers at once with a stream id, and the text
+//! arrives as `ai.stream.<id>.delta` events, then one `ai.stream.<id>.done` (the whole
+//! answer and its token usage) or `ai.stream.<id>.error`. Subscribe to `ai.stream.>`
+//! before asking, as with `vm.job.>`: the first delta may beat the answer.
+//!
+//! With no provider configured every call answers `unavailable`, saying how to set one up.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Call as _, CallInfo, call};
+
+/// Where a stream's events go: `ai.stream.<id>.delta|done|error`.
+pub const STREAMS: &str = "ai.stream.>";
+
+/// The largest prompt (system and user text together) a request may carry.
+pub const MAX_PROMPT_BYTES: usize = 1 << 20;
+
+fn yes() -> bool {
+    true
+}
+
+/// What is configured, whether each provider answers, and this user's usage today.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Status {
+    /// Ask each provider whether it is reachable (a short request to each).
+    #[serde(default)]
+    pub probe: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct StatusAnswer {
+    pub providers: Vec<ProviderInfo>,
+    /// The provider a request that names none goes to.
+    pub default: Option<String>,
+    /// How to configure a provider, when none is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// This user's tokens today, by app.
+    pub usage: Vec<Usage>,
+    /// Tokens (in and out) a user may spend per day, if limited.
+    pub daily_token_quota: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    Gemini,
+    /// Any server with OpenAI's chat-completions API.
+    Openai,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ProviderInfo {
+    pub name: String,
+    pub kind: ProviderKind,
+    pub base_url: String,
+    pub model: String,
+    pub embed_model: Option<String>,
+    /// Whether a key is set (the key itself never leaves the daemon).
+    pub has_key: bool,
+    /// With `probe`: whether it answered, how fast, or why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reachable: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Tokens one app of the user spent today.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Usage {
+    pub app: String,
+    pub requests: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// Text from a prompt.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Generate {
+    pub prompt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// A configured provider's name (default: the default provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// A model other than the provider's configured one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// Answer with JSON that matches this JSON Schema (structured output); the answer's
+    /// `json` holds it parsed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<serde_json::Value>,
+    /// Stream the text as events (the default), or answer once with all of it.
+    #[serde(default = "yes")]
+    pub stream: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum GenerateAnswer {
+    /// The text follows as events on `topic`.
+    Streaming(StreamStarted),
+    /// `stream: false`: all of it.
+    Done(Generated),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct StreamStarted {
+    pub stream: String,
+    /// `ai.stream.<stream>`.
+    pub topic: String,
+    pub provider: String,
+    pub model: String,
+}
+
+/// A whole answer: `ai.generate` with `stream: false`, and the `done` event of a stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Generated {
+    pub text: String,
+    /// With a `schema`: the text parsed as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<serde_json::Value>,
+    pub provider: String,
+    pub model: String,
+    pub usage: TokenUsage,
+    /// Why the model stopped, in the provider's words (`stop`, `length`, `MAX_TOKENS`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TokenUsage {
+    pub input: u64,
+    pub output: u64,
+}
+
+/// `ai.stream.<id>.delta`: the next piece of text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Delta {
+    pub seq: u64,
+    pub text: String,
+}
+
+/// Stop a stream: no more events come but its `error` (`cancelled`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cancel {
+    pub stream: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CancelAnswer {
+    /// False when it had already ended.
+    pub cancelled: bool,
+}
+
+/// Vectors for texts, to compare them by meaning.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Embed {
+    pub texts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Embedded {
+    /// One per text, in order.
+    pub vectors: Vec<Vec<f32>>,
+    pub provider: String,
+    pub model: String,
+    pub usage: TokenUsage,
+}
+
+/// The most texts one `ai.embed` takes.
+pub const MAX_EMBED_TEXTS: usize = 256;
+
+call!(Status => StatusAnswer, "ai.status");
+call!(Generate => GenerateAnswer, "ai.generate");
+call!(Cancel => CancelAnswer, "ai.cancel");
+call!(Embed => Embedded, "ai.embed");
+
+pub const CALLS: &[CallInfo] = &[
+    CallInfo::of::<Status>(),
+    CallInfo::of::<Generate>(),
+    CallInfo::of::<Cancel>(),
+    CallInfo::of::<Embed>(),
+];
+
+pub const TOPICS: &[&str] = &[Status::TOPIC, Generate::TOPIC, Cancel::TOPIC, Embed::TOPIC];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generate_streams_unless_told_not_to() {
+        let ask: Generate = serde_json::from_str(r#"{"prompt":"hi"}"#).unwrap();
+        assert!(ask.stream);
+        let ask: Generate = serde_json::from_str(r#"{"prompt":"hi","stream":false}"#).unwrap();
+        assert!(!ask.stream);
+        assert!(serde_json::from_str::<Generate>(r#"{"prompt":"hi","tone":"x"}"#).is_err());
+    }
+
+    #[test]
+    fn the_two_answers_tell_apart() {
+        let streaming = r#"{"stream":"s1","topic":"ai.stream.s1","provider":"p","model":"m"}"#;
+        assert!(matches!(
+            serde_json::from_str::<GenerateAnswer>(streaming).unwrap(),
+            GenerateAnswer::Streaming(_)
+        ));
+        let done = r#"{"text":"hi","provider":"p","model":"m","usage":{"input":1,"output":2}}"#;
+        assert!(matches!(
+            serde_json::from_str::<GenerateAnswer>(done).unwrap(),
+            GenerateAnswer::Done(_)
+        ));
+    }
+}

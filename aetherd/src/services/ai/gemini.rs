@@ -1,0 +1,182 @@
+//! Google Gemini's wire format: `POST {base}/models/{model}:streamGenerateContent?alt=sse`
+//! (each event a `GenerateContentResponse`), and `:batchEmbedContents`. The key goes in
+//! the `x-goog-api-key` header, never in the URL (URLs end up in logs).
+
+use aether_proto::api::ai::TokenUsage;
+use serde_json::{Value, json};
+
+use super::provider::{Piece, Pieces, Prompt, Provider, ProviderError, sse_pieces};
+
+pub async fn stream(provider: &Provider, prompt: &Prompt) -> Result<Pieces, ProviderError> {
+    let mut body = json!({
+        "contents": [{ "role": "user", "parts": [{ "text": prompt.prompt }] }],
+    });
+    if let Some(system) = &prompt.system {
+        body["systemInstruction"] = json!({ "parts": [{ "text": system }] });
+    }
+    let mut config = serde_json::Map::new();
+    if let Some(max) = prompt.max_tokens {
+        config.insert("maxOutputTokens".into(), max.into());
+    }
+    if let Some(t) = prompt.temperature {
+        config.insert("temperature".into(), t.into());
+    }
+    if let Some(schema) = &prompt.schema {
+        config.insert("responseMimeType".into(), "application/json".into());
+        config.insert("responseJsonSchema".into(), schema.clone());
+    }
+    if !config.is_empty() {
+        body["generationConfig"] = Value::Object(config);
+    }
+    let url = format!(
+        "{}/models/{}:streamGenerateContent?alt=sse",
+        provider.base_url, prompt.model
+    );
+    let response = provider.send(provider.post(url, &body)).await?;
+    Ok(sse_pieces(response, parse_chunk))
+}
+
+/// One `GenerateContentResponse`: text in the first candidate's parts (thoughts left
+/// out), `finishReason` when it is done, `usageMetadata` with the counts.
+fn parse_chunk(data: &str) -> Result<Vec<Piece>, ProviderError> {
+    let chunk: Value =
+        serde_json::from_str(data).map_err(|e| ProviderError::Malformed(e.to_string()))?;
+    if let Some(error) = chunk.get("error") {
+        let msg = error
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("an error in the stream");
+        return Err(ProviderError::Server {
+            status: error["code"].as_u64().unwrap_or(200) as u16,
+            msg: msg.to_owned(),
+        });
+    }
+    let candidate = chunk
+        .get("candidates")
+        .and_then(Value::as_array)
+        .and_then(|c| c.first());
+    if candidate.is_none() {
+        if let Some(reason) = chunk
+            .pointer("/promptFeedback/blockReason")
+            .and_then(Value::as_str)
+        {
+            return Err(ProviderError::Refused {
+                status: 200,
+                msg: format!("the prompt was blocked ({reason})"),
+            });
+        }
+        if chunk.get("usageMetadata").is_none() {
+            return Err(ProviderError::Malformed(format!(
+                "a chunk with no candidates: {}",
+                data.chars().take(200).collect::<String>()
+            )));
+        }
+    }
+    let mut pieces = Vec::new();
+    if let Some(candidate) = candidate {
+        for part in candidate
+            .pointer("/content/parts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if part.get("thought").and_then(Value::as_bool) == Some(true) {
+                continue;
+            }
+            if let Some(text) = part.get("text").and_then(Value::as_str)
+                && !text.is_empty()
+            {
+                pieces.push(Piece::Text(text.to_owned()));
+            }
+        }
+        if let Some(reason) = candidate.get("finishReason").and_then(Value::as_str) {
+            pieces.push(Piece::Finish(reason.to_owned()));
+        }
+    }
+    if let Some(usage) = chunk.get("usageMetadata") {
+        let count = |field: &str| usage.get(field).and_then(Value::as_u64).unwrap_or(0);
+        pieces.push(Piece::Usage(TokenUsage {
+            input: count("promptTokenCount"),
+            output: count("candidatesTokenCount") + count("thoughtsTokenCount"),
+        }));
+    }
+    Ok(pieces)
+}
+
+pub async fn embed(
+    provider: &Provider,
+    texts: &[String],
+    model: &str,
+) -> Result<(Vec<Vec<f32>>, TokenUsage), ProviderError> {
+    let url = format!("{}/models/{model}:batchEmbedContents", provider.base_url);
+    let requests: Vec<Value> = texts
+        .iter()
+        .map(|text| json!({ "model": format!("models/{model}"), "content": { "parts": [{ "text": text }] } }))
+        .collect();
+    let answer = provider
+        .json(provider.post(url, &json!({ "requests": requests })))
+        .await?;
+    let embeddings = answer
+        .get("embeddings")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ProviderError::Malformed("no `embeddings` in the answer".into()))?;
+    if embeddings.len() != texts.len() {
+        return Err(ProviderError::Malformed(format!(
+            "{} texts, {} embeddings",
+            texts.len(),
+            embeddings.len()
+        )));
+    }
+    let vectors = embeddings
+        .iter()
+        .map(|e| {
+            e["values"]
+                .as_array()?
+                .iter()
+                .map(|x| x.as_f64().map(|x| x as f32))
+                .collect::<Option<Vec<f32>>>()
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| ProviderError::Malformed("an embedding is not a list of numbers".into()))?;
+    // Gemini's embedding answer carries no token count.
+    Ok((vectors, TokenUsage::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_become_pieces_and_thoughts_stay_out() {
+        let pieces = parse_chunk(
+            r#"{"candidates":[{"content":{"role":"model","parts":[
+                {"text":"pondering","thought":true},{"text":"Hello"}]}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(pieces, vec![Piece::Text("Hello".into())]);
+        let last = parse_chunk(
+            r#"{"candidates":[{"content":{"parts":[{"text":"!"}]},"finishReason":"STOP"}],
+            "usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":2,"thoughtsTokenCount":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            last,
+            vec![
+                Piece::Text("!".into()),
+                Piece::Finish("STOP".into()),
+                Piece::Usage(TokenUsage {
+                    input: 4,
+                    output: 3
+                }),
+            ]
+        );
+        assert!(matches!(
+            parse_chunk(r#"{"promptFeedback":{"blockReason":"SAFETY"}}"#),
+            Err(ProviderError::Refused { .. })
+        ));
+        assert!(matches!(
+            parse_chunk("[1,2"),
+            Err(ProviderError::Malformed(_))
+        ));
+    }
+}

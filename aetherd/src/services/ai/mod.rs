@@ -1,0 +1,530 @@
+//! `ai.*`: language models behind one interface. A request names a configured provider
+//! (or gets the default), is retried on rate limits and server errors (honouring
+//! `Retry-After`), streams its text as `ai.stream.<id>.*` events in the caller's
+//! namespace, and is counted against the user's daily token quota. A stream stops when
+//! it is cancelled, when nobody listens any more (the client went away), at its
+//! timeouts, and when the daemon stops. Keys stay in the daemon: no answer carries one.
+
+mod gemini;
+mod openai;
+pub mod provider;
+mod usage;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aether_proto::api::Call as _;
+use aether_proto::api::ai::{self, Generated, TokenUsage};
+use aether_proto::{ErrorBody, ErrorCode};
+use backon::BackoffBuilder;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use self::provider::{Piece, Prompt, Provider, ProviderError};
+use super::{Handler, Incoming, OnBehalf, Publisher, Reply, Seat};
+use crate::config::AiConfig;
+use crate::store::Store;
+
+/// The longest answer kept; a longer one is stopped with an error.
+const MAX_ANSWER_BYTES: usize = 4 << 20;
+/// How long `ai.status` waits for each provider when probing.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+const NO_PROVIDER: &str = "no AI provider is configured. Set GEMINI_API_KEY (Gemini) or \
+     OPENAI_API_KEY / OPENAI_BASE_URL (any OpenAI-compatible server, e.g. Ollama at \
+     http://127.0.0.1:11434/v1) before starting aetherd, or add [[ai.providers]] to its \
+     config.toml (see the README)";
+
+pub struct AiService {
+    providers: Vec<Provider>,
+    /// Index into `providers` of the one used when a request names none.
+    default: Option<usize>,
+    config: AiConfig,
+    store: Store,
+    publisher: Publisher,
+    streams: parking_lot::Mutex<HashMap<String, Running>>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// A stream in flight.
+struct Running {
+    user_id: i64,
+    cancel: CancellationToken,
+}
+
+pub fn start(seat: Seat, config: AiConfig, store: Store) -> anyhow::Result<()> {
+    // reqwest is built on rustls without a default provider: ring, as everywhere here.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let providers = config
+        .providers
+        .iter()
+        .map(|p| Provider::new(p, &config))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let default = match &config.default {
+        Some(name) => providers.iter().position(|p| &p.name == name),
+        None => (!providers.is_empty()).then_some(0),
+    };
+    for p in &providers {
+        tracing::info!(
+            "AI provider {:?}: {:?} at {}, model {}",
+            p.name,
+            p.kind,
+            p.base_url,
+            p.model
+        );
+    }
+    let service = AiService {
+        providers,
+        default,
+        config,
+        store,
+        publisher: seat.publisher(),
+        streams: parking_lot::Mutex::default(),
+        shutdown: seat.shutdown(),
+        tasks: seat.tasks(),
+    };
+    seat.run(Arc::new(service));
+    Ok(())
+}
+
+impl Handler for AiService {
+    async fn handle(self: &Arc<Self>, request: &Incoming) -> Reply {
+        let user_id = request.caller.user_id;
+        match request.topic.as_str() {
+            ai::Status::TOPIC => request.call(|ask| self.status(user_id, ask)).await,
+            ai::Generate::TOPIC => {
+                request
+                    .call(|ask| self.generate(request.on_behalf(), ask))
+                    .await
+            }
+            ai::Cancel::TOPIC => {
+                request
+                    .call(|ask: ai::Cancel| async move { self.cancel(user_id, &ask.stream) })
+                    .await
+            }
+            ai::Embed::TOPIC => {
+                request
+                    .call(|ask| self.embed(request.on_behalf(), ask))
+                    .await
+            }
+            _ => Err(request.unknown()),
+        }
+    }
+
+    /// `telemetry.ai.<op>` with the outcome and time (never the prompt).
+    fn telemetry(&self, request: &Incoming, ok: bool, took: Duration) -> Option<(String, Value)> {
+        let op = request.topic.as_str().trim_start_matches("ai.");
+        let data = json!({ "op": op, "ok": ok, "micros": took.as_micros() as u64 });
+        Some((format!("telemetry.ai.{op}"), data))
+    }
+}
+
+impl AiService {
+    async fn status(&self, user_id: i64, ask: ai::Status) -> Result<ai::StatusAnswer, ErrorBody> {
+        let mut providers: Vec<ai::ProviderInfo> =
+            self.providers.iter().map(Provider::info).collect();
+        if ask.probe {
+            let probes = self.providers.iter().map(|p| async move {
+                let started = Instant::now();
+                let result = tokio::time::timeout(PROBE_TIMEOUT, p.probe())
+                    .await
+                    .unwrap_or(Err(ProviderError::Timeout(PROBE_TIMEOUT)));
+                (result, started.elapsed())
+            });
+            let results = futures_util::future::join_all(probes).await;
+            for (info, (result, took)) in providers.iter_mut().zip(results) {
+                info.reachable = Some(result.is_ok());
+                info.latency_ms = Some(took.as_millis() as u64);
+                info.error = result.err().map(|e| e.to_string());
+            }
+        }
+        let usage = usage::today_by_app(&self.store, user_id)
+            .await
+            .map_err(internal)?;
+        Ok(ai::StatusAnswer {
+            default: self.default.map(|i| self.providers[i].name.clone()),
+            hint: self.providers.is_empty().then(|| NO_PROVIDER.to_owned()),
+            providers,
+            usage,
+            daily_token_quota: self.config.daily_token_quota,
+        })
+    }
+
+    /// The provider a request names, else the default; `unavailable` when there is none.
+    fn pick(&self, name: Option<&str>) -> Result<&Provider, ErrorBody> {
+        if self.providers.is_empty() {
+            return Err(ErrorBody::new(ErrorCode::Unavailable, NO_PROVIDER));
+        }
+        match name {
+            Some(name) => self
+                .providers
+                .iter()
+                .find(|p| p.name == name)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = self.providers.iter().map(|p| p.name.as_str()).collect();
+                    ErrorBody::new(
+                        ErrorCode::NotFound,
+                        format!(
+                            "no AI provider is called {name:?}; configured: {}",
+                            known.join(", ")
+                        ),
+                    )
+                }),
+            None => self
+                .default
+                .map(|i| &self.providers[i])
+                .ok_or_else(|| ErrorBody::new(ErrorCode::Unavailable, NO_PROVIDER)),
+        }
+    }
+
+    async fn check_quota(&self, user_id: i64) -> Result<(), ErrorBody> {
+        let Some(quota) = self.config.daily_token_quota else {
+            return Ok(());
+        };
+        let spent = usage::spent_today(&self.store, user_id)
+            .await
+            .map_err(internal)?;
+        if spent >= quota {
+            return Err(ErrorBody::new(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "you have used {spent} of your {quota} AI tokens today (UTC); \
+                     more tomorrow, or ask the admin to raise ai.daily_token_quota"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn generate(
+        self: &Arc<Self>,
+        on: OnBehalf,
+        ask: ai::Generate,
+    ) -> Result<ai::GenerateAnswer, ErrorBody> {
+        let size = ask.prompt.len() + ask.system.as_ref().map_or(0, String::len);
+        if size > ai::MAX_PROMPT_BYTES {
+            return Err(ErrorBody::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "the prompt is {size} bytes; at most {} (1 MiB) per request",
+                    ai::MAX_PROMPT_BYTES
+                ),
+            ));
+        }
+        if ask.prompt.trim().is_empty() {
+            return Err(bad("`prompt` is empty"));
+        }
+        if let Some(schema) = &ask.schema
+            && !schema.is_object()
+        {
+            return Err(bad("`schema` must be a JSON Schema object"));
+        }
+        if let Some(t) = ask.temperature
+            && !(0.0..=2.0).contains(&t)
+        {
+            return Err(bad("`temperature` must be between 0 and 2"));
+        }
+        let provider = self.pick(ask.provider.as_deref())?;
+        self.check_quota(on.caller.user_id).await?;
+        let prompt = Prompt {
+            system: ask.system,
+            prompt: ask.prompt,
+            model: ask.model.unwrap_or_else(|| provider.model.clone()),
+            max_tokens: ask.max_tokens,
+            temperature: ask.temperature,
+            schema: ask.schema,
+        };
+        let provider_index = self
+            .providers
+            .iter()
+            .position(|p| p.name == provider.name)
+            .unwrap_or_default();
+        if !ask.stream {
+            let cancel = self.shutdown.child_token();
+            let result = self
+                .complete(provider_index, &prompt, &cancel, |_| true)
+                .await;
+            self.count(&on, &result).await;
+            return result.map(ai::GenerateAnswer::Done);
+        }
+        let id = format!("s{:012x}", rand::random::<u64>() >> 16);
+        let cancel = self.shutdown.child_token();
+        {
+            let mut streams = self.streams.lock();
+            let mine = streams
+                .values()
+                .filter(|s| s.user_id == on.caller.user_id)
+                .count();
+            if mine >= self.config.streams_per_user {
+                return Err(ErrorBody::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "you have {mine} AI streams running, the most at once; wait for one \
+                         to end or cancel one (ai.cancel)"
+                    ),
+                ));
+            }
+            streams.insert(
+                id.clone(),
+                Running {
+                    user_id: on.caller.user_id,
+                    cancel: cancel.clone(),
+                },
+            );
+        }
+        let started = ai::StreamStarted {
+            stream: id.clone(),
+            topic: format!("ai.stream.{id}"),
+            provider: provider.name.clone(),
+            model: prompt.model.clone(),
+        };
+        let service = self.clone();
+        self.tasks.spawn(async move {
+            let topic = format!("ai.stream.{id}");
+            let mut seq = 0;
+            let mut heard = Instant::now();
+            let publisher = service.publisher.clone();
+            let delta_topic = format!("{topic}.delta");
+            let grace = Duration::from_millis(service.config.abandon_after_ms);
+            let result = service
+                .complete(provider_index, &prompt, &cancel, |text| {
+                    let delta = ai::Delta {
+                        seq,
+                        text: text.to_owned(),
+                    };
+                    seq += 1;
+                    let now = Instant::now();
+                    if publisher.publish_counted(&on, &delta_topic, &delta) > 0 {
+                        heard = now;
+                    }
+                    // Nobody has heard it for a while: the client is gone.
+                    now.duration_since(heard) < grace
+                })
+                .await;
+            service.count(&on, &result).await;
+            match &result {
+                Ok(done) => publisher.publish(&on, &format!("{topic}.done"), done),
+                Err(error) => publisher.publish(&on, &format!("{topic}.error"), error),
+            }
+            service.streams.lock().remove(&id);
+        });
+        Ok(ai::GenerateAnswer::Streaming(started))
+    }
+
+    /// Record what a request spent, even one that failed part way.
+    async fn count(&self, on: &OnBehalf, result: &Result<Generated, ErrorBody>) {
+        let spent = match result {
+            Ok(done) => done.usage,
+            Err(_) => TokenUsage::default(),
+        };
+        usage::record(&self.store, on.caller.user_id, &on.app, spent).await;
+    }
+
+    /// Ask and read the whole answer, handing each piece of text to `on_text` as it
+    /// comes (which returns false to stop: nobody listens).
+    async fn complete(
+        &self,
+        provider_index: usize,
+        prompt: &Prompt,
+        cancel: &CancellationToken,
+        mut on_text: impl FnMut(&str) -> bool,
+    ) -> Result<Generated, ErrorBody> {
+        let provider = &self.providers[provider_index];
+        let total = Duration::from_millis(self.config.total_timeout_ms);
+        let deadline = tokio::time::Instant::now() + total;
+        let mut pieces = self
+            .with_retries(provider, cancel, || provider.stream(prompt))
+            .await?;
+        let mut text = String::new();
+        let mut usage = TokenUsage::default();
+        let mut finish = None;
+        let fail = |e: ProviderError| e.to_body(&provider.name);
+        loop {
+            let next = tokio::select! {
+                _ = cancel.cancelled() => return Err(cancelled(&self.shutdown)),
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Err(fail(ProviderError::Timeout(total)));
+                }
+                next = tokio::time::timeout(provider.idle_timeout, pieces.next()) => next,
+            };
+            match next {
+                Err(_) => return Err(fail(ProviderError::Timeout(provider.idle_timeout))),
+                Ok(None) => break,
+                Ok(Some(Err(e))) => return Err(fail(e)),
+                Ok(Some(Ok(Piece::Text(piece)))) => {
+                    if text.len() + piece.len() > MAX_ANSWER_BYTES {
+                        return Err(ErrorBody::new(
+                            ErrorCode::TooLarge,
+                            "the answer grew past 4 MiB and was stopped",
+                        ));
+                    }
+                    text.push_str(&piece);
+                    if !on_text(&piece) {
+                        return Err(ErrorBody::new(
+                            ErrorCode::Cancelled,
+                            "stopped: nobody listens to the stream any more",
+                        ));
+                    }
+                }
+                Ok(Some(Ok(Piece::Usage(u)))) => usage = u,
+                Ok(Some(Ok(Piece::Finish(reason)))) => finish = Some(reason),
+            }
+        }
+        let json = match &prompt.schema {
+            Some(_) => Some(serde_json::from_str::<Value>(text.trim()).map_err(|e| {
+                ErrorBody::new(
+                    ErrorCode::Unavailable,
+                    format!(
+                        "AI provider {:?}: the answer was to be JSON, but it is not ({e})",
+                        provider.name
+                    ),
+                )
+            })?),
+            None => None,
+        };
+        Ok(Generated {
+            text,
+            json,
+            provider: provider.name.clone(),
+            model: prompt.model.clone(),
+            usage,
+            finish,
+        })
+    }
+
+    /// Try `attempt`, and again after rate limits, server errors and lost connections:
+    /// exponential backoff with jitter, or the wait the provider names (`Retry-After`)
+    /// when it names one no longer than `max_retry_wait_ms`.
+    async fn with_retries<T, F, Fut>(
+        &self,
+        provider: &Provider,
+        cancel: &CancellationToken,
+        attempt: F,
+    ) -> Result<T, ErrorBody>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let mut backoff = backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(10))
+            .with_jitter()
+            .with_max_times(self.config.max_retries)
+            .build();
+        let max_wait = Duration::from_millis(self.config.max_retry_wait_ms);
+        loop {
+            let result = tokio::select! {
+                _ = cancel.cancelled() => return Err(cancelled(&self.shutdown)),
+                result = attempt() => result,
+            };
+            let error = match result {
+                Ok(value) => return Ok(value),
+                Err(e) if e.retryable() => e,
+                Err(e) => return Err(e.to_body(&provider.name)),
+            };
+            let Some(delay) = backoff.next() else {
+                return Err(error.to_body(&provider.name));
+            };
+            let wait = match &error {
+                ProviderError::RateLimited {
+                    retry_after: Some(wait),
+                    ..
+                } if *wait > max_wait => return Err(error.to_body(&provider.name)),
+                ProviderError::RateLimited {
+                    retry_after: Some(wait),
+                    ..
+                } => *wait,
+                _ => delay,
+            };
+            tracing::debug!(
+                "AI provider {:?}: {error}; again in {wait:?}",
+                provider.name
+            );
+            tokio::select! {
+                _ = cancel.cancelled() => return Err(cancelled(&self.shutdown)),
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    fn cancel(&self, user_id: i64, stream: &str) -> Result<ai::CancelAnswer, ErrorBody> {
+        let streams = self.streams.lock();
+        match streams.get(stream) {
+            Some(running) if running.user_id == user_id => {
+                running.cancel.cancel();
+                Ok(ai::CancelAnswer { cancelled: true })
+            }
+            // Another user's stream is not there, as far as this user can tell.
+            _ => Ok(ai::CancelAnswer { cancelled: false }),
+        }
+    }
+
+    async fn embed(&self, on: OnBehalf, ask: ai::Embed) -> Result<ai::Embedded, ErrorBody> {
+        if ask.texts.is_empty() {
+            return Err(bad("`texts` is empty"));
+        }
+        if ask.texts.len() > ai::MAX_EMBED_TEXTS {
+            return Err(ErrorBody::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "{} texts; at most {} per request",
+                    ask.texts.len(),
+                    ai::MAX_EMBED_TEXTS
+                ),
+            ));
+        }
+        let size: usize = ask.texts.iter().map(String::len).sum();
+        if size > ai::MAX_PROMPT_BYTES {
+            return Err(ErrorBody::new(
+                ErrorCode::TooLarge,
+                format!("the texts are {size} bytes; at most 1 MiB per request"),
+            ));
+        }
+        let provider = self.pick(ask.provider.as_deref())?;
+        let model = ask
+            .model
+            .or_else(|| provider.embed_model.clone())
+            .ok_or_else(|| {
+                ErrorBody::new(
+                    ErrorCode::Unavailable,
+                    format!(
+                        "AI provider {:?} has no embed_model configured, so it makes no embeddings",
+                        provider.name
+                    ),
+                )
+            })?;
+        self.check_quota(on.caller.user_id).await?;
+        let cancel = self.shutdown.child_token();
+        let (vectors, spent) = self
+            .with_retries(provider, &cancel, || provider.embed(&ask.texts, &model))
+            .await?;
+        usage::record(&self.store, on.caller.user_id, &on.app, spent).await;
+        Ok(ai::Embedded {
+            vectors,
+            provider: provider.name.clone(),
+            model,
+            usage: spent,
+        })
+    }
+}
+
+fn bad(msg: &str) -> ErrorBody {
+    ErrorBody::new(ErrorCode::BadFrame, msg)
+}
+
+fn internal(e: anyhow::Error) -> ErrorBody {
+    ErrorBody::new(ErrorCode::Internal, format!("{e:#}"))
+}
+
+fn cancelled(shutdown: &CancellationToken) -> ErrorBody {
+    if shutdown.is_cancelled() {
+        ErrorBody::new(ErrorCode::Unavailable, "the daemon is stopping")
+    } else {
+        ErrorBody::new(ErrorCode::Cancelled, "cancelled")
+    }
+}

@@ -1,0 +1,169 @@
+//! OpenAI's chat-completions wire format, which Ollama, llama.cpp's server, vLLM and
+//! most hosted services speak too: `POST {base}/chat/completions` with `stream: true`
+//! (server-sent events, `[DONE]` at the end) and `POST {base}/embeddings`.
+
+use aether_proto::api::ai::TokenUsage;
+use serde_json::{Value, json};
+
+use super::provider::{Piece, Pieces, Prompt, Provider, ProviderError, sse_pieces};
+
+pub async fn stream(provider: &Provider, prompt: &Prompt) -> Result<Pieces, ProviderError> {
+    let mut messages = Vec::new();
+    if let Some(system) = &prompt.system {
+        messages.push(json!({ "role": "system", "content": system }));
+    }
+    messages.push(json!({ "role": "user", "content": prompt.prompt }));
+    let mut body = json!({
+        "model": prompt.model,
+        "messages": messages,
+        "stream": true,
+        "stream_options": { "include_usage": true },
+    });
+    if let Some(max) = prompt.max_tokens {
+        body["max_tokens"] = max.into();
+    }
+    if let Some(t) = prompt.temperature {
+        body["temperature"] = t.into();
+    }
+    if let Some(schema) = &prompt.schema {
+        body["response_format"] = json!({
+            "type": "json_schema",
+            "json_schema": { "name": "answer", "schema": schema, "strict": true },
+        });
+    }
+    let url = format!("{}/chat/completions", provider.base_url);
+    let response = provider.send(provider.post(url, &body)).await?;
+    Ok(sse_pieces(response, parse_chunk))
+}
+
+/// One `chat.completion.chunk`: text in `choices[0].delta.content`, the reason it
+/// stopped in `finish_reason`, token counts in `usage` (the last chunk).
+fn parse_chunk(data: &str) -> Result<Vec<Piece>, ProviderError> {
+    let chunk: Value =
+        serde_json::from_str(data).map_err(|e| ProviderError::Malformed(e.to_string()))?;
+    if let Some(error) = chunk.get("error") {
+        let msg = error
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("an error in the stream");
+        return Err(ProviderError::Server {
+            status: 200,
+            msg: msg.to_owned(),
+        });
+    }
+    let mut pieces = Vec::new();
+    let choices = chunk.get("choices").and_then(Value::as_array);
+    if choices.is_none() && chunk.get("usage").is_none() {
+        return Err(ProviderError::Malformed(format!(
+            "a chunk with neither choices nor usage: {}",
+            data.chars().take(200).collect::<String>()
+        )));
+    }
+    if let Some(choice) = choices.and_then(|c| c.first()) {
+        if let Some(text) = choice
+            .pointer("/delta/content")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+        {
+            pieces.push(Piece::Text(text.to_owned()));
+        }
+        if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+            pieces.push(Piece::Finish(reason.to_owned()));
+        }
+    }
+    if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
+        pieces.push(Piece::Usage(TokenUsage {
+            input: usage["prompt_tokens"].as_u64().unwrap_or(0),
+            output: usage["completion_tokens"].as_u64().unwrap_or(0),
+        }));
+    }
+    Ok(pieces)
+}
+
+pub async fn embed(
+    provider: &Provider,
+    texts: &[String],
+    model: &str,
+) -> Result<(Vec<Vec<f32>>, TokenUsage), ProviderError> {
+    let url = format!("{}/embeddings", provider.base_url);
+    let body = json!({ "model": model, "input": texts });
+    let answer = provider.json(provider.post(url, &body)).await?;
+    let data = answer
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ProviderError::Malformed("no `data` in the embeddings answer".into()))?;
+    let mut vectors = vec![Vec::new(); texts.len()];
+    for (position, item) in data.iter().enumerate() {
+        let index = item["index"].as_u64().map_or(position, |i| i as usize);
+        let vector = item["embedding"]
+            .as_array()
+            .ok_or_else(|| ProviderError::Malformed("an embedding is not a list".into()))?
+            .iter()
+            .map(|x| x.as_f64().map(|x| x as f32))
+            .collect::<Option<Vec<f32>>>()
+            .ok_or_else(|| ProviderError::Malformed("an embedding holds a non-number".into()))?;
+        match vectors.get_mut(index) {
+            Some(slot) => *slot = vector,
+            None => {
+                return Err(ProviderError::Malformed(format!(
+                    "embedding index {index} out of range"
+                )));
+            }
+        }
+    }
+    if vectors.iter().any(Vec::is_empty) {
+        return Err(ProviderError::Malformed(format!(
+            "{} texts, {} embeddings",
+            texts.len(),
+            data.len()
+        )));
+    }
+    let usage = TokenUsage {
+        input: answer
+            .pointer("/usage/prompt_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        output: 0,
+    };
+    Ok((vectors, usage))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_become_pieces() {
+        let text = parse_chunk(
+            r#"{"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}"#,
+        )
+        .unwrap();
+        assert_eq!(text, vec![Piece::Text("Hel".into())]);
+        let end =
+            parse_chunk(r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#).unwrap();
+        assert_eq!(end, vec![Piece::Finish("stop".into())]);
+        let usage = parse_chunk(
+            r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5,"total_tokens":8}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            usage,
+            vec![Piece::Usage(TokenUsage {
+                input: 3,
+                output: 5
+            })]
+        );
+        assert!(matches!(
+            parse_chunk("{not json"),
+            Err(ProviderError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_chunk(r#"{"what":1}"#),
+            Err(ProviderError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_chunk(r#"{"error":{"message":"overloaded"}}"#),
+            Err(ProviderError::Server { .. })
+        ));
+    }
+}

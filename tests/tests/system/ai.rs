@@ -1,0 +1,611 @@
+//! `ai.*` against a scripted provider on 127.0.0.1 speaking each wire format: text streams
+//! live as events; structured output comes back parsed; rate limits and server errors are
+//! retried (honouring `Retry-After`); malformed, cut, unreachable and silent providers fail
+//! clearly; cancelling and leaving stop a stream; usage is counted and the quota holds;
+//! with no provider, every call says how to configure one.
+
+use std::time::{Duration, Instant};
+
+use aether_proto::ErrorCode;
+use aether_proto::api::ai::{self, GenerateAnswer, ProviderKind};
+use aether_proto::client::{AppHandle, Subscription};
+use aether_tests::fake_llm::{FakeLlm, Reply};
+use aether_tests::{TestDaemon, expect_code, next_msg, wait_until};
+use aetherd::config::{AiProvider, Config};
+use serde_json::{Value, json};
+
+const KEY: &str = "sk-test-secret";
+
+fn provider(name: &str, kind: ProviderKind, base_url: String) -> AiProvider {
+    AiProvider {
+        name: name.into(),
+        kind,
+        base_url: Some(base_url),
+        model: match kind {
+            ProviderKind::Gemini => "gemini-test".into(),
+            ProviderKind::Openai => "gpt-test".into(),
+        },
+        embed_model: Some("embed-test".into()),
+        api_key_env: None,
+        api_key: Some(KEY.to_owned().into()),
+    }
+}
+
+/// A daemon whose one provider is `fake`, speaking OpenAI's format under `/v1`.
+async fn with_openai(fake: &FakeLlm, edit: impl FnOnce(&mut Config)) -> TestDaemon {
+    let url = fake.url("/v1");
+    TestDaemon::start_with(move |c| {
+        c.ai.providers
+            .push(provider("local", ProviderKind::Openai, url));
+        c.ai.max_retries = 2;
+        edit(c);
+    })
+    .await
+}
+
+fn chunk(text: &str) -> Value {
+    json!({ "object": "chat.completion.chunk",
+            "choices": [{ "index": 0, "delta": { "content": text }, "finish_reason": null }] })
+}
+
+fn finish() -> Value {
+    json!({ "choices": [{ "index": 0, "delta": {}, "finish_reason": "stop" }] })
+}
+
+fn usage(input: u64, output: u64) -> Value {
+    json!({ "choices": [], "usage": { "prompt_tokens": input, "completion_tokens": output } })
+}
+
+fn hello() -> Reply {
+    Reply::events([chunk("Hello, "), chunk("world"), finish(), usage(3, 5)])
+}
+
+fn ask(prompt: &str) -> ai::Generate {
+    ai::Generate {
+        prompt: prompt.into(),
+        stream: true,
+        ..Default::default()
+    }
+}
+
+fn whole(prompt: &str) -> ai::Generate {
+    ai::Generate {
+        stream: false,
+        ..ask(prompt)
+    }
+}
+
+async fn done(app: &AppHandle, request: ai::Generate) -> ai::Generated {
+    match app.request(&request).await {
+        Ok(GenerateAnswer::Done(done)) => done,
+        other => panic!("expected the whole answer, got {other:?}"),
+    }
+}
+
+/// Every event of one stream, in order, through its `done` or `error`.
+async fn read_stream(sub: &mut Subscription, stream: &str) -> (Vec<ai::Delta>, Value) {
+    let mut deltas = Vec::new();
+    loop {
+        let msg = next_msg(sub).await;
+        let Some(rest) = msg.topic.strip_prefix(&format!("ai.stream.{stream}.")) else {
+            continue;
+        };
+        let data: Value = serde_json::from_str(msg.data.get()).unwrap();
+        match rest {
+            "delta" => deltas.push(serde_json::from_value(data).unwrap()),
+            "done" | "error" => return (deltas, json!({ rest: data })),
+            other => panic!("unexpected event {other}"),
+        }
+    }
+}
+
+async fn started(app: &AppHandle, request: ai::Generate) -> ai::StreamStarted {
+    match app.request(&request).await {
+        Ok(GenerateAnswer::Streaming(started)) => started,
+        other => panic!("expected a stream, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn with_no_provider_every_ai_call_says_how_to_configure_one() {
+    let daemon = TestDaemon::start().await;
+    let cli = daemon.owner().await.app("cli");
+    let msg = expect_code(cli.request(&ask("hi")).await, ErrorCode::Unavailable);
+    assert!(
+        msg.contains("GEMINI_API_KEY") && msg.contains("ai.providers"),
+        "{msg}"
+    );
+    expect_code(
+        cli.request(&ai::Embed {
+            texts: vec!["x".into()],
+            ..Default::default()
+        })
+        .await,
+        ErrorCode::Unavailable,
+    );
+    let status = cli.request(&ai::Status { probe: true }).await.unwrap();
+    assert!(status.providers.is_empty() && status.default.is_none());
+    assert!(status.hint.unwrap().contains("OPENAI_BASE_URL"));
+}
+
+#[tokio::test]
+async fn text_streams_live_as_events_and_usage_is_counted_per_app() {
+    let fake = FakeLlm::start().await;
+    let pause = Duration::from_millis(150);
+    fake.then(Reply::Events {
+        events: vec![
+            (Duration::ZERO, chunk("Hello, ").to_string()),
+            (pause, chunk("world").to_string()),
+            (pause, finish().to_string()),
+            (Duration::ZERO, usage(3, 5).to_string()),
+        ],
+        cut: false,
+    });
+    let daemon = with_openai(&fake, |_| {}).await;
+    let client = daemon.owner().await;
+    let cli = client.app("cli");
+    let mut sub = cli.subscribe(ai::STREAMS).await.unwrap();
+    let asked = Instant::now();
+    let stream = started(
+        &cli,
+        ai::Generate {
+            system: Some("be brief".into()),
+            ..ask("greet")
+        },
+    )
+    .await;
+    assert_eq!(
+        (stream.provider.as_str(), stream.model.as_str()),
+        ("local", "gpt-test")
+    );
+    let first = next_msg(&mut sub).await;
+    assert!(first.topic.ends_with(".delta"), "{}", first.topic);
+    assert!(
+        asked.elapsed() < pause,
+        "the first piece arrived while the rest was still coming ({:?})",
+        asked.elapsed()
+    );
+    let (deltas, end) = read_stream(&mut sub, &stream.stream).await;
+    assert_eq!(deltas.len(), 1, "one more piece after the first");
+    assert_eq!(deltas[0].seq, 1);
+    let done: ai::Generated = serde_json::from_value(end["done"].clone()).unwrap();
+    assert_eq!(done.text, "Hello, world");
+    assert_eq!(
+        done.usage,
+        ai::TokenUsage {
+            input: 3,
+            output: 5
+        }
+    );
+    assert_eq!(done.finish.as_deref(), Some("stop"));
+
+    let seen = &fake.seen()[0];
+    assert_eq!(
+        (seen.method.as_str(), seen.path.as_str()),
+        ("POST", "/v1/chat/completions")
+    );
+    assert_eq!(
+        seen.header("authorization"),
+        Some(&*format!("Bearer {KEY}"))
+    );
+    assert_eq!(seen.body["stream"], true);
+    assert_eq!(seen.body["model"], "gpt-test");
+    assert_eq!(
+        seen.body["messages"][0],
+        json!({ "role": "system", "content": "be brief" })
+    );
+    assert_eq!(
+        seen.body["messages"][1],
+        json!({ "role": "user", "content": "greet" })
+    );
+
+    let status = cli.request(&ai::Status::default()).await.unwrap();
+    assert_eq!(status.default.as_deref(), Some("local"));
+    assert!(status.providers[0].has_key);
+    let text = serde_json::to_string(&status).unwrap();
+    assert!(
+        !text.contains(KEY),
+        "the key never leaves the daemon: {text}"
+    );
+    wait_until(
+        "the usage to be counted",
+        Duration::from_secs(2),
+        async || {
+            let status = cli.request(&ai::Status::default()).await.unwrap();
+            status.usage
+                == vec![ai::Usage {
+                    app: "cli".into(),
+                    requests: 1,
+                    input_tokens: 3,
+                    output_tokens: 5,
+                }]
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn gemini_structured_output_comes_back_parsed_and_the_key_stays_out_of_the_url() {
+    let fake = FakeLlm::start().await;
+    fake.then(Reply::events([
+        json!({ "candidates": [{ "content": { "role": "model", "parts": [{ "text": "{\"accent\":" }] } }] }),
+        json!({ "candidates": [{ "content": { "role": "model", "parts": [{ "text": " \"teal\"}" }] },
+                "finishReason": "STOP" }],
+                "usageMetadata": { "promptTokenCount": 7, "candidatesTokenCount": 4 } }),
+    ]));
+    let url = fake.url("/v1beta");
+    let daemon = TestDaemon::start_with(move |c| {
+        c.ai.providers
+            .push(provider("gem", ProviderKind::Gemini, url));
+    })
+    .await;
+    let cli = daemon.owner().await.app("cli");
+    let schema = json!({ "type": "object", "properties": { "accent": { "type": "string" } } });
+    let answer = done(
+        &cli,
+        ai::Generate {
+            schema: Some(schema.clone()),
+            max_tokens: Some(50),
+            ..whole("a calm theme")
+        },
+    )
+    .await;
+    assert_eq!(answer.json, Some(json!({ "accent": "teal" })));
+    assert_eq!(
+        answer.usage,
+        ai::TokenUsage {
+            input: 7,
+            output: 4
+        }
+    );
+    let seen = &fake.seen()[0];
+    assert_eq!(
+        seen.path,
+        "/v1beta/models/gemini-test:streamGenerateContent?alt=sse"
+    );
+    assert_eq!(seen.header("x-goog-api-key"), Some(KEY));
+    assert!(!seen.path.contains(KEY));
+    assert_eq!(seen.body["generationConfig"]["responseJsonSchema"], schema);
+    assert_eq!(seen.body["generationConfig"]["maxOutputTokens"], 50);
+    assert_eq!(seen.body["contents"][0]["parts"][0]["text"], "a calm theme");
+}
+
+#[tokio::test]
+async fn rate_limits_and_server_errors_are_retried_honouring_retry_after() {
+    let fake = FakeLlm::start().await;
+    fake.then(Reply::Json {
+        status: 429,
+        headers: vec![("retry-after".into(), "1".into())],
+        body: json!({ "error": { "message": "slow down" } }).to_string(),
+    })
+    .then(Reply::json(
+        503,
+        json!({ "error": { "message": "overloaded" } }),
+    ))
+    .then(hello());
+    let daemon = with_openai(&fake, |_| {}).await;
+    let cli = daemon.owner().await.app("cli");
+    let asked = Instant::now();
+    let answer = done(&cli, whole("hi")).await;
+    assert_eq!(answer.text, "Hello, world");
+    assert_eq!(fake.seen().len(), 3);
+    assert!(
+        asked.elapsed() >= Duration::from_secs(1),
+        "the Retry-After second was waited"
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limit_longer_than_the_daemon_waits_fails_at_once_with_the_wait() {
+    let fake = FakeLlm::start().await;
+    fake.then(Reply::Json {
+        status: 429,
+        headers: vec![("retry-after".into(), "3600".into())],
+        body: json!({ "error": { "message": "daily limit" } }).to_string(),
+    });
+    let daemon = with_openai(&fake, |_| {}).await;
+    let cli = daemon.owner().await.app("cli");
+    match cli.request(&whole("hi")).await {
+        Err(aether_proto::client::ClientError::Daemon(body)) => {
+            assert_eq!(body.code, ErrorCode::RateLimited);
+            assert_eq!(body.retry_after_ms, Some(3_600_000));
+            assert!(body.msg.contains("daily limit"), "{}", body.msg);
+        }
+        other => panic!("expected rate_limited, got {other:?}"),
+    }
+    assert_eq!(fake.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn malformed_cut_and_refused_answers_fail_clearly() {
+    let fake = FakeLlm::start().await;
+    fake.then(Reply::Events {
+        events: vec![(Duration::ZERO, "this is not json".into())],
+        cut: false,
+    })
+    .then(Reply::Events {
+        events: vec![(Duration::ZERO, chunk("Hel").to_string())],
+        cut: true,
+    })
+    .then(Reply::json(
+        401,
+        json!({ "error": { "message": "invalid api key" } }),
+    ))
+    .then(Reply::json(
+        400,
+        json!({ "error": { "message": "model gpt-nope does not exist" } }),
+    ));
+    let daemon = with_openai(&fake, |_| {}).await;
+    let cli = daemon.owner().await.app("cli");
+    let msg = expect_code(cli.request(&whole("a")).await, ErrorCode::Unavailable);
+    assert!(msg.contains("not in the provider's format"), "{msg}");
+    // Streamed, the failure is the stream's last event, after what did arrive.
+    let mut sub = cli.subscribe(ai::STREAMS).await.unwrap();
+    let stream = started(&cli, ask("b")).await;
+    let (deltas, end) = read_stream(&mut sub, &stream.stream).await;
+    assert_eq!(deltas[0].text, "Hel");
+    assert_eq!(end["error"]["code"], "unavailable");
+    assert!(
+        end["error"]["msg"]
+            .as_str()
+            .unwrap()
+            .contains("ended before the answer did"),
+        "{end}"
+    );
+    let msg = expect_code(cli.request(&whole("c")).await, ErrorCode::Unavailable);
+    assert!(
+        msg.contains("invalid api key") && msg.contains("key"),
+        "{msg}"
+    );
+    let msg = expect_code(
+        cli.request(&ai::Generate {
+            model: Some("gpt-nope".into()),
+            ..whole("d")
+        })
+        .await,
+        ErrorCode::BadFrame,
+    );
+    assert!(msg.contains("does not exist"), "{msg}");
+    assert_eq!(fake.seen().len(), 4, "none of these is retried");
+}
+
+#[tokio::test]
+async fn a_provider_that_is_down_or_silent_gives_a_clear_error() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = format!("http://{}/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let fake = FakeLlm::start().await;
+    // Silent on the first try and on the retry.
+    fake.then(Reply::Silence).then(Reply::Silence);
+    let silent = fake.url("/v1");
+    let daemon = TestDaemon::start_with(move |c| {
+        c.ai.providers
+            .push(provider("down", ProviderKind::Openai, down));
+        c.ai.providers
+            .push(provider("silent", ProviderKind::Openai, silent));
+        c.ai.max_retries = 1;
+        c.ai.idle_timeout_ms = 300;
+    })
+    .await;
+    let cli = daemon.owner().await.app("cli");
+    let msg = expect_code(cli.request(&whole("a")).await, ErrorCode::Unavailable);
+    assert!(
+        msg.contains("\"down\"") && msg.contains("cannot reach"),
+        "{msg}"
+    );
+    let started = Instant::now();
+    expect_code(
+        cli.request(&ai::Generate {
+            provider: Some("silent".into()),
+            ..whole("b")
+        })
+        .await,
+        ErrorCode::Timeout,
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let status = cli.request(&ai::Status { probe: true }).await.unwrap();
+    assert_eq!(status.providers[0].reachable, Some(false));
+    assert!(status.providers[0].error.is_some());
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_before_any_provider_is_asked() {
+    let fake = FakeLlm::start().await;
+    let daemon = with_openai(&fake, |_| {}).await;
+    let cli = daemon.owner().await.app("cli");
+    let msg = expect_code(
+        cli.request(&whole(&"x".repeat(ai::MAX_PROMPT_BYTES + 1)))
+            .await,
+        ErrorCode::TooLarge,
+    );
+    assert!(msg.contains("1 MiB"), "{msg}");
+    let msg = expect_code(
+        cli.request(&ai::Generate {
+            provider: Some("nope".into()),
+            ..whole("a")
+        })
+        .await,
+        ErrorCode::NotFound,
+    );
+    assert!(msg.contains("configured: local"), "{msg}");
+    for bad in [
+        ai::Generate {
+            temperature: Some(5.0),
+            ..whole("a")
+        },
+        ai::Generate {
+            schema: Some(json!("not a schema")),
+            ..whole("a")
+        },
+        whole("   "),
+    ] {
+        expect_code(cli.request(&bad).await, ErrorCode::BadFrame);
+    }
+    let raw = cli
+        .request_json::<_, Value>("ai.generate", &json!({ "prompt": 5 }))
+        .await;
+    expect_code(raw, ErrorCode::BadFrame);
+    expect_code(
+        cli.request(&ai::Embed {
+            texts: vec!["x".into(); ai::MAX_EMBED_TEXTS + 1],
+            ..Default::default()
+        })
+        .await,
+        ErrorCode::TooLarge,
+    );
+    assert!(fake.seen().is_empty());
+    // An app without `ai_access` is refused by the permission check.
+    let files = daemon.owner().await.app("files");
+    expect_code(files.request(&whole("a")).await, ErrorCode::Forbidden);
+}
+
+#[tokio::test]
+async fn cancel_stops_a_stream_and_only_its_owner_can() {
+    let fake = FakeLlm::start().await;
+    fake.then(Reply::Events {
+        events: (0..50)
+            .map(|i| {
+                (
+                    Duration::from_millis(100),
+                    chunk(&i.to_string()).to_string(),
+                )
+            })
+            .collect(),
+        cut: false,
+    });
+    let daemon = with_openai(&fake, |_| {}).await;
+    daemon.add_user("mallory", "correct horse battery").await;
+    let cli = daemon.owner().await.app("cli");
+    let mut sub = cli.subscribe(ai::STREAMS).await.unwrap();
+    let stream = started(&cli, ask("count")).await;
+    next_msg(&mut sub).await;
+    let other = daemon
+        .sign_in("mallory", "correct horse battery")
+        .await
+        .app("cli");
+    let theirs = other
+        .request(&ai::Cancel {
+            stream: stream.stream.clone(),
+        })
+        .await
+        .unwrap();
+    assert!(!theirs.cancelled, "another user cannot stop it");
+    let mine = cli
+        .request(&ai::Cancel {
+            stream: stream.stream.clone(),
+        })
+        .await
+        .unwrap();
+    assert!(mine.cancelled);
+    let (_, end) = read_stream(&mut sub, &stream.stream).await;
+    assert_eq!(end["error"]["code"], "cancelled");
+    let again = cli
+        .request(&ai::Cancel {
+            stream: stream.stream,
+        })
+        .await
+        .unwrap();
+    assert!(!again.cancelled, "it had ended");
+}
+
+#[tokio::test]
+async fn a_stream_nobody_listens_to_stops() {
+    let fake = FakeLlm::start().await;
+    fake.then(Reply::Events {
+        events: (0..60)
+            .map(|i| (Duration::from_millis(50), chunk(&i.to_string()).to_string()))
+            .collect(),
+        cut: false,
+    });
+    let daemon = with_openai(&fake, |c| c.ai.abandon_after_ms = 200).await;
+    let cli = daemon.owner().await.app("cli");
+    // Asked, and nobody subscribed: as if the client had gone.
+    started(&cli, ask("count")).await;
+    wait_until(
+        "the abandoned stream to stop and be counted",
+        Duration::from_secs(2),
+        async || {
+            let status = cli.request(&ai::Status::default()).await.unwrap();
+            status.usage.first().is_some_and(|u| u.requests == 1)
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_daily_quota_stops_a_user_who_spent_it() {
+    let fake = FakeLlm::start().await;
+    fake.then(hello());
+    let daemon = with_openai(&fake, |c| c.ai.daily_token_quota = Some(8)).await;
+    let cli = daemon.owner().await.app("cli");
+    done(&cli, whole("hi")).await;
+    let msg = expect_code(cli.request(&whole("again")).await, ErrorCode::QuotaExceeded);
+    assert!(msg.contains("8 of your 8"), "{msg}");
+    let status = cli.request(&ai::Status::default()).await.unwrap();
+    assert_eq!(status.daily_token_quota, Some(8));
+}
+
+#[tokio::test]
+async fn embeddings_in_both_formats() {
+    let openai = FakeLlm::start().await;
+    openai.then(Reply::json(
+        200,
+        json!({ "object": "list", "model": "embed-test", "usage": { "prompt_tokens": 4, "total_tokens": 4 },
+                "data": [ { "index": 1, "embedding": [0.0, 1.0] }, { "index": 0, "embedding": [1.0, 0.0] } ] }),
+    ));
+    let gemini = FakeLlm::start().await;
+    gemini.then(Reply::json(
+        200,
+        json!({ "embeddings": [ { "values": [0.5, 0.5] }, { "values": [0.25, 0.75] } ] }),
+    ));
+    let (a, b) = (openai.url("/v1"), gemini.url("/v1beta"));
+    let daemon = TestDaemon::start_with(move |c| {
+        c.ai.providers.push(provider("o", ProviderKind::Openai, a));
+        c.ai.providers.push(provider("g", ProviderKind::Gemini, b));
+        let mut bare = provider("bare", ProviderKind::Openai, "http://127.0.0.1:9/v1".into());
+        bare.embed_model = None;
+        c.ai.providers.push(bare);
+    })
+    .await;
+    let cli = daemon.owner().await.app("cli");
+    let texts = vec!["first".to_owned(), "second".to_owned()];
+    let o = cli
+        .request(&ai::Embed {
+            texts: texts.clone(),
+            provider: Some("o".into()),
+            model: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        o.vectors,
+        vec![vec![1.0, 0.0], vec![0.0, 1.0]],
+        "in the texts' order"
+    );
+    assert_eq!(o.usage.input, 4);
+    assert_eq!(openai.seen()[0].path, "/v1/embeddings");
+    assert_eq!(openai.seen()[0].body["input"], json!(texts));
+    let g = cli
+        .request(&ai::Embed {
+            texts: texts.clone(),
+            provider: Some("g".into()),
+            model: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(g.vectors[1], vec![0.25, 0.75]);
+    assert_eq!(
+        gemini.seen()[0].path,
+        "/v1beta/models/embed-test:batchEmbedContents"
+    );
+    let msg = expect_code(
+        cli.request(&ai::Embed {
+            texts,
+            provider: Some("bare".into()),
+            model: None,
+        })
+        .await,
+        ErrorCode::Unavailable,
+    );
+    assert!(msg.contains("no embed_model"), "{msg}");
+}
