@@ -4,6 +4,7 @@
 //! 3 cannot connect; `vm run` exits with its program's code.
 
 mod account;
+mod ai;
 mod bus;
 mod connect;
 mod daemon;
@@ -96,6 +97,9 @@ enum Command {
     Session(session::SessionCommand),
     /// Recent permission denials (admin).
     Audit(daemon::Audit),
+    /// The AI: status (providers, usage), ask (streams the answer), embed.
+    #[command(subcommand)]
+    Ai(ai::AiCommand),
 }
 
 /// Why a command failed, and so its exit code.
@@ -238,5 +242,6 @@ async fn execute(command: &Command, app: &AppHandle, json: bool) -> Result<(), F
         Command::Rules(command) => rules::run(command, app, json).await,
         Command::Session(command) => session::run(command, app, json).await,
         Command::Audit(audit) => daemon::audit(audit, app, json).await,
+        Command::Ai(command) => ai::run(command, app, json).await,
     }
 }

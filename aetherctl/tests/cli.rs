@@ -791,3 +791,73 @@ async fn a_session_saved_from_a_file_and_stdin_loads_lists_and_deletes() {
 
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ai_status_and_ask_stream_the_answer_to_stdout_and_failures_exit_1() {
+    use aether_proto::api::ai::ProviderKind;
+    use aether_tests::fake_llm::{FakeLlm, Reply};
+    use aetherd::config::AiProvider;
+    use serde_json::json;
+
+    // No provider: status says how to set one up; ask fails with the daemon's code.
+    let (_home, _daemon, ctl, _) = session().await;
+    let out = ctl.go(&["ai", "status"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("GEMINI_API_KEY"), "{}", stdout(&out));
+    let out = ctl.go(&["ai", "ask", "hi"]).await;
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("unavailable"), "{}", stderr(&out));
+
+    let fake = FakeLlm::start().await;
+    let chunk = |text: &str| json!({ "choices": [{ "index": 0, "delta": { "content": text } }] });
+    let end = json!({ "choices": [{ "index": 0, "delta": {}, "finish_reason": "stop" }],
+                      "usage": { "prompt_tokens": 2, "completion_tokens": 3 } });
+    fake.then(Reply::events([
+        chunk("Hello, "),
+        chunk("world"),
+        end.clone(),
+    ]))
+    .then(Reply::events([chunk("{\"n\": 4}"), end]))
+    .then(Reply::json(
+        503,
+        json!({ "error": { "message": "overloaded" } }),
+    ));
+    let home = tempfile::tempdir().unwrap();
+    let mut config = Config::for_data_dir(home.path());
+    config.listen = Listen::Off;
+    config.owner = "boss".into();
+    config.ai.max_retries = 0;
+    config.ai.providers.push(AiProvider {
+        name: "local".into(),
+        kind: ProviderKind::Openai,
+        base_url: Some(fake.url("/v1")),
+        model: "m".into(),
+        embed_model: None,
+        api_key_env: None,
+        api_key: None,
+    });
+    let _daemon = Daemon::start(config).await.unwrap();
+    let ctl = Ctl {
+        home: home.path().to_owned(),
+    };
+    let out = ctl.go(&["ai", "ask", "say", "hello"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Hello, world\n");
+    assert_eq!(fake.seen()[0].body["messages"][0]["content"], "say hello");
+    let schema = home.path().join("schema.json");
+    std::fs::write(&schema, r#"{"type":"object"}"#).unwrap();
+    let out = ctl
+        .go(&["ai", "ask", "count", "--schema", schema.to_str().unwrap()])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), r#"{"n":4}"#);
+    let out = ctl.go(&["ai", "ask", "again"]).await;
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("overloaded"), "{}", stderr(&out));
+    let out = ctl.go_with_stdin(&["ai", "ask"], Some(Vec::new())).await;
+    assert_eq!(code(&out), 2, "no prompt is a usage error");
+    let out = ctl.go(&["--json", "ai", "status"]).await;
+    let status: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(status["default"], "local");
+    assert_eq!(status["usage"][0]["app"], "cli");
+}
