@@ -112,6 +112,8 @@ fn start_services(
         compute,
         config.compute.clone(),
     )?;
+    // Last: graphs resumed at start call the services above.
+    services::agent::start(Seat::join(bus, Service::Agent)?, store.clone());
     Ok(())
 }
 

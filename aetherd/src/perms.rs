@@ -14,7 +14,7 @@ use notify::Watcher;
 use parking_lot::RwLock;
 use serde::Serialize;
 
-use aether_proto::api::{self, Call as _, ai, session, sys, telemetry, vfs, vm};
+use aether_proto::api::{self, Call as _, agent, ai, session, sys, telemetry, vfs, vm};
 use aether_proto::manifest::MAX_MANIFEST_BYTES;
 use aether_proto::{Capability, ErrorBody, ErrorCode, Manifest, ManifestError, Pattern, Topic};
 
@@ -93,12 +93,13 @@ fn capability_topics(cap: Capability) -> &'static [(u8, &'static str)] {
         ],
         Capability::AgentRun => &[
             (REQ, "agent.plan"),
-            (REQ, "agent.run"),
-            (REQ, "agent.cancel"),
-            (REQ, "agent.approve"),
-            (REQ, "agent.list"),
-            (REQ, "agent.get"),
-            (SUB, "agent.graph.>"),
+            (REQ, agent::Run::TOPIC),
+            (REQ, agent::Cancel::TOPIC),
+            (REQ, agent::Approve::TOPIC),
+            (REQ, agent::Retry::TOPIC),
+            (REQ, agent::List::TOPIC),
+            (REQ, agent::Get::TOPIC),
+            (SUB, agent::EVENTS),
         ],
         Capability::Chat => &[(REQ, "chat.*"), (SUB | PUB, "chat.room.>")],
         Capability::Presence => &[(REQ, "presence.*"), (SUB | PUB, "presence.>")],
@@ -145,16 +146,18 @@ pub enum Service {
     Compute,
     Session,
     Ai,
+    Agent,
 }
 
 impl Service {
-    pub const ALL: [Service; 6] = [
+    pub const ALL: [Service; 7] = [
         Service::Sys,
         Service::Vfs,
         Service::Telemetry,
         Service::Compute,
         Service::Session,
         Service::Ai,
+        Service::Agent,
     ];
 }
 
@@ -167,6 +170,7 @@ pub fn service_topics(service: Service) -> &'static [&'static str] {
         Service::Compute => api::vm::TOPICS,
         Service::Session => api::session::TOPICS,
         Service::Ai => api::ai::TOPICS,
+        Service::Agent => api::agent::TOPICS,
     }
 }
 
@@ -175,14 +179,24 @@ fn service_requests(service: Service) -> &'static [&'static str] {
     match service {
         // After a job that changed files, and to size a job's write budget.
         Service::Compute => &[vfs::Rescan::TOPIC, vfs::Usage::TOPIC],
-        Service::Sys | Service::Vfs | Service::Telemetry | Service::Session | Service::Ai => &[],
+        Service::Sys
+        | Service::Vfs
+        | Service::Telemetry
+        | Service::Session
+        | Service::Ai
+        | Service::Agent => &[],
     }
 }
 
 /// What each service may listen to (publications from every user), as patterns.
 fn service_listens(service: Service) -> &'static [&'static str] {
     match service {
-        Service::Sys | Service::Vfs | Service::Compute | Service::Session | Service::Ai => &[],
+        Service::Sys
+        | Service::Vfs
+        | Service::Compute
+        | Service::Session
+        | Service::Ai
+        | Service::Agent => &[],
         Service::Telemetry => &["telemetry.>"],
     }
 }
@@ -196,6 +210,7 @@ fn service_publishes(service: Service) -> &'static [&'static str] {
         Service::Compute => &["vm.job.>", "telemetry.vm.*"],
         Service::Session => &["telemetry.session.*"],
         Service::Ai => &["ai.stream.>", "telemetry.ai.*"],
+        Service::Agent => &[agent::EVENTS],
     }
 }
 

@@ -88,6 +88,38 @@ fn migrations() -> Migrations<'static> {
             PRIMARY KEY (user_id, day, app)
         );",
         ),
+        // agent.*: TaskGraphs and their nodes; every state change is written before it acts.
+        M::up(
+            "CREATE TABLE agent_graphs (
+            id TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            app TEXT NOT NULL,
+            name TEXT NOT NULL,
+            auto_approve INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            error TEXT,
+            created_ms INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL
+        );
+        CREATE INDEX agent_graphs_user ON agent_graphs(user_id, updated_ms);
+        CREATE INDEX agent_graphs_state ON agent_graphs(state);
+        CREATE TABLE agent_nodes (
+            graph_id TEXT NOT NULL REFERENCES agent_graphs(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            id TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            args TEXT NOT NULL,
+            needs TEXT NOT NULL,
+            retries INTEGER NOT NULL,
+            timeout_ms INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            approved INTEGER NOT NULL DEFAULT 0,
+            result TEXT,
+            error TEXT,
+            PRIMARY KEY (graph_id, id)
+        );",
+        ),
     ])
 }
 

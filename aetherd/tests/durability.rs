@@ -118,3 +118,114 @@ async fn kill_9_during_writes_loses_nothing_acknowledged() {
     daemon.kill().unwrap();
     daemon.wait().unwrap();
 }
+
+/// The state of a graph, as `agent.get` gives it.
+async fn graph(client: &AetherClient, id: &str) -> Value {
+    client
+        .app("cli")
+        .request_json("agent.get", &json!({ "id": id }))
+        .await
+        .unwrap()
+}
+
+async fn wait_graph(
+    client: &AetherClient,
+    id: &str,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let g = graph(client, id).await;
+        if check(&g) {
+            return g;
+        }
+        assert!(Instant::now() < deadline, "waiting for {what}: {g:#}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn node<'a>(graph: &'a Value, id: &str) -> &'a Value {
+    graph["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == id)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_graph_resumes_without_repeating_finished_nodes() {
+    let home = tempfile::tempdir().unwrap();
+    let mut daemon = spawn(home.path());
+    let client = owner(home.path()).await;
+    let cli = client.app("cli");
+    // A program that runs for a second: killed mid-way, its node's outcome is unknown.
+    let ticker = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../guests/wat/ticker.wat"
+    ))
+    .unwrap();
+    let module = wat::parse_str(&ticker).unwrap();
+    use base64::Engine;
+    cli.request_json::<_, Value>(
+        "vfs.write",
+        &json!({ "path": "/ticker.wasm", "encoding": "base64",
+                 "data": base64::engine::general_purpose::STANDARD.encode(module) }),
+    )
+    .await
+    .unwrap();
+    let spec = json!({ "name": "survives", "auto_approve": true, "nodes": [
+        { "id": "first", "tool": "vfs.write", "args": { "path": "/first.txt", "data": "one" } },
+        { "id": "tick", "tool": "vm.run", "args": { "path": "/ticker.wasm" }, "after": ["first"] },
+        { "id": "wait", "tool": "vfs.read", "args": { "path": "/first.txt" }, "after": ["first"] },
+        { "id": "last", "tool": "vfs.write", "after": ["tick"],
+          "args": { "path": "/last.txt", "data": "${wait.data} and done" } },
+    ]});
+    let started: Value = cli
+        .request_json("agent.run", &json!({ "graph": spec }))
+        .await
+        .unwrap();
+    let id = started["id"].as_str().unwrap().to_owned();
+    wait_graph(&client, &id, "the program to run", |g| {
+        node(g, "tick")["state"] == "running" && node(g, "wait")["state"] == "done"
+    })
+    .await;
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    drop(client);
+
+    let mut daemon = spawn(home.path());
+    let client = owner(home.path()).await;
+    let g = wait_graph(&client, &id, "the graph to wait for the user", |g| {
+        g["state"] == "waiting"
+    })
+    .await;
+    assert_eq!(node(&g, "first")["state"], "done");
+    assert_eq!(
+        node(&g, "first")["attempts"],
+        1,
+        "finished nodes do not run again"
+    );
+    assert_eq!(node(&g, "wait")["attempts"], 1);
+    let tick = node(&g, "tick");
+    assert_eq!(tick["state"], "unknown", "{g:#}");
+    assert!(tick["error"].as_str().unwrap().contains("agent.retry"));
+    // The user decides: run it again.
+    let cli = client.app("cli");
+    cli.request_json::<_, Value>("agent.retry", &json!({ "id": id, "node": "tick" }))
+        .await
+        .unwrap();
+    let g = wait_graph(&client, &id, "the graph to finish", |g| {
+        g["state"] == "done"
+    })
+    .await;
+    assert_eq!(node(&g, "tick")["attempts"], 2);
+    let last: Value = cli
+        .request_json("vfs.read", &json!({ "path": "/last.txt" }))
+        .await
+        .unwrap();
+    assert_eq!(last["data"], "one and done");
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+}

@@ -6,6 +6,7 @@
 //! lists its calls in `CALLS` (the JSON Schema and the docs are generated from them)
 //! and its topic names in `TOPICS`.
 
+pub mod agent;
 pub mod ai;
 pub mod session;
 pub mod sys;
@@ -63,6 +64,7 @@ pub fn all_calls() -> impl Iterator<Item = &'static CallInfo> {
         .iter()
         .chain(vfs::CALLS)
         .chain(ai::CALLS)
+        .chain(agent::CALLS)
         .chain(vm::CALLS)
         .chain(telemetry::CALLS)
         .chain(session::CALLS)
@@ -87,6 +89,7 @@ mod tests {
             .iter()
             .chain(vfs::TOPICS)
             .chain(ai::TOPICS)
+            .chain(agent::TOPICS)
             .chain(vm::TOPICS)
             .chain(telemetry::TOPICS)
             .chain(session::TOPICS)

@@ -4,6 +4,7 @@
 //! on a user's behalf only through [`Requester::request_as`], which runs the same
 //! permission check the user's app would pass. No service calls another directly.
 
+pub mod agent;
 pub mod ai;
 pub mod compute;
 pub mod session;

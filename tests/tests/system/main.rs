@@ -4,6 +4,7 @@
 //! `err` code and then that the connection still works (a ping gets its pong),
 //! unless the protocol says the connection closes.
 
+mod agent;
 mod ai;
 mod auth;
 mod bad_frames;

@@ -1,0 +1,320 @@
+//! `agent.*`: TaskGraphs. A graph is a DAG of nodes; each node calls one tool, and every
+//! tool is a bus request made as the app that started the graph, so the permission check
+//! that app passes is the only one there is. Graphs are stored before anything runs and
+//! every state change is written before it acts, so a restarted daemon resumes them.
+//!
+//! A node's `args` may refer to earlier nodes' results: a string that is exactly
+//! `${node}` or `${node.path.to.field}` becomes that value (any JSON type); `${…}` inside
+//! a longer string is replaced by the value as text. A path step is a field name or a list
+//! index (`${list.entries.0.name}`). Referring to a node makes it a dependency; `after`
+//! adds dependencies without referring. Write `$${` for a literal `${`.
+//!
+//! Live events, on your namespace: `agent.graph.<id>.state` (the graph's state),
+//! `agent.graph.<id>.node` (a node's state, attempt, error and result) and
+//! `agent.graph.<id>.log` (a line of what happened).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Call as _, CallInfo, call};
+
+/// Where graphs' events go.
+pub const EVENTS: &str = "agent.graph.>";
+/// The most nodes one graph may have.
+pub const MAX_NODES: usize = 1000;
+/// The most bytes a graph's spec may take as JSON.
+pub const MAX_SPEC_BYTES: usize = 1 << 20;
+
+/// The tools a node may call: bus topics, plus `approve` (a gate that waits for the user).
+pub const TOOLS: &[ToolInfo] = &[
+    ToolInfo::new("vfs.read", Effect::Reads),
+    ToolInfo::new("vfs.list", Effect::Reads),
+    ToolInfo::new("vfs.stat", Effect::Reads),
+    ToolInfo::new("vfs.search", Effect::Reads),
+    ToolInfo::new("vfs.write", Effect::Idempotent),
+    ToolInfo::new("vfs.mkdir", Effect::Idempotent),
+    ToolInfo::new("vfs.remove", Effect::Once),
+    ToolInfo::new("vfs.move", Effect::Once),
+    ToolInfo::new("vfs.copy", Effect::Idempotent),
+    ToolInfo::new("vm.run", Effect::Once),
+    ToolInfo::new("ai.generate", Effect::Reads),
+    ToolInfo::new("sys.ping", Effect::Reads),
+    ToolInfo::new("approve", Effect::Reads),
+];
+
+/// What running a tool does to the world, which decides two things: whether the policy
+/// asks before it runs, and whether it may simply run again after a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// Reads only: safe to repeat, never asks.
+    Reads,
+    /// Changes files, but doing it twice leaves them as doing it once (a whole-file write).
+    Idempotent,
+    /// Doing it twice may differ (a program's run, a move): after a crash mid-call its
+    /// outcome is unknown, and the user decides.
+    Once,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ToolInfo {
+    pub name: &'static str,
+    pub effect: Effect,
+}
+
+impl ToolInfo {
+    const fn new(name: &'static str, effect: Effect) -> ToolInfo {
+        ToolInfo { name, effect }
+    }
+}
+
+pub fn tool(name: &str) -> Option<&'static ToolInfo> {
+    TOOLS.iter().find(|t| t.name == name)
+}
+
+/// A graph as written (by hand or by `agent.plan`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GraphSpec {
+    pub name: String,
+    pub nodes: Vec<NodeSpec>,
+    /// Run writes and programs without asking first (default: ask before each).
+    #[serde(default)]
+    pub auto_approve: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    /// Unique in the graph: letters, digits, `_` and `-`.
+    pub id: String,
+    /// One of [`TOOLS`].
+    pub tool: String,
+    /// The tool's request (with `${…}` references), or for `approve`, `{question}`.
+    #[serde(default)]
+    pub args: Value,
+    /// Nodes that must be done first, besides those `args` refers to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+    /// Tries after the first when the tool fails in a way worth retrying (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// The longest one try may take (default 60 s; `vm.run` waits for the program).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GraphState {
+    Running,
+    /// Nothing can run until the user answers (an approval, an unknown outcome).
+    Waiting,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+impl GraphState {
+    pub fn is_over(self) -> bool {
+        matches!(
+            self,
+            GraphState::Done | GraphState::Failed | GraphState::Cancelled
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    Pending,
+    /// Waits for `agent.approve`.
+    Approval,
+    Running,
+    /// Waiting to try again after a failure.
+    Retrying,
+    Done,
+    Failed,
+    /// A node it depends on failed or was cancelled.
+    Skipped,
+    Cancelled,
+    /// It was running when the daemon stopped, and running it again might repeat an
+    /// effect: `agent.retry` runs it again, `agent.approve` counts it as done.
+    Unknown,
+}
+
+/// A graph as it stands.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Graph {
+    pub id: String,
+    pub name: String,
+    pub state: GraphState,
+    /// The app that started it: every tool call is made as this app.
+    pub app: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub nodes: Vec<Node>,
+    pub auto_approve: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Node {
+    pub id: String,
+    pub tool: String,
+    pub args: Value,
+    /// Every node it waits for (from `after` and from its references).
+    pub needs: Vec<String>,
+    pub state: NodeState,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A graph's summary, for lists.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct GraphSummary {
+    pub id: String,
+    pub name: String,
+    pub state: GraphState,
+    pub app: String,
+    pub updated_ms: i64,
+    /// How many nodes are in each state.
+    pub counts: BTreeMap<String, usize>,
+}
+
+/// Run a graph: it is checked, stored, and started; the answer comes at once.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Run {
+    pub graph: GraphSpec,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Started {
+    pub id: String,
+    /// `agent.graph.<id>`.
+    pub topic: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Get {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct List {}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Listed {
+    /// Newest first.
+    pub graphs: Vec<GraphSummary>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cancel {
+    pub id: String,
+}
+
+/// Approve a node that waits for it (or count a node of unknown outcome as done).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Approve {
+    pub id: String,
+    pub node: String,
+}
+
+/// Run a failed, skipped, cancelled or unknown node again (and what depends on it).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    pub id: String,
+    pub node: String,
+}
+
+/// What `agent.cancel`, `agent.approve` and `agent.retry` answer: the graph afterwards.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Changed {
+    pub id: String,
+    pub state: GraphState,
+}
+
+/// `agent.graph.<id>.node`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct NodeEvent {
+    pub node: String,
+    pub state: NodeState,
+    pub attempt: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+}
+
+/// `agent.graph.<id>.state`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct StateEvent {
+    pub state: GraphState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+call!(Run => Started, "agent.run");
+call!(Get => Graph, "agent.get");
+call!(List => Listed, "agent.list");
+call!(Cancel => Changed, "agent.cancel");
+call!(Approve => Changed, "agent.approve");
+call!(Retry => Changed, "agent.retry");
+
+pub const CALLS: &[CallInfo] = &[
+    CallInfo::of::<Run>(),
+    CallInfo::of::<Get>(),
+    CallInfo::of::<List>(),
+    CallInfo::of::<Cancel>(),
+    CallInfo::of::<Approve>(),
+    CallInfo::of::<Retry>(),
+];
+
+pub const TOPICS: &[&str] = &[
+    Run::TOPIC,
+    Get::TOPIC,
+    List::TOPIC,
+    Cancel::TOPIC,
+    Approve::TOPIC,
+    Retry::TOPIC,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hand_written_graph_reads() {
+        let spec: GraphSpec = serde_json::from_str(
+            r#"{"name":"n","nodes":[{"id":"a","tool":"vfs.read","args":{"path":"/x"}},
+            {"id":"b","tool":"vfs.write","args":{"path":"/y","data":"${a.data}"},"retries":0}]}"#,
+        )
+        .unwrap();
+        assert_eq!(spec.nodes[1].retries, Some(0));
+        assert!(!spec.auto_approve);
+        assert!(serde_json::from_str::<GraphSpec>(r#"{"name":"n","nodes":[],"x":1}"#).is_err());
+    }
+
+    #[test]
+    fn every_tool_but_approve_is_a_topic() {
+        for tool in TOOLS.iter().filter(|t| t.name != "approve") {
+            assert!(crate::Topic::parse(tool.name).is_ok(), "{}", tool.name);
+        }
+        assert_eq!(tool("vm.run").map(|t| t.effect), Some(Effect::Once));
+        assert!(tool("sys.user.add").is_none());
+    }
+}

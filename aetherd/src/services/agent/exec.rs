@@ -1,0 +1,424 @@
+//! One graph's driver: start what is ready, apply outcomes, take commands, settle the
+//! graph's state; write each change before acting on it, then publish it.
+
+use std::sync::Arc;
+
+use aether_proto::api::agent::{self, Effect, GraphState, NodeState};
+use aether_proto::{ErrorBody, ErrorCode};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+
+use super::stored::{self, GraphRun};
+use super::{Agents, backoff, refs, retryable, spec, tools};
+use crate::services::OnBehalf;
+
+pub enum Command {
+    Approve {
+        node: String,
+        answer: oneshot::Sender<Result<agent::Changed, ErrorBody>>,
+    },
+    Retry {
+        node: String,
+        answer: oneshot::Sender<Result<agent::Changed, ErrorBody>>,
+    },
+    Cancel {
+        answer: oneshot::Sender<Result<agent::Changed, ErrorBody>>,
+    },
+}
+
+/// A node's try, as it ended.
+type Outcome = (usize, Result<Value, ErrorBody>);
+
+impl Agents {
+    pub(super) async fn driver(
+        self: Arc<Self>,
+        mut run: GraphRun,
+        on: OnBehalf,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+    ) {
+        let mut calls: JoinSet<Outcome> = JoinSet::new();
+        let mut waits: JoinSet<usize> = JoinSet::new();
+        loop {
+            if !run.state.is_over() {
+                self.start_ready(&mut run, &on, &mut calls).await;
+            }
+            self.settle(&mut run, &on).await;
+            if calls.is_empty() && waits.is_empty() && run.state.is_over() {
+                // Leave only with no command queued: one sent now finds no driver and
+                // starts another.
+                let mut live = self.live.lock();
+                if commands.is_empty() {
+                    live.remove(&run.id);
+                    return;
+                }
+            }
+            tokio::select! {
+                Some(joined) = calls.join_next(), if !calls.is_empty() => {
+                    if let Ok((index, result)) = joined {
+                        self.finished(&mut run, &on, index, result, &mut waits).await;
+                    }
+                }
+                Some(joined) = waits.join_next(), if !waits.is_empty() => {
+                    if let Ok(index) = joined
+                        && run.nodes[index].state == NodeState::Retrying
+                    {
+                        self.set(&mut run, &on, index, NodeState::Pending).await;
+                    }
+                }
+                Some(command) = commands.recv() => {
+                    self.obey(&mut run, &on, command, &mut calls, &mut waits).await;
+                }
+                _ = self.shutdown.cancelled() => {
+                    // Running nodes stay `running` in the store: the next start decides.
+                    calls.abort_all();
+                    self.live.lock().remove(&run.id);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Start every node whose needs are done; gates (approval) are decided here too.
+    async fn start_ready(&self, run: &mut GraphRun, on: &OnBehalf, calls: &mut JoinSet<Outcome>) {
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for index in 0..run.nodes.len() {
+                let node = &run.nodes[index];
+                if node.state != NodeState::Pending
+                    || !node
+                        .needs
+                        .iter()
+                        .all(|&n| run.nodes[n].state == NodeState::Done)
+                {
+                    continue;
+                }
+                let effect = spec::effect(&node.tool, &node.args);
+                let gate = node.tool == "approve";
+                if !node.approved && (gate || (!run.auto_approve && effect != Effect::Reads)) {
+                    self.set(run, on, index, NodeState::Approval).await;
+                    continue;
+                }
+                if gate {
+                    run.nodes[index].result = Some(json!({ "approved": true }));
+                    self.set(run, on, index, NodeState::Done).await;
+                    changed = true;
+                    continue;
+                }
+                let results = |name: &str| {
+                    run.index
+                        .get(name)
+                        .and_then(|&i| run.nodes[i].result.clone())
+                };
+                let args = match refs::resolve(&node.args, &results) {
+                    Ok(args) => args,
+                    Err(why) => {
+                        self.fail(run, on, index, why).await;
+                        changed = true;
+                        continue;
+                    }
+                };
+                run.nodes[index].attempts += 1;
+                run.nodes[index].error = None;
+                // Written before the call: after a crash, the store knows it may have run.
+                self.set(run, on, index, NodeState::Running).await;
+                let node = &run.nodes[index];
+                let (tool, timeout) = (node.tool.clone(), node.timeout);
+                let (requester, on, share) =
+                    (self.requester.clone(), on.clone(), self.share(run.user_id));
+                calls.spawn(async move {
+                    let _turn = share.acquire_owned().await;
+                    (
+                        index,
+                        tools::call(&requester, &on, &tool, args, timeout).await,
+                    )
+                });
+            }
+        }
+    }
+
+    async fn finished(
+        &self,
+        run: &mut GraphRun,
+        on: &OnBehalf,
+        index: usize,
+        result: Result<Value, ErrorBody>,
+        waits: &mut JoinSet<usize>,
+    ) {
+        if run.nodes[index].state != NodeState::Running {
+            return;
+        }
+        match result {
+            Ok(value) => {
+                run.nodes[index].result = Some(value);
+                self.set(run, on, index, NodeState::Done).await;
+            }
+            Err(error)
+                if retryable(error.code)
+                    && run.nodes[index].attempts <= run.nodes[index].retries =>
+            {
+                let node = &mut run.nodes[index];
+                node.error = Some(error.msg.clone());
+                let wait = backoff(node.attempts);
+                self.log(
+                    run,
+                    on,
+                    format!(
+                        "{}: {} ({}); trying again in {:.1} s",
+                        run.nodes[index].id,
+                        error.msg,
+                        error.code,
+                        wait.as_secs_f32()
+                    ),
+                );
+                self.set(run, on, index, NodeState::Retrying).await;
+                waits.spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    index
+                });
+            }
+            Err(error) => {
+                self.fail(run, on, index, format!("{}: {}", error.code, error.msg))
+                    .await
+            }
+        }
+    }
+
+    /// The node failed for good: so do what waits for it.
+    async fn fail(&self, run: &mut GraphRun, on: &OnBehalf, index: usize, why: String) {
+        self.log(run, on, format!("{} failed: {why}", run.nodes[index].id));
+        run.nodes[index].error = Some(why);
+        self.set(run, on, index, NodeState::Failed).await;
+        self.skip_dependents(run, on, index).await;
+    }
+
+    async fn skip_dependents(&self, run: &mut GraphRun, on: &OnBehalf, index: usize) {
+        let mut stack = vec![index];
+        while let Some(at) = stack.pop() {
+            for i in 0..run.nodes.len() {
+                let node = &run.nodes[i];
+                if node.needs.contains(&at)
+                    && matches!(node.state, NodeState::Pending | NodeState::Approval)
+                {
+                    self.set(run, on, i, NodeState::Skipped).await;
+                    stack.push(i);
+                }
+            }
+        }
+    }
+
+    /// The graph's state from its nodes'; written and published when it changes.
+    async fn settle(&self, run: &mut GraphRun, on: &OnBehalf) {
+        if run.state == GraphState::Cancelled {
+            return;
+        }
+        let any = |states: &[NodeState]| run.nodes.iter().any(|n| states.contains(&n.state));
+        let (state, error) = if any(&[NodeState::Running, NodeState::Retrying]) {
+            (GraphState::Running, None)
+        } else if any(&[NodeState::Approval, NodeState::Unknown]) {
+            (GraphState::Waiting, None)
+        } else if run.nodes.iter().all(|n| n.state == NodeState::Done) {
+            (GraphState::Done, None)
+        } else if any(&[NodeState::Pending]) {
+            // Pending nodes with every need done are started at once; these wait on
+            // nodes that will not finish until the user acts.
+            (GraphState::Waiting, None)
+        } else {
+            let failed = run
+                .nodes
+                .iter()
+                .find(|n| matches!(n.state, NodeState::Failed | NodeState::Cancelled));
+            (
+                GraphState::Failed,
+                failed.map(|n| {
+                    format!(
+                        "node {} failed: {}",
+                        n.id,
+                        n.error.as_deref().unwrap_or("no detail")
+                    )
+                }),
+            )
+        };
+        if state != run.state || error != run.error {
+            run.state = state;
+            run.error = error;
+            self.save_graph(run, on).await;
+        }
+    }
+
+    async fn obey(
+        &self,
+        run: &mut GraphRun,
+        on: &OnBehalf,
+        command: Command,
+        calls: &mut JoinSet<Outcome>,
+        waits: &mut JoinSet<usize>,
+    ) {
+        match command {
+            Command::Cancel { answer } => {
+                let result = if run.state.is_over() {
+                    Err(over(run))
+                } else {
+                    calls.abort_all();
+                    waits.abort_all();
+                    for i in 0..run.nodes.len() {
+                        if !matches!(
+                            run.nodes[i].state,
+                            NodeState::Done | NodeState::Failed | NodeState::Skipped
+                        ) {
+                            self.set(run, on, i, NodeState::Cancelled).await;
+                        }
+                    }
+                    run.state = GraphState::Cancelled;
+                    run.error = Some("cancelled".into());
+                    self.save_graph(run, on).await;
+                    Ok(changed(run))
+                };
+                let _ = answer.send(result);
+            }
+            Command::Approve { node, answer } => {
+                let result = match run.index.get(&node).copied() {
+                    None => Err(no_node(run, &node)),
+                    Some(i) => match run.nodes[i].state {
+                        NodeState::Approval => {
+                            run.nodes[i].approved = true;
+                            self.set(run, on, i, NodeState::Pending).await;
+                            Ok(changed(run))
+                        }
+                        NodeState::Unknown => {
+                            run.nodes[i].result = Some(json!({ "assumed_done": true }));
+                            run.nodes[i].error = None;
+                            self.set(run, on, i, NodeState::Done).await;
+                            Ok(changed(run))
+                        }
+                        state => Err(ErrorBody::new(
+                            ErrorCode::Conflict,
+                            format!(
+                                "node {node} is not waiting for approval: it is {}",
+                                state_name(state)
+                            ),
+                        )),
+                    },
+                };
+                let _ = answer.send(result);
+            }
+            Command::Retry { node, answer } => {
+                let result = match run.index.get(&node).copied() {
+                    None => Err(no_node(run, &node)),
+                    Some(i) => match run.nodes[i].state {
+                        NodeState::Failed
+                        | NodeState::Skipped
+                        | NodeState::Cancelled
+                        | NodeState::Unknown => {
+                            self.reopen(run, on, i).await;
+                            run.state = GraphState::Running;
+                            run.error = None;
+                            self.save_graph(run, on).await;
+                            Ok(changed(run))
+                        }
+                        state => Err(ErrorBody::new(
+                            ErrorCode::Conflict,
+                            format!(
+                                "node {node} cannot be retried: it is {} (only failed, skipped, \
+                                 cancelled and unknown nodes are)",
+                                state_name(state)
+                            ),
+                        )),
+                    },
+                };
+                let _ = answer.send(result);
+            }
+        }
+    }
+
+    /// Make a node and everything after it that did not run pending again.
+    async fn reopen(&self, run: &mut GraphRun, on: &OnBehalf, index: usize) {
+        run.nodes[index].error = None;
+        self.set(run, on, index, NodeState::Pending).await;
+        let mut stack = vec![index];
+        while let Some(at) = stack.pop() {
+            for i in 0..run.nodes.len() {
+                if run.nodes[i].needs.contains(&at)
+                    && matches!(
+                        run.nodes[i].state,
+                        NodeState::Skipped | NodeState::Cancelled
+                    )
+                {
+                    run.nodes[i].error = None;
+                    self.set(run, on, i, NodeState::Pending).await;
+                    stack.push(i);
+                }
+            }
+        }
+    }
+
+    /// Change a node's state: write it, then say so.
+    async fn set(&self, run: &mut GraphRun, on: &OnBehalf, index: usize, state: NodeState) {
+        run.nodes[index].state = state;
+        let node = &run.nodes[index];
+        if let Err(e) = stored::save_node(&self.store, &run.id, node).await {
+            tracing::error!("graph {}: cannot store node {}: {e:#}", run.id, node.id);
+        }
+        let event = agent::NodeEvent {
+            node: node.id.clone(),
+            state,
+            attempt: node.attempts,
+            error: node.error.clone(),
+            result: (state == NodeState::Done)
+                .then(|| node.result.clone())
+                .flatten(),
+        };
+        self.publisher
+            .publish(on, &format!("agent.graph.{}.node", run.id), &event);
+    }
+
+    async fn save_graph(&self, run: &mut GraphRun, on: &OnBehalf) {
+        run.updated_ms = stored::now_ms();
+        if let Err(e) = stored::save_graph(&self.store, run).await {
+            tracing::error!("graph {}: cannot store its state: {e:#}", run.id);
+        }
+        let event = agent::StateEvent {
+            state: run.state,
+            error: run.error.clone(),
+        };
+        self.publisher
+            .publish(on, &format!("agent.graph.{}.state", run.id), &event);
+    }
+
+    fn log(&self, run: &GraphRun, on: &OnBehalf, line: String) {
+        self.publisher.publish(
+            on,
+            &format!("agent.graph.{}.log", run.id),
+            &json!({ "line": line }),
+        );
+    }
+}
+
+fn changed(run: &GraphRun) -> agent::Changed {
+    agent::Changed {
+        id: run.id.clone(),
+        state: run.state,
+    }
+}
+
+fn over(run: &GraphRun) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::Conflict,
+        format!("graph {} is already over: {:?}", run.id, run.state).to_lowercase(),
+    )
+}
+
+fn no_node(run: &GraphRun, node: &str) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::NotFound,
+        format!("graph {} has no node {node:?}", run.id),
+    )
+}
+
+fn state_name(state: NodeState) -> String {
+    serde_json::to_value(state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}

@@ -1,0 +1,168 @@
+//! Calling a node's tool: a bus request made as the app that started the graph, through
+//! the same permission check that app's own request would pass. `vm.run` waits for the
+//! program's end and gives its output; `ai.generate` answers whole.
+
+use std::time::{Duration, Instant};
+
+use aether_proto::api::vm::{self, JobState, JobsAnswer};
+use aether_proto::frame::to_data;
+use aether_proto::{ErrorBody, ErrorCode, Topic};
+use base64::Engine;
+use serde_json::{Value, json};
+
+use super::spec::check_args;
+use crate::services::{OnBehalf, Requester};
+
+/// Run `tool` with `args` (references already resolved) within `timeout`.
+pub async fn call(
+    requester: &Requester,
+    on: &OnBehalf,
+    tool: &str,
+    mut args: Value,
+    timeout: Duration,
+) -> Result<Value, ErrorBody> {
+    if tool == "ai.generate" {
+        args["stream"] = Value::Bool(false);
+    }
+    if args.is_null() {
+        args = json!({});
+    }
+    check_args(tool, &args).map_err(|msg| ErrorBody::new(ErrorCode::BadFrame, msg))?;
+    match tool {
+        "vm.run" => run_program(requester, on, args, timeout).await,
+        "approve" => Ok(json!({ "approved": true })),
+        topic => request(requester, on, topic, &args, timeout).await,
+    }
+}
+
+async fn request(
+    requester: &Requester,
+    on: &OnBehalf,
+    topic: &str,
+    args: &Value,
+    timeout: Duration,
+) -> Result<Value, ErrorBody> {
+    let topic =
+        Topic::parse(topic).map_err(|e| ErrorBody::new(ErrorCode::BadTopic, e.to_string()))?;
+    let answer = requester
+        .request_as_raw(on, &topic, to_data(args), timeout)
+        .await?;
+    serde_json::from_str(answer.get()).map_err(|e| {
+        ErrorBody::new(
+            ErrorCode::Internal,
+            format!("an answer that is not JSON: {e}"),
+        )
+    })
+}
+
+/// Start the program, wait for its end (asking `vm.jobs` with a widening pause), and give
+/// its exit and output. A non-zero exit fails the node, with the end of its stderr.
+async fn run_program(
+    requester: &Requester,
+    on: &OnBehalf,
+    args: Value,
+    timeout: Duration,
+) -> Result<Value, ErrorBody> {
+    let mut run: vm::Run = serde_json::from_value(args)
+        .map_err(|e| ErrorBody::new(ErrorCode::BadFrame, e.to_string()))?;
+    // The node's timeout is the program's deadline unless it names a shorter one.
+    let deadline_ms = timeout.as_millis().min(u64::MAX as u128) as u64;
+    run.timeout_ms = Some(run.timeout_ms.map_or(deadline_ms, |t| t.min(deadline_ms)));
+    let started: vm::RunAnswer = requester
+        .request_as(on, &run, Duration::from_secs(30))
+        .await?;
+    let job = started.job;
+    let give_up = Instant::now() + timeout + Duration::from_secs(10);
+    let mut pause = Duration::from_millis(20);
+    loop {
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(500));
+        let answer: JobsAnswer = requester
+            .request_as(
+                on,
+                &vm::Jobs {
+                    job: Some(job.clone()),
+                },
+                Duration::from_secs(10),
+            )
+            .await?;
+        let JobsAnswer::One(detail) = answer else {
+            continue;
+        };
+        if let JobState::Finished {
+            ending,
+            code,
+            error,
+            micros,
+        } = detail.summary.status
+        {
+            let (stdout, stderr) = output(&detail.output);
+            let result = json!({
+                "job": job, "ending": ending, "code": code, "error": error,
+                "micros": micros, "stdout": stdout, "stderr": stderr,
+            });
+            return match (ending, code) {
+                (vm::Ending::Exited, Some(0)) => Ok(result),
+                _ => {
+                    let tail: String = stderr
+                        .chars()
+                        .rev()
+                        .take(300)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect();
+                    Err(ErrorBody::new(
+                        ErrorCode::Cancelled,
+                        format!(
+                            "the program ended: {} (code {}){}{}",
+                            serde_json::to_value(ending)
+                                .ok()
+                                .and_then(|v| v.as_str().map(str::to_owned))
+                                .unwrap_or_default(),
+                            code.map_or("none".into(), |c| c.to_string()),
+                            error.map(|e| format!(": {e}")).unwrap_or_default(),
+                            if tail.trim().is_empty() {
+                                String::new()
+                            } else {
+                                format!("; stderr: {}", tail.trim())
+                            }
+                        ),
+                    ))
+                }
+            };
+        }
+        if Instant::now() > give_up {
+            let _ = requester
+                .request_as(on, &vm::Kill { job: job.clone() }, Duration::from_secs(5))
+                .await;
+            return Err(ErrorBody::new(
+                ErrorCode::Timeout,
+                format!("the program ran past the node's {} s", timeout.as_secs()),
+            ));
+        }
+    }
+}
+
+/// A job's output chunks as text, per stream.
+fn output(chunks: &[vm::OutputChunk]) -> (String, String) {
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    for chunk in chunks {
+        let bytes = if chunk.encoding == "base64" {
+            base64::engine::general_purpose::STANDARD
+                .decode(&chunk.data)
+                .unwrap_or_default()
+        } else {
+            chunk.data.as_bytes().to_vec()
+        };
+        if chunk.stream == "stderr" {
+            stderr.extend(bytes);
+        } else {
+            stdout.extend(bytes);
+        }
+    }
+    (
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}

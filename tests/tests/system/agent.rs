@@ -1,0 +1,391 @@
+//! `agent.*`: hand-written TaskGraphs run with no AI configured; references carry results
+//! forward; writes wait for approval unless the graph opts out; failures skip what follows
+//! and can be retried; a tool the app may not use fails its node clearly; bad graphs are
+//! refused; cancel works during a retry wait; one user's big graph leaves another's alone.
+//! (kill -9 and resume: `aetherd/tests/durability.rs`.)
+
+use std::time::{Duration, Instant};
+
+use aether_proto::ErrorCode;
+use aether_proto::api::agent::{self, GraphSpec, GraphState, NodeState};
+use aether_proto::api::vfs;
+use aether_proto::client::AppHandle;
+use aether_tests::{TestDaemon, expect_code, next_msg, wait_for};
+use serde_json::{Value, json};
+
+fn spec(value: Value) -> GraphSpec {
+    serde_json::from_value(value).expect("a graph spec")
+}
+
+async fn run(app: &AppHandle, graph: Value) -> String {
+    app.request(&agent::Run { graph: spec(graph) })
+        .await
+        .unwrap_or_else(|e| panic!("agent.run failed: {e}"))
+        .id
+}
+
+async fn get(app: &AppHandle, id: &str) -> agent::Graph {
+    app.request(&agent::Get { id: id.into() }).await.unwrap()
+}
+
+async fn until(app: &AppHandle, id: &str, state: GraphState) -> agent::Graph {
+    wait_for(
+        &format!("graph {id} to be {state:?}"),
+        Duration::from_secs(10),
+        async || Some(get(app, id).await).filter(|g| g.state == state),
+    )
+    .await
+}
+
+fn node<'a>(graph: &'a agent::Graph, id: &str) -> &'a agent::Node {
+    graph.nodes.iter().find(|n| n.id == id).unwrap()
+}
+
+#[tokio::test]
+async fn a_hand_written_graph_runs_with_no_ai_and_carries_results_forward() {
+    let daemon = TestDaemon::start().await;
+    let client = daemon.owner().await;
+    let cli = client.app("cli");
+    cli.request(&vfs::Write {
+        path: "/notes.txt".into(),
+        data: "remember the milk".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut events = cli.subscribe(agent::EVENTS).await.unwrap();
+    let id = run(
+        &cli,
+        json!({ "name": "copy notes", "auto_approve": true, "nodes": [
+            { "id": "list", "tool": "vfs.list", "args": { "path": "/" } },
+            { "id": "read", "tool": "vfs.read", "args": { "path": "/${list.entries.0.name}" } },
+            { "id": "copy", "tool": "vfs.write",
+              "args": { "path": "/copy.txt", "data": "${read.data} (${read.size} bytes)" } },
+            { "id": "ping", "tool": "sys.ping", "after": ["copy"] },
+        ]}),
+    )
+    .await;
+    let graph = until(&cli, &id, GraphState::Done).await;
+    assert!(
+        graph
+            .nodes
+            .iter()
+            .all(|n| n.state == NodeState::Done && n.attempts == 1)
+    );
+    assert_eq!(node(&graph, "copy").needs, ["read"]);
+    let copied = cli
+        .request(&vfs::Read {
+            path: "/copy.txt".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(copied.data, "remember the milk (17 bytes)");
+    // Live events: each node's states, then the graph's.
+    let mut seen = Vec::new();
+    while !seen.contains(&("state".to_owned(), "done".to_owned())) {
+        let msg = next_msg(&mut events).await;
+        let data: Value = serde_json::from_str(msg.data.get()).unwrap();
+        let kind = msg.topic.rsplit('.').next().unwrap().to_owned();
+        let what = match kind.as_str() {
+            "node" => format!(
+                "{}:{}",
+                data["node"].as_str().unwrap(),
+                data["state"].as_str().unwrap()
+            ),
+            _ => data["state"].as_str().unwrap_or_default().to_owned(),
+        };
+        seen.push((kind, what));
+    }
+    assert!(
+        seen.contains(&("node".into(), "read:running".into())),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&("node".into(), "read:done".into())),
+        "{seen:?}"
+    );
+    let listed = cli.request(&agent::List {}).await.unwrap();
+    assert_eq!(listed.graphs[0].id, id);
+    assert_eq!(listed.graphs[0].counts.get("done"), Some(&4));
+}
+
+#[tokio::test]
+async fn writes_wait_for_approval_unless_the_graph_opts_out() {
+    let daemon = TestDaemon::start().await;
+    let cli = daemon.owner().await.app("cli");
+    let id = run(
+        &cli,
+        json!({ "name": "careful", "nodes": [
+            { "id": "look", "tool": "vfs.list", "args": { "path": "/" } },
+            { "id": "write", "tool": "vfs.write", "args": { "path": "/a.txt", "data": "x" }, "after": ["look"] },
+        ]}),
+    )
+    .await;
+    let graph = until(&cli, &id, GraphState::Waiting).await;
+    assert_eq!(
+        node(&graph, "look").state,
+        NodeState::Done,
+        "reads never ask"
+    );
+    assert_eq!(node(&graph, "write").state, NodeState::Approval);
+    let msg = expect_code(
+        cli.request(&agent::Approve {
+            id: id.clone(),
+            node: "look".into(),
+        })
+        .await,
+        ErrorCode::Conflict,
+    );
+    assert!(
+        msg.contains("not waiting for approval: it is done"),
+        "{msg}"
+    );
+    expect_code(
+        cli.request(&agent::Approve {
+            id: id.clone(),
+            node: "nope".into(),
+        })
+        .await,
+        ErrorCode::NotFound,
+    );
+    cli.request(&agent::Approve {
+        id: id.clone(),
+        node: "write".into(),
+    })
+    .await
+    .unwrap();
+    until(&cli, &id, GraphState::Done).await;
+    // Another user cannot see or steer it.
+    daemon.add_user("eve", "correct horse battery").await;
+    let eve = daemon
+        .sign_in("eve", "correct horse battery")
+        .await
+        .app("cli");
+    expect_code(
+        eve.request(&agent::Get { id: id.clone() }).await,
+        ErrorCode::NotFound,
+    );
+    expect_code(
+        eve.request(&agent::Cancel { id }).await,
+        ErrorCode::NotFound,
+    );
+}
+
+#[tokio::test]
+async fn a_failure_skips_what_follows_and_retry_runs_it_again() {
+    let daemon = TestDaemon::start().await;
+    let cli = daemon.owner().await.app("cli");
+    let id = run(
+        &cli,
+        json!({ "name": "needs a file", "auto_approve": true, "nodes": [
+            { "id": "read", "tool": "vfs.read", "args": { "path": "/later.txt" } },
+            { "id": "write", "tool": "vfs.write", "args": { "path": "/out.txt", "data": "${read.data}!" } },
+            { "id": "field", "tool": "vfs.write", "args": { "path": "/x.txt", "data": "${read.nope}" } },
+        ]}),
+    )
+    .await;
+    let graph = until(&cli, &id, GraphState::Failed).await;
+    let read = node(&graph, "read");
+    assert_eq!(read.state, NodeState::Failed);
+    assert_eq!(read.attempts, 1, "not_found is not worth retrying");
+    assert!(
+        read.error.as_deref().unwrap().contains("not_found"),
+        "{read:?}"
+    );
+    assert_eq!(node(&graph, "write").state, NodeState::Skipped);
+    assert!(graph.error.unwrap().contains("node read failed"));
+    // Retrying a node that did not fail is refused; retrying the failed one goes on.
+    cli.request(&vfs::Write {
+        path: "/later.txt".into(),
+        data: "here".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    expect_code(
+        cli.request(&agent::Retry {
+            id: id.clone(),
+            node: "nope".into(),
+        })
+        .await,
+        ErrorCode::NotFound,
+    );
+    cli.request(&agent::Retry {
+        id: id.clone(),
+        node: "read".into(),
+    })
+    .await
+    .unwrap();
+    let graph = until(&cli, &id, GraphState::Failed).await;
+    assert_eq!(node(&graph, "write").state, NodeState::Done);
+    let field = node(&graph, "field");
+    assert_eq!(field.state, NodeState::Failed, "{field:?}");
+    assert!(
+        field.error.as_deref().unwrap().contains("no \"nope\""),
+        "{field:?}"
+    );
+    let out = cli
+        .request(&vfs::Read {
+            path: "/out.txt".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(out.data, "here!");
+}
+
+#[tokio::test]
+async fn a_tool_the_app_may_not_use_fails_its_node_and_is_audited() {
+    let daemon = TestDaemon::start().await;
+    let client = daemon.owner().await;
+    // The Agent Console's manifest reads files but may not write them.
+    let console = client.app("agents");
+    let id = run(
+        &console,
+        json!({ "name": "overreach", "auto_approve": true, "nodes": [
+            { "id": "write", "tool": "vfs.write", "args": { "path": "/a.txt", "data": "x" } },
+        ]}),
+    )
+    .await;
+    let graph = until(&console, &id, GraphState::Failed).await;
+    let write = node(&graph, "write");
+    assert!(
+        write.error.as_deref().unwrap().contains("forbidden")
+            && write.error.as_deref().unwrap().contains("vfs_write"),
+        "{write:?}"
+    );
+    let audit: Value = client
+        .app("cli")
+        .request_json("sys.audit.list", &json!({}))
+        .await
+        .unwrap();
+    assert!(
+        audit.to_string().contains("vfs.write"),
+        "the denial is audited: {audit}"
+    );
+}
+
+#[tokio::test]
+async fn bad_graphs_are_refused_before_anything_runs() {
+    let daemon = TestDaemon::start().await;
+    let cli = daemon.owner().await.app("cli");
+    let cycle = json!({ "name": "loop", "nodes": [
+        { "id": "a", "tool": "sys.ping", "after": ["b"] },
+        { "id": "b", "tool": "sys.ping", "after": ["a"] },
+    ]});
+    let msg = expect_code(
+        cli.request(&agent::Run { graph: spec(cycle) }).await,
+        ErrorCode::BadFrame,
+    );
+    assert!(msg.contains("cycle"), "{msg}");
+    let unknown = json!({ "name": "x", "nodes": [{ "id": "a", "tool": "sys.user.add" }] });
+    expect_code(
+        cli.request(&agent::Run {
+            graph: spec(unknown),
+        })
+        .await,
+        ErrorCode::BadFrame,
+    );
+    let missing = json!({ "name": "x", "nodes": [
+        { "id": "a", "tool": "vfs.read", "args": { "path": "${ghost.path}" } }] });
+    let msg = expect_code(
+        cli.request(&agent::Run {
+            graph: spec(missing),
+        })
+        .await,
+        ErrorCode::BadFrame,
+    );
+    assert!(msg.contains("\"ghost\""), "{msg}");
+    let nodes: Vec<Value> = (0..10_000)
+        .map(|i| json!({ "id": format!("n{i}"), "tool": "sys.ping" }))
+        .collect();
+    expect_code(
+        cli.request(&agent::Run {
+            graph: spec(json!({ "name": "huge", "nodes": nodes })),
+        })
+        .await,
+        ErrorCode::TooLarge,
+    );
+    let raw = cli
+        .request_json::<_, Value>("agent.run", &json!({ "graph": { "name": 5 } }))
+        .await;
+    expect_code(raw, ErrorCode::BadFrame);
+    assert!(
+        cli.request(&agent::List {})
+            .await
+            .unwrap()
+            .graphs
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn cancel_during_a_retry_wait_stops_the_graph() {
+    // With no AI configured, ai.generate is `unavailable`: worth retrying, so it waits.
+    let daemon = TestDaemon::start().await;
+    let cli = daemon.owner().await.app("cli");
+    let id = run(
+        &cli,
+        json!({ "name": "patient", "nodes": [
+            { "id": "ask", "tool": "ai.generate", "args": { "prompt": "hi" }, "retries": 10 },
+            { "id": "after", "tool": "sys.ping", "after": ["ask"] },
+        ]}),
+    )
+    .await;
+    wait_for("a retry wait", Duration::from_secs(5), async || {
+        Some(get(&cli, &id).await).filter(|g| node(g, "ask").state == NodeState::Retrying)
+    })
+    .await;
+    let changed = cli
+        .request(&agent::Cancel { id: id.clone() })
+        .await
+        .unwrap();
+    assert_eq!(changed.state, GraphState::Cancelled);
+    let graph = get(&cli, &id).await;
+    assert_eq!(node(&graph, "ask").state, NodeState::Cancelled);
+    assert_eq!(node(&graph, "after").state, NodeState::Cancelled);
+    assert!(
+        node(&graph, "ask")
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("AI provider")
+    );
+    expect_code(
+        cli.request(&agent::Cancel { id }).await,
+        ErrorCode::Conflict,
+    );
+}
+
+#[tokio::test]
+async fn a_thousand_node_graph_runs_to_the_end_and_another_users_graph_is_not_held_up() {
+    let daemon = TestDaemon::start().await;
+    let cli = daemon.owner().await.app("cli");
+    daemon.add_user("bea", "correct horse battery").await;
+    let bea = daemon
+        .sign_in("bea", "correct horse battery")
+        .await
+        .app("cli");
+    let nodes: Vec<Value> = (0..agent::MAX_NODES)
+        .map(|i| json!({ "id": format!("n{i}"), "tool": "sys.ping" }))
+        .collect();
+    let big = run(&cli, json!({ "name": "big", "nodes": nodes })).await;
+    let asked = Instant::now();
+    let small = run(
+        &bea,
+        json!({ "name": "small", "nodes": [{ "id": "p", "tool": "sys.ping" }] }),
+    )
+    .await;
+    until(&bea, &small, GraphState::Done).await;
+    let small_took = asked.elapsed();
+    let graph = wait_for("the big graph", Duration::from_secs(60), async || {
+        Some(get(&cli, &big).await).filter(|g| g.state == GraphState::Done)
+    })
+    .await;
+    assert!(graph.nodes.iter().all(|n| n.state == NodeState::Done));
+    assert!(
+        small_took < Duration::from_secs(2),
+        "bea's one node waited {small_took:?} behind 1,000 of another user's"
+    );
+}
