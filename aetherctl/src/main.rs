@@ -4,6 +4,7 @@
 //! 3 cannot connect; `vm run` exits with its program's code.
 
 mod account;
+mod agent;
 mod ai;
 mod bus;
 mod connect;
@@ -100,6 +101,9 @@ enum Command {
     /// The AI: status (providers, usage), ask (streams the answer), embed.
     #[command(subcommand)]
     Ai(ai::AiCommand),
+    /// TaskGraphs: plan, run FILE, list, status, watch, cancel, approve, retry.
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
 }
 
 /// Why a command failed, and so its exit code.
@@ -243,5 +247,6 @@ async fn execute(command: &Command, app: &AppHandle, json: bool) -> Result<(), F
         Command::Session(command) => session::run(command, app, json).await,
         Command::Audit(audit) => daemon::audit(audit, app, json).await,
         Command::Ai(command) => ai::run(command, app, json).await,
+        Command::Agent(command) => agent::run(command, app, json).await,
     }
 }

@@ -861,3 +861,62 @@ async fn ai_status_and_ask_stream_the_answer_to_stdout_and_failures_exit_1() {
     assert_eq!(status["default"], "local");
     assert_eq!(status["usage"][0]["app"], "cli");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_run_watch_status_and_approve_from_a_shell() {
+    let (home, _daemon, ctl, _) = session().await;
+    let graph = home.path().join("graph.json");
+    std::fs::write(
+        &graph,
+        r#"{ "name": "note", "nodes": [
+            { "id": "write", "tool": "vfs.write", "args": { "path": "/n.txt", "data": "hi" } },
+            { "id": "read", "tool": "vfs.read", "args": { "path": "/n.txt" }, "after": ["write"] } ] }"#,
+    )
+    .unwrap();
+    let out = ctl.go(&["agent", "run", graph.to_str().unwrap()]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let id = stdout(&out).trim().to_owned();
+    assert!(id.starts_with('g'), "{id}");
+    // The write waits for approval: status says so.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = ctl.go(&["agent", "status", &id]).await;
+        if stdout(&out).contains("approval") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", stdout(&out));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let out = ctl.go(&["agent", "approve", &id, "write"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = ctl.go(&["agent", "watch", &id]).await;
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let out = ctl.go(&["--json", "agent", "status", &id]).await;
+    let graph: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(graph["state"], "done");
+    assert_eq!(graph["nodes"][1]["result"]["data"], "hi");
+    // A graph that fails: --watch exits 1 and says which node.
+    let out = ctl
+        .go_with_stdin(
+            &["agent", "run", "-", "--watch"],
+            Some(
+                br#"{"name":"bad","nodes":[{"id":"r","tool":"vfs.read","args":{"path":"/nope"}}]}"#
+                    .to_vec(),
+            ),
+        )
+        .await;
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    assert!(stderr(&out).contains("node r failed"), "{}", stderr(&out));
+    // A file that is not a graph is a usage error.
+    let out = ctl
+        .go_with_stdin(&["agent", "run", "-"], Some(b"{}".to_vec()))
+        .await;
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("not a graph"), "{}", stderr(&out));
+    let out = ctl.go(&["agent", "list"]).await;
+    assert!(
+        stdout(&out).contains("note") && stdout(&out).contains("bad"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -92,7 +92,7 @@ fn capability_topics(cap: Capability) -> &'static [(u8, &'static str)] {
             (SUB, ai::STREAMS),
         ],
         Capability::AgentRun => &[
-            (REQ, "agent.plan"),
+            (REQ, agent::Plan::TOPIC),
             (REQ, agent::Run::TOPIC),
             (REQ, agent::Cancel::TOPIC),
             (REQ, agent::Approve::TOPIC),

@@ -268,6 +268,27 @@ pub struct StateEvent {
     pub error: Option<String>,
 }
 
+/// Turn a goal into a graph through the AI. The graph is checked like a hand-written one
+/// and given back, not run: run it with `agent.run` (writes and programs still ask).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub goal: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Planned {
+    pub graph: GraphSpec,
+    pub provider: String,
+    pub model: String,
+}
+
+/// The longest goal `agent.plan` takes.
+pub const MAX_GOAL_BYTES: usize = 16 * 1024;
+
+call!(Plan => Planned, "agent.plan");
 call!(Run => Started, "agent.run");
 call!(Get => Graph, "agent.get");
 call!(List => Listed, "agent.list");
@@ -276,6 +297,7 @@ call!(Approve => Changed, "agent.approve");
 call!(Retry => Changed, "agent.retry");
 
 pub const CALLS: &[CallInfo] = &[
+    CallInfo::of::<Plan>(),
     CallInfo::of::<Run>(),
     CallInfo::of::<Get>(),
     CallInfo::of::<List>(),
@@ -285,6 +307,7 @@ pub const CALLS: &[CallInfo] = &[
 ];
 
 pub const TOPICS: &[&str] = &[
+    Plan::TOPIC,
     Run::TOPIC,
     Get::TOPIC,
     List::TOPIC,

@@ -389,3 +389,117 @@ async fn a_thousand_node_graph_runs_to_the_end_and_another_users_graph_is_not_he
         "bea's one node waited {small_took:?} behind 1,000 of another user's"
     );
 }
+
+/// An OpenAI-style stream whose text is `json`, as structured output comes.
+fn plan_reply(json: Value) -> aether_tests::fake_llm::Reply {
+    aether_tests::fake_llm::Reply::events([
+        json!({ "choices": [{ "index": 0, "delta": { "content": json.to_string() } }] }),
+        json!({ "choices": [{ "index": 0, "delta": {}, "finish_reason": "stop" }],
+                "usage": { "prompt_tokens": 100, "completion_tokens": 40 } }),
+    ])
+}
+
+#[tokio::test]
+async fn a_goal_becomes_a_checked_plan_and_a_bad_plan_is_sent_back_once() {
+    use aether_tests::fake_llm::FakeLlm;
+    let fake = FakeLlm::start().await;
+    let good = json!({ "name": "tidy notes", "nodes": [
+        { "id": "list", "tool": "vfs.list", "args": { "path": "/notes" } },
+        { "id": "save", "tool": "vfs.write", "args": { "path": "/index.md", "data": "${list.entries}" } },
+    ]});
+    // First a plan with an unknown tool, then a good one; then twice a node waiting for itself.
+    fake.then(plan_reply(json!({ "name": "x", "nodes": [{ "id": "a", "tool": "shell", "args": {} }] })))
+        .then(plan_reply(good.clone()))
+        .then(plan_reply(json!({ "name": "x", "nodes": [{ "id": "a", "tool": "sys.ping", "args": {}, "after": ["a"] }] })))
+        .then(plan_reply(json!({ "name": "x", "nodes": [{ "id": "a", "tool": "sys.ping", "args": {}, "after": ["a"] }] })));
+    let url = fake.url("/v1");
+    let daemon = TestDaemon::start_with(move |c| {
+        c.ai.providers.push(aetherd::config::AiProvider {
+            name: "local".into(),
+            kind: aether_proto::api::ai::ProviderKind::Openai,
+            base_url: Some(url),
+            model: "planner".into(),
+            embed_model: None,
+            api_key_env: None,
+            api_key: None,
+        });
+    })
+    .await;
+    let cli = daemon.owner().await.app("cli");
+    let planned = cli
+        .request(&agent::Plan {
+            goal: "index my notes".into(),
+            provider: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(planned.graph.nodes.len(), 2);
+    assert!(
+        !planned.graph.auto_approve,
+        "planned graphs ask before writes"
+    );
+    let seen = fake.seen();
+    assert!(
+        seen[0].body["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .contains("index my notes")
+    );
+    assert_eq!(seen[0].body["response_format"]["type"], "json_schema");
+    let second = seen[1].body["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        second.contains("refused") && second.contains("no tool"),
+        "{second}"
+    );
+    // The plan runs like any graph: the write waits for approval.
+    let id = run(&cli, serde_json::to_value(&planned.graph).unwrap()).await;
+    let graph = until(&cli, &id, GraphState::Failed).await;
+    assert!(
+        node(&graph, "list")
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("not_found")
+    );
+    let msg = expect_code(
+        cli.request(&agent::Plan {
+            goal: "loop forever".into(),
+            provider: None,
+        })
+        .await,
+        ErrorCode::Unavailable,
+    );
+    assert!(
+        msg.contains("did not make a valid plan") && msg.contains("itself"),
+        "{msg}"
+    );
+    expect_code(
+        cli.request(&agent::Plan {
+            goal: " ".into(),
+            provider: None,
+        })
+        .await,
+        ErrorCode::BadFrame,
+    );
+}
+
+#[tokio::test]
+async fn with_no_ai_planning_says_so_and_hand_written_graphs_still_run() {
+    let daemon = TestDaemon::start().await;
+    let cli = daemon.owner().await.app("cli");
+    let msg = expect_code(
+        cli.request(&agent::Plan {
+            goal: "anything".into(),
+            provider: None,
+        })
+        .await,
+        ErrorCode::Unavailable,
+    );
+    assert!(msg.contains("no AI provider is configured"), "{msg}");
+    let id = run(
+        &cli,
+        json!({ "name": "by hand", "nodes": [{ "id": "p", "tool": "sys.ping" }] }),
+    )
+    .await;
+    until(&cli, &id, GraphState::Done).await;
+}

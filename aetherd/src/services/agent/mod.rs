@@ -7,6 +7,7 @@
 //! with its outcome unknown.
 
 mod exec;
+mod plan;
 mod refs;
 mod spec;
 mod stored;
@@ -75,6 +76,13 @@ impl Handler for Agents {
     async fn handle(self: &Arc<Self>, request: &Incoming) -> super::Reply {
         let user_id = request.caller.user_id;
         match request.topic.as_str() {
+            agent::Plan::TOPIC => {
+                request
+                    .call(|ask| async move {
+                        plan::plan(&self.requester, &request.on_behalf(), ask).await
+                    })
+                    .await
+            }
             agent::Run::TOPIC => {
                 request
                     .call(|ask: agent::Run| self.run(request.on_behalf(), ask.graph))

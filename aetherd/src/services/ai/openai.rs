@@ -28,7 +28,8 @@ pub async fn stream(provider: &Provider, prompt: &Prompt) -> Result<Pieces, Prov
     if let Some(schema) = &prompt.schema {
         body["response_format"] = json!({
             "type": "json_schema",
-            "json_schema": { "name": "answer", "schema": schema, "strict": true },
+            // Not `strict`: that mode takes only a subset of JSON Schema; the daemon checks the answer.
+            "json_schema": { "name": "answer", "schema": schema, "strict": false },
         });
     }
     let url = format!("{}/chat/completions", provider.base_url);
