@@ -25,10 +25,14 @@ commands (paths are in your files; relative to the current folder):
   run FILE [ARGS…]    run a WASM program (FILE.wasm alone works too)
   jobs                your programs          kill JOB        stop one
   clear               clear the screen       help            this
+  ? GOAL              plan GOAL with the AI, then run it (a line that is no command does too)
 keys: Up/Down history, Tab completes, Ctrl-C stops the program, Ctrl-D ends its input,
       PgUp/PgDn scroll, Ctrl-f searches the scrollback";
 
 pub(super) fn execute(term: &mut Terminal, line: &str) -> Vec<Effect> {
+    if let Some(goal) = line.trim_start().strip_prefix('?') {
+        return super::goal::plan(term, goal, None);
+    }
     let words = match words::split(line) {
         Ok(words) => words,
         Err(why) => {
@@ -125,11 +129,8 @@ pub(super) fn execute(term: &mut Terminal, line: &str) -> Vec<Effect> {
             ));
             Vec::new()
         }
-        (name, _) => {
-            term.out
-                .error(&format!("{name}: no such command (`help` lists them)"));
-            Vec::new()
-        }
+        // Not a command: perhaps a goal in plain words.
+        (name, _) => super::goal::plan(term, line, Some(name)),
     }
 }
 
@@ -254,6 +255,7 @@ pub(super) fn answered(
             }
             Err(_) => {}
         },
+        Pending::Goal(pending) => return super::goal::answered(term, pending, result),
         Pending::Jobs => match decode::<vm::Jobs>(result) {
             Ok(vm::JobsAnswer::All { jobs }) if jobs.is_empty() => term.out.note("no jobs"),
             Ok(vm::JobsAnswer::All { jobs }) => {

@@ -3,6 +3,7 @@
 //! streams in live (ANSI colours rendered), typed lines go to its stdin, Ctrl-C kills it.
 
 mod commands;
+mod goal;
 mod output;
 mod view;
 mod words;
@@ -45,6 +46,10 @@ pub struct Terminal {
     typed_ahead: std::collections::VecDeque<String>,
     /// Input typed for a program before it started.
     early_stdin: Vec<String>,
+    /// A goal being planned or run; typed lines wait for it, as for a program.
+    plan: Option<goal::PlanRun>,
+    /// The subscription to graphs' events, made with the first goal.
+    agent_events: Option<Ticket>,
 }
 
 /// What the session keeps of a terminal.
@@ -76,6 +81,8 @@ pub(crate) enum Pending {
     Kill,
     /// After a reconnect: is the running program still there?
     Recheck(String),
+    /// A goal's requests and dialogs.
+    Goal(goal::GoalPending),
     /// Tab completion of the line as it was.
     Complete {
         line: String,
@@ -101,6 +108,8 @@ impl Terminal {
             waiting: false,
             typed_ahead: std::collections::VecDeque::new(),
             early_stdin: Vec::new(),
+            plan: None,
+            agent_events: None,
         };
         terminal.out.note("VM Terminal: `help` lists the commands.");
         terminal
@@ -122,7 +131,10 @@ impl Terminal {
         match &self.job {
             Some(job) if job.stdin_open => format!("{}> ", job.what),
             Some(job) => format!("[{} running; Ctrl-C stops it] ", job.what),
-            None => format!("{} $ ", self.cwd),
+            None => match &self.plan {
+                Some(plan) => plan.prompt().to_owned(),
+                None => format!("{} $ ", self.cwd),
+            },
         }
     }
 
@@ -178,7 +190,7 @@ impl Terminal {
                 self.out.follow();
                 match self.job.clone() {
                     Some(job) => self.send_stdin(job, line),
-                    None if self.waiting => {
+                    None if self.waiting || self.plan.is_some() => {
                         self.typed_ahead.push_back(line);
                         Vec::new()
                     }
@@ -207,7 +219,7 @@ impl Terminal {
     fn resume(&mut self) -> Vec<Effect> {
         self.waiting = false;
         let mut effects = Vec::new();
-        while !self.waiting && self.job.is_none() {
+        while !self.waiting && self.job.is_none() && self.plan.is_none() {
             let Some(line) = self.typed_ahead.pop_front() else {
                 break;
             };
@@ -243,6 +255,11 @@ impl Terminal {
     }
 
     fn interrupt(&mut self) -> Vec<Effect> {
+        if self.job.is_none()
+            && let Some(effects) = goal::interrupt(self)
+        {
+            return effects;
+        }
         match &self.job {
             Some(ForegroundJob { id: Some(id), .. }) => {
                 let id = id.clone();
@@ -342,7 +359,7 @@ impl Terminal {
                     },
                 ));
             }
-            if self.job.is_none() {
+            if self.job.is_none() && self.plan.is_none() {
                 effects.extend(self.resume());
             } else {
                 self.waiting = false;
@@ -504,6 +521,17 @@ impl App for Terminal {
                     Vec::new()
                 }
             }
+            Event::Delivery {
+                ticket,
+                topic,
+                data,
+            } if Some(ticket) == self.agent_events => {
+                let mut effects = goal::on_event(self, &topic, data);
+                if self.plan.is_none() {
+                    effects.extend(self.resume());
+                }
+                effects
+            }
             Event::Delivery { .. } => Vec::new(),
             Event::SubscribeFailed { error, .. } => {
                 self.out
@@ -536,7 +564,17 @@ impl App for Terminal {
                     None => Vec::new(),
                 }
             }
-            Event::Confirmed { .. } | Event::Chose { .. } | Event::Prompted { .. } => Vec::new(),
+            Event::Confirmed { ticket, yes } => match self.pending.remove(&ticket) {
+                Some(Pending::Goal(pending)) => {
+                    let mut effects = goal::confirmed(self, pending, yes);
+                    if self.plan.is_none() {
+                        effects.extend(self.resume());
+                    }
+                    effects
+                }
+                _ => Vec::new(),
+            },
+            Event::Chose { .. } | Event::Prompted { .. } => Vec::new(),
         }
     }
 
@@ -564,7 +602,11 @@ impl App for Terminal {
     }
 
     fn busy(&self) -> Option<String> {
-        self.job.as_ref().map(|job| job.what.clone())
+        match (&self.job, &self.plan) {
+            (Some(job), _) => Some(job.what.clone()),
+            (None, Some(_)) => Some("a plan".into()),
+            (None, None) => None,
+        }
     }
 
     fn save(&self) -> Value {

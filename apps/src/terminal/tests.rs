@@ -146,7 +146,17 @@ fn ctrl_c_kills_the_running_program() {
 #[test]
 fn bad_lines_get_clear_errors() {
     let mut term = started();
-    assert!(enter(&mut term, "frobnicate now").is_empty());
+    // No command: the line is planned as a goal; with no AI that fails, and says both.
+    let (plan, data) = request_on(&enter(&mut term, "frobnicate now"), "agent.plan");
+    assert_eq!(data["goal"], "frobnicate now");
+    term.update(Event::Answer {
+        ticket: plan,
+        result: Err(aether_proto::ErrorBody::new(
+            aether_proto::ErrorCode::Unavailable,
+            "no AI provider is configured",
+        )),
+    });
+    assert!(term.busy().is_none());
     assert!(enter(&mut term, "cat 'unclosed").is_empty());
     assert!(enter(&mut term, "mv onlyone").is_empty());
     let (cat, _) = request_on(&enter(&mut term, "cat /nope"), "vfs.read");
@@ -287,4 +297,88 @@ fn after_a_reconnect_a_program_lost_with_the_daemon_ends_and_the_prompt_returns(
     let screen = draw(&term, 80, 24, true);
     assert!(screen.contains("the daemon restarted"), "{screen}");
     assert!(screen.contains("/ $"), "{screen}");
+}
+
+#[test]
+fn a_goal_is_planned_confirmed_and_run_with_its_progress_shown() {
+    let mut term = started();
+    let effects = enter(&mut term, "? summarize /notes.txt into /summary.md");
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Subscribe { pattern, .. } if pattern == "agent.graph.>"))
+    );
+    let (plan, data) = request_on(&effects, "agent.plan");
+    assert_eq!(data["goal"], "summarize /notes.txt into /summary.md");
+    // Typed meanwhile: waits for the plan to end.
+    assert!(requests(&enter(&mut term, "pwd")).is_empty());
+    let graph = json!({ "name": "summarize notes", "auto_approve": false, "nodes": [
+        { "id": "read", "tool": "vfs.read", "args": { "path": "/notes.txt" } },
+        { "id": "sum", "tool": "ai.generate", "args": { "prompt": "Summarize: ${read.data}" } },
+        { "id": "save", "tool": "vfs.write", "args": { "path": "/summary.md", "data": "${sum.text}" } },
+    ]});
+    let effects = answer(
+        &mut term,
+        plan,
+        json!({ "graph": graph, "provider": "local", "model": "m1" }),
+    );
+    let Some(Effect::Confirm { ticket, question }) = effects.first().cloned() else {
+        panic!("a confirmation: {effects:?}");
+    };
+    assert!(question.contains("3 steps"), "{question}");
+    let effects = term.update(Event::Confirmed { ticket, yes: true });
+    let (run, data) = request_on(&effects, "agent.run");
+    assert_eq!(data["graph"]["name"], "summarize notes");
+    // The first event may come before the answer.
+    let agent_events = term.agent_events.unwrap();
+    let event = |term: &mut Terminal, kind: &str, data: Value| {
+        term.update(Event::Delivery {
+            ticket: agent_events,
+            topic: format!("agent.graph.g1.{kind}"),
+            data,
+        })
+    };
+    event(&mut term, "node", json!({ "node": "read", "state": "running", "attempt": 1 }));
+    answer(&mut term, run, json!({ "id": "g1", "topic": "agent.graph.g1" }));
+    event(&mut term, "node", json!({ "node": "read", "state": "done", "attempt": 1, "result": { "data": "x" } }));
+    event(&mut term, "node", json!({ "node": "sum", "state": "done", "attempt": 1,
+        "result": { "text": "Buy milk.", "provider": "local", "model": "m1", "usage": { "input": 1, "output": 2 } } }));
+    let effects = event(&mut term, "node", json!({ "node": "save", "state": "approval", "attempt": 0 }));
+    let Some(Effect::Confirm { ticket, question }) = effects.first().cloned() else {
+        panic!("an approval: {effects:?}");
+    };
+    assert!(question.contains("save: vfs.write"), "{question}");
+    snapshot_sizes!("terminal_goal", &term);
+    let (_, data) = request_on(&term.update(Event::Confirmed { ticket, yes: true }), "agent.approve");
+    assert_eq!(data, json!({ "id": "g1", "node": "save" }));
+    event(&mut term, "node", json!({ "node": "save", "state": "done", "attempt": 1, "result": {} }));
+    let effects = event(&mut term, "state", json!({ "state": "done" }));
+    // The line typed meanwhile runs now.
+    assert!(term.busy().is_none());
+    let screen = draw(&term, 80, 24, true);
+    assert!(screen.contains("Buy milk.") && screen.contains("[plan done]"), "{screen}");
+    assert!(effects.is_empty() && screen.contains("/ $ pwd"), "{screen}");
+}
+
+#[test]
+fn ctrl_c_cancels_a_running_plan_and_no_drops_a_planned_one() {
+    let mut term = started();
+    let (plan, _) = request_on(&enter(&mut term, "?tidy up"), "agent.plan");
+    let graph = json!({ "name": "tidy", "nodes": [{ "id": "p", "tool": "sys.ping" }] });
+    let effects = answer(&mut term, plan, json!({ "graph": graph, "provider": "p", "model": "m" }));
+    let Some(Effect::Confirm { ticket, .. }) = effects.first().cloned() else {
+        panic!("{effects:?}");
+    };
+    term.update(Event::Confirmed { ticket, yes: false });
+    assert!(term.busy().is_none(), "not run");
+    let (plan, _) = request_on(&enter(&mut term, "?again"), "agent.plan");
+    let effects = answer(&mut term, plan, json!({ "graph": graph, "provider": "p", "model": "m" }));
+    let Some(Effect::Confirm { ticket, .. }) = effects.first().cloned() else {
+        panic!("{effects:?}");
+    };
+    let (run, _) = request_on(&term.update(Event::Confirmed { ticket, yes: true }), "agent.run");
+    answer(&mut term, run, json!({ "id": "g7", "topic": "agent.graph.g7" }));
+    let (_, data) = request_on(&term.update(Event::Key(Key::ctrl('c'))), "agent.cancel");
+    assert_eq!(data["id"], "g7");
+    assert!(enter(&mut term, "?").is_empty() || term.busy().is_some());
 }

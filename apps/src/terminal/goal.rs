@@ -1,0 +1,355 @@
+//! Goals: a line that starts with `?` (or names no command) goes to `agent.plan`; the plan
+//! is shown and confirmed in a dialog, then run as a TaskGraph whose progress prints here
+//! as it happens (the Agent Console shows the same graph). Steps that write or run a
+//! program ask first, in a dialog; Ctrl-C cancels the graph.
+
+use aether_proto::api::agent::{self, GraphSpec, GraphState, NodeState};
+use aether_proto::{ErrorBody, ErrorCode};
+use serde_json::Value;
+
+use super::{Pending, Terminal};
+use crate::app::{Effect, Payload, decode};
+
+/// A goal on its way: planned, confirmed, run.
+pub(crate) struct PlanRun {
+    stage: Stage,
+    /// The plan, once made: a step that asks is described from it.
+    spec: Option<GraphSpec>,
+    /// The command the line would have been, when it was not one.
+    not_a_command: Option<String>,
+    /// Events of graphs not known yet (`agent.run` may answer after the first ones).
+    early: Vec<(String, Value)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stage {
+    Planning,
+    Confirming,
+    Starting,
+    Running(String),
+}
+
+/// The goal's pending requests and dialogs.
+#[derive(Debug, Clone)]
+pub(crate) enum GoalPending {
+    Plan,
+    Confirm(Box<GraphSpec>),
+    Run,
+    /// The dialog asking to allow a step.
+    Allow { graph: String, node: String },
+    /// approve / cancel sent: only a failure prints.
+    Quiet(&'static str),
+}
+
+const EARLY_EVENTS: usize = 256;
+
+impl PlanRun {
+    /// What the prompt says while a goal is on its way.
+    pub fn prompt(&self) -> &'static str {
+        match self.stage {
+            Stage::Planning => "[planning… Ctrl-C drops it] ",
+            Stage::Confirming => "[plan: answer the dialog] ",
+            Stage::Starting | Stage::Running(_) => "[plan running; Ctrl-C cancels it] ",
+        }
+    }
+}
+
+/// Ask the AI to plan `goal`.
+pub(super) fn plan(term: &mut Terminal, goal: &str, not_a_command: Option<&str>) -> Vec<Effect> {
+    let goal = goal.trim();
+    if goal.is_empty() {
+        term.out
+            .error("?: say what you want done, e.g. `? summarize /notes.txt into /summary.md`");
+        return Vec::new();
+    }
+    if let Some(command) = not_a_command {
+        term.out.note(&format!(
+            "{command}: not a command (`help` lists them); asking the AI to plan the line as a goal"
+        ));
+    } else {
+        term.out.note(&format!("planning: {goal}"));
+    }
+    term.plan = Some(PlanRun {
+        stage: Stage::Planning,
+        spec: None,
+        not_a_command: not_a_command.map(str::to_owned),
+        early: Vec::new(),
+    });
+    let mut effects = Vec::new();
+    if term.agent_events.is_none() {
+        let ticket = term.tickets.issue();
+        term.agent_events = Some(ticket);
+        effects.push(Effect::Subscribe {
+            ticket,
+            pattern: agent::EVENTS.to_owned(),
+        });
+    }
+    effects.extend(term.request(
+        Pending::Goal(GoalPending::Plan),
+        &agent::Plan {
+            goal: goal.to_owned(),
+            provider: None,
+        },
+    ));
+    effects
+}
+
+/// An answer to one of the goal's requests.
+pub(super) fn answered(
+    term: &mut Terminal,
+    pending: GoalPending,
+    result: Result<Payload, ErrorBody>,
+) -> Vec<Effect> {
+    match pending {
+        GoalPending::Plan => match decode::<agent::Plan>(result) {
+            Ok(planned) if term.plan.is_some() => {
+                show_plan(term, &planned.graph, &planned.model);
+                if let Some(run) = term.plan.as_mut() {
+                    run.stage = Stage::Confirming;
+                    run.spec = Some(planned.graph.clone());
+                }
+                let ticket = term.tickets.issue();
+                let question = format!(
+                    "Run the plan \"{}\" ({} steps)? Steps that write or run programs ask first.",
+                    planned.graph.name,
+                    planned.graph.nodes.len()
+                );
+                term.pending.insert(
+                    ticket,
+                    Pending::Goal(GoalPending::Confirm(Box::new(planned.graph))),
+                );
+                vec![Effect::Confirm { ticket, question }]
+            }
+            // Dropped with Ctrl-C meanwhile.
+            Ok(_) => Vec::new(),
+            Err(e) => {
+                let run = term.plan.take();
+                let prefix = match run.as_ref().and_then(|r| r.not_a_command.clone()) {
+                    Some(command) => format!("{command}: no such command, and it could not be planned"),
+                    None => "plan".to_owned(),
+                };
+                let why = match e.code {
+                    ErrorCode::Forbidden => format!("{} (this app may not plan)", e.msg),
+                    _ => e.msg,
+                };
+                term.out.error(&format!("{prefix}: {why}"));
+                Vec::new()
+            }
+        },
+        GoalPending::Run => match decode::<agent::Run>(result) {
+            Ok(started) => {
+                term.out.note(&format!(
+                    "running as graph {} (the Agent Console shows it too)",
+                    started.id
+                ));
+                let early = match term.plan.as_mut() {
+                    Some(run) => {
+                        run.stage = Stage::Running(started.id.clone());
+                        std::mem::take(&mut run.early)
+                    }
+                    None => Vec::new(),
+                };
+                let mut effects = Vec::new();
+                for (topic, data) in early {
+                    effects.extend(on_event(term, &topic, data));
+                }
+                effects
+            }
+            Err(e) => {
+                term.plan = None;
+                term.out.error(&format!("plan: {}", e.msg));
+                Vec::new()
+            }
+        },
+        GoalPending::Quiet(what) => {
+            if let Err(e) = result {
+                term.out.error(&format!("{what}: {}", e.msg));
+            }
+            Vec::new()
+        }
+        GoalPending::Confirm(_) | GoalPending::Allow { .. } => Vec::new(),
+    }
+}
+
+/// The user answered one of the goal's dialogs.
+pub(super) fn confirmed(term: &mut Terminal, pending: GoalPending, yes: bool) -> Vec<Effect> {
+    match pending {
+        GoalPending::Confirm(graph) if yes => {
+            if let Some(run) = term.plan.as_mut() {
+                run.stage = Stage::Starting;
+            }
+            term.request(Pending::Goal(GoalPending::Run), &agent::Run { graph: *graph })
+        }
+        GoalPending::Confirm(_) => {
+            term.plan = None;
+            term.out.note("the plan was not run");
+            Vec::new()
+        }
+        GoalPending::Allow { graph, node } if yes => term.request(
+            Pending::Goal(GoalPending::Quiet("approve")),
+            &agent::Approve { id: graph, node },
+        ),
+        GoalPending::Allow { graph, node } => {
+            term.out
+                .note(&format!("{node} not allowed: cancelling the plan"));
+            term.request(
+                Pending::Goal(GoalPending::Quiet("cancel")),
+                &agent::Cancel { id: graph },
+            )
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Ctrl-C: drop a plan being made, cancel one running. False when there is none.
+pub(super) fn interrupt(term: &mut Terminal) -> Option<Vec<Effect>> {
+    let stage = term.plan.as_ref()?.stage.clone();
+    Some(match stage {
+        Stage::Running(graph) => {
+            term.out.note(&format!("^C: cancelling graph {graph}"));
+            term.request(
+                Pending::Goal(GoalPending::Quiet("cancel")),
+                &agent::Cancel { id: graph },
+            )
+        }
+        Stage::Planning | Stage::Confirming | Stage::Starting => {
+            term.out.note("^C: the plan is dropped");
+            term.plan = None;
+            Vec::new()
+        }
+    })
+}
+
+fn show_plan(term: &mut Terminal, graph: &GraphSpec, model: &str) {
+    let mut lines = vec![format!(
+        "plan \"{}\" ({} steps, by {model}):",
+        graph.name,
+        graph.nodes.len()
+    )];
+    for (i, node) in graph.nodes.iter().enumerate() {
+        lines.push(format!(
+            "  {}. {}: {} {}",
+            i + 1,
+            node.id,
+            node.tool,
+            summary(&node.args, 60)
+        ));
+    }
+    term.out.note(&lines.join("\n"));
+}
+
+/// A value on one line, cut to `max` characters.
+fn summary(value: &Value, max: usize) -> String {
+    let text = value.to_string();
+    if text.chars().count() <= max {
+        text
+    } else {
+        let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+/// A graph's event: progress of ours prints; a step that asks becomes a dialog.
+pub(super) fn on_event(term: &mut Terminal, topic: &str, data: Value) -> Vec<Effect> {
+    let Some(rest) = topic.strip_prefix("agent.graph.") else {
+        return Vec::new();
+    };
+    let Some((graph, kind)) = rest.rsplit_once('.') else {
+        return Vec::new();
+    };
+    let Some(run) = term.plan.as_mut() else {
+        return Vec::new();
+    };
+    match &run.stage {
+        Stage::Running(ours) if ours == graph => {}
+        Stage::Starting => {
+            if run.early.len() < EARLY_EVENTS {
+                run.early.push((topic.to_owned(), data));
+            }
+            return Vec::new();
+        }
+        _ => return Vec::new(),
+    }
+    match kind {
+        "node" => {
+            let Ok(event) = serde_json::from_value::<agent::NodeEvent>(data) else {
+                return Vec::new();
+            };
+            node_event(term, graph, event)
+        }
+        "log" => Vec::new(),
+        "state" => {
+            let Ok(event) = serde_json::from_value::<agent::StateEvent>(data) else {
+                return Vec::new();
+            };
+            match event.state {
+                GraphState::Done => {
+                    term.out.note("[plan done]");
+                    term.plan = None;
+                }
+                GraphState::Failed | GraphState::Cancelled => {
+                    let why = event.error.unwrap_or_else(|| "no detail".into());
+                    term.out.error(&format!("[plan ended: {why}]"));
+                    term.plan = None;
+                }
+                GraphState::Running | GraphState::Waiting => {}
+            }
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn node_event(term: &mut Terminal, graph: &str, event: agent::NodeEvent) -> Vec<Effect> {
+    let node = &event.node;
+    match event.state {
+        NodeState::Running => term.out.note(&format!("▸ {node}…")),
+        NodeState::Done => {
+            term.out.note(&format!("✓ {node}"));
+            // What a person wants to see of a step's result: text it made, output it printed.
+            if let Some(result) = &event.result {
+                for field in ["text", "stdout"] {
+                    if let Some(text) = result.get(field).and_then(Value::as_str)
+                        && !text.trim().is_empty()
+                    {
+                        term.out.print(text.trim_end());
+                    }
+                }
+            }
+        }
+        NodeState::Retrying => term.out.note(&format!(
+            "↻ {node}: {}; trying again",
+            event.error.as_deref().unwrap_or("failed")
+        )),
+        NodeState::Failed => term.out.error(&format!(
+            "✗ {node}: {}",
+            event.error.as_deref().unwrap_or("failed")
+        )),
+        NodeState::Approval | NodeState::Unknown => {
+            let ticket = term.tickets.issue();
+            term.pending.insert(
+                ticket,
+                Pending::Goal(GoalPending::Allow {
+                    graph: graph.to_owned(),
+                    node: node.clone(),
+                }),
+            );
+            let step = term
+                .plan
+                .as_ref()
+                .and_then(|p| p.spec.as_ref())
+                .and_then(|spec| spec.nodes.iter().find(|n| &n.id == node))
+                .map(|n| format!(": {} {}", n.tool, summary(&n.args, 120)))
+                .unwrap_or_default();
+            let question = match event.state {
+                NodeState::Unknown => format!(
+                    "Step {node}{step} was running when the daemon stopped. Count it as done? (No cancels the plan.)"
+                ),
+                _ => format!("Allow step {node}{step}? (No cancels the plan.)"),
+            };
+            return vec![Effect::Confirm { ticket, question }];
+        }
+        NodeState::Pending | NodeState::Skipped | NodeState::Cancelled => {}
+    }
+    Vec::new()
+}
