@@ -325,7 +325,7 @@ async fn two_terminals_of_one_user_both_work_and_the_last_layout_wins() {
     tmux.wait("a", "the zoom", |s| s.contains("[zoomed]"));
     tmux.keys("b", &["C-g", "v"]);
     tmux.wait("b", "the launcher", |s| s.contains("Open"));
-    tmux.keys("b", &["4"]);
+    tmux.keys("b", &["s"]);
     tmux.wait("b", "settings open", |s| s.contains("Settings: Account"));
     tmux.keys("a", &["C-g", "q"]);
     tmux.wait("a", "a to exit", |s| s.contains("AETHER-EXITED 0"));

@@ -195,14 +195,16 @@ pub enum AppKind {
     Files,
     Editor,
     Terminal,
+    Agents,
     Settings,
 }
 
 impl AppKind {
-    pub const ALL: [AppKind; 4] = [
+    pub const ALL: [AppKind; 5] = [
         AppKind::Files,
         AppKind::Editor,
         AppKind::Terminal,
+        AppKind::Agents,
         AppKind::Settings,
     ];
 
@@ -212,6 +214,7 @@ impl AppKind {
             AppKind::Files => "files",
             AppKind::Editor => "editor",
             AppKind::Terminal => "terminal",
+            AppKind::Agents => "agents",
             AppKind::Settings => "desktop",
         }
     }
@@ -222,6 +225,7 @@ impl AppKind {
             AppKind::Files => "files",
             AppKind::Editor => "editor",
             AppKind::Terminal => "terminal",
+            AppKind::Agents => "agents",
             AppKind::Settings => "settings",
         }
     }
@@ -231,6 +235,7 @@ impl AppKind {
             AppKind::Files => "File Explorer",
             AppKind::Editor => "Code Editor",
             AppKind::Terminal => "VM Terminal",
+            AppKind::Agents => "Agent Console",
             AppKind::Settings => "Settings",
         }
     }

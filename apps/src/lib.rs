@@ -4,6 +4,7 @@
 //! the window's own app handle, so a browser host can run the same apps later. This
 //! crate depends on ratatui without a backend and never on crossterm.
 
+pub mod agents;
 pub mod app;
 pub mod editor;
 pub mod files;
@@ -30,6 +31,7 @@ pub fn launch(kind: AppKind, arg: Option<&str>) -> Box<dyn App> {
         AppKind::Files => Box::new(files::Files::new(arg.unwrap_or("/"))),
         AppKind::Editor => Box::new(editor::Editor::new(arg)),
         AppKind::Terminal => Box::new(terminal::Terminal::new(arg.unwrap_or("/"))),
+        AppKind::Agents => Box::new(agents::Agents::new()),
         AppKind::Settings => Box::new(settings::Settings::new()),
     }
 }
@@ -50,6 +52,7 @@ pub fn restore(kind: AppKind, state: &Value) -> Box<dyn App> {
         AppKind::Files => Box::new(files::Files::restore(state)),
         AppKind::Editor => Box::new(editor::Editor::restore(state)),
         AppKind::Terminal => Box::new(terminal::Terminal::restore(state)),
+        AppKind::Agents => Box::new(agents::Agents::restore(state)),
         AppKind::Settings => Box::new(settings::Settings::new()),
     }
 }

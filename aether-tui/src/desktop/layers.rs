@@ -316,6 +316,9 @@ fn launcher_key(launcher: &mut Launcher, key: Key) -> Outcome {
         KeyCode::Char('s') => {
             return Outcome::Answered(Answer::Launch(AppKind::Settings, launcher.placement));
         }
+        KeyCode::Char('a') => {
+            return Outcome::Answered(Answer::Launch(AppKind::Agents, launcher.placement));
+        }
         KeyCode::Esc | KeyCode::Char('q') => return Outcome::Close,
         _ => {}
     }

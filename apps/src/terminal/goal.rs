@@ -36,7 +36,10 @@ pub(crate) enum GoalPending {
     Confirm(Box<GraphSpec>),
     Run,
     /// The dialog asking to allow a step.
-    Allow { graph: String, node: String },
+    Allow {
+        graph: String,
+        node: String,
+    },
     /// approve / cancel sent: only a failure prints.
     Quiet(&'static str),
 }
@@ -125,7 +128,9 @@ pub(super) fn answered(
             Err(e) => {
                 let run = term.plan.take();
                 let prefix = match run.as_ref().and_then(|r| r.not_a_command.clone()) {
-                    Some(command) => format!("{command}: no such command, and it could not be planned"),
+                    Some(command) => {
+                        format!("{command}: no such command, and it could not be planned")
+                    }
                     None => "plan".to_owned(),
                 };
                 let why = match e.code {
@@ -178,7 +183,10 @@ pub(super) fn confirmed(term: &mut Terminal, pending: GoalPending, yes: bool) ->
             if let Some(run) = term.plan.as_mut() {
                 run.stage = Stage::Starting;
             }
-            term.request(Pending::Goal(GoalPending::Run), &agent::Run { graph: *graph })
+            term.request(
+                Pending::Goal(GoalPending::Run),
+                &agent::Run { graph: *graph },
+            )
         }
         GoalPending::Confirm(_) => {
             term.plan = None;

@@ -338,25 +338,55 @@ fn a_goal_is_planned_confirmed_and_run_with_its_progress_shown() {
             data,
         })
     };
-    event(&mut term, "node", json!({ "node": "read", "state": "running", "attempt": 1 }));
-    answer(&mut term, run, json!({ "id": "g1", "topic": "agent.graph.g1" }));
-    event(&mut term, "node", json!({ "node": "read", "state": "done", "attempt": 1, "result": { "data": "x" } }));
-    event(&mut term, "node", json!({ "node": "sum", "state": "done", "attempt": 1,
-        "result": { "text": "Buy milk.", "provider": "local", "model": "m1", "usage": { "input": 1, "output": 2 } } }));
-    let effects = event(&mut term, "node", json!({ "node": "save", "state": "approval", "attempt": 0 }));
+    event(
+        &mut term,
+        "node",
+        json!({ "node": "read", "state": "running", "attempt": 1 }),
+    );
+    answer(
+        &mut term,
+        run,
+        json!({ "id": "g1", "topic": "agent.graph.g1" }),
+    );
+    event(
+        &mut term,
+        "node",
+        json!({ "node": "read", "state": "done", "attempt": 1, "result": { "data": "x" } }),
+    );
+    event(
+        &mut term,
+        "node",
+        json!({ "node": "sum", "state": "done", "attempt": 1,
+        "result": { "text": "Buy milk.", "provider": "local", "model": "m1", "usage": { "input": 1, "output": 2 } } }),
+    );
+    let effects = event(
+        &mut term,
+        "node",
+        json!({ "node": "save", "state": "approval", "attempt": 0 }),
+    );
     let Some(Effect::Confirm { ticket, question }) = effects.first().cloned() else {
         panic!("an approval: {effects:?}");
     };
     assert!(question.contains("save: vfs.write"), "{question}");
     snapshot_sizes!("terminal_goal", &term);
-    let (_, data) = request_on(&term.update(Event::Confirmed { ticket, yes: true }), "agent.approve");
+    let (_, data) = request_on(
+        &term.update(Event::Confirmed { ticket, yes: true }),
+        "agent.approve",
+    );
     assert_eq!(data, json!({ "id": "g1", "node": "save" }));
-    event(&mut term, "node", json!({ "node": "save", "state": "done", "attempt": 1, "result": {} }));
+    event(
+        &mut term,
+        "node",
+        json!({ "node": "save", "state": "done", "attempt": 1, "result": {} }),
+    );
     let effects = event(&mut term, "state", json!({ "state": "done" }));
     // The line typed meanwhile runs now.
     assert!(term.busy().is_none());
     let screen = draw(&term, 80, 24, true);
-    assert!(screen.contains("Buy milk.") && screen.contains("[plan done]"), "{screen}");
+    assert!(
+        screen.contains("Buy milk.") && screen.contains("[plan done]"),
+        "{screen}"
+    );
     assert!(effects.is_empty() && screen.contains("/ $ pwd"), "{screen}");
 }
 
@@ -365,19 +395,34 @@ fn ctrl_c_cancels_a_running_plan_and_no_drops_a_planned_one() {
     let mut term = started();
     let (plan, _) = request_on(&enter(&mut term, "?tidy up"), "agent.plan");
     let graph = json!({ "name": "tidy", "nodes": [{ "id": "p", "tool": "sys.ping" }] });
-    let effects = answer(&mut term, plan, json!({ "graph": graph, "provider": "p", "model": "m" }));
+    let effects = answer(
+        &mut term,
+        plan,
+        json!({ "graph": graph, "provider": "p", "model": "m" }),
+    );
     let Some(Effect::Confirm { ticket, .. }) = effects.first().cloned() else {
         panic!("{effects:?}");
     };
     term.update(Event::Confirmed { ticket, yes: false });
     assert!(term.busy().is_none(), "not run");
     let (plan, _) = request_on(&enter(&mut term, "?again"), "agent.plan");
-    let effects = answer(&mut term, plan, json!({ "graph": graph, "provider": "p", "model": "m" }));
+    let effects = answer(
+        &mut term,
+        plan,
+        json!({ "graph": graph, "provider": "p", "model": "m" }),
+    );
     let Some(Effect::Confirm { ticket, .. }) = effects.first().cloned() else {
         panic!("{effects:?}");
     };
-    let (run, _) = request_on(&term.update(Event::Confirmed { ticket, yes: true }), "agent.run");
-    answer(&mut term, run, json!({ "id": "g7", "topic": "agent.graph.g7" }));
+    let (run, _) = request_on(
+        &term.update(Event::Confirmed { ticket, yes: true }),
+        "agent.run",
+    );
+    answer(
+        &mut term,
+        run,
+        json!({ "id": "g7", "topic": "agent.graph.g7" }),
+    );
     let (_, data) = request_on(&term.update(Event::Key(Key::ctrl('c'))), "agent.cancel");
     assert_eq!(data["id"], "g7");
     assert!(enter(&mut term, "?").is_empty() || term.busy().is_some());
