@@ -374,3 +374,70 @@ async fn the_local_daemon_is_started_again_when_it_dies() {
     tmux.keys("one", &["C-g", "q"]);
     tmux.wait("one", "aether to exit", |s| s.contains("AETHER-EXITED 0"));
 }
+
+/// The end-to-end path: a goal typed in the terminal becomes a plan (from a
+/// scripted provider on 127.0.0.1), is confirmed, runs with its write approved in a dialog,
+/// and shows in the Agent Console.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_goal_typed_in_the_terminal_is_planned_run_and_shown_in_the_console() {
+    use aether_tests::fake_llm::{FakeLlm, Reply};
+    let fake = FakeLlm::start().await;
+    let plan = serde_json::json!({ "name": "greet", "nodes": [
+        { "id": "write", "tool": "vfs.write", "args": { "path": "/hello.txt", "data": "hi from a plan" } },
+        { "id": "check", "tool": "vfs.read", "args": { "path": "/hello.txt" }, "after": ["write"] },
+    ]});
+    fake.then(Reply::events([
+        serde_json::json!({ "choices": [{ "index": 0, "delta": { "content": plan.to_string() } }] }),
+        serde_json::json!({ "choices": [{ "index": 0, "delta": {}, "finish_reason": "stop" }] }),
+    ]));
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            "[ai]\n[[ai.providers]]\nname = \"local\"\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"planner\"\n",
+            fake.url("/v1")
+        ),
+    )
+    .unwrap();
+    let _daemon = start_daemon(home);
+    let tmux = Tmux::new("goal");
+    tmux.start("one", &aether_command(home));
+    tmux.wait("one", "the welcome hint", |s| {
+        s.contains("Welcome to Aether")
+    });
+    tmux.keys("one", &["x"]);
+    // The terminal is right of the explorer, under the editor.
+    tmux.keys("one", &["M-l", "M-j"]);
+    tmux.text("one", "? write a greeting");
+    tmux.keys("one", &["Enter"]);
+    tmux.wait("one", "the plan to be shown", |s| {
+        s.contains("Run the plan") && s.contains("2 steps")
+    });
+    tmux.keys("one", &["y"]);
+    tmux.wait("one", "the write to ask", |s| {
+        s.contains("Allow step write")
+    });
+    tmux.keys("one", &["y"]);
+    tmux.wait("one", "the plan to finish", |s| s.contains("[plan done]"));
+    let cli = client(home).await.app("cli");
+    let written = cli
+        .request(&vfs::Read {
+            path: "/hello.txt".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(written.data, "hi from a plan");
+    // The Agent Console shows the graph and its nodes.
+    tmux.keys("one", &["C-g", "v"]);
+    tmux.wait("one", "the launcher", |s| s.contains("Agent Console"));
+    tmux.keys("one", &["a"]);
+    // Its title names the graph and its footer says it is done (both in one frame; tmux
+    // may show a frame half drawn, so wait for the two together).
+    tmux.wait("one", "the console to show the graph done", |s| {
+        s.contains("Agents: greet") && s.contains("greet: done")
+    });
+    tmux.keys("one", &["C-g", "q"]);
+    tmux.wait("one", "aether to exit", |s| s.contains("AETHER-EXITED 0"));
+}
