@@ -39,6 +39,10 @@ enum Scenario {
     Vm,
     /// The throughput runs side by side against nats-server (TCP and WebSocket), if installed.
     Nats,
+    /// Agents: executor overhead per node (1,000 no-op nodes), resuming 100 graphs after kill -9.
+    Agents,
+    /// AI: a streamed piece's latency from a scripted provider's write to the client.
+    AiStream,
 }
 
 #[derive(Parser)]
@@ -109,6 +113,31 @@ impl DaemonProcess {
                 .unwrap_or_else(|| PathBuf::from("aetherd"))
         });
         let home = tempfile::tempdir()?;
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = spawn(&binary, home.path(), port)?;
+        let socket = home.path().join("run/aetherd.sock");
+        Ok(DaemonProcess {
+            child,
+            binary,
+            _home: home,
+            port,
+            socket,
+        })
+    }
+
+    /// A daemon whose `config.toml` is `config`.
+    pub fn start_with_config(
+        binary: Option<PathBuf>,
+        config: &str,
+    ) -> anyhow::Result<DaemonProcess> {
+        let binary = binary.unwrap_or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|exe| exe.parent().map(|dir| dir.join("aetherd")))
+                .unwrap_or_else(|| PathBuf::from("aetherd"))
+        });
+        let home = tempfile::tempdir()?;
+        std::fs::write(home.path().join("config.toml"), config)?;
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let child = spawn(&binary, home.path(), port)?;
         let socket = home.path().join("run/aetherd.sock");
@@ -410,6 +439,7 @@ fn raise_fd_limit() {
     let _ = setrlimit(Resource::Nofile, raised);
 }
 
+mod agents;
 mod bus;
 mod vfs;
 mod vm;
@@ -447,6 +477,8 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Vfs => &[Scenario::Vfs],
         Scenario::Vm => &[Scenario::Vm],
         Scenario::Nats => &[Scenario::Nats],
+        Scenario::Agents => &[Scenario::Agents],
+        Scenario::AiStream => &[Scenario::AiStream],
     };
     let aether = Bus::Aether {
         port: daemon.port,
@@ -473,6 +505,8 @@ async fn main() -> anyhow::Result<()> {
             Scenario::Vfs => vfs::run(daemon.port, &token).await?,
             Scenario::Vm => vm::run().await?,
             Scenario::Nats => compare_with_nats(&aether, &args).await?,
+            Scenario::Agents => agents::run().await?,
+            Scenario::AiStream => agents::ai_stream().await?,
             Scenario::All => {}
         }
     }

@@ -73,6 +73,8 @@ impl Seen {
 struct Shared {
     script: VecDeque<Reply>,
     seen: Vec<Seen>,
+    /// When each streamed event was written, in order (for latency measurements).
+    sent: Vec<std::time::Instant>,
 }
 
 pub struct FakeLlm {
@@ -115,6 +117,11 @@ impl FakeLlm {
 
     pub fn seen(&self) -> Vec<Seen> {
         self.shared.lock().unwrap().seen.clone()
+    }
+
+    /// When each streamed event was written, across all replies, in order.
+    pub fn sent_at(&self) -> Vec<std::time::Instant> {
+        self.shared.lock().unwrap().sent.clone()
     }
 }
 
@@ -163,6 +170,7 @@ async fn serve(mut stream: TcpStream, shared: Arc<Mutex<Shared>>) {
                     return;
                 }
                 let _ = stream.flush().await;
+                shared.lock().unwrap().sent.push(std::time::Instant::now());
             }
             if cut {
                 let _ = stream.write_all(b"data: {\"choi").await;

@@ -1,0 +1,204 @@
+//! Agents and AI, against a daemon in its own process: the executor's overhead per node
+//! (no-op `sys.ping` nodes, in parallel and in a chain), resuming 100 interrupted graphs
+//! after a kill -9, and how long a streamed piece takes from the provider (a scripted one
+//! on 127.0.0.1) to the client.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+use aether_proto::client::{AetherClient, AppHandle, ClientOptions, Endpoint, Subscription};
+use aether_proto::frame::{Auth, to_data};
+use aether_tests::fake_llm::{FakeLlm, Reply};
+
+use crate::DaemonProcess;
+
+async fn call(app: &AppHandle, topic: &str, data: Value) -> anyhow::Result<Value> {
+    let raw = app
+        .request_raw(topic, to_data(&data), Some(Duration::from_secs(60)))
+        .await?;
+    Ok(serde_json::from_str(raw.get())?)
+}
+
+async fn owner(daemon: &DaemonProcess) -> anyhow::Result<AetherClient> {
+    Ok(AetherClient::connect(
+        &Endpoint::Unix(daemon.socket_path()),
+        Auth::Local,
+        ClientOptions::default(),
+    )
+    .await?)
+}
+
+/// Wait for graph `id`'s `state` event saying it is over; its state.
+async fn until_over(events: &mut Subscription, id: &str) -> anyhow::Result<String> {
+    let topic = format!("agent.graph.{id}.state");
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(120), events.next_msg())
+            .await
+            .context("no graph event within 120 s")?
+            .context("subscription closed")?;
+        if msg.topic != topic {
+            continue;
+        }
+        let data: Value = serde_json::from_str(msg.data.get())?;
+        let state = data["state"].as_str().unwrap_or_default().to_owned();
+        if matches!(state.as_str(), "done" | "failed" | "cancelled") {
+            return Ok(state);
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+pub async fn run() -> anyhow::Result<()> {
+    let mut daemon = DaemonProcess::start(None)?;
+    let client = owner(&daemon).await?;
+    let app = client.app("cli");
+    let mut events = app.subscribe("agent.graph.>").await?;
+
+    // 1,000 independent no-op nodes (run four at a time, the user's share).
+    for (shape, after) in [("independent", false), ("chained", true)] {
+        let nodes: Vec<Value> = (0..1000)
+            .map(|i| {
+                let mut node = json!({ "id": format!("n{i}"), "tool": "sys.ping" });
+                if after && i > 0 {
+                    node["after"] = json!([format!("n{}", i - 1)]);
+                }
+                node
+            })
+            .collect();
+        let started = Instant::now();
+        let answer = call(
+            &app,
+            "agent.run",
+            json!({ "graph": { "name": shape, "nodes": nodes } }),
+        )
+        .await?;
+        let id = answer["id"].as_str().context("no id")?.to_owned();
+        let state = until_over(&mut events, &id).await?;
+        anyhow::ensure!(state == "done", "the {shape} graph ended {state}");
+        let took = started.elapsed();
+        println!(
+            "agents: 1,000 {shape} no-op nodes ran to the end in {:.0} ms: {:.3} ms per node (start, store, call, store, event)",
+            ms(took),
+            ms(took) / 1000.0
+        );
+    }
+
+    // 100 graphs interrupted mid-node: each waits in a retry (an AI call with no provider
+    // is `unavailable`, worth retrying). kill -9, start again, and time until every one
+    // has run its node again.
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        let answer = call(
+            &app,
+            "agent.run",
+            json!({ "graph": { "name": format!("interrupted {i}"), "nodes": [
+                { "id": "ask", "tool": "ai.generate", "args": { "prompt": "hi" }, "retries": 20 },
+            ]}}),
+        )
+        .await?;
+        ids.push(answer["id"].as_str().context("no id")?.to_owned());
+    }
+    let attempts = |graph: &Value| graph["nodes"][0]["attempts"].as_u64().unwrap_or(0);
+    let mut before = Vec::new();
+    for id in &ids {
+        let graph = call(&app, "agent.get", json!({ "id": id })).await?;
+        before.push(attempts(&graph));
+    }
+    drop(events);
+    drop(client);
+    let restarted = Instant::now();
+    daemon.restart()?;
+    let listening = restarted.elapsed();
+    let client = owner(&daemon).await?;
+    let app = client.app("cli");
+    let mut waiting: HashSet<usize> = (0..ids.len()).collect();
+    while !waiting.is_empty() {
+        anyhow::ensure!(
+            restarted.elapsed() < Duration::from_secs(30),
+            "{} graphs did not resume within 30 s",
+            waiting.len()
+        );
+        for i in waiting.clone() {
+            let graph = call(&app, "agent.get", json!({ "id": ids[i] })).await?;
+            if attempts(&graph) > before[i] {
+                waiting.remove(&i);
+            }
+        }
+    }
+    let resumed = restarted.elapsed();
+    println!(
+        "agents: 100 interrupted graphs all running again {:.0} ms after kill -9 and restart ({:.0} ms of it the daemon starting to listen; the rest resuming: {:.0} ms)",
+        ms(resumed),
+        ms(listening),
+        ms(resumed - listening)
+    );
+    for id in &ids {
+        let _ = call(&app, "agent.cancel", json!({ "id": id })).await;
+    }
+    Ok(())
+}
+
+/// A streamed answer's pieces, each timed from the provider's write to the client.
+pub async fn ai_stream() -> anyhow::Result<()> {
+    let fake = FakeLlm::start().await;
+    const PIECES: usize = 200;
+    let mut events: Vec<(Duration, String)> = (0..PIECES)
+        .map(|i| {
+            let chunk =
+                json!({ "choices": [{ "index": 0, "delta": { "content": format!("<{i}>") } }] });
+            (Duration::from_millis(10), chunk.to_string())
+        })
+        .collect();
+    events.push((
+        Duration::ZERO,
+        json!({ "choices": [{ "index": 0, "delta": {}, "finish_reason": "stop" }] }).to_string(),
+    ));
+    fake.then(Reply::Events { events, cut: false });
+    let config = format!(
+        "[ai]\n[[ai.providers]]\nname = \"fake\"\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"m\"\n",
+        fake.url("/v1")
+    );
+    let daemon = DaemonProcess::start_with_config(None, &config)?;
+    let client = owner(&daemon).await?;
+    let app = client.app("cli");
+    let mut stream = app.subscribe("ai.stream.>").await?;
+    call(&app, "ai.generate", json!({ "prompt": "count" })).await?;
+    let mut arrived = Vec::with_capacity(PIECES);
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(30), stream.next_msg())
+            .await
+            .context("no piece within 30 s")?
+            .context("subscription closed")?;
+        let now = Instant::now();
+        if msg.topic.ends_with(".delta") {
+            arrived.push(now);
+        } else {
+            break;
+        }
+    }
+    let sent = fake.sent_at();
+    anyhow::ensure!(
+        arrived.len() == PIECES,
+        "{} of {PIECES} pieces arrived",
+        arrived.len()
+    );
+    let mut latency: Vec<Duration> = arrived
+        .iter()
+        .zip(&sent)
+        .map(|(got, put)| got.saturating_duration_since(*put))
+        .collect();
+    latency.sort();
+    println!(
+        "ai: a streamed piece from the provider's write to the client: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({PIECES} pieces, 10 ms apart)",
+        ms(latency[PIECES / 2]),
+        ms(latency[PIECES * 99 / 100]),
+        ms(latency[PIECES - 1])
+    );
+    Ok(())
+}
