@@ -90,33 +90,73 @@ pub async fn run() -> anyhow::Result<()> {
     }
 
     // 100 graphs interrupted mid-node: each waits in a retry (an AI call with no provider
-    // is `unavailable`, worth retrying). kill -9, start again, and time until every one
-    // has run its node again.
+    // is `unavailable`, worth retrying). Four users run 25 each (a user may have 32 live).
+    // kill -9, start again, and time until every one has run its node again.
+    let endpoint =
+        Endpoint::parse(&format!("ws://127.0.0.1:{}/", daemon.port)).map_err(anyhow::Error::msg)?;
+    let mut runners = Vec::new();
+    for u in 0..4 {
+        let (user, password) = (
+            format!("agent{u}"),
+            "correct horse battery staple".to_owned(),
+        );
+        call(
+            &app,
+            "sys.user.add",
+            json!({ "name": user, "password": password }),
+        )
+        .await?;
+        let signed_in = AetherClient::connect(
+            &endpoint,
+            Auth::Password { user, password },
+            ClientOptions::default(),
+        )
+        .await?;
+        runners.push(signed_in);
+    }
     let mut ids = Vec::new();
     for i in 0..100 {
+        let runner = runners[i % runners.len()].app("cli");
         let answer = call(
-            &app,
+            &runner,
             "agent.run",
             json!({ "graph": { "name": format!("interrupted {i}"), "nodes": [
                 { "id": "ask", "tool": "ai.generate", "args": { "prompt": "hi" }, "retries": 20 },
             ]}}),
         )
         .await?;
-        ids.push(answer["id"].as_str().context("no id")?.to_owned());
+        ids.push((
+            i % runners.len(),
+            answer["id"].as_str().context("no id")?.to_owned(),
+        ));
     }
     let attempts = |graph: &Value| graph["nodes"][0]["attempts"].as_u64().unwrap_or(0);
     let mut before = Vec::new();
-    for id in &ids {
-        let graph = call(&app, "agent.get", json!({ "id": id })).await?;
+    for (u, id) in &ids {
+        let graph = call(&runners[*u].app("cli"), "agent.get", json!({ "id": id })).await?;
         before.push(attempts(&graph));
     }
     drop(events);
     drop(client);
+    drop(runners);
     let restarted = Instant::now();
     daemon.restart()?;
     let listening = restarted.elapsed();
-    let client = owner(&daemon).await?;
-    let app = client.app("cli");
+    let mut runners = Vec::new();
+    for u in 0..4 {
+        let (user, password) = (
+            format!("agent{u}"),
+            "correct horse battery staple".to_owned(),
+        );
+        runners.push(
+            AetherClient::connect(
+                &endpoint,
+                Auth::Password { user, password },
+                ClientOptions::default(),
+            )
+            .await?,
+        );
+    }
     let mut waiting: HashSet<usize> = (0..ids.len()).collect();
     while !waiting.is_empty() {
         anyhow::ensure!(
@@ -125,7 +165,8 @@ pub async fn run() -> anyhow::Result<()> {
             waiting.len()
         );
         for i in waiting.clone() {
-            let graph = call(&app, "agent.get", json!({ "id": ids[i] })).await?;
+            let (u, id) = &ids[i];
+            let graph = call(&runners[*u].app("cli"), "agent.get", json!({ "id": id })).await?;
             if attempts(&graph) > before[i] {
                 waiting.remove(&i);
             }
@@ -138,8 +179,8 @@ pub async fn run() -> anyhow::Result<()> {
         ms(listening),
         ms(resumed - listening)
     );
-    for id in &ids {
-        let _ = call(&app, "agent.cancel", json!({ "id": id })).await;
+    for (u, id) in &ids {
+        let _ = call(&runners[*u].app("cli"), "agent.cancel", json!({ "id": id })).await;
     }
     Ok(())
 }
