@@ -17,16 +17,22 @@ pub enum RulesCommand {
     /// Example: back up every Markdown file when it is written:
     ///   aetherctl rules add --on telemetry.vfs.write --glob '*.md' --request vfs.copy \
     ///     --data '{"from":"{{path}}","to":"{{dir}}/{{stem}}.bak","overwrite":true}'
+    ///
+    /// Or a built-in rule: `--preset summarize --glob '*.txt'` writes NAME.summary.md beside
+    /// each matching file when it is written (needs an AI provider).
     Add {
+        /// A built-in rule instead of --on/--request/--data: summarize.
+        #[arg(long, conflicts_with_all = ["on", "request", "data"])]
+        preset: Option<String>,
         /// The telemetry events to react to (a pattern, e.g. telemetry.vfs.write).
-        #[arg(long)]
-        on: String,
+        #[arg(long, required_unless_present = "preset")]
+        on: Option<String>,
         /// Only events whose path matches this glob (e.g. '*.md').
         #[arg(long)]
         glob: Option<String>,
         /// The request to send (a topic the acting app may request).
-        #[arg(long)]
-        request: String,
+        #[arg(long, required_unless_present = "preset")]
+        request: Option<String>,
         /// The request's data, JSON with template variables.
         #[arg(long)]
         data: Option<String>,
@@ -50,12 +56,36 @@ pub async fn run(command: &RulesCommand, app: &AppHandle, json: bool) -> Result<
             }
         }
         RulesCommand::Add {
+            preset: Some(preset),
+            glob,
+            ..
+        } => {
+            let glob = glob.as_deref().unwrap_or("*.txt");
+            let ask = telemetry::preset(preset, glob).ok_or_else(|| {
+                Failure::Usage(format!(
+                    "no preset {preset:?}; the presets: {}",
+                    telemetry::PRESETS.join(", ")
+                ))
+            })?;
+            let added = call(app, &ask).await?;
+            print_answer(json, &added, |added| {
+                format!(
+                    "added rule #{} ({preset} on {glob}; acts as app {})",
+                    added.id, added.app
+                )
+            });
+        }
+        RulesCommand::Add {
             on,
             glob,
             request: topic,
             data,
             name,
+            ..
         } => {
+            let (Some(on), Some(topic)) = (on, topic) else {
+                return Err(Failure::Usage("--on and --request are needed".into()));
+            };
             let ask = telemetry::RulesAdd {
                 name: name.clone(),
                 on: on.clone(),

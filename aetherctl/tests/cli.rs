@@ -919,4 +919,22 @@ async fn agent_run_watch_status_and_approve_from_a_shell() {
         "{}",
         stdout(&out)
     );
+    // The built-in summarize rule, by name.
+    let out = ctl
+        .go(&["rules", "add", "--preset", "summarize", "--glob", "*.md"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = ctl.go(&["rules", "list"]).await;
+    assert!(
+        stdout(&out).contains("summarize [cli] on telemetry.vfs.write *.md -> agent.run"),
+        "{}",
+        stdout(&out)
+    );
+    let out = ctl.go(&["rules", "add", "--preset", "nope"]).await;
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("the presets: summarize"),
+        "{}",
+        stderr(&out)
+    );
 }

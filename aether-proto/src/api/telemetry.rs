@@ -74,6 +74,38 @@ pub struct RuleRemoved {
     pub removed: i64,
 }
 
+/// The built-in rules a user can enable by name (`aetherctl rules add --preset NAME`).
+pub const PRESETS: &[&str] = &["summarize"];
+
+/// A built-in rule: `summarize` writes `NAME.summary.md` beside each file matching `glob`
+/// when it is written, through an agent graph (read, ask the AI, write). Its own writes
+/// carry the rule as their origin, so they never trigger it again.
+pub fn preset(name: &str, glob: &str) -> Option<RulesAdd> {
+    match name {
+        "summarize" => Some(RulesAdd {
+            name: Some("summarize".into()),
+            on: "telemetry.vfs.write".into(),
+            glob: Some(glob.into()),
+            request: Action {
+                topic: "agent.run".into(),
+                data: serde_json::json!({ "graph": {
+                    "name": "summarize {{name}}",
+                    "auto_approve": true,
+                    "nodes": [
+                        { "id": "read", "tool": "vfs.read", "args": { "path": "{{path}}" } },
+                        { "id": "sum", "tool": "ai.generate", "args": {
+                            "system": "You write short, plain summaries of files: a title line, then at most five bullet points.",
+                            "prompt": "Summarize the file {{name}}:\n\n${read.data}" } },
+                        { "id": "save", "tool": "vfs.write", "args": {
+                            "path": "{{dir}}/{{stem}}.summary.md", "data": "${sum.text}\n" } },
+                    ],
+                }}),
+            },
+        }),
+        _ => None,
+    }
+}
+
 call!(RulesAdd => RuleAdded, "telemetry.rules.add");
 call!(RulesList => RulesListAnswer, "telemetry.rules.list");
 call!(RulesRm => RuleRemoved, "telemetry.rules.rm");

@@ -503,3 +503,65 @@ async fn with_no_ai_planning_says_so_and_hand_written_graphs_still_run() {
     .await;
     until(&cli, &id, GraphState::Done).await;
 }
+
+#[tokio::test]
+async fn the_summarize_rule_writes_a_summary_beside_a_written_file_and_never_loops() {
+    use aether_proto::api::telemetry;
+    use aether_tests::fake_llm::FakeLlm;
+    let fake = FakeLlm::start().await;
+    fake.then(plan_reply_text("# a.txt\n- milk\n- bread"));
+    let url = fake.url("/v1");
+    let daemon = TestDaemon::start_with(move |c| {
+        c.ai.providers.push(aetherd::config::AiProvider {
+            name: "local".into(),
+            kind: aether_proto::api::ai::ProviderKind::Openai,
+            base_url: Some(url),
+            model: "writer".into(),
+            embed_model: None,
+            api_key_env: None,
+            api_key: None,
+        });
+    })
+    .await;
+    let cli = daemon.owner().await.app("cli");
+    // Every file: the summary it writes would match too, were its origin not the rule.
+    let rule = telemetry::preset("summarize", "*").unwrap();
+    cli.request(&rule).await.unwrap();
+    cli.request(&vfs::Write {
+        path: "/notes/a.txt".into(),
+        data: "milk, bread".into(),
+        parents: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let summary = wait_for("the summary", Duration::from_secs(10), async || {
+        cli.request(&vfs::Read {
+            path: "/notes/a.summary.md".into(),
+            ..Default::default()
+        })
+        .await
+        .ok()
+    })
+    .await;
+    assert_eq!(summary.data, "# a.txt\n- milk\n- bread\n");
+    let asked = &fake.seen()[0].body["messages"][1]["content"];
+    assert!(asked.as_str().unwrap().contains("milk, bread"), "{asked}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        fake.seen().len(),
+        1,
+        "the summary's own write started nothing"
+    );
+    let graphs = cli.request(&agent::List {}).await.unwrap().graphs;
+    assert_eq!(graphs.len(), 1);
+    assert_eq!(graphs[0].name, "summarize a.txt");
+}
+
+/// An OpenAI-style stream of plain text.
+fn plan_reply_text(text: &str) -> aether_tests::fake_llm::Reply {
+    aether_tests::fake_llm::Reply::events([
+        json!({ "choices": [{ "index": 0, "delta": { "content": text } }] }),
+        json!({ "choices": [{ "index": 0, "delta": {}, "finish_reason": "stop" }] }),
+    ])
+}
