@@ -6,7 +6,7 @@ mod view;
 use std::collections::HashMap;
 
 use aether_proto::ErrorBody;
-use aether_proto::api::sys;
+use aether_proto::api::{ai, sys};
 use serde_json::{Value, json};
 
 use crate::app::{App, AppKind, Effect, Event, Hint, Payload, Ticket, Tickets, decode, hint};
@@ -18,14 +18,16 @@ pub(crate) enum Section {
     Account,
     Tokens,
     Apps,
+    Ai,
     Daemon,
 }
 
 impl Section {
-    const ALL: [Section; 4] = [
+    const ALL: [Section; 5] = [
         Section::Account,
         Section::Tokens,
         Section::Apps,
+        Section::Ai,
         Section::Daemon,
     ];
 
@@ -34,6 +36,7 @@ impl Section {
             Section::Account => "Account",
             Section::Tokens => "Tokens",
             Section::Apps => "Apps",
+            Section::Ai => "AI",
             Section::Daemon => "Daemon",
         }
     }
@@ -48,6 +51,8 @@ pub struct Settings {
     apps: Vec<sys::AppSummary>,
     app_list: ListWindow,
     stats: Option<sys::StatsAnswer>,
+    /// The AI providers, probed, and today's usage; or why they cannot be shown.
+    ai: Option<Result<ai::StatusAnswer, String>>,
     /// The selected app's capabilities with the reasons its manifest gives.
     grants: Option<(String, Vec<(String, String)>)>,
     error: Option<String>,
@@ -61,6 +66,7 @@ enum Pending {
     Tokens,
     Apps,
     Stats,
+    Ai,
     ConfirmRevoke(i64),
     Revoke,
     Grants(String),
@@ -80,6 +86,7 @@ impl Settings {
             apps: Vec::new(),
             app_list: ListWindow::default(),
             stats: None,
+            ai: None,
             grants: None,
             error: None,
             message: None,
@@ -98,6 +105,7 @@ impl Settings {
         effects.extend(self.request(Pending::Tokens, &sys::TokenList {}));
         effects.extend(self.request(Pending::Apps, &sys::PermsShow::default()));
         effects.extend(self.request(Pending::Stats, &sys::Stats {}));
+        effects.extend(self.request(Pending::Ai, &ai::Status { probe: true }));
         effects
     }
 
@@ -113,7 +121,7 @@ impl Settings {
             KeyCode::BackTab | KeyCode::Left | KeyCode::Char('h') => {
                 self.section = Section::ALL[(index + Section::ALL.len() - 1) % Section::ALL.len()];
             }
-            KeyCode::Char(c @ '1'..='4') => {
+            KeyCode::Char(c @ '1'..='5') => {
                 self.section = Section::ALL[c as usize - '1' as usize];
             }
             KeyCode::Down | KeyCode::Char('j') => {
@@ -229,6 +237,8 @@ impl Settings {
                 Ok(stats) => self.stats = Some(stats),
                 Err(e) => failed(e),
             },
+            // Shown in its own section: a desktop without `ai_access` still works.
+            Pending::Ai => self.ai = Some(decode::<ai::Status>(result).map_err(|e| e.msg)),
             Pending::Revoke => match decode::<sys::TokenRevoke>(result) {
                 Ok(done) => {
                     self.message = Some(format!("revoked {} token(s)", done.revoked));
@@ -320,7 +330,7 @@ impl App for Settings {
 
     fn hints(&self) -> Vec<Hint> {
         vec![
-            hint("Tab ← → 1-4", "sections"),
+            hint("Tab ← → 1-5", "sections"),
             hint("↑ ↓", "move"),
             hint("d Del", "revoke the token (Tokens)"),
             hint("p", "change your password (Account)"),

@@ -27,6 +27,15 @@ fn loaded() -> Settings {
                 "hub": { "connections": 2, "subscriptions": 9, "published": 120, "delivered": 300, "dropped": 0,
                          "slow_consumers": 0, "requests": 80, "pending_requests": 0, "no_responders": 0, "timeouts": 0 },
                 "apps": 8, "manifest_errors": [], "audit_dropped": 0, "tcp": "127.0.0.1:7470", "tls": false }),
+            "ai.status" => json!({ "providers": [
+                { "name": "local", "kind": "openai", "base_url": "http://127.0.0.1:11434/v1", "model": "llama3.2",
+                  "embed_model": null, "has_key": false, "reachable": true, "latency_ms": 4 },
+                { "name": "gemini", "kind": "gemini", "base_url": "https://generativelanguage.googleapis.com/v1beta",
+                  "model": "gemini-2.5-flash", "embed_model": null, "has_key": true, "reachable": false,
+                  "error": "cannot reach the provider: dns error" },
+            ], "default": "local", "usage": [
+                { "app": "terminal", "requests": 3, "input_tokens": 900, "output_tokens": 120 },
+            ], "daily_token_quota": 200000 }),
             other => panic!("unexpected {other}"),
         };
         answer(&mut settings, ticket, data);
@@ -43,6 +52,8 @@ fn each_section_draws() {
     settings.update(Event::Key(Key::char('3')));
     snapshot_sizes!("settings_apps", &settings);
     settings.update(Event::Key(Key::char('4')));
+    snapshot_sizes!("settings_ai", &settings);
+    settings.update(Event::Key(Key::char('5')));
     snapshot_sizes!("settings_daemon", &settings);
 }
 

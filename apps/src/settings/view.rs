@@ -36,6 +36,7 @@ pub(super) fn render(settings: &Settings, area: Rect, buf: &mut Buffer, cx: &Vie
         Section::Account => account(settings, &cx.theme.name),
         Section::Tokens => tokens(settings, body.height as usize),
         Section::Apps => apps(settings, body.height as usize),
+        Section::Ai => ai(settings),
         Section::Daemon => daemon(settings),
     };
     let lines: Vec<Line> = lines
@@ -157,6 +158,58 @@ fn apps(settings: &Settings, height: usize) -> Rows {
         rows.push(("Enter: what the selected app may do, and why".into(), false));
     }
     rows
+}
+
+fn ai(settings: &Settings) -> Rows {
+    let status = match &settings.ai {
+        None => return plain(&["asking the providers…".into()]),
+        Some(Err(why)) => return plain(&[format!("the AI status cannot be shown: {why}")]),
+        Some(Ok(status)) => status,
+    };
+    let mut lines = Vec::new();
+    if let Some(hint) = &status.hint {
+        lines.push(hint.clone());
+    }
+    for p in &status.providers {
+        let active = if status.default.as_deref() == Some(p.name.as_str()) {
+            "*"
+        } else {
+            " "
+        };
+        let reach = match (p.reachable, &p.error) {
+            (Some(true), _) => format!("reachable, {} ms", p.latency_ms.unwrap_or(0)),
+            (Some(false), Some(e)) => format!("UNREACHABLE: {e}"),
+            _ => "not probed".into(),
+        };
+        lines.push(format!(
+            "{active} {}  {}  {}  {}",
+            p.name,
+            p.model,
+            p.base_url,
+            if p.has_key { "" } else { "(no key)" }
+        ));
+        lines.push(format!("    {reach}"));
+    }
+    if !status.providers.is_empty() {
+        lines.push("* the default; a request may name another".into());
+    }
+    let spent: u64 = status
+        .usage
+        .iter()
+        .map(|u| u.input_tokens + u.output_tokens)
+        .sum();
+    lines.push(String::new());
+    lines.push(match status.daily_token_quota {
+        Some(quota) => format!("today: {spent} of your {quota} tokens"),
+        None => format!("today: {spent} tokens (no daily limit)"),
+    });
+    for u in &status.usage {
+        lines.push(format!(
+            "  {}: {} requests, {} in, {} out",
+            u.app, u.requests, u.input_tokens, u.output_tokens
+        ));
+    }
+    plain(&lines)
 }
 
 fn daemon(settings: &Settings) -> Rows {
