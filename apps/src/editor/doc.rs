@@ -23,6 +23,9 @@ pub(crate) struct Doc {
     pub dirty: bool,
     /// A hash of the text as last read or saved: undoing back to it is clean again.
     saved_fingerprint: u64,
+    /// The last change was a replacement (a delete and an insert in the text area's
+    /// history) that undo and redo take as one step.
+    pub(super) paired: Paired,
     /// Another writer changed the file while this tab had edits.
     pub changed_elsewhere: bool,
     pub state: DocState,
@@ -51,6 +54,7 @@ impl Doc {
             version: None,
             dirty: false,
             saved_fingerprint: fingerprint(""),
+            paired: Paired::No,
             changed_elsewhere: false,
             state: DocState::Ready,
             restore_cursor: None,
@@ -89,6 +93,7 @@ impl Doc {
         self.trailing_newline = text.ends_with('\n') || text.is_empty();
         let lines: Vec<String> = text.lines().map(str::to_owned).collect();
         self.area = styled(TextArea::new(lines));
+        self.paired = Paired::No;
         self.changed_from.set(0);
         self.version = version;
         self.dirty = false;
@@ -138,6 +143,14 @@ impl Doc {
         let before = self.area.cursor().0;
         let history = matches!(key.code, KeyCode::Char('z' | 'y')) && key.mods.ctrl;
         let modified = match (key.code, key.mods.ctrl) {
+            (KeyCode::Char('z'), true) if self.paired == Paired::Undo => {
+                self.paired = Paired::Redo;
+                self.area.undo() | self.area.undo()
+            }
+            (KeyCode::Char('y'), true) if self.paired == Paired::Redo => {
+                self.paired = Paired::Undo;
+                self.area.redo() | self.area.redo()
+            }
             (KeyCode::Char('z'), true) => self.area.undo(),
             (KeyCode::Char('y'), true) => self.area.redo(),
             (KeyCode::Char('c'), true) => {
@@ -154,6 +167,9 @@ impl Doc {
         if modified {
             self.touched(before.min(self.area.cursor().0));
         }
+        if modified && !history {
+            self.paired = Paired::No;
+        }
         if modified && history {
             // Undo and redo may land back on the saved text.
             self.dirty = fingerprint(&self.text()) != self.saved_fingerprint;
@@ -167,6 +183,7 @@ impl Doc {
         if self.editable() && self.area.insert_str(text.replace("\r\n", "\n")) {
             self.touched(before);
             self.dirty = true;
+            self.paired = Paired::No;
         }
     }
 
@@ -209,6 +226,7 @@ impl Doc {
             self.area.delete_str(query.chars().count());
             self.area.insert_str(with);
             self.dirty = true;
+            self.paired = Paired::No;
         }
         self.search(query, false);
         at_match
@@ -235,8 +253,17 @@ impl Doc {
         self.area
             .move_cursor(CursorMove::Jump(cursor.0 as u16, cursor.1 as u16));
         self.dirty = true;
+        self.paired = Paired::No;
         count
     }
+}
+
+/// Whether the next undo (or redo) takes two of the text area's steps as one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Paired {
+    No,
+    Undo,
+    Redo,
 }
 
 fn fingerprint(text: &str) -> u64 {

@@ -3,6 +3,7 @@
 //! show the diff on a conflict), and reloading by itself a file changed elsewhere while
 //! it has no edits.
 
+mod architect;
 mod doc;
 mod view;
 
@@ -33,6 +34,10 @@ pub struct Editor {
     message: Option<(Level, String)>,
     events: Option<Ticket>,
     pending: HashMap<Ticket, Pending>,
+    /// The Architect panel, while it is open.
+    architect: Option<architect::Architect>,
+    /// The subscription to AI streams, made with the first use of the Architect.
+    ai_events: Option<Ticket>,
 }
 
 pub(crate) struct FindBar {
@@ -87,6 +92,11 @@ enum Pending {
         path: String,
     },
     ConfirmClose,
+    /// The Architect's instruction (a prompt), then its `ai.generate`.
+    AskArchitect,
+    Architect,
+    /// A request whose answer changes nothing (cancelling a stream).
+    Quiet,
     /// After a reconnect: has the file changed while we were away?
     Recheck {
         path: String,
@@ -106,6 +116,8 @@ impl Editor {
             message: None,
             events: None,
             pending: HashMap::new(),
+            architect: None,
+            ai_events: None,
         };
         match file {
             Some(file) => editor.docs.push(Doc::loading(path::normalize(file))),
@@ -255,6 +267,9 @@ impl Editor {
     }
 
     fn on_key(&mut self, key: Key) -> Vec<Effect> {
+        if self.architect.is_some() {
+            return architect::on_key(self, key);
+        }
         if self.diff.is_some() {
             if matches!(key.code, KeyCode::Esc | KeyCode::Char('q')) {
                 self.diff = None;
@@ -313,6 +328,7 @@ impl Editor {
                 self.active = (self.active + self.docs.len() - 1) % self.docs.len();
                 return Vec::new();
             }
+            KeyCode::Char('a') if key.mods == Mods::ALT => return architect::ask(self),
             KeyCode::Char('r') if key.mods == Mods::ALT => {
                 // Reload from the daemon, dropping edits (asked for explicitly).
                 if let Some(path) = self.doc().path.clone() {
@@ -398,6 +414,7 @@ impl Editor {
                 Vec::new()
             }
             Pending::Save { path, text } => self.on_saved(path, text, decode::<vfs::Write>(result)),
+            Pending::Architect => architect::answered(self, result),
             Pending::Recheck { path } => match decode::<vfs::Stat>(result) {
                 Ok(stat) => self.changed_to(&path, stat.version.as_deref()),
                 Err(_) => Vec::new(),
@@ -679,6 +696,14 @@ impl App for Editor {
                 topic,
                 data,
             } if Some(ticket) == self.events => self.on_change(&topic, &data),
+            Event::Delivery {
+                ticket,
+                topic,
+                data,
+            } if Some(ticket) == self.ai_events => {
+                architect::on_event(self, &topic, data);
+                Vec::new()
+            }
             Event::Delivery { .. } | Event::SubscribeFailed { .. } => Vec::new(),
             Event::Confirmed { ticket, yes } => match self.pending.remove(&ticket) {
                 Some(Pending::ConfirmClose) if yes => self.close_tab(true),
@@ -689,6 +714,9 @@ impl App for Editor {
                 _ => Vec::new(),
             },
             Event::Prompted { ticket, text } => match (self.pending.remove(&ticket), text) {
+                (Some(Pending::AskArchitect), Some(text)) if !text.trim().is_empty() => {
+                    architect::start(self, text.trim().to_owned())
+                }
                 (Some(Pending::AskOpen), Some(text)) if !text.trim().is_empty() => {
                     self.open(text.trim().to_owned(), None)
                 }
@@ -717,6 +745,10 @@ impl App for Editor {
     fn hints(&self) -> Vec<Hint> {
         if self.find.is_some() {
             return vec![
+                hint(
+                    "Alt-a",
+                    "the Architect: the AI rewrites the selection or the file, shown as a diff",
+                ),
                 hint("Enter ↓ F3", "next match (in replace: replace it)"),
                 hint("↑", "previous match"),
                 hint("Tab", "between find and replace"),

@@ -381,3 +381,123 @@ fn rust_is_drawn_in_colour_and_edits_recolour() {
     typed(&mut editor, "// ");
     assert_ne!(colours_of(&editor), before);
 }
+
+/// Ask the Architect (Alt-a), answer its prompt; the `ai.generate` request.
+fn ask_architect(editor: &mut Editor, instruction: &str) -> (Ticket, Value) {
+    let effects = editor.update(Event::Key(Key::new(KeyCode::Char('a'), crate::Mods::ALT)));
+    let Some(Effect::Prompt {
+        ticket, question, ..
+    }) = effects.first().cloned()
+    else {
+        panic!("a prompt: {effects:?}");
+    };
+    assert!(question.contains("Architect"), "{question}");
+    let effects = editor.update(Event::Prompted {
+        ticket,
+        text: Some(instruction.into()),
+    });
+    request_on(&effects, "ai.generate")
+}
+
+#[test]
+fn the_architect_streams_a_diff_and_applies_it_as_one_undo_step() {
+    let mut editor = opened();
+    let (generate, data) = ask_architect(&mut editor, "greet the world");
+    assert!(data["prompt"].as_str().unwrap().contains("greet the world"));
+    assert!(
+        data["prompt"]
+            .as_str()
+            .unwrap()
+            .contains("println!(\"hi\")")
+    );
+    let stream = |editor: &mut Editor, kind: &str, data: Value| {
+        let ticket = editor.ai_events.unwrap();
+        editor.update(Event::Delivery {
+            ticket,
+            topic: format!("ai.stream.s1.{kind}"),
+            data,
+        })
+    };
+    // A piece may come before the answer that names the stream.
+    stream(
+        &mut editor,
+        "delta",
+        json!({ "seq": 0, "text": "```rust\nfn main() {\n" }),
+    );
+    answer(
+        &mut editor,
+        generate,
+        json!({ "stream": "s1", "topic": "ai.stream.s1", "provider": "p", "model": "m" }),
+    );
+    stream(
+        &mut editor,
+        "delta",
+        json!({ "seq": 1, "text": "    println!(\"hello, world\");\n}\n```" }),
+    );
+    // Keys do not reach the text while the panel is open.
+    editor.update(Event::Key(Key::char('x')));
+    stream(
+        &mut editor,
+        "done",
+        json!({ "text": "", "provider": "p", "model": "m", "usage": { "input": 1, "output": 1 } }),
+    );
+    snapshot_sizes!("editor_architect", &editor);
+    editor.update(Event::Key(Key::char('y')));
+    assert_eq!(
+        editor.doc().text(),
+        "fn main() {\n    println!(\"hello, world\");\n}\n",
+        "the fence is dropped"
+    );
+    assert!(editor.unsaved().is_some());
+    editor.update(Event::Key(Key::ctrl('z')));
+    assert_eq!(
+        editor.doc().text(),
+        "fn main() {\n    println!(\"hi\");\n}\n",
+        "one undo takes the whole change back"
+    );
+    editor.update(Event::Key(Key::ctrl('y')));
+    assert!(
+        editor.doc().text().contains("hello, world"),
+        "and one redo brings it"
+    );
+}
+
+#[test]
+fn the_architect_rewrites_only_the_selection_and_says_why_it_cannot() {
+    let mut editor = opened();
+    // Select the second line (Shift-Down from the start of it).
+    editor.update(Event::Key(Key::plain(KeyCode::Down)));
+    editor.update(Event::Key(Key::new(KeyCode::Down, crate::Mods::SHIFT)));
+    let (generate, data) = ask_architect(&mut editor, "louder");
+    let prompt = data["prompt"].as_str().unwrap();
+    assert!(
+        prompt.contains("The part of the file") && !prompt.contains("fn main"),
+        "{prompt}"
+    );
+    answer(
+        &mut editor,
+        generate,
+        json!({ "text": "    println!(\"HI\");", "provider": "p", "model": "m", "usage": { "input": 1, "output": 1 } }),
+    );
+    editor.update(Event::Key(Key::plain(KeyCode::Enter)));
+    assert_eq!(
+        editor.doc().text(),
+        "fn main() {\n    println!(\"HI\");\n}\n"
+    );
+    // No AI: the panel says so; Esc closes it and the text is as it was.
+    let (generate, _) = ask_architect(&mut editor, "anything");
+    editor.update(Event::Answer {
+        ticket: generate,
+        result: Err(ErrorBody::new(
+            ErrorCode::Unavailable,
+            "no AI provider is configured",
+        )),
+    });
+    assert!(draw(&editor, 120, 40, true).contains("no AI provider is configured"));
+    editor.update(Event::Key(Key::plain(KeyCode::Esc)));
+    assert!(editor.architect.is_none());
+    assert_eq!(
+        editor.doc().text(),
+        "fn main() {\n    println!(\"HI\");\n}\n"
+    );
+}

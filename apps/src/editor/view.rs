@@ -40,6 +40,27 @@ pub(super) fn render(editor: &Editor, area: Rect, buf: &mut Buffer, cx: &ViewCx)
     } else {
         match &doc.state {
             DocState::Ready => {
+                // The Architect's panel takes the right (or, when narrow, the lower) part.
+                let body = match &editor.architect {
+                    Some(architect) if architect.doc == editor.active => {
+                        let [text, panel] = if body.width >= 70 {
+                            Layout::horizontal([
+                                Constraint::Percentage(50),
+                                Constraint::Percentage(50),
+                            ])
+                            .areas(body)
+                        } else {
+                            Layout::vertical([
+                                Constraint::Percentage(50),
+                                Constraint::Percentage(50),
+                            ])
+                            .areas(body)
+                        };
+                        render_architect(architect, panel, buf, cx);
+                        text
+                    }
+                    _ => body,
+                };
                 let digits = doc.area.lines().len().to_string().len();
                 let gutter = (digits as u16 + 2).min(body.width);
                 let [numbers, text] =
@@ -159,6 +180,57 @@ fn paint_colours(doc: &super::Doc, body: Rect, buf: &mut Buffer, cx: &ViewCx) {
             }
         }
     }
+}
+
+fn render_architect(
+    architect: &super::architect::Architect,
+    area: Rect,
+    buf: &mut Buffer,
+    cx: &ViewCx,
+) {
+    use super::architect::Phase;
+    let theme = cx.theme;
+    let block = ratatui::widgets::Block::default()
+        .borders(ratatui::widgets::Borders::LEFT | ratatui::widgets::Borders::TOP)
+        .border_style(theme.border(false))
+        .title(Span::styled(
+            format!(" Architect: {} ", architect.target_name()),
+            theme.accent(),
+        ));
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let [ask, body, foot] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+    Line::styled(fit(&architect.instruction, ask.width as usize), theme.dim()).render(ask, buf);
+    let lines: Vec<Line> = match &architect.phase {
+        Phase::Failed(why) => vec![Line::styled(why.clone(), theme.error())],
+        Phase::Asking if architect.proposal.is_empty() => {
+            vec![Line::styled("asking the AI…", theme.dim())]
+        }
+        _ => architect
+            .diff()
+            .into_iter()
+            .skip(architect.scroll)
+            .map(|line| match line {
+                DiffLine::Same(text) => Line::styled(format!("  {text}"), theme.dim()),
+                DiffLine::Theirs(text) => Line::styled(format!("- {text}"), theme.error()),
+                DiffLine::Mine(text) => Line::styled(format!("+ {text}"), theme.info()),
+            })
+            .collect(),
+    };
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(body, buf);
+    let (text, style) = match &architect.phase {
+        Phase::Asking | Phase::Streaming(_) => ("writing… Esc stops", theme.warn()),
+        Phase::Ready => ("y applies · n drops · ↑↓ scroll", theme.info()),
+        Phase::Failed(_) => ("Esc closes", theme.dim()),
+    };
+    Line::styled(text, style).render(foot, buf);
 }
 
 fn render_tabs(editor: &Editor, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
