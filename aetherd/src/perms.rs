@@ -87,7 +87,7 @@ fn capability_topics(cap: Capability) -> &'static [(u8, &'static str)] {
             (REQ, ai::Generate::TOPIC),
             (REQ, ai::Cancel::TOPIC),
             (REQ, ai::Embed::TOPIC),
-            (REQ, "ai.chat"),
+            (REQ, ai::Chat::TOPIC),
             (REQ, "ai.image"),
             (SUB, ai::STREAMS),
         ],

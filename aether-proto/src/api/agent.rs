@@ -75,6 +75,40 @@ pub fn tool(name: &str) -> Option<&'static ToolInfo> {
     TOOLS.iter().find(|t| t.name == name)
 }
 
+/// The JSON Schema of a tool's arguments (its request type), self-contained (no `$ref`),
+/// for a model's function declarations.
+pub fn tool_schema(name: &str) -> Option<Value> {
+    use super::{ai, sys, vfs, vm};
+    fn of<T: JsonSchema>() -> Value {
+        let generator = schemars::generate::SchemaSettings::draft07()
+            .with(|s| s.inline_subschemas = true)
+            .into_generator();
+        let mut schema =
+            serde_json::to_value(generator.into_root_schema_for::<T>()).unwrap_or(Value::Null);
+        if let Some(fields) = schema.as_object_mut() {
+            fields.remove("$schema");
+            fields.remove("title");
+            fields.remove("description");
+        }
+        schema
+    }
+    Some(match name {
+        "vfs.read" => of::<vfs::Read>(),
+        "vfs.list" => of::<vfs::List>(),
+        "vfs.stat" => of::<vfs::Stat>(),
+        "vfs.search" => of::<vfs::Search>(),
+        "vfs.write" => of::<vfs::Write>(),
+        "vfs.mkdir" => of::<vfs::Mkdir>(),
+        "vfs.remove" => of::<vfs::Remove>(),
+        "vfs.move" => of::<vfs::Move>(),
+        "vfs.copy" => of::<vfs::Copy>(),
+        "vm.run" => of::<vm::Run>(),
+        "ai.generate" => of::<ai::Generate>(),
+        "sys.ping" => of::<sys::Ping>(),
+        _ => return None,
+    })
+}
+
 /// A graph as written (by hand or by `agent.plan`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -330,6 +364,15 @@ mod tests {
         assert_eq!(spec.nodes[1].retries, Some(0));
         assert!(!spec.auto_approve);
         assert!(serde_json::from_str::<GraphSpec>(r#"{"name":"n","nodes":[],"x":1}"#).is_err());
+    }
+
+    #[test]
+    fn tool_schemas_are_self_contained() {
+        let write = tool_schema("vfs.write").unwrap();
+        assert_eq!(write["type"], "object");
+        assert!(write["properties"]["path"].is_object());
+        assert!(!write.to_string().contains("$ref"), "{write}");
+        assert!(tool_schema("approve").is_none());
     }
 
     #[test]

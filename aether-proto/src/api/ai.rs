@@ -186,6 +186,84 @@ pub struct Embedded {
     pub usage: TokenUsage,
 }
 
+/// A conversation turn, with bus tools the model may call: each call is a bus request made
+/// as the calling app and checked like any other; its result (or error) goes back to the
+/// model, in a loop, until it answers in words or `max_steps` is reached.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Chat {
+    /// The conversation so far, ending with the user's message. Send back the messages
+    /// earlier answers gave (with their `raw`) to continue a conversation.
+    pub messages: Vec<ChatMessage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// Bus topics the model may call, from the agent tools (`vfs.read`, `vfs.list`, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Model turns at most (default 8, at most 32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_steps: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    User,
+    Assistant,
+    /// A tool's result, answering the call `call_id`.
+    Tool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ChatMessage {
+    pub role: Role,
+    #[serde(default)]
+    pub text: String,
+    /// An assistant's tool calls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<ToolCall>,
+    /// A tool message: the call it answers and the tool's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// The provider's own form of an assistant message (`kind` says whose), sent back
+    /// verbatim on the next turn: Gemini's `thoughtSignature` must be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<RawTurn>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RawTurn {
+    pub kind: ProviderKind,
+    pub content: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ToolCall {
+    pub id: String,
+    /// The bus topic.
+    pub tool: String,
+    pub args: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Chatted {
+    /// The messages this turn added (the model's, and the tools' results), to append.
+    pub messages: Vec<ChatMessage>,
+    /// The model's last words.
+    pub text: String,
+    pub provider: String,
+    pub model: String,
+    pub usage: TokenUsage,
+    /// Model turns taken.
+    pub steps: u32,
+}
+
 /// The most texts one `ai.embed` takes.
 pub const MAX_EMBED_TEXTS: usize = 256;
 
@@ -193,15 +271,23 @@ call!(Status => StatusAnswer, "ai.status");
 call!(Generate => GenerateAnswer, "ai.generate");
 call!(Cancel => CancelAnswer, "ai.cancel");
 call!(Embed => Embedded, "ai.embed");
+call!(Chat => Chatted, "ai.chat");
 
 pub const CALLS: &[CallInfo] = &[
     CallInfo::of::<Status>(),
     CallInfo::of::<Generate>(),
     CallInfo::of::<Cancel>(),
     CallInfo::of::<Embed>(),
+    CallInfo::of::<Chat>(),
 ];
 
-pub const TOPICS: &[&str] = &[Status::TOPIC, Generate::TOPIC, Cancel::TOPIC, Embed::TOPIC];
+pub const TOPICS: &[&str] = &[
+    Status::TOPIC,
+    Generate::TOPIC,
+    Cancel::TOPIC,
+    Embed::TOPIC,
+    Chat::TOPIC,
+];
 
 #[cfg(test)]
 mod tests {

@@ -609,3 +609,174 @@ async fn embeddings_in_both_formats() {
     );
     assert!(msg.contains("no embed_model"), "{msg}");
 }
+
+fn user(text: &str) -> ai::ChatMessage {
+    ai::ChatMessage {
+        role: ai::Role::User,
+        text: text.into(),
+        calls: vec![],
+        call_id: None,
+        tool: None,
+        raw: None,
+    }
+}
+
+#[tokio::test]
+async fn a_chat_calls_bus_tools_as_the_app_and_bad_calls_come_back_as_errors() {
+    let fake = FakeLlm::start().await;
+    let call = |id: &str, name: &str, args: &str| json!({ "id": id, "type": "function", "function": { "name": name, "arguments": args } });
+    // Turn 1: read a file, call a tool not offered, and pass arguments that are not JSON.
+    fake.then(Reply::json(
+        200,
+        json!({ "choices": [{ "index": 0, "finish_reason": "tool_calls",
+        "message": { "role": "assistant", "content": null, "tool_calls": [
+            call("c1", "vfs_read", r#"{"path":"/notes.txt"}"#),
+            call("c2", "vfs_remove", r#"{"path":"/notes.txt"}"#),
+            call("c3", "vfs_list", "{not json"),
+        ] } }], "usage": { "prompt_tokens": 10, "completion_tokens": 5 } }),
+    ))
+    .then(Reply::json(
+        200,
+        json!({ "choices": [{ "index": 0, "finish_reason": "stop",
+            "message": { "role": "assistant", "content": "Your notes say: buy milk." } }],
+            "usage": { "prompt_tokens": 30, "completion_tokens": 7 } }),
+    ));
+    let daemon = with_openai(&fake, |_| {}).await;
+    let cli = daemon.owner().await.app("cli");
+    cli.request(&aether_proto::api::vfs::Write {
+        path: "/notes.txt".into(),
+        data: "buy milk".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let chatted = cli
+        .request(&ai::Chat {
+            messages: vec![user("what do my notes say?")],
+            tools: vec!["vfs.read".into(), "vfs.list".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(chatted.text, "Your notes say: buy milk.");
+    assert_eq!(chatted.steps, 2);
+    assert_eq!(
+        chatted.usage,
+        ai::TokenUsage {
+            input: 40,
+            output: 12
+        }
+    );
+    // The assistant's call, then three results, then its answer.
+    assert_eq!(chatted.messages.len(), 5);
+    assert_eq!(chatted.messages[0].calls[0].tool, "vfs.read");
+    let results: Vec<&str> = chatted.messages[1..4]
+        .iter()
+        .map(|m| m.text.as_str())
+        .collect();
+    assert!(results[0].contains("buy milk"), "{results:?}");
+    assert!(
+        results[1].contains("no tool") && results[1].contains("not_found"),
+        "{results:?}"
+    );
+    assert!(results[2].contains("bad_frame"), "{results:?}");
+    let second = &fake.seen()[1].body;
+    assert_eq!(second["tools"].as_array().unwrap().len(), 2);
+    assert_eq!(second["tools"][0]["function"]["name"], "vfs_read");
+    assert_eq!(
+        second["messages"][1]["tool_calls"][0]["id"], "c1",
+        "the model's turn as it gave it"
+    );
+    assert_eq!(second["messages"][2]["role"], "tool");
+    assert_eq!(second["messages"][2]["tool_call_id"], "c1");
+    // The file is still there: the call of a tool not offered did nothing.
+    assert!(
+        cli.request(&aether_proto::api::vfs::Stat {
+            path: "/notes.txt".into()
+        })
+        .await
+        .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn gemini_function_calls_keep_their_thought_signature_and_permissions_hold() {
+    let fake = FakeLlm::start().await;
+    let signed = json!({ "role": "model", "parts": [
+        { "functionCall": { "name": "vfs_write", "args": { "path": "/x.txt", "data": "x" } },
+          "thoughtSignature": "c2lnbmVkLWJ5LWdlbWluaQ==" } ] });
+    fake.then(Reply::json(
+        200,
+        json!({ "candidates": [{ "content": signed.clone(), "finishReason": "STOP" }],
+            "usageMetadata": { "promptTokenCount": 3, "candidatesTokenCount": 2 } }),
+    ))
+    .then(Reply::json(
+        200,
+        json!({ "candidates": [{ "content": { "role": "model",
+            "parts": [{ "text": "I may not write files." }] }, "finishReason": "STOP" }] }),
+    ));
+    let url = fake.url("/v1beta");
+    let daemon = TestDaemon::start_with(move |c| {
+        c.ai.providers
+            .push(provider("gem", ProviderKind::Gemini, url));
+    })
+    .await;
+    // The Agent Console may use the AI and read files, not write them.
+    let console = daemon.owner().await.app("agents");
+    let chatted = console
+        .request(&ai::Chat {
+            messages: vec![user("write x")],
+            tools: vec!["vfs.write".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        chatted.messages[1].text.contains("forbidden"),
+        "{:?}",
+        chatted.messages[1]
+    );
+    let second = &fake.seen()[1].body;
+    assert_eq!(
+        second["contents"][1], signed,
+        "the model's turn goes back verbatim"
+    );
+    assert_eq!(
+        second["contents"][2]["parts"][0]["functionResponse"]["name"],
+        "vfs_write"
+    );
+    assert!(second["tools"][0]["functionDeclarations"][0]["parametersJsonSchema"].is_object());
+    // A continued conversation sends the stored turn back as it was.
+    fake.then(Reply::json(
+        200,
+        json!({ "candidates": [{ "content": { "role": "model",
+        "parts": [{ "text": "ok" }] }, "finishReason": "STOP" }] }),
+    ));
+    let mut messages = vec![user("write x")];
+    messages.extend(chatted.messages);
+    messages.push(user("never mind"));
+    console
+        .request(&ai::Chat {
+            messages,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(fake.seen()[2].body["contents"][1], signed);
+    // Refused before the model is asked: a tool that is not one, a chat that ends with the model.
+    expect_code(
+        console
+            .request(&ai::Chat {
+                messages: vec![user("x")],
+                tools: vec!["sys.user.add".into()],
+                ..Default::default()
+            })
+            .await,
+        ErrorCode::BadFrame,
+    );
+    expect_code(
+        console.request(&ai::Chat::default()).await,
+        ErrorCode::BadFrame,
+    );
+    assert_eq!(fake.seen().len(), 3);
+}

@@ -13,6 +13,9 @@ mod spec;
 mod stored;
 mod tools;
 
+/// A tool call as a node makes it, for `ai.chat`'s model: a bus request as the app.
+pub(crate) use tools::call as call_tool;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

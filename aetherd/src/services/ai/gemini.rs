@@ -2,10 +2,12 @@
 //! (each event a `GenerateContentResponse`), and `:batchEmbedContents`. The key goes in
 //! the `x-goog-api-key` header, never in the URL (URLs end up in logs).
 
-use aether_proto::api::ai::TokenUsage;
+use aether_proto::api::ai::{self, TokenUsage};
 use serde_json::{Value, json};
 
-use super::provider::{Piece, Pieces, Prompt, Provider, ProviderError, sse_pieces};
+use super::provider::{
+    FunctionDecl, Piece, Pieces, Prompt, Provider, ProviderError, Turn, function_name, sse_pieces,
+};
 
 pub async fn stream(provider: &Provider, prompt: &Prompt) -> Result<Pieces, ProviderError> {
     let mut body = json!({
@@ -140,6 +142,124 @@ pub async fn embed(
         .ok_or_else(|| ProviderError::Malformed("an embedding is not a list of numbers".into()))?;
     // Gemini's embedding answer carries no token count.
     Ok((vectors, TokenUsage::default()))
+}
+
+/// One model turn of a chat with tools (`:generateContent`): the user's and tools' turns
+/// in Gemini's form, a model turn it gave before sent back verbatim (its function calls
+/// carry a `thoughtSignature` that must return unchanged), the tools as declarations.
+pub async fn chat_turn(
+    provider: &Provider,
+    model: &str,
+    system: Option<&str>,
+    messages: &[ai::ChatMessage],
+    tools: &[FunctionDecl],
+) -> Result<Turn, ProviderError> {
+    let mut contents: Vec<Value> = Vec::new();
+    for m in messages {
+        match m.role {
+            ai::Role::User => {
+                contents.push(json!({ "role": "user", "parts": [{ "text": m.text }] }));
+            }
+            ai::Role::Assistant => contents.push(match &m.raw {
+                Some(raw) if raw.kind == ai::ProviderKind::Gemini => raw.content.clone(),
+                _ => {
+                    let mut parts = Vec::new();
+                    if !m.text.is_empty() {
+                        parts.push(json!({ "text": m.text }));
+                    }
+                    for call in &m.calls {
+                        parts.push(json!({ "functionCall": {
+                            "name": function_name(&call.tool), "args": call.args } }));
+                    }
+                    json!({ "role": "model", "parts": parts })
+                }
+            }),
+            ai::Role::Tool => {
+                let result: Value =
+                    serde_json::from_str(&m.text).unwrap_or_else(|_| Value::String(m.text.clone()));
+                let part = json!({ "functionResponse": {
+                    "name": function_name(m.tool.as_deref().unwrap_or_default()),
+                    "response": { "result": result } } });
+                // The results of one turn's calls go back together, in one user turn.
+                match contents.last_mut() {
+                    Some(last)
+                        if last["role"] == "user"
+                            && last["parts"][0].get("functionResponse").is_some() =>
+                    {
+                        if let Some(parts) = last["parts"].as_array_mut() {
+                            parts.push(part);
+                        }
+                    }
+                    _ => contents.push(json!({ "role": "user", "parts": [part] })),
+                }
+            }
+        }
+    }
+    let mut body = json!({ "contents": contents });
+    if let Some(system) = system {
+        body["systemInstruction"] = json!({ "parts": [{ "text": system }] });
+    }
+    if !tools.is_empty() {
+        let declarations: Vec<Value> = tools
+            .iter()
+            .map(|t| {
+                json!({ "name": t.name, "description": t.description,
+                        "parametersJsonSchema": t.parameters })
+            })
+            .collect();
+        body["tools"] = json!([{ "functionDeclarations": declarations }]);
+    }
+    let url = format!("{}/models/{model}:generateContent", provider.base_url);
+    let answer = provider.json(provider.post(url, &body)).await?;
+    let content = answer
+        .pointer("/candidates/0/content")
+        .cloned()
+        .ok_or_else(|| match answer.pointer("/promptFeedback/blockReason") {
+            Some(reason) => ProviderError::Refused {
+                status: 200,
+                msg: format!("the prompt was blocked ({reason})"),
+            },
+            None => ProviderError::Malformed("no candidates[0].content in the answer".into()),
+        })?;
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    for (i, part) in content["parts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if part.get("thought").and_then(Value::as_bool) == Some(true) {
+            continue;
+        }
+        if let Some(t) = part.get("text").and_then(Value::as_str) {
+            text.push_str(t);
+        }
+        if let Some(call) = part.get("functionCall") {
+            calls.push(ai::ToolCall {
+                id: call["id"]
+                    .as_str()
+                    .map_or_else(|| format!("call-{i}"), str::to_owned),
+                tool: call["name"].as_str().unwrap_or_default().to_owned(),
+                args: call.get("args").cloned().unwrap_or(json!({})),
+            });
+        }
+    }
+    let count = |field: &str| {
+        answer
+            .pointer(&format!("/usageMetadata/{field}"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    Ok(Turn {
+        text,
+        calls,
+        raw: content,
+        usage: TokenUsage {
+            input: count("promptTokenCount"),
+            output: count("candidatesTokenCount") + count("thoughtsTokenCount"),
+        },
+    })
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! it is cancelled, when nobody listens any more (the client went away), at its
 //! timeouts, and when the daemon stops. Keys stay in the daemon: no answer carries one.
 
+mod chat;
 mod gemini;
 mod openai;
 pub mod provider;
@@ -25,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use self::provider::{Piece, Prompt, Provider, ProviderError};
-use super::{Handler, Incoming, OnBehalf, Publisher, Reply, Seat};
+use super::{Handler, Incoming, OnBehalf, Publisher, Reply, Requester, Seat};
 use crate::config::AiConfig;
 use crate::store::Store;
 
@@ -46,6 +47,8 @@ pub struct AiService {
     config: AiConfig,
     store: Store,
     publisher: Publisher,
+    /// For the tools a chat's model calls, made as the calling app.
+    requester: Requester,
     streams: parking_lot::Mutex<HashMap<String, Running>>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -84,6 +87,7 @@ pub fn start(seat: Seat, config: AiConfig, store: Store) -> anyhow::Result<()> {
         config,
         store,
         publisher: seat.publisher(),
+        requester: seat.requester(),
         streams: parking_lot::Mutex::default(),
         shutdown: seat.shutdown(),
         tasks: seat.tasks(),
@@ -110,6 +114,11 @@ impl Handler for AiService {
             ai::Embed::TOPIC => {
                 request
                     .call(|ask| self.embed(request.on_behalf(), ask))
+                    .await
+            }
+            ai::Chat::TOPIC => {
+                request
+                    .call(|ask| self.chat(request.on_behalf(), ask))
                     .await
             }
             _ => Err(request.unknown()),

@@ -2,10 +2,12 @@
 //! most hosted services speak too: `POST {base}/chat/completions` with `stream: true`
 //! (server-sent events, `[DONE]` at the end) and `POST {base}/embeddings`.
 
-use aether_proto::api::ai::TokenUsage;
+use aether_proto::api::ai::{self, TokenUsage};
 use serde_json::{Value, json};
 
-use super::provider::{Piece, Pieces, Prompt, Provider, ProviderError, sse_pieces};
+use super::provider::{
+    FunctionDecl, Piece, Pieces, Prompt, Provider, ProviderError, Turn, function_name, sse_pieces,
+};
 
 pub async fn stream(provider: &Provider, prompt: &Prompt) -> Result<Pieces, ProviderError> {
     let mut messages = Vec::new();
@@ -127,6 +129,107 @@ pub async fn embed(
         output: 0,
     };
     Ok((vectors, usage))
+}
+
+/// One model turn of a chat with tools (not streamed): the messages in OpenAI's form (an
+/// assistant message it gave before goes back as it was), the tools as functions.
+pub async fn chat_turn(
+    provider: &Provider,
+    model: &str,
+    system: Option<&str>,
+    messages: &[ai::ChatMessage],
+    tools: &[FunctionDecl],
+) -> Result<Turn, ProviderError> {
+    let mut wire = Vec::new();
+    if let Some(system) = system {
+        wire.push(json!({ "role": "system", "content": system }));
+    }
+    for m in messages {
+        wire.push(match m.role {
+            ai::Role::User => json!({ "role": "user", "content": m.text }),
+            ai::Role::Tool => json!({
+                "role": "tool",
+                "tool_call_id": m.call_id.clone().unwrap_or_default(),
+                "content": m.text,
+            }),
+            ai::Role::Assistant => match &m.raw {
+                Some(raw) if raw.kind == ai::ProviderKind::Openai => raw.content.clone(),
+                _ => {
+                    let mut message = json!({ "role": "assistant", "content": m.text });
+                    if !m.calls.is_empty() {
+                        message["tool_calls"] = m
+                            .calls
+                            .iter()
+                            .map(|c| {
+                                json!({ "id": c.id, "type": "function", "function": {
+                                    "name": function_name(&c.tool),
+                                    "arguments": c.args.to_string() } })
+                            })
+                            .collect();
+                    }
+                    message
+                }
+            },
+        });
+    }
+    let mut body = json!({ "model": model, "messages": wire });
+    if !tools.is_empty() {
+        body["tools"] = tools
+            .iter()
+            .map(|t| {
+                json!({ "type": "function", "function": {
+                    "name": t.name, "description": t.description, "parameters": t.parameters } })
+            })
+            .collect();
+    }
+    let url = format!("{}/chat/completions", provider.base_url);
+    let answer = provider.json(provider.post(url, &body)).await?;
+    let message = answer
+        .pointer("/choices/0/message")
+        .cloned()
+        .ok_or_else(|| ProviderError::Malformed("no choices[0].message in the answer".into()))?;
+    let text = message["content"].as_str().unwrap_or_default().to_owned();
+    let calls = message["tool_calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, call)| {
+            let arguments = call.pointer("/function/arguments").and_then(Value::as_str);
+            ai::ToolCall {
+                id: call["id"]
+                    .as_str()
+                    .map_or_else(|| format!("call-{i}"), str::to_owned),
+                tool: call
+                    .pointer("/function/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                // Arguments that are not JSON stay text: the loop tells the model so.
+                args: arguments
+                    .map(|a| {
+                        serde_json::from_str(a).unwrap_or_else(|_| Value::String(a.to_owned()))
+                    })
+                    .unwrap_or(Value::Null),
+            }
+        })
+        .collect();
+    let usage = TokenUsage {
+        input: answer
+            .pointer("/usage/prompt_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        output: answer
+            .pointer("/usage/completion_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+    };
+    Ok(Turn {
+        text,
+        calls,
+        raw: message,
+        usage,
+    })
 }
 
 #[cfg(test)]

@@ -39,6 +39,31 @@ pub enum Piece {
 
 pub type Pieces = BoxStream<'static, Result<Piece, ProviderError>>;
 
+/// A tool as a model sees it.
+#[derive(Debug, Clone)]
+pub struct FunctionDecl {
+    /// The bus topic with its dots made underscores (`vfs.read` → `vfs_read`): not every
+    /// provider takes dots in a name.
+    pub name: String,
+    pub description: String,
+    pub parameters: Value,
+}
+
+/// A tool's name as models see it.
+pub fn function_name(topic: &str) -> String {
+    topic.replace('.', "_")
+}
+
+/// One model turn of a chat: its words, the tools it calls, its message in the
+/// provider's own form, and what it cost.
+#[derive(Debug, Clone)]
+pub struct Turn {
+    pub text: String,
+    pub calls: Vec<aether_proto::api::ai::ToolCall>,
+    pub raw: Value,
+    pub usage: TokenUsage,
+}
+
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum ProviderError {
     #[error("rate limited: {msg}")]
@@ -163,6 +188,19 @@ impl Provider {
         match self.kind {
             ProviderKind::Gemini => gemini::stream(self, prompt).await,
             ProviderKind::Openai => openai::stream(self, prompt).await,
+        }
+    }
+
+    pub async fn chat_turn(
+        &self,
+        model: &str,
+        system: Option<&str>,
+        messages: &[aether_proto::api::ai::ChatMessage],
+        tools: &[FunctionDecl],
+    ) -> Result<Turn, ProviderError> {
+        match self.kind {
+            ProviderKind::Gemini => gemini::chat_turn(self, model, system, messages, tools).await,
+            ProviderKind::Openai => openai::chat_turn(self, model, system, messages, tools).await,
         }
     }
 

@@ -1,0 +1,209 @@
+//! `ai.chat`: a conversation turn in which the model may call bus tools. Each call is
+//! made as the calling app, through the agents' tool runner (so the permission check the
+//! app's own request would pass is the one that applies, and `vm.run` waits for the
+//! program); its result or error goes back to the model, until the model answers in words
+//! or the step limit is reached. A call of a tool not offered, or with arguments that are
+//! not the tool's request, is answered with an error the model can read and correct.
+
+use std::time::Duration;
+
+use aether_proto::api::agent;
+use aether_proto::api::ai::{self, ChatMessage, RawTurn, Role, TokenUsage};
+use aether_proto::{ErrorBody, ErrorCode};
+use serde_json::{Value, json};
+
+use super::AiService;
+use super::provider::{FunctionDecl, function_name};
+use crate::services::OnBehalf;
+
+const DEFAULT_STEPS: u32 = 8;
+const MAX_STEPS: u32 = 32;
+/// A tool's result is cut to this much before it goes to the model.
+const MAX_RESULT_BYTES: usize = 64 * 1024;
+const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl AiService {
+    pub(super) async fn chat(&self, on: OnBehalf, ask: ai::Chat) -> Result<ai::Chatted, ErrorBody> {
+        let size: usize = ask
+            .messages
+            .iter()
+            .map(|m| m.text.len() + m.raw.as_ref().map_or(0, |r| r.content.to_string().len()))
+            .sum::<usize>()
+            + ask.system.as_ref().map_or(0, String::len);
+        if size > ai::MAX_PROMPT_BYTES {
+            return Err(ErrorBody::new(
+                ErrorCode::TooLarge,
+                format!("the conversation is {size} bytes; at most 1 MiB per request"),
+            ));
+        }
+        if ask
+            .messages
+            .last()
+            .is_none_or(|m| m.role == Role::Assistant)
+        {
+            return Err(ErrorBody::new(
+                ErrorCode::BadFrame,
+                "`messages` must end with the user's message (or tools' results)",
+            ));
+        }
+        let mut decls = Vec::new();
+        for tool in &ask.tools {
+            let schema = agent::tool_schema(tool).ok_or_else(|| {
+                ErrorBody::new(
+                    ErrorCode::BadFrame,
+                    format!(
+                        "no tool {tool:?} for a chat; the tools: {}",
+                        agent::TOOLS
+                            .iter()
+                            .filter(|t| t.name != "approve")
+                            .map(|t| t.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+            decls.push(FunctionDecl {
+                name: function_name(tool),
+                description: format!("The Aether bus request {tool}, made as the user's app."),
+                parameters: schema,
+            });
+        }
+        let provider = self.pick(ask.provider.as_deref())?;
+        self.check_quota(on.caller.user_id).await?;
+        let model = ask.model.clone().unwrap_or_else(|| provider.model.clone());
+        let max_steps = ask.max_steps.unwrap_or(DEFAULT_STEPS).clamp(1, MAX_STEPS);
+        let cancel = self.shutdown.child_token();
+        let mut conversation = ask.messages;
+        let mut added = Vec::new();
+        let mut usage = TokenUsage::default();
+        let mut steps = 0;
+        loop {
+            steps += 1;
+            let turn = self
+                .with_retries(provider, &cancel, || {
+                    provider.chat_turn(&model, ask.system.as_deref(), &conversation, &decls)
+                })
+                .await;
+            let turn = match turn {
+                Ok(turn) => turn,
+                Err(e) => {
+                    super::usage::record(&self.store, on.caller.user_id, &on.app, usage).await;
+                    return Err(e);
+                }
+            };
+            usage.input += turn.usage.input;
+            usage.output += turn.usage.output;
+            // Tools are named by topic here; the model's names come back to topics.
+            let calls: Vec<ai::ToolCall> = turn
+                .calls
+                .into_iter()
+                .map(|mut call| {
+                    if let Some(topic) = ask.tools.iter().find(|t| function_name(t) == call.tool) {
+                        call.tool = topic.clone();
+                    }
+                    call
+                })
+                .collect();
+            let message = ChatMessage {
+                role: Role::Assistant,
+                text: turn.text.clone(),
+                calls: calls.clone(),
+                call_id: None,
+                tool: None,
+                raw: Some(RawTurn {
+                    kind: provider.kind,
+                    content: turn.raw,
+                }),
+            };
+            conversation.push(message.clone());
+            added.push(message);
+            if calls.is_empty() {
+                super::usage::record(&self.store, on.caller.user_id, &on.app, usage).await;
+                return Ok(ai::Chatted {
+                    messages: added,
+                    text: turn.text,
+                    provider: provider.name.clone(),
+                    model,
+                    usage,
+                    steps,
+                });
+            }
+            for call in calls {
+                let result = self.call_tool(&on, &ask.tools, &call).await;
+                let message = ChatMessage {
+                    role: Role::Tool,
+                    text: result,
+                    calls: Vec::new(),
+                    call_id: Some(call.id.clone()),
+                    tool: Some(call.tool.clone()),
+                    raw: None,
+                };
+                conversation.push(message.clone());
+                added.push(message);
+            }
+            if steps >= max_steps {
+                super::usage::record(&self.store, on.caller.user_id, &on.app, usage).await;
+                return Ok(ai::Chatted {
+                    messages: added,
+                    text: format!(
+                        "(stopped after {steps} model turns, with the tools' last results not \
+                         yet read: send the conversation back to go on)"
+                    ),
+                    provider: provider.name.clone(),
+                    model,
+                    usage,
+                    steps,
+                });
+            }
+        }
+    }
+
+    /// Run one call the model made; its result, or an error it can read, as JSON text.
+    async fn call_tool(&self, on: &OnBehalf, offered: &[String], call: &ai::ToolCall) -> String {
+        let error = |code: ErrorCode, msg: String| {
+            json!({ "error": { "code": code.as_str(), "msg": msg } }).to_string()
+        };
+        if !offered.contains(&call.tool) {
+            return error(
+                ErrorCode::NotFound,
+                format!(
+                    "no tool {:?} here; the tools: {}",
+                    call.tool,
+                    offered
+                        .iter()
+                        .map(|t| function_name(t))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+        if !call.args.is_object() {
+            return error(
+                ErrorCode::BadFrame,
+                format!("the arguments must be a JSON object, not {}", call.args),
+            );
+        }
+        match crate::services::agent::call_tool(
+            &self.requester,
+            on,
+            &call.tool,
+            call.args.clone(),
+            TOOL_TIMEOUT,
+        )
+        .await
+        {
+            Ok(value) => cut(value),
+            Err(e) => error(e.code, e.msg),
+        }
+    }
+}
+
+/// A result as text for the model, cut to a size it can take.
+fn cut(value: Value) -> String {
+    let text = value.to_string();
+    if text.len() <= MAX_RESULT_BYTES {
+        return text;
+    }
+    let end = text.floor_char_boundary(MAX_RESULT_BYTES);
+    json!({ "cut_to_bytes": MAX_RESULT_BYTES, "start": &text[..end] }).to_string()
+}
