@@ -88,7 +88,7 @@ fn capability_topics(cap: Capability) -> &'static [(u8, &'static str)] {
             (REQ, ai::Cancel::TOPIC),
             (REQ, ai::Embed::TOPIC),
             (REQ, ai::Chat::TOPIC),
-            (REQ, "ai.image"),
+            (REQ, ai::Image::TOPIC),
             (SUB, ai::STREAMS),
         ],
         Capability::AgentRun => &[

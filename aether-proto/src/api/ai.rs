@@ -264,6 +264,31 @@ pub struct Chatted {
     pub steps: u32,
 }
 
+/// An image from a prompt, saved into the user's files (as the calling app, so it needs
+/// `vfs_write` too).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Image {
+    pub prompt: String,
+    /// Where to save it; the image's own extension is added when the path has none.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// An image model (e.g. `gemini-2.5-flash-image`, `gpt-image-1`); default: the
+    /// provider's model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ImageSaved {
+    pub path: String,
+    pub mime: String,
+    pub size: u64,
+    pub provider: String,
+    pub model: String,
+}
+
 /// The most texts one `ai.embed` takes.
 pub const MAX_EMBED_TEXTS: usize = 256;
 
@@ -272,6 +297,7 @@ call!(Generate => GenerateAnswer, "ai.generate");
 call!(Cancel => CancelAnswer, "ai.cancel");
 call!(Embed => Embedded, "ai.embed");
 call!(Chat => Chatted, "ai.chat");
+call!(Image => ImageSaved, "ai.image");
 
 pub const CALLS: &[CallInfo] = &[
     CallInfo::of::<Status>(),
@@ -279,6 +305,7 @@ pub const CALLS: &[CallInfo] = &[
     CallInfo::of::<Cancel>(),
     CallInfo::of::<Embed>(),
     CallInfo::of::<Chat>(),
+    CallInfo::of::<Image>(),
 ];
 
 pub const TOPICS: &[&str] = &[
@@ -287,6 +314,7 @@ pub const TOPICS: &[&str] = &[
     Cancel::TOPIC,
     Embed::TOPIC,
     Chat::TOPIC,
+    Image::TOPIC,
 ];
 
 #[cfg(test)]

@@ -780,3 +780,124 @@ async fn gemini_function_calls_keep_their_thought_signature_and_permissions_hold
     );
     assert_eq!(fake.seen().len(), 3);
 }
+
+#[tokio::test]
+async fn images_are_saved_into_the_users_files_as_the_app() {
+    use base64::Engine;
+    let png = base64::engine::general_purpose::STANDARD.encode(b"\x89PNG\r\n\x1a\nfake");
+    let openai = FakeLlm::start().await;
+    openai
+        .then(Reply::json(
+            200,
+            json!({ "created": 1, "data": [{ "b64_json": png }] }),
+        ))
+        .then(Reply::json(
+            200,
+            json!({ "created": 1, "data": [{ "url": "https://example.invalid/x.png" }] }),
+        ));
+    let gemini = FakeLlm::start().await;
+    gemini
+        .then(Reply::json(
+            200,
+            json!({ "candidates": [{ "content": { "role": "model", "parts": [
+            { "text": "here it is" },
+            { "inlineData": { "mimeType": "image/jpeg", "data": png } } ] } }] }),
+        ))
+        .then(Reply::json(
+            200,
+            json!({ "candidates": [{ "content": { "role": "model",
+            "parts": [{ "text": "I only write words" }] } }] }),
+        ));
+    let (a, b) = (openai.url("/v1"), gemini.url("/v1beta"));
+    let daemon = TestDaemon::start_with(move |c| {
+        c.ai.providers.push(provider("o", ProviderKind::Openai, a));
+        c.ai.providers.push(provider("g", ProviderKind::Gemini, b));
+    })
+    .await;
+    let client = daemon.owner().await;
+    let cli = client.app("cli");
+    let saved = cli
+        .request(&ai::Image {
+            prompt: "a cat".into(),
+            path: "/images/cat".into(),
+            provider: Some("o".into()),
+            model: Some("gpt-image-1".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(saved.path, "/images/cat.png", "the extension is added");
+    assert_eq!(openai.seen()[0].path, "/v1/images/generations");
+    assert_eq!(openai.seen()[0].body["model"], "gpt-image-1");
+    let read = cli
+        .request(&aether_proto::api::vfs::Read {
+            path: "/images/cat.png".into(),
+            encoding: aether_proto::api::vfs::Encoding::Base64,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(read.data, png);
+    let saved = cli
+        .request(&ai::Image {
+            prompt: "a dog".into(),
+            path: "/images/dog".into(),
+            provider: Some("g".into()),
+            model: Some("gemini-image".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (saved.path.as_str(), saved.mime.as_str()),
+        ("/images/dog.jpg", "image/jpeg")
+    );
+    assert_eq!(
+        gemini.seen()[0].body["generationConfig"]["responseModalities"],
+        json!(["TEXT", "IMAGE"])
+    );
+    // A URL is not fetched; a model that makes no image says so.
+    let msg = expect_code(
+        cli.request(&ai::Image {
+            prompt: "x".into(),
+            path: "/x".into(),
+            provider: Some("o".into()),
+            model: None,
+        })
+        .await,
+        ErrorCode::Unavailable,
+    );
+    assert!(msg.contains("came as a URL"), "{msg}");
+    let msg = expect_code(
+        cli.request(&ai::Image {
+            prompt: "x".into(),
+            path: "/x".into(),
+            provider: Some("g".into()),
+            model: None,
+        })
+        .await,
+        ErrorCode::Unavailable,
+    );
+    assert!(msg.contains("no image"), "{msg}");
+    expect_code(
+        cli.request(&ai::Image {
+            prompt: "x".into(),
+            path: "relative.png".into(),
+            ..Default::default()
+        })
+        .await,
+        ErrorCode::BadFrame,
+    );
+    // The Agent Console may use the AI but not write files: it cannot save one.
+    openai.then(Reply::json(200, json!({ "data": [{ "b64_json": png }] })));
+    expect_code(
+        client
+            .app("agents")
+            .request(&ai::Image {
+                prompt: "x".into(),
+                path: "/y.png".into(),
+                provider: Some("o".into()),
+                model: None,
+            })
+            .await,
+        ErrorCode::Forbidden,
+    );
+}

@@ -262,6 +262,40 @@ pub async fn chat_turn(
     })
 }
 
+/// An image from `:generateContent` with image output, as (mime, base64 bytes).
+pub async fn image(
+    provider: &Provider,
+    prompt: &str,
+    model: &str,
+) -> Result<(String, String), ProviderError> {
+    let url = format!("{}/models/{model}:generateContent", provider.base_url);
+    let body = json!({
+        "contents": [{ "role": "user", "parts": [{ "text": prompt }] }],
+        "generationConfig": { "responseModalities": ["TEXT", "IMAGE"] },
+    });
+    let answer = provider.json(provider.post(url, &body)).await?;
+    answer
+        .pointer("/candidates/0/content/parts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find_map(|part| {
+            let inline = part.get("inlineData")?;
+            Some((
+                inline["mimeType"]
+                    .as_str()
+                    .unwrap_or("image/png")
+                    .to_owned(),
+                inline["data"].as_str()?.to_owned(),
+            ))
+        })
+        .ok_or_else(|| {
+            ProviderError::Malformed(
+                "no image in the answer (is the model one that makes images?)".into(),
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

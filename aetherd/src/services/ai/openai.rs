@@ -232,6 +232,26 @@ pub async fn chat_turn(
     })
 }
 
+/// An image from `POST {base}/images/generations`, as (mime, base64 bytes). Only an image
+/// in the answer itself is taken: a URL to fetch elsewhere is refused.
+pub async fn image(
+    provider: &Provider,
+    prompt: &str,
+    model: &str,
+) -> Result<(String, String), ProviderError> {
+    let url = format!("{}/images/generations", provider.base_url);
+    let body = json!({ "model": model, "prompt": prompt, "n": 1 });
+    let answer = provider.json(provider.post(url, &body)).await?;
+    let first = answer.pointer("/data/0").cloned().unwrap_or(Value::Null);
+    match (first["b64_json"].as_str(), first["url"].as_str()) {
+        (Some(data), _) => Ok(("image/png".into(), data.to_owned())),
+        (None, Some(_)) => Err(ProviderError::Malformed(
+            "the image came as a URL; aetherd saves only images sent in the answer".into(),
+        )),
+        (None, None) => Err(ProviderError::Malformed("no image in the answer".into())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -204,6 +204,18 @@ impl Provider {
         }
     }
 
+    /// An image for `prompt`, as (mime, base64 bytes).
+    pub async fn image(
+        &self,
+        prompt: &str,
+        model: &str,
+    ) -> Result<(String, String), ProviderError> {
+        match self.kind {
+            ProviderKind::Gemini => gemini::image(self, prompt, model).await,
+            ProviderKind::Openai => openai::image(self, prompt, model).await,
+        }
+    }
+
     pub async fn embed(
         &self,
         texts: &[String],
