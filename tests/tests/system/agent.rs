@@ -565,3 +565,66 @@ fn plan_reply_text(text: &str) -> aether_tests::fake_llm::Reply {
         json!({ "choices": [{ "index": 0, "delta": {}, "finish_reason": "stop" }] }),
     ])
 }
+
+#[tokio::test]
+async fn cancelling_a_graph_kills_the_program_a_node_is_running() {
+    use aether_proto::api::vm;
+    use base64::Engine;
+    let daemon = TestDaemon::start().await;
+    let cli = daemon.owner().await.app("cli");
+    let spin = wat::parse_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../guests/wat/spin.wat"
+    ))
+    .unwrap();
+    cli.request(&vfs::Write {
+        path: "/spin.wasm".into(),
+        data: base64::engine::general_purpose::STANDARD.encode(spin),
+        encoding: vfs::Encoding::Base64,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let id = run(
+        &cli,
+        json!({ "name": "forever", "auto_approve": true, "nodes": [
+            { "id": "spin", "tool": "vm.run", "args": { "path": "/spin.wasm" }, "timeout_ms": 60000 },
+        ]}),
+    )
+    .await;
+    let job = wait_for(
+        "the program to run",
+        Duration::from_secs(10),
+        async || match cli.request(&vm::Jobs::default()).await.ok()? {
+            vm::JobsAnswer::All { jobs } => jobs
+                .into_iter()
+                .find(|j| j.status == vm::JobState::Running)
+                .map(|j| j.job),
+            _ => None,
+        },
+    )
+    .await;
+    cli.request(&agent::Cancel { id: id.clone() })
+        .await
+        .unwrap();
+    let ending = wait_for(
+        "the program to be killed",
+        Duration::from_secs(10),
+        async || match cli
+            .request(&vm::Jobs {
+                job: Some(job.clone()),
+            })
+            .await
+            .ok()?
+        {
+            vm::JobsAnswer::One(detail) => match detail.summary.status {
+                vm::JobState::Finished { ending, .. } => Some(ending),
+                _ => None,
+            },
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(ending, vm::Ending::Killed);
+    assert_eq!(get(&cli, &id).await.state, GraphState::Cancelled);
+}

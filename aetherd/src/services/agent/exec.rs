@@ -8,6 +8,7 @@ use aether_proto::{ErrorBody, ErrorCode};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use super::stored::{self, GraphRun};
 use super::{Agents, backoff, refs, retryable, spec, tools};
@@ -39,9 +40,11 @@ impl Agents {
     ) {
         let mut calls: JoinSet<Outcome> = JoinSet::new();
         let mut waits: JoinSet<usize> = JoinSet::new();
+        // Cancelling the graph stops its calls (and kills a program one started).
+        let mut cancel = CancellationToken::new();
         loop {
             if !run.state.is_over() {
-                self.start_ready(&mut run, &on, &mut calls).await;
+                self.start_ready(&mut run, &on, &mut calls, &cancel).await;
             }
             self.settle(&mut run, &on).await;
             if calls.is_empty() && waits.is_empty() && run.state.is_over() {
@@ -67,7 +70,7 @@ impl Agents {
                     }
                 }
                 Some(command) = commands.recv() => {
-                    self.obey(&mut run, &on, command, &mut calls, &mut waits).await;
+                    self.obey(&mut run, &on, command, &mut cancel, &mut waits).await;
                 }
                 _ = self.shutdown.cancelled() => {
                     // Running nodes stay `running` in the store: the next start decides.
@@ -80,7 +83,13 @@ impl Agents {
     }
 
     /// Start every node whose needs are done; gates (approval) are decided here too.
-    async fn start_ready(&self, run: &mut GraphRun, on: &OnBehalf, calls: &mut JoinSet<Outcome>) {
+    async fn start_ready(
+        &self,
+        run: &mut GraphRun,
+        on: &OnBehalf,
+        calls: &mut JoinSet<Outcome>,
+        cancel: &CancellationToken,
+    ) {
         let mut changed = true;
         while changed {
             changed = false;
@@ -125,13 +134,17 @@ impl Agents {
                 self.set(run, on, index, NodeState::Running).await;
                 let node = &run.nodes[index];
                 let (tool, timeout) = (node.tool.clone(), node.timeout);
-                let (requester, on, share) =
-                    (self.requester.clone(), on.clone(), self.share(run.user_id));
+                let (requester, on, share, cancel) = (
+                    self.requester.clone(),
+                    on.clone(),
+                    self.share(run.user_id),
+                    cancel.clone(),
+                );
                 calls.spawn(async move {
                     let _turn = share.acquire_owned().await;
                     (
                         index,
-                        tools::call(&requester, &on, &tool, args, timeout).await,
+                        tools::call(&requester, &on, &tool, args, timeout, &cancel).await,
                     )
                 });
             }
@@ -252,7 +265,7 @@ impl Agents {
         run: &mut GraphRun,
         on: &OnBehalf,
         command: Command,
-        calls: &mut JoinSet<Outcome>,
+        cancel: &mut CancellationToken,
         waits: &mut JoinSet<usize>,
     ) {
         match command {
@@ -260,7 +273,8 @@ impl Agents {
                 let result = if run.state.is_over() {
                     Err(over(run))
                 } else {
-                    calls.abort_all();
+                    // Calls in flight end at once; their outcomes are ignored.
+                    cancel.cancel();
                     waits.abort_all();
                     for i in 0..run.nodes.len() {
                         if !matches!(
@@ -311,6 +325,10 @@ impl Agents {
                         | NodeState::Skipped
                         | NodeState::Cancelled
                         | NodeState::Unknown => {
+                            // A cancelled graph taken up again gets calls that can run.
+                            if cancel.is_cancelled() {
+                                *cancel = CancellationToken::new();
+                            }
                             self.reopen(run, on, i).await;
                             run.state = GraphState::Running;
                             run.error = None;

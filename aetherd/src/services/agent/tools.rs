@@ -10,16 +10,20 @@ use aether_proto::{ErrorBody, ErrorCode, Topic};
 use base64::Engine;
 use serde_json::{Value, json};
 
+use tokio_util::sync::CancellationToken;
+
 use super::spec::check_args;
 use crate::services::{OnBehalf, Requester};
 
-/// Run `tool` with `args` (references already resolved) within `timeout`.
+/// Run `tool` with `args` (references already resolved) within `timeout`. `cancel` stops
+/// the call at once (a program it started is killed).
 pub async fn call(
     requester: &Requester,
     on: &OnBehalf,
     tool: &str,
     mut args: Value,
     timeout: Duration,
+    cancel: &CancellationToken,
 ) -> Result<Value, ErrorBody> {
     if tool == "ai.generate" {
         args["stream"] = Value::Bool(false);
@@ -29,9 +33,12 @@ pub async fn call(
     }
     check_args(tool, &args).map_err(|msg| ErrorBody::new(ErrorCode::BadFrame, msg))?;
     match tool {
-        "vm.run" => run_program(requester, on, args, timeout).await,
+        "vm.run" => run_program(requester, on, args, timeout, cancel).await,
         "approve" => Ok(json!({ "approved": true })),
-        topic => request(requester, on, topic, &args, timeout).await,
+        topic => tokio::select! {
+            _ = cancel.cancelled() => Err(cancelled()),
+            result = request(requester, on, topic, &args, timeout) => result,
+        },
     }
 }
 
@@ -62,6 +69,7 @@ async fn run_program(
     on: &OnBehalf,
     args: Value,
     timeout: Duration,
+    cancel: &CancellationToken,
 ) -> Result<Value, ErrorBody> {
     let mut run: vm::Run = serde_json::from_value(args)
         .map_err(|e| ErrorBody::new(ErrorCode::BadFrame, e.to_string()))?;
@@ -75,7 +83,15 @@ async fn run_program(
     let give_up = Instant::now() + timeout + Duration::from_secs(10);
     let mut pause = Duration::from_millis(20);
     loop {
-        tokio::time::sleep(pause).await;
+        tokio::select! {
+            _ = cancel.cancelled() => {
+                let _ = requester
+                    .request_as(on, &vm::Kill { job: job.clone() }, Duration::from_secs(5))
+                    .await;
+                return Err(cancelled());
+            }
+            _ = tokio::time::sleep(pause) => {}
+        }
         pause = (pause * 2).min(Duration::from_millis(500));
         let answer: JobsAnswer = requester
             .request_as(
@@ -142,6 +158,10 @@ async fn run_program(
             ));
         }
     }
+}
+
+fn cancelled() -> ErrorBody {
+    ErrorBody::new(ErrorCode::Cancelled, "cancelled")
 }
 
 /// A job's output chunks as text, per stream.

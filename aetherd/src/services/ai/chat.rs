@@ -189,6 +189,7 @@ impl AiService {
             &call.tool,
             call.args.clone(),
             TOOL_TIMEOUT,
+            &self.shutdown,
         )
         .await
         {
