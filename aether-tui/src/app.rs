@@ -299,6 +299,22 @@ fn handle_outputs(
                     let _ = notices.send((Level::Error, format!("could not copy: {e}")));
                 }
             }
+            Output::SaveTheme(theme) => {
+                let said = match crate::config::save_theme(&config.dir, &theme) {
+                    Ok(relative) => (
+                        Level::Info,
+                        format!(
+                            "theme \"{}\" applied and saved; `theme = \"{relative}\"` in desktop.toml keeps it",
+                            theme.name
+                        ),
+                    ),
+                    Err(e) => (
+                        Level::Warn,
+                        format!("theme applied for now, but not saved: {e}"),
+                    ),
+                };
+                let _ = notices.send(said);
+            }
             Output::Quit => {}
         }
     }

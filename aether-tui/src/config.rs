@@ -26,6 +26,8 @@ pub struct ConfigFile {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub theme: Theme,
+    /// The settings file's folder: theme files are kept here.
+    pub dir: PathBuf,
     pub keymap: Keymap,
     pub copy_command: Option<Vec<String>>,
 }
@@ -73,6 +75,7 @@ impl Config {
         };
         Ok(Config {
             theme,
+            dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
             keymap,
             copy_command: file.copy_command,
         })
@@ -95,6 +98,33 @@ fn load_theme(name: &str, near: Option<&Path>) -> Result<Theme, String> {
     })?;
     toml::from_str::<Theme>(&text)
         .map_err(|e| format!("{}: {}", path.display(), e.to_string().trim()))
+}
+
+/// Keep `theme` as `themes/NAME.toml` beside the settings file; the path to name in
+/// `theme = "…"` to use it from the next start.
+pub fn save_theme(dir: &Path, theme: &Theme) -> Result<String, String> {
+    let slug: String = theme
+        .name
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .split('-')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let slug = if slug.is_empty() {
+        "mine".to_owned()
+    } else {
+        slug
+    };
+    let relative = format!("themes/{slug}.toml");
+    let path = dir.join(&relative);
+    let text = toml::to_string(theme).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dir.join("themes"))
+        .and_then(|_| std::fs::write(&path, text))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(relative)
 }
 
 /// How many colours to use: the file's `colors`, else `NO_COLOR`, else what the terminal says.
@@ -178,5 +208,19 @@ mod tests {
     fn no_file_means_the_defaults() {
         let config = Config::load(Path::new("/nonexistent/desktop.toml"), None).unwrap();
         assert_eq!(config.theme.name, "dark");
+    }
+
+    #[test]
+    fn a_saved_theme_loads_as_the_settings_file_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut theme = Theme::light();
+        theme.name = "Tide Pool!".into();
+        let relative = save_theme(dir.path(), &theme).unwrap();
+        assert_eq!(relative, "themes/tide-pool.toml");
+        let path = dir.path().join("desktop.toml");
+        std::fs::write(&path, format!("theme = \"{relative}\"\n")).unwrap();
+        let config = Config::load(&path, None).unwrap();
+        assert_eq!(config.theme.accent, theme.accent);
+        assert_eq!(config.theme.name, "Tide Pool!");
     }
 }

@@ -129,6 +129,8 @@ pub enum Effect {
     },
     /// Put text on the clipboard (OSC 52 or the configured copy command).
     Copy(String),
+    /// Use this theme from now on (the desktop keeps it as a theme file too).
+    SetTheme(Box<crate::theme::Theme>),
 }
 
 impl Effect {

@@ -60,6 +60,8 @@ pub enum Output {
     /// The window closed: drop its subscriptions.
     Closed(WindowId),
     Copy(String),
+    /// Keep this theme as a theme file beside the settings file.
+    SaveTheme(Box<Theme>),
     Quit,
 }
 
@@ -386,6 +388,11 @@ impl Desktop {
                     },
                 })),
                 Effect::Copy(text) => self.outputs.push(Output::Copy(text)),
+                Effect::SetTheme(theme) => {
+                    // The colours change; how they are shown (palette, glyphs) stays.
+                    self.theme = theme.as_ref().clone().shown_like(&self.theme);
+                    self.outputs.push(Output::SaveTheme(theme));
+                }
             }
         }
     }

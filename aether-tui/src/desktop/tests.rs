@@ -360,3 +360,19 @@ fn two_windows_of_the_same_title_are_numbered_and_closing_focuses_the_neighbour(
         .map(|a| a.kind());
     assert_eq!(focused, Some(AppKind::Files), "the window it split from");
 }
+
+#[test]
+fn a_theme_from_settings_applies_at_once_and_is_kept() {
+    let mut d = desktop(80, 24);
+    d.take_outputs();
+    let settings = d.open_app(AppKind::Settings, Placement::Auto, None);
+    let mut theme = Theme::light();
+    theme.name = "mine".into();
+    d.apply(settings, vec![Effect::SetTheme(Box::new(theme.clone()))]);
+    assert_eq!(d.theme.accent, theme.accent);
+    assert!(
+        d.take_outputs()
+            .iter()
+            .any(|o| matches!(o, Output::SaveTheme(t) if t.name == "mine"))
+    );
+}

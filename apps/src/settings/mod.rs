@@ -53,6 +53,10 @@ pub struct Settings {
     stats: Option<sys::StatsAnswer>,
     /// The AI providers, probed, and today's usage; or why they cannot be shown.
     ai: Option<Result<ai::StatusAnswer, String>>,
+    /// A theme the AI made, shown before it is applied.
+    pub(crate) theme_preview: Option<crate::theme::Theme>,
+    /// The AI is making a theme.
+    designing: bool,
     /// The selected app's capabilities with the reasons its manifest gives.
     grants: Option<(String, Vec<(String, String)>)>,
     error: Option<String>,
@@ -67,6 +71,8 @@ enum Pending {
     Apps,
     Stats,
     Ai,
+    AskTheme,
+    Theme,
     ConfirmRevoke(i64),
     Revoke,
     Grants(String),
@@ -87,6 +93,8 @@ impl Settings {
             app_list: ListWindow::default(),
             stats: None,
             ai: None,
+            theme_preview: None,
+            designing: false,
             grants: None,
             error: None,
             message: None,
@@ -136,6 +144,27 @@ impl Settings {
             KeyCode::Char('d') | KeyCode::Delete if self.section == Section::Tokens => {
                 return self.confirm_revoke();
             }
+            KeyCode::Enter if self.section == Section::Ai && self.theme_preview.is_some() => {
+                if let Some(theme) = self.theme_preview.take() {
+                    self.message = Some(format!("theme \"{}\" applied", theme.name));
+                    return vec![Effect::SetTheme(Box::new(theme))];
+                }
+            }
+            KeyCode::Esc if self.section == Section::Ai && self.theme_preview.is_some() => {
+                self.theme_preview = None;
+                self.message = Some("the theme was dropped".into());
+            }
+            KeyCode::Char('t') if self.section == Section::Ai && !self.designing => {
+                let ticket = self.tickets.issue();
+                self.pending.insert(ticket, Pending::AskTheme);
+                return vec![Effect::Prompt {
+                    ticket,
+                    question: "Describe a colour theme (e.g. a calm dark theme with teal accents)"
+                        .into(),
+                    initial: String::new(),
+                    secret: false,
+                }];
+            }
             KeyCode::Char('p') if self.section == Section::Account => {
                 return self.ask(Pending::AskPassword, "New password".into());
             }
@@ -169,6 +198,12 @@ impl Settings {
             return Vec::new();
         };
         match pending {
+            Pending::AskTheme if text.trim().is_empty() => Vec::new(),
+            Pending::AskTheme => {
+                self.designing = true;
+                self.message = Some("the AI is designing the theme…".into());
+                self.request(Pending::Theme, &theme_request(text.trim()))
+            }
             Pending::AskPassword if text.is_empty() => {
                 self.message = Some("a password cannot be empty".into());
                 Vec::new()
@@ -239,6 +274,25 @@ impl Settings {
             },
             // Shown in its own section: a desktop without `ai_access` still works.
             Pending::Ai => self.ai = Some(decode::<ai::Status>(result).map_err(|e| e.msg)),
+            Pending::Theme => {
+                self.designing = false;
+                match decode::<ai::Generate>(result) {
+                    Ok(ai::GenerateAnswer::Done(done)) => match theme_from(done.json) {
+                        Ok(theme) => {
+                            self.message = Some(format!(
+                                "theme \"{}\": Enter applies it, Esc drops it",
+                                theme.name
+                            ));
+                            self.theme_preview = Some(theme);
+                        }
+                        Err(why) => {
+                            self.message = Some(format!("the AI's theme is unusable: {why}"))
+                        }
+                    },
+                    Ok(_) => self.message = Some("the AI streamed when asked not to".into()),
+                    Err(e) => self.message = Some(format!("no theme: {}", e.msg)),
+                }
+            }
             Pending::Revoke => match decode::<sys::TokenRevoke>(result) {
                 Ok(done) => {
                     self.message = Some(format!("revoked {} token(s)", done.revoked));
@@ -268,10 +322,83 @@ impl Settings {
                 }
                 Err(e) => failed(e),
             },
-            Pending::ConfirmRevoke(_) | Pending::AskPassword | Pending::AskPasswordAgain(_) => {}
+            Pending::ConfirmRevoke(_)
+            | Pending::AskPassword
+            | Pending::AskPasswordAgain(_)
+            | Pending::AskTheme => {}
         }
         Vec::new()
     }
+}
+
+/// The roles a theme colours, each asked of the AI as `#rrggbb`.
+const THEME_ROLES: [&str; 13] = [
+    "fg",
+    "dim",
+    "accent",
+    "border",
+    "border_focused",
+    "selection_fg",
+    "selection_bg",
+    "dir",
+    "info",
+    "warn",
+    "error",
+    "bar_fg",
+    "bar_bg",
+];
+
+/// Ask for a theme as structured output: a name and a colour per role.
+fn theme_request(description: &str) -> ai::Generate {
+    let mut properties = serde_json::Map::new();
+    properties.insert("name".into(), json!({ "type": "string" }));
+    for role in THEME_ROLES {
+        properties.insert(
+            role.into(),
+            json!({ "type": "string", "pattern": "^#[0-9a-fA-F]{6}$" }),
+        );
+    }
+    let mut required = vec!["name"];
+    required.extend(THEME_ROLES);
+    ai::Generate {
+        prompt: format!(
+            "Design a terminal colour theme: {description}. fg is the text, dim quieter text, \
+             accent titles and highlights, border and border_focused window frames, selection_fg \
+             on selection_bg the selected line, dir folder names, info/warn/error messages, \
+             bar_fg on bar_bg the status bar. The terminal keeps its own background, so choose \
+             text colours that read on a background of the kind described. Give a short name."
+        ),
+        system: Some("You are a careful designer of readable terminal colour themes.".into()),
+        schema: Some(json!({ "type": "object", "properties": properties, "required": required })),
+        stream: false,
+        ..Default::default()
+    }
+}
+
+/// The AI's answer as a theme, every role a colour.
+fn theme_from(json: Option<Value>) -> Result<crate::theme::Theme, String> {
+    let json = json.ok_or("no JSON in the answer")?;
+    for role in THEME_ROLES {
+        let colour = json.get(role).and_then(Value::as_str).unwrap_or_default();
+        let hex = colour.strip_prefix('#').unwrap_or_default();
+        if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!("{role} is {colour:?}, not #rrggbb"));
+        }
+    }
+    let mut fields = serde_json::Map::new();
+    for role in THEME_ROLES {
+        fields.insert(role.into(), json[role].clone());
+    }
+    let name = json
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or("ai theme");
+    fields.insert(
+        "name".into(),
+        Value::String(name.chars().take(40).collect()),
+    );
+    serde_json::from_value(Value::Object(fields)).map_err(|e| e.to_string())
 }
 
 impl Default for Settings {
@@ -335,6 +462,10 @@ impl App for Settings {
             hint("d Del", "revoke the token (Tokens)"),
             hint("p", "change your password (Account)"),
             hint("Enter", "what the app may do and why (Apps)"),
+            hint(
+                "t",
+                "a colour theme designed by the AI from your words (AI)",
+            ),
             hint("r F5", "refresh"),
         ]
     }

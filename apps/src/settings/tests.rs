@@ -2,7 +2,7 @@ use aether_proto::{ErrorBody, ErrorCode};
 use serde_json::json;
 
 use super::*;
-use crate::testing::{answer, draw, requests};
+use crate::testing::{answer, draw, request_on, requests};
 use crate::{Key, snapshot_sizes};
 
 /// Settings with every answer in.
@@ -152,4 +152,63 @@ fn an_apps_capabilities_show_with_their_reasons() {
                 "grants": [], "own_namespace": "app.files.>" }),
     );
     snapshot_sizes!("settings_app_reasons", &settings);
+}
+
+#[test]
+fn the_ai_designs_a_theme_that_is_previewed_then_applied() {
+    let mut settings = loaded();
+    settings.update(Event::Key(Key::char('4')));
+    let effects = settings.update(Event::Key(Key::char('t')));
+    let Some(Effect::Prompt { ticket, .. }) = effects.first().cloned() else {
+        panic!("{effects:?}");
+    };
+    let effects = settings.update(Event::Prompted {
+        ticket,
+        text: Some("a calm dark theme with teal accents".into()),
+    });
+    let (generate, data) = request_on(&effects, "ai.generate");
+    assert!(data["prompt"].as_str().unwrap().contains("teal accents"));
+    assert_eq!(data["stream"], false);
+    assert_eq!(
+        data["schema"]["properties"]["accent"]["pattern"],
+        "^#[0-9a-fA-F]{6}$"
+    );
+    let colours = json!({ "name": "Tidepool", "fg": "#d0e4e4", "dim": "#6f8f8f", "accent": "#2ec4b6",
+        "border": "#2f4f4f", "border_focused": "#2ec4b6", "selection_fg": "#0b1f1f", "selection_bg": "#2ec4b6",
+        "dir": "#5fb3b3", "info": "#8fd694", "warn": "#f2c14e", "error": "#e76f51",
+        "bar_fg": "#d0e4e4", "bar_bg": "#173434" });
+    answer(
+        &mut settings,
+        generate,
+        json!({ "text": colours.to_string(), "json": colours, "provider": "p", "model": "m",
+                "usage": { "input": 1, "output": 1 } }),
+    );
+    snapshot_sizes!("settings_ai_theme", &settings);
+    let effects = settings.update(Event::Key(Key::plain(KeyCode::Enter)));
+    let Some(Effect::SetTheme(theme)) = effects.first() else {
+        panic!("{effects:?}");
+    };
+    assert_eq!(theme.name, "Tidepool");
+    assert_eq!(theme.accent, ratatui::style::Color::Rgb(0x2e, 0xc4, 0xb6));
+    // A colour that is not one is refused, and nothing is applied.
+    let effects = settings.update(Event::Key(Key::char('t')));
+    let Some(Effect::Prompt { ticket, .. }) = effects.first().cloned() else {
+        panic!("{effects:?}");
+    };
+    let (generate, _) = request_on(
+        &settings.update(Event::Prompted {
+            ticket,
+            text: Some("teal".into()),
+        }),
+        "ai.generate",
+    );
+    let mut bad = colours.clone();
+    bad["fg"] = json!("teal");
+    answer(
+        &mut settings,
+        generate,
+        json!({ "text": "", "json": bad, "provider": "p", "model": "m", "usage": { "input": 1, "output": 1 } }),
+    );
+    assert!(settings.theme_preview.is_none());
+    assert!(draw(&settings, 80, 24, true).contains("fg is \"teal\", not #rrggbb"));
 }

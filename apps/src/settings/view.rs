@@ -39,7 +39,7 @@ pub(super) fn render(settings: &Settings, area: Rect, buf: &mut Buffer, cx: &Vie
         Section::Ai => ai(settings),
         Section::Daemon => daemon(settings),
     };
-    let lines: Vec<Line> = lines
+    let mut lines: Vec<Line> = lines
         .into_iter()
         .map(|(text, selected)| {
             let line = Line::raw(fit(&text, body.width as usize));
@@ -50,6 +50,11 @@ pub(super) fn render(settings: &Settings, area: Rect, buf: &mut Buffer, cx: &Vie
             }
         })
         .collect();
+    if settings.section == Section::Ai
+        && let Some(preview) = &settings.theme_preview
+    {
+        lines.extend(theme_swatches(preview, cx.theme));
+    }
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
         .render(body, buf);
@@ -62,6 +67,41 @@ pub(super) fn render(settings: &Settings, area: Rect, buf: &mut Buffer, cx: &Vie
 }
 
 type Rows = Vec<(String, bool)>;
+
+/// A proposed theme's colours, each role's name drawn in its colour (as this terminal
+/// would show them).
+fn theme_swatches(
+    preview: &crate::theme::Theme,
+    current: &crate::theme::Theme,
+) -> Vec<Line<'static>> {
+    let shown = preview.clone().shown_like(current);
+    let role =
+        |name: &'static str, colour| Span::styled(format!(" {name} "), shown.fg_style(colour));
+    vec![
+        Line::raw(""),
+        Line::styled(
+            format!("theme \"{}\" (Enter applies, Esc drops):", preview.name),
+            current.accent(),
+        ),
+        Line::from(vec![
+            role("text", preview.fg),
+            role("dim", preview.dim),
+            role("accent", preview.accent),
+            role("folder", preview.dir),
+            role("info", preview.info),
+            role("warn", preview.warn),
+            role("error", preview.error),
+        ]),
+        Line::from(vec![
+            Span::styled(" selection ", shown.selection()),
+            Span::raw(" "),
+            Span::styled(" status bar ", shown.bar()),
+            Span::raw(" "),
+            role("border", preview.border),
+            role("focused", preview.border_focused),
+        ]),
+    ]
+}
 
 fn plain(lines: &[String]) -> Rows {
     lines.iter().map(|l| (l.clone(), false)).collect()
@@ -192,6 +232,7 @@ fn ai(settings: &Settings) -> Rows {
     }
     if !status.providers.is_empty() {
         lines.push("* the default; a request may name another".into());
+        lines.push("t: a colour theme designed by the AI from your words".into());
     }
     let spent: u64 = status
         .usage
