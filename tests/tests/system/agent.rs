@@ -279,6 +279,17 @@ async fn bad_graphs_are_refused_before_anything_runs() {
         ErrorCode::BadFrame,
     );
     assert!(msg.contains("cycle"), "{msg}");
+    // Arguments that are a list (serde would read one as a struct) are refused too.
+    let listed =
+        json!({ "name": "x", "nodes": [{ "id": "a", "tool": "ai.generate", "args": ["hi"] }] });
+    let msg = expect_code(
+        cli.request(&agent::Run {
+            graph: spec(listed),
+        })
+        .await,
+        ErrorCode::BadFrame,
+    );
+    assert!(msg.contains("must be a JSON object"), "{msg}");
     let unknown = json!({ "name": "x", "nodes": [{ "id": "a", "tool": "sys.user.add" }] });
     expect_code(
         cli.request(&agent::Run {

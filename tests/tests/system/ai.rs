@@ -438,6 +438,11 @@ async fn bad_requests_are_refused_before_any_provider_is_asked() {
             ..whole("a")
         },
         whole("   "),
+        // A model name goes into a provider's URL: nothing but a name is taken.
+        ai::Generate {
+            model: Some("../../admin#".into()),
+            ..whole("a")
+        },
     ] {
         expect_code(cli.request(&bad).await, ErrorCode::BadFrame);
     }

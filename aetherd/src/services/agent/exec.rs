@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use aether_proto::api::agent::{self, Effect, GraphState, NodeState};
 use aether_proto::{ErrorBody, ErrorCode};
+use futures_util::FutureExt;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -28,8 +29,8 @@ pub enum Command {
     },
 }
 
-/// A node's try, as it ended.
-type Outcome = (usize, Result<Value, ErrorBody>);
+/// A node's try, as it ended: the node, which try it was, what came of it.
+type Outcome = (usize, u32, Result<Value, ErrorBody>);
 
 impl Agents {
     pub(super) async fn driver(
@@ -58,7 +59,10 @@ impl Agents {
             }
             tokio::select! {
                 Some(joined) = calls.join_next(), if !calls.is_empty() => {
-                    if let Ok((index, result)) = joined {
+                    if let Ok((index, attempt, result)) = joined
+                        // A try cancelled and since run again: its outcome is stale.
+                        && run.nodes[index].attempts == attempt
+                    {
                         self.finished(&mut run, &on, index, result, &mut waits).await;
                     }
                 }
@@ -133,7 +137,7 @@ impl Agents {
                 // Written before the call: after a crash, the store knows it may have run.
                 self.set(run, on, index, NodeState::Running).await;
                 let node = &run.nodes[index];
-                let (tool, timeout) = (node.tool.clone(), node.timeout);
+                let (tool, timeout, attempt) = (node.tool.clone(), node.timeout, node.attempts);
                 let (requester, on, share, cancel) = (
                     self.requester.clone(),
                     on.clone(),
@@ -141,11 +145,30 @@ impl Agents {
                     cancel.clone(),
                 );
                 calls.spawn(async move {
-                    let _turn = share.acquire_owned().await;
-                    (
-                        index,
-                        tools::call(&requester, &on, &tool, args, timeout, &cancel).await,
-                    )
+                    let turn = tokio::select! {
+                        biased;
+                        _ = cancel.cancelled() => None,
+                        turn = share.acquire_owned() => turn.ok(),
+                    };
+                    let Some(_turn) = turn else {
+                        return (
+                            index,
+                            attempt,
+                            Err(ErrorBody::new(ErrorCode::Cancelled, "cancelled")),
+                        );
+                    };
+                    // A tool that panics fails its node instead of leaving it running.
+                    let call = tools::call(&requester, &on, &tool, args, timeout, &cancel);
+                    let result = std::panic::AssertUnwindSafe(call)
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(ErrorBody::new(
+                                ErrorCode::Internal,
+                                "the tool failed unexpectedly",
+                            ))
+                        });
+                    (index, attempt, result)
                 });
             }
         }

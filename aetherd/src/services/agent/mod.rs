@@ -45,6 +45,9 @@ pub struct Agents {
     publisher: Publisher,
     /// The live graphs' drivers, by graph id.
     live: parking_lot::Mutex<HashMap<String, Live>>,
+    /// Held while a driver is started for a graph that had none, so two commands
+    /// arriving together start one.
+    starting: tokio::sync::Mutex<()>,
     /// Each user's share of running nodes.
     shares: parking_lot::Mutex<HashMap<i64, Arc<Semaphore>>>,
     shutdown: CancellationToken,
@@ -62,16 +65,19 @@ pub fn start(seat: Seat, store: Store) {
         requester: seat.requester(),
         publisher: seat.publisher(),
         live: parking_lot::Mutex::default(),
+        starting: tokio::sync::Mutex::new(()),
         shares: parking_lot::Mutex::default(),
         shutdown: seat.shutdown(),
         tasks: seat.tasks(),
     });
-    seat.run(agents.clone());
+    // Graphs are taken up before any request is served: a command for one must find
+    // its driver, not start a second.
     let tasks = agents.tasks.clone();
     tasks.spawn(async move {
         if let Err(e) = agents.resume().await {
             tracing::error!("cannot resume agent graphs: {e:#}");
         }
+        seat.run(agents);
     });
 }
 
@@ -234,14 +240,20 @@ impl Agents {
             let sender = match sender {
                 Some(sender) => sender,
                 None => {
+                    let _starting = self.starting.lock().await;
+                    if self.live.lock().contains_key(&id) {
+                        continue;
+                    }
                     let run = stored::load(&self.store, user_id, &id)
                         .await
                         .map_err(internal)?
                         .ok_or_else(|| no_graph(&id))?;
-                    if self.live.lock().contains_key(&id) {
-                        continue;
-                    }
-                    self.drive(run, on.clone())
+                    // The graph goes on as the app that started it, whoever steers it.
+                    let on = OnBehalf {
+                        app: run.app.clone(),
+                        ..on.clone()
+                    };
+                    self.drive(run, on)
                 }
             };
             let (answer, answered) = oneshot::channel();

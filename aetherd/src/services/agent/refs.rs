@@ -83,22 +83,57 @@ fn walk(value: &Value, visit: &mut impl FnMut(&str) -> Result<(), String>) -> Re
     }
 }
 
-/// `args` with every reference replaced, looking results up with `result_of`.
+/// The most a node's arguments may grow to once references are replaced.
+pub const MAX_RESOLVED_BYTES: usize = 8 << 20;
+
+/// `args` with every reference replaced, looking results up with `result_of`; refused
+/// when the result would pass [`MAX_RESOLVED_BYTES`] (a reference repeated many times).
 pub fn resolve(args: &Value, result_of: &impl Fn(&str) -> Option<Value>) -> Result<Value, String> {
+    let mut budget = MAX_RESOLVED_BYTES;
+    resolve_within(args, result_of, &mut budget)
+}
+
+fn spend(budget: &mut usize, value: &Value) -> Result<(), String> {
+    let size = match value {
+        Value::String(s) => s.len(),
+        other => other.to_string().len(),
+    };
+    *budget = budget.checked_sub(size).ok_or_else(|| {
+        format!(
+            "the arguments would grow past {} MiB once references are filled in",
+            MAX_RESOLVED_BYTES >> 20
+        )
+    })?;
+    Ok(())
+}
+
+fn resolve_within(
+    args: &Value,
+    result_of: &impl Fn(&str) -> Option<Value>,
+    budget: &mut usize,
+) -> Result<Value, String> {
     Ok(match args {
         Value::String(text) => {
             let pieces = parse(text)?;
             match pieces.as_slice() {
-                [Piece::Ref(r)] => lookup(r, result_of)?,
+                [Piece::Ref(r)] => {
+                    let value = lookup(r, result_of)?;
+                    spend(budget, &value)?;
+                    value
+                }
                 _ => {
                     let mut out = String::new();
                     for piece in pieces {
                         match piece {
                             Piece::Text(t) => out.push_str(&t),
-                            Piece::Ref(r) => match lookup(&r, result_of)? {
-                                Value::String(s) => out.push_str(&s),
-                                other => out.push_str(&other.to_string()),
-                            },
+                            Piece::Ref(r) => {
+                                let value = lookup(&r, result_of)?;
+                                spend(budget, &value)?;
+                                match value {
+                                    Value::String(s) => out.push_str(&s),
+                                    other => out.push_str(&other.to_string()),
+                                }
+                            }
                         }
                     }
                     Value::String(out)
@@ -108,13 +143,13 @@ pub fn resolve(args: &Value, result_of: &impl Fn(&str) -> Option<Value>) -> Resu
         Value::Array(items) => Value::Array(
             items
                 .iter()
-                .map(|v| resolve(v, result_of))
+                .map(|v| resolve_within(v, result_of, budget))
                 .collect::<Result<_, _>>()?,
         ),
         Value::Object(fields) => Value::Object(
             fields
                 .iter()
-                .map(|(k, v)| Ok((k.clone(), resolve(v, result_of)?)))
+                .map(|(k, v)| Ok((k.clone(), resolve_within(v, result_of, budget)?)))
                 .collect::<Result<_, String>>()?,
         ),
         other => other.clone(),
@@ -174,6 +209,16 @@ mod tests {
         assert_eq!(resolved["entry"], json!({ "name": "a.txt", "size": 3 }));
         assert_eq!(resolved["size"], 3);
         assert_eq!(resolved["line"], "file a.txt: short (3 B), costs $5 ${x}");
+    }
+
+    #[test]
+    fn a_reference_repeated_to_blow_up_memory_is_refused() {
+        let big = "x".repeat(1 << 20);
+        let result = |_: &str| Some(json!({ "data": big.clone() }));
+        let args = Value::Array(vec![json!("${a.data}"); 100]);
+        let err = resolve(&args, &result).unwrap_err();
+        assert!(err.contains("grow past"), "{err}");
+        assert!(resolve(&Value::Array(vec![json!("${a.data}"); 4]), &result).is_ok());
     }
 
     #[test]

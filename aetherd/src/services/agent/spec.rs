@@ -122,6 +122,9 @@ pub fn check_args(tool: &str, args: &Value) -> Result<(), String> {
             .map(|_| ())
             .map_err(|e| format!("bad arguments for {}: {e}", C::TOPIC))
     }
+    if tool != "sys.ping" && !args.is_object() {
+        return Err(format!("the arguments of {tool} must be a JSON object"));
+    }
     match tool {
         "vfs.read" => decode::<vfs::Read>(args),
         "vfs.list" => decode::<vfs::List>(args),

@@ -25,17 +25,23 @@ pub async fn call(
     timeout: Duration,
     cancel: &CancellationToken,
 ) -> Result<Value, ErrorBody> {
-    if tool == "ai.generate" {
-        args["stream"] = Value::Bool(false);
-    }
     if args.is_null() {
         args = json!({});
     }
     check_args(tool, &args).map_err(|msg| ErrorBody::new(ErrorCode::BadFrame, msg))?;
+    if tool == "ai.generate"
+        && let Some(fields) = args.as_object_mut()
+    {
+        fields.insert("stream".into(), Value::Bool(false));
+    }
+    if cancel.is_cancelled() {
+        return Err(cancelled());
+    }
     match tool {
         "vm.run" => run_program(requester, on, args, timeout, cancel).await,
         "approve" => Ok(json!({ "approved": true })),
         topic => tokio::select! {
+            biased;
             _ = cancel.cancelled() => Err(cancelled()),
             result = request(requester, on, topic, &args, timeout) => result,
         },

@@ -69,16 +69,27 @@ impl AiService {
             });
         }
         let provider = self.pick(ask.provider.as_deref())?;
+        if let Some(model) = &ask.model {
+            super::provider::check_model(model)?;
+        }
         self.check_quota(on.caller.user_id).await?;
         let model = ask.model.clone().unwrap_or_else(|| provider.model.clone());
         let max_steps = ask.max_steps.unwrap_or(DEFAULT_STEPS).clamp(1, MAX_STEPS);
         let cancel = self.shutdown.child_token();
         let mut conversation = ask.messages;
         let mut added = Vec::new();
+        // What the answer reports, and what is not yet counted against the quota.
         let mut usage = TokenUsage::default();
+        let mut unrecorded = TokenUsage::default();
         let mut steps = 0;
         loop {
             steps += 1;
+            if steps > 1 {
+                // A long loop may spend the day's tokens: each turn checks again.
+                super::usage::record(&self.store, on.caller.user_id, &on.app, unrecorded).await;
+                unrecorded = TokenUsage::default();
+                self.check_quota(on.caller.user_id).await?;
+            }
             let turn = self
                 .with_retries(provider, &cancel, || {
                     provider.chat_turn(&model, ask.system.as_deref(), &conversation, &decls)
@@ -87,12 +98,14 @@ impl AiService {
             let turn = match turn {
                 Ok(turn) => turn,
                 Err(e) => {
-                    super::usage::record(&self.store, on.caller.user_id, &on.app, usage).await;
+                    super::usage::record(&self.store, on.caller.user_id, &on.app, unrecorded).await;
                     return Err(e);
                 }
             };
             usage.input += turn.usage.input;
             usage.output += turn.usage.output;
+            unrecorded.input += turn.usage.input;
+            unrecorded.output += turn.usage.output;
             // Tools are named by topic here; the model's names come back to topics.
             let calls: Vec<ai::ToolCall> = turn
                 .calls
@@ -118,7 +131,7 @@ impl AiService {
             conversation.push(message.clone());
             added.push(message);
             if calls.is_empty() {
-                super::usage::record(&self.store, on.caller.user_id, &on.app, usage).await;
+                super::usage::record(&self.store, on.caller.user_id, &on.app, unrecorded).await;
                 return Ok(ai::Chatted {
                     messages: added,
                     text: turn.text,
@@ -142,7 +155,7 @@ impl AiService {
                 added.push(message);
             }
             if steps >= max_steps {
-                super::usage::record(&self.store, on.caller.user_id, &on.app, usage).await;
+                super::usage::record(&self.store, on.caller.user_id, &on.app, unrecorded).await;
                 return Ok(ai::Chatted {
                     messages: added,
                     text: format!(

@@ -54,6 +54,18 @@ pub struct AiService {
     tasks: TaskTracker,
 }
 
+/// Removes a stream from the running ones when dropped.
+struct StreamSlot {
+    service: Arc<AiService>,
+    id: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.service.streams.lock().remove(&self.id);
+    }
+}
+
 /// A stream in flight.
 struct Running {
     user_id: i64,
@@ -244,6 +256,9 @@ impl AiService {
             return Err(bad("`temperature` must be between 0 and 2"));
         }
         let provider = self.pick(ask.provider.as_deref())?;
+        if let Some(model) = &ask.model {
+            provider::check_model(model)?;
+        }
         self.check_quota(on.caller.user_id).await?;
         let prompt = Prompt {
             system: ask.system,
@@ -299,6 +314,11 @@ impl AiService {
         };
         let service = self.clone();
         self.tasks.spawn(async move {
+            // The user's stream slot is given back however the task ends (a panic too).
+            let _slot = StreamSlot {
+                service: service.clone(),
+                id: id.clone(),
+            };
             let topic = format!("ai.stream.{id}");
             let mut seq = 0;
             let mut heard = Instant::now();
@@ -325,7 +345,6 @@ impl AiService {
                 Ok(done) => publisher.publish(&on, &format!("{topic}.done"), done),
                 Err(error) => publisher.publish(&on, &format!("{topic}.error"), error),
             }
-            service.streams.lock().remove(&id);
         });
         Ok(ai::GenerateAnswer::Streaming(started))
     }
@@ -500,6 +519,9 @@ impl AiService {
             ));
         }
         let provider = self.pick(ask.provider.as_deref())?;
+        if let Some(model) = &ask.model {
+            provider::check_model(model)?;
+        }
         let model = ask
             .model
             .or_else(|| provider.embed_model.clone())
@@ -544,6 +566,9 @@ impl AiService {
             return Err(bad("`path` must be absolute, e.g. /images/cat.png"));
         }
         let provider = self.pick(ask.provider.as_deref())?;
+        if let Some(model) = &ask.model {
+            provider::check_model(model)?;
+        }
         self.check_quota(on.caller.user_id).await?;
         let model = ask.model.unwrap_or_else(|| provider.model.clone());
         let cancel = self.shutdown.child_token();

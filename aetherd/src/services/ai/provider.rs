@@ -154,6 +154,8 @@ impl Provider {
             .to_owned();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(ai.connect_timeout_ms))
+            // A redirect could carry the key's header to another host: none are followed.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("aetherd/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Provider {
@@ -303,6 +305,24 @@ impl Provider {
     }
 }
 
+/// A model name that is safe in a URL path: letters, digits, `.`, `_`, `-`, `:`.
+pub fn check_model(model: &str) -> Result<(), ErrorBody> {
+    let ok = !model.is_empty()
+        && model.len() <= 128
+        && model
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':'))
+        && !model.contains("..");
+    if ok {
+        Ok(())
+    } else {
+        Err(ErrorBody::new(
+            ErrorCode::BadFrame,
+            format!("model {model:?}: use letters, digits, `.`, `_`, `-` and `:` only"),
+        ))
+    }
+}
+
 fn default_key_variable(kind: ProviderKind) -> &'static str {
     match kind {
         ProviderKind::Gemini => "GEMINI_API_KEY",
@@ -356,7 +376,7 @@ fn error_message(body: &str) -> (String, Option<Duration>) {
         .flatten()
         .filter_map(|d| d.get("retryDelay").and_then(Value::as_str))
         .filter_map(|d| d.strip_suffix('s')?.parse::<f64>().ok())
-        .map(Duration::from_secs_f64)
+        .filter_map(|secs| Duration::try_from_secs_f64(secs).ok())
         .next();
     (msg, wait)
 }
@@ -444,6 +464,20 @@ mod tests {
         let (msg, _) = error_message("<html>gateway</html>");
         assert_eq!(msg, "<html>gateway</html>");
         assert_eq!(error_message("").0, "(no message)");
+    }
+
+    #[test]
+    fn odd_waits_and_model_names_are_refused_not_panicked_on() {
+        for delay in ["-1s", "NaNs", "1e30s", "infs"] {
+            let body =
+                format!(r#"{{"error":{{"message":"m","details":[{{"retryDelay":"{delay}"}}]}}}}"#);
+            assert_eq!(error_message(&body).1, None, "{delay}");
+        }
+        assert!(check_model("gemini-2.5-flash").is_ok());
+        assert!(check_model("llama3.2:8b").is_ok());
+        for bad in ["../../x#", "a/b", "m?key=1", "", "a b"] {
+            assert!(check_model(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
