@@ -211,6 +211,18 @@ async fn a_failure_skips_what_follows_and_retry_runs_it_again() {
         .await,
         ErrorCode::NotFound,
     );
+    let msg = expect_code(
+        cli.request(&agent::Retry {
+            id: id.clone(),
+            node: "write".into(),
+        })
+        .await,
+        ErrorCode::Conflict,
+    );
+    assert!(
+        msg.contains("waits for read") && msg.contains("retry read"),
+        "{msg}"
+    );
     cli.request(&agent::Retry {
         id: id.clone(),
         node: "read".into(),

@@ -344,6 +344,17 @@ impl Agents {
                 let result = match run.index.get(&node).copied() {
                     None => Err(no_node(run, &node)),
                     Some(i) => match run.nodes[i].state {
+                        // It waits for a node that will not finish by itself: say which.
+                        _ if blocked_by(run, i).is_some() => {
+                            let blocker = blocked_by(run, i).unwrap_or_default();
+                            Err(ErrorBody::new(
+                                ErrorCode::Conflict,
+                                format!(
+                                    "node {node} waits for {blocker}, which did not finish: \
+                                     retry {blocker} (what waits for it runs again with it)"
+                                ),
+                            ))
+                        }
                         NodeState::Failed
                         | NodeState::Skipped
                         | NodeState::Cancelled
@@ -434,6 +445,27 @@ impl Agents {
             &json!({ "line": line }),
         );
     }
+}
+
+/// A node `index` waits for that is failed, cancelled or of unknown outcome (so will
+/// not finish unless retried itself), if any.
+fn blocked_by(run: &GraphRun, index: usize) -> Option<String> {
+    let mut stack = run.nodes[index].needs.clone();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(at) = stack.pop() {
+        if !seen.insert(at) {
+            continue;
+        }
+        let node = &run.nodes[at];
+        match node.state {
+            NodeState::Failed | NodeState::Cancelled | NodeState::Unknown => {
+                return Some(node.id.clone());
+            }
+            NodeState::Skipped => stack.extend(node.needs.iter().copied()),
+            _ => {}
+        }
+    }
+    None
 }
 
 fn changed(run: &GraphRun) -> agent::Changed {

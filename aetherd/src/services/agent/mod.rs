@@ -165,22 +165,30 @@ impl Agents {
     ) -> Result<agent::Started, ErrorBody> {
         let checked = spec::check(&spec)?;
         let user_id = on.caller.user_id;
-        let live = self
-            .live
-            .lock()
-            .values()
-            .filter(|l| l.user_id == user_id)
-            .count();
-        if live >= GRAPHS_PER_USER {
-            return Err(ErrorBody::new(
-                ErrorCode::RateLimited,
-                format!(
-                    "you have {live} graphs running or waiting, the most at once; \
-                     cancel one or let one finish"
-                ),
-            ));
-        }
         let id = format!("g{:012x}", rand::random::<u64>() >> 16);
+        // The count and the place are taken under one lock: concurrent runs cannot pass
+        // the limit together.
+        let (tx, rx) = mpsc::unbounded_channel();
+        {
+            let mut live = self.live.lock();
+            let mine = live.values().filter(|l| l.user_id == user_id).count();
+            if mine >= GRAPHS_PER_USER {
+                return Err(ErrorBody::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "you have {mine} graphs running or waiting, the most at once; \
+                         cancel one or let one finish"
+                    ),
+                ));
+            }
+            live.insert(
+                id.clone(),
+                Live {
+                    user_id,
+                    commands: tx,
+                },
+            );
+        }
         let run = GraphRun::new(
             id.clone(),
             user_id,
@@ -189,8 +197,13 @@ impl Agents {
             spec.auto_approve,
             checked,
         );
-        stored::insert(&self.store, &run).await.map_err(internal)?;
-        self.drive(run, on);
+        if let Err(e) = stored::insert(&self.store, &run).await {
+            self.live.lock().remove(&id);
+            return Err(internal(e));
+        }
+        let agents = self.clone();
+        self.tasks
+            .spawn(async move { agents.driver(run, on, rx).await });
         Ok(agent::Started {
             topic: format!("agent.graph.{id}"),
             id,
@@ -292,7 +305,9 @@ impl Agents {
                             .into(),
                     );
                 }
-                stored::save_node(&self.store, &run.id, node).await?;
+                if let Err(e) = stored::save_node(&self.store, &run.id, node).await {
+                    tracing::error!("graph {}: cannot store node {}: {e:#}", run.id, node.id);
+                }
             }
             let on = OnBehalf {
                 app: run.app.clone(),

@@ -151,7 +151,10 @@ pub fn check_args(tool: &str, args: &Value) -> Result<(), String> {
 /// idempotent even though a whole-file write is.
 pub fn effect(tool: &str, args: &Value) -> Effect {
     let base = agent::tool(tool).map_or(Effect::Once, |t| t.effect);
-    let partial = args.get("append").and_then(Value::as_bool) == Some(true)
+    // Judged before references are filled in: anything but a plain `false` may append.
+    let partial = args
+        .get("append")
+        .is_some_and(|v| !v.is_null() && *v != Value::Bool(false))
         || args.get("offset").is_some_and(|v| !v.is_null())
         || args.get("upload").is_some_and(|v| !v.is_null());
     if tool == "vfs.write" && partial {
@@ -242,6 +245,8 @@ mod tests {
         let append = json!({ "path": "/a", "data": "x", "append": true });
         assert_eq!(effect("vfs.write", &whole), Effect::Idempotent);
         assert_eq!(effect("vfs.write", &append), Effect::Once);
+        let maybe = json!({ "path": "/a", "data": "x", "append": "${flag}" });
+        assert_eq!(effect("vfs.write", &maybe), Effect::Once);
         assert_eq!(effect("vfs.read", &whole), Effect::Reads);
     }
 }
