@@ -82,6 +82,9 @@ pub enum FsCommand {
         query: String,
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Rank by meaning as well as by words (needs an AI provider with embeddings).
+        #[arg(long)]
+        semantic: bool,
     },
     /// How much of your quota your files use.
     Usage,
@@ -182,7 +185,11 @@ pub async fn run(command: &FsCommand, app: &AppHandle, json: bool) -> Result<(),
             print_answer(json, &made, |_| format!("{path}/"));
         }
         FsCommand::Stat { path } => stat(app, path, json).await?,
-        FsCommand::Search { query, limit } => search(app, query, *limit, json).await?,
+        FsCommand::Search {
+            query,
+            limit,
+            semantic,
+        } => search(app, query, *limit, *semantic, json).await?,
         FsCommand::Usage => {
             let usage = call(app, &vfs::Usage {}).await?;
             print_answer(json, &usage, |usage| {
@@ -236,15 +243,25 @@ async fn stat(app: &AppHandle, path: &str, json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn search(app: &AppHandle, query: &str, limit: usize, json: bool) -> Result<(), Failure> {
+async fn search(
+    app: &AppHandle,
+    query: &str,
+    limit: usize,
+    semantic: bool,
+    json: bool,
+) -> Result<(), Failure> {
     let ask = vfs::Search {
         query: query.into(),
         limit: Some(limit),
+        semantic,
     };
     let found = call(app, &ask).await?;
     if json {
         print_json(&found);
         return Ok(());
+    }
+    if let Some(note) = &found.semantic {
+        eprintln!("{}", note.note);
     }
     for hit in &found.hits {
         let line = hit.line.map(|l| format!(":{l}")).unwrap_or_default();

@@ -179,12 +179,9 @@ fn service_requests(service: Service) -> &'static [&'static str] {
     match service {
         // After a job that changed files, and to size a job's write budget.
         Service::Compute => &[vfs::Rescan::TOPIC, vfs::Usage::TOPIC],
-        Service::Sys
-        | Service::Vfs
-        | Service::Telemetry
-        | Service::Session
-        | Service::Ai
-        | Service::Agent => &[],
+        // Embeddings for the user's semantic search.
+        Service::Vfs => &[ai::Embed::TOPIC],
+        Service::Sys | Service::Telemetry | Service::Session | Service::Ai | Service::Agent => &[],
     }
 }
 

@@ -222,11 +222,23 @@ pub struct Search {
     /// 1 to 200 (default 20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// Rank by meaning as well as by words (needs an AI provider with embeddings).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub semantic: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SearchAnswer {
     pub hits: Vec<Hit>,
+    /// With `semantic`: whether meaning took part, and how (or why not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semantic: Option<SemanticNote>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SemanticNote {
+    pub ranked: bool,
+    pub note: String,
 }
 
 /// One hit, with where in the file it matched.

@@ -343,7 +343,7 @@ impl Files {
             (KeyCode::Char('/'), false) => {
                 return self.ask(
                     Pending::AskSearch,
-                    "Search your files".into(),
+                    "Search your files (~ words: by meaning too)".into(),
                     String::new(),
                 );
             }
@@ -408,6 +408,7 @@ impl Files {
         match key.code {
             KeyCode::Esc | KeyCode::Char('q') => {
                 self.search = None;
+                self.status = None;
             }
             KeyCode::Down | KeyCode::Char('j') => search.list.move_by(1, len),
             KeyCode::Up | KeyCode::Char('k') => search.list.move_by(-1, len),
@@ -415,7 +416,11 @@ impl Files {
             KeyCode::PageUp => search.list.move_by(-search.list.page(), len),
             KeyCode::Char('/') => {
                 let query = search.query.clone();
-                return self.ask(Pending::AskSearch, "Search your files".into(), query);
+                return self.ask(
+                    Pending::AskSearch,
+                    "Search your files (~ words: by meaning too)".into(),
+                    query,
+                );
             }
             KeyCode::Enter => {
                 if let Some(hit) = search.hits.get(search.list.selected) {
@@ -526,11 +531,17 @@ impl Files {
                     list: ListWindow::default(),
                     ticket: Some(ticket),
                 });
+                // `~ words` searches by meaning as well (with an AI provider's embeddings).
+                let (query, semantic) = match text.trim_start().strip_prefix('~') {
+                    Some(rest) => (rest.trim().to_owned(), true),
+                    None => (text, false),
+                };
                 vec![Effect::request(
                     ticket,
                     &vfs::Search {
-                        query: text,
+                        query,
                         limit: Some(200),
+                        semantic,
                     },
                 )]
             }
@@ -564,7 +575,11 @@ impl Files {
         {
             search.ticket = None;
             match decode::<vfs::Search>(result) {
-                Ok(answer) => search.hits = answer.hits,
+                Ok(answer) => {
+                    search.hits = answer.hits;
+                    // How meaning took part (or why it could not) shows in the footer.
+                    self.status = answer.semantic.map(|note| note.note);
+                }
                 Err(e) => {
                     self.search = None;
                     self.error = Some(format!("search: {}", e.msg));

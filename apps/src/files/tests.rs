@@ -253,6 +253,26 @@ fn search_results_open_at_their_line() {
     );
     files.update(Event::Key(Key::plain(KeyCode::Esc)));
     assert!(files.search.is_none());
+    // `~ words` asks for meaning too; the note of how it went shows.
+    let effects = files.update(Event::Key(Key::char('/')));
+    let Some(Effect::Prompt { ticket, .. }) = effects.first().cloned() else {
+        panic!()
+    };
+    let effects = files.update(Event::Prompted {
+        ticket,
+        text: Some("~ money plans".into()),
+    });
+    let (search, data) = request_on(&effects, "vfs.search");
+    assert_eq!(
+        (data["query"].as_str(), data["semantic"].as_bool()),
+        (Some("money plans"), Some(true))
+    );
+    answer(
+        &mut files,
+        search,
+        json!({ "hits": [], "semantic": { "ranked": false, "note": "full text only: no AI provider is configured" } }),
+    );
+    assert!(draw(&files, 120, 40, true).contains("full text only: no AI provider"));
 }
 
 #[test]

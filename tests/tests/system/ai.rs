@@ -906,3 +906,112 @@ async fn images_are_saved_into_the_users_files_as_the_app() {
         ErrorCode::Forbidden,
     );
 }
+
+#[tokio::test]
+async fn search_by_meaning_embeds_files_once_and_again_only_when_they_change() {
+    use aether_proto::api::vfs;
+    let fake = FakeLlm::start().await;
+    let vectors = |list: Vec<Vec<f32>>| {
+        let data: Vec<Value> = list
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| json!({ "index": i, "embedding": v }))
+            .collect();
+        Reply::json(
+            200,
+            json!({ "data": data, "usage": { "prompt_tokens": 3 } }),
+        )
+    };
+    let kittens = vec![1.0, 0.0, 0.0];
+    fake.then(vectors(vec![kittens.clone()])).then(vectors(vec![
+        vec![0.9, 0.1, 0.0],
+        vec![0.1, 0.9, 0.0],
+        vec![0.0, 0.1, 0.9],
+    ]));
+    let daemon = with_openai(&fake, |_| {}).await;
+    let cli = daemon.owner().await.app("cli");
+    for (path, text) in [
+        ("/a-cats.txt", "felines purr softly"),
+        ("/b-dogs.txt", "canines bark loudly"),
+        ("/c-cars.txt", "engines roar"),
+    ] {
+        cli.request(&vfs::Write {
+            path: path.into(),
+            data: text.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    let search = vfs::Search {
+        query: "kittens".into(),
+        semantic: true,
+        ..Default::default()
+    };
+    let found = cli.request(&search).await.unwrap();
+    let note = found.semantic.clone().unwrap();
+    assert!(note.ranked, "{note:?}");
+    assert!(
+        note.note.contains("3 files, 3 embedded now"),
+        "{}",
+        note.note
+    );
+    assert_eq!(found.hits[0].path, "/a-cats.txt", "{:?}", found.hits);
+    assert_eq!(found.hits[0].snippet, "felines purr softly");
+    let files = &fake.seen()[1].body["input"];
+    assert!(
+        files[0].as_str().unwrap().starts_with("/a-cats.txt"),
+        "{files}"
+    );
+    // Unchanged files are not embedded again; a changed one is.
+    fake.then(vectors(vec![kittens.clone()]));
+    let again = cli.request(&search).await.unwrap();
+    assert!(again.semantic.unwrap().note.contains("0 embedded now"));
+    assert_eq!(fake.seen().len(), 3);
+    cli.request(&vfs::Write {
+        path: "/b-dogs.txt".into(),
+        data: "small cats, kittens".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    fake.then(vectors(vec![kittens.clone()]))
+        .then(vectors(vec![vec![1.0, 0.0, 0.0]]));
+    let changed = cli.request(&search).await.unwrap();
+    assert!(changed.semantic.unwrap().note.contains("1 embedded now"));
+    assert_eq!(fake.seen()[4].body["input"].as_array().unwrap().len(), 1);
+    assert_eq!(changed.hits[0].path, "/b-dogs.txt", "in both rankings now");
+}
+
+#[tokio::test]
+async fn search_by_meaning_without_a_provider_stays_full_text_and_says_so() {
+    use aether_proto::api::vfs;
+    let daemon = TestDaemon::start().await;
+    let cli = daemon.owner().await.app("cli");
+    cli.request(&vfs::Write {
+        path: "/notes.txt".into(),
+        data: "kittens everywhere".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let found = aether_tests::wait_for("the index", Duration::from_secs(5), async || {
+        let found = cli
+            .request(&vfs::Search {
+                query: "kittens".into(),
+                semantic: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        (!found.hits.is_empty()).then_some(found)
+    })
+    .await;
+    let note = found.semantic.unwrap();
+    assert!(!note.ranked);
+    assert!(
+        note.note.starts_with("full text only") && note.note.contains("no AI provider"),
+        "{}",
+        note.note
+    );
+}

@@ -12,6 +12,7 @@ mod ops;
 mod path;
 mod rescan;
 mod search;
+mod semantic;
 mod upload;
 mod write;
 
@@ -30,7 +31,7 @@ use aether_proto::api::Call as _;
 use aether_proto::api::vfs::{self, Encoding};
 use aether_proto::{ErrorBody, ErrorCode};
 
-use super::{Handler, Incoming, OnBehalf, Publisher, Reply, Seat};
+use super::{Handler, Incoming, OnBehalf, Publisher, Reply, Requester, Seat};
 use crate::config::{UserRoots, VfsLimits};
 use disk::{Info, Stamp, UserRoot};
 
@@ -57,8 +58,10 @@ pub fn start(seat: Seat, places: Places, limits: VfsLimits) -> anyhow::Result<()
         limits,
         users: parking_lot::Mutex::default(),
         uploads: Uploads::default(),
+        vectors_dir: places.index.clone(),
         indexes: search::Indexes::new(places.index, seat.tasks()),
         events: seat.publisher(),
+        requester: seat.requester(),
     });
     std::fs::create_dir_all(vfs.roots.dir())?;
     std::fs::create_dir_all(&vfs.scratch)?;
@@ -95,7 +98,7 @@ impl Handler for Vfs {
             vfs::Remove::TOPIC => request.call(|req| self.remove(user(), &ctx, req)).await,
             vfs::Move::TOPIC => request.call(|req| self.rename(user(), &ctx, req)).await,
             vfs::Copy::TOPIC => request.call(|req| self.copy(user(), &ctx, req)).await,
-            vfs::Search::TOPIC => request.call(|req| self.search(user(), req)).await,
+            vfs::Search::TOPIC => request.call(|req| self.search(user(), &ctx.on, req)).await,
             vfs::Usage::TOPIC => request.call(|_: vfs::Usage| self.usage(user())).await,
             vfs::Rescan::TOPIC => request.call(|req| self.rescan(user(), &ctx, req)).await,
             _ => Err(request.unknown()),
@@ -127,6 +130,7 @@ struct UserVfs {
     id: i64,
     root: Arc<UserRoot>,
     index: Arc<search::UserIndex>,
+    vectors: Arc<semantic::Vectors>,
     /// Serializes changes; the usage is counted on first use.
     changes: tokio::sync::Mutex<Option<Usage>>,
     /// (dev, ino) → the stamp the version was computed for, and the version.
@@ -141,6 +145,10 @@ pub struct Vfs {
     uploads: Uploads,
     indexes: search::Indexes,
     events: Publisher,
+    /// For `ai.embed`, which the VFS asks for its users' semantic search.
+    requester: Requester,
+    /// Where each user's file vectors are kept (beside the search indexes).
+    vectors_dir: PathBuf,
 }
 
 /// The path a request acts on, read loosely for telemetry.
@@ -334,6 +342,9 @@ impl Vfs {
             id: user_id,
             root,
             index,
+            vectors: Arc::new(semantic::Vectors::new(
+                self.vectors_dir.join(format!("{user_id}.vectors.json")),
+            )),
             changes: tokio::sync::Mutex::new(None),
             versions: parking_lot::Mutex::default(),
         });
@@ -381,6 +392,7 @@ impl Vfs {
     async fn search(
         &self,
         user: Arc<UserVfs>,
+        on: &OnBehalf,
         req: vfs::Search,
     ) -> Result<vfs::SearchAnswer, ErrorBody> {
         if req.query.trim().is_empty() {
@@ -390,8 +402,128 @@ impl Vfs {
             return Err(bad("the query is longer than 1024 bytes"));
         }
         let limit = req.limit.unwrap_or(20).clamp(1, 200);
-        let hits = blocking(move || user.index.search(&user.root, &req.query, limit)).await?;
-        Ok(vfs::SearchAnswer { hits })
+        let (semantic, query) = (req.semantic, req.query.clone());
+        let searching = user.clone();
+        let hits =
+            blocking(move || searching.index.search(&searching.root, &req.query, limit)).await?;
+        if !semantic {
+            return Ok(vfs::SearchAnswer {
+                hits,
+                semantic: None,
+            });
+        }
+        // By meaning too, when an AI provider makes embeddings; else full text, and say so.
+        Ok(
+            match self.by_meaning(&user, on, &query, limit, &hits).await {
+                Ok((fused, note)) => vfs::SearchAnswer {
+                    hits: fused,
+                    semantic: Some(vfs::SemanticNote { ranked: true, note }),
+                },
+                Err(why) => vfs::SearchAnswer {
+                    hits,
+                    semantic: Some(vfs::SemanticNote {
+                        ranked: false,
+                        note: format!("full text only: {why}"),
+                    }),
+                },
+            },
+        )
+    }
+
+    /// Fuse the full-text hits with the files nearest the query in meaning, embedding
+    /// first the files that changed since they were last embedded.
+    async fn by_meaning(
+        &self,
+        user: &Arc<UserVfs>,
+        on: &OnBehalf,
+        query: &str,
+        limit: usize,
+        hits: &[vfs::Hit],
+    ) -> Result<(Vec<vfs::Hit>, String), String> {
+        use aether_proto::api::ai;
+        const EMBED_TIMEOUT: Duration = Duration::from_secs(120);
+        let asked = self
+            .requester
+            .request_internal(
+                on,
+                &ai::Embed {
+                    texts: vec![query.to_owned()],
+                    ..Default::default()
+                },
+                EMBED_TIMEOUT,
+            )
+            .await
+            .map_err(|e| e.msg)?;
+        let model = asked.model.clone();
+        let query_vector = asked
+            .vectors
+            .into_iter()
+            .next()
+            .ok_or("the provider gave no vector for the query")?;
+        let root = user.root.clone();
+        let candidates = blocking(move || Ok(semantic::candidates(&root)))
+            .await
+            .map_err(|e| e.msg)?;
+        let stale = user.vectors.stale(&candidates, &model);
+        let mut fresh = Vec::with_capacity(stale.len());
+        for batch in stale.chunks(semantic::BATCH) {
+            let embedded = self
+                .requester
+                .request_internal(
+                    on,
+                    &ai::Embed {
+                        texts: batch.iter().map(|c| c.text.clone()).collect(),
+                        provider: Some(asked.provider.clone()),
+                        model: Some(model.clone()),
+                    },
+                    EMBED_TIMEOUT,
+                )
+                .await
+                .map_err(|e| e.msg)?;
+            if embedded.vectors.len() != batch.len() {
+                return Err("the provider gave a vector count that does not match".into());
+            }
+            fresh.extend(batch.iter().copied().zip(embedded.vectors));
+        }
+        let embedded_now = fresh.len();
+        let present = candidates.iter().map(|c| c.path.clone()).collect();
+        user.vectors
+            .update(fresh, &present, &model)
+            .map_err(|e| format!("cannot keep the vectors: {e}"))?;
+        let nearest = user.vectors.nearest(&query_vector, &model, limit);
+        let words: Vec<String> = hits.iter().map(|h| h.path.clone()).collect();
+        let meaning: Vec<String> = nearest.into_iter().map(|(path, _)| path).collect();
+        let fused = semantic::fuse(&words, &meaning, limit)
+            .into_iter()
+            .map(|(path, score)| match hits.iter().find(|h| h.path == path) {
+                Some(hit) => vfs::Hit {
+                    score,
+                    ..hit.clone()
+                },
+                None => {
+                    // The first line of the file (after the path the text starts with).
+                    let snippet = candidates
+                        .iter()
+                        .find(|c| c.path == path)
+                        .and_then(|c| c.text.lines().skip(2).find(|l| !l.trim().is_empty()))
+                        .unwrap_or_default()
+                        .chars()
+                        .take(200)
+                        .collect();
+                    vfs::Hit {
+                        path,
+                        score,
+                        line: None,
+                        snippet,
+                    }
+                }
+            })
+            .collect();
+        let note = format!(
+            "ranked by meaning and words ({model}; {} files, {embedded_now} embedded now)",
+            candidates.len()
+        );
+        Ok((fused, note))
     }
 }
 
