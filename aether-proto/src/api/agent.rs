@@ -43,6 +43,8 @@ pub const TOOLS: &[ToolInfo] = &[
     ToolInfo::new("ai.generate", Effect::Reads),
     ToolInfo::new("sys.ping", Effect::Reads),
     ToolInfo::new("approve", Effect::Reads),
+    // Another graph, run to its end: what it does is its own nodes' business.
+    ToolInfo::new("agent.run", Effect::Once),
 ];
 
 /// What running a tool does to the world, which decides two things: whether the policy
@@ -79,6 +81,7 @@ pub fn tool(name: &str) -> Option<&'static ToolInfo> {
 /// for a model's function declarations.
 pub fn tool_schema(name: &str) -> Option<Value> {
     use super::{ai, sys, vfs, vm};
+    // `Run` is this module's own: a graph's spec.
     fn of<T: JsonSchema>() -> Value {
         let generator = schemars::generate::SchemaSettings::draft07()
             .with(|s| s.inline_subschemas = true)
@@ -105,6 +108,7 @@ pub fn tool_schema(name: &str) -> Option<Value> {
         "vm.run" => of::<vm::Run>(),
         "ai.generate" => of::<ai::Generate>(),
         "sys.ping" => of::<sys::Ping>(),
+        "agent.run" => of::<Run>(),
         _ => return None,
     })
 }

@@ -651,3 +651,48 @@ async fn cancelling_a_graph_kills_the_program_a_node_is_running() {
     assert_eq!(ending, vm::Ending::Killed);
     assert_eq!(get(&cli, &id).await.state, GraphState::Cancelled);
 }
+
+#[tokio::test]
+async fn a_node_may_run_another_graph_and_use_its_results() {
+    let daemon = TestDaemon::start().await;
+    let cli = daemon.owner().await.app("cli");
+    let id = run(
+        &cli,
+        json!({ "name": "outer", "auto_approve": true, "nodes": [
+            { "id": "inner", "tool": "agent.run", "args": { "graph": {
+                "name": "inner", "auto_approve": true, "nodes": [
+                    { "id": "w", "tool": "vfs.write", "args": { "path": "/inner.txt", "data": "from inside" } },
+                ] } } },
+            { "id": "r", "tool": "vfs.read", "args": { "path": "${inner.results.w.path}" } },
+        ]}),
+    )
+    .await;
+    let graph = until(&cli, &id, GraphState::Done).await;
+    assert_eq!(
+        node(&graph, "r").result.as_ref().unwrap()["data"],
+        "from inside"
+    );
+    let listed = cli.request(&agent::List {}).await.unwrap();
+    assert_eq!(
+        listed.graphs.len(),
+        2,
+        "the inner graph is a graph of its own"
+    );
+    // A failing inner graph fails the node that ran it, saying why.
+    let id = run(
+        &cli,
+        json!({ "name": "outer2", "auto_approve": true, "nodes": [
+            { "id": "inner", "tool": "agent.run", "args": { "graph": {
+                "name": "inner2", "nodes": [
+                    { "id": "r", "tool": "vfs.read", "args": { "path": "/missing" } },
+                ] } } },
+        ]}),
+    )
+    .await;
+    let graph = until(&cli, &id, GraphState::Failed).await;
+    let error = node(&graph, "inner").error.clone().unwrap();
+    assert!(
+        error.contains("ended failed") && error.contains("not_found"),
+        "{error}"
+    );
+}

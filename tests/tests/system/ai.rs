@@ -1015,3 +1015,25 @@ async fn search_by_meaning_without_a_provider_stays_full_text_and_says_so() {
         note.note
     );
 }
+
+#[tokio::test]
+async fn a_ten_megabyte_prompt_is_refused_and_the_daemon_goes_on() {
+    let fake = FakeLlm::start().await;
+    let daemon = with_openai(&fake, |_| {}).await;
+    let client = daemon.owner().await;
+    // Past the frame limit (4 MiB): the connection says `too_large` and closes.
+    let refused = client
+        .app("cli")
+        .request(&whole(&"x".repeat(10 << 20)))
+        .await;
+    assert!(refused.is_err(), "a 10 MB prompt cannot pass");
+    assert!(fake.seen().is_empty(), "the provider was never asked");
+    let status = daemon
+        .owner()
+        .await
+        .app("cli")
+        .request(&ai::Status::default())
+        .await
+        .unwrap();
+    assert_eq!(status.providers.len(), 1, "the daemon still answers");
+}

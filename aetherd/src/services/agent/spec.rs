@@ -137,6 +137,7 @@ pub fn check_args(tool: &str, args: &Value) -> Result<(), String> {
         "vfs.copy" => decode::<vfs::Copy>(args),
         "vm.run" => decode::<vm::Run>(args),
         "ai.generate" => decode::<ai::Generate>(args),
+        "agent.run" => decode::<agent::Run>(args),
         "sys.ping" if args.is_null() => Ok(()),
         "sys.ping" => decode::<sys::Ping>(args),
         "approve" => match args.get("question") {

@@ -39,6 +39,7 @@ pub async fn call(
     }
     match tool {
         "vm.run" => run_program(requester, on, args, timeout, cancel).await,
+        "agent.run" => run_graph(requester, on, args, timeout, cancel).await,
         "approve" => Ok(json!({ "approved": true })),
         topic => tokio::select! {
             biased;
@@ -162,6 +163,82 @@ async fn run_program(
                 ErrorCode::Timeout,
                 format!("the program ran past the node's {} s", timeout.as_secs()),
             ));
+        }
+    }
+}
+
+/// Start another graph as the same app and wait for its end; its nodes' results are the
+/// result. Cancelling this node cancels that graph.
+async fn run_graph(
+    requester: &Requester,
+    on: &OnBehalf,
+    args: Value,
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> Result<Value, ErrorBody> {
+    use aether_proto::api::agent;
+    let run: agent::Run = serde_json::from_value(args)
+        .map_err(|e| ErrorBody::new(ErrorCode::BadFrame, e.to_string()))?;
+    let started = requester
+        .request_as(on, &run, Duration::from_secs(30))
+        .await?;
+    let id = started.id;
+    let give_up = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => {
+                let _ = requester
+                    .request_as(on, &agent::Cancel { id: id.clone() }, Duration::from_secs(5))
+                    .await;
+                return Err(cancelled());
+            }
+            _ = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(Duration::from_millis(500));
+        let graph = requester
+            .request_as(on, &agent::Get { id: id.clone() }, Duration::from_secs(10))
+            .await?;
+        match graph.state {
+            agent::GraphState::Done => {
+                let results: serde_json::Map<String, Value> = graph
+                    .nodes
+                    .into_iter()
+                    .map(|n| (n.id, n.result.unwrap_or(Value::Null)))
+                    .collect();
+                return Ok(json!({ "id": id, "results": results }));
+            }
+            state if state.is_over() => {
+                return Err(ErrorBody::new(
+                    ErrorCode::Cancelled,
+                    format!(
+                        "graph {id} ended {}: {}",
+                        serde_json::to_value(state)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default(),
+                        graph.error.unwrap_or_else(|| "no detail".into())
+                    ),
+                ));
+            }
+            _ if Instant::now() > give_up => {
+                let _ = requester
+                    .request_as(
+                        on,
+                        &agent::Cancel { id: id.clone() },
+                        Duration::from_secs(5),
+                    )
+                    .await;
+                return Err(ErrorBody::new(
+                    ErrorCode::Timeout,
+                    format!(
+                        "graph {id} ran past the node's {} s; it was cancelled",
+                        timeout.as_secs()
+                    ),
+                ));
+            }
+            _ => {}
         }
     }
 }
