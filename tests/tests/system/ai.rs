@@ -504,6 +504,19 @@ async fn cancel_stops_a_stream_and_only_its_owner_can() {
     assert!(mine.cancelled);
     let (_, end) = read_stream(&mut sub, &stream.stream).await;
     assert_eq!(end["error"]["code"], "cancelled");
+    // What it wrote before the cancel still counts (estimated: the provider never said).
+    wait_until(
+        "the usage to be counted",
+        Duration::from_secs(2),
+        async || {
+            let status = cli.request(&ai::Status::default()).await.unwrap();
+            status
+                .usage
+                .first()
+                .is_some_and(|u| u.requests == 1 && u.input_tokens > 0 && u.output_tokens > 0)
+        },
+    )
+    .await;
     let again = cli
         .request(&ai::Cancel {
             stream: stream.stream,

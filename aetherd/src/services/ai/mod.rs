@@ -275,10 +275,14 @@ impl AiService {
             .unwrap_or_default();
         if !ask.stream {
             let cancel = self.shutdown.child_token();
+            let mut streamed = 0;
             let result = self
-                .complete(provider_index, &prompt, &cancel, |_| true)
+                .complete(provider_index, &prompt, &cancel, |text| {
+                    streamed += text.len();
+                    true
+                })
                 .await;
-            self.count(&on, &result).await;
+            self.count(&on, &result, &prompt, streamed).await;
             return result.map(ai::GenerateAnswer::Done);
         }
         let id = format!("s{:012x}", rand::random::<u64>() >> 16);
@@ -325,8 +329,10 @@ impl AiService {
             let publisher = service.publisher.clone();
             let delta_topic = format!("{topic}.delta");
             let grace = Duration::from_millis(service.config.abandon_after_ms);
+            let mut streamed = 0;
             let result = service
                 .complete(provider_index, &prompt, &cancel, |text| {
+                    streamed += text.len();
                     let delta = ai::Delta {
                         seq,
                         text: text.to_owned(),
@@ -340,7 +346,7 @@ impl AiService {
                     now.duration_since(heard) < grace
                 })
                 .await;
-            service.count(&on, &result).await;
+            service.count(&on, &result, &prompt, streamed).await;
             match &result {
                 Ok(done) => publisher.publish(&on, &format!("{topic}.done"), done),
                 Err(error) => publisher.publish(&on, &format!("{topic}.error"), error),
@@ -349,11 +355,23 @@ impl AiService {
         Ok(ai::GenerateAnswer::Streaming(started))
     }
 
-    /// Record what a request spent, even one that failed part way.
-    async fn count(&self, on: &OnBehalf, result: &Result<Generated, ErrorBody>) {
+    /// Record what a request spent, even one that failed part way: the provider's count
+    /// when it gave one, else an estimate (about four bytes a token) of the prompt and of
+    /// what was written before the end, so cancelling late does not spend nothing.
+    async fn count(
+        &self,
+        on: &OnBehalf,
+        result: &Result<Generated, ErrorBody>,
+        prompt: &Prompt,
+        streamed: usize,
+    ) {
         let spent = match result {
-            Ok(done) => done.usage,
-            Err(_) => TokenUsage::default(),
+            Ok(done) if done.usage != TokenUsage::default() => done.usage,
+            _ if streamed == 0 && result.is_err() => TokenUsage::default(),
+            _ => estimate(
+                prompt.prompt.len() + prompt.system.as_ref().map_or(0, String::len),
+                streamed,
+            ),
         };
         usage::record(&self.store, on.caller.user_id, &on.app, spent).await;
     }
@@ -539,6 +557,12 @@ impl AiService {
         let (vectors, spent) = self
             .with_retries(provider, &cancel, || provider.embed(&ask.texts, &model))
             .await?;
+        // Gemini does not count an embedding's tokens: estimate them.
+        let spent = if spent == TokenUsage::default() {
+            estimate(size, 0)
+        } else {
+            spent
+        };
         usage::record(&self.store, on.caller.user_id, &on.app, spent).await;
         Ok(ai::Embedded {
             vectors,
@@ -575,11 +599,12 @@ impl AiService {
         let (mime, data) = self
             .with_retries(provider, &cancel, || provider.image(&ask.prompt, &model))
             .await?;
+        // Providers do not count an image's tokens back here: the prompt's are estimated.
         usage::record(
             &self.store,
             on.caller.user_id,
             &on.app,
-            TokenUsage::default(),
+            estimate(ask.prompt.len(), 0),
         )
         .await;
         let extension = match mime.as_str() {
@@ -621,6 +646,15 @@ impl AiService {
             provider: provider.name.clone(),
             model,
         })
+    }
+}
+
+/// Tokens for this many bytes in and out, when the provider did not say: about four
+/// bytes a token, at least one each way in.
+fn estimate(input_bytes: usize, output_bytes: usize) -> TokenUsage {
+    TokenUsage {
+        input: (input_bytes as u64).div_ceil(4).max(1),
+        output: (output_bytes as u64).div_ceil(4),
     }
 }
 
