@@ -120,3 +120,24 @@ fn a_new_graph_refreshes_the_list_and_empty_says_how_to_start() {
     let restored = Agents::restore(&agents.save());
     assert_eq!(restored.want.as_deref(), Some("g1"));
 }
+
+#[test]
+fn a_narrow_console_shows_one_column_at_a_time() {
+    let mut agents = opened();
+    let screen = draw(&agents, 30, 12, true);
+    assert!(
+        screen.contains("summarize notes") && screen.contains("tidy"),
+        "{screen}"
+    );
+    agents.update(Event::Key(Key::plain(KeyCode::Enter)));
+    let screen = draw(&agents, 30, 12, true);
+    assert!(
+        screen.contains("read") && screen.contains("vfs.read"),
+        "{screen}"
+    );
+    let mut empty = Agents::new();
+    let (list, _) = request_on(&empty.start(), "agent.list");
+    answer(&mut empty, list, json!({ "graphs": [] }));
+    let screen = draw(&empty, 30, 12, true);
+    assert!(screen.contains("No graphs yet. Type `? your"), "{screen}");
+}

@@ -18,19 +18,36 @@ pub(super) fn render(agents: &Agents, area: Rect, buf: &mut Buffer, cx: &ViewCx)
     let theme = cx.theme;
     buf.set_style(area, theme.base());
     let [body, footer] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
-    let left_width = (body.width / 3).clamp(16.min(body.width), 40);
-    let [left, gap, right] = Layout::horizontal([
-        Constraint::Length(left_width),
-        Constraint::Length(1),
-        Constraint::Min(0),
-    ])
-    .areas(body);
-    for y in gap.y..gap.bottom() {
-        buf[(gap.x, y)]
-            .set_symbol(theme.glyph("│", "|"))
-            .set_style(theme.border(false));
+    // A narrow window shows one column: the graphs, or the selected graph's nodes.
+    let narrow = body.width < 48;
+    let (left, right) = if narrow {
+        match (agents.focus, &agents.graph) {
+            (Focus::Nodes, Some(_)) => (Rect::default(), body),
+            _ if agents.graphs.is_empty() => (Rect::default(), body),
+            _ => (body, Rect::default()),
+        }
+    } else {
+        let left_width = (body.width / 3).clamp(16, 40);
+        let [left, gap, right] = Layout::horizontal([
+            Constraint::Length(left_width),
+            Constraint::Length(1),
+            Constraint::Min(0),
+        ])
+        .areas(body);
+        for y in gap.y..gap.bottom() {
+            buf[(gap.x, y)]
+                .set_symbol(theme.glyph("│", "|"))
+                .set_style(theme.border(false));
+        }
+        (left, right)
+    };
+    if left.width > 0 {
+        render_graphs(agents, left, buf, cx);
     }
-    render_graphs(agents, left, buf, cx);
+    if right.width == 0 {
+        render_footer(agents, footer, buf, cx);
+        return;
+    }
     match &agents.graph {
         Some(_) => {
             let detail_height = if right.height >= 14 {
@@ -60,6 +77,11 @@ pub(super) fn render(agents: &Agents, area: Rect, buf: &mut Buffer, cx: &ViewCx)
             }
         }
     }
+    render_footer(agents, footer, buf, cx);
+}
+
+fn render_footer(agents: &Agents, footer: Rect, buf: &mut Buffer, cx: &ViewCx) {
+    let theme = cx.theme;
     let (text, style) = match (&agents.message, &agents.graph) {
         (Some((level, text)), _) => (
             text.clone(),

@@ -42,7 +42,12 @@ pub(super) fn render(settings: &Settings, area: Rect, buf: &mut Buffer, cx: &Vie
     let mut lines: Vec<Line> = lines
         .into_iter()
         .map(|(text, selected)| {
-            let line = Line::raw(fit(&text, body.width as usize));
+            // The AI section's lines wrap (its how-to is long); lists are cut to a line.
+            let text = match settings.section {
+                Section::Ai => text,
+                _ => fit(&text, body.width as usize),
+            };
+            let line = Line::raw(text);
             if selected {
                 line.style(theme.selection())
             } else {

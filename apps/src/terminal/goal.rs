@@ -127,17 +127,22 @@ pub(super) fn answered(
             Ok(_) => Vec::new(),
             Err(e) => {
                 let run = term.plan.take();
-                let prefix = match run.as_ref().and_then(|r| r.not_a_command.clone()) {
-                    Some(command) => {
-                        format!("{command}: no such command, and it could not be planned")
+                let message = match (run.and_then(|r| r.not_a_command), e.code) {
+                    // A typo with no AI about: a short word, not the whole how-to.
+                    (Some(command), ErrorCode::Unavailable) => format!(
+                        "{command}: no such command (`help` lists them); no AI is set up to \
+                         plan it as a goal (`? goal` says how)"
+                    ),
+                    (Some(command), _) => format!(
+                        "{command}: no such command, and it could not be planned: {}",
+                        e.msg
+                    ),
+                    (None, ErrorCode::Forbidden) => {
+                        format!("plan: {} (this app may not plan)", e.msg)
                     }
-                    None => "plan".to_owned(),
+                    (None, _) => format!("plan: {}", e.msg),
                 };
-                let why = match e.code {
-                    ErrorCode::Forbidden => format!("{} (this app may not plan)", e.msg),
-                    _ => e.msg,
-                };
-                term.out.error(&format!("{prefix}: {why}"));
+                term.out.error(&message);
                 Vec::new()
             }
         },
