@@ -284,6 +284,12 @@ impl Hub {
         Ok(())
     }
 
+    /// Whether someone still waits for the answer to request `reply` (false once it was
+    /// answered, timed out, or its requester left).
+    pub fn awaited(&self, reply: u64) -> bool {
+        self.pending.lock().contains_key(&reply)
+    }
+
     fn expire(&self, reply: u64) {
         let Some(pending) = self.pending.lock().remove(&reply) else {
             return;

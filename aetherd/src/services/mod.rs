@@ -74,6 +74,7 @@ pub struct Incoming {
     pub origin: Option<u64>,
     /// Set on requests: where the answer goes.
     reply: Option<u64>,
+    hub: Arc<Hub>,
 }
 
 impl Incoming {
@@ -106,6 +107,23 @@ impl Incoming {
 
     pub fn is_request(&self) -> bool {
         self.reply.is_some()
+    }
+
+    /// Resolves once nobody waits for this request's answer any more (its requester gave
+    /// up or left), so long work for it can stop. Never resolves for an event.
+    pub fn gone(&self) -> impl Future<Output = ()> + Send + 'static {
+        let (hub, reply) = (self.hub.clone(), self.reply);
+        async move {
+            let Some(reply) = reply else {
+                return std::future::pending().await;
+            };
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                if !hub.awaited(reply) {
+                    return;
+                }
+            }
+        }
     }
 
     pub fn on_behalf(&self) -> OnBehalf {
@@ -238,6 +256,7 @@ impl Seat {
                         data: envelope.data.clone(),
                         origin: envelope.origin,
                         reply,
+                        hub: self.bus.hub.clone(),
                     });
                 }
                 Outbound::Answer { id, result } => {

@@ -1050,3 +1050,28 @@ async fn a_ten_megabyte_prompt_is_refused_and_the_daemon_goes_on() {
         .unwrap();
     assert_eq!(status.providers.len(), 1, "the daemon still answers");
 }
+
+#[tokio::test]
+async fn a_whole_answer_nobody_waits_for_any_more_is_stopped() {
+    let fake = FakeLlm::start().await;
+    fake.then(Reply::Silence);
+    // The provider would keep it a minute; the requester gives up after 300 ms.
+    let daemon = with_openai(&fake, |c| {
+        c.ai.idle_timeout_ms = 60_000;
+        c.ai.max_retries = 0;
+    })
+    .await;
+    let cli = daemon.owner().await.app("cli");
+    let started = Instant::now();
+    let gave_up = cli
+        .request_within(&whole("hi"), Some(Duration::from_millis(300)))
+        .await;
+    assert!(gave_up.is_err());
+    // The request is counted once it ends: well before the provider's minute.
+    wait_until("the request to stop", Duration::from_secs(5), async || {
+        let status = cli.request(&ai::Status::default()).await.unwrap();
+        status.usage.first().is_some_and(|u| u.requests == 1)
+    })
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

@@ -115,7 +115,7 @@ impl Handler for AiService {
             ai::Status::TOPIC => request.call(|ask| self.status(user_id, ask)).await,
             ai::Generate::TOPIC => {
                 request
-                    .call(|ask| self.generate(request.on_behalf(), ask))
+                    .call(|ask| self.generate(request.on_behalf(), ask, request.gone()))
                     .await
             }
             ai::Cancel::TOPIC => {
@@ -231,6 +231,7 @@ impl AiService {
         self: &Arc<Self>,
         on: OnBehalf,
         ask: ai::Generate,
+        gone: impl Future<Output = ()> + Send + 'static,
     ) -> Result<ai::GenerateAnswer, ErrorBody> {
         let size = ask.prompt.len() + ask.system.as_ref().map_or(0, String::len);
         if size > ai::MAX_PROMPT_BYTES {
@@ -275,6 +276,15 @@ impl AiService {
             .unwrap_or_default();
         if !ask.stream {
             let cancel = self.shutdown.child_token();
+            // Nobody waits for the answer any more: stop asking the provider for it.
+            let stop = cancel.clone();
+            self.tasks.spawn(async move {
+                tokio::select! {
+                    _ = gone => stop.cancel(),
+                    _ = stop.cancelled() => {}
+                }
+            });
+            let _done = cancel.clone().drop_guard();
             let mut streamed = 0;
             let result = self
                 .complete(provider_index, &prompt, &cancel, |text| {
