@@ -9,17 +9,24 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::{Value, json};
 
+use aether_proto::api::{Call, agent, ai, sys};
 use aether_proto::client::{AetherClient, AppHandle, ClientOptions, Endpoint, Subscription};
-use aether_proto::frame::{Auth, to_data};
+use aether_proto::frame::Auth;
 use aether_tests::fake_llm::{FakeLlm, Reply};
 
 use crate::DaemonProcess;
 
-async fn call(app: &AppHandle, topic: &str, data: Value) -> anyhow::Result<Value> {
-    let raw = app
-        .request_raw(topic, to_data(&data), Some(Duration::from_secs(60)))
-        .await?;
-    Ok(serde_json::from_str(raw.get())?)
+async fn call<C: Call>(app: &AppHandle, call: &C) -> anyhow::Result<C::Answer> {
+    Ok(app
+        .request_within(call, Some(Duration::from_secs(60)))
+        .await?)
+}
+
+/// A graph's spec from its JSON form (as a user writes one in a file).
+fn graph(spec: Value) -> anyhow::Result<agent::Run> {
+    Ok(agent::Run {
+        graph: serde_json::from_value(spec)?,
+    })
 }
 
 async fn owner(daemon: &DaemonProcess) -> anyhow::Result<AetherClient> {
@@ -72,13 +79,9 @@ pub async fn run() -> anyhow::Result<()> {
             })
             .collect();
         let started = Instant::now();
-        let answer = call(
-            &app,
-            "agent.run",
-            json!({ "graph": { "name": shape, "nodes": nodes } }),
-        )
-        .await?;
-        let id = answer["id"].as_str().context("no id")?.to_owned();
+        let id = call(&app, &graph(json!({ "name": shape, "nodes": nodes }))?)
+            .await?
+            .id;
         let state = until_over(&mut events, &id).await?;
         anyhow::ensure!(state == "done", "the {shape} graph ended {state}");
         let took = started.elapsed();
@@ -102,8 +105,11 @@ pub async fn run() -> anyhow::Result<()> {
         );
         call(
             &app,
-            "sys.user.add",
-            json!({ "name": user, "password": password }),
+            &sys::UserAdd {
+                name: user.clone(),
+                password: password.clone(),
+                admin: false,
+            },
         )
         .await?;
         let signed_in = AetherClient::connect(
@@ -117,24 +123,16 @@ pub async fn run() -> anyhow::Result<()> {
     let mut ids = Vec::new();
     for i in 0..100 {
         let runner = runners[i % runners.len()].app("cli");
-        let answer = call(
-            &runner,
-            "agent.run",
-            json!({ "graph": { "name": format!("interrupted {i}"), "nodes": [
-                { "id": "ask", "tool": "ai.generate", "args": { "prompt": "hi" }, "retries": 20 },
-            ]}}),
-        )
-        .await?;
-        ids.push((
-            i % runners.len(),
-            answer["id"].as_str().context("no id")?.to_owned(),
-        ));
+        let run = graph(json!({ "name": format!("interrupted {i}"), "nodes": [
+            { "id": "ask", "tool": "ai.generate", "args": { "prompt": "hi" }, "retries": 20 },
+        ]}))?;
+        ids.push((i % runners.len(), call(&runner, &run).await?.id));
     }
-    let attempts = |graph: &Value| graph["nodes"][0]["attempts"].as_u64().unwrap_or(0);
+    let attempts = |graph: &agent::Graph| graph.nodes.first().map_or(0, |n| n.attempts);
     let mut before = Vec::new();
     for (u, id) in &ids {
-        let graph = call(&runners[*u].app("cli"), "agent.get", json!({ "id": id })).await?;
-        before.push(attempts(&graph));
+        let got = call(&runners[*u].app("cli"), &agent::Get { id: id.clone() }).await?;
+        before.push(attempts(&got));
     }
     drop(events);
     drop(client);
@@ -166,8 +164,8 @@ pub async fn run() -> anyhow::Result<()> {
         );
         for i in waiting.clone() {
             let (u, id) = &ids[i];
-            let graph = call(&runners[*u].app("cli"), "agent.get", json!({ "id": id })).await?;
-            if attempts(&graph) > before[i] {
+            let got = call(&runners[*u].app("cli"), &agent::Get { id: id.clone() }).await?;
+            if attempts(&got) > before[i] {
                 waiting.remove(&i);
             }
         }
@@ -180,7 +178,7 @@ pub async fn run() -> anyhow::Result<()> {
         ms(resumed - listening)
     );
     for (u, id) in &ids {
-        let _ = call(&runners[*u].app("cli"), "agent.cancel", json!({ "id": id })).await;
+        let _ = call(&runners[*u].app("cli"), &agent::Cancel { id: id.clone() }).await;
     }
     Ok(())
 }
@@ -209,7 +207,15 @@ pub async fn ai_stream() -> anyhow::Result<()> {
     let client = owner(&daemon).await?;
     let app = client.app("cli");
     let mut stream = app.subscribe("ai.stream.>").await?;
-    call(&app, "ai.generate", json!({ "prompt": "count" })).await?;
+    call(
+        &app,
+        &ai::Generate {
+            prompt: "count".into(),
+            stream: true,
+            ..Default::default()
+        },
+    )
+    .await?;
     let mut arrived = Vec::with_capacity(PIECES);
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(30), stream.next_msg())

@@ -106,26 +106,10 @@ pub struct DaemonProcess {
 
 impl DaemonProcess {
     pub fn start(binary: Option<PathBuf>) -> anyhow::Result<DaemonProcess> {
-        let binary = binary.unwrap_or_else(|| {
-            std::env::current_exe()
-                .ok()
-                .and_then(|exe| exe.parent().map(|dir| dir.join("aetherd")))
-                .unwrap_or_else(|| PathBuf::from("aetherd"))
-        });
-        let home = tempfile::tempdir()?;
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = spawn(&binary, home.path(), port)?;
-        let socket = home.path().join("run/aetherd.sock");
-        Ok(DaemonProcess {
-            child,
-            binary,
-            _home: home,
-            port,
-            socket,
-        })
+        DaemonProcess::start_with_config(binary, "")
     }
 
-    /// A daemon whose `config.toml` is `config`.
+    /// A daemon whose `config.toml` is `config` (none when empty).
     pub fn start_with_config(
         binary: Option<PathBuf>,
         config: &str,
@@ -137,7 +121,9 @@ impl DaemonProcess {
                 .unwrap_or_else(|| PathBuf::from("aetherd"))
         });
         let home = tempfile::tempdir()?;
-        std::fs::write(home.path().join("config.toml"), config)?;
+        if !config.is_empty() {
+            std::fs::write(home.path().join("config.toml"), config)?;
+        }
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let child = spawn(&binary, home.path(), port)?;
         let socket = home.path().join("run/aetherd.sock");
