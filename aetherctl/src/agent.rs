@@ -130,42 +130,35 @@ pub async fn run(command: &AgentCommand, app: &AppHandle, json: bool) -> Result<
                 .map_err(Failure::from_client)?;
             follow(app, &mut events, id, json).await
         }
-        AgentCommand::Cancel { id } => {
-            let changed = call(app, &agent::Cancel { id: id.clone() }).await?;
-            print_answer(json, &changed, |c| {
-                format!("{}: {}", c.id, state_name(c.state))
-            });
-            Ok(())
-        }
+        AgentCommand::Cancel { id } => changed(app, &agent::Cancel { id: id.clone() }, json).await,
         AgentCommand::Approve { id, node } => {
-            let changed = call(
-                app,
-                &agent::Approve {
-                    id: id.clone(),
-                    node: node.clone(),
-                },
-            )
-            .await?;
-            print_answer(json, &changed, |c| {
-                format!("{}: {}", c.id, state_name(c.state))
-            });
-            Ok(())
+            let ask = agent::Approve {
+                id: id.clone(),
+                node: node.clone(),
+            };
+            changed(app, &ask, json).await
         }
         AgentCommand::Retry { id, node } => {
-            let changed = call(
-                app,
-                &agent::Retry {
-                    id: id.clone(),
-                    node: node.clone(),
-                },
-            )
-            .await?;
-            print_answer(json, &changed, |c| {
-                format!("{}: {}", c.id, state_name(c.state))
-            });
-            Ok(())
+            let ask = agent::Retry {
+                id: id.clone(),
+                node: node.clone(),
+            };
+            changed(app, &ask, json).await
         }
     }
+}
+
+/// cancel, approve, retry: send it, and say the graph's state after.
+async fn changed<C: aether_proto::api::Call<Answer = agent::Changed>>(
+    app: &AppHandle,
+    ask: &C,
+    json: bool,
+) -> Result<(), Failure> {
+    let changed = call(app, ask).await?;
+    print_answer(json, &changed, |c| {
+        format!("{}: {}", c.id, state_name(c.state))
+    });
+    Ok(())
 }
 
 fn read_spec(file: &str) -> Result<GraphSpec, Failure> {
