@@ -18,7 +18,7 @@ pub struct Manifest {
     pub id: String,
     /// Shown to people.
     pub name: String,
-    /// `MAJOR.MINOR.PATCH`.
+    /// A semantic version, `MAJOR.MINOR.PATCH`.
     pub version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -67,12 +67,16 @@ pub fn valid_app_id(id: &str) -> bool {
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
+/// A semantic version (`1.2.3`, `1.0.0-beta.1`; no leading zeros), at most 64 bytes.
+pub fn parse_version(v: &str) -> Option<semver::Version> {
+    if v.len() > 64 {
+        return None;
+    }
+    semver::Version::parse(v).ok()
+}
+
 fn valid_version(v: &str) -> bool {
-    let parts: Vec<&str> = v.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit()))
+    parse_version(v).is_some()
 }
 
 fn valid_entry(entry: &str) -> bool {
@@ -134,7 +138,10 @@ impl Manifest {
         if !valid_version(&self.version) {
             return Err((
                 "version",
-                format!("{:?} is not MAJOR.MINOR.PATCH", self.version),
+                format!(
+                    "{:?} is not a semantic version (MAJOR.MINOR.PATCH)",
+                    self.version
+                ),
             ));
         }
         if let Some((cap, _)) = self
@@ -227,6 +234,10 @@ mod tests {
         );
         assert_eq!(
             refuse(r#"{"id":"a","name":"A","version":"1.0"}"#).field,
+            "version"
+        );
+        assert_eq!(
+            refuse(r#"{"id":"a","name":"A","version":"01.0.0"}"#).field,
             "version"
         );
         assert_eq!(

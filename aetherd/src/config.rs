@@ -141,6 +141,49 @@ impl Default for ComputeLimits {
     }
 }
 
+/// The install service (`[apps]`): where apps come from, whom to trust, how large a bundle may be.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppsConfig {
+    /// Catalogs, in order: `builtin` (the sample apps inside aetherd), a folder holding an
+    /// `index.json`, or an `http(s)://` URL of one.
+    pub catalogs: Vec<String>,
+    /// What to do with unsigned bundles and unknown publishers.
+    pub signatures: SignaturePolicy,
+    /// Trusted publishers: name → ed25519 public key (32 bytes, base64).
+    pub publishers: std::collections::BTreeMap<String, String>,
+    /// The largest bundle accepted, packed and unpacked, and how many files it may hold.
+    pub max_bundle_mb: u64,
+    pub max_unpacked_mb: u64,
+    pub max_files: usize,
+    /// The longest a catalog's index or bundle may take to download.
+    pub fetch_timeout_ms: u64,
+}
+
+impl Default for AppsConfig {
+    fn default() -> Self {
+        AppsConfig {
+            catalogs: vec!["builtin".into()],
+            signatures: SignaturePolicy::Warn,
+            publishers: Default::default(),
+            max_bundle_mb: 16,
+            max_unpacked_mb: 64,
+            max_files: 256,
+            fetch_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// `require`: only bundles signed by a trusted publisher install; `warn`: others install after
+/// a warning in the consent prompt; `off`: signatures are not looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignaturePolicy {
+    Require,
+    Warn,
+    Off,
+}
+
 /// The AI service: its providers, timeouts, retries and quota (`[ai]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -329,6 +372,7 @@ pub struct Config {
     pub vfs: VfsLimits,
     pub compute: ComputeLimits,
     pub ai: AiConfig,
+    pub apps: AppsConfig,
 }
 
 /// The optional `config.toml`.
@@ -347,6 +391,7 @@ struct FileConfig {
     vfs: Option<VfsLimits>,
     compute: Option<ComputeLimits>,
     ai: Option<AiConfig>,
+    apps: Option<AppsConfig>,
 }
 
 pub use aether_proto::paths::{
@@ -398,6 +443,7 @@ impl Config {
             vfs: VfsLimits::default(),
             compute: ComputeLimits::default(),
             ai: AiConfig::default(),
+            apps: AppsConfig::default(),
             data_dir,
         }
     }
@@ -486,6 +532,9 @@ impl Config {
         if let Some(ai) = file.ai {
             self.ai = ai;
         }
+        if let Some(apps) = file.apps {
+            self.apps = apps;
+        }
         Ok(())
     }
 
@@ -502,6 +551,11 @@ impl Config {
             crate::identity::valid_user_name(&self.owner),
             "owner {:?} is not a valid user name",
             self.owner
+        );
+        let a = &self.apps;
+        anyhow::ensure!(
+            (1..=1024).contains(&a.max_bundle_mb) && (1..=4096).contains(&a.max_unpacked_mb),
+            "apps.max_bundle_mb must be 1 to 1024 and apps.max_unpacked_mb 1 to 4096"
         );
         let l = &self.limits;
         anyhow::ensure!(

@@ -112,6 +112,15 @@ fn start_services(
         compute,
         config.compute.clone(),
     )?;
+    services::apps::start(
+        Seat::join(bus, Service::Apps)?,
+        services::apps::Places {
+            apps: config.data_dir.join("apps"),
+        },
+        &config.apps,
+        store.clone(),
+        identity.clone(),
+    )?;
     // Last: graphs resumed at start call the services above.
     services::agent::start(Seat::join(bus, Service::Agent)?, store.clone());
     Ok(())

@@ -4,7 +4,8 @@
 //! Capabilities map to exact topics through one exhaustive `match` with no
 //! wildcard arm, so a new capability or service is denied until someone maps it.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -14,7 +15,7 @@ use notify::Watcher;
 use parking_lot::RwLock;
 use serde::Serialize;
 
-use aether_proto::api::{self, Call as _, agent, ai, session, sys, telemetry, vfs, vm};
+use aether_proto::api::{self, Call as _, agent, ai, apps, session, sys, telemetry, vfs, vm};
 use aether_proto::manifest::MAX_MANIFEST_BYTES;
 use aether_proto::{Capability, ErrorBody, ErrorCode, Manifest, ManifestError, Pattern, Topic};
 
@@ -109,7 +110,14 @@ fn capability_topics(cap: Capability) -> &'static [(u8, &'static str)] {
             (REQ, telemetry::RulesList::TOPIC),
             (REQ, telemetry::RulesRm::TOPIC),
         ],
-        Capability::AppsManage => &[(REQ, "apps.install"), (REQ, "apps.uninstall")],
+        Capability::AppsManage => &[
+            (REQ, apps::Catalog::TOPIC),
+            (REQ, apps::Inspect::TOPIC),
+            (REQ, apps::Install::TOPIC),
+            (REQ, apps::Update::TOPIC),
+            (REQ, apps::Uninstall::TOPIC),
+            (SUB, apps::EVENTS),
+        ],
         Capability::Session => &[
             (REQ, session::Save::TOPIC),
             (REQ, session::Load::TOPIC),
@@ -135,6 +143,7 @@ pub const OPEN_REQUESTS: &[&str] = &[
     sys::TokenRevoke::TOPIC,
     sys::Passwd::TOPIC,
     sys::PermsShow::TOPIC,
+    apps::List::TOPIC,
 ];
 
 /// The daemon's own services.
@@ -147,10 +156,11 @@ pub enum Service {
     Session,
     Ai,
     Agent,
+    Apps,
 }
 
 impl Service {
-    pub const ALL: [Service; 7] = [
+    pub const ALL: [Service; 8] = [
         Service::Sys,
         Service::Vfs,
         Service::Telemetry,
@@ -158,6 +168,7 @@ impl Service {
         Service::Session,
         Service::Ai,
         Service::Agent,
+        Service::Apps,
     ];
 }
 
@@ -171,6 +182,7 @@ pub fn service_topics(service: Service) -> &'static [&'static str] {
         Service::Session => api::session::TOPICS,
         Service::Ai => api::ai::TOPICS,
         Service::Agent => api::agent::TOPICS,
+        Service::Apps => api::apps::TOPICS,
     }
 }
 
@@ -181,7 +193,12 @@ fn service_requests(service: Service) -> &'static [&'static str] {
         Service::Compute => &[vfs::Rescan::TOPIC, vfs::Usage::TOPIC],
         // Embeddings for the user's semantic search.
         Service::Vfs => &[ai::Embed::TOPIC],
-        Service::Sys | Service::Telemetry | Service::Session | Service::Ai | Service::Agent => &[],
+        Service::Sys
+        | Service::Telemetry
+        | Service::Session
+        | Service::Ai
+        | Service::Agent
+        | Service::Apps => &[],
     }
 }
 
@@ -193,7 +210,8 @@ fn service_listens(service: Service) -> &'static [&'static str] {
         | Service::Compute
         | Service::Session
         | Service::Ai
-        | Service::Agent => &[],
+        | Service::Agent
+        | Service::Apps => &[],
         Service::Telemetry => &["telemetry.>"],
     }
 }
@@ -208,6 +226,7 @@ fn service_publishes(service: Service) -> &'static [&'static str] {
         Service::Session => &["telemetry.session.*"],
         Service::Ai => &["ai.stream.>", "telemetry.ai.*"],
         Service::Agent => &[agent::EVENTS],
+        Service::Apps => &[apps::EVENTS],
     }
 }
 
@@ -252,11 +271,54 @@ impl From<Denial> for ErrorBody {
     }
 }
 
-/// The loaded manifests.
+/// The loaded manifests: the manifests dir's (built-in and hand-placed apps, trusted as they
+/// are) and those the install service installed (usable by a user only as far as they granted).
 #[derive(Debug, Default)]
 pub struct Catalog {
+    /// Every app by id.
     pub apps: BTreeMap<String, Manifest>,
     pub errors: Vec<ManifestError>,
+    installed: Arc<InstalledApps>,
+    /// The installed apps no manifest in the dir hides.
+    from_store: BTreeSet<String>,
+}
+
+/// What the install service installed, and each user's grants.
+#[derive(Debug, Default)]
+pub struct InstalledApps {
+    /// App id → its manifest and the folder holding its bundle's files.
+    pub apps: BTreeMap<String, (Manifest, PathBuf)>,
+    /// (user, app) → the capabilities that user granted it.
+    pub grants: HashMap<(i64, String), BTreeSet<Capability>>,
+}
+
+impl Catalog {
+    /// Was `app` installed by the install service (rather than shipped or placed by hand)?
+    pub fn is_installed(&self, app: &str) -> bool {
+        self.from_store.contains(app)
+    }
+
+    /// The app as `user_id` may use it: an installed app's manifest keeps only the
+    /// capabilities that user granted; `None` when the user has not installed it.
+    pub fn effective(&self, user_id: i64, app: &str) -> Option<Cow<'_, Manifest>> {
+        let manifest = self.apps.get(app)?;
+        if !self.is_installed(app) {
+            return Some(Cow::Borrowed(manifest));
+        }
+        let granted = self.installed.grants.get(&(user_id, app.to_owned()))?;
+        let mut mine = manifest.clone();
+        mine.permissions.retain(|cap, _| granted.contains(cap));
+        Some(Cow::Owned(mine))
+    }
+
+    /// The folder an app's entry module is read from: `<manifests dir>/<id>` for apps placed
+    /// there, the installed bundle's folder for installed ones.
+    pub fn bundle_dir(&self, manifests_dir: &Path, app: &str) -> PathBuf {
+        match self.installed.apps.get(app) {
+            Some((_, dir)) if self.is_installed(app) => dir.clone(),
+            _ => manifests_dir.join(app),
+        }
+    }
 }
 
 /// A manifest's grants as people read them.
@@ -268,6 +330,10 @@ pub struct AppPermissions {
 
 pub struct Perms {
     dir: PathBuf,
+    /// The manifests dir as last read.
+    local: RwLock<Arc<Catalog>>,
+    installed: RwLock<Arc<InstalledApps>>,
+    /// The two together: what decisions read.
     catalog: RwLock<Arc<Catalog>>,
     generation: AtomicU64,
     audit: AuditLog,
@@ -278,6 +344,8 @@ impl Perms {
     pub fn load(dir: &Path, audit: AuditLog) -> Arc<Perms> {
         let perms = Arc::new(Perms {
             dir: dir.to_owned(),
+            local: RwLock::default(),
+            installed: RwLock::default(),
             catalog: RwLock::new(Arc::new(Catalog::default())),
             generation: AtomicU64::new(0),
             audit,
@@ -306,7 +374,41 @@ impl Perms {
             "manifests loaded from {}",
             self.dir.display()
         );
-        *self.catalog.write() = Arc::new(catalog);
+        *self.local.write() = Arc::new(catalog);
+        self.compose();
+    }
+
+    /// Take the install service's apps and grants (after an install, update or uninstall).
+    pub fn set_installed(&self, installed: InstalledApps) {
+        *self.installed.write() = Arc::new(installed);
+        self.compose();
+    }
+
+    /// The manifests dir's apps, then the installed ones (an id in both: the dir's wins).
+    fn compose(&self) {
+        let local = self.local.read().clone();
+        let installed = self.installed.read().clone();
+        let mut apps = local.apps.clone();
+        let mut errors = local.errors.clone();
+        let mut from_store = BTreeSet::new();
+        for (id, (manifest, _)) in &installed.apps {
+            if apps.contains_key(id) {
+                errors.push(ManifestError {
+                    file: format!("{}/{id}.json", self.dir.display()),
+                    field: "id".into(),
+                    problem: format!("hides the installed app {id:?}; remove one of them"),
+                });
+            } else {
+                apps.insert(id.clone(), manifest.clone());
+                from_store.insert(id.clone());
+            }
+        }
+        *self.catalog.write() = Arc::new(Catalog {
+            apps,
+            errors,
+            installed,
+            from_store,
+        });
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -398,9 +500,10 @@ impl Perms {
         }
     }
 
-    pub fn permissions_of(&self, app: &str) -> Option<AppPermissions> {
+    /// An app's grants as `user_id` may use them.
+    pub fn permissions_of(&self, user_id: i64, app: &str) -> Option<AppPermissions> {
         let catalog = self.catalog();
-        let manifest = catalog.apps.get(app)?.clone();
+        let manifest = catalog.effective(user_id, app)?.into_owned();
         let mut topics = vec![];
         for (cap, reason) in &manifest.permissions {
             for (ops, topic) in capability_topics(*cap) {
@@ -494,8 +597,14 @@ fn decide(
             "this token is bound to app {bound:?} and cannot act as {app:?}"
         ));
     }
-    let Some(manifest) = catalog.apps.get(app) else {
-        return forbidden(format!("no app {app:?} is installed"));
+    let Some(manifest) = catalog.effective(caller.user_id, app) else {
+        return match catalog.apps.contains_key(app) {
+            true => forbidden(format!(
+                "app {app:?} is not installed for {}: install it (and consent) in the App Store",
+                caller.user
+            )),
+            false => forbidden(format!("no app {app:?} is installed")),
+        };
     };
     if own_namespace(app).is_some_and(|own| own.covers(pattern)) {
         return Ok(());

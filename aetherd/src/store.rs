@@ -120,6 +120,26 @@ fn migrations() -> Migrations<'static> {
             PRIMARY KEY (graph_id, id)
         );",
         ),
+        // apps.*: installed apps (one version per id, shared) and each user's consent.
+        M::up(
+            "CREATE TABLE apps (
+            id TEXT PRIMARY KEY,
+            version TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            manifest TEXT NOT NULL,
+            signature TEXT NOT NULL,
+            installed_by INTEGER,
+            installed_ms INTEGER NOT NULL
+        );
+        CREATE TABLE app_grants (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+            version TEXT NOT NULL,
+            capabilities TEXT NOT NULL,
+            granted_ms INTEGER NOT NULL,
+            PRIMARY KEY (user_id, app_id)
+        );",
+        ),
     ])
 }
 

@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod ai;
+pub mod apps;
 pub mod session;
 pub mod sys;
 pub mod telemetry;
@@ -68,6 +69,7 @@ pub fn all_calls() -> impl Iterator<Item = &'static CallInfo> {
         .chain(vm::CALLS)
         .chain(telemetry::CALLS)
         .chain(session::CALLS)
+        .chain(apps::CALLS)
 }
 
 #[cfg(test)]
@@ -93,6 +95,7 @@ mod tests {
             .chain(vm::TOPICS)
             .chain(telemetry::TOPICS)
             .chain(session::TOPICS)
+            .chain(apps::TOPICS)
             .copied()
             .collect();
         assert_eq!(seen, topics, "CALLS and TOPICS name the same topics");

@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod ai;
+pub mod apps;
 pub mod compute;
 pub mod session;
 pub mod sys;
@@ -363,11 +364,7 @@ impl Requester {
     /// Would `on.app` be allowed to request `topic` itself? The check `request_as` makes.
     pub fn check_as(&self, on: &OnBehalf, topic: &Topic) -> Result<Arc<Caller>, ErrorBody> {
         // The app's own rights and nothing more: as if that app sent the request itself.
-        let acting = Arc::new(Caller {
-            bound_app: Some(on.app.clone()),
-            token_expires_at: None,
-            ..(*on.caller).clone()
-        });
+        let acting = self.rebind(on);
         self.perms
             .check(&acting, &on.app, Op::Req, &topic.as_pattern())?;
         Ok(acting)
@@ -444,6 +441,101 @@ impl Requester {
                 "the service stopped before the answer",
             ))
         })
+    }
+}
+
+impl Requester {
+    /// Publish as `on.app` acting for `on.caller`, through the permission check its own
+    /// `pub` frame would pass. Returns how many listeners it reached.
+    pub fn publish_as(&self, on: &OnBehalf, topic: &Topic, data: Data) -> Result<usize, ErrorBody> {
+        let acting = self.rebind(on);
+        self.perms
+            .check(&acting, &on.app, Op::Pub, &topic.as_pattern())?;
+        let ns = Namespace::of(topic.root(), acting.user_id);
+        let mut envelope = Envelope::new(topic.clone(), on.caller.clone(), on.app.clone(), data);
+        envelope.origin = on.origin;
+        Ok(self.hub.publish(ns, Arc::new(envelope)))
+    }
+
+    /// A participant of its own that subscribes as `on.app` for `on.caller` (a guest
+    /// program's subscriptions); it leaves the hub when dropped.
+    pub fn listener(&self, on: &OnBehalf, capacity: usize) -> Listener {
+        let (outbox, rx) = self.hub.participant(OutboxKind::Service, capacity);
+        Listener {
+            hub: self.hub.clone(),
+            perms: self.perms.clone(),
+            acting: self.rebind(on),
+            app: on.app.clone(),
+            outbox,
+            rx,
+            subs: vec![],
+        }
+    }
+
+    fn rebind(&self, on: &OnBehalf) -> Arc<Caller> {
+        Arc::new(Caller {
+            bound_app: Some(on.app.clone()),
+            token_expires_at: None,
+            ..(*on.caller).clone()
+        })
+    }
+}
+
+/// Subscriptions made as one app for one user, each through the permission check.
+pub struct Listener {
+    hub: Arc<Hub>,
+    perms: Arc<Perms>,
+    acting: Arc<Caller>,
+    app: String,
+    outbox: Arc<Outbox>,
+    rx: mpsc::Receiver<Outbound>,
+    subs: Vec<(Namespace, Pattern, u64)>,
+}
+
+/// The most subscriptions one listener holds.
+pub const LISTENER_SUBS: usize = 64;
+
+impl Listener {
+    pub fn subscribe(&mut self, pattern: &Pattern) -> Result<u64, ErrorBody> {
+        self.perms
+            .check(&self.acting, &self.app, Op::Sub, pattern)?;
+        if self.subs.len() >= LISTENER_SUBS {
+            return Err(ErrorBody::new(
+                ErrorCode::RateLimited,
+                format!("at most {LISTENER_SUBS} subscriptions"),
+            ));
+        }
+        let ns = match pattern.literal_root() {
+            Some(root) => Namespace::of(root, self.acting.user_id),
+            None => Namespace::User(self.acting.user_id),
+        };
+        let sub = self.subs.len() as u64 + 1;
+        let target = Target {
+            outbox: self.outbox.clone(),
+            sub,
+        };
+        self.hub.subscribe(ns, pattern, target, false);
+        self.subs.push((ns, pattern.clone(), sub));
+        Ok(sub)
+    }
+
+    /// The next publication: (subscription, topic, data).
+    pub async fn next(&mut self) -> Option<(u64, Topic, Data)> {
+        loop {
+            if let Outbound::Deliver { sub, envelope, .. } = self.rx.recv().await? {
+                return Some((sub, envelope.topic.clone(), envelope.data.clone()));
+            }
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        for (ns, pattern, sub) in self.subs.drain(..) {
+            self.hub
+                .unsubscribe(ns, &pattern, self.outbox.id, sub, false);
+        }
+        self.hub.participant_gone(self.outbox.id);
     }
 }
 

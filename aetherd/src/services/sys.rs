@@ -73,7 +73,11 @@ impl Handler for Sys {
                     .await
             }
             sys::Passwd::TOPIC => request.call(|ask| self.passwd(request, ask)).await,
-            sys::PermsShow::TOPIC => request.call(|ask| self.perms_show(ask)).await,
+            sys::PermsShow::TOPIC => {
+                request
+                    .call(|ask| self.perms_show(request.caller.user_id, ask))
+                    .await
+            }
             sys::DaemonStop::TOPIC => request.call(|_: sys::DaemonStop| self.stop(request)).await,
             sys::AuditList::TOPIC => request.call(|ask| self.audit_list(request, ask)).await,
             _ => Err(request.unknown()),
@@ -286,7 +290,11 @@ impl Sys {
         })
     }
 
-    async fn perms_show(&self, ask: sys::PermsShow) -> Result<PermsAnswer, ErrorBody> {
+    async fn perms_show(
+        &self,
+        caller_id: i64,
+        ask: sys::PermsShow,
+    ) -> Result<PermsAnswer, ErrorBody> {
         let catalog = self.perms.catalog();
         let errors: Vec<String> = catalog.errors.iter().map(ToString::to_string).collect();
         let Some(app) = ask.app else {
@@ -302,7 +310,7 @@ impl Sys {
                 .collect();
             return Ok(PermsAnswer::All { apps, errors });
         };
-        match self.perms.permissions_of(&app) {
+        match self.perms.permissions_of(caller_id, &app) {
             Some(perms) => Ok(PermsAnswer::App {
                 app: perms.manifest,
                 grants: perms.topics,

@@ -1,6 +1,6 @@
-//! Installed apps' entry modules. An app is installed when its manifest is in
-//! the manifests dir; its files (the bundle) live beside it in `<id>/`, and the
-//! manifest's `entry` names the module inside that directory.
+//! Installed apps' entry modules. An app's files (its bundle) live in one folder:
+//! `<manifests dir>/<id>/` for an app placed there by hand, the install service's
+//! folder for an installed one; the manifest's `entry` names the module inside it.
 
 use std::io::Read;
 use std::path::Path;
@@ -11,11 +11,7 @@ use aether_proto::{ErrorBody, ErrorCode, Manifest};
 ///
 /// The bundle is opened as a capability (cap-std), so neither the entry path
 /// nor a symlink inside the bundle can lead out of it.
-pub fn read_entry(
-    manifests_dir: &Path,
-    app: &Manifest,
-    max_bytes: u64,
-) -> Result<Vec<u8>, ErrorBody> {
+pub fn read_entry(bundle: &Path, app: &Manifest, max_bytes: u64) -> Result<Vec<u8>, ErrorBody> {
     let Some(entry) = app.entry.as_deref() else {
         return Err(ErrorBody::new(
             ErrorCode::BadFrame,
@@ -25,7 +21,6 @@ pub fn read_entry(
             ),
         ));
     };
-    let bundle = manifests_dir.join(&app.id);
     let missing = || {
         ErrorBody::new(
             ErrorCode::NotFound,
@@ -46,7 +41,7 @@ pub fn read_entry(
             ),
         )
     };
-    let dir = cap_std::fs::Dir::open_ambient_dir(&bundle, cap_std::ambient_authority())
+    let dir = cap_std::fs::Dir::open_ambient_dir(bundle, cap_std::ambient_authority())
         .map_err(|_| missing())?;
     // Looked at before opening: opening a FIFO would block. The entry must be a plain file.
     let kind = dir.symlink_metadata(entry).map_err(|e| match e.kind() {
@@ -121,28 +116,31 @@ mod tests {
         std::os::unix::fs::symlink("../secret.wasm", dir.path().join("hello/out.wasm")).unwrap();
 
         assert_eq!(
-            read_entry(dir.path(), &app(Some("main.wasm")), 1 << 20).unwrap(),
+            read_entry(&dir.path().join("hello"), &app(Some("main.wasm")), 1 << 20).unwrap(),
             b"\0asm"
         );
-        let escaped = read_entry(dir.path(), &app(Some("out.wasm")), 1 << 20).unwrap_err();
+        let escaped =
+            read_entry(&dir.path().join("hello"), &app(Some("out.wasm")), 1 << 20).unwrap_err();
         assert_eq!(escaped.code, ErrorCode::Forbidden, "{}", escaped.msg);
-        let missing = read_entry(dir.path(), &app(Some("gone.wasm")), 1 << 20).unwrap_err();
+        let missing =
+            read_entry(&dir.path().join("hello"), &app(Some("gone.wasm")), 1 << 20).unwrap_err();
         assert_eq!(missing.code, ErrorCode::NotFound);
         assert!(missing.msg.contains("gone.wasm"), "{}", missing.msg);
-        let built_in = read_entry(dir.path(), &app(None), 1 << 20).unwrap_err();
+        let built_in = read_entry(&dir.path().join("hello"), &app(None), 1 << 20).unwrap_err();
         assert_eq!(built_in.code, ErrorCode::BadFrame);
         let status = std::process::Command::new("mkfifo")
             .arg(dir.path().join("hello/pipe.wasm"))
             .status()
             .unwrap();
         assert!(status.success());
-        let fifo = read_entry(dir.path(), &app(Some("pipe.wasm")), 1 << 20).unwrap_err();
+        let fifo =
+            read_entry(&dir.path().join("hello"), &app(Some("pipe.wasm")), 1 << 20).unwrap_err();
         assert_eq!(
             fifo.code,
             ErrorCode::Forbidden,
             "a FIFO is refused, not opened"
         );
-        let big = read_entry(dir.path(), &app(Some("main.wasm")), 2).unwrap_err();
+        let big = read_entry(&dir.path().join("hello"), &app(Some("main.wasm")), 2).unwrap_err();
         assert_eq!(big.code, ErrorCode::TooLarge);
     }
 }

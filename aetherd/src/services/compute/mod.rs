@@ -9,6 +9,7 @@
 
 mod bundle;
 mod guard;
+mod host;
 mod output;
 mod runtime;
 
@@ -33,6 +34,7 @@ use super::{Handler, Incoming, OnBehalf, Publisher, Reply, Requester, Seat};
 use crate::config::{ComputeLimits, UserRoots};
 use crate::perms::Perms;
 use guard::Budget;
+use host::GuestBus;
 use output::{ChannelOutput, OutputLimit, Stream};
 use runtime::{Ending, Outcome, RunSpec, Runtime};
 
@@ -142,6 +144,8 @@ fn internal(e: impl std::fmt::Display) -> ErrorBody {
 /// What a `vm.run` resolved to: the program's name, its app, and its limits.
 struct Plan {
     name: String,
+    /// Where an installed app's entry is read from.
+    bundle: std::path::PathBuf,
     manifest: aether_proto::Manifest,
     files: FileAccess,
     limits: vm::JobLimits,
@@ -260,7 +264,7 @@ impl Compute {
         let wasm = match &req.path {
             Some(path) => self.read_module(request, path).await?,
             None => {
-                let (dir, target) = (self.places.manifests.clone(), plan.manifest.clone());
+                let (dir, target) = (plan.bundle.clone(), plan.manifest.clone());
                 tokio::task::spawn_blocking(move || {
                     bundle::read_entry(&dir, &target, MAX_MODULE_BYTES)
                 })
@@ -321,6 +325,14 @@ impl Compute {
             timeout: Duration::from_millis(plan.limits.timeout_ms),
             output: self.sink(request, &job, u64::from(plan.limits.output_kb) << 10),
             kill: job.kill.clone(),
+            // An installed app's program acts on the bus as that app, for this user.
+            bus: req.installed.as_ref().map(|app| {
+                let on = OnBehalf {
+                    app: app.clone(),
+                    ..request.on_behalf()
+                };
+                GuestBus::new(self.requester.clone(), on, job.kill.clone())
+            }),
         };
         self.start(job, spec, queued, request.on_behalf());
         Ok(vm::RunAnswer {
@@ -334,8 +346,9 @@ impl Compute {
     /// What to run, with which limits and access to files.
     fn plan(&self, request: &Incoming, req: &vm::Run) -> Result<Plan, ErrorBody> {
         let limits = &self.limits;
+        let user_id = request.caller.user_id;
         let catalog = self.perms.catalog();
-        let caller_app = catalog.apps.get(&request.app).ok_or_else(|| {
+        let caller_app = catalog.effective(user_id, &request.app).ok_or_else(|| {
             ErrorBody::new(
                 ErrorCode::Forbidden,
                 format!("no app {:?} is installed", request.app),
@@ -344,12 +357,18 @@ impl Compute {
         // An installed app's entry runs with its own limits, and with the files both it and
         // the app starting it may touch: launching never widens what the launcher can do.
         let (name, manifest, files) = match (&req.path, &req.installed) {
-            (Some(path), None) => (path.clone(), caller_app, files_allowed(caller_app)),
+            (Some(path), None) => {
+                let files = files_allowed(&caller_app);
+                (path.clone(), caller_app, files)
+            }
             (None, Some(id)) => {
-                let target = catalog.apps.get(id).ok_or_else(|| {
-                    ErrorBody::new(ErrorCode::NotFound, format!("no app {id:?} is installed"))
+                let target = catalog.effective(user_id, id).ok_or_else(|| {
+                    ErrorBody::new(
+                        ErrorCode::NotFound,
+                        format!("no app {id:?} is installed for you"),
+                    )
                 })?;
-                let files = files_allowed(caller_app).min(files_allowed(target));
+                let files = files_allowed(&caller_app).min(files_allowed(&target));
                 (id.clone(), target, files)
             }
             _ => {
@@ -380,7 +399,8 @@ impl Compute {
         };
         Ok(Plan {
             name,
-            manifest: manifest.clone(),
+            bundle: catalog.bundle_dir(&self.places.manifests, &manifest.id),
+            manifest: manifest.into_owned(),
             files,
             limits,
         })

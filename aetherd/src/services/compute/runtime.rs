@@ -17,9 +17,11 @@ use wasmtime::{
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
+use aether_proto::api::apps::{HOST_FUNCTIONS, HOST_MODULE};
 use aether_proto::{ErrorBody, ErrorCode};
 
 use super::guard::{self, Budget, Guard, Trampoline};
+use super::host::{self, GuestBus};
 use super::output::{ChannelOutput, OutputLimit, Stream};
 
 /// How often the epoch ticks: deadlines and kills act within this.
@@ -64,6 +66,8 @@ pub struct RunSpec {
     pub timeout: Duration,
     pub output: ChannelOutput,
     pub kill: Arc<AtomicBool>,
+    /// An installed app's program reaches the bus as that app.
+    pub bus: Option<GuestBus>,
 }
 
 pub struct Runtime {
@@ -80,6 +84,8 @@ pub struct Host {
     wasi: WasiP1Ctx,
     limits: Limits,
     pub(super) guard: Guard,
+    /// The `aether` host interface's state: installed apps' programs only.
+    pub(super) bus: Option<GuestBus>,
 }
 
 /// A compiled module linked against the sandbox's imports, ready to instantiate.
@@ -127,6 +133,7 @@ impl Runtime {
         p1::add_to_linker_sync(&mut linker, |host| &mut host.wasi)?;
         let trampoline = Trampoline::new(&engine, linker.clone())?;
         guard::add_to_linker(&mut linker)?;
+        host::add_to_linker(&mut linker)?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let runtime = Arc::new(Runtime {
@@ -223,13 +230,13 @@ impl Runtime {
                 ));
             }
         }
-        // The sandbox provides WASI preview1 and nothing else: no sockets, no host calls.
-        if let Some(import) = module
-            .imports()
-            .find(|i| i.module() != "wasi_snapshot_preview1")
-        {
+        // The sandbox provides WASI preview1 and the bus interface, nothing else: no sockets.
+        if let Some(import) = module.imports().find(|i| {
+            i.module() != "wasi_snapshot_preview1"
+                && !(i.module() == HOST_MODULE && HOST_FUNCTIONS.contains(&i.name()))
+        }) {
             return Err(bad_module(format!(
-                "the module imports `{}::{}`, which the sandbox does not provide (only WASI preview1)",
+                "the module imports `{}::{}`, which the sandbox does not provide (only WASI preview1 and `aether`)",
                 import.module(),
                 import.name()
             )));
@@ -272,6 +279,10 @@ impl Runtime {
                 hit: false,
             },
             guard: Guard::new(spec.budget, deadline, spec.kill.clone()),
+            bus: spec.bus.map(|mut bus| {
+                bus.deadline = deadline;
+                bus
+            }),
         };
         let mut store = Store::new(&self.engine, host);
         store.limiter(|host| &mut host.limits);
