@@ -6,6 +6,7 @@
 mod account;
 mod agent;
 mod ai;
+mod apps;
 mod bus;
 mod connect;
 mod daemon;
@@ -104,6 +105,10 @@ enum Command {
     /// TaskGraphs: plan, run FILE, list, status, watch, cancel, approve, retry.
     #[command(subcommand)]
     Agent(agent::AgentCommand),
+    /// Apps: catalog, info, install (asks your consent; --yes for scripts), update,
+    /// uninstall, list.
+    #[command(subcommand)]
+    Apps(apps::AppsCommand),
 }
 
 /// Why a command failed, and so its exit code.
@@ -248,5 +253,6 @@ async fn execute(command: &Command, app: &AppHandle, json: bool) -> Result<(), F
         Command::Audit(audit) => daemon::audit(audit, app, json).await,
         Command::Ai(command) => ai::run(command, app, json).await,
         Command::Agent(command) => agent::run(command, app, json).await,
+        Command::Apps(command) => apps::run(command, app, json).await,
     }
 }

@@ -6,6 +6,7 @@
 
 mod agent;
 mod ai;
+mod apps;
 mod auth;
 mod bad_frames;
 mod bus;

@@ -41,7 +41,6 @@ pub struct GuestBus {
     kill: Arc<AtomicBool>,
     pub(super) deadline: Instant,
     listener: Option<Listener>,
-    held: Vec<u8>,
 }
 
 impl GuestBus {
@@ -53,7 +52,6 @@ impl GuestBus {
             kill,
             deadline: Instant::now() + Duration::from_secs(3600),
             listener: None,
-            held: vec![],
         }
     }
 
@@ -123,22 +121,13 @@ fn text(
 
 /// Hold `outcome` for `result`: its length, negative for an error.
 fn hold(caller: &mut Caller<'_, Host>, outcome: Result<Vec<u8>, ErrorBody>) -> i32 {
-    let Some(bus) = caller.data_mut().bus.as_mut() else {
-        return 0;
+    let (bytes, sign) = match outcome {
+        Ok(bytes) => (bytes, 1),
+        Err(e) => (serde_json::to_vec(&e).unwrap_or_default(), -1),
     };
-    match outcome {
-        Ok(bytes) => {
-            let n = bytes.len().min(i32::MAX as usize) as i32;
-            bus.held = bytes;
-            n
-        }
-        Err(e) => {
-            let bytes = serde_json::to_vec(&e).unwrap_or_default();
-            let n = bytes.len().min(i32::MAX as usize) as i32;
-            bus.held = bytes;
-            -n
-        }
-    }
+    let n = bytes.len().min(i32::MAX as usize) as i32;
+    caller.data_mut().held = bytes;
+    sign * n
 }
 
 /// The guest's bus, or why it has none.
@@ -227,10 +216,7 @@ fn next(caller: &mut Caller<'_, Host>, timeout_ms: i32) -> Result<Option<Vec<u8>
 }
 
 fn copy_result(caller: &mut Caller<'_, Host>, ptr: i32, len: i32) -> wasmtime::Result<i32> {
-    let held = match caller.data_mut().bus.as_mut() {
-        Some(bus) => std::mem::take(&mut bus.held),
-        None => return Ok(0),
-    };
+    let held = std::mem::take(&mut caller.data_mut().held);
     let memory = caller
         .get_export("memory")
         .and_then(|e| e.into_memory())
@@ -242,9 +228,7 @@ fn copy_result(caller: &mut Caller<'_, Host>, ptr: i32, len: i32) -> wasmtime::R
         .get_mut(ptr..ptr.saturating_add(n))
         .map(|dest| dest.copy_from_slice(&held[..n]))
         .is_some();
-    if let Some(bus) = caller.data_mut().bus.as_mut() {
-        bus.held = held;
-    }
+    caller.data_mut().held = held;
     Ok(if copied { n as i32 } else { -1 })
 }
 

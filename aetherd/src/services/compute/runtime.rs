@@ -86,6 +86,8 @@ pub struct Host {
     pub(super) guard: Guard,
     /// The `aether` host interface's state: installed apps' programs only.
     pub(super) bus: Option<GuestBus>,
+    /// The last answer, message or error a host call made, for the guest to copy out.
+    pub(super) held: Vec<u8>,
 }
 
 /// A compiled module linked against the sandbox's imports, ready to instantiate.
@@ -283,6 +285,7 @@ impl Runtime {
                 bus.deadline = deadline;
                 bus
             }),
+            held: Vec::new(),
         };
         let mut store = Store::new(&self.engine, host);
         store.limiter(|host| &mut host.limits);

@@ -1,0 +1,770 @@
+//! The install service: catalogs, consent, updates, uninstalls, every malicious bundle in the
+//! test set refused with a clear reason and nothing left half installed, and installed apps'
+//! programs on the bus through the `aether` host interface.
+
+use std::path::Path;
+use std::time::Duration;
+
+use aether_proto::ErrorCode;
+use aether_proto::client::{AppHandle, ClientError, Subscription};
+use aether_tests::bundles::{self, Entry, Publisher};
+use aether_tests::{TestDaemon, expect_code};
+use aetherd::config::SignaturePolicy;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Value, json};
+
+async fn req(app: &AppHandle, topic: &str, data: Value) -> Result<Value, ClientError> {
+    app.request_json(topic, &data).await
+}
+
+/// Install a bundle's bytes with this consent.
+async fn install_bytes(
+    app: &AppHandle,
+    bytes: &[u8],
+    consent: &[&str],
+) -> Result<Value, ClientError> {
+    req(
+        app,
+        "apps.install",
+        json!({ "data": BASE64.encode(bytes), "consent": consent }),
+    )
+    .await
+}
+
+/// The bundle folders on disk, as `id/sha256`.
+fn shelf(d: &TestDaemon) -> Vec<String> {
+    let root = d.config().data_dir.join("apps");
+    let mut out = vec![];
+    for app in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        for version in std::fs::read_dir(app.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            out.push(format!(
+                "{}/{}",
+                app.file_name().to_string_lossy(),
+                version.file_name().to_string_lossy()
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+async fn installed_ids(app: &AppHandle) -> Vec<String> {
+    let list = req(app, "apps.list", json!({})).await.unwrap();
+    list["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["built_in"] == false)
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Run an installed app to its end: (stdout, stderr, exit code).
+async fn run_installed(app: &AppHandle, id: &str, args: &[&str]) -> (String, String, i64) {
+    let mut events: Subscription = app.subscribe("vm.job.>").await.unwrap();
+    let started = req(app, "vm.run", json!({ "installed": id, "args": args }))
+        .await
+        .unwrap();
+    let job = started["job"].as_str().unwrap().to_owned();
+    let (mut out, mut err) = (String::new(), String::new());
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(30), events.next_msg())
+            .await
+            .expect("the job ends")
+            .expect("subscribed");
+        let Some(kind) = msg.topic.strip_prefix(&format!("vm.job.{job}.")) else {
+            continue;
+        };
+        let data: Value = Subscription::decode(&msg).unwrap();
+        match kind {
+            "stdout" => out.push_str(data["data"].as_str().unwrap()),
+            "stderr" => err.push_str(data["data"].as_str().unwrap()),
+            _ => return (out, err, data["code"].as_i64().unwrap_or(-1)),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sample_app_from_the_builtin_catalog_installs_with_consent_runs_and_uninstalls() {
+    let d = TestDaemon::start().await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+
+    let catalog = req(&cli, "apps.catalog", json!({})).await.unwrap();
+    let ids: Vec<&str> = catalog["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    for sample in ["ask", "todo", "wordcount"] {
+        assert!(ids.contains(&sample), "{catalog}");
+    }
+    let found = req(&cli, "apps.catalog", json!({ "query": "COUNT words" }))
+        .await
+        .unwrap();
+    assert_eq!(found["apps"].as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(
+        found["apps"][0]["capabilities"][0]["capability"],
+        "vfs_read"
+    );
+
+    // Without consent nothing is installed, and the refusal names what is asked and why.
+    let refused = expect_code(
+        req(&cli, "apps.install", json!({ "id": "wordcount" })).await,
+        ErrorCode::Forbidden,
+    );
+    assert!(
+        refused.contains("consent") && refused.contains("vfs_read"),
+        "{refused}"
+    );
+    assert!(installed_ids(&cli).await.is_empty());
+    assert!(shelf(&d).is_empty());
+    let info = req(&cli, "apps.inspect", json!({ "id": "wordcount" }))
+        .await
+        .unwrap();
+    assert_eq!(info["needs_consent"], json!(["vfs_read"]), "{info}");
+    assert_eq!(info["signature"]["state"], "unsigned");
+
+    let done = req(
+        &cli,
+        "apps.install",
+        json!({ "id": "wordcount", "consent": ["vfs_read"] }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done["granted"], json!(["vfs_read"]), "{done}");
+    assert_eq!(installed_ids(&cli).await, ["wordcount"]);
+    assert_eq!(shelf(&d).len(), 1);
+
+    // It runs and its bus requests read the user's files as the app.
+    req(
+        &cli,
+        "vfs.write",
+        json!({ "path": "/notes.txt", "data": "one two two\nthree\n" }),
+    )
+    .await
+    .unwrap();
+    let (out, err, code) = run_installed(&cli, "wordcount", &["/notes.txt"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("2 lines, 4 words") && out.contains("two (2)"),
+        "{out}"
+    );
+
+    // A token bound to the app goes with it.
+    let token = req(&cli, "sys.token.create", json!({ "app": "wordcount" }))
+        .await
+        .unwrap();
+    assert!(token["token"].is_string());
+    let gone = req(&cli, "apps.uninstall", json!({ "id": "wordcount" }))
+        .await
+        .unwrap();
+    assert_eq!(gone["files_removed"], true, "{gone}");
+    assert_eq!(gone["tokens_revoked"], 1, "{gone}");
+    assert!(installed_ids(&cli).await.is_empty());
+    assert!(shelf(&d).is_empty());
+    expect_code(
+        req(&cli, "vm.run", json!({ "installed": "wordcount" })).await,
+        ErrorCode::NotFound,
+    );
+    expect_code(
+        req(&cli, "apps.uninstall", json!({ "id": "editor" })).await,
+        ErrorCode::Conflict,
+    );
+}
+
+/// Each bad bundle, the code it gets, and a word its refusal must name.
+fn malicious() -> Vec<(&'static str, Vec<u8>, ErrorCode, &'static str)> {
+    let good_manifest = bundles::manifest("evil", "1.0.0", &["vfs_read"]);
+    let manifest = serde_json::to_vec(&good_manifest).unwrap();
+    let module = bundles::noop_module();
+    let with = |extra: Entry| {
+        bundles::tar_gz(&[
+            Entry::File("manifest.json", &manifest),
+            Entry::File("app.wasm", &module),
+            extra,
+        ])
+    };
+    let bad_manifest = |m: Value| bundles::bundle(&m, &module);
+    let bad_module = |wasm: &[u8]| bundles::bundle(&good_manifest, wasm);
+    let forbidden_import = wat::parse_str(
+        r#"(module (import "env" "connect" (func)) (memory (export "memory") 1) (func (export "_start")))"#,
+    )
+    .unwrap();
+    let component = b"\0asm\x0d\x00\x01\x00".to_vec();
+    let mut unknown_cap = good_manifest.clone();
+    unknown_cap["permissions"] = json!({ "root_shell": "everything" });
+    let mut admin = good_manifest.clone();
+    admin["permissions"] = json!({ "admin": "manage users" });
+    let mut builtin = good_manifest.clone();
+    builtin["id"] = json!("editor");
+    let mut bad_version = good_manifest.clone();
+    bad_version["version"] = json!("1.0");
+    // 40 MiB of zeros packs into a few KiB; the daemon here unpacks at most 8 MiB.
+    let zeros = vec![0u8; 40 << 20];
+    let bomb = with(Entry::File("padding.bin", &zeros));
+    vec![
+        (
+            "not gzip",
+            b"PK\x03\x04 a zip".to_vec(),
+            ErrorCode::BadFrame,
+            "tar.gz",
+        ),
+        (
+            "gzip of garbage",
+            bundles::gzip(b"not a tar archive at all, no"),
+            ErrorCode::BadFrame,
+            "tar",
+        ),
+        (
+            "parent dir",
+            with(Entry::RawName(b"../../escape.txt", b"x")),
+            ErrorCode::BadFrame,
+            "`..`",
+        ),
+        (
+            "absolute",
+            with(Entry::RawName(b"/etc/cron.d/x", b"x")),
+            ErrorCode::BadFrame,
+            "absolute",
+        ),
+        (
+            "symlink",
+            with(Entry::Symlink("link", "/etc/passwd")),
+            ErrorCode::BadFrame,
+            "symbolic link",
+        ),
+        (
+            "hard link",
+            with(Entry::HardLink("hard", "/etc/shadow")),
+            ErrorCode::BadFrame,
+            "hard link",
+        ),
+        (
+            "device",
+            with(Entry::CharDevice("dev")),
+            ErrorCode::BadFrame,
+            "device",
+        ),
+        (
+            "fifo",
+            with(Entry::Fifo("pipe")),
+            ErrorCode::BadFrame,
+            "FIFO",
+        ),
+        (
+            "twice",
+            with(Entry::File("app.wasm", b"again")),
+            ErrorCode::BadFrame,
+            "twice",
+        ),
+        (
+            "no manifest",
+            bundles::tar_gz(&[Entry::File("app.wasm", &module)]),
+            ErrorCode::BadFrame,
+            "manifest.json",
+        ),
+        (
+            "unknown capability",
+            bad_manifest(unknown_cap),
+            ErrorCode::BadFrame,
+            "root_shell",
+        ),
+        (
+            "bad version",
+            bad_manifest(bad_version),
+            ErrorCode::BadFrame,
+            "version",
+        ),
+        ("admin", bad_manifest(admin), ErrorCode::Forbidden, "admin"),
+        (
+            "built-in id",
+            bad_manifest(builtin),
+            ErrorCode::Conflict,
+            "built-in",
+        ),
+        (
+            "not wasm",
+            bad_module(b"#!/bin/sh\nrm -rf ~\n"),
+            ErrorCode::BadFrame,
+            "not a WebAssembly module",
+        ),
+        (
+            "forbidden import",
+            bad_module(&forbidden_import),
+            ErrorCode::BadFrame,
+            "env::connect",
+        ),
+        (
+            "component",
+            bad_module(&component),
+            ErrorCode::BadFrame,
+            "component",
+        ),
+        (
+            "missing entry",
+            bundles::tar_gz(&[Entry::File("manifest.json", &manifest)]),
+            ErrorCode::BadFrame,
+            "app.wasm",
+        ),
+        ("bomb", bomb, ErrorCode::TooLarge, "bomb"),
+        ("oversized", vec![0x1f; 5 << 19], ErrorCode::TooLarge, "MiB"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_malicious_bundle_is_refused_with_a_clear_reason_and_nothing_is_left() {
+    let d = TestDaemon::start_with(|c| {
+        c.apps.max_bundle_mb = 2;
+        c.apps.max_unpacked_mb = 8;
+    })
+    .await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    for (name, bytes, code, word) in malicious() {
+        let result = install_bytes(&cli, &bytes, &["vfs_read", "admin"]).await;
+        let msg = match result {
+            Err(ClientError::Daemon(e)) => {
+                assert_eq!(e.code, code, "{name}: {}", e.msg);
+                e.msg
+            }
+            other => panic!("{name}: {other:?}"),
+        };
+        assert!(msg.contains(word), "{name}: {msg:?} should name {word:?}");
+        // Inspecting says the same, and installs nothing either.
+        assert!(
+            req(
+                &cli,
+                "apps.inspect",
+                json!({ "data": BASE64.encode(&bytes) })
+            )
+            .await
+            .is_err(),
+            "{name}"
+        );
+    }
+    assert!(installed_ids(&cli).await.is_empty());
+    assert!(shelf(&d).is_empty(), "{:?}", shelf(&d));
+    assert!(!d.config().data_dir.join("apps/.staging").exists());
+    // The daemon is still fine and a good bundle still installs.
+    let good = bundles::bundle(
+        &bundles::manifest("fine", "1.0.0", &[]),
+        &bundles::noop_module(),
+    );
+    install_bytes(&cli, &good, &[]).await.unwrap();
+    assert_eq!(installed_ids(&cli).await, ["fine"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_bundle_with_a_bad_hash_and_broken_catalogs_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = bundles::bundle(
+        &bundles::manifest("tidy", "1.0.0", &[]),
+        &bundles::noop_module(),
+    );
+    let mut altered = good.clone();
+    let middle = altered.len() / 2;
+    altered[middle] ^= 0x55;
+    let catalog = dir.path().join("cat");
+    bundles::write_catalog(
+        &catalog,
+        &[(&bundles::manifest("tidy", "1.0.0", &[]), &good, None)],
+    );
+    // Swapped on the server after the index was written.
+    std::fs::write(catalog.join("tidy-1.0.0.tar.gz"), &altered).unwrap();
+    let garbage = dir.path().join("garbage");
+    std::fs::create_dir_all(&garbage).unwrap();
+    std::fs::write(garbage.join("index.json"), "<html>502 Bad Gateway</html>").unwrap();
+    let (cat, garb) = (catalog.clone(), garbage.clone());
+    let d = TestDaemon::start_with(move |c| {
+        c.apps.catalogs = vec![
+            "http://127.0.0.1:9/".into(),
+            garb.display().to_string(),
+            cat.display().to_string(),
+            "builtin".into(),
+        ];
+    })
+    .await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    let answer = req(&cli, "apps.catalog", json!({})).await.unwrap();
+    let sources = answer["catalogs"].as_array().unwrap();
+    assert!(
+        sources[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be reached"),
+        "{answer}"
+    );
+    assert!(
+        sources[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("bad index.json"),
+        "{answer}"
+    );
+    assert!(sources[2]["error"].is_null(), "{answer}");
+    assert!(
+        answer["apps"].as_array().unwrap().len() >= 4,
+        "the others still count: {answer}"
+    );
+
+    let msg = expect_code(
+        req(
+            &cli,
+            "apps.install",
+            json!({ "id": "tidy", "consent": ["vfs_write"] }),
+        )
+        .await,
+        ErrorCode::BadFrame,
+    );
+    assert!(msg.contains("SHA-256") && msg.contains("altered"), "{msg}");
+    let msg = expect_code(
+        req(&cli, "apps.install", json!({ "id": "nosuch" })).await,
+        ErrorCode::NotFound,
+    );
+    assert!(
+        msg.contains("no catalog offers nosuch") && msg.contains("cannot be reached"),
+        "{msg}"
+    );
+    assert!(shelf(&d).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_are_required_when_the_policy_says_so() {
+    let acme = Publisher::new("acme", 1);
+    let forger = Publisher::new("acme", 2);
+    let dir = tempfile::tempdir().unwrap();
+    let signed = bundles::bundle(
+        &bundles::manifest("signed", "1.0.0", &[]),
+        &bundles::noop_module(),
+    );
+    bundles::write_catalog(
+        &dir.path().join("cat"),
+        &[(
+            &bundles::manifest("signed", "1.0.0", &[]),
+            &signed,
+            Some(&acme),
+        )],
+    );
+    let (key, cat) = (acme.public_key(), dir.path().join("cat"));
+    let d = TestDaemon::start_with(move |c| {
+        c.apps.signatures = SignaturePolicy::Require;
+        c.apps.publishers.insert("acme".into(), key);
+        c.apps.catalogs = vec![cat.display().to_string()];
+    })
+    .await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    let local = bundles::bundle(
+        &bundles::manifest("local", "1.0.0", &[]),
+        &bundles::noop_module(),
+    );
+    let msg = expect_code(install_bytes(&cli, &local, &[]).await, ErrorCode::Forbidden);
+    assert!(msg.contains("not signed"), "{msg}");
+    let forged = req(
+        &cli,
+        "apps.install",
+        json!({ "data": BASE64.encode(&local), "publisher": "acme", "signature": forger.sign(&local) }),
+    )
+    .await;
+    assert!(expect_code(forged, ErrorCode::Forbidden).contains("does not match"));
+    let stranger = req(
+        &cli,
+        "apps.install",
+        json!({ "data": BASE64.encode(&local), "publisher": "stranger", "signature": forger.sign(&local) }),
+    )
+    .await;
+    assert!(expect_code(stranger, ErrorCode::Forbidden).contains("does not trust"));
+    let ok = req(
+        &cli,
+        "apps.install",
+        json!({ "data": BASE64.encode(&local), "publisher": "acme", "signature": acme.sign(&local) }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        ok["signature"],
+        json!({ "state": "verified", "publisher": "acme" })
+    );
+    let from_catalog = req(&cli, "apps.install", json!({ "id": "signed" }))
+        .await
+        .unwrap();
+    assert_eq!(
+        from_catalog["signature"]["state"], "verified",
+        "{from_catalog}"
+    );
+    assert_eq!(installed_ids(&cli).await, ["local", "signed"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_asking_for_more_ask_again_and_downgrades_need_asking() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1m = bundles::manifest("notes", "1.0.0", &["vfs_read"]);
+    let v2m = bundles::manifest("notes", "2.0.0", &["vfs_read", "vfs_write"]);
+    let v1 = bundles::bundle(&v1m, &bundles::noop_module());
+    let v2 = bundles::bundle(&v2m, &bundles::noop_module());
+    let cat = dir.path().join("cat");
+    bundles::write_catalog(&cat, &[(&v1m, &v1, None), (&v2m, &v2, None)]);
+    let d =
+        TestDaemon::start_with(move |c| c.apps.catalogs = vec![cat.display().to_string()]).await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    let listed = req(&cli, "apps.catalog", json!({})).await.unwrap();
+    assert_eq!(
+        listed["apps"][0]["versions"],
+        json!(["2.0.0", "1.0.0"]),
+        "{listed}"
+    );
+
+    req(
+        &cli,
+        "apps.install",
+        json!({ "id": "notes", "version": "1.0.0", "consent": ["vfs_read"] }),
+    )
+    .await
+    .unwrap();
+    let mut events = cli.subscribe("apps.events.*").await.unwrap();
+    let msg = expect_code(
+        req(&cli, "apps.update", json!({ "id": "notes", "consent": [] })).await,
+        ErrorCode::Forbidden,
+    );
+    assert!(
+        msg.contains("vfs_write") && !msg.contains("vfs_read"),
+        "only the new one: {msg}"
+    );
+    let shelf_v1 = shelf(&d);
+    let updated = req(
+        &cli,
+        "apps.update",
+        json!({ "id": "notes", "consent": ["vfs_write"] }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(updated["replaced"], "1.0.0", "{updated}");
+    assert_eq!(updated["version"], "2.0.0");
+    assert_eq!(shelf(&d).len(), 1, "the old version's files go");
+    assert_ne!(shelf(&d), shelf_v1);
+    let mut steps = vec![];
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(2), events.next_msg()).await
+    {
+        steps.push(msg.topic.clone());
+        if msg.topic == "apps.events.updated" {
+            break;
+        }
+    }
+    assert!(
+        steps.contains(&"apps.events.progress".to_owned()),
+        "{steps:?}"
+    );
+    assert!(
+        steps.contains(&"apps.events.updated".to_owned()),
+        "{steps:?}"
+    );
+    let again = req(&cli, "apps.update", json!({ "id": "notes" }))
+        .await
+        .unwrap();
+    assert!(
+        again["warnings"][0].as_str().unwrap().contains("newest"),
+        "{again}"
+    );
+
+    let msg = expect_code(
+        req(
+            &cli,
+            "apps.install",
+            json!({ "id": "notes", "version": "1.0.0" }),
+        )
+        .await,
+        ErrorCode::Conflict,
+    );
+    assert!(
+        msg.contains("older") && msg.contains("allow_downgrade"),
+        "{msg}"
+    );
+    let back = req(
+        &cli,
+        "apps.install",
+        json!({ "id": "notes", "version": "1.0.0", "allow_downgrade": true }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(back["version"], "1.0.0");
+    assert_eq!(back["granted"], json!(["vfs_read"]), "{back}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_are_per_user_and_files_stay_while_anyone_keeps_the_app() {
+    let d = TestDaemon::start().await;
+    d.add_user("bob", "correct horse battery").await;
+    let owner = d.owner().await;
+    let bob = d.sign_in("bob", "correct horse battery").await;
+    let (mine, his) = (owner.app("cli"), bob.app("cli"));
+    req(
+        &mine,
+        "apps.install",
+        json!({ "id": "wordcount", "consent": ["vfs_read"] }),
+    )
+    .await
+    .unwrap();
+    assert!(
+        installed_ids(&his).await.is_empty(),
+        "not his until he consents"
+    );
+    let msg = expect_code(
+        req(&bob.app("wordcount"), "vfs.list", json!({ "path": "/" })).await,
+        ErrorCode::Forbidden,
+    );
+    assert!(msg.contains("not installed for bob"), "{msg}");
+    expect_code(
+        req(&his, "vm.run", json!({ "installed": "wordcount" })).await,
+        ErrorCode::NotFound,
+    );
+    req(
+        &his,
+        "apps.install",
+        json!({ "id": "wordcount", "consent": ["vfs_read"] }),
+    )
+    .await
+    .unwrap();
+    let (mine_gone, his_gone) = (
+        req(&mine, "apps.uninstall", json!({ "id": "wordcount" }))
+            .await
+            .unwrap(),
+        installed_ids(&his).await,
+    );
+    assert_eq!(mine_gone["files_removed"], false, "bob keeps it");
+    assert_eq!(his_gone, ["wordcount"]);
+    assert_eq!(shelf(&d).len(), 1);
+    let (_, err, code) = run_installed(&his, "wordcount", &["/"]).await;
+    assert!(code == 0 || code == 1, "{err}");
+    let last = req(&his, "apps.uninstall", json!({ "id": "wordcount" }))
+        .await
+        .unwrap();
+    assert_eq!(last["files_removed"], true);
+    assert!(shelf(&d).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_installed_program_on_the_bus_gets_only_its_manifest_and_denials_are_audited() {
+    let d = TestDaemon::start().await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    let install = |id: &str, caps: &[&str], module: Vec<u8>| {
+        bundles::bundle(&bundles::manifest(id, "1.0.0", caps), &module)
+    };
+    // Allowed: its capability's topic, answered as the app.
+    let lister = install(
+        "lister",
+        &["vfs_read"],
+        bundles::request_module("vfs.list", r#"{"path":"/"}"#),
+    );
+    install_bytes(&cli, &lister, &["vfs_read"]).await.unwrap();
+    req(
+        &cli,
+        "vfs.write",
+        json!({ "path": "/seen.txt", "data": "x" }),
+    )
+    .await
+    .unwrap();
+    let (out, err, code) = run_installed(&cli, "lister", &[]).await;
+    assert_eq!(code, 0, "{err}");
+    let answer: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(answer["entries"][0]["name"], "seen.txt", "{answer}");
+
+    // Outside its manifest: denied, told why, and audited under its own id.
+    let sneaky = install(
+        "sneaky",
+        &["vfs_read"],
+        bundles::request_module("vfs.write", r#"{"path":"/owned.txt","data":"pwned"}"#),
+    );
+    install_bytes(&cli, &sneaky, &["vfs_read"]).await.unwrap();
+    let (out, _, _) = run_installed(&cli, "sneaky", &[]).await;
+    let error: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(error["code"], "forbidden", "{error}");
+    assert!(
+        error["msg"].as_str().unwrap().contains("vfs_write"),
+        "{error}"
+    );
+    expect_code(
+        req(&cli, "vfs.stat", json!({ "path": "/owned.txt" })).await,
+        ErrorCode::NotFound,
+    );
+    let audit = req(&cli, "sys.audit.list", json!({})).await.unwrap();
+    let hit = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["app"] == "sneaky" && e["topic"] == "vfs.write");
+    assert!(hit, "{audit}");
+
+    // A bad topic and bad JSON are errors for the program, not for the daemon.
+    let odd = install("odd", &[], bundles::request_module("vfs..read", "{"));
+    install_bytes(&cli, &odd, &[]).await.unwrap();
+    let (out, _, _) = run_installed(&cli, "odd", &[]).await;
+    assert!(out.contains("bad_topic"), "{out}");
+
+    // Publish and subscribe in its own namespace.
+    let echo = install(
+        "echo",
+        &[],
+        bundles::echo_module("app.echo.ping", r#"{"n":1}"#),
+    );
+    install_bytes(&cli, &echo, &[]).await.unwrap();
+    let (out, err, code) = run_installed(&cli, "echo", &[]).await;
+    assert_eq!(code, 0, "{err}");
+    let message: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(
+        message,
+        json!({ "sub": 1, "topic": "app.echo.ping", "data": { "n": 1 } })
+    );
+    let spy = install("spy", &[], bundles::echo_module("vfs.events.>", "1"));
+    install_bytes(&cli, &spy, &[]).await.unwrap();
+    let (out, _, _) = run_installed(&cli, "spy", &[]).await;
+    assert!(out.contains("forbidden"), "{out}");
+
+    // A program run from a file (not installed) has no bus.
+    let probe = bundles::request_module("sys.ping", "{}");
+    req(
+        &cli,
+        "vfs.write",
+        json!({ "path": "/probe.wasm", "data": BASE64.encode(&probe), "encoding": "base64" }),
+    )
+    .await
+    .unwrap();
+    let mut events = cli.subscribe("vm.job.>").await.unwrap();
+    req(&cli, "vm.run", json!({ "path": "/probe.wasm" }))
+        .await
+        .unwrap();
+    let mut out = String::new();
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(10), events.next_msg()).await
+    {
+        let data: Value = Subscription::decode(&msg).unwrap();
+        if msg.topic.ends_with(".stdout") {
+            out.push_str(data["data"].as_str().unwrap());
+        }
+        if msg.topic.ends_with(".exit") {
+            break;
+        }
+    }
+    assert!(out.contains("only an installed app"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftovers_of_an_interrupted_install_are_swept_at_start() {
+    let mut d = TestDaemon::start().await;
+    let root = d.config().data_dir.join("apps");
+    std::fs::create_dir_all(root.join(".staging/half-done")).unwrap();
+    std::fs::write(root.join(".staging/half-done/app.wasm"), b"partial").unwrap();
+    std::fs::create_dir_all(root.join("ghost/0123")).unwrap();
+    d.restart().await;
+    assert!(!root.join(".staging").exists());
+    assert!(!root.join("ghost").exists());
+    let _ = Path::new("");
+}
