@@ -42,12 +42,33 @@ pub enum AppsCommand {
     Uninstall { id: String },
     /// The apps you can use: built in, and installed for you.
     List,
+    /// Make a publisher's key pair: the private key to FILE (mode 0600), the public key printed.
+    Keygen { file: std::path::PathBuf },
+    /// Sign a bundle: print its signature (ed25519 over its SHA-256) for a catalog's index or
+    /// `apps install --signature`.
+    Sign {
+        bundle: std::path::PathBuf,
+        #[arg(long)]
+        key: std::path::PathBuf,
+    },
+}
+
+impl AppsCommand {
+    /// Keys and signatures need no daemon.
+    pub fn offline(&self, json: bool) -> Option<Result<(), Failure>> {
+        match self {
+            AppsCommand::Keygen { file } => Some(crate::publish::keygen(file, json)),
+            AppsCommand::Sign { bundle, key } => Some(crate::publish::sign(bundle, key, json)),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Args)]
 pub struct Which {
     /// An app id from a catalog, or the path of a local bundle file (ends in .tar.gz).
-    app: String,
+    #[arg(value_name = "APP_OR_BUNDLE")]
+    wanted: String,
     /// A catalog app's version (default: the newest).
     #[arg(long)]
     version: Option<String>,
@@ -66,12 +87,12 @@ impl Which {
             publisher: self.publisher.clone(),
             ..Source::default()
         };
-        if self.app.ends_with(".tar.gz") || self.app.contains('/') {
-            let path = Path::new(&self.app);
+        if self.wanted.ends_with(".tar.gz") || self.wanted.contains('/') {
+            let path = Path::new(&self.wanted);
             let bytes = std::fs::read(path).map_err(|e| Failure::io(path, e))?;
             source.data = Some(BASE64.encode(bytes));
         } else {
-            source.id = Some(self.app.clone());
+            source.id = Some(self.wanted.clone());
         }
         Ok(source)
     }
@@ -206,7 +227,7 @@ pub async fn run(command: &AppsCommand, app: &AppHandle, json: bool) -> Result<(
             let mut install = apps::Install::of(source, consented);
             install.allow_downgrade = *allow_downgrade;
             let done = call(app, &install).await?;
-            print_answer(json, &done, |done| installed_text(done));
+            print_answer(json, &done, installed_text);
         }
         AppsCommand::Update { id, yes } => {
             let source = Source {
@@ -223,7 +244,7 @@ pub async fn run(command: &AppsCommand, app: &AppHandle, json: bool) -> Result<(
                 },
             )
             .await?;
-            print_answer(json, &done, |done| installed_text(done));
+            print_answer(json, &done, installed_text);
         }
         AppsCommand::Uninstall { id } => {
             let gone = call(app, &apps::Uninstall { id: id.clone() }).await?;
@@ -235,6 +256,7 @@ pub async fn run(command: &AppsCommand, app: &AppHandle, json: bool) -> Result<(
                 text
             });
         }
+        AppsCommand::Keygen { .. } | AppsCommand::Sign { .. } => {}
         AppsCommand::List => {
             let list = call(app, &apps::List {}).await?;
             if json {

@@ -13,6 +13,7 @@ mod daemon;
 mod fs;
 mod output;
 mod perms;
+mod publish;
 mod rules;
 mod session;
 mod token;
@@ -196,6 +197,11 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
+    if let Command::Apps(command) = &cli.command
+        && let Some(done) = command.offline(cli.json)
+    {
+        return done;
+    }
     let (endpoint, autostart) = connect::endpoint(cli.url.as_deref())?;
     let options = connect::options(
         Duration::from_millis(cli.request_timeout_ms),

@@ -938,3 +938,117 @@ async fn agent_run_watch_status_and_approve_from_a_shell() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apps_are_browsed_installed_with_consent_run_signed_and_removed() {
+    let (home, daemon, ctl, _url) = session().await;
+    let out = ctl.go(&["apps", "catalog", "count"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("wordcount"), "{}", stdout(&out));
+
+    // No terminal to ask on and no --yes: nothing is installed, and it says how.
+    let out = ctl.go(&["apps", "install", "wordcount"]).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--yes") && stderr(&out).contains("vfs_read"),
+        "{}",
+        stderr(&out)
+    );
+    let out = ctl.go(&["apps", "info", "wordcount"]).await;
+    assert!(
+        stdout(&out).contains("may vfs_read (new)"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = ctl.go(&["apps", "install", "wordcount", "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("installed wordcount 1.0.0 in"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("warning: not signed"),
+        "{}",
+        stdout(&out)
+    );
+    let out = ctl.go(&["apps", "list"]).await;
+    assert!(
+        stdout(&out)
+            .lines()
+            .any(|l| l.starts_with("wordcount") && l.contains("installed")),
+        "{}",
+        stdout(&out)
+    );
+    let out = ctl
+        .go_with_stdin(
+            &["vm", "run", "--installed", "wordcount"],
+            Some(b"/\n".to_vec()),
+        )
+        .await;
+    assert!(code(&out) <= 1, "{}", stderr(&out));
+
+    // A publisher's key and a signed local bundle (the daemon does not know the key: a warning).
+    let key = home.path().join("publisher.key");
+    let out = ctl.go(&["apps", "keygen", key.to_str().unwrap()]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("public key:"));
+    let again = ctl.go(&["apps", "keygen", key.to_str().unwrap()]).await;
+    assert_ne!(code(&again), 0, "a key is never overwritten");
+    let bundle = format!(
+        "{}/../aetherd/catalog/todo-1.0.0.tar.gz",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = ctl
+        .go(&["apps", "sign", &bundle, "--key", key.to_str().unwrap()])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let signature = stdout(&out).trim().to_owned();
+    let out = ctl
+        .go(&[
+            "--json",
+            "apps",
+            "install",
+            &bundle,
+            "--yes",
+            "--signature",
+            &signature,
+            "--publisher",
+            "me",
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let done: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(done["signature"]["state"], "unknown_publisher", "{done}");
+    let out = ctl
+        .go(&[
+            "apps",
+            "install",
+            &bundle,
+            "--yes",
+            "--signature",
+            "AAAA",
+            "--publisher",
+            "me",
+        ])
+        .await;
+    assert_eq!(
+        code(&out),
+        0,
+        "an unknown publisher's signature is not checked: {}",
+        stderr(&out)
+    );
+
+    let out = ctl.go(&["apps", "uninstall", "wordcount"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "uninstalled wordcount 1.0.0");
+    let out = ctl.go(&["apps", "uninstall", "wordcount"]).await;
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("not installed for you"),
+        "{}",
+        stderr(&out)
+    );
+    drop(daemon);
+}

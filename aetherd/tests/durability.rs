@@ -229,3 +229,89 @@ async fn kill_9_mid_graph_resumes_without_repeating_finished_nodes() {
     daemon.kill().unwrap();
     daemon.wait().unwrap();
 }
+
+/// The bundle folders under `<home>/apps`, as `id` → how many.
+fn shelf(home: &Path) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for app in std::fs::read_dir(home.join("apps"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = app.file_name().to_string_lossy().into_owned();
+        let count = std::fs::read_dir(app.path()).map_or(0, |d| d.count());
+        out.insert(name, count);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_installs_leaves_each_app_installed_or_not_at_all() {
+    let home = tempfile::tempdir().unwrap();
+    for (round, after_ms) in [3u64, 17, 41].into_iter().enumerate() {
+        let mut daemon = spawn(home.path());
+        let client = owner(home.path()).await;
+        let cli = client.app("cli");
+        // Install and remove the sample apps over and over until the kill.
+        let churn = tokio::spawn(async move {
+            for i in 0.. {
+                let id = ["wordcount", "todo", "ask"][i % 3];
+                let consent = json!(["vfs_read", "vfs_write", "ai_access"]);
+                let ask = json!({ "id": id, "consent": consent });
+                if cli
+                    .request_json::<_, Value>("apps.install", &ask)
+                    .await
+                    .is_err()
+                {
+                    return i;
+                }
+                if i % 2 == 0 {
+                    let gone = json!({ "id": id });
+                    if cli
+                        .request_json::<_, Value>("apps.uninstall", &gone)
+                        .await
+                        .is_err()
+                    {
+                        return i;
+                    }
+                }
+            }
+            unreachable!()
+        });
+        tokio::time::sleep(Duration::from_millis(100 + after_ms * (round as u64 + 1))).await;
+        daemon.kill().unwrap();
+        daemon.wait().unwrap();
+        let steps = churn.await.unwrap();
+        assert!(steps > 0, "some installs ran before the kill");
+
+        let mut daemon = spawn(home.path());
+        let client = owner(home.path()).await;
+        let cli = client.app("cli");
+        let list: Value = cli.request_json("apps.list", &json!({})).await.unwrap();
+        let installed: Vec<String> = list["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["built_in"] == false)
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .collect();
+        let shelf = shelf(home.path());
+        assert!(!shelf.contains_key(".staging"), "{shelf:?}");
+        for id in ["wordcount", "todo", "ask"] {
+            let listed = installed.iter().any(|i| i == id);
+            let folders = shelf.get(id).copied().unwrap_or(0);
+            assert_eq!(
+                folders,
+                usize::from(listed),
+                "round {round}: {id} listed {listed}, {folders} folders: {shelf:?}"
+            );
+            if listed {
+                let run = json!({ "installed": id, "args": ["help"], "stdin": "" });
+                let started: Result<Value, _> = cli.request_json("vm.run", &run).await;
+                assert!(started.is_ok(), "{id} runs: {started:?}");
+            }
+        }
+        daemon.kill().unwrap();
+        daemon.wait().unwrap();
+    }
+}

@@ -43,6 +43,8 @@ enum Scenario {
     Agents,
     /// AI: a streamed piece's latency from a scripted provider's write to the client.
     AiStream,
+    /// Apps: installing a 1 MB bundle from a local catalog; a guest's bus request round trip.
+    Apps,
 }
 
 #[derive(Parser)]
@@ -426,6 +428,7 @@ fn raise_fd_limit() {
 }
 
 mod agents;
+mod apps;
 mod bus;
 mod vfs;
 mod vm;
@@ -465,6 +468,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Nats => &[Scenario::Nats],
         Scenario::Agents => &[Scenario::Agents],
         Scenario::AiStream => &[Scenario::AiStream],
+        Scenario::Apps => &[Scenario::Apps],
     };
     let aether = Bus::Aether {
         port: daemon.port,
@@ -493,6 +497,7 @@ async fn main() -> anyhow::Result<()> {
             Scenario::Nats => compare_with_nats(&aether, &args).await?,
             Scenario::Agents => agents::run().await?,
             Scenario::AiStream => agents::ai_stream().await?,
+            Scenario::Apps => apps::run().await?,
             Scenario::All => {}
         }
     }

@@ -298,9 +298,11 @@ impl Sys {
         let catalog = self.perms.catalog();
         let errors: Vec<String> = catalog.errors.iter().map(ToString::to_string).collect();
         let Some(app) = ask.app else {
+            // Installed apps show only to the users who installed them.
             let apps = catalog
                 .apps
-                .values()
+                .keys()
+                .filter_map(|id| catalog.effective(caller_id, id))
                 .map(|m| sys::AppSummary {
                     id: m.id.clone(),
                     name: m.name.clone(),
