@@ -768,3 +768,123 @@ async fn leftovers_of_an_interrupted_install_are_swept_at_start() {
     assert!(!root.join("ghost").exists());
     let _ = Path::new("");
 }
+
+/// A tiny HTTP server on 127.0.0.1 answering GET with the files of `dir` (404 otherwise).
+async fn serve_folder(dir: std::path::PathBuf) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let dir = dir.clone();
+            tokio::spawn(async move {
+                let mut head = vec![0u8; 4096];
+                let n = socket.read(&mut head).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&head[..n]).into_owned();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let name = path.trim_start_matches("/cat/");
+                let reply = match std::fs::read(dir.join(name)) {
+                    Ok(body) if !name.contains('/') => {
+                        let mut r = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                            body.len()
+                        )
+                        .into_bytes();
+                        r.extend(body);
+                        r
+                    }
+                    _ => {
+                        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                            .to_vec()
+                    }
+                };
+                let _ = socket.write_all(&reply).await;
+            });
+        }
+    });
+    format!("http://{addr}/cat/")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_catalog_installs_and_a_tampered_download_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m1, m2) = (
+        bundles::manifest("remote", "1.0.0", &["vfs_read"]),
+        bundles::manifest("swapped", "1.0.0", &[]),
+    );
+    let (b1, b2) = (
+        bundles::bundle(&m1, &bundles::noop_module()),
+        bundles::bundle(&m2, &bundles::noop_module()),
+    );
+    bundles::write_catalog(dir.path(), &[(&m1, &b1, None), (&m2, &b2, None)]);
+    // The server now sends another bundle of the same size under the swapped name.
+    let mut evil = b2.clone();
+    let last = evil.len() - 9;
+    evil[last] ^= 0xff;
+    std::fs::write(dir.path().join("swapped-1.0.0.tar.gz"), &evil).unwrap();
+    let url = serve_folder(dir.path().to_owned()).await;
+    let d = TestDaemon::start_with(move |c| c.apps.catalogs = vec![url]).await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    let listed = req(&cli, "apps.catalog", json!({})).await.unwrap();
+    assert_eq!(listed["apps"].as_array().unwrap().len(), 2, "{listed}");
+    let done = req(
+        &cli,
+        "apps.install",
+        json!({ "id": "remote", "consent": ["vfs_read"] }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done["version"], "1.0.0");
+    let msg = expect_code(
+        req(&cli, "apps.install", json!({ "id": "swapped" })).await,
+        ErrorCode::BadFrame,
+    );
+    assert!(msg.contains("SHA-256"), "{msg}");
+    assert_eq!(installed_ids(&cli).await, ["remote"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_program_passing_bad_pointers_gets_errors_and_the_daemon_carries_on() {
+    let d = TestDaemon::start().await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    let module = wat::parse_str(
+        r#"(module
+  (import "aether" "request" (func $req (param i32 i32 i32 i32 i32) (result i32)))
+  (import "aether" "subscribe" (func $sub (param i32 i32) (result i32)))
+  (import "aether" "next" (func $next (param i32) (result i32)))
+  (import "aether" "result" (func $res (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func $print (param $n i32)
+    (if (i32.lt_s (local.get $n) (i32.const 0))
+      (then (local.set $n (i32.sub (i32.const 0) (local.get $n)))))
+    (local.set $n (call $res (i32.const 4096) (local.get $n)))
+    (i32.store (i32.const 0) (i32.const 4096))
+    (i32.store (i32.const 4) (local.get $n))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (i32.store8 (i32.const 16) (i32.const 10))
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 1))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func (export "_start")
+    (call $print (call $req (i32.const 0x7ffffff0) (i32.const 100) (i32.const 0) (i32.const 0) (i32.const 0)))
+    (call $print (call $req (i32.const 0) (i32.const -1) (i32.const 0) (i32.const 0) (i32.const 0)))
+    (call $print (call $next (i32.const 10)))
+    (call $print (call $sub (i32.const 65530) (i32.const 100)))
+    (drop (call $res (i32.const -16) (i32.const 1000000)))
+    (drop (call $res (i32.const 100) (i32.const -5)))))"#,
+    )
+    .unwrap();
+    let bundle = bundles::bundle(&bundles::manifest("wild", "1.0.0", &[]), &module);
+    install_bytes(&cli, &bundle, &[]).await.unwrap();
+    let (out, err, code) = run_installed(&cli, "wild", &[]).await;
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].contains("outside the program's memory"), "{out}");
+    assert!(lines[1].contains("too_large"), "{out}");
+    assert!(lines[2].contains("subscribe to something first"), "{out}");
+    assert!(lines[3].contains("outside the program's memory"), "{out}");
+    req(&cli, "sys.ping", json!({})).await.unwrap();
+}
