@@ -888,3 +888,24 @@ async fn a_program_passing_bad_pointers_gets_errors_and_the_daemon_carries_on() 
     assert!(lines[3].contains("outside the program's memory"), "{out}");
     req(&cli, "sys.ping", json!({})).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_user_installs_at_most_a_hundred_apps() {
+    let d = TestDaemon::start().await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    let module = bundles::noop_module();
+    for i in 0..100 {
+        let bundle = bundles::bundle(&bundles::manifest(&format!("a{i}"), "1.0.0", &[]), &module);
+        install_bytes(&cli, &bundle, &[]).await.unwrap();
+    }
+    let one_more = bundles::bundle(&bundles::manifest("a100", "1.0.0", &[]), &module);
+    let msg = expect_code(
+        install_bytes(&cli, &one_more, &[]).await,
+        ErrorCode::QuotaExceeded,
+    );
+    assert!(msg.contains("uninstall one first"), "{msg}");
+    // Updating one already installed still works.
+    let update = bundles::bundle(&bundles::manifest("a7", "1.0.1", &[]), &module);
+    install_bytes(&cli, &update, &[]).await.unwrap();
+}

@@ -35,6 +35,9 @@ use records::AppRow;
 use shelf::Shelf;
 use trust::Trust;
 
+/// Apps one user may have installed: each may hold up to `max_bundle_mb` on disk.
+pub const MAX_APPS_PER_USER: usize = 100;
+
 /// Capabilities an installed app may not ask for: they stay with the daemon's own tools.
 const NOT_FOR_INSTALLED: [Capability; 2] = [Capability::Admin, Capability::AppsManage];
 
@@ -160,6 +163,8 @@ struct Checked {
     current: Option<AppRow>,
     /// What this user granted the installed app, if they have it.
     granted: Option<BTreeSet<Capability>>,
+    /// How many apps this user has installed.
+    users_apps: usize,
 }
 
 impl Checked {
@@ -352,9 +357,11 @@ impl AppsService {
         )?;
         let (apps, grants) = self.rows().await?;
         let current = apps.into_iter().find(|a| a.id == manifest.id);
+        let user_id = request.caller.user_id;
+        let users_apps = grants.iter().filter(|g| g.user_id == user_id).count();
         let granted = grants
             .into_iter()
-            .find(|g| g.user_id == request.caller.user_id && g.app_id == manifest.id)
+            .find(|g| g.user_id == user_id && g.app_id == manifest.id)
             .map(|g| g.capabilities);
         let mut checked = Checked {
             bundle,
@@ -362,6 +369,7 @@ impl AppsService {
             warnings,
             current,
             granted,
+            users_apps,
         };
         if let Some(older) = self.downgrade(&checked) {
             checked
@@ -450,6 +458,14 @@ impl AppsService {
                     "{} {older} is installed and {} is older; nothing was installed \
                      (allow_downgrade to go back)",
                     manifest.id, manifest.version
+                ),
+            ));
+        }
+        if checked.granted.is_none() && checked.users_apps >= MAX_APPS_PER_USER {
+            return Err(ErrorBody::new(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "you have {MAX_APPS_PER_USER} apps installed, the most one user may:                      uninstall one first"
                 ),
             ));
         }
