@@ -102,7 +102,7 @@ impl Harness {
             match output {
                 Output::Bus(window, kind, effect) => self.bus.run(window, kind, effect),
                 Output::Closed(window) => self.bus.closed(window),
-                Output::Copy(_) | Output::SaveTheme(_) | Output::Quit => {}
+                Output::Copy(_) | Output::SaveTheme(_) | Output::AppsChanged | Output::Quit => {}
             }
         }
     }

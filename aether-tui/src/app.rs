@@ -5,7 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use aether_proto::api::{session, sys};
+use aether_proto::api::apps::{self as apps_api, AppInfo};
+use aether_proto::api::session;
 use aether_proto::client::{AetherClient, AppHandle, Endpoint, Link, local};
 use apps::Level;
 use crossterm::event::EventStream;
@@ -81,12 +82,10 @@ pub async fn prepare(client: &AetherClient, config: &Config, options: &Options) 
                 .await,
         )
     };
-    // The launcher names what the manifests name (an open request: every app may ask).
-    if let Ok(sys::PermsAnswer::All { apps, .. }) =
-        session.request(&sys::PermsShow::default()).await
-    {
-        let named: Vec<(String, String)> = apps.into_iter().map(|a| (a.id, a.name)).collect();
-        desktop.set_catalog(&named);
+    // The launcher names what the daemon names, and offers the programs installed for
+    // you (an open request: every app may ask).
+    if let Ok(listed) = session.request(&apps_api::List {}).await {
+        desktop.set_catalog(&listed.apps);
     }
     let mut saved = Value::Null;
     match loaded {
@@ -129,6 +128,7 @@ pub async fn run(
     } = prepared;
     let (tx, mut incoming) = mpsc::unbounded_channel::<Incoming>();
     let (notices_tx, mut notices) = mpsc::unbounded_channel::<(Level, String)>();
+    let (listed_tx, mut listed) = mpsc::unbounded_channel::<Vec<AppInfo>>();
     let mut bus = Bus::new(client.clone(), tx);
     let session = client.app("desktop");
     let mut link = client.link();
@@ -149,7 +149,16 @@ pub async fn run(
     let (revived_tx, mut revived) = mpsc::unbounded_channel::<Result<String, String>>();
     let mut revival: Option<Instant> = None;
     let result = loop {
-        handle_outputs(&mut desktop, &mut bus, &config, &notices_tx);
+        handle_outputs(
+            &mut desktop,
+            &mut bus,
+            &config,
+            &Replies {
+                notices: &notices_tx,
+                listed: &listed_tx,
+                session: &session,
+            },
+        );
         if desktop.quitting() {
             break Ok(());
         }
@@ -189,6 +198,7 @@ pub async fn run(
                 }
             }
             Some((level, text)) = notices.recv() => desktop.notify(level, text),
+            Some(apps) = listed.recv() => desktop.set_catalog(&apps),
             Ok(()) = link.changed() => {
                 let state = link.borrow_and_update().clone();
                 desktop.link = match state {
@@ -280,12 +290,17 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-fn handle_outputs(
-    desktop: &mut Desktop,
-    bus: &mut Bus,
-    config: &Config,
-    notices: &mpsc::UnboundedSender<(Level, String)>,
-) {
+/// Where work the event loop starts for the desktop reports back.
+struct Replies<'a> {
+    notices: &'a mpsc::UnboundedSender<(Level, String)>,
+    /// `apps.list`'s answers, for the launcher.
+    listed: &'a mpsc::UnboundedSender<Vec<AppInfo>>,
+    /// The desktop's own handle.
+    session: &'a AppHandle,
+}
+
+fn handle_outputs(desktop: &mut Desktop, bus: &mut Bus, config: &Config, replies: &Replies) {
+    let notices = replies.notices;
     for output in desktop.take_outputs() {
         match output {
             Output::Bus(window, kind, effect) => bus.run(window, kind, effect),
@@ -314,6 +329,26 @@ fn handle_outputs(
                     ),
                 };
                 let _ = notices.send(said);
+            }
+            Output::AppsChanged => {
+                let (handle, listed) = (replies.session.clone(), replies.listed.clone());
+                let notices = notices.clone();
+                tokio::spawn(async move {
+                    match handle.request(&apps_api::List {}).await {
+                        Ok(list) => {
+                            let _ = listed.send(list.apps);
+                        }
+                        Err(e) => {
+                            let _ = notices.send((
+                                Level::Warn,
+                                format!(
+                                    "the launcher could not list your apps: {}",
+                                    error_body(e).msg
+                                ),
+                            ));
+                        }
+                    }
+                });
             }
             Output::Quit => {}
         }

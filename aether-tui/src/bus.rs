@@ -75,7 +75,14 @@ impl Bus {
             Effect::Subscribe { ticket, pattern } => {
                 let task = tokio::spawn(async move {
                     let mut subscription = match handle.subscribe(&pattern).await {
-                        Ok(subscription) => subscription,
+                        Ok(subscription) => {
+                            // In place: the app may now start what it wants to hear from.
+                            let event = Event::Subscribed { ticket };
+                            if tx.send(Incoming { window, event }).is_err() {
+                                return;
+                            }
+                            subscription
+                        }
                         Err(e) => {
                             let _ = tx.send(Incoming {
                                 window,

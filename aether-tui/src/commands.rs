@@ -151,7 +151,7 @@ pub fn all() -> Vec<CommandInfo> {
             &format!("go to workspace {n}"),
         ));
     }
-    for kind in AppKind::ALL {
+    for kind in AppKind::STANDALONE {
         all.push(info(
             Open(kind),
             &format!("open_{}", kind.name()),

@@ -51,6 +51,11 @@ pub enum Event {
         topic: String,
         data: Value,
     },
+    /// A subscription made with [`Effect::Subscribe`] is in place: what is published from
+    /// now on arrives (so a program started now loses none of its output).
+    Subscribed {
+        ticket: Ticket,
+    },
     /// A subscription could not be made (or was lost for good).
     SubscribeFailed {
         ticket: Ticket,
@@ -131,6 +136,8 @@ pub enum Effect {
     Copy(String),
     /// Use this theme from now on (the desktop keeps it as a theme file too).
     SetTheme(Box<crate::theme::Theme>),
+    /// Apps were installed, updated or removed: the desktop lists them again (its launcher).
+    AppsChanged,
 }
 
 impl Effect {
@@ -199,25 +206,43 @@ pub enum AppKind {
     Terminal,
     Agents,
     Settings,
+    Store,
+    /// One installed app's program, run in a window of its own.
+    Program,
 }
 
 impl AppKind {
-    pub const ALL: [AppKind; 5] = [
+    pub const ALL: [AppKind; 7] = [
         AppKind::Files,
         AppKind::Editor,
         AppKind::Terminal,
         AppKind::Agents,
         AppKind::Settings,
+        AppKind::Store,
+        AppKind::Program,
     ];
 
-    /// The manifest id the window acts as (settings acts as the desktop).
+    /// The apps that open with nothing more said (the launcher's, the palette's, the
+    /// `open_*` commands'): a program window needs an installed app's id.
+    pub const STANDALONE: [AppKind; 6] = [
+        AppKind::Files,
+        AppKind::Editor,
+        AppKind::Terminal,
+        AppKind::Agents,
+        AppKind::Settings,
+        AppKind::Store,
+    ];
+
+    /// The manifest id the window acts as (settings acts as the desktop; a program window
+    /// acts as the terminal, which may run programs).
     pub fn app_id(self) -> &'static str {
         match self {
             AppKind::Files => "files",
             AppKind::Editor => "editor",
-            AppKind::Terminal => "terminal",
+            AppKind::Terminal | AppKind::Program => "terminal",
             AppKind::Agents => "agents",
             AppKind::Settings => "desktop",
+            AppKind::Store => "store",
         }
     }
 
@@ -229,6 +254,8 @@ impl AppKind {
             AppKind::Terminal => "terminal",
             AppKind::Agents => "agents",
             AppKind::Settings => "settings",
+            AppKind::Store => "store",
+            AppKind::Program => "program",
         }
     }
 
@@ -239,6 +266,8 @@ impl AppKind {
             AppKind::Terminal => "VM Terminal",
             AppKind::Agents => "Agent Console",
             AppKind::Settings => "Settings",
+            AppKind::Store => "App Store",
+            AppKind::Program => "Program",
         }
     }
 

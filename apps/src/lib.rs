@@ -11,7 +11,9 @@ pub mod files;
 pub mod highlight;
 pub mod key;
 pub mod path;
+pub mod program;
 pub mod settings;
+pub mod store;
 pub mod terminal;
 pub mod theme;
 pub mod widgets;
@@ -25,7 +27,8 @@ pub use theme::{Palette, Theme};
 
 use serde_json::Value;
 
-/// A new window of this app. `arg` is a path to open, if any.
+/// A new window of this app. `arg` is a path to open, if any (for a program window: the
+/// installed app's id).
 pub fn launch(kind: AppKind, arg: Option<&str>) -> Box<dyn App> {
     match kind {
         AppKind::Files => Box::new(files::Files::new(arg.unwrap_or("/"))),
@@ -33,6 +36,8 @@ pub fn launch(kind: AppKind, arg: Option<&str>) -> Box<dyn App> {
         AppKind::Terminal => Box::new(terminal::Terminal::new(arg.unwrap_or("/"))),
         AppKind::Agents => Box::new(agents::Agents::new()),
         AppKind::Settings => Box::new(settings::Settings::new()),
+        AppKind::Store => Box::new(store::Store::new()),
+        AppKind::Program => Box::new(program::Program::new(arg.unwrap_or_default())),
     }
 }
 
@@ -54,5 +59,7 @@ pub fn restore(kind: AppKind, state: &Value) -> Box<dyn App> {
         AppKind::Terminal => Box::new(terminal::Terminal::restore(state)),
         AppKind::Agents => Box::new(agents::Agents::restore(state)),
         AppKind::Settings => Box::new(settings::Settings::new()),
+        AppKind::Store => Box::new(store::Store::restore(state)),
+        AppKind::Program => Box::new(program::Program::restore(state)),
     }
 }

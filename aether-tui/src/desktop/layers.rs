@@ -56,12 +56,42 @@ pub enum Placement {
     NewTab,
 }
 
+/// One app the launcher and the palette offer: a built-in app, or an installed app's
+/// program (which opens in a program window).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launchable {
+    pub kind: AppKind,
+    /// The installed app's id, for a program window.
+    pub installed: Option<String>,
+    /// As its manifest names it.
+    pub name: String,
+}
+
+impl Launchable {
+    pub fn built_in(kind: AppKind, name: impl Into<String>) -> Launchable {
+        Launchable {
+            kind,
+            installed: None,
+            name: name.into(),
+        }
+    }
+
+    pub fn program(id: impl Into<String>, name: impl Into<String>) -> Launchable {
+        Launchable {
+            kind: AppKind::Program,
+            installed: Some(id.into()),
+            name: name.into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Launcher {
     pub placement: Placement,
     pub list: ListWindow,
-    /// What can be opened, named as the manifests name them.
-    pub apps: Vec<(AppKind, String)>,
+    /// What can be opened, named as the manifests name them: the built-in apps, then
+    /// the programs installed for you.
+    pub apps: Vec<Launchable>,
 }
 
 /// One thing the palette can do.
@@ -69,6 +99,8 @@ pub struct Launcher {
 pub enum PaletteItem {
     Command(Command, String, String),
     OpenApp(AppKind),
+    /// An installed app's program: its id and name.
+    RunInstalled(String, String),
     OpenFile(String),
 }
 
@@ -77,6 +109,7 @@ impl PaletteItem {
         match self {
             PaletteItem::Command(_, name, doc) => format!("{name}  {doc}"),
             PaletteItem::OpenApp(kind) => format!("open {}  ({})", kind.title(), kind.name()),
+            PaletteItem::RunInstalled(id, name) => format!("open {name}  ({id}, installed)"),
             PaletteItem::OpenFile(path) => path.clone(),
         }
     }
@@ -84,7 +117,7 @@ impl PaletteItem {
     fn tag(&self) -> &'static str {
         match self {
             PaletteItem::Command(..) => "command",
-            PaletteItem::OpenApp(_) => "app",
+            PaletteItem::OpenApp(_) | PaletteItem::RunInstalled(..) => "app",
             PaletteItem::OpenFile(_) => "file",
         }
     }
@@ -170,7 +203,7 @@ pub enum Answer {
     Chose(Asker, Option<usize>),
     Prompted(Asker, Option<String>),
     Palette(PaletteItem),
-    Launch(AppKind, Placement),
+    Launch(Launchable, Placement),
 }
 
 impl Layer {
@@ -295,30 +328,33 @@ fn palette_key(palette: &mut PaletteLayer, key: Key) -> Outcome {
 
 fn launcher_key(launcher: &mut Launcher, key: Key) -> Outcome {
     let len = launcher.apps.len();
+    let placement = launcher.placement;
     let launch = |index: usize| match launcher.apps.get(index) {
-        Some((kind, _)) => Outcome::Answered(Answer::Launch(*kind, launcher.placement)),
+        Some(app) => Outcome::Answered(Answer::Launch(app.clone(), placement)),
         None => Outcome::Stay,
+    };
+    let built_in = |kind: AppKind| {
+        let app = launcher
+            .apps
+            .iter()
+            .find(|a| a.kind == kind)
+            .cloned()
+            .unwrap_or_else(|| Launchable::built_in(kind, kind.title()));
+        Outcome::Answered(Answer::Launch(app, placement))
     };
     match key.code {
         KeyCode::Down | KeyCode::Char('j') | KeyCode::Tab => launcher.list.move_by(1, len),
         KeyCode::Up | KeyCode::Char('k') | KeyCode::BackTab => launcher.list.move_by(-1, len),
+        KeyCode::PageDown => launcher.list.move_by(launcher.list.page(), len),
+        KeyCode::PageUp => launcher.list.move_by(-launcher.list.page(), len),
         KeyCode::Enter => return launch(launcher.list.selected),
         KeyCode::Char(c @ '1'..='9') => return launch(c as usize - '1' as usize),
-        KeyCode::Char('f') => {
-            return Outcome::Answered(Answer::Launch(AppKind::Files, launcher.placement));
-        }
-        KeyCode::Char('e') => {
-            return Outcome::Answered(Answer::Launch(AppKind::Editor, launcher.placement));
-        }
-        KeyCode::Char('t') => {
-            return Outcome::Answered(Answer::Launch(AppKind::Terminal, launcher.placement));
-        }
-        KeyCode::Char('s') => {
-            return Outcome::Answered(Answer::Launch(AppKind::Settings, launcher.placement));
-        }
-        KeyCode::Char('a') => {
-            return Outcome::Answered(Answer::Launch(AppKind::Agents, launcher.placement));
-        }
+        KeyCode::Char('f') => return built_in(AppKind::Files),
+        KeyCode::Char('e') => return built_in(AppKind::Editor),
+        KeyCode::Char('t') => return built_in(AppKind::Terminal),
+        KeyCode::Char('s') => return built_in(AppKind::Settings),
+        KeyCode::Char('a') => return built_in(AppKind::Agents),
+        KeyCode::Char('p') => return built_in(AppKind::Store),
         KeyCode::Esc | KeyCode::Char('q') => return Outcome::Close,
         _ => {}
     }
@@ -487,13 +523,26 @@ fn render_launcher(launcher: &Launcher, screen: Rect, buf: &mut Buffer, theme: &
     let inner = block.inner(area);
     block.render(area, buf);
     let mut lines = Vec::new();
-    for (i, (_, name)) in launcher.apps.iter().enumerate() {
-        let text = format!("{}  {name}", i + 1);
-        lines.push(if i == launcher.list.selected {
-            Line::styled(text, theme.selection())
+    // Many installed apps scroll; the first nine have their number.
+    let rows = launcher
+        .list
+        .visible(launcher.apps.len(), inner.height.saturating_sub(2) as usize);
+    for i in rows {
+        let app = &launcher.apps[i];
+        let number = if i < 9 {
+            (i + 1).to_string()
         } else {
-            Line::raw(text)
-        });
+            " ".into()
+        };
+        let mut spans = vec![Span::raw(format!("{number}  {}", app.name))];
+        if app.installed.is_some() {
+            spans.push(Span::styled("  installed", theme.dim()));
+        }
+        let mut line = Line::from(spans);
+        if i == launcher.list.selected {
+            line = line.patch_style(theme.selection());
+        }
+        lines.push(line);
     }
     lines.push(Line::raw(""));
     lines.push(Line::styled("Enter opens · Esc cancels", theme.dim()));

@@ -9,6 +9,7 @@ mod session;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use aether_proto::api::apps::AppInfo;
 use apps::{App, AppKind, Effect, Event, Key, KeyCode, Level, Theme};
 use ratatui::layout::Rect;
 
@@ -16,8 +17,8 @@ use crate::commands::{self, Command};
 use crate::keymap::{self, Action, Keymap, Mode};
 use crate::wm::{Direction, Placed, Split, WindowId, Workspace};
 pub use layers::{
-    Answer, Asker, Dialog, DialogKind, Help, Launcher, Layer, Outcome, PaletteItem, PaletteLayer,
-    Placement,
+    Answer, Asker, Dialog, DialogKind, Help, Launchable, Launcher, Layer, Outcome, PaletteItem,
+    PaletteLayer, Placement,
 };
 pub use session::SESSION_NAME;
 
@@ -62,6 +63,8 @@ pub enum Output {
     Copy(String),
     /// Keep this theme as a theme file beside the settings file.
     SaveTheme(Box<Theme>),
+    /// Apps were installed or removed: list them again (`apps.list`) for the launcher.
+    AppsChanged,
     Quit,
 }
 
@@ -100,7 +103,7 @@ pub struct Desktop {
     now: Instant,
     quitting: bool,
     /// The apps the launcher offers, named by their manifests.
-    catalog: Vec<(AppKind, String)>,
+    catalog: Vec<Launchable>,
 }
 
 impl Desktop {
@@ -123,34 +126,34 @@ impl Desktop {
             drag: None,
             now: Instant::now(),
             quitting: false,
-            catalog: AppKind::ALL
-                .iter()
-                .map(|k| (*k, k.title().to_owned()))
-                .collect(),
+            catalog: built_in_apps(),
         }
     }
 
-    /// Name the launcher's apps as the daemon's manifests do (`sys.perms.show`): a
-    /// built-in app whose manifest is not loaded is not offered.
-    pub fn set_catalog(&mut self, manifests: &[(String, String)]) {
-        let mut catalog: Vec<(AppKind, String)> = AppKind::ALL
+    /// Name the launcher's apps as the daemon does (`apps.list`): a built-in app whose
+    /// manifest is not loaded is not offered; the programs installed for you follow.
+    pub fn set_catalog(&mut self, listed: &[AppInfo]) {
+        let mut catalog: Vec<Launchable> = AppKind::STANDALONE
             .iter()
             .filter_map(|kind| {
-                let (_, name) = manifests.iter().find(|(id, _)| id == kind.app_id())?;
+                let app = listed.iter().find(|a| a.id == kind.app_id())?;
                 // Settings acts as the desktop; it keeps its own name.
                 let name = match kind {
-                    AppKind::Settings => kind.title().to_owned(),
-                    _ => name.clone(),
+                    AppKind::Settings => kind.title(),
+                    _ => &app.name,
                 };
-                Some((*kind, name))
+                Some(Launchable::built_in(*kind, name))
             })
             .collect();
         if catalog.is_empty() {
-            catalog = AppKind::ALL
-                .iter()
-                .map(|k| (*k, k.title().to_owned()))
-                .collect();
+            catalog = built_in_apps();
         }
+        catalog.extend(
+            listed
+                .iter()
+                .filter(|a| !a.built_in && a.runnable)
+                .map(|a| Launchable::program(&a.id, &a.name)),
+        );
         self.catalog = catalog;
     }
 
@@ -388,6 +391,7 @@ impl Desktop {
                     },
                 })),
                 Effect::Copy(text) => self.outputs.push(Output::Copy(text)),
+                Effect::AppsChanged => self.outputs.push(Output::AppsChanged),
                 Effect::SetTheme(theme) => {
                     // The colours change; how they are shown (palette, glyphs) stays.
                     self.theme = theme.as_ref().clone().shown_like(&self.theme);
@@ -398,7 +402,12 @@ impl Desktop {
     }
 
     /// Show a path in a window of `app` in this workspace (the focused one first), or a new one.
+    /// A program (`path` is the installed app's id) gets a window of its own each time.
     fn open_path(&mut self, app: AppKind, path: String, line: Option<usize>) {
+        if app == AppKind::Program {
+            self.open_app(app, Placement::Auto, Some(&path));
+            return;
+        }
         if app == AppKind::Editor {
             self.recent.retain(|p| *p != path);
             self.recent.insert(0, path.clone());
@@ -736,11 +745,14 @@ impl Desktop {
             Answer::Palette(PaletteItem::OpenApp(kind)) => {
                 self.open_app(kind, Placement::Auto, None);
             }
+            Answer::Palette(PaletteItem::RunInstalled(id, _)) => {
+                self.open_app(AppKind::Program, Placement::Auto, Some(&id));
+            }
             Answer::Palette(PaletteItem::OpenFile(path)) => {
                 self.open_path(apps::opener_for(&path), path, None)
             }
-            Answer::Launch(kind, placement) => {
-                self.open_app(kind, placement, None);
+            Answer::Launch(app, placement) => {
+                self.open_app(app.kind, placement, app.installed.as_deref());
             }
         }
     }
@@ -749,7 +761,10 @@ impl Desktop {
         let mut items: Vec<PaletteItem> = self
             .catalog
             .iter()
-            .map(|(k, _)| PaletteItem::OpenApp(*k))
+            .map(|app| match &app.installed {
+                Some(id) => PaletteItem::RunInstalled(id.clone(), app.name.clone()),
+                None => PaletteItem::OpenApp(app.kind),
+            })
             .collect();
         let mut files: Vec<String> = self.recent.clone();
         for app in self.windows.values() {
@@ -914,6 +929,14 @@ impl Desktop {
     pub fn busy(&self) -> Vec<String> {
         self.windows.values().filter_map(|a| a.busy()).collect()
     }
+}
+
+/// Every app that opens by itself, under its own title (before the daemon names them).
+fn built_in_apps() -> Vec<Launchable> {
+    AppKind::STANDALONE
+        .iter()
+        .map(|kind| Launchable::built_in(*kind, kind.title()))
+        .collect()
 }
 
 /// Keys that are usually pressed several times in a row keep command mode.

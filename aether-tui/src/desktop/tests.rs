@@ -1,5 +1,6 @@
 //! The shell without a terminal or a daemon: scripted input, snapshots of each step.
 
+use aether_proto::api::apps::AppInfo;
 use apps::{KeyCode, Mods};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -320,13 +321,28 @@ fn the_linux_console_gets_plain_borders_and_ascii_marks() {
     insta::assert_snapshot!("console_80x24", screen);
 }
 
+/// An `apps.list` entry.
+fn listed(id: &str, name: &str, built_in: bool, runnable: bool) -> AppInfo {
+    AppInfo {
+        id: id.into(),
+        name: name.into(),
+        version: "1.0.0".into(),
+        description: None,
+        built_in,
+        runnable,
+        capabilities: Vec::new(),
+        signature: None,
+        installed_at_ms: None,
+    }
+}
+
 #[test]
 fn the_launcher_names_apps_as_their_manifests_do() {
     let mut d = desktop(80, 24);
     d.set_catalog(&[
-        ("files".into(), "Files (manifest)".into()),
-        ("desktop".into(), "Aether Desktop".into()),
-        ("chat".into(), "Chat and People".into()),
+        listed("files", "Files (manifest)", true, false),
+        listed("desktop", "Aether Desktop", true, false),
+        listed("chat", "Chat and People", true, false),
     ]);
     prefix(&mut d, Key::char('a'));
     let screen = draw(&d);
@@ -341,6 +357,78 @@ fn the_launcher_names_apps_as_their_manifests_do() {
     keys(&mut d, &[Key::char('2')]);
     let focused = d.focused().unwrap();
     assert_eq!(d.windows[&focused].kind(), AppKind::Settings);
+}
+
+#[test]
+fn installed_programs_are_offered_and_open_in_a_program_window() {
+    let mut d = desktop(120, 40);
+    d.set_catalog(&[
+        listed("files", "File Explorer", true, false),
+        listed("store", "App Store", true, false),
+        listed("todo", "To-do", false, true),
+        listed("theme-pack", "Themes", false, false),
+    ]);
+    prefix(&mut d, Key::char('a'));
+    let screen = draw(&d);
+    assert!(
+        screen.contains("2  App Store") && screen.contains("3  To-do  installed"),
+        "{screen}"
+    );
+    assert!(!screen.contains("Themes"), "nothing to run:\n{screen}");
+    d.take_outputs();
+    keys(&mut d, &[Key::char('3')]);
+    let focused = d.focused().unwrap();
+    assert_eq!(d.windows[&focused].kind(), AppKind::Program);
+    assert_eq!(d.windows[&focused].save()["id"], "todo");
+    // It subscribes to its output first, as the terminal (which may run programs).
+    assert!(d.take_outputs().iter().any(|o| matches!(
+        o,
+        Output::Bus(id, AppKind::Program, Effect::Subscribe { .. }) if *id == focused
+    )));
+    // `p` opens the App Store; the palette offers the program too.
+    prefix(&mut d, Key::char('a'));
+    keys(&mut d, &[Key::char('p')]);
+    let focused = d.focused().unwrap();
+    assert_eq!(d.windows[&focused].kind(), AppKind::Store);
+    prefix(&mut d, Key::char('p'));
+    for c in "to-do".chars() {
+        keys(&mut d, &[Key::char(c)]);
+    }
+    keys(&mut d, &[Key::plain(KeyCode::Enter)]);
+    let focused = d.focused().unwrap();
+    assert_eq!(d.windows[&focused].kind(), AppKind::Program);
+}
+
+#[test]
+fn the_store_launches_programs_and_asks_for_the_launcher_again() {
+    let mut d = desktop(120, 40);
+    let store = d.open_app(AppKind::Store, Placement::Auto, None);
+    d.take_outputs();
+    d.apply(
+        store,
+        vec![
+            Effect::AppsChanged,
+            Effect::Open {
+                app: AppKind::Program,
+                path: "todo".into(),
+                line: None,
+            },
+        ],
+    );
+    let outputs = d.take_outputs();
+    assert!(outputs.contains(&Output::AppsChanged), "{outputs:?}");
+    let focused = d.focused().unwrap();
+    assert_ne!(focused, store);
+    assert_eq!(d.windows[&focused].kind(), AppKind::Program);
+    assert_eq!(d.windows[&focused].title(), "todo");
+    // Both come back with the session.
+    let saved = d.snapshot();
+    let mut back = Desktop::new(Keymap::default(), Theme::dark(), "ada".into());
+    back.resize(120, 40);
+    assert!(back.restore(&saved));
+    let kinds: Vec<AppKind> = back.windows.values().map(|a| a.kind()).collect();
+    assert!(kinds.contains(&AppKind::Store) && kinds.contains(&AppKind::Program));
+    assert_eq!(back.snapshot(), saved);
 }
 
 #[test]
@@ -374,5 +462,85 @@ fn a_theme_from_settings_applies_at_once_and_is_kept() {
         d.take_outputs()
             .iter()
             .any(|o| matches!(o, Output::SaveTheme(t) if t.name == "mine"))
+    );
+}
+
+/// The ticket of the request on `topic` among the desktop's outputs.
+fn requested(outputs: &[Output], topic: &str) -> apps::Ticket {
+    outputs
+        .iter()
+        .find_map(|o| match o {
+            Output::Bus(
+                _,
+                _,
+                Effect::Request {
+                    ticket, topic: t, ..
+                },
+            ) if *t == topic => Some(*ticket),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no {topic} in {outputs:?}"))
+}
+
+#[test]
+fn the_store_asks_consent_in_a_dialog_above_every_window() {
+    let mut d = desktop(80, 24);
+    d.take_outputs();
+    let store = d.open_app(AppKind::Store, Placement::Auto, None);
+    prefix(&mut d, Key::char('z'));
+    let outputs = d.take_outputs();
+    let answer = |d: &mut Desktop, ticket, data: serde_json::Value| {
+        d.deliver(
+            store,
+            Event::Answer {
+                ticket,
+                result: Ok(data.into()),
+            },
+        )
+    };
+    answer(
+        &mut d,
+        requested(&outputs, "apps.catalog"),
+        serde_json::json!({ "catalogs": [{ "location": "builtin", "name": "samples" }], "apps": [
+            { "id": "todo", "name": "To-do", "version": "1.0.0", "versions": ["1.0.0"],
+              "catalog": "builtin", "size": 61440, "sha256": "0a1b",
+              "signature": { "state": "unsigned" },
+              "capabilities": [
+                  { "capability": "vfs_read", "reason": "read your to-do list, /todo.md" },
+                  { "capability": "vfs_write", "reason": "save your to-do list, /todo.md" }] }] }),
+    );
+    keys(&mut d, &[Key::plain(KeyCode::Enter)]);
+    let inspect = requested(&d.take_outputs(), "apps.inspect");
+    answer(
+        &mut d,
+        inspect,
+        serde_json::json!({ "id": "todo", "name": "To-do", "version": "1.0.0", "sha256": "0a1b",
+            "size": 61440, "signature": { "state": "unsigned" },
+            "capabilities": [
+                { "capability": "vfs_read", "reason": "read your to-do list, /todo.md" },
+                { "capability": "vfs_write", "reason": "save your to-do list, /todo.md" }],
+            "needs_consent": ["vfs_read", "vfs_write"],
+            "warnings": ["no publisher vouches for this bundle"] }),
+    );
+    insta::assert_snapshot!("store_consent_80x24", draw(&d));
+    keys(&mut d, &[Key::char('y')]);
+    let outputs = d.take_outputs();
+    let install = outputs.iter().find_map(|o| match o {
+        Output::Bus(
+            id,
+            AppKind::Store,
+            Effect::Request {
+                topic: "apps.install",
+                data,
+                ..
+            },
+        ) if *id == store => Some(data.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        install,
+        Some(
+            serde_json::json!({ "id": "todo", "version": "1.0.0", "consent": ["vfs_read", "vfs_write"] })
+        )
     );
 }

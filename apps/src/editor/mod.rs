@@ -704,7 +704,9 @@ impl App for Editor {
                 architect::on_event(self, &topic, data);
                 Vec::new()
             }
-            Event::Delivery { .. } | Event::SubscribeFailed { .. } => Vec::new(),
+            Event::Delivery { .. } | Event::Subscribed { .. } | Event::SubscribeFailed { .. } => {
+                Vec::new()
+            }
             Event::Confirmed { ticket, yes } => match self.pending.remove(&ticket) {
                 Some(Pending::ConfirmClose) if yes => self.close_tab(true),
                 _ => Vec::new(),

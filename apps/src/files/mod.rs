@@ -738,7 +738,7 @@ impl App for Files {
                 topic,
                 data,
             } if Some(ticket) == self.events => self.on_change(&topic, &data),
-            Event::Delivery { .. } => Vec::new(),
+            Event::Delivery { .. } | Event::Subscribed { .. } => Vec::new(),
             Event::SubscribeFailed { error, .. } => {
                 self.status = Some(format!("no live updates: {}", error.msg));
                 Vec::new()

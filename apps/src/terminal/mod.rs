@@ -19,6 +19,7 @@ use crate::key::{Key, KeyCode, Mouse};
 use crate::path;
 use crate::widgets::{LineEdit, LineInput};
 pub(crate) use output::Scrollback;
+pub(crate) use view::{ansi_line, draw_scrollback};
 
 /// History lines kept (and saved with the session).
 const HISTORY: usize = 200;
@@ -574,7 +575,7 @@ impl App for Terminal {
                 }
                 _ => Vec::new(),
             },
-            Event::Chose { .. } | Event::Prompted { .. } => Vec::new(),
+            Event::Chose { .. } | Event::Prompted { .. } | Event::Subscribed { .. } => Vec::new(),
         }
     }
 

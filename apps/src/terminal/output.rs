@@ -64,6 +64,18 @@ impl Scrollback {
         self.push(LineKind::Echo, &format!("{prompt}{line}"));
     }
 
+    /// A line typed for a program: it finishes the prompt the program left unfinished
+    /// (`todo> add milk`), as a terminal shows it.
+    pub fn typed(&mut self, line: &str) {
+        match self.partial.take() {
+            Some(prompt) => {
+                let text = format!("{}{line}", prompt.text);
+                self.push(prompt.kind, &text);
+            }
+            None => self.push(LineKind::Echo, line),
+        }
+    }
+
     pub fn note(&mut self, text: &str) {
         self.end_partial();
         for line in text.lines() {
@@ -192,10 +204,12 @@ impl Scrollback {
         hit.is_some()
     }
 
-    /// The lines to draw for this height, oldest first, with the found line's index.
-    pub fn visible(&self, height: usize) -> (Vec<&OutLine>, Option<usize>) {
+    /// The lines to draw for this height, oldest first, with the found line's index; with
+    /// or without the line still being written (a program window shows that one as its
+    /// input line's prompt).
+    pub fn visible_with(&self, height: usize, partial: bool) -> (Vec<&OutLine>, Option<usize>) {
         let mut all: Vec<&OutLine> = self.lines.iter().collect();
-        if let Some(partial) = &self.partial {
+        if let Some(partial) = self.partial.as_ref().filter(|_| partial) {
             all.push(partial);
         }
         let end = all.len().saturating_sub(self.scroll);
@@ -204,6 +218,11 @@ impl Scrollback {
             .found
             .and_then(|f| (start..end).contains(&f).then(|| f - start));
         (all[start..end].to_vec(), found)
+    }
+
+    /// The line a program is still writing: its prompt, when it waits for input.
+    pub fn partial(&self) -> Option<&OutLine> {
+        self.partial.as_ref()
     }
 
     pub fn scrolled(&self) -> usize {
@@ -256,7 +275,11 @@ mod tests {
     }
 
     fn texts(out: &Scrollback) -> Vec<String> {
-        out.visible(100).0.iter().map(|l| l.text.clone()).collect()
+        out.visible_with(100, true)
+            .0
+            .iter()
+            .map(|l| l.text.clone())
+            .collect()
     }
 
     #[test]
@@ -267,6 +290,15 @@ mod tests {
         assert_eq!(texts(&out), ["hello", "wor"]);
         out.chunk(&chunk("stdout", "ld\n"));
         assert_eq!(texts(&out), ["hello", "world"]);
+    }
+
+    #[test]
+    fn typed_input_finishes_the_programs_prompt() {
+        let mut out = Scrollback::default();
+        out.chunk(&chunk("stdout", "todo> "));
+        out.typed("add milk");
+        out.typed("list");
+        assert_eq!(texts(&out), ["todo> add milk", "list"]);
     }
 
     #[test]
@@ -284,7 +316,7 @@ mod tests {
         }
         assert_eq!(out.len(), MAX_LINES);
         out.print(&"x".repeat(100_000));
-        let (lines, _) = out.visible(1);
+        let (lines, _) = out.visible_with(1, true);
         assert!(lines[0].text.len() <= MAX_LINE_BYTES + 3);
     }
 
@@ -295,9 +327,9 @@ mod tests {
             out.print(line);
         }
         assert!(out.find("apple", false));
-        assert_eq!(out.visible(1).0[0].text, "apple 2");
+        assert_eq!(out.visible_with(1, true).0[0].text, "apple 2");
         assert!(out.find("apple", true));
-        assert_eq!(out.visible(1).0[0].text, "apple 1");
+        assert_eq!(out.visible_with(1, true).0[0].text, "apple 1");
         assert!(!out.find("apple", true));
         assert!(!out.find("kiwi", false));
     }

@@ -1,0 +1,511 @@
+//! A window for one installed app's program. It runs (`vm.run` with `installed`) as soon
+//! as the window's output subscription is in place, its output streams in live (stderr in
+//! the error style), typed lines go to its stdin, Ctrl-D closes that, Ctrl-C stops it;
+//! when it ends, Enter runs it again. The window acts as the terminal, which may run
+//! programs; the program itself acts only as its own app, with what you granted it.
+
+mod view;
+
+use std::collections::HashMap;
+
+use aether_proto::api::{apps, vm};
+use aether_proto::{ErrorBody, ErrorCode};
+use serde_json::Value;
+
+use crate::app::{App, AppKind, Effect, Event, Hint, Payload, Ticket, Tickets, decode, hint};
+use crate::key::{Key, KeyCode, Mouse};
+use crate::terminal::Scrollback;
+use crate::widgets::{LineEdit, LineInput};
+
+/// Events of jobs not known yet, kept until `vm.run` answers.
+const EARLY_EVENTS: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Run {
+    /// Waiting for the output subscription, then for `vm.run`'s answer.
+    Starting,
+    Running {
+        job: String,
+        stdin_open: bool,
+    },
+    /// It ended: how, in words (`exited with 0`).
+    Ended {
+        how: String,
+        ok: bool,
+    },
+    /// It could not run, or its output cannot be shown: the daemon's words.
+    Failed(String),
+}
+
+#[derive(Debug, Clone)]
+enum Pending {
+    Name,
+    Run,
+    Stdin,
+    Kill,
+    /// After a reconnect: is the program still running?
+    Recheck(String),
+}
+
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct Saved {
+    id: String,
+}
+
+pub struct Program {
+    tickets: Tickets,
+    pending: HashMap<Ticket, Pending>,
+    /// The installed app's id.
+    id: String,
+    /// Its name, once `apps.list` said it.
+    name: Option<String>,
+    pub(crate) out: Scrollback,
+    pub(crate) input: LineInput,
+    events: Option<Ticket>,
+    subscribed: bool,
+    pub(crate) run: Run,
+    /// (job, kind, data) of events that came before `vm.run` answered.
+    early: Vec<(String, String, Value)>,
+    /// Lines typed before the job was known.
+    early_stdin: Vec<String>,
+}
+
+impl Program {
+    pub fn new(id: &str) -> Program {
+        Program {
+            tickets: Tickets::default(),
+            pending: HashMap::new(),
+            id: id.trim().to_owned(),
+            name: None,
+            out: Scrollback::default(),
+            input: LineInput::default(),
+            events: None,
+            subscribed: false,
+            run: Run::Starting,
+            early: Vec::new(),
+            early_stdin: Vec::new(),
+        }
+    }
+
+    pub fn restore(state: &Value) -> Program {
+        let saved: Saved = serde_json::from_value(state.clone()).unwrap_or_default();
+        Program::new(&saved.id)
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
+
+    fn request<C: aether_proto::api::Call>(&mut self, pending: Pending, call: &C) -> Vec<Effect> {
+        let ticket = self.tickets.issue();
+        self.pending.insert(ticket, pending);
+        vec![Effect::request(ticket, call)]
+    }
+
+    fn subscribe(&mut self) -> Vec<Effect> {
+        let ticket = self.tickets.issue();
+        self.events = Some(ticket);
+        self.subscribed = false;
+        vec![Effect::Subscribe {
+            ticket,
+            pattern: "vm.job.>".to_owned(),
+        }]
+    }
+
+    fn run_it(&mut self) -> Vec<Effect> {
+        self.run = Run::Starting;
+        self.early.clear();
+        if self.id.is_empty() {
+            self.fail("no app was named to run".into());
+            return Vec::new();
+        }
+        self.request(
+            Pending::Run,
+            &vm::Run {
+                installed: Some(self.id.clone()),
+                keep_stdin_open: true,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Run it again: at once when the subscription is there, else once it is.
+    fn again(&mut self) -> Vec<Effect> {
+        self.out.note(&format!("running {} again", self.name()));
+        self.early_stdin.clear();
+        if self.subscribed {
+            self.run_it()
+        } else {
+            self.run = Run::Starting;
+            self.subscribe()
+        }
+    }
+
+    fn fail(&mut self, why: String) {
+        self.out.end_partial();
+        self.out.error(&why);
+        self.run = Run::Failed(why);
+    }
+
+    fn on_key(&mut self, key: Key) -> Vec<Effect> {
+        if key.mods.ctrl {
+            match key.code {
+                KeyCode::Char('c') => return self.interrupt(),
+                KeyCode::Char('d') => return self.close_stdin(),
+                _ => {}
+            }
+        }
+        match key.code {
+            KeyCode::PageUp => {
+                self.out.scroll_up(10);
+                return Vec::new();
+            }
+            KeyCode::PageDown => {
+                self.out.scroll_down(10);
+                return Vec::new();
+            }
+            _ => {}
+        }
+        match self.input.handle(key) {
+            LineEdit::Submit => {
+                let line = self.input.take();
+                self.out.follow();
+                self.submit(line)
+            }
+            LineEdit::Cancel => {
+                self.input.take();
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn submit(&mut self, line: String) -> Vec<Effect> {
+        match self.run.clone() {
+            Run::Running {
+                job,
+                stdin_open: true,
+            } => {
+                self.out.typed(&line);
+                self.request(
+                    Pending::Stdin,
+                    &vm::Stdin {
+                        job,
+                        data: format!("{line}\n"),
+                        close: false,
+                    },
+                )
+            }
+            Run::Running { .. } => {
+                self.out.error("its input is closed (Ctrl-C stops it)");
+                Vec::new()
+            }
+            Run::Starting => {
+                self.out.typed(&line);
+                self.early_stdin.push(line);
+                Vec::new()
+            }
+            Run::Ended { .. } | Run::Failed(_) => self.again(),
+        }
+    }
+
+    fn interrupt(&mut self) -> Vec<Effect> {
+        match self.run.clone() {
+            Run::Running { job, .. } => {
+                self.out.note(&format!("^C: stopping {}", self.name()));
+                self.request(Pending::Kill, &vm::Kill { job })
+            }
+            _ => {
+                self.input.take();
+                Vec::new()
+            }
+        }
+    }
+
+    fn close_stdin(&mut self) -> Vec<Effect> {
+        let Run::Running {
+            job,
+            stdin_open: true,
+        } = self.run.clone()
+        else {
+            return Vec::new();
+        };
+        self.run = Run::Running {
+            job: job.clone(),
+            stdin_open: false,
+        };
+        self.request(
+            Pending::Stdin,
+            &vm::Stdin {
+                job,
+                data: String::new(),
+                close: true,
+            },
+        )
+    }
+
+    fn on_answer(&mut self, pending: Pending, result: Result<Payload, ErrorBody>) -> Vec<Effect> {
+        match pending {
+            Pending::Name => {
+                if let Ok(list) = decode::<apps::List>(result)
+                    && let Some(app) = list.apps.into_iter().find(|a| a.id == self.id)
+                {
+                    self.name = Some(app.name);
+                }
+            }
+            Pending::Run => match decode::<vm::Run>(result) {
+                Ok(started) => return self.started(started.job),
+                Err(e) => {
+                    self.early.clear();
+                    self.fail(format!("{} could not start: {}", self.name(), e.msg));
+                }
+            },
+            Pending::Stdin => {
+                // Conflict: it ended (or closed its input) meanwhile; its exit says so.
+                if let Err(e) = result
+                    && e.code != ErrorCode::Conflict
+                {
+                    self.out.error(&format!("input: {}", e.msg));
+                }
+            }
+            Pending::Kill => {
+                if let Err(e) = decode::<vm::Kill>(result) {
+                    self.out.error(&format!("stop: {}", e.msg));
+                }
+            }
+            Pending::Recheck(job) => self.rechecked(job, result),
+        }
+        Vec::new()
+    }
+
+    /// `vm.run` answered: the job is ours; show what came before the answer, send what
+    /// was typed meanwhile.
+    fn started(&mut self, job: String) -> Vec<Effect> {
+        self.run = Run::Running {
+            job: job.clone(),
+            stdin_open: true,
+        };
+        for (_, kind, data) in std::mem::take(&mut self.early)
+            .into_iter()
+            .filter(|(j, _, _)| *j == job)
+        {
+            self.show(&kind, data);
+        }
+        if self.early_stdin.is_empty() || !matches!(self.run, Run::Running { .. }) {
+            self.early_stdin.clear();
+            return Vec::new();
+        }
+        let data: String = self.early_stdin.drain(..).map(|l| l + "\n").collect();
+        self.request(
+            Pending::Stdin,
+            &vm::Stdin {
+                job,
+                data,
+                close: false,
+            },
+        )
+    }
+
+    fn rechecked(&mut self, job: String, result: Result<Payload, ErrorBody>) {
+        match decode::<vm::Jobs>(result) {
+            Ok(vm::JobsAnswer::One(detail)) => match detail.summary.status {
+                vm::JobState::Finished {
+                    ending,
+                    code,
+                    error,
+                    micros,
+                } => self.ended(&vm::Exit {
+                    job,
+                    ending,
+                    code,
+                    error,
+                    micros,
+                }),
+                _ => self
+                    .out
+                    .note("it still runs; output written while offline may be missing"),
+            },
+            Ok(vm::JobsAnswer::All { .. }) => {}
+            Err(e) if e.code == ErrorCode::NotFound => {
+                self.fail("the daemon restarted and the program is gone".into())
+            }
+            Err(e) => self.out.error(&format!("is it still running? {}", e.msg)),
+        }
+    }
+
+    fn on_job_event(&mut self, topic: &str, data: Value) {
+        let Some((job, kind)) = topic
+            .strip_prefix("vm.job.")
+            .and_then(|rest| rest.rsplit_once('.'))
+        else {
+            return;
+        };
+        match &self.run {
+            Run::Running { job: ours, .. } if ours == job => self.show(kind, data),
+            // Perhaps ours, before `vm.run` answered: keep it until it does.
+            Run::Starting if self.early.len() < EARLY_EVENTS => {
+                self.early.push((job.to_owned(), kind.to_owned(), data));
+            }
+            _ => {}
+        }
+    }
+
+    fn show(&mut self, kind: &str, data: Value) {
+        match kind {
+            "stdout" | "stderr" => {
+                if let Ok(chunk) = serde_json::from_value::<vm::OutputChunk>(data) {
+                    self.out.chunk(&chunk);
+                }
+            }
+            "exit" => {
+                if let Ok(exit) = serde_json::from_value::<vm::Exit>(data) {
+                    self.ended(&exit);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn ended(&mut self, exit: &vm::Exit) {
+        self.out.end_partial();
+        self.out.exit(exit);
+        let (how, ok) = match (exit.ending, exit.code) {
+            (vm::Ending::Exited, code) => {
+                let code = code.unwrap_or(-1);
+                (format!("exited with {code}"), code == 0)
+            }
+            (vm::Ending::Killed, _) => ("stopped".into(), false),
+            (vm::Ending::Timeout, _) => ("stopped at its deadline".into(), false),
+            (vm::Ending::MemoryLimit, _) => ("stopped: over its memory limit".into(), false),
+            (vm::Ending::OutputLimit, _) => ("stopped: over its output limit".into(), false),
+            (vm::Ending::Trap, _) => ("crashed".into(), false),
+        };
+        self.run = Run::Ended { how, ok };
+        self.early_stdin.clear();
+    }
+}
+
+impl App for Program {
+    fn kind(&self) -> AppKind {
+        AppKind::Program
+    }
+
+    fn title(&self) -> String {
+        self.name().to_owned()
+    }
+
+    fn start(&mut self) -> Vec<Effect> {
+        let mut effects = self.subscribe();
+        effects.extend(self.request(Pending::Name, &apps::List {}));
+        effects
+    }
+
+    fn update(&mut self, event: Event) -> Vec<Effect> {
+        match event {
+            Event::Key(key) => self.on_key(key),
+            Event::Paste(text) => {
+                let mut lines = text.lines().peekable();
+                let mut effects = Vec::new();
+                // Every pasted line but the last is entered, as a terminal does.
+                while let Some(line) = lines.next() {
+                    self.input.insert_str(line);
+                    if lines.peek().is_some() {
+                        effects.extend(self.on_key(Key::plain(KeyCode::Enter)));
+                    }
+                }
+                effects
+            }
+            Event::Mouse(Mouse::ScrollUp { .. }) => {
+                self.out.scroll_up(3);
+                Vec::new()
+            }
+            Event::Mouse(Mouse::ScrollDown { .. }) => {
+                self.out.scroll_down(3);
+                Vec::new()
+            }
+            Event::Answer { ticket, result } => match self.pending.remove(&ticket) {
+                Some(pending) => self.on_answer(pending, result),
+                None => Vec::new(),
+            },
+            Event::Subscribed { ticket } if Some(ticket) == self.events => {
+                let first = !self.subscribed;
+                self.subscribed = true;
+                // The output has somewhere to go now; a resubscription runs nothing again.
+                let waiting = self.run == Run::Starting
+                    && !self.pending.values().any(|p| matches!(p, Pending::Run));
+                if first && waiting {
+                    self.run_it()
+                } else {
+                    Vec::new()
+                }
+            }
+            Event::Delivery {
+                ticket,
+                topic,
+                data,
+            } if Some(ticket) == self.events => {
+                self.on_job_event(&topic, data);
+                Vec::new()
+            }
+            Event::SubscribeFailed { ticket, error } if Some(ticket) == self.events => {
+                self.subscribed = false;
+                if matches!(self.run, Run::Running { .. }) {
+                    self.out
+                        .error(&format!("its output stopped coming: {}", error.msg));
+                } else {
+                    self.fail(format!(
+                        "{}'s output cannot be shown: {}",
+                        self.name(),
+                        error.msg
+                    ));
+                }
+                Vec::new()
+            }
+            Event::Reconnected => match self.run.clone() {
+                // Its exit may have come while we were away, or the daemon restarted.
+                Run::Running { job, .. } => {
+                    self.out.note("reconnected to the daemon");
+                    self.request(Pending::Recheck(job.clone()), &vm::Jobs { job: Some(job) })
+                }
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    fn view(
+        &self,
+        area: ratatui::layout::Rect,
+        buf: &mut ratatui::buffer::Buffer,
+        cx: &crate::app::ViewCx,
+    ) {
+        view::render(self, area, buf, cx)
+    }
+
+    fn hints(&self) -> Vec<Hint> {
+        vec![
+            hint(
+                "Enter",
+                "send the line to the program (once it ended: run it again)",
+            ),
+            hint("Ctrl-D", "close its input (the end of what you type)"),
+            hint("Ctrl-C", "stop it"),
+            hint("PgUp PgDn", "scroll back"),
+        ]
+    }
+
+    fn busy(&self) -> Option<String> {
+        matches!(self.run, Run::Running { .. }).then(|| self.name().to_owned())
+    }
+
+    fn save(&self) -> Value {
+        serde_json::to_value(Saved {
+            id: self.id.clone(),
+        })
+        .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests;

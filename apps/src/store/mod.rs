@@ -1,0 +1,740 @@
+//! The App Store: what the daemon's catalogs offer and what you installed. Installing asks
+//! the daemon what the app would mean (`apps.inspect`), asks for your consent to each
+//! capability it needs, and installs with exactly that consent, its progress shown live.
+//! Installed apps launch in a program window of their own.
+
+mod view;
+mod words;
+
+use std::collections::HashMap;
+
+use aether_proto::api::apps::{self, AppInfo, CatalogAnswer, Source};
+use aether_proto::{Capability, ErrorBody};
+use serde_json::Value;
+
+use crate::app::{
+    App, AppKind, Effect, Event, Hint, Level, Payload, Ticket, Tickets, decode, hint,
+};
+use crate::key::{Key, KeyCode};
+use crate::widgets::{LineEdit, LineInput, ListWindow};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Tab {
+    Catalog,
+    Installed,
+}
+
+/// Something the daemon was asked for: loading, there, or why not.
+#[derive(Debug, Clone)]
+pub(crate) enum Loaded<T> {
+    Loading,
+    Ready(T),
+    Failed(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    Install,
+    Update,
+    Uninstall,
+}
+
+impl Action {
+    fn verb(self) -> &'static str {
+        match self {
+            Action::Install => "install",
+            Action::Update => "update",
+            Action::Uninstall => "uninstall",
+        }
+    }
+
+    fn done(self) -> &'static str {
+        match self {
+            Action::Install => "installed",
+            Action::Update => "updated",
+            Action::Uninstall => "uninstalled",
+        }
+    }
+
+    pub(crate) fn doing(self) -> &'static str {
+        match self {
+            Action::Install => "installing",
+            Action::Update => "updating",
+            Action::Uninstall => "uninstalling",
+        }
+    }
+}
+
+/// The one change under way (installs wait for each other in the daemon anyway, and one
+/// consent dialog at a time is all a person can answer).
+#[derive(Debug, Clone)]
+pub(crate) struct Change {
+    pub id: String,
+    pub name: String,
+    pub action: Action,
+    pub stage: Stage,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Asking the daemon what it would mean.
+    Inspecting,
+    /// A dialog asks you.
+    Asking,
+    /// The daemon works on it; `apps.events.progress` moves the bar.
+    Working { step: String, done: u32, of: u32 },
+}
+
+#[derive(Debug, Clone)]
+enum Pending {
+    Catalog,
+    List,
+    Inspect,
+    /// The consent dialog: yes installs this version with this consent.
+    Consent {
+        version: String,
+        consent: Vec<Capability>,
+    },
+    ConfirmUninstall,
+    /// The install, update or uninstall itself.
+    Change,
+}
+
+/// What the keys act on: the selected row, whichever tab it is in.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub id: String,
+    pub name: String,
+    /// The version installed for you.
+    pub installed: Option<String>,
+    /// The newest version the catalogs offer.
+    pub offered: Option<String>,
+    pub runnable: bool,
+}
+
+impl Target {
+    fn update_offered(&self) -> bool {
+        matches!((&self.installed, &self.offered), (Some(have), Some(offered)) if newer(offered, have))
+    }
+}
+
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct Saved {
+    tab: Option<Tab>,
+    query: Option<String>,
+}
+
+pub struct Store {
+    tickets: Tickets,
+    pending: HashMap<Ticket, Pending>,
+    events: Option<Ticket>,
+    pub(crate) tab: Tab,
+    pub(crate) catalog: Loaded<CatalogAnswer>,
+    pub(crate) catalog_list: ListWindow,
+    /// The apps installed for you (not the built-in ones).
+    pub(crate) installed: Loaded<Vec<AppInfo>>,
+    pub(crate) installed_list: ListWindow,
+    /// The catalog's search words, as last sent.
+    pub(crate) query: Option<String>,
+    /// Typing a search.
+    pub(crate) search: Option<LineInput>,
+    pub(crate) change: Option<Change>,
+    pub(crate) message: Option<(Level, String)>,
+    /// The app to keep selected when the lists come again.
+    keep: Option<String>,
+}
+
+impl Store {
+    pub fn new() -> Store {
+        Store {
+            tickets: Tickets::default(),
+            pending: HashMap::new(),
+            events: None,
+            tab: Tab::Catalog,
+            catalog: Loaded::Loading,
+            catalog_list: ListWindow::default(),
+            installed: Loaded::Loading,
+            installed_list: ListWindow::default(),
+            query: None,
+            search: None,
+            change: None,
+            message: None,
+            keep: None,
+        }
+    }
+
+    pub fn restore(state: &Value) -> Store {
+        let saved: Saved = serde_json::from_value(state.clone()).unwrap_or_default();
+        Store {
+            tab: saved.tab.unwrap_or(Tab::Catalog),
+            query: saved.query.filter(|q| !q.trim().is_empty()),
+            ..Store::new()
+        }
+    }
+
+    fn request<C: aether_proto::api::Call>(&mut self, pending: Pending, call: &C) -> Vec<Effect> {
+        let ticket = self.tickets.issue();
+        self.pending.insert(ticket, pending);
+        vec![Effect::request(ticket, call)]
+    }
+
+    /// Ask for both lists again; answers to earlier asks are stale from now on.
+    fn refresh(&mut self) -> Vec<Effect> {
+        self.keep = self.target().map(|t| t.id);
+        self.pending
+            .retain(|_, p| !matches!(p, Pending::Catalog | Pending::List));
+        let query = self.query.clone();
+        let mut effects = self.request(Pending::Catalog, &apps::Catalog { query });
+        effects.extend(self.request(Pending::List, &apps::List {}));
+        effects
+    }
+
+    fn say(&mut self, level: Level, text: impl Into<String>) {
+        self.message = Some((level, text.into()));
+    }
+
+    pub(crate) fn catalog_apps(&self) -> &[apps::CatalogApp] {
+        match &self.catalog {
+            Loaded::Ready(answer) => &answer.apps,
+            _ => &[],
+        }
+    }
+
+    pub(crate) fn installed_apps(&self) -> &[AppInfo] {
+        match &self.installed {
+            Loaded::Ready(apps) => apps,
+            _ => &[],
+        }
+    }
+
+    fn list_mut(&mut self) -> (&mut ListWindow, usize) {
+        match self.tab {
+            Tab::Catalog => {
+                let len = self.catalog_apps().len();
+                (&mut self.catalog_list, len)
+            }
+            Tab::Installed => {
+                let len = self.installed_apps().len();
+                (&mut self.installed_list, len)
+            }
+        }
+    }
+
+    pub(crate) fn target(&self) -> Option<Target> {
+        let installed = self.installed_apps();
+        match self.tab {
+            Tab::Catalog => {
+                let app = self.catalog_apps().get(self.catalog_list.selected)?;
+                Some(Target {
+                    id: app.id.clone(),
+                    name: app.name.clone(),
+                    installed: app.installed.clone(),
+                    offered: Some(app.version.clone()),
+                    runnable: installed
+                        .iter()
+                        .find(|i| i.id == app.id)
+                        .is_none_or(|i| i.runnable),
+                })
+            }
+            Tab::Installed => {
+                let app = installed.get(self.installed_list.selected)?;
+                Some(Target {
+                    id: app.id.clone(),
+                    name: app.name.clone(),
+                    installed: Some(app.version.clone()),
+                    offered: self
+                        .catalog_apps()
+                        .iter()
+                        .find(|c| c.id == app.id)
+                        .map(|c| c.version.clone()),
+                    runnable: app.runnable,
+                })
+            }
+        }
+    }
+
+    fn on_key(&mut self, key: Key) -> Vec<Effect> {
+        if self.search.is_some() {
+            return self.on_search_key(key);
+        }
+        match key.code {
+            KeyCode::Tab | KeyCode::BackTab => {
+                self.tab = match self.tab {
+                    Tab::Catalog => Tab::Installed,
+                    Tab::Installed => Tab::Catalog,
+                };
+            }
+            KeyCode::Down | KeyCode::Char('j') => self.move_by(1),
+            KeyCode::Up | KeyCode::Char('k') => self.move_by(-1),
+            KeyCode::PageDown => self.move_by(10),
+            KeyCode::PageUp => self.move_by(-10),
+            KeyCode::Home => self.move_by(isize::MIN / 2),
+            KeyCode::End => self.move_by(isize::MAX / 2),
+            KeyCode::Char('/') => {
+                self.tab = Tab::Catalog;
+                self.search = Some(LineInput::new(self.query.clone().unwrap_or_default()));
+            }
+            KeyCode::Esc if self.query.is_some() => {
+                self.query = None;
+                return self.refresh();
+            }
+            KeyCode::Esc => self.message = None,
+            KeyCode::Enter => return self.enter(),
+            KeyCode::Char('i') => return self.install_selected(),
+            KeyCode::Char('u') => return self.update_selected(),
+            KeyCode::Char('x') | KeyCode::Delete => return self.uninstall_selected(),
+            KeyCode::Char('l') => return self.launch_selected(),
+            KeyCode::Char('r') | KeyCode::F(5) => return self.refresh(),
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn move_by(&mut self, delta: isize) {
+        let (list, len) = self.list_mut();
+        list.move_by(delta, len);
+    }
+
+    fn on_search_key(&mut self, key: Key) -> Vec<Effect> {
+        let Some(search) = self.search.as_mut() else {
+            return Vec::new();
+        };
+        match search.handle(key) {
+            LineEdit::Submit => {
+                let words = search.text().trim().to_owned();
+                self.search = None;
+                self.query = (!words.is_empty()).then_some(words);
+                self.catalog_list = ListWindow::default();
+                self.refresh()
+            }
+            LineEdit::Cancel => {
+                self.search = None;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Enter: install what is not installed, update what has a newer version, launch the rest.
+    fn enter(&mut self) -> Vec<Effect> {
+        match self.target() {
+            Some(target) if target.installed.is_none() => self.install_selected(),
+            Some(target) if self.tab == Tab::Catalog && target.update_offered() => {
+                self.update_selected()
+            }
+            Some(_) => self.launch_selected(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Whether a change may start now; says why not.
+    fn idle(&mut self) -> bool {
+        match &self.change {
+            Some(change) => {
+                let text = format!("{} {} first…", change.action.doing(), change.name);
+                self.say(Level::Warn, text);
+                false
+            }
+            None => true,
+        }
+    }
+
+    fn install_selected(&mut self) -> Vec<Effect> {
+        let Some(target) = self.target() else {
+            return Vec::new();
+        };
+        if let Some(version) = &target.installed {
+            let text = format!("{} {version} is installed: l launches it", target.name);
+            self.say(Level::Info, text);
+            return Vec::new();
+        }
+        if self.tab != Tab::Catalog || !self.idle() {
+            return Vec::new();
+        }
+        self.inspect(target, Action::Install)
+    }
+
+    fn update_selected(&mut self) -> Vec<Effect> {
+        let Some(target) = self.target() else {
+            return Vec::new();
+        };
+        if target.installed.is_none() {
+            let text = format!("{} is not installed: Enter installs it", target.name);
+            self.say(Level::Info, text);
+            return Vec::new();
+        }
+        if !self.idle() {
+            return Vec::new();
+        }
+        self.inspect(target, Action::Update)
+    }
+
+    /// First what installing would mean (the newest version offered); the consent dialog
+    /// follows its answer.
+    fn inspect(&mut self, target: Target, action: Action) -> Vec<Effect> {
+        self.message = None;
+        let source = Source {
+            id: Some(target.id.clone()),
+            ..Source::default()
+        };
+        self.change = Some(Change {
+            id: target.id,
+            name: target.name,
+            action,
+            stage: Stage::Inspecting,
+        });
+        self.request(Pending::Inspect, &apps::Inspect(source))
+    }
+
+    fn uninstall_selected(&mut self) -> Vec<Effect> {
+        let Some(target) = self.target() else {
+            return Vec::new();
+        };
+        let Some(version) = target.installed.clone() else {
+            let text = format!("{} is not installed", target.name);
+            self.say(Level::Info, text);
+            return Vec::new();
+        };
+        if !self.idle() {
+            return Vec::new();
+        }
+        let question = format!(
+            "Uninstall {} {version}?\nWhat you granted it and its sign-in tokens go; its files \
+             go when no other user of this daemon keeps it. Your own files stay.",
+            target.name
+        );
+        self.change = Some(Change {
+            id: target.id,
+            name: target.name,
+            action: Action::Uninstall,
+            stage: Stage::Asking,
+        });
+        let ticket = self.tickets.issue();
+        self.pending.insert(ticket, Pending::ConfirmUninstall);
+        vec![Effect::Confirm { ticket, question }]
+    }
+
+    fn launch_selected(&mut self) -> Vec<Effect> {
+        let Some(target) = self.target() else {
+            return Vec::new();
+        };
+        if target.installed.is_none() {
+            let text = format!("{} is not installed: Enter installs it", target.name);
+            self.say(Level::Info, text);
+            return Vec::new();
+        }
+        if !target.runnable {
+            let text = format!("{} has no program to run", target.name);
+            self.say(Level::Info, text);
+            return Vec::new();
+        }
+        vec![Effect::Open {
+            app: AppKind::Program,
+            path: target.id,
+            line: None,
+        }]
+    }
+
+    fn on_answer(&mut self, pending: Pending, result: Result<Payload, ErrorBody>) -> Vec<Effect> {
+        match pending {
+            Pending::Catalog => {
+                self.catalog = match decode::<apps::Catalog>(result) {
+                    Ok(answer) => Loaded::Ready(answer),
+                    Err(e) => Loaded::Failed(e.msg),
+                };
+                let keep = self.keep.clone();
+                let index = self
+                    .catalog_apps()
+                    .iter()
+                    .position(|a| Some(&a.id) == keep.as_ref());
+                let len = self.catalog_apps().len();
+                let at = index.unwrap_or(self.catalog_list.selected);
+                self.catalog_list.select(at, len);
+            }
+            Pending::List => {
+                self.installed = match decode::<apps::List>(result) {
+                    Ok(list) => {
+                        Loaded::Ready(list.apps.into_iter().filter(|a| !a.built_in).collect())
+                    }
+                    Err(e) => Loaded::Failed(e.msg),
+                };
+                let keep = self.keep.clone();
+                let index = self
+                    .installed_apps()
+                    .iter()
+                    .position(|a| Some(&a.id) == keep.as_ref());
+                let len = self.installed_apps().len();
+                let at = index.unwrap_or(self.installed_list.selected);
+                self.installed_list.select(at, len);
+            }
+            Pending::Inspect => return self.inspected(result),
+            Pending::Change => return self.changed(result),
+            Pending::Consent { .. } | Pending::ConfirmUninstall => {}
+        }
+        Vec::new()
+    }
+
+    /// The daemon said what installing would mean: ask for consent to what it needs.
+    fn inspected(&mut self, result: Result<Payload, ErrorBody>) -> Vec<Effect> {
+        let Some(change) = self.change.clone() else {
+            return Vec::new();
+        };
+        let info = match decode::<apps::Inspect>(result) {
+            Ok(info) => info,
+            Err(e) => {
+                self.change = None;
+                self.say(
+                    Level::Error,
+                    format!("{} {}: {}", change.action.verb(), change.name, e.msg),
+                );
+                return Vec::new();
+            }
+        };
+        if change.action == Action::Update && info.installed.as_deref() == Some(&info.version) {
+            self.change = None;
+            let text = format!(
+                "{} {} is the newest version the catalogs offer",
+                info.name, info.version
+            );
+            self.say(Level::Info, text);
+            return Vec::new();
+        }
+        let question = words::consent_question(&info, change.action);
+        if let Some(change) = self.change.as_mut() {
+            change.stage = Stage::Asking;
+        }
+        let ticket = self.tickets.issue();
+        self.pending.insert(
+            ticket,
+            Pending::Consent {
+                version: info.version,
+                consent: info.needs_consent,
+            },
+        );
+        vec![Effect::Confirm { ticket, question }]
+    }
+
+    fn on_confirmed(&mut self, pending: Pending, yes: bool) -> Vec<Effect> {
+        let Some(change) = self.change.as_mut() else {
+            return Vec::new();
+        };
+        if !yes {
+            let text = format!("{} was not {}", change.name, change.action.done());
+            self.change = None;
+            self.say(Level::Info, text);
+            return Vec::new();
+        }
+        change.stage = Stage::Working {
+            step: "start".into(),
+            done: 0,
+            of: 4,
+        };
+        let id = change.id.clone();
+        match (pending, change.action) {
+            (Pending::Consent { version, consent }, Action::Install) => {
+                let source = Source {
+                    id: Some(id),
+                    version: Some(version),
+                    ..Source::default()
+                };
+                self.request(Pending::Change, &apps::Install::of(source, consent))
+            }
+            (Pending::Consent { consent, .. }, Action::Update) => {
+                self.request(Pending::Change, &apps::Update { id, consent })
+            }
+            (Pending::ConfirmUninstall, Action::Uninstall) => {
+                self.request(Pending::Change, &apps::Uninstall { id })
+            }
+            _ => {
+                self.change = None;
+                Vec::new()
+            }
+        }
+    }
+
+    /// The install, update or uninstall answered.
+    fn changed(&mut self, result: Result<Payload, ErrorBody>) -> Vec<Effect> {
+        let Some(change) = self.change.take() else {
+            return Vec::new();
+        };
+        let done = match change.action {
+            Action::Install => decode::<apps::Install>(result).map(|i| installed_text(&change, &i)),
+            Action::Update => decode::<apps::Update>(result).map(|i| installed_text(&change, &i)),
+            Action::Uninstall => decode::<apps::Uninstall>(result)
+                .map(|u| format!("uninstalled {} {}", change.name, u.version)),
+        };
+        match done {
+            Ok(text) => {
+                self.say(Level::Info, text.clone());
+                let mut effects = vec![Effect::notify(Level::Info, text), Effect::AppsChanged];
+                effects.extend(self.refresh());
+                effects
+            }
+            Err(e) => {
+                let text = format!("{} {}: {}", change.action.verb(), change.name, e.msg);
+                self.say(Level::Error, text);
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_event(&mut self, topic: &str, data: Value) -> Vec<Effect> {
+        match topic {
+            "apps.events.progress" => {
+                let Ok(progress) = serde_json::from_value::<apps::Progress>(data) else {
+                    return Vec::new();
+                };
+                if let Some(change) = self.change.as_mut()
+                    && change.id == progress.id
+                    && matches!(change.stage, Stage::Working { .. })
+                {
+                    change.stage = Stage::Working {
+                        step: progress.step,
+                        done: progress.done,
+                        of: progress.of,
+                    };
+                }
+                Vec::new()
+            }
+            // Installed, updated or removed, here or elsewhere (aetherctl, another desktop).
+            _ => {
+                let mut effects = vec![Effect::AppsChanged];
+                effects.extend(self.refresh());
+                effects
+            }
+        }
+    }
+}
+
+fn installed_text(change: &Change, installed: &apps::Installed) -> String {
+    let mut text = match &installed.replaced {
+        Some(old) if old != &installed.version => {
+            format!("updated {} {old} to {}", change.name, installed.version)
+        }
+        _ => format!("installed {} {}", change.name, installed.version),
+    };
+    // Its warnings were in the consent dialog already.
+    text.push_str(" — Enter (or l) launches it");
+    text
+}
+
+/// Whether version `a` is newer than `b`: numbers compared as numbers (`1.10` > `1.9`).
+pub(crate) fn newer(a: &str, b: &str) -> bool {
+    let parts = |v: &str| -> Vec<u64> {
+        v.split(['.', '-', '+'])
+            .map(|p| p.parse().unwrap_or(0))
+            .collect()
+    };
+    match parts(a).cmp(&parts(b)) {
+        std::cmp::Ordering::Equal => false,
+        order => order.is_gt(),
+    }
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::new()
+    }
+}
+
+impl App for Store {
+    fn kind(&self) -> AppKind {
+        AppKind::Store
+    }
+
+    fn title(&self) -> String {
+        match self.tab {
+            Tab::Catalog => "App Store".into(),
+            Tab::Installed => "App Store: installed".into(),
+        }
+    }
+
+    fn start(&mut self) -> Vec<Effect> {
+        let ticket = self.tickets.issue();
+        self.events = Some(ticket);
+        let mut effects = vec![Effect::Subscribe {
+            ticket,
+            pattern: apps::EVENTS.to_owned(),
+        }];
+        effects.extend(self.refresh());
+        effects
+    }
+
+    fn update(&mut self, event: Event) -> Vec<Effect> {
+        match event {
+            Event::Key(key) => self.on_key(key),
+            Event::Paste(text) => {
+                if let Some(search) = self.search.as_mut() {
+                    search.insert_str(&text);
+                }
+                Vec::new()
+            }
+            Event::Answer { ticket, result } => match self.pending.remove(&ticket) {
+                Some(pending) => self.on_answer(pending, result),
+                None => Vec::new(),
+            },
+            Event::Delivery {
+                ticket,
+                topic,
+                data,
+            } if Some(ticket) == self.events => self.on_event(&topic, data),
+            Event::SubscribeFailed { error, .. } => {
+                let text = format!("no live progress: {}", error.msg);
+                self.say(Level::Warn, text);
+                Vec::new()
+            }
+            Event::Confirmed { ticket, yes } => match self.pending.remove(&ticket) {
+                Some(pending) => self.on_confirmed(pending, yes),
+                None => Vec::new(),
+            },
+            Event::Reconnected => self.refresh(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn view(
+        &self,
+        area: ratatui::layout::Rect,
+        buf: &mut ratatui::buffer::Buffer,
+        cx: &crate::app::ViewCx,
+    ) {
+        view::render(self, area, buf, cx)
+    }
+
+    fn hints(&self) -> Vec<Hint> {
+        vec![
+            hint("Tab", "the catalog, or what you installed"),
+            hint("↑ ↓ j k", "move"),
+            hint(
+                "Enter",
+                "install the app (asking your consent), update it, or launch it",
+            ),
+            hint("i", "install the app"),
+            hint("u", "update the app to the newest version"),
+            hint("x", "uninstall the app"),
+            hint("l", "launch the installed app in a window of its own"),
+            hint("/", "search the catalog (Esc clears the search)"),
+            hint("r F5", "refresh"),
+        ]
+    }
+
+    fn busy(&self) -> Option<String> {
+        self.change
+            .as_ref()
+            .filter(|c| matches!(c.stage, Stage::Working { .. }))
+            .map(|c| format!("{} {}", c.action.doing(), c.name))
+    }
+
+    fn save(&self) -> Value {
+        serde_json::to_value(Saved {
+            tab: Some(self.tab),
+            query: self.query.clone(),
+        })
+        .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests;
