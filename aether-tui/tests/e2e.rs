@@ -441,3 +441,57 @@ async fn a_goal_typed_in_the_terminal_is_planned_run_and_shown_in_the_console() 
     tmux.keys("one", &["C-g", "q"]);
     tmux.wait("one", "aether to exit", |s| s.contains("AETHER-EXITED 0"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_from_the_store_is_installed_with_consent_launched_and_works() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let _daemon = start_daemon(home);
+    let cli = client(home).await.app("cli");
+    cli.request(&vfs::Write {
+        path: "/notes.txt".into(),
+        data: "the cat saw the dog\nthe end\n".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    let tmux = Tmux::new("store");
+    tmux.start("s", &aether_command(home));
+    tmux.wait("s", "the welcome hint", |s| s.contains("Welcome to Aether"));
+    tmux.keys("s", &["x"]);
+    tmux.wait("s", "the desktop", |s| !s.contains("Welcome"));
+    tmux.keys("s", &["C-g", "a"]);
+    tmux.wait("s", "the launcher", |s| s.contains("App Store"));
+    tmux.keys("s", &["p"]);
+    tmux.wait("s", "the catalog", |s| s.contains("Word Count"));
+    tmux.keys("s", &["C-g", "z", "j", "j"]);
+    tmux.wait("s", "Word Count's details", |s| {
+        s.contains("Word Count 1.0.0") && s.contains("vfs_read")
+    });
+    tmux.keys("s", &["Enter"]);
+    let consent = tmux.wait("s", "the consent dialog", |s| s.contains("consent"));
+    assert!(
+        consent.contains("vfs_read") && consent.contains("not signed"),
+        "each capability with its reason, and who vouches:\n{consent}"
+    );
+    tmux.keys("s", &["y"]);
+    tmux.wait("s", "the install", |s| {
+        s.contains("installed Word Count 1.0.0")
+    });
+
+    // From the launcher, where it is now listed.
+    tmux.keys("s", &["C-g", "a"]);
+    tmux.wait("s", "the launcher with the app", |s| {
+        s.contains("App Store") && s.contains("Word Count")
+    });
+    tmux.keys("s", &["7", "C-g", "z"]);
+    tmux.wait("s", "the program asking", |s| s.contains("file to count"));
+    tmux.text("s", "/notes.txt");
+    tmux.keys("s", &["Enter"]);
+    // Its answer came through its own bus request (vfs.read as the app).
+    let screen = tmux.wait("s", "the count", |s| s.contains("2 lines, 7 words"));
+    assert!(screen.contains("the (3)"), "{screen}");
+    tmux.keys("s", &["C-g", "q"]);
+    tmux.wait("s", "aether to exit", |s| s.contains("AETHER-EXITED 0"));
+}

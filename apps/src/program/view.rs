@@ -24,8 +24,13 @@ pub(super) fn render(program: &Program, area: Rect, buf: &mut Buffer, cx: &ViewC
                 ..
             }
     );
-    // While you may type, the program's unfinished line is the input line's prompt.
-    let program_prompt = program.out.partial().filter(|_| typing);
+    // While you may type, the program's unfinished line is the input line's prompt, unless it
+    // would leave less than half the line for typing: then it stays in the output above.
+    let half = usize::from(area.width / 2);
+    let program_prompt = program
+        .out
+        .partial()
+        .filter(|line| typing && ansi_line(&line.text).width() <= half);
     draw_scrollback(
         &program.out,
         body,
