@@ -226,6 +226,8 @@ pub async fn run(command: &AppsCommand, app: &AppHandle, json: bool) -> Result<(
             let consented = consent(&info, *yes)?;
             let mut install = apps::Install::of(source, consented);
             install.allow_downgrade = *allow_downgrade;
+            // What was shown is what gets installed.
+            install.sha256 = Some(info.sha256.clone());
             let done = call(app, &install).await?;
             print_answer(json, &done, installed_text);
         }
@@ -241,6 +243,7 @@ pub async fn run(command: &AppsCommand, app: &AppHandle, json: bool) -> Result<(
                 &apps::Update {
                     id: id.clone(),
                     consent: consented,
+                    sha256: Some(info.sha256.clone()),
                 },
             )
             .await?;

@@ -8,6 +8,7 @@ mod agent;
 mod ai;
 mod apps;
 mod bus;
+mod chat;
 mod connect;
 mod daemon;
 mod fs;
@@ -110,6 +111,12 @@ enum Command {
     /// uninstall, list.
     #[command(subcommand)]
     Apps(apps::AppsCommand),
+    /// Chat: rooms, create, join, leave, invite, dm, send, tail, history.
+    #[command(subcommand)]
+    Chat(chat::ChatCommand),
+    /// Presence: set (away, back, a status text), list.
+    #[command(subcommand)]
+    Presence(chat::PresenceCommand),
 }
 
 /// Why a command failed, and so its exit code.
@@ -260,5 +267,7 @@ async fn execute(command: &Command, app: &AppHandle, json: bool) -> Result<(), F
         Command::Ai(command) => ai::run(command, app, json).await,
         Command::Agent(command) => agent::run(command, app, json).await,
         Command::Apps(command) => apps::run(command, app, json).await,
+        Command::Chat(command) => chat::run(command, app, json).await,
+        Command::Presence(command) => chat::run_presence(command, app, json).await,
     }
 }

@@ -159,7 +159,7 @@ async fn a_newcomers_session() {
     let out = ctl.go(&["req", "sys.ping"]).await;
     assert_eq!(code(&out), 0);
     assert!(stdout(&out).contains("pong"));
-    let forbidden = ["--app", "files", "pub", "chat.room.general.post", "{}"];
+    let forbidden = ["--app", "files", "req", "chat.rooms", "{}"];
     let out = ctl.go(&forbidden).await;
     assert_eq!(code(&out), 1);
     assert!(
@@ -206,11 +206,7 @@ async fn a_newcomers_session() {
     let status: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert!(status["hub"]["connections"].as_u64().unwrap() >= 1);
     let out = ctl.go(&["audit", "--limit", "5"]).await;
-    assert!(
-        stdout(&out).contains("chat.room.general.post"),
-        "{}",
-        stdout(&out)
-    );
+    assert!(stdout(&out).contains("chat.rooms"), "{}", stdout(&out));
 
     daemon.stop().await;
 }
@@ -1049,6 +1045,47 @@ async fn apps_are_browsed_installed_with_consent_run_signed_and_removed() {
         stderr(&out).contains("not installed for you"),
         "{}",
         stderr(&out)
+    );
+    drop(daemon);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_rooms_messages_history_and_presence_from_a_shell() {
+    let (_home, daemon, ctl, _url) = session().await;
+    let out = ctl.go(&["chat", "create", "team", "--private"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "made room team");
+    let out = ctl.go(&["chat", "send", "team", "hello **team**"]).await;
+    assert_eq!(stdout(&out).trim(), "sent #1", "{}", stderr(&out));
+    let out = ctl
+        .go_with_stdin(&["chat", "send", "team", "-"], Some(b"from stdin".to_vec()))
+        .await;
+    assert_eq!(stdout(&out).trim(), "sent #2", "{}", stderr(&out));
+    let out = ctl.go(&["chat", "history", "team"]).await;
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "{}", stdout(&out));
+    assert!(
+        lines[0].starts_with("#1 ") && lines[0].ends_with("boss: hello **team**"),
+        "{lines:?}"
+    );
+    let out = ctl.go(&["chat", "rooms"]).await;
+    assert!(stdout(&out).starts_with("team"), "{}", stdout(&out));
+    let out = ctl.go(&["chat", "send", "nowhere", "hi"]).await;
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("not a member"), "{}", stderr(&out));
+    let out = ctl.go(&["chat", "send", "team", ""]).await;
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("empty"), "{}", stderr(&out));
+
+    let out = ctl
+        .go(&["presence", "set", "--away", "--text", "lunch"])
+        .await;
+    assert_eq!(stdout(&out).trim(), "boss is away", "{}", stderr(&out));
+    let out = ctl.go(&["presence", "list"]).await;
+    assert!(
+        stdout(&out).contains("boss") && stdout(&out).contains("lunch"),
+        "{}",
+        stdout(&out)
     );
     drop(daemon);
 }

@@ -121,6 +121,11 @@ fn start_services(
         store.clone(),
         identity.clone(),
     )?;
+    services::chat::start(
+        Seat::join(bus, Service::Chat)?,
+        store.clone(),
+        identity.clone(),
+    );
     // Last: graphs resumed at start call the services above.
     services::agent::start(Seat::join(bus, Service::Agent)?, store.clone());
     Ok(())

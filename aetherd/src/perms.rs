@@ -15,7 +15,9 @@ use notify::Watcher;
 use parking_lot::RwLock;
 use serde::Serialize;
 
-use aether_proto::api::{self, Call as _, agent, ai, apps, session, sys, telemetry, vfs, vm};
+use aether_proto::api::{
+    self, Call as _, agent, ai, apps, chat, presence, session, sys, telemetry, vfs, vm,
+};
 use aether_proto::manifest::MAX_MANIFEST_BYTES;
 use aether_proto::{Capability, ErrorBody, ErrorCode, Manifest, ManifestError, Pattern, Topic};
 
@@ -55,7 +57,6 @@ impl Op {
 }
 
 const SUB: u8 = Op::Sub.bit();
-const PUB: u8 = Op::Pub.bit();
 const REQ: u8 = Op::Req.bit();
 
 /// The one table: which topics each capability opens, and for which operations.
@@ -102,8 +103,27 @@ fn capability_topics(cap: Capability) -> &'static [(u8, &'static str)] {
             (REQ, agent::Get::TOPIC),
             (SUB, agent::EVENTS),
         ],
-        Capability::Chat => &[(REQ, "chat.*"), (SUB | PUB, "chat.room.>")],
-        Capability::Presence => &[(REQ, "presence.*"), (SUB | PUB, "presence.>")],
+        Capability::Chat => &[
+            (REQ, chat::Rooms::TOPIC),
+            (REQ, chat::Create::TOPIC),
+            (REQ, chat::Join::TOPIC),
+            (REQ, chat::Leave::TOPIC),
+            (REQ, chat::Invite::TOPIC),
+            (REQ, chat::Direct::TOPIC),
+            (REQ, chat::Post::TOPIC),
+            (REQ, chat::Edit::TOPIC),
+            (REQ, chat::Delete::TOPIC),
+            (REQ, chat::History::TOPIC),
+            (REQ, chat::MarkRead::TOPIC),
+            (REQ, chat::Members::TOPIC),
+            // Only the chat service publishes here, and only into its members' namespaces.
+            (SUB, chat::SUBSCRIBE),
+        ],
+        Capability::Presence => &[
+            (REQ, presence::Set::TOPIC),
+            (REQ, presence::List::TOPIC),
+            (SUB, presence::SUBSCRIBE),
+        ],
         Capability::TelemetryRead => &[
             (SUB, "telemetry.>"),
             (REQ, telemetry::RulesAdd::TOPIC),
@@ -157,10 +177,11 @@ pub enum Service {
     Ai,
     Agent,
     Apps,
+    Chat,
 }
 
 impl Service {
-    pub const ALL: [Service; 8] = [
+    pub const ALL: [Service; 9] = [
         Service::Sys,
         Service::Vfs,
         Service::Telemetry,
@@ -169,8 +190,17 @@ impl Service {
         Service::Ai,
         Service::Agent,
         Service::Apps,
+        Service::Chat,
     ];
 }
+
+static CHAT_TOPICS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    api::chat::TOPICS
+        .iter()
+        .chain(api::presence::TOPICS)
+        .copied()
+        .collect()
+});
 
 /// The topics each service serves: its calls in the typed API, and no others.
 pub fn service_topics(service: Service) -> &'static [&'static str] {
@@ -183,6 +213,8 @@ pub fn service_topics(service: Service) -> &'static [&'static str] {
         Service::Ai => api::ai::TOPICS,
         Service::Agent => api::agent::TOPICS,
         Service::Apps => api::apps::TOPICS,
+        // Chat and presence are one service: presence goes to those who share a room.
+        Service::Chat => CHAT_TOPICS.as_slice(),
     }
 }
 
@@ -198,7 +230,8 @@ fn service_requests(service: Service) -> &'static [&'static str] {
         | Service::Session
         | Service::Ai
         | Service::Agent
-        | Service::Apps => &[],
+        | Service::Apps
+        | Service::Chat => &[],
     }
 }
 
@@ -211,7 +244,8 @@ fn service_listens(service: Service) -> &'static [&'static str] {
         | Service::Session
         | Service::Ai
         | Service::Agent
-        | Service::Apps => &[],
+        | Service::Apps
+        | Service::Chat => &[],
         Service::Telemetry => &["telemetry.>"],
     }
 }
@@ -227,6 +261,7 @@ fn service_publishes(service: Service) -> &'static [&'static str] {
         Service::Ai => &["ai.stream.>", "telemetry.ai.*"],
         Service::Agent => &[agent::EVENTS],
         Service::Apps => &[apps::EVENTS],
+        Service::Chat => &[chat::EVENTS, chat::MENTIONS, presence::CHANGED],
     }
 }
 
@@ -272,50 +307,79 @@ impl From<Denial> for ErrorBody {
 }
 
 /// The loaded manifests: the manifests dir's (built-in and hand-placed apps, trusted as they
-/// are) and those the install service installed (usable by a user only as far as they granted).
+/// are, the same for everyone) and what each user installed through the install service
+/// (usable by that user alone, as far as they granted).
 #[derive(Debug, Default)]
 pub struct Catalog {
-    /// Every app by id.
+    /// The manifests dir's apps, by id.
     pub apps: BTreeMap<String, Manifest>,
     pub errors: Vec<ManifestError>,
     installed: Arc<InstalledApps>,
-    /// The installed apps no manifest in the dir hides.
-    from_store: BTreeSet<String>,
 }
 
-/// What the install service installed, and each user's grants.
+/// What each user installed through the install service.
 #[derive(Debug, Default)]
 pub struct InstalledApps {
-    /// App id → its manifest and the folder holding its bundle's files.
-    pub apps: BTreeMap<String, (Manifest, PathBuf)>,
-    /// (user, app) → the capabilities that user granted it.
-    pub grants: HashMap<(i64, String), BTreeSet<Capability>>,
+    /// (user, app id) → that user's installed app.
+    pub apps: HashMap<(i64, String), InstalledApp>,
+}
+
+#[derive(Debug, Clone)]
+pub struct InstalledApp {
+    pub manifest: Manifest,
+    /// The folder holding its bundle's files.
+    pub dir: PathBuf,
+    /// The capabilities the user granted it.
+    pub granted: BTreeSet<Capability>,
 }
 
 impl Catalog {
-    /// Was `app` installed by the install service (rather than shipped or placed by hand)?
-    pub fn is_installed(&self, app: &str) -> bool {
-        self.from_store.contains(app)
+    /// Is `app` one of the manifests dir's (shipped with the daemon or placed by its admin)?
+    pub fn is_builtin(&self, app: &str) -> bool {
+        self.apps.contains_key(app)
     }
 
-    /// The app as `user_id` may use it: an installed app's manifest keeps only the
-    /// capabilities that user granted; `None` when the user has not installed it.
+    /// The app as `user_id` may use it: a built-in one as its manifest says; one the user
+    /// installed with only the capabilities they granted; `None` for anything else.
     pub fn effective(&self, user_id: i64, app: &str) -> Option<Cow<'_, Manifest>> {
-        let manifest = self.apps.get(app)?;
-        if !self.is_installed(app) {
+        if let Some(manifest) = self.apps.get(app) {
             return Some(Cow::Borrowed(manifest));
         }
-        let granted = self.installed.grants.get(&(user_id, app.to_owned()))?;
-        let mut mine = manifest.clone();
-        mine.permissions.retain(|cap, _| granted.contains(cap));
+        let installed = self.installed.apps.get(&(user_id, app.to_owned()))?;
+        let mut mine = installed.manifest.clone();
+        mine.permissions
+            .retain(|cap, _| installed.granted.contains(cap));
         Some(Cow::Owned(mine))
     }
 
+    /// Every app `user_id` can use: the built-in ones, then those they installed.
+    pub fn apps_for(&self, user_id: i64) -> Vec<(Cow<'_, Manifest>, bool)> {
+        let mut out: Vec<(Cow<'_, Manifest>, bool)> = self
+            .apps
+            .values()
+            .map(|m| (Cow::Borrowed(m), true))
+            .collect();
+        let mut mine: Vec<&String> = self
+            .installed
+            .apps
+            .keys()
+            .filter(|(user, id)| *user == user_id && !self.apps.contains_key(id))
+            .map(|(_, id)| id)
+            .collect();
+        mine.sort();
+        for id in mine {
+            if let Some(manifest) = self.effective(user_id, id) {
+                out.push((manifest, false));
+            }
+        }
+        out
+    }
+
     /// The folder an app's entry module is read from: `<manifests dir>/<id>` for apps placed
-    /// there, the installed bundle's folder for installed ones.
-    pub fn bundle_dir(&self, manifests_dir: &Path, app: &str) -> PathBuf {
-        match self.installed.apps.get(app) {
-            Some((_, dir)) if self.is_installed(app) => dir.clone(),
+    /// there, the user's installed bundle's folder for installed ones.
+    pub fn bundle_dir(&self, manifests_dir: &Path, user_id: i64, app: &str) -> PathBuf {
+        match self.installed.apps.get(&(user_id, app.to_owned())) {
+            Some(installed) if !self.is_builtin(app) => installed.dir.clone(),
             _ => manifests_dir.join(app),
         }
     }
@@ -335,6 +399,7 @@ pub struct Perms {
     installed: RwLock<Arc<InstalledApps>>,
     /// The two together: what decisions read.
     catalog: RwLock<Arc<Catalog>>,
+    composing: parking_lot::Mutex<()>,
     generation: AtomicU64,
     audit: AuditLog,
 }
@@ -347,6 +412,7 @@ impl Perms {
             local: RwLock::default(),
             installed: RwLock::default(),
             catalog: RwLock::new(Arc::new(Catalog::default())),
+            composing: parking_lot::Mutex::new(()),
             generation: AtomicU64::new(0),
             audit,
         });
@@ -384,30 +450,16 @@ impl Perms {
         self.compose();
     }
 
-    /// The manifests dir's apps, then the installed ones (an id in both: the dir's wins).
+    /// The manifests dir's apps beside the installed ones: what decisions read. Serialized, so
+    /// a reload and an install never leave the older of the two in place.
     fn compose(&self) {
+        let _composing = self.composing.lock();
         let local = self.local.read().clone();
         let installed = self.installed.read().clone();
-        let mut apps = local.apps.clone();
-        let mut errors = local.errors.clone();
-        let mut from_store = BTreeSet::new();
-        for (id, (manifest, _)) in &installed.apps {
-            if apps.contains_key(id) {
-                errors.push(ManifestError {
-                    file: format!("{}/{id}.json", self.dir.display()),
-                    field: "id".into(),
-                    problem: format!("hides the installed app {id:?}; remove one of them"),
-                });
-            } else {
-                apps.insert(id.clone(), manifest.clone());
-                from_store.insert(id.clone());
-            }
-        }
         *self.catalog.write() = Arc::new(Catalog {
-            apps,
-            errors,
+            apps: local.apps.clone(),
+            errors: local.errors.clone(),
             installed,
-            from_store,
         });
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
@@ -598,13 +650,7 @@ fn decide(
         ));
     }
     let Some(manifest) = catalog.effective(caller.user_id, app) else {
-        return match catalog.apps.contains_key(app) {
-            true => forbidden(format!(
-                "app {app:?} is not installed for {}: install it (and consent) in the App Store",
-                caller.user
-            )),
-            false => forbidden(format!("no app {app:?} is installed")),
-        };
+        return forbidden(format!("no app {app:?} is installed for you"));
     };
     if own_namespace(app).is_some_and(|own| own.covers(pattern)) {
         return Ok(());
@@ -744,8 +790,13 @@ mod tests {
         assert!(decide(&c, &ana, "files", Op::Req, &p("vfs.read")).is_ok());
         assert!(decide(&c, &ana, "files", Op::Sub, &p("vfs.events.>")).is_ok());
         assert!(decide(&c, &ana, "files", Op::Sub, &p("vfs.events.written")).is_ok());
-        let e = decide(&c, &ana, "files", Op::Pub, &p("chat.room.general.post")).unwrap_err();
+        let e = decide(&c, &ana, "files", Op::Req, &p("chat.post")).unwrap_err();
         assert!(e.msg.contains("lacks capability `chat`"), "{}", e.msg);
+        let e = decide(&c, &ana, "files", Op::Sub, &p("chat.room.>")).unwrap_err();
+        assert!(e.msg.contains("lacks capability `chat`"), "{}", e.msg);
+        // Rooms' events come from the chat service alone: no app publishes them.
+        assert!(decide(&c, &ana, "cli", Op::Pub, &p("chat.room.general.message")).is_err());
+        assert!(decide(&c, &ana, "cli", Op::Sub, &p("chat.room.>")).is_ok());
         assert!(decide(&c, &ana, "files", Op::Pub, &p("vfs.read")).is_err());
         assert!(decide(&c, &ana, "files", Op::Sub, &p("vfs.>")).is_err());
         assert!(decide(&c, &ana, "files", Op::Sub, &p(">")).is_err());

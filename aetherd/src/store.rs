@@ -120,25 +120,59 @@ fn migrations() -> Migrations<'static> {
             PRIMARY KEY (graph_id, id)
         );",
         ),
-        // apps.*: installed apps (one version per id, shared) and each user's consent.
+        // apps.*: what each user installed (the bundle, its version) and the capabilities granted.
         M::up(
             "CREATE TABLE apps (
-            id TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            id TEXT NOT NULL,
             version TEXT NOT NULL,
             sha256 TEXT NOT NULL,
             manifest TEXT NOT NULL,
             signature TEXT NOT NULL,
-            installed_by INTEGER,
-            installed_ms INTEGER NOT NULL
-        );
-        CREATE TABLE app_grants (
-            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-            app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
-            version TEXT NOT NULL,
             capabilities TEXT NOT NULL,
-            granted_ms INTEGER NOT NULL,
-            PRIMARY KEY (user_id, app_id)
-        );",
+            installed_ms INTEGER NOT NULL,
+            PRIMARY KEY (user_id, id)
+        );
+        CREATE INDEX apps_bundle ON apps(id, sha256);",
+        ),
+        // chat.*: rooms, members (how far each has read), messages by (room, seq), mentions.
+        M::up(
+            "CREATE TABLE chat_rooms (
+            name TEXT PRIMARY KEY,
+            topic TEXT,
+            private INTEGER NOT NULL,
+            dm_a INTEGER,
+            dm_b INTEGER,
+            created_by INTEGER,
+            created_ms INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE chat_members (
+            room TEXT NOT NULL REFERENCES chat_rooms(name) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            joined_ms INTEGER NOT NULL,
+            last_read INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (room, user_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX chat_members_user ON chat_members(user_id);
+        CREATE TABLE chat_messages (
+            room TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            user_id INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            at_ms INTEGER NOT NULL,
+            edited_ms INTEGER,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            reply_to INTEGER,
+            mentions TEXT,
+            PRIMARY KEY (room, seq)
+        ) WITHOUT ROWID;
+        CREATE TABLE chat_mentions (
+            user_id INTEGER NOT NULL,
+            room TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            PRIMARY KEY (user_id, room, seq)
+        ) WITHOUT ROWID;",
         ),
     ])
 }

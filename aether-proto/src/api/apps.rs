@@ -1,7 +1,7 @@
 //! `apps.*`: installing, updating and removing apps from catalogs or local bundles, with the
 //! user's consent to each capability. A bundle is one `.tar.gz` (a `manifest.json`, its WASI
-//! entry module, optional files); its SHA-256 is its identity. Installed files are shared by
-//! every user of the daemon; consent (grants) is per user and per (app, version).
+//! entry module, optional files); its SHA-256 is its identity. Installs are per user: each user
+//! has their own version of an app and their own grants (bundle files are shared by hash).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -149,6 +149,10 @@ pub struct Install {
     pub publisher: Option<String>,
     #[serde(default)]
     pub consent: Vec<Capability>,
+    /// The SHA-256 (hex) `apps.inspect` showed: the bundle must be that one, so what was
+    /// consented to is what gets installed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
     /// Install an older version over a newer one.
     #[serde(default, skip_serializing_if = "is_false")]
     pub allow_downgrade: bool,
@@ -165,6 +169,7 @@ impl Install {
             signature: source.signature,
             publisher: source.publisher,
             consent,
+            sha256: None,
             allow_downgrade: false,
         }
     }
@@ -206,9 +211,12 @@ pub struct Update {
     pub id: String,
     #[serde(default)]
     pub consent: Vec<Capability>,
+    /// As in `apps.install`: the newest bundle must be the one inspected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
-/// Remove an app for you: your grants and its tokens go; its files go when no user keeps it.
+/// Remove an app of yours: your grants and its tokens go; its files go when no user keeps them.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Uninstall {
@@ -224,7 +232,7 @@ pub struct Uninstalled {
     pub tokens_revoked: u64,
 }
 
-/// The apps you can use: built in, and installed for you.
+/// The apps you can use: built in, and installed by you.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct List {}

@@ -9,6 +9,8 @@
 pub mod agent;
 pub mod ai;
 pub mod apps;
+pub mod chat;
+pub mod presence;
 pub mod session;
 pub mod sys;
 pub mod telemetry;
@@ -70,6 +72,8 @@ pub fn all_calls() -> impl Iterator<Item = &'static CallInfo> {
         .chain(telemetry::CALLS)
         .chain(session::CALLS)
         .chain(apps::CALLS)
+        .chain(chat::CALLS)
+        .chain(presence::CALLS)
 }
 
 #[cfg(test)]
@@ -96,6 +100,8 @@ mod tests {
             .chain(telemetry::TOPICS)
             .chain(session::TOPICS)
             .chain(apps::TOPICS)
+            .chain(chat::TOPICS)
+            .chain(presence::TOPICS)
             .copied()
             .collect();
         assert_eq!(seen, topics, "CALLS and TOPICS name the same topics");

@@ -540,7 +540,7 @@ fn the_store_asks_consent_in_a_dialog_above_every_window() {
     assert_eq!(
         install,
         Some(
-            serde_json::json!({ "id": "todo", "version": "1.0.0", "consent": ["vfs_read", "vfs_write"] })
+            serde_json::json!({ "id": "todo", "version": "1.0.0", "consent": ["vfs_read", "vfs_write"], "sha256": "0a1b" })
         )
     );
 }

@@ -23,7 +23,7 @@ pub enum Namespace {
 
 /// Topic roots shared between users (membership there is the owning service's job);
 /// every other topic lives in the acting user's private namespace.
-pub const SHARED_ROOTS: &[&str] = &["chat", "presence"];
+pub const SHARED_ROOTS: &[&str] = &[];
 
 impl Namespace {
     /// Where a topic (or a pattern with this literal first token) lives for `user_id`.

@@ -17,10 +17,21 @@ struct Live {
 }
 
 /// Every signed-in connection, by connection id.
-#[derive(Default)]
 pub struct Connections {
     next: AtomicU64,
     live: Mutex<HashMap<u64, Live>>,
+    /// The user whose connections just changed (presence follows these).
+    changes: tokio::sync::broadcast::Sender<i64>,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Connections {
+            next: AtomicU64::default(),
+            live: Mutex::default(),
+            changes: tokio::sync::broadcast::channel(4096).0,
+        }
+    }
 }
 
 /// A connection's place in [`Connections`]; dropping it takes the connection out.
@@ -33,7 +44,10 @@ pub struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.connections.live.lock().remove(&self.id);
+        let gone = self.connections.live.lock().remove(&self.id);
+        if let Some(gone) = gone {
+            let _ = self.connections.changes.send(gone.user_id);
+        }
     }
 }
 
@@ -51,11 +65,26 @@ impl Connections {
                 close: revoked.clone(),
             },
         );
+        let _ = self.changes.send(caller.user_id);
         Registration {
             id,
             revoked,
             connections: self.clone(),
         }
+    }
+
+    /// Users whose connections changed, as they change.
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<i64> {
+        self.changes.subscribe()
+    }
+
+    /// How many connections `user_id` has open.
+    pub fn count(&self, user_id: i64) -> usize {
+        self.live
+            .lock()
+            .values()
+            .filter(|live| live.user_id == user_id)
+            .count()
     }
 
     /// End the connections signed in with any of `tokens`; how many there were.

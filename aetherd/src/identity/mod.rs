@@ -62,6 +62,9 @@ pub struct Caller {
     pub credential: Credential,
     /// The connection this caller signed in on (0 when none).
     pub connection: u64,
+    /// A service acts for this user's app (a program's host calls, an agent's tools, a rule):
+    /// not the user at a client of theirs.
+    pub delegated: bool,
 }
 
 /// How a connection proved who it is.
@@ -203,6 +206,16 @@ impl Identity {
     /// Note a signed-in connection, so that revoking its credentials ends it.
     pub fn register(&self, caller: &Caller) -> Registration {
         self.connections.register(caller)
+    }
+
+    /// The ids of users whose connections open or close, as they do.
+    pub fn connection_changes(&self) -> tokio::sync::broadcast::Receiver<i64> {
+        self.connections.changes()
+    }
+
+    /// How many connections a user has open now.
+    pub fn connections_of(&self, user_id: i64) -> usize {
+        self.connections.count(user_id)
     }
 
     /// Make sure the local owner account exists (an admin without a password).

@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod ai;
 pub mod apps;
+pub mod chat;
 pub mod compute;
 pub mod session;
 pub mod sys;
@@ -476,6 +477,7 @@ impl Requester {
         Arc::new(Caller {
             bound_app: Some(on.app.clone()),
             token_expires_at: None,
+            delegated: true,
             ..(*on.caller).clone()
         })
     }
@@ -565,6 +567,35 @@ impl Publisher {
     /// carries on the rule that caused it, if any.
     pub fn publish<T: Serialize + ?Sized>(&self, on: &OnBehalf, topic: &str, data: &T) {
         self.publish_counted(on, topic, data);
+    }
+
+    /// Publish one event into each of these users' own namespaces (encoded once): how a
+    /// room's events reach its members and nobody else. Returns how many listeners it reached.
+    pub fn publish_to_users<T: Serialize + ?Sized>(
+        &self,
+        on: &OnBehalf,
+        users: &[i64],
+        topic: &str,
+        data: &T,
+    ) -> usize {
+        let topic = match Topic::parse(topic) {
+            Ok(topic) => topic,
+            Err(e) => {
+                tracing::error!(?self.service, "bad event topic {topic}: {e}");
+                return 0;
+            }
+        };
+        if let Err(denial) = self.perms.check_service_publish(self.service, &topic) {
+            tracing::error!("{}", denial.msg);
+            return 0;
+        }
+        let mut envelope = Envelope::new(topic, on.caller.clone(), on.app.clone(), to_data(data));
+        envelope.origin = on.origin;
+        let envelope = Arc::new(envelope);
+        users
+            .iter()
+            .map(|user| self.hub.publish(Namespace::User(*user), envelope.clone()))
+            .sum()
     }
 
     /// [`Publisher::publish`], saying how many listeners it reached (0: nobody listens).

@@ -47,7 +47,24 @@ pub fn start(seat: Seat, sys: Sys) {
 
 impl Handler for Sys {
     async fn handle(self: &Arc<Self>, request: &Incoming) -> Reply {
-        match request.topic.as_str() {
+        let topic = request.topic.as_str();
+        // Credentials are the user's own business: a program, an agent or a rule acting for
+        // an app never changes a password or mints or revokes a token.
+        if request.caller.delegated
+            && matches!(
+                topic,
+                sys::TokenCreate::TOPIC | sys::TokenRevoke::TOPIC | sys::Passwd::TOPIC
+            )
+        {
+            return Err(ErrorBody::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "{topic} is for the user themselves, not for app {:?} acting for them",
+                    request.app
+                ),
+            ));
+        }
+        match topic {
             sys::Whoami::TOPIC => request.call(|_: sys::Whoami| self.whoami(request)).await,
             sys::Ping::TOPIC => {
                 request
@@ -152,7 +169,12 @@ impl Sys {
             (None, app) => app,
         };
         if let Some(app) = &app
-            && (!valid_app_id(app) || !self.perms.catalog().apps.contains_key(app))
+            && (!valid_app_id(app)
+                || self
+                    .perms
+                    .catalog()
+                    .effective(caller.user_id, app)
+                    .is_none())
         {
             return Err(ErrorBody::new(
                 ErrorCode::NotFound,

@@ -91,10 +91,11 @@ enum Pending {
     Catalog,
     List,
     Inspect,
-    /// The consent dialog: yes installs this version with this consent.
+    /// The consent dialog: yes installs this bundle (version, SHA-256) with this consent.
     Consent {
         version: String,
         consent: Vec<Capability>,
+        sha256: String,
     },
     ConfirmUninstall,
     /// The install, update or uninstall itself.
@@ -511,6 +512,7 @@ impl Store {
             Pending::Consent {
                 version: info.version,
                 consent: info.needs_consent,
+                sha256: info.sha256,
             },
         );
         vec![Effect::Confirm { ticket, question }]
@@ -533,16 +535,36 @@ impl Store {
         };
         let id = change.id.clone();
         match (pending, change.action) {
-            (Pending::Consent { version, consent }, Action::Install) => {
+            (
+                Pending::Consent {
+                    version,
+                    consent,
+                    sha256,
+                },
+                Action::Install,
+            ) => {
                 let source = Source {
                     id: Some(id),
                     version: Some(version),
                     ..Source::default()
                 };
-                self.request(Pending::Change, &apps::Install::of(source, consent))
+                // The bundle must be the one the consent dialog showed.
+                let mut install = apps::Install::of(source, consent);
+                install.sha256 = Some(sha256);
+                self.request(Pending::Change, &install)
             }
-            (Pending::Consent { consent, .. }, Action::Update) => {
-                self.request(Pending::Change, &apps::Update { id, consent })
+            (
+                Pending::Consent {
+                    consent, sha256, ..
+                },
+                Action::Update,
+            ) => {
+                let update = apps::Update {
+                    id,
+                    consent,
+                    sha256: Some(sha256),
+                };
+                self.request(Pending::Change, &update)
             }
             (Pending::ConfirmUninstall, Action::Uninstall) => {
                 self.request(Pending::Change, &apps::Uninstall { id })

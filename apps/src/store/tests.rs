@@ -149,7 +149,7 @@ fn installing_inspects_then_asks_consent_then_installs_with_exactly_that_consent
     let (install, data) = request_on(&effects, "apps.install");
     assert_eq!(
         data,
-        json!({ "id": "ask", "version": "1.0.0", "consent": ["ai_access"] })
+        json!({ "id": "ask", "version": "1.0.0", "consent": ["ai_access"], "sha256": "9f2c" })
     );
     progress(&mut store, "verify", 1);
     progress(&mut store, "stage", 2);
@@ -276,7 +276,10 @@ fn updating_asks_consent_for_what_is_new_only() {
         &store.update(Event::Confirmed { ticket, yes: true }),
         "apps.update",
     );
-    assert_eq!(data, json!({ "id": "todo", "consent": [] }));
+    assert_eq!(
+        data,
+        json!({ "id": "todo", "consent": [], "sha256": "0a1b" })
+    );
 }
 
 #[test]

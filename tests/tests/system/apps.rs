@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use aether_proto::ErrorCode;
 use aether_proto::client::{AppHandle, ClientError, Subscription};
+use aether_proto::frame::Auth;
 use aether_tests::bundles::{self, Entry, Publisher};
 use aether_tests::{TestDaemon, expect_code};
 use aetherd::config::SignaturePolicy;
@@ -621,7 +622,10 @@ async fn grants_are_per_user_and_files_stay_while_anyone_keeps_the_app() {
         req(&bob.app("wordcount"), "vfs.list", json!({ "path": "/" })).await,
         ErrorCode::Forbidden,
     );
-    assert!(msg.contains("not installed for bob"), "{msg}");
+    assert!(
+        msg.contains("no app \"wordcount\" is installed for you"),
+        "{msg}"
+    );
     expect_code(
         req(&his, "vm.run", json!({ "installed": "wordcount" })).await,
         ErrorCode::NotFound,
@@ -908,4 +912,126 @@ async fn one_user_installs_at_most_a_hundred_apps() {
     // Updating one already installed still works.
     let update = bundles::bundle(&bundles::manifest("a7", "1.0.1", &[]), &module);
     install_bytes(&cli, &update, &[]).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_install_never_changes_the_app_i_installed() {
+    let d = TestDaemon::start().await;
+    d.add_user("eve", "correct horse battery").await;
+    let bob = d.owner().await;
+    let eve = d.sign_in("eve", "correct horse battery").await;
+    let (bob_cli, eve_cli) = (bob.app("cli"), eve.app("cli"));
+    let manifest = bundles::manifest("notes", "1.0.0", &[]);
+    let mine = bundles::bundle(&manifest, &bundles::request_module("sys.ping", "{}"));
+    let theirs = bundles::bundle(&manifest, &bundles::request_module("sys.whoami", "{}"));
+    install_bytes(&bob_cli, &mine, &[]).await.unwrap();
+    // Same id, same version, other code: it is Eve's alone.
+    install_bytes(&eve_cli, &theirs, &[]).await.unwrap();
+    let (out, _, _) = run_installed(&bob_cli, "notes", &[]).await;
+    assert_eq!(out, r#"{"pong":true}"#, "Bob still runs his own bundle");
+    let (out, _, _) = run_installed(&eve_cli, "notes", &[]).await;
+    assert!(out.contains("eve"), "{out}");
+    assert_eq!(shelf(&d).len(), 2);
+    // Eve removing hers leaves Bob's, files and all.
+    req(&eve_cli, "apps.uninstall", json!({ "id": "notes" }))
+        .await
+        .unwrap();
+    assert_eq!(shelf(&d).len(), 1);
+    let (out, _, _) = run_installed(&bob_cli, "notes", &[]).await;
+    assert_eq!(out, r#"{"pong":true}"#);
+    // And a version only Eve has is no downgrade for Bob, nor news to him.
+    let newer = bundles::bundle(
+        &bundles::manifest("notes", "2.0.0", &[]),
+        &bundles::noop_module(),
+    );
+    install_bytes(&eve_cli, &newer, &[]).await.unwrap();
+    let info = req(
+        &bob_cli,
+        "apps.inspect",
+        json!({ "data": BASE64.encode(&mine) }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(info["installed"], "1.0.0", "{info}");
+    assert!(
+        info["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| !w.as_str().unwrap().contains("older"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_program_cannot_touch_credentials_nor_start_another_apps_program() {
+    let d = TestDaemon::start().await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    let thief = bundles::bundle(
+        &bundles::manifest("thief", "1.0.0", &[]),
+        &bundles::request_module(
+            "sys.passwd",
+            r#"{"password":"owned-by-eve-123","keep_tokens":true}"#,
+        ),
+    );
+    install_bytes(&cli, &thief, &[]).await.unwrap();
+    let (out, _, _) = run_installed(&cli, "thief", &[]).await;
+    assert!(
+        out.contains("forbidden") && out.contains("sys.passwd"),
+        "{out}"
+    );
+    let minter = bundles::bundle(
+        &bundles::manifest("minter", "1.0.0", &[]),
+        &bundles::request_module("sys.token.create", "{}"),
+    );
+    install_bytes(&cli, &minter, &[]).await.unwrap();
+    let (out, _, _) = run_installed(&cli, "minter", &[]).await;
+    assert!(out.contains("forbidden"), "{out}");
+
+    let launcher = bundles::bundle(
+        &bundles::manifest("launcher", "1.0.0", &["vm_run"]),
+        &bundles::request_module("vm.run", r#"{"installed":"thief"}"#),
+    );
+    install_bytes(&cli, &launcher, &["vm_run"]).await.unwrap();
+    let (out, _, _) = run_installed(&cli, "launcher", &[]).await;
+    assert!(out.contains("may start only its own program"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bundle_installed_is_the_one_inspected_and_guests_install_nothing() {
+    let d = TestDaemon::start_with(|c| c.guest = true).await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    let info = req(&cli, "apps.inspect", json!({ "id": "wordcount" }))
+        .await
+        .unwrap();
+    let msg = expect_code(
+        req(
+            &cli,
+            "apps.install",
+            json!({ "id": "wordcount", "consent": ["vfs_read"], "sha256": "00".repeat(32) }),
+        )
+        .await,
+        ErrorCode::Conflict,
+    );
+    assert!(msg.contains("not the one inspected"), "{msg}");
+    req(
+        &cli,
+        "apps.install",
+        json!({ "id": "wordcount", "consent": ["vfs_read"], "sha256": info["sha256"] }),
+    )
+    .await
+    .unwrap();
+
+    let guest = d.connect_tcp(Auth::Guest).await.unwrap();
+    let msg = expect_code(
+        req(
+            &guest.app("cli"),
+            "apps.install",
+            json!({ "id": "todo", "consent": ["vfs_read", "vfs_write"] }),
+        )
+        .await,
+        ErrorCode::Forbidden,
+    );
+    assert!(msg.contains("guest"), "{msg}");
 }

@@ -10,6 +10,7 @@ mod apps;
 mod auth;
 mod bad_frames;
 mod bus;
+mod chat;
 mod compute;
 mod guests;
 mod http;

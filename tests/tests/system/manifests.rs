@@ -23,7 +23,9 @@ async fn bad_manifests_are_skipped_and_reported_and_new_ones_load_without_restar
     // outlive a reload.
     let notes = owner.app("notes");
     expect_code(
-        notes.publish_acked("chat.room.notes", to_data(&1)).await,
+        notes
+            .request_json::<_, Value>("presence.list", &json!({}))
+            .await,
         ErrorCode::Forbidden,
     );
 
@@ -77,7 +79,7 @@ async fn bad_manifests_are_skipped_and_reported_and_new_ones_load_without_restar
         .unwrap();
     owner
         .app("chat")
-        .publish_acked("chat.room.general.post", to_data(&"still here"))
+        .request_json::<_, Value>("chat.rooms", &json!({}))
         .await
         .unwrap();
     let odd = owner
@@ -89,7 +91,7 @@ async fn bad_manifests_are_skipped_and_reported_and_new_ones_load_without_restar
     // A valid manifest dropped in is picked up without a restart.
     std::fs::write(
         dir.join("notes.json"),
-        r#"{"id":"notes","name":"Notes","version":"0.1.0","permissions":{"chat":"share notes"},"entry":null}"#,
+        r#"{"id":"notes","name":"Notes","version":"0.1.0","permissions":{"presence":"show who is around"},"entry":null}"#,
     )
     .unwrap();
     let shown = wait_for(
@@ -110,11 +112,11 @@ async fn bad_manifests_are_skipped_and_reported_and_new_ones_load_without_restar
             .as_array()
             .unwrap()
             .iter()
-            .any(|g| g["capability"] == "chat"),
+            .any(|g| g["capability"] == "presence"),
         "{shown}"
     );
     notes
-        .publish_acked("chat.room.notes", to_data(&1))
+        .request_json::<_, Value>("presence.list", &json!({}))
         .await
         .expect(
             "the new app may use its capability on a connection opened before it was installed",

@@ -53,7 +53,7 @@ async fn a_topic_outside_the_apps_capabilities_is_forbidden_and_names_the_capabi
 
     let err = ws
         .send_expect_err(
-            &json!({"t": "pub", "id": 5, "app": "files", "topic": "chat.room.general.post", "data": {"text": "hi"}}),
+            &json!({"t": "req", "id": 5, "app": "files", "topic": "chat.post", "data": {"room": "general", "text": "hi"}}),
             "forbidden",
         )
         .await;
@@ -99,10 +99,19 @@ async fn a_topic_outside_the_apps_capabilities_is_forbidden_and_names_the_capabi
     assert!(err["msg"].as_str().unwrap().contains("ghost"), "{err}");
     ws.ping().await;
 
-    // The same publication as an app that has the capability passes.
-    ws.send_json(&json!({"t": "pub", "id": 11, "app": "chat", "topic": "chat.room.general.post", "data": {"text": "hi"}}))
+    // The same request as an app that has the capability passes.
+    ws.send_json(&json!({"t": "req", "id": 11, "app": "chat", "topic": "chat.rooms", "data": {}}))
         .await;
-    assert_eq!(ws.recv_frame().await, json!({"t": "ok", "id": 11}));
+    assert_eq!(
+        ws.recv_frame().await,
+        json!({"t": "res", "id": 11, "data": {"rooms": []}})
+    );
+    // A room's events come from the chat service alone: no app publishes them.
+    ws.send_expect_err(
+        &json!({"t": "pub", "id": 12, "app": "chat", "topic": "chat.room.general.message", "data": {"text": "forged"}}),
+        "forbidden",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,7 +194,7 @@ async fn a_wildcard_subscription_never_reaches_another_users_namespace() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shared_chat_rooms_reach_every_user_with_the_sender_stamped_by_the_daemon() {
+async fn a_chat_message_reaches_the_rooms_members_with_the_sender_stamped_by_the_daemon() {
     let d = TestDaemon::start().await;
     d.add_user("ana", "ana password 1").await;
     d.add_user("bob", "bob password 1").await;
@@ -197,24 +206,35 @@ async fn shared_chat_rooms_reach_every_user_with_the_sender_stamped_by_the_daemo
         })
         .await
         .unwrap();
-    let mut room = bob.app("chat").subscribe("chat.room.>").await.unwrap();
-
-    // Ana claims to be someone else; the daemon ignores the claim.
     let mut ana = d.raw().await;
     ana.hello_token(&ana_token).await;
+    ana.send_json(&json!({"t": "req", "id": 1, "app": "chat", "topic": "chat.create", "data": {"room": "general"}}))
+        .await;
+    assert_eq!(ana.recv_frame().await["t"], "res");
+    let chat = bob.app("chat");
+    let mut room = chat.subscribe("chat.room.>").await.unwrap();
+    chat.request_json::<_, Value>("chat.join", &json!({"room": "general"}))
+        .await
+        .unwrap();
+
+    // Ana claims to be someone else; the daemon ignores the claim.
     ana.send_json(&json!({
-        "t": "pub", "id": 1, "app": "chat", "topic": "chat.room.general.post",
+        "t": "req", "id": 2, "app": "chat", "topic": "chat.post",
         "from": {"user": "mallory", "app": "cli"},
-        "data": {"text": "hello bob", "n": [1, 2, 3]}
+        "data": {"room": "general", "text": "hello bob"}
     }))
     .await;
-    assert_eq!(ana.recv_frame().await, json!({"t": "ok", "id": 1}));
+    assert_eq!(ana.recv_frame().await["t"], "res");
 
-    let msg = next_msg(&mut room).await;
-    assert_eq!(msg.topic, "chat.room.general.post");
+    let msg = loop {
+        let msg = next_msg(&mut room).await;
+        if msg.topic == "chat.room.general.message" {
+            break msg;
+        }
+    };
     assert_eq!(msg.from.user, "ana");
     assert_eq!(msg.from.app, "chat");
-    assert_eq!(msg.reply, None);
     let data: Value = serde_json::from_str(msg.data.get()).unwrap();
-    assert_eq!(data, json!({"text": "hello bob", "n": [1, 2, 3]}));
+    assert_eq!(data["user"], "ana");
+    assert_eq!(data["text"], "hello bob");
 }

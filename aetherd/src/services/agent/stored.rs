@@ -358,6 +358,7 @@ pub async fn unfinished(store: &Store) -> anyhow::Result<Vec<(GraphRun, Arc<Call
                         token_id: None,
                         credential: Credential::Token,
                         connection: 0,
+                        delegated: true,
                     };
                     out.push((run, Arc::new(caller)));
                 }

@@ -104,7 +104,8 @@ impl Fetcher {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::limited(3))
+            // A catalog's files come from its own address, never from where it points.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Fetcher { http, max_bundle })
     }
@@ -224,6 +225,10 @@ impl Fetcher {
 
 fn read_capped(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
+    // Looked at before opening: opening a FIFO would block, and a link may lead anywhere.
+    if !std::fs::symlink_metadata(path)?.is_file() {
+        return Err(std::io::Error::other("not a plain file"));
+    }
     let file = std::fs::File::open(path)?;
     if !file.metadata()?.is_file() {
         return Err(std::io::Error::other("not a plain file"));

@@ -1,8 +1,10 @@
 //! `apps.*`: the install service. A bundle comes from a catalog, the user's files or the
 //! request itself; it is checked whole in memory (`bundle`), its signature judged (`trust`),
 //! the user's consent compared with what it asks for, its files staged and renamed into place
-//! (`shelf`), and the store's row written last (`records`): kill -9 at any point leaves the
-//! app installed or not at all. The permission manager then takes the new apps and grants.
+//! (`shelf`), and the user's row written last (`records`): kill -9 at any point leaves the
+//! app installed or not at all. Installs are per user: what one user installs, updates or
+//! removes changes nothing for another (bundle files are shared by hash). The permission
+//! manager then takes the new rows.
 
 mod builtin;
 pub mod bundle;
@@ -11,12 +13,13 @@ mod records;
 mod shelf;
 mod trust;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use tokio::sync::Semaphore;
 
 use aether_proto::api::apps::{self as api, Requested, Signature};
 use aether_proto::api::{Call as _, vfs};
@@ -38,6 +41,13 @@ use trust::Trust;
 /// Apps one user may have installed: each may hold up to `max_bundle_mb` on disk.
 pub const MAX_APPS_PER_USER: usize = 100;
 
+/// Bundles checked at once, daemon-wide: each is held unpacked in memory while checked.
+const CHECKS_AT_ONCE: usize = 2;
+
+/// The longest catalog search, and its most words.
+const MAX_QUERY_BYTES: usize = 200;
+const MAX_QUERY_WORDS: usize = 8;
+
 /// Capabilities an installed app may not ask for: they stay with the daemon's own tools.
 const NOT_FOR_INSTALLED: [Capability; 2] = [Capability::Admin, Capability::AppsManage];
 
@@ -52,7 +62,8 @@ pub struct AppsService {
     fetcher: Fetcher,
     catalogs: Vec<Location>,
     limits: bundle::Limits,
-    /// One install, update or uninstall at a time: each reads, then writes, the rows.
+    checking: Semaphore,
+    /// One commit or removal at a time: each reads, then writes, the rows and the folders.
     writing: tokio::sync::Mutex<()>,
 }
 
@@ -87,28 +98,32 @@ pub fn start(
         },
         store,
         identity,
+        checking: Semaphore::new(CHECKS_AT_ONCE),
         writing: tokio::sync::Mutex::new(()),
     };
     // Before anything is served: the permission manager knows the installed apps, and what an
     // install interrupted by a crash left behind is gone.
-    let (apps, _) = service.store.call_sync(|c| records::all(c))?;
-    let keep: HashSet<(String, String)> = apps
-        .iter()
-        .map(|a| (a.id.clone(), a.sha256.clone()))
-        .collect();
-    match service.shelf.sweep(&keep) {
+    let (rows, in_use) = service.store.call_sync(|c| records::all(c))?;
+    match service.shelf.sweep(&in_use) {
         Ok(0) => {}
         Ok(n) => tracing::info!("removed {n} unfinished or unused app folders"),
         Err(e) => tracing::warn!("cannot clean the apps folder: {e}"),
     }
-    service.refresh_perms_sync()?;
+    service.set_perms(&rows);
     seat.run(Arc::new(service));
     Ok(())
 }
 
 impl Handler for AppsService {
     async fn handle(self: &Arc<Self>, request: &Incoming) -> Reply {
-        match request.topic.as_str() {
+        let topic = request.topic.as_str();
+        if request.caller.guest && topic != api::List::TOPIC && topic != api::Catalog::TOPIC {
+            return Err(ErrorBody::new(
+                ErrorCode::Forbidden,
+                "guest users cannot install apps",
+            ));
+        }
+        match topic {
             api::Catalog::TOPIC => request.call(|ask| self.catalog(request, ask)).await,
             api::Inspect::TOPIC => request.call(|ask| self.inspect(request, ask)).await,
             api::Install::TOPIC => request.call(|ask| self.install(request, ask)).await,
@@ -126,6 +141,13 @@ fn bad(msg: impl Into<String>) -> ErrorBody {
 
 fn internal(e: impl std::fmt::Display) -> ErrorBody {
     ErrorBody::new(ErrorCode::Internal, e.to_string())
+}
+
+fn not_yours(id: &str) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::NotFound,
+        format!("{id:?} is not installed for you"),
+    )
 }
 
 fn requested(manifest: &Manifest) -> Vec<Requested> {
@@ -159,39 +181,69 @@ struct Checked {
     bundle: Bundle,
     signature: Signature,
     warnings: Vec<String>,
-    /// The installed row for its id, if any.
-    current: Option<AppRow>,
-    /// What this user granted the installed app, if they have it.
-    granted: Option<BTreeSet<Capability>>,
-    /// How many apps this user has installed.
-    users_apps: usize,
 }
 
-impl Checked {
-    fn needs_consent(&self) -> Vec<Capability> {
-        let granted = self.granted.clone().unwrap_or_default();
-        self.bundle
-            .manifest
+/// Where the checked bundle stands for one user.
+struct Standing {
+    /// Their row for this app, if they have it.
+    current: Option<AppRow>,
+    /// How many apps they have.
+    count: usize,
+}
+
+impl Standing {
+    fn needs_consent(&self, manifest: &Manifest) -> Vec<Capability> {
+        let granted = self
+            .current
+            .as_ref()
+            .map(|c| c.granted.clone())
+            .unwrap_or_default();
+        manifest
             .permissions
             .keys()
             .filter(|c| !granted.contains(c))
             .copied()
             .collect()
     }
+
+    /// Their version when the bundle is older than it.
+    fn downgrade(&self, manifest: &Manifest) -> Option<String> {
+        let current = self.current.as_ref()?;
+        let new = parse_version(&manifest.version)?;
+        let old = parse_version(&current.version)?;
+        (new < old).then(|| current.version.clone())
+    }
 }
 
 impl AppsService {
-    fn refresh_perms_sync(&self) -> anyhow::Result<()> {
-        let (apps, grants) = self.store.call_sync(|c| records::all(c))?;
-        self.perms
-            .set_installed(records::for_perms(&apps, &grants, |row| {
-                self.shelf.dir_of(&row.id, &row.sha256)
-            }));
+    fn set_perms(&self, rows: &[AppRow]) {
+        self.perms.set_installed(records::for_perms(rows, |row| {
+            self.shelf.dir_of(&row.id, &row.sha256)
+        }));
+    }
+
+    async fn refresh_perms(&self) -> Result<(), ErrorBody> {
+        let (rows, _) = self
+            .store
+            .call(|c| records::all(c))
+            .await
+            .map_err(internal)?;
+        self.set_perms(&rows);
         Ok(())
     }
 
-    async fn rows(&self) -> Result<(Vec<AppRow>, Vec<records::GrantRow>), ErrorBody> {
-        self.store.call(|c| records::all(c)).await.map_err(internal)
+    async fn standing(&self, user_id: i64, id: &str) -> Result<Standing, ErrorBody> {
+        let id = id.to_owned();
+        self.store
+            .call(move |c| {
+                let (mine, count) = records::all_of_user(c, user_id)?;
+                Ok(Standing {
+                    current: mine.into_iter().find(|r| r.id == id),
+                    count,
+                })
+            })
+            .await
+            .map_err(internal)
     }
 
     /// Every catalog's index, in order; a catalog that fails says why and the others still count.
@@ -315,9 +367,10 @@ impl AppsService {
         }
     }
 
-    /// Fetch, unpack and check a bundle, and see where it stands for this user.
+    /// Fetch, unpack and check a bundle (a few at a time: each is held in memory).
     async fn check(&self, request: &Incoming, source: &api::Source) -> Result<Checked, ErrorBody> {
         let fetched = self.fetch(&request.on_behalf(), source).await?;
+        let _slot = self.checking.acquire().await.map_err(internal)?;
         let limits = self.limits;
         let bytes = fetched.bytes;
         let bundle = tokio::task::spawn_blocking(move || bundle::open(&bytes, limits))
@@ -332,8 +385,7 @@ impl AppsService {
                 manifest.id, manifest.version
             )));
         }
-        let catalog = self.perms.catalog();
-        if catalog.apps.contains_key(&manifest.id) && !catalog.is_installed(&manifest.id) {
+        if self.perms.catalog().is_builtin(&manifest.id) {
             return Err(ErrorBody::new(
                 ErrorCode::Conflict,
                 format!(
@@ -355,36 +407,11 @@ impl AppsService {
             fetched.publisher.as_deref(),
             fetched.signature.as_deref(),
         )?;
-        let (apps, grants) = self.rows().await?;
-        let current = apps.into_iter().find(|a| a.id == manifest.id);
-        let user_id = request.caller.user_id;
-        let users_apps = grants.iter().filter(|g| g.user_id == user_id).count();
-        let granted = grants
-            .into_iter()
-            .find(|g| g.user_id == user_id && g.app_id == manifest.id)
-            .map(|g| g.capabilities);
-        let mut checked = Checked {
+        Ok(Checked {
             bundle,
             signature,
             warnings,
-            current,
-            granted,
-            users_apps,
-        };
-        if let Some(older) = self.downgrade(&checked) {
-            checked
-                .warnings
-                .push(format!("{older} is installed; this is an older version"));
-        }
-        Ok(checked)
-    }
-
-    /// The installed version when the checked bundle is older than it.
-    fn downgrade(&self, checked: &Checked) -> Option<String> {
-        let current = checked.current.as_ref()?;
-        let new = parse_version(&checked.bundle.manifest.version)?;
-        let old = parse_version(&current.version)?;
-        (new < old).then(|| current.version.clone())
+        })
     }
 
     async fn inspect(
@@ -394,6 +421,11 @@ impl AppsService {
     ) -> Result<api::BundleInfo, ErrorBody> {
         let checked = self.check(request, &ask.0).await?;
         let m = &checked.bundle.manifest;
+        let standing = self.standing(request.caller.user_id, &m.id).await?;
+        let mut warnings = checked.warnings.clone();
+        if let Some(older) = standing.downgrade(m) {
+            warnings.push(format!("{older} is installed; this is an older version"));
+        }
         Ok(api::BundleInfo {
             id: m.id.clone(),
             name: m.name.clone(),
@@ -403,13 +435,9 @@ impl AppsService {
             size: checked.bundle.size,
             signature: checked.signature.clone(),
             capabilities: requested(m),
-            installed: checked
-                .granted
-                .as_ref()
-                .and(checked.current.as_ref())
-                .map(|c| c.version.clone()),
-            needs_consent: checked.needs_consent(),
-            warnings: checked.warnings.clone(),
+            installed: standing.current.as_ref().map(|c| c.version.clone()),
+            needs_consent: standing.needs_consent(m),
+            warnings,
         })
     }
 
@@ -430,49 +458,68 @@ impl AppsService {
         ask: api::Install,
     ) -> Result<api::Installed, ErrorBody> {
         let started = Instant::now();
-        let _writing = self.writing.lock().await;
         let label = ask.id.clone().unwrap_or_else(|| "bundle".into());
         self.progress(request, &label, "fetch", 0);
         let checked = self.check(request, &ask.source()).await?;
         self.progress(request, &checked.bundle.manifest.id, "verify", 1);
-        self.commit(request, checked, &ask.consent, ask.allow_downgrade, started)
-            .await
+        let wants = Wants {
+            consent: &ask.consent,
+            sha256: ask.sha256.as_deref(),
+            allow_downgrade: ask.allow_downgrade,
+        };
+        self.commit(request, checked, wants, started).await
     }
 
-    /// Consent, then files, then the row: the install itself once a bundle is checked.
+    /// Under the lock, with this user's row read again: the pin, the downgrade, the limit and
+    /// the consent; then files, then the row.
     async fn commit(
         &self,
         request: &Incoming,
         checked: Checked,
-        consent: &[Capability],
-        allow_downgrade: bool,
+        wants: Wants<'_>,
         started: Instant,
     ) -> Result<api::Installed, ErrorBody> {
         let manifest = checked.bundle.manifest.clone();
-        if let Some(older) = self.downgrade(&checked)
-            && !allow_downgrade
+        if let Some(pinned) = wants.sha256
+            && !pinned.eq_ignore_ascii_case(&checked.bundle.sha256)
         {
             return Err(ErrorBody::new(
                 ErrorCode::Conflict,
                 format!(
-                    "{} {older} is installed and {} is older; nothing was installed \
+                    "the bundle is not the one inspected (its SHA-256 is {}, not {pinned}): \
+                     the catalog changed it meanwhile; nothing was installed",
+                    checked.bundle.sha256
+                ),
+            ));
+        }
+        let _writing = self.writing.lock().await;
+        let user_id = request.caller.user_id;
+        let standing = self.standing(user_id, &manifest.id).await?;
+        if let Some(older) = standing.downgrade(&manifest)
+            && !wants.allow_downgrade
+        {
+            return Err(ErrorBody::new(
+                ErrorCode::Conflict,
+                format!(
+                    "you have {} {older}, and {} is older; nothing was installed \
                      (allow_downgrade to go back)",
                     manifest.id, manifest.version
                 ),
             ));
         }
-        if checked.granted.is_none() && checked.users_apps >= MAX_APPS_PER_USER {
+        if standing.current.is_none() && standing.count >= MAX_APPS_PER_USER {
             return Err(ErrorBody::new(
                 ErrorCode::QuotaExceeded,
                 format!(
-                    "you have {MAX_APPS_PER_USER} apps installed, the most one user may:                      uninstall one first"
+                    "you have {MAX_APPS_PER_USER} apps installed, the most one user may: \
+                     uninstall one first"
                 ),
             ));
         }
-        let missing: Vec<Capability> = checked
-            .needs_consent()
+        let missing: Vec<Capability> = standing
+            .needs_consent(&manifest)
             .into_iter()
-            .filter(|c| !consent.contains(c))
+            .filter(|c| !wants.consent.contains(c))
             .collect();
         if !missing.is_empty() {
             let list: Vec<String> = missing
@@ -501,26 +548,26 @@ impl AppsService {
         placed.map_err(|e| internal(format!("cannot write the app's files: {e}")))?;
         self.progress(request, &id, "commit", 3);
         let row = AppRow {
+            user_id,
             id: id.clone(),
             version: manifest.version.clone(),
             sha256: bundle.sha256.clone(),
             manifest: manifest.clone(),
             signature: checked.signature.clone(),
+            granted: manifest.permissions.keys().copied().collect(),
             installed_ms: unix_ms(),
         };
-        let granted: BTreeSet<Capability> = manifest.permissions.keys().copied().collect();
-        let user_id = request.caller.user_id;
         let replaced = {
-            let (row, granted) = (row.clone(), granted.clone());
+            let row = row.clone();
             self.store
-                .call(move |c| records::commit(c, &row, user_id, &granted))
+                .call(move |c| records::commit(c, &row))
                 .await
                 .map_err(internal)?
         };
         if let Some((_, old_sha)) = &replaced
             && *old_sha != row.sha256
         {
-            self.remove_files(&id, old_sha).await;
+            self.remove_files_unless_used(&id, old_sha).await;
         }
         self.refresh_perms().await?;
         let event = api::AppEvent {
@@ -540,26 +587,26 @@ impl AppsService {
             version: row.version,
             sha256: row.sha256,
             replaced: replaced.map(|(version, _)| version),
-            granted: granted.into_iter().collect(),
+            granted: row.granted.into_iter().collect(),
             signature: checked.signature,
             warnings: checked.warnings,
             took_ms: started.elapsed().as_millis() as u64,
         })
     }
 
-    /// A bundle's folder, once no row names it.
-    async fn remove_files(&self, id: &str, sha256: &str) {
+    /// A bundle's folder, once no user's row names it.
+    async fn remove_files_unless_used(&self, id: &str, sha256: &str) {
+        let (key, sha) = (id.to_owned(), sha256.to_owned());
+        let used = self
+            .store
+            .call(move |c| records::in_use(c, &key, &sha))
+            .await
+            .unwrap_or(true);
+        if used {
+            return;
+        }
         let (shelf, id, sha256) = (self.shelf.clone(), id.to_owned(), sha256.to_owned());
         let _ = tokio::task::spawn_blocking(move || shelf.remove(&id, &sha256)).await;
-    }
-
-    async fn refresh_perms(&self) -> Result<(), ErrorBody> {
-        let (apps, grants) = self.rows().await?;
-        self.perms
-            .set_installed(records::for_perms(&apps, &grants, |row| {
-                self.shelf.dir_of(&row.id, &row.sha256)
-            }));
-        Ok(())
     }
 
     async fn update(
@@ -568,16 +615,9 @@ impl AppsService {
         ask: api::Update,
     ) -> Result<api::Installed, ErrorBody> {
         let started = Instant::now();
-        let _writing = self.writing.lock().await;
-        let (apps, grants) = self.rows().await?;
-        let mine = grants
-            .iter()
-            .any(|g| g.user_id == request.caller.user_id && g.app_id == ask.id);
-        let Some(current) = apps.into_iter().find(|a| a.id == ask.id).filter(|_| mine) else {
-            return Err(ErrorBody::new(
-                ErrorCode::NotFound,
-                format!("{:?} is not installed for you", ask.id),
-            ));
+        let standing = self.standing(request.caller.user_id, &ask.id).await?;
+        let Some(current) = standing.current else {
+            return Err(not_yours(&ask.id));
         };
         let (_, entry) = self.find(&ask.id, None).await?;
         if parse_version(&entry.version) <= parse_version(&current.version) {
@@ -586,11 +626,7 @@ impl AppsService {
                 version: current.version.clone(),
                 sha256: current.sha256,
                 replaced: None,
-                granted: grants
-                    .into_iter()
-                    .find(|g| g.user_id == request.caller.user_id && g.app_id == ask.id)
-                    .map(|g| g.capabilities.into_iter().collect())
-                    .unwrap_or_default(),
+                granted: current.granted.into_iter().collect(),
                 signature: current.signature,
                 warnings: vec![format!(
                     "{} is the newest version the catalogs offer",
@@ -607,8 +643,12 @@ impl AppsService {
         self.progress(request, &ask.id, "fetch", 0);
         let checked = self.check(request, &source).await?;
         self.progress(request, &ask.id, "verify", 1);
-        self.commit(request, checked, &ask.consent, false, started)
-            .await
+        let wants = Wants {
+            consent: &ask.consent,
+            sha256: ask.sha256.as_deref(),
+            allow_downgrade: false,
+        };
+        self.commit(request, checked, wants, started).await
     }
 
     async fn uninstall(
@@ -616,45 +656,46 @@ impl AppsService {
         request: &Incoming,
         ask: api::Uninstall,
     ) -> Result<api::Uninstalled, ErrorBody> {
-        let _writing = self.writing.lock().await;
-        let catalog = self.perms.catalog();
-        if catalog.apps.contains_key(&ask.id) && !catalog.is_installed(&ask.id) {
+        if self.perms.catalog().is_builtin(&ask.id) {
             return Err(ErrorBody::new(
                 ErrorCode::Conflict,
                 format!("{:?} is built in; it cannot be uninstalled", ask.id),
             ));
         }
+        let _writing = self.writing.lock().await;
         let user_id = request.caller.user_id;
-        let version = catalog
-            .apps
-            .get(&ask.id)
-            .map(|m| m.version.clone())
-            .unwrap_or_default();
+        if self.standing(user_id, &ask.id).await?.current.is_none() {
+            return Err(not_yours(&ask.id));
+        }
+        // Its tokens first: a crash after this leaves the app without tokens, never tokens
+        // outliving the app.
         let id = ask.id.clone();
-        let (existed, gone, tokens) = self
+        let tokens = self
             .store
-            .call(move |c| {
-                let tokens = records::app_tokens(c, user_id, &id)?;
-                let (existed, gone) = records::forget(c, user_id, &id)?;
-                Ok((existed, gone, tokens))
-            })
+            .call(move |c| records::app_tokens(c, user_id, &id))
             .await
             .map_err(internal)?;
-        if !existed {
-            return Err(ErrorBody::new(
-                ErrorCode::NotFound,
-                format!("{:?} is not installed for you", ask.id),
-            ));
-        }
         let (revoked, _) = self
             .identity
             .revoke_tokens(user_id, &tokens)
             .await
             .map_err(ErrorBody::from)?;
+        let id = ask.id.clone();
+        let gone = self
+            .store
+            .call(move |c| records::forget(c, user_id, &id))
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| not_yours(&ask.id))?;
         self.refresh_perms().await?;
-        if let Some(sha) = &gone {
-            self.remove_files(&ask.id, sha).await;
-        }
+        let (version, sha) = gone;
+        let key = (ask.id.clone(), sha.clone());
+        let still_used = self
+            .store
+            .call(move |c| records::in_use(c, &key.0, &key.1))
+            .await
+            .unwrap_or(true);
+        self.remove_files_unless_used(&ask.id, &sha).await;
         self.publisher.publish(
             &request.on_behalf(),
             "apps.events.uninstalled",
@@ -666,7 +707,7 @@ impl AppsService {
         Ok(api::Uninstalled {
             id: ask.id,
             version,
-            files_removed: gone.is_some(),
+            files_removed: !still_used,
             tokens_revoked: revoked,
         })
     }
@@ -674,27 +715,30 @@ impl AppsService {
     async fn list(&self, request: &Incoming) -> Result<api::AppList, ErrorBody> {
         let user_id = request.caller.user_id;
         let catalog = self.perms.catalog();
-        let (rows, _) = self.rows().await?;
+        let (rows, _) = self
+            .store
+            .call(move |c| records::all_of_user(c, user_id))
+            .await
+            .map_err(internal)?;
         let rows: BTreeMap<String, AppRow> = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
-        let mut apps = vec![];
-        for id in catalog.apps.keys() {
-            let Some(manifest) = catalog.effective(user_id, id) else {
-                continue;
-            };
-            let installed = catalog.is_installed(id);
-            let row = rows.get(id).filter(|_| installed);
-            apps.push(api::AppInfo {
-                id: id.clone(),
-                name: manifest.name.clone(),
-                version: manifest.version.clone(),
-                description: manifest.description.clone(),
-                built_in: !installed,
-                runnable: manifest.entry.is_some(),
-                capabilities: manifest.permissions.keys().copied().collect(),
-                signature: row.map(|r| r.signature.clone()),
-                installed_at_ms: row.map(|r| r.installed_ms),
-            });
-        }
+        let mut apps: Vec<api::AppInfo> = catalog
+            .apps_for(user_id)
+            .into_iter()
+            .map(|(manifest, built_in)| {
+                let row = rows.get(&manifest.id).filter(|_| !built_in);
+                api::AppInfo {
+                    id: manifest.id.clone(),
+                    name: manifest.name.clone(),
+                    version: manifest.version.clone(),
+                    description: manifest.description.clone(),
+                    built_in,
+                    runnable: manifest.entry.is_some(),
+                    capabilities: manifest.permissions.keys().copied().collect(),
+                    signature: row.map(|r| r.signature.clone()),
+                    installed_at_ms: row.map(|r| r.installed_ms),
+                }
+            })
+            .collect();
         apps.sort_by_key(|a| a.name.to_lowercase());
         Ok(api::AppList { apps })
     }
@@ -704,15 +748,26 @@ impl AppsService {
         request: &Incoming,
         ask: api::Catalog,
     ) -> Result<api::CatalogAnswer, ErrorBody> {
-        let words: Vec<String> = ask
-            .query
-            .as_deref()
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(str::to_lowercase)
-            .collect();
-        let catalog = self.perms.catalog();
+        let query = ask.query.as_deref().unwrap_or_default();
+        let mut words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
+        words.sort();
+        words.dedup();
+        if query.len() > MAX_QUERY_BYTES || words.len() > MAX_QUERY_WORDS {
+            return Err(bad(format!(
+                "a search is at most {MAX_QUERY_BYTES} bytes and {MAX_QUERY_WORDS} words"
+            )));
+        }
         let user_id = request.caller.user_id;
+        // The versions this user has, by id.
+        let mine: BTreeMap<String, String> = self
+            .store
+            .call(move |c| records::all_of_user(c, user_id))
+            .await
+            .map_err(internal)?
+            .0
+            .into_iter()
+            .map(|r| (r.id, r.version))
+            .collect();
         let mut sources = vec![];
         let mut apps: BTreeMap<String, api::CatalogApp> = BTreeMap::new();
         for (location, index) in self.indexes().await {
@@ -765,10 +820,7 @@ impl AppsService {
                     )
                     .map(|(s, _)| s)
                     .unwrap_or(Signature::Unsigned);
-                let installed = catalog
-                    .is_installed(&id)
-                    .then(|| catalog.effective(user_id, &id).map(|m| m.version.clone()))
-                    .flatten();
+                let installed = mine.get(&id).cloned();
                 apps.insert(
                     id.clone(),
                     api::CatalogApp {
@@ -794,4 +846,11 @@ impl AppsService {
             apps,
         })
     }
+}
+
+/// What the user asked of an install beside the bundle.
+struct Wants<'a> {
+    consent: &'a [Capability],
+    sha256: Option<&'a str>,
+    allow_downgrade: bool,
 }

@@ -36,12 +36,14 @@ impl Shelf {
     /// Put a checked bundle's files in place, whole or not at all. Blocking.
     pub fn place(&self, bundle: &Bundle) -> std::io::Result<PathBuf> {
         let target = self.dir_of(&bundle.manifest.id, &bundle.sha256);
-        if target.is_dir() {
+        let placed = std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir());
+        if placed {
             // Named by content: the same bundle, placed before and complete (renames are whole).
             return Ok(target);
         }
         let staging = self.staging();
         std::fs::create_dir_all(&staging)?;
+        sync_dir(&self.root)?;
         let work = staging.join(format!(
             "{}-{:016x}",
             bundle.manifest.id,
@@ -51,6 +53,7 @@ impl Shelf {
         let written = self.write_files(&work, bundle).and_then(|()| {
             let parent = self.root.join(&bundle.manifest.id);
             std::fs::create_dir_all(&parent)?;
+            sync_dir(&self.root)?;
             std::fs::rename(&work, &target)?;
             sync_dir(&parent)
         });
@@ -71,11 +74,13 @@ impl Shelf {
             file.write_all(bytes)?;
             file.sync_all()?;
         }
+        // Every folder made, the deepest first, so each one's entry is durable in its parent.
         let mut dirs: Vec<&str> = bundle
             .files
             .keys()
-            .filter_map(|p| p.rsplit_once('/').map(|(parent, _)| parent))
+            .flat_map(|p| p.match_indices('/').map(move |(at, _)| &p[..at]))
             .collect();
+        dirs.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
         dirs.dedup();
         for sub in dirs {
             sync_dir(&work.join(sub))?;
@@ -109,11 +114,18 @@ impl Shelf {
             Err(e) => return Err(e),
         };
         for app in apps.flatten() {
+            // Only real folders: a link here is no bundle, and is never followed.
+            if !app.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
             let id = app.file_name().to_string_lossy().into_owned();
             let Ok(versions) = std::fs::read_dir(app.path()) else {
                 continue;
             };
             for version in versions.flatten() {
+                if !version.file_type().is_ok_and(|t| t.is_dir()) {
+                    continue;
+                }
                 let sha = version.file_name().to_string_lossy().into_owned();
                 if !keep.contains(&(id.clone(), sha.clone())) {
                     tracing::info!("removing {id}/{sha}: no installed app uses it");

@@ -21,6 +21,7 @@ use serde_json::value::RawValue;
 use wasmtime::{Caller, Linker};
 
 use aether_proto::api::apps::HOST_MODULE;
+use aether_proto::frame::{MAX_NESTING, nests_deeper_than};
 use aether_proto::{ErrorBody, ErrorCode, Pattern, Topic};
 
 use super::runtime::Host;
@@ -28,10 +29,10 @@ use crate::services::{Listener, OnBehalf, Requester};
 
 /// The longest topic or pattern, and the largest payload, a guest may send.
 const MAX_TOPIC: usize = 256;
-const MAX_DATA: usize = 4 << 20;
+const MAX_DATA: usize = 1 << 20;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Publications waiting for `next`; more are dropped for this guest.
-const QUEUE: usize = 1024;
+/// Publications waiting for `next` (each at most a frame); more are dropped for this guest.
+const QUEUE: usize = 64;
 
 /// A job's way onto the bus: only an installed app's program has one.
 pub struct GuestBus {
@@ -70,6 +71,7 @@ impl GuestBus {
                 }
             };
             tokio::select! {
+                biased;
                 result = work => result,
                 () = tokio::time::sleep_until(until.into()) => Err(ErrorBody::new(
                     ErrorCode::Timeout,
@@ -110,6 +112,16 @@ fn read(
         .ok_or_else(|| bad("a pointer or length outside the program's memory"))
 }
 
+/// JSON a guest sent, held to the same nesting limit as any client's frame.
+fn json(text: String) -> Result<Box<RawValue>, ErrorBody> {
+    if nests_deeper_than(&text, MAX_NESTING) {
+        return Err(bad(format!(
+            "the data nests deeper than {MAX_NESTING} levels"
+        )));
+    }
+    RawValue::from_string(text).map_err(|e| bad(format!("the data is not JSON: {e}")))
+}
+
 fn text(
     caller: &mut Caller<'_, Host>,
     ptr: i32,
@@ -148,16 +160,17 @@ fn request(
     let topic =
         Topic::parse(&topic).map_err(|e| ErrorBody::new(ErrorCode::BadTopic, e.to_string()))?;
     let data = text(caller, data, data_len, MAX_DATA)?;
-    let data = match data.trim() {
-        "" => RawValue::from_string("null".into()),
-        _ => RawValue::from_string(data),
-    }
-    .map_err(|e| bad(format!("the request's data is not JSON: {e}")))?;
+    let data = json(match data.trim() {
+        "" => "null".into(),
+        _ => data,
+    })?;
+    let bus = bus(caller)?;
+    // Never past the program's deadline: the request ends when the program must.
     let timeout = match timeout_ms {
         ..=0 => DEFAULT_TIMEOUT,
         ms => Duration::from_millis(ms as u64),
-    };
-    let bus = bus(caller)?;
+    }
+    .min(bus.deadline.saturating_duration_since(Instant::now()));
     let (requester, on) = (bus.requester.clone(), bus.on.clone());
     let answer = bus.wait(timeout, async move {
         requester.request_as_raw(&on, &topic, data, timeout).await
@@ -172,8 +185,7 @@ fn publish(
     let topic = text(caller, topic, topic_len, MAX_TOPIC)?;
     let topic =
         Topic::parse(&topic).map_err(|e| ErrorBody::new(ErrorCode::BadTopic, e.to_string()))?;
-    let data = RawValue::from_string(text(caller, data, data_len, MAX_DATA)?)
-        .map_err(|e| bad(format!("the published data is not JSON: {e}")))?;
+    let data = json(text(caller, data, data_len, MAX_DATA)?)?;
     let bus = bus(caller)?;
     bus.requester.publish_as(&bus.on, &topic, data)?;
     Ok(())

@@ -32,6 +32,7 @@ use aether_proto::{Capability, ErrorBody, ErrorCode};
 
 use super::{Handler, Incoming, OnBehalf, Publisher, Reply, Requester, Seat};
 use crate::config::{ComputeLimits, UserRoots};
+use crate::identity::Caller;
 use crate::perms::Perms;
 use guard::Budget;
 use host::GuestBus;
@@ -327,9 +328,15 @@ impl Compute {
             kill: job.kill.clone(),
             // An installed app's program acts on the bus as that app, for this user.
             bus: req.installed.as_ref().map(|app| {
+                // As the app, for the user, never with the user's admin rights.
+                let caller = Arc::new(Caller {
+                    admin: false,
+                    ..(*request.caller).clone()
+                });
                 let on = OnBehalf {
+                    caller,
                     app: app.clone(),
-                    ..request.on_behalf()
+                    origin: request.origin,
                 };
                 GuestBus::new(self.requester.clone(), on, job.kill.clone())
             }),
@@ -362,6 +369,17 @@ impl Compute {
                 (path.clone(), caller_app, files)
             }
             (None, Some(id)) => {
+                // An installed app starts no other app's program: it would lend it its user's
+                // grants to that app (a built-in launcher is the user at the keyboard).
+                if !catalog.is_builtin(&request.app) && request.app != *id {
+                    return Err(ErrorBody::new(
+                        ErrorCode::Forbidden,
+                        format!(
+                            "app {:?} may start only its own program, not {id:?}'s",
+                            request.app
+                        ),
+                    ));
+                }
                 let target = catalog.effective(user_id, id).ok_or_else(|| {
                     ErrorBody::new(
                         ErrorCode::NotFound,
@@ -399,7 +417,7 @@ impl Compute {
         };
         Ok(Plan {
             name,
-            bundle: catalog.bundle_dir(&self.places.manifests, &manifest.id),
+            bundle: catalog.bundle_dir(&self.places.manifests, user_id, &manifest.id),
             manifest: manifest.into_owned(),
             files,
             limits,

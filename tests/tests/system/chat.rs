@@ -1,0 +1,487 @@
+//! Chat and presence among several users: membership enforced for every topic and pattern,
+//! history, edits, mentions, limits, and presence that follows connections.
+
+use std::time::Duration;
+
+use aether_proto::ErrorCode;
+use aether_proto::client::{AppHandle, ClientError, Subscription};
+use aether_proto::frame::Auth;
+use aether_tests::{TestDaemon, expect_code, next_msg};
+use serde_json::{Value, json};
+
+async fn req(app: &AppHandle, topic: &str, data: Value) -> Result<Value, ClientError> {
+    app.request_json(topic, &data).await
+}
+
+/// The next message on `sub` whose topic ends with `suffix`.
+async fn next_on(sub: &mut Subscription, suffix: &str) -> Value {
+    loop {
+        let msg = next_msg(sub).await;
+        if msg.topic.ends_with(suffix) {
+            return serde_json::from_str(msg.data.get()).unwrap();
+        }
+    }
+}
+
+/// The next presence change of `user` to `state`.
+async fn presence_of(sub: &mut Subscription, user: &str, state: &str) -> Value {
+    loop {
+        let seen = next_on(sub, "presence.changed").await;
+        if seen["user"] == user && seen["state"] == state {
+            return seen;
+        }
+    }
+}
+
+/// Nothing arrives on `sub` for a while.
+async fn silent(sub: &mut Subscription, what: &str) {
+    if let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(300), sub.next_msg()).await {
+        panic!("{what}: got {} {}", msg.topic, msg.data.get());
+    }
+}
+
+async fn three_users(d: &TestDaemon) {
+    for name in ["ana", "bob", "eve"] {
+        d.add_user(name, &format!("{name} password 1")).await;
+    }
+}
+
+async fn chat_of(d: &TestDaemon, name: &str) -> (aether_proto::client::AetherClient, AppHandle) {
+    let client = d.sign_in(name, &format!("{name} password 1")).await;
+    let chat = client.app("chat");
+    (client, chat)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_room_is_live_for_its_members_and_invisible_to_others_by_any_pattern() {
+    let d = TestDaemon::start().await;
+    three_users(&d).await;
+    let (_a, ana) = chat_of(&d, "ana").await;
+    let (_b, bob) = chat_of(&d, "bob").await;
+    let (_e, eve) = chat_of(&d, "eve").await;
+    let mut eve_all = eve.subscribe("chat.>").await.unwrap();
+    let mut eve_rooms = eve.subscribe("chat.room.>").await.unwrap();
+    let mut eve_star = eve.subscribe("chat.room.secret.*").await.unwrap();
+
+    req(
+        &ana,
+        "chat.create",
+        json!({ "room": "secret", "private": true, "topic": "plans" }),
+    )
+    .await
+    .unwrap();
+    req(
+        &ana,
+        "chat.invite",
+        json!({ "room": "secret", "user": "bob" }),
+    )
+    .await
+    .unwrap();
+    let mut bob_room = bob.subscribe("chat.room.>").await.unwrap();
+    let posted = req(
+        &ana,
+        "chat.post",
+        json!({ "room": "secret", "text": "hi @bob" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(posted["seq"], 1);
+    let got = next_on(&mut bob_room, ".message").await;
+    assert_eq!(got["text"], "hi @bob");
+    assert_eq!(got["user"], "ana");
+    assert_eq!(got["mentions"], json!(["bob"]));
+    let rooms = req(&bob, "chat.rooms", json!({})).await.unwrap();
+    let secret = &rooms["rooms"][0];
+    assert_eq!(
+        (
+            secret["room"].as_str(),
+            secret["unread"].as_u64(),
+            secret["mentions"].as_u64()
+        ),
+        (Some("secret"), Some(1), Some(1)),
+        "{rooms}"
+    );
+
+    // Eve: nothing by any pattern, no history, no posting, no joining, not even its name.
+    silent(&mut eve_all, "chat.>").await;
+    silent(&mut eve_rooms, "chat.room.>").await;
+    silent(&mut eve_star, "chat.room.secret.*").await;
+    let eve_list = req(&eve, "chat.rooms", json!({})).await.unwrap();
+    assert_eq!(eve_list["rooms"], json!([]), "{eve_list}");
+    for (topic, data) in [
+        ("chat.history", json!({ "room": "secret" })),
+        (
+            "chat.post",
+            json!({ "room": "secret", "text": "let me in" }),
+        ),
+        ("chat.members", json!({ "room": "secret" })),
+        ("chat.invite", json!({ "room": "secret", "user": "eve" })),
+    ] {
+        let msg = expect_code(req(&eve, topic, data).await, ErrorCode::Forbidden);
+        assert!(msg.contains("not a member"), "{topic}: {msg}");
+    }
+    let msg = expect_code(
+        req(&eve, "chat.join", json!({ "room": "secret" })).await,
+        ErrorCode::NotFound,
+    );
+    assert!(msg.contains("invitation"), "{msg}");
+    // The same answer for a room that does not exist: a private room's name stays private.
+    let nothing = expect_code(
+        req(&eve, "chat.history", json!({ "room": "nothing" })).await,
+        ErrorCode::Forbidden,
+    );
+    assert_eq!(
+        nothing.replace("nothing", "secret"),
+        expect_code(
+            req(&eve, "chat.history", json!({ "room": "secret" })).await,
+            ErrorCode::Forbidden
+        )
+    );
+
+    // History pages, newest last; threads; search.
+    for i in 2..=5 {
+        req(
+            &bob,
+            "chat.post",
+            json!({ "room": "secret", "text": format!("reply {i}"), "reply_to": 1 }),
+        )
+        .await
+        .unwrap();
+    }
+    let page = req(
+        &ana,
+        "chat.history",
+        json!({ "room": "secret", "limit": 2 }),
+    )
+    .await
+    .unwrap();
+    let seqs: Vec<u64> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [4, 5]);
+    assert_eq!(page["more"], true);
+    let older = req(
+        &ana,
+        "chat.history",
+        json!({ "room": "secret", "before": 4 }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(older["messages"].as_array().unwrap().len(), 3);
+    assert_eq!(older["more"], false);
+    let found = req(
+        &ana,
+        "chat.history",
+        json!({ "room": "secret", "search": "REPLY 3" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(found["messages"][0]["seq"], 3, "{found}");
+    let thread = req(
+        &ana,
+        "chat.history",
+        json!({ "room": "secret", "thread": 1 }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(thread["messages"].as_array().unwrap().len(), 5);
+
+    // Leaving: no more of the room.
+    req(&bob, "chat.leave", json!({ "room": "secret" }))
+        .await
+        .unwrap();
+    let _ = next_on(&mut bob_room, ".member").await;
+    req(
+        &ana,
+        "chat.post",
+        json!({ "room": "secret", "text": "bob is gone" }),
+    )
+    .await
+    .unwrap();
+    silent(&mut bob_room, "after leaving").await;
+    let msg = expect_code(
+        req(
+            &bob,
+            "chat.post",
+            json!({ "room": "secret", "text": "back?" }),
+        )
+        .await,
+        ErrorCode::Forbidden,
+    );
+    assert!(msg.contains("not a member"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_messages_floods_and_other_peoples_messages_are_refused() {
+    let d = TestDaemon::start().await;
+    three_users(&d).await;
+    let (_a, ana) = chat_of(&d, "ana").await;
+    let (_b, bob) = chat_of(&d, "bob").await;
+    req(&ana, "chat.create", json!({ "room": "general" }))
+        .await
+        .unwrap();
+    req(&bob, "chat.join", json!({ "room": "general" }))
+        .await
+        .unwrap();
+    expect_code(
+        req(
+            &ana,
+            "chat.post",
+            json!({ "room": "general", "text": "  " }),
+        )
+        .await,
+        ErrorCode::BadFrame,
+    );
+    expect_code(
+        req(
+            &ana,
+            "chat.post",
+            json!({ "room": "general", "text": "x".repeat(20_000) }),
+        )
+        .await,
+        ErrorCode::TooLarge,
+    );
+    expect_code(
+        req(
+            &ana,
+            "chat.post",
+            json!({ "room": "general", "text": "bell\u{7}" }),
+        )
+        .await,
+        ErrorCode::BadFrame,
+    );
+    expect_code(
+        req(&ana, "chat.create", json!({ "room": "Bad Name!" })).await,
+        ErrorCode::BadFrame,
+    );
+    expect_code(
+        req(&ana, "chat.create", json!({ "room": "general" })).await,
+        ErrorCode::Conflict,
+    );
+    expect_code(
+        req(
+            &ana,
+            "chat.post",
+            json!({ "room": "general", "text": "hi", "reply_to": 99 }),
+        )
+        .await,
+        ErrorCode::NotFound,
+    );
+    expect_code(
+        req(
+            &ana,
+            "chat.history",
+            json!({ "room": "general", "limit": 100_000 }),
+        )
+        .await,
+        ErrorCode::BadFrame,
+    );
+
+    let mine = req(
+        &ana,
+        "chat.post",
+        json!({ "room": "general", "text": "original" }),
+    )
+    .await
+    .unwrap();
+    let seq = mine["seq"].clone();
+    let msg = expect_code(
+        req(
+            &bob,
+            "chat.edit",
+            json!({ "room": "general", "seq": seq, "text": "forged" }),
+        )
+        .await,
+        ErrorCode::Forbidden,
+    );
+    assert!(msg.contains("not yours"), "{msg}");
+    expect_code(
+        req(
+            &bob,
+            "chat.delete",
+            json!({ "room": "general", "seq": seq }),
+        )
+        .await,
+        ErrorCode::Forbidden,
+    );
+    let edited = req(
+        &ana,
+        "chat.edit",
+        json!({ "room": "general", "seq": seq, "text": "edited" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(edited["text"], "edited");
+    assert!(edited["edited_ms"].is_u64());
+    let deleted = req(
+        &ana,
+        "chat.delete",
+        json!({ "room": "general", "seq": seq }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (deleted["deleted"].as_bool(), deleted["text"].as_str()),
+        (Some(true), Some(""))
+    );
+    expect_code(
+        req(
+            &ana,
+            "chat.edit",
+            json!({ "room": "general", "seq": seq, "text": "again" }),
+        )
+        .await,
+        ErrorCode::Conflict,
+    );
+
+    // A flood from Bob is slowed; Ana is not.
+    let mut limited = None;
+    for i in 0..60 {
+        if let Err(e) = req(
+            &bob,
+            "chat.post",
+            json!({ "room": "general", "text": format!("spam {i}") }),
+        )
+        .await
+        {
+            limited = Some(expect_code::<Value>(Err(e), ErrorCode::RateLimited));
+            break;
+        }
+    }
+    let msg = limited.expect("the flood is rate limited");
+    assert!(msg.contains("wait"), "{msg}");
+    req(
+        &ana,
+        "chat.post",
+        json!({ "room": "general", "text": "I can still talk" }),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_follows_connections_and_reaches_only_those_who_share_a_room() {
+    let d = TestDaemon::start().await;
+    three_users(&d).await;
+    let (_a, ana) = chat_of(&d, "ana").await;
+    let (_e, eve) = chat_of(&d, "eve").await;
+    let mut ana_sees = ana.subscribe("presence.>").await.unwrap();
+    let mut eve_sees = eve.subscribe("presence.>").await.unwrap();
+    // Ana and Bob share a direct message; Eve shares nothing.
+    let (bob_one, bob) = chat_of(&d, "bob").await;
+    req(&bob, "chat.direct", json!({ "user": "ana" }))
+        .await
+        .unwrap();
+    let list = req(&ana, "presence.list", json!({})).await.unwrap();
+    let bob_now = list["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["user"] == "bob")
+        .cloned();
+    assert_eq!(bob_now.unwrap()["state"], "online", "{list}");
+
+    // Two terminals: closing one keeps Bob online; closing both makes him offline.
+    let (bob_two, bob2) = chat_of(&d, "bob").await;
+    req(
+        &bob2,
+        "presence.set",
+        json!({ "away": true, "text": "lunch" }),
+    )
+    .await
+    .unwrap();
+    let seen = presence_of(&mut ana_sees, "bob", "away").await;
+    assert_eq!(seen["text"], "lunch");
+    req(&bob2, "presence.set", json!({ "away": false }))
+        .await
+        .unwrap();
+    presence_of(&mut ana_sees, "bob", "online").await;
+    bob_one.close();
+    drop(bob_one);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let list = req(&ana, "presence.list", json!({})).await.unwrap();
+    let bob_now = list["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["user"] == "bob")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        bob_now["state"], "online",
+        "one terminal is still open: {list}"
+    );
+    bob_two.close();
+    drop(bob_two);
+    let gone = presence_of(&mut ana_sees, "bob", "offline").await;
+    assert!(gone["last_seen_ms"].is_u64(), "{gone}");
+    silent(&mut eve_sees, "Eve shares no room with Bob").await;
+    let eve_list = req(&eve, "presence.list", json!({})).await.unwrap();
+    assert_eq!(
+        eve_list["people"].as_array().unwrap().len(),
+        1,
+        "only herself: {eve_list}"
+    );
+    expect_code(
+        req(&eve, "presence.set", json!({ "text": "x".repeat(500) })).await,
+        ErrorCode::BadFrame,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guests_join_public_rooms_but_make_none_and_take_no_direct_messages() {
+    let d = TestDaemon::start_with(|c| c.guest = true).await;
+    d.add_user("ana", "ana password 1").await;
+    let (_a, ana) = chat_of(&d, "ana").await;
+    req(&ana, "chat.create", json!({ "room": "lobby" }))
+        .await
+        .unwrap();
+    req(
+        &ana,
+        "chat.create",
+        json!({ "room": "staff", "private": true }),
+    )
+    .await
+    .unwrap();
+    let guest = d.connect_tcp(Auth::Guest).await.unwrap();
+    let g = guest.app("chat");
+    let rooms = req(&g, "chat.rooms", json!({})).await.unwrap();
+    let names: Vec<&str> = rooms["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["room"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["lobby"], "public rooms only: {rooms}");
+    req(&g, "chat.join", json!({ "room": "lobby" }))
+        .await
+        .unwrap();
+    req(
+        &g,
+        "chat.post",
+        json!({ "room": "lobby", "text": "hello from a guest" }),
+    )
+    .await
+    .unwrap();
+    expect_code(
+        req(&g, "chat.create", json!({ "room": "mine" })).await,
+        ErrorCode::Forbidden,
+    );
+    expect_code(
+        req(&g, "chat.direct", json!({ "user": "ana" })).await,
+        ErrorCode::Forbidden,
+    );
+    expect_code(
+        req(&g, "chat.join", json!({ "room": "staff" })).await,
+        ErrorCode::NotFound,
+    );
+    let guest_name = guest.welcome().user.name.clone();
+    let msg = expect_code(
+        req(&ana, "chat.direct", json!({ "user": guest_name })).await,
+        ErrorCode::Forbidden,
+    );
+    assert!(msg.contains("guest"), "{msg}");
+}
