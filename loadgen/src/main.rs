@@ -45,6 +45,8 @@ enum Scenario {
     AiStream,
     /// Apps: installing a 1 MB bundle from a local catalog; a guest's bus request round trip.
     Apps,
+    /// Chat: a message to a room of 1,000 connected members; a history page of a 1,000,000-message room.
+    Chat,
 }
 
 #[derive(Parser)]
@@ -144,6 +146,24 @@ impl DaemonProcess {
         self.child.wait()?;
         self.child = spawn(&self.binary, self._home.path(), self.port)?;
         Ok(())
+    }
+
+    /// Stop it without warning (kill -9), to change its data while it is down.
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// Start it again after [`DaemonProcess::stop`], on the same data dir and port.
+    pub fn start_again(&mut self) -> anyhow::Result<()> {
+        self.child = spawn(&self.binary, self._home.path(), self.port)?;
+        Ok(())
+    }
+
+    /// Its data dir.
+    pub fn home(&self) -> &std::path::Path {
+        self._home.path()
     }
 
     pub fn socket_path(&self) -> PathBuf {
@@ -430,6 +450,7 @@ fn raise_fd_limit() {
 mod agents;
 mod apps;
 mod bus;
+mod chat;
 mod vfs;
 mod vm;
 
@@ -469,6 +490,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Agents => &[Scenario::Agents],
         Scenario::AiStream => &[Scenario::AiStream],
         Scenario::Apps => &[Scenario::Apps],
+        Scenario::Chat => &[Scenario::Chat],
     };
     let aether = Bus::Aether {
         port: daemon.port,
@@ -498,6 +520,7 @@ async fn main() -> anyhow::Result<()> {
             Scenario::Agents => agents::run().await?,
             Scenario::AiStream => agents::ai_stream().await?,
             Scenario::Apps => apps::run().await?,
+            Scenario::Chat => chat::run().await?,
             Scenario::All => {}
         }
     }
