@@ -225,12 +225,13 @@ fn service_requests(service: Service) -> &'static [&'static str] {
         Service::Compute => &[vfs::Rescan::TOPIC, vfs::Usage::TOPIC],
         // Embeddings for the user's semantic search.
         Service::Vfs => &[ai::Embed::TOPIC],
+        // An app uninstalled: its programs still running for that user stop.
+        Service::Apps => &[vm::Jobs::TOPIC, vm::Kill::TOPIC],
         Service::Sys
         | Service::Telemetry
         | Service::Session
         | Service::Ai
         | Service::Agent
-        | Service::Apps
         | Service::Chat => &[],
     }
 }

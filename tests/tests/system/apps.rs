@@ -1035,3 +1035,38 @@ async fn the_bundle_installed_is_the_one_inspected_and_guests_install_nothing() 
     );
     assert!(msg.contains("guest"), "{msg}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uninstalling_stops_the_apps_running_programs() {
+    let d = TestDaemon::start().await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    let spin = wat::parse_file(format!(
+        "{}/../guests/wat/spin.wat",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let mut manifest = bundles::manifest("spinner", "1.0.0", &[]);
+    manifest["limits"] = json!({ "timeout_ms": 60000 });
+    install_bytes(&cli, &bundles::bundle(&manifest, &spin), &[])
+        .await
+        .unwrap();
+    let mut events = cli.subscribe("vm.job.>").await.unwrap();
+    let started = req(&cli, "vm.run", json!({ "installed": "spinner" }))
+        .await
+        .unwrap();
+    let job = started["job"].as_str().unwrap().to_owned();
+    req(&cli, "apps.uninstall", json!({ "id": "spinner" }))
+        .await
+        .unwrap();
+    let exit = loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), events.next_msg())
+            .await
+            .expect("the program stops")
+            .unwrap();
+        if msg.topic == format!("vm.job.{job}.exit") {
+            break Subscription::decode::<Value>(&msg).unwrap();
+        }
+    };
+    assert_eq!(exit["ending"], "killed", "{exit}");
+}

@@ -22,7 +22,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use tokio::sync::Semaphore;
 
 use aether_proto::api::apps::{self as api, Requested, Signature};
-use aether_proto::api::{Call as _, vfs};
+use aether_proto::api::{Call as _, vfs, vm};
 use aether_proto::manifest::parse_version;
 use aether_proto::{Capability, ErrorBody, ErrorCode, Manifest};
 
@@ -688,6 +688,7 @@ impl AppsService {
             .map_err(internal)?
             .ok_or_else(|| not_yours(&ask.id))?;
         self.refresh_perms().await?;
+        self.stop_programs(request, &ask.id).await;
         let (version, sha) = gone;
         let key = (ask.id.clone(), sha.clone());
         let still_used = self
@@ -710,6 +711,29 @@ impl AppsService {
             files_removed: !still_used,
             tokens_revoked: revoked,
         })
+    }
+
+    /// The user's programs of an app they no longer have: stopped.
+    async fn stop_programs(&self, request: &Incoming, id: &str) {
+        let on = request.on_behalf();
+        let wait = Duration::from_secs(5);
+        let jobs = self
+            .requester
+            .request_internal(&on, &vm::Jobs { job: None }, wait)
+            .await;
+        let Ok(vm::JobsAnswer::All { jobs }) = jobs else {
+            return;
+        };
+        let path = format!("app:{id}");
+        for job in jobs {
+            let live = matches!(job.status, vm::JobState::Queued | vm::JobState::Running);
+            if live && job.path == path {
+                let kill = vm::Kill { job: job.job };
+                if let Err(e) = self.requester.request_internal(&on, &kill, wait).await {
+                    tracing::warn!("cannot stop a program of the uninstalled {id}: {}", e.msg);
+                }
+            }
+        }
     }
 
     async fn list(&self, request: &Incoming) -> Result<api::AppList, ErrorBody> {
