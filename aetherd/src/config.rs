@@ -156,6 +156,8 @@ pub struct AppsConfig {
     pub max_bundle_mb: u64,
     pub max_unpacked_mb: u64,
     pub max_files: usize,
+    /// The most all of one user's installed apps' files may take.
+    pub max_space_per_user_mb: u64,
     /// The longest a catalog's index or bundle may take to download.
     pub fetch_timeout_ms: u64,
 }
@@ -169,6 +171,7 @@ impl Default for AppsConfig {
             max_bundle_mb: 16,
             max_unpacked_mb: 64,
             max_files: 256,
+            max_space_per_user_mb: 1024,
             fetch_timeout_ms: 30_000,
         }
     }

@@ -131,6 +131,7 @@ fn migrations() -> Migrations<'static> {
             signature TEXT NOT NULL,
             capabilities TEXT NOT NULL,
             installed_ms INTEGER NOT NULL,
+            unpacked_bytes INTEGER NOT NULL,
             PRIMARY KEY (user_id, id)
         );
         CREATE INDEX apps_bundle ON apps(id, sha256);",

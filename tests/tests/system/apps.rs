@@ -1070,3 +1070,31 @@ async fn uninstalling_stops_the_apps_running_programs() {
     };
     assert_eq!(exit["ending"], "killed", "{exit}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_users_apps_share_a_space_limit() {
+    let d = TestDaemon::start_with(|c| c.apps.max_space_per_user_mb = 1).await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    let padding = vec![0u8; 600 << 10];
+    let heavy = |id: &str, version: &str| {
+        let manifest = serde_json::to_vec(&bundles::manifest(id, version, &[])).unwrap();
+        bundles::tar_gz(&[
+            Entry::File("manifest.json", &manifest),
+            Entry::File("app.wasm", &bundles::noop_module()),
+            Entry::File("data.bin", &padding),
+        ])
+    };
+    install_bytes(&cli, &heavy("one", "1.0.0"), &[])
+        .await
+        .unwrap();
+    let msg = expect_code(
+        install_bytes(&cli, &heavy("two", "1.0.0"), &[]).await,
+        ErrorCode::QuotaExceeded,
+    );
+    assert!(msg.contains("1 MiB each user may have"), "{msg}");
+    // Replacing the one already there counts it once.
+    install_bytes(&cli, &heavy("one", "1.0.1"), &[])
+        .await
+        .unwrap();
+}

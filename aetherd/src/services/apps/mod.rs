@@ -62,6 +62,8 @@ pub struct AppsService {
     fetcher: Fetcher,
     catalogs: Vec<Location>,
     limits: bundle::Limits,
+    /// The most one user's installed apps' files may take.
+    space_per_user: u64,
     checking: Semaphore,
     /// One commit or removal at a time: each reads, then writes, the rows and the folders.
     writing: tokio::sync::Mutex<()>,
@@ -96,6 +98,7 @@ pub fn start(
             unpacked_bytes: config.max_unpacked_mb << 20,
             files: config.max_files,
         },
+        space_per_user: config.max_space_per_user_mb << 20,
         store,
         identity,
         checking: Semaphore::new(CHECKS_AT_ONCE),
@@ -187,8 +190,9 @@ struct Checked {
 struct Standing {
     /// Their row for this app, if they have it.
     current: Option<AppRow>,
-    /// How many apps they have.
+    /// How many apps they have, and the space their files take (the other apps').
     count: usize,
+    others_bytes: u64,
 }
 
 impl Standing {
@@ -237,9 +241,15 @@ impl AppsService {
         self.store
             .call(move |c| {
                 let (mine, count) = records::all_of_user(c, user_id)?;
+                let others_bytes = mine
+                    .iter()
+                    .filter(|r| r.id != id)
+                    .map(|r| r.unpacked_bytes)
+                    .sum();
                 Ok(Standing {
                     current: mine.into_iter().find(|r| r.id == id),
                     count,
+                    others_bytes,
                 })
             })
             .await
@@ -516,6 +526,18 @@ impl AppsService {
                 ),
             ));
         }
+        let unpacked: u64 = checked.bundle.files.values().map(|f| f.len() as u64).sum();
+        if standing.others_bytes + unpacked > self.space_per_user {
+            return Err(ErrorBody::new(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "your apps would take {} MiB, more than the {} MiB each user may have: \
+                     uninstall some first",
+                    (standing.others_bytes + unpacked) >> 20,
+                    self.space_per_user >> 20
+                ),
+            ));
+        }
         let missing: Vec<Capability> = standing
             .needs_consent(&manifest)
             .into_iter()
@@ -556,6 +578,7 @@ impl AppsService {
             signature: checked.signature.clone(),
             granted: manifest.permissions.keys().copied().collect(),
             installed_ms: unix_ms(),
+            unpacked_bytes: unpacked,
         };
         let replaced = {
             let row = row.clone();

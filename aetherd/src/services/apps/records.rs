@@ -23,6 +23,8 @@ pub struct AppRow {
     pub signature: Signature,
     pub granted: BTreeSet<Capability>,
     pub installed_ms: u64,
+    /// Its files' size, counted against the user's share of app space.
+    pub unpacked_bytes: u64,
 }
 
 /// Bundles by (app id, SHA-256).
@@ -32,7 +34,8 @@ pub type Bundles = HashSet<(String, String)>;
 /// folders in use.
 pub fn all(conn: &Connection) -> anyhow::Result<(Vec<AppRow>, Bundles)> {
     let mut stmt = conn.prepare(
-        "SELECT user_id, id, version, sha256, manifest, signature, capabilities, installed_ms
+        "SELECT user_id, id, version, sha256, manifest, signature, capabilities, installed_ms,
+             unpacked_bytes
          FROM apps",
     )?;
     let raw = stmt
@@ -46,12 +49,14 @@ pub fn all(conn: &Connection) -> anyhow::Result<(Vec<AppRow>, Bundles)> {
                 r.get::<_, String>(5)?,
                 r.get::<_, String>(6)?,
                 r.get::<_, i64>(7)?,
+                r.get::<_, i64>(8)?,
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut rows = vec![];
     let mut in_use = HashSet::new();
-    for (user_id, id, version, sha256, manifest, signature, granted, installed_ms) in raw {
+    for (user_id, id, version, sha256, manifest, signature, granted, installed_ms, unpacked) in raw
+    {
         in_use.insert((id.clone(), sha256.clone()));
         // Written by this service after validation; one that no longer parses is skipped
         // (its files are kept: a later daemon may read it again).
@@ -68,6 +73,7 @@ pub fn all(conn: &Connection) -> anyhow::Result<(Vec<AppRow>, Bundles)> {
             signature: serde_json::from_str(&signature).unwrap_or(Signature::Unsigned),
             granted: serde_json::from_str(&granted).unwrap_or_default(),
             installed_ms: installed_ms as u64,
+            unpacked_bytes: unpacked as u64,
         });
     }
     Ok((rows, in_use))
@@ -115,10 +121,10 @@ pub fn commit(conn: &mut Connection, row: &AppRow) -> anyhow::Result<Option<(Str
         .optional()?;
     tx.execute(
         "INSERT INTO apps (user_id, id, version, sha256, manifest, signature, capabilities,
-             installed_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             installed_ms, unpacked_bytes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (user_id, id) DO UPDATE SET version = ?3, sha256 = ?4, manifest = ?5,
-             signature = ?6, capabilities = ?7, installed_ms = ?8",
+             signature = ?6, capabilities = ?7, installed_ms = ?8, unpacked_bytes = ?9",
         params![
             row.user_id,
             row.id,
@@ -127,7 +133,8 @@ pub fn commit(conn: &mut Connection, row: &AppRow) -> anyhow::Result<Option<(Str
             serde_json::to_string(&row.manifest)?,
             serde_json::to_string(&row.signature)?,
             serde_json::to_string(&row.granted)?,
-            row.installed_ms as i64
+            row.installed_ms as i64,
+            row.unpacked_bytes as i64
         ],
     )?;
     tx.commit()?;
