@@ -32,6 +32,9 @@ pub struct Options {
     pub revive: Option<Endpoint>,
     /// When the process started, for `AETHER_TUI_STARTUP_FILE`.
     pub started: Instant,
+    /// Local time minus UTC in seconds, read before any thread started (the only time the
+    /// `time` crate may read it soundly), for the times the apps show.
+    pub utc_offset_s: i32,
 }
 
 /// The shortest time between two attempts to start the local daemon again.
@@ -162,7 +165,7 @@ pub async fn run(
         if desktop.quitting() {
             break Ok(());
         }
-        let deadline = [frame_at, save_at, desktop.next_expiry()]
+        let deadline = [frame_at, save_at, desktop.next_expiry(), desktop.away_at()]
             .into_iter()
             .flatten()
             .min();
@@ -181,6 +184,7 @@ pub async fn run(
                 Some(Ok(event)) => match crate::input::convert(event) {
                     Some(input) => {
                         tracing::debug!("input {input:?}");
+                        desktop.set_now(Instant::now());
                         desktop.on_input(input);
                     }
                     None => changed = false,
@@ -238,6 +242,7 @@ pub async fn run(
             _ = sleep_until(deadline), if deadline.is_some() => {
                 let now = Instant::now();
                 changed = desktop.expire(now);
+                desktop.check_idle(now);
                 if save_at.is_some_and(|at| at <= now) {
                     save_at = None;
                     save_if_changed(&desktop, &session, &mut last_saved, &notices_tx);
@@ -255,6 +260,7 @@ pub async fn run(
         {
             frame_at = None;
             last_frame = now;
+            desktop.clock = wall_clock(options.utc_offset_s);
             term::draw(&mut tty, |frame| {
                 let area = frame.area();
                 desktop.resize(area.width, area.height);
@@ -281,6 +287,17 @@ pub async fn run(
         }
     }
     result
+}
+
+/// The wall clock now, for the windows' times ("5 min ago", 14:05).
+fn wall_clock(utc_offset_s: i32) -> apps::Clock {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    apps::Clock {
+        now_ms,
+        utc_offset_s,
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -57,6 +57,9 @@ fn main() -> ExitCode {
         }
     };
     init_logging();
+    // Before the runtime's threads: reading the local offset is sound only while the
+    // process has one thread (UTC when it cannot be read).
+    let utc_offset_s = time::UtcOffset::current_local_offset().map_or(0, |o| o.whole_seconds());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
             // The local daemon (the one we would autostart) is started again if it dies.
             revive: cli.url.is_none().then(local::default_endpoint),
             started,
+            utc_offset_s,
         };
         let prepared = app::prepare(&client, &config, &options).await;
         match app::run(client, config, options, prepared).await {

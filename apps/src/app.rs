@@ -14,6 +14,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use serde_json::Value;
 
+use crate::clock::Clock;
 use crate::key::{Key, Mouse};
 use crate::theme::Theme;
 
@@ -209,10 +210,13 @@ pub enum AppKind {
     Store,
     /// One installed app's program, run in a window of its own.
     Program,
+    Chat,
+    /// Who is around; acts as the chat app (one manifest grants both).
+    People,
 }
 
 impl AppKind {
-    pub const ALL: [AppKind; 7] = [
+    pub const ALL: [AppKind; 9] = [
         AppKind::Files,
         AppKind::Editor,
         AppKind::Terminal,
@@ -220,21 +224,25 @@ impl AppKind {
         AppKind::Settings,
         AppKind::Store,
         AppKind::Program,
+        AppKind::Chat,
+        AppKind::People,
     ];
 
     /// The apps that open with nothing more said (the launcher's, the palette's, the
     /// `open_*` commands'): a program window needs an installed app's id.
-    pub const STANDALONE: [AppKind; 6] = [
+    pub const STANDALONE: [AppKind; 8] = [
         AppKind::Files,
         AppKind::Editor,
         AppKind::Terminal,
         AppKind::Agents,
         AppKind::Settings,
         AppKind::Store,
+        AppKind::Chat,
+        AppKind::People,
     ];
 
     /// The manifest id the window acts as (settings acts as the desktop; a program window
-    /// acts as the terminal, which may run programs).
+    /// acts as the terminal, which may run programs; chat and people share one manifest).
     pub fn app_id(self) -> &'static str {
         match self {
             AppKind::Files => "files",
@@ -243,6 +251,7 @@ impl AppKind {
             AppKind::Agents => "agents",
             AppKind::Settings => "desktop",
             AppKind::Store => "store",
+            AppKind::Chat | AppKind::People => "chat",
         }
     }
 
@@ -256,6 +265,8 @@ impl AppKind {
             AppKind::Settings => "settings",
             AppKind::Store => "store",
             AppKind::Program => "program",
+            AppKind::Chat => "chat",
+            AppKind::People => "people",
         }
     }
 
@@ -268,6 +279,8 @@ impl AppKind {
             AppKind::Settings => "Settings",
             AppKind::Store => "App Store",
             AppKind::Program => "Program",
+            AppKind::Chat => "Chat",
+            AppKind::People => "People",
         }
     }
 
@@ -281,6 +294,8 @@ pub struct ViewCx<'a> {
     pub theme: &'a Theme,
     /// This window has the keyboard.
     pub focused: bool,
+    /// The time now, for "5 min ago" and local times of day.
+    pub clock: Clock,
 }
 
 /// One key an app offers, for the help overlay.

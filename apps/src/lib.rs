@@ -6,11 +6,14 @@
 
 pub mod agents;
 pub mod app;
+pub mod chat;
+pub mod clock;
 pub mod editor;
 pub mod files;
 pub mod highlight;
 pub mod key;
 pub mod path;
+pub mod people;
 pub mod program;
 pub mod settings;
 pub mod store;
@@ -22,13 +25,14 @@ pub mod widgets;
 mod testing;
 
 pub use app::{App, AppKind, Effect, Event, Hint, Level, Payload, Ticket, ViewCx};
+pub use clock::Clock;
 pub use key::{Key, KeyCode, Mods, Mouse};
 pub use theme::{Palette, Theme};
 
 use serde_json::Value;
 
 /// A new window of this app. `arg` is a path to open, if any (for a program window: the
-/// installed app's id).
+/// installed app's id; for chat: the room to show).
 pub fn launch(kind: AppKind, arg: Option<&str>) -> Box<dyn App> {
     match kind {
         AppKind::Files => Box::new(files::Files::new(arg.unwrap_or("/"))),
@@ -38,6 +42,8 @@ pub fn launch(kind: AppKind, arg: Option<&str>) -> Box<dyn App> {
         AppKind::Settings => Box::new(settings::Settings::new()),
         AppKind::Store => Box::new(store::Store::new()),
         AppKind::Program => Box::new(program::Program::new(arg.unwrap_or_default())),
+        AppKind::Chat => Box::new(chat::Chat::showing(arg)),
+        AppKind::People => Box::new(people::People::new()),
     }
 }
 
@@ -61,5 +67,7 @@ pub fn restore(kind: AppKind, state: &Value) -> Box<dyn App> {
         AppKind::Settings => Box::new(settings::Settings::new()),
         AppKind::Store => Box::new(store::Store::restore(state)),
         AppKind::Program => Box::new(program::Program::restore(state)),
+        AppKind::Chat => Box::new(chat::Chat::restore(state)),
+        AppKind::People => Box::new(people::People::new()),
     }
 }

@@ -5,9 +5,17 @@ use ratatui::backend::TestBackend;
 use serde_json::Value;
 
 use crate::app::{App, Effect, Event, Ticket, ViewCx};
+use crate::clock::Clock;
 use crate::theme::Theme;
 
 pub const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+
+/// The moment every test draws at: Friday 2026-05-01 12:00 UTC, a local time of UTC.
+pub const NOW_MS: u64 = 1_777_636_800_000;
+pub const CLOCK: Clock = Clock {
+    now_ms: NOW_MS,
+    utc_offset_s: 0,
+};
 
 /// The app drawn in a window of this size, as text.
 pub fn draw(app: &dyn App, width: u16, height: u16, focused: bool) -> String {
@@ -22,6 +30,7 @@ pub fn draw(app: &dyn App, width: u16, height: u16, focused: bool) -> String {
                 &ViewCx {
                     theme: &theme,
                     focused,
+                    clock: CLOCK,
                 },
             );
         })

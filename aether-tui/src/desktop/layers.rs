@@ -355,6 +355,8 @@ fn launcher_key(launcher: &mut Launcher, key: Key) -> Outcome {
         KeyCode::Char('s') => return built_in(AppKind::Settings),
         KeyCode::Char('a') => return built_in(AppKind::Agents),
         KeyCode::Char('p') => return built_in(AppKind::Store),
+        KeyCode::Char('c') => return built_in(AppKind::Chat),
+        KeyCode::Char('o') => return built_in(AppKind::People),
         KeyCode::Esc | KeyCode::Char('q') => return Outcome::Close,
         _ => {}
     }

@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use aether_proto::api::apps::AppInfo;
-use apps::{App, AppKind, Effect, Event, Key, KeyCode, Level, Theme};
+use aether_proto::api::presence;
+use apps::{App, AppKind, Clock, Effect, Event, Key, KeyCode, Level, Theme, Ticket};
 use ratatui::layout::Rect;
 
 use crate::commands::{self, Command};
@@ -27,6 +28,11 @@ const NOTICE_FOR: Duration = Duration::from_secs(5);
 const MAX_NOTICES: usize = 4;
 /// Files remembered for the palette.
 const RECENT_FILES: usize = 50;
+/// After this long without a key, a click or a paste, presence says you are away.
+pub const AWAY_AFTER: Duration = Duration::from_secs(5 * 60);
+/// The desktop's own bus work (saying you are away) runs as this window, which never
+/// exists, so its answers are dropped.
+pub const DESKTOP: WindowId = WindowId(0);
 
 /// Input from the terminal, already in the apps' terms.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,6 +107,12 @@ pub struct Desktop {
     /// A border being dragged: the path to its split.
     drag: Option<Vec<bool>>,
     now: Instant,
+    /// The wall clock the windows are drawn at (the event loop keeps it).
+    pub clock: Clock,
+    /// When you last touched a key, the mouse or pasted.
+    last_input: Instant,
+    /// Presence was told you are away.
+    away: bool,
     quitting: bool,
     /// The apps the launcher offers, named by their manifests.
     catalog: Vec<Launchable>,
@@ -125,6 +137,9 @@ impl Desktop {
             recent: Vec::new(),
             drag: None,
             now: Instant::now(),
+            clock: Clock::default(),
+            last_input: Instant::now(),
+            away: false,
             quitting: false,
             catalog: built_in_apps(),
         }
@@ -137,9 +152,10 @@ impl Desktop {
             .iter()
             .filter_map(|kind| {
                 let app = listed.iter().find(|a| a.id == kind.app_id())?;
-                // Settings acts as the desktop; it keeps its own name.
+                // Settings acts as the desktop, Chat and People share a manifest: each
+                // keeps its own name.
                 let name = match kind {
-                    AppKind::Settings => kind.title(),
+                    AppKind::Settings | AppKind::Chat | AppKind::People => kind.title(),
                     _ => &app.name,
                 };
                 Some(Launchable::built_in(*kind, name))
@@ -234,6 +250,41 @@ impl Desktop {
         let before = self.notices.len();
         self.notices.retain(|n| n.until > now);
         self.notices.len() != before
+    }
+
+    /// When you will count as away if nothing happens, for the event loop's timer (none
+    /// once you are: an idle desktop wakes up for it once).
+    pub fn away_at(&self) -> Option<Instant> {
+        (!self.away).then(|| self.last_input + AWAY_AFTER)
+    }
+
+    /// Tell presence you are away once you have been idle for `AWAY_AFTER`.
+    pub fn check_idle(&mut self, now: Instant) {
+        if !self.away && now >= self.last_input + AWAY_AFTER {
+            self.away = true;
+            self.say_away(true);
+        }
+    }
+
+    /// You are here: back, if presence was told you were away.
+    fn touched(&mut self) {
+        self.last_input = self.now;
+        if self.away {
+            self.away = false;
+            self.say_away(false);
+        }
+    }
+
+    /// `presence.set` as the chat app (whose manifest grants presence); a daemon without
+    /// chat refuses it, and nobody waits for the answer.
+    fn say_away(&mut self, away: bool) {
+        let set = presence::Set {
+            away: Some(away),
+            text: None,
+        };
+        let effect = Effect::request(Ticket(0), &set);
+        self.outputs
+            .push(Output::Bus(DESKTOP, AppKind::Chat, effect));
     }
 
     /// When the next notification expires, for the event loop's timer.
@@ -429,6 +480,9 @@ impl Desktop {
     }
 
     pub fn on_input(&mut self, input: Input) {
+        if !matches!(input, Input::Resize(..)) {
+            self.touched();
+        }
         match input {
             Input::Key(key) => self.on_key(key),
             Input::Paste(text) => match self.layers.last_mut() {

@@ -68,7 +68,15 @@ impl Desktop {
             block.render(placed.area, buf);
             let content = inner(placed.area);
             if content.width > 0 && content.height > 0 {
-                app.view(content, buf, &ViewCx { theme, focused });
+                app.view(
+                    content,
+                    buf,
+                    &ViewCx {
+                        theme,
+                        focused,
+                        clock: self.clock,
+                    },
+                );
             }
         }
         if area.height >= 2 {

@@ -544,3 +544,91 @@ fn the_store_asks_consent_in_a_dialog_above_every_window() {
         )
     );
 }
+
+/// The `presence.set` requests among these outputs: what each says of `away`.
+fn away_said(outputs: &[Output]) -> Vec<serde_json::Value> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Bus(DESKTOP, AppKind::Chat, Effect::Request { topic, data, .. })
+                if *topic == "presence.set" =>
+            {
+                Some(data["away"].clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn idle_for_five_minutes_you_are_away_and_the_next_key_brings_you_back() {
+    let mut d = desktop(80, 24);
+    let start = Instant::now();
+    d.set_now(start);
+    keys(&mut d, &[Key::char('x')]);
+    d.take_outputs();
+    assert_eq!(d.away_at(), Some(start + AWAY_AFTER));
+    d.check_idle(start + AWAY_AFTER - Duration::from_secs(1));
+    assert!(away_said(&d.take_outputs()).is_empty(), "not yet");
+    d.check_idle(start + AWAY_AFTER);
+    assert_eq!(away_said(&d.take_outputs()), [serde_json::json!(true)]);
+    // Once: an idle desktop sets no timer for it again.
+    assert_eq!(d.away_at(), None);
+    d.check_idle(start + AWAY_AFTER * 3);
+    assert!(away_said(&d.take_outputs()).is_empty());
+    // A resize is not you; a key is.
+    d.on_input(Input::Resize(100, 30));
+    assert!(away_said(&d.take_outputs()).is_empty());
+    let back = start + AWAY_AFTER * 4;
+    d.set_now(back);
+    keys(&mut d, &[Key::char('y')]);
+    assert_eq!(away_said(&d.take_outputs()), [serde_json::json!(false)]);
+    assert_eq!(d.away_at(), Some(back + AWAY_AFTER));
+    keys(&mut d, &[Key::char('z')]);
+    assert!(away_said(&d.take_outputs()).is_empty(), "already back");
+}
+
+#[test]
+fn people_opens_a_direct_message_in_a_chat_window() {
+    let mut d = desktop(120, 40);
+    prefix(&mut d, Key::char('v'));
+    keys(&mut d, &[Key::char('o')]);
+    let people = d.focused().unwrap();
+    assert_eq!(d.windows[&people].kind(), AppKind::People);
+    assert_eq!(d.windows[&people].title(), "People");
+    d.take_outputs();
+    d.apply(
+        people,
+        vec![Effect::Open {
+            app: AppKind::Chat,
+            path: "dm-1-2".into(),
+            line: None,
+        }],
+    );
+    let chat = d.focused().unwrap();
+    assert_eq!(d.windows[&chat].kind(), AppKind::Chat);
+    // It lists the rooms, as the chat app, and keeps the room with the session.
+    let outputs = d.take_outputs();
+    assert!(outputs.iter().any(|o| matches!(o,
+        Output::Bus(id, AppKind::Chat, Effect::Request { topic, .. })
+            if *id == chat && *topic == "chat.rooms")));
+    let saved = d.snapshot();
+    assert_eq!(
+        saved["windows"][chat.0.to_string()]["state"]["room"],
+        "dm-1-2"
+    );
+    // The launcher names them as themselves, not as their shared manifest.
+    d.set_catalog(&[AppInfo {
+        id: "chat".into(),
+        name: "Chat and People".into(),
+        version: "0.1.0".into(),
+        description: None,
+        built_in: true,
+        runnable: false,
+        capabilities: vec![],
+        signature: None,
+        installed_at_ms: None,
+    }]);
+    let names: Vec<String> = d.catalog.iter().map(|a| a.name.clone()).collect();
+    assert_eq!(names, ["Chat", "People"]);
+}

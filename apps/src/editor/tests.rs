@@ -363,6 +363,7 @@ fn rust_is_drawn_in_colour_and_edits_recolour() {
                     &crate::ViewCx {
                         theme: &theme,
                         focused: true,
+                        clock: crate::testing::CLOCK,
                     },
                 )
             })

@@ -40,6 +40,18 @@ impl LineInput {
         *self = LineInput::new(text);
     }
 
+    /// Where the cursor is, in chars.
+    pub fn cursor(&self) -> usize {
+        self.cursor
+    }
+
+    /// Put `with` in place of the chars `range` (a completed word); the cursor goes after it.
+    pub fn replace(&mut self, range: std::ops::Range<usize>, with: &str) {
+        let (from, to) = (self.byte_at(range.start), self.byte_at(range.end));
+        self.text.replace_range(from..to, with);
+        self.cursor = range.start + with.chars().count();
+    }
+
     pub fn take(&mut self) -> String {
         self.cursor = 0;
         std::mem::take(&mut self.text)
@@ -216,6 +228,17 @@ mod tests {
         line.handle(Key::plain(KeyCode::Left));
         line.handle(Key::plain(KeyCode::Backspace));
         assert_eq!(line.text(), "日本ab");
+    }
+
+    #[test]
+    fn a_word_is_replaced_where_the_cursor_is() {
+        let mut line = typed("hi @an and");
+        for _ in 0..4 {
+            line.handle(Key::plain(KeyCode::Left));
+        }
+        assert_eq!(line.cursor(), 6);
+        line.replace(3..6, "@ana ");
+        assert_eq!((line.text(), line.cursor()), ("hi @ana  and", 8));
     }
 
     #[test]

@@ -66,6 +66,66 @@ pub fn wrap(line: Line<'static>, width: usize) -> Vec<Line<'static>> {
     rows
 }
 
+/// Break a styled line into rows of at most `width` columns at spaces, keeping each
+/// character's style (a word may change style midway: `**bold**,`); a word longer than a
+/// row is broken inside. Always at least one row.
+pub fn wrap_styled_words(line: &Line<'static>, width: usize) -> Vec<Line<'static>> {
+    use unicode_width::UnicodeWidthChar;
+    let width = width.max(1);
+    let chars: Vec<(char, ratatui::style::Style)> = line
+        .spans
+        .iter()
+        .flat_map(|span| {
+            let style = line.style.patch(span.style);
+            span.content.chars().map(move |c| (c, style))
+        })
+        .collect();
+    let mut rows: Vec<Vec<(char, ratatui::style::Style)>> = vec![Vec::new()];
+    let mut used = 0;
+    let mut rest = chars.as_slice();
+    while !rest.is_empty() {
+        let space = rest.iter().take_while(|(c, _)| *c == ' ').count();
+        let word_len = rest[space..].iter().take_while(|(c, _)| *c != ' ').count();
+        let (gap, word) = (&rest[..space], &rest[space..space + word_len]);
+        rest = &rest[space + word_len..];
+        let word_width: usize = word.iter().map(|(c, _)| c.width().unwrap_or(0)).sum();
+        if used > 0 && used + space + word_width > width {
+            rows.push(Vec::new());
+            used = 0;
+        } else if used > 0 || rows.len() == 1 {
+            // Spaces between words stay, and so does a line's indentation; those that would
+            // lead a wrapped row go.
+            if let Some(row) = rows.last_mut() {
+                row.extend_from_slice(gap);
+                used += space;
+            }
+        }
+        for &(c, style) in word {
+            let w = c.width().unwrap_or(0);
+            if used + w > width && used > 0 {
+                rows.push(Vec::new());
+                used = 0;
+            }
+            if let Some(row) = rows.last_mut() {
+                row.push((c, style));
+            }
+            used += w;
+        }
+    }
+    rows.into_iter()
+        .map(|row| {
+            let mut spans: Vec<Span<'static>> = Vec::new();
+            for (c, style) in row {
+                match spans.last_mut() {
+                    Some(span) if span.style == style => span.content.to_mut().push(c),
+                    _ => spans.push(Span::styled(c.to_string(), style)),
+                }
+            }
+            Line::from(spans)
+        })
+        .collect()
+}
+
 /// Break plain text into rows of at most `width` columns at spaces; a word longer than a
 /// row is broken inside. Always at least one row.
 pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
@@ -135,6 +195,29 @@ mod tests {
         assert_eq!(rows[0].spans[1].style, red);
         assert_eq!(wrap(Line::raw("x".repeat(10)), 3).len(), 4);
         assert_eq!(wrap(Line::raw(""), 3).len(), 1);
+    }
+
+    #[test]
+    fn styled_lines_wrap_at_spaces_and_keep_their_styles() {
+        use ratatui::style::{Modifier, Style};
+        let bold = Style::default().add_modifier(Modifier::BOLD);
+        let line = Line::from(vec![
+            Span::raw("say "),
+            Span::styled("hello", bold),
+            Span::raw(", world and more"),
+        ]);
+        let rows = wrap_styled_words(&line, 10);
+        let text: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
+        assert_eq!(text, ["say hello,", "world and", "more"]);
+        assert_eq!(rows[0].spans[1].style, bold);
+        let long = wrap_styled_words(&Line::raw("abcdefghij"), 4);
+        assert_eq!(long.len(), 3);
+        assert_eq!(wrap_styled_words(&Line::raw(""), 4).len(), 1);
+        // Leading indentation of a line stays.
+        assert_eq!(
+            wrap_styled_words(&Line::raw("  x"), 4)[0].to_string(),
+            "  x"
+        );
     }
 
     #[test]

@@ -398,7 +398,8 @@ impl ChatService {
                     "too many messages at once: wait {} ms (retry_after_ms)",
                     wait.as_millis()
                 ),
-            ));
+            )
+            .retry_after(wait));
         }
         self.member_room(&ask.room, user_id).await?;
         let mut message = Message {
