@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use aether_proto::api::{Call, apps, vm};
 use aether_proto::client::{AetherClient, AppHandle, ClientOptions, Endpoint, Subscription};
-use aether_proto::frame::{Auth, to_data};
+use aether_proto::frame::Auth;
 use aether_tests::bundles;
 
 use crate::DaemonProcess;
@@ -20,11 +21,19 @@ use crate::DaemonProcess;
 const PINGS: usize = 20_000;
 const WARM_UP: usize = 1_000;
 
-async fn call(app: &AppHandle, topic: &str, data: Value) -> anyhow::Result<Value> {
-    let raw = app
-        .request_raw(topic, to_data(&data), Some(Duration::from_secs(60)))
-        .await?;
-    Ok(serde_json::from_str(raw.get())?)
+async fn call<C: Call>(app: &AppHandle, call: &C) -> anyhow::Result<C::Answer> {
+    Ok(app
+        .request_within(call, Some(Duration::from_secs(60)))
+        .await?)
+}
+
+/// Install a catalog app that asks for nothing.
+fn install(id: &str) -> apps::Install {
+    let source = apps::Source {
+        id: Some(id.to_owned()),
+        ..apps::Source::default()
+    };
+    apps::Install::of(source, vec![])
 }
 
 fn ms(d: Duration) -> f64 {
@@ -91,9 +100,14 @@ async fn run_installed(
     id: &str,
 ) -> anyhow::Result<(Duration, Vec<u8>)> {
     let asked = Instant::now();
-    let started = call(app, "vm.run", json!({ "installed": id, "output_kb": 4096 })).await?;
+    let run = vm::Run {
+        installed: Some(id.to_owned()),
+        output_kb: Some(4096),
+        ..vm::Run::default()
+    };
+    let started = call(app, &run).await?;
     let started_in = asked.elapsed();
-    let job = started["job"].as_str().context("no job")?.to_owned();
+    let job = started.job;
     let prefix = format!("vm.job.{job}.");
     let mut out = vec![];
     loop {
@@ -152,13 +166,13 @@ pub async fn run() -> anyhow::Result<()> {
     let mut first_run = None;
     for round in 0..20 {
         let asked = Instant::now();
-        call(&app, "apps.install", json!({ "id": "big" })).await?;
+        call(&app, &install("big")).await?;
         installs.push(ms(asked.elapsed()));
         if round == 0 {
             let (started_in, _) = run_installed(&app, &mut events, "big").await?;
             first_run = Some((ms(asked.elapsed()), ms(started_in)));
         }
-        call(&app, "apps.uninstall", json!({ "id": "big" })).await?;
+        call(&app, &apps::Uninstall { id: "big".into() }).await?;
     }
     installs.sort_by(f64::total_cmp);
     println!(
@@ -174,7 +188,7 @@ pub async fn run() -> anyhow::Result<()> {
         );
     }
 
-    call(&app, "apps.install", json!({ "id": "pinger" })).await?;
+    call(&app, &install("pinger")).await?;
     let (_, out) = run_installed(&app, &mut events, "pinger").await?;
     anyhow::ensure!(out.len() == PINGS * 8, "{} bytes of timings", out.len());
     let mut trips: Vec<f64> = out

@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures_util::StreamExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use aether_proto::api::{Call, chat};
 use aether_proto::client::{AetherClient, AppHandle, ClientOptions, Endpoint};
-use aether_proto::frame::{Auth, to_data};
+use aether_proto::frame::Auth;
 
 use crate::DaemonProcess;
 
@@ -18,11 +19,10 @@ const MEMBERS: usize = 1_000;
 const MESSAGES: usize = 50;
 const HISTORY: i64 = 1_000_000;
 
-async fn call(app: &AppHandle, topic: &str, data: Value) -> anyhow::Result<Value> {
-    let raw = app
-        .request_raw(topic, to_data(&data), Some(Duration::from_secs(60)))
-        .await?;
-    Ok(serde_json::from_str(raw.get())?)
+async fn call<C: Call>(app: &AppHandle, call: &C) -> anyhow::Result<C::Answer> {
+    Ok(app
+        .request_within(call, Some(Duration::from_secs(60)))
+        .await?)
 }
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {
@@ -38,7 +38,11 @@ pub async fn run() -> anyhow::Result<()> {
     )
     .await?;
     let chat = owner.app("chat");
-    call(&chat, "chat.create", json!({ "room": "bench" })).await?;
+    let create = chat::Create {
+        room: "bench".into(),
+        ..chat::Create::default()
+    };
+    call(&chat, &create).await?;
     fan_out(&daemon, &chat).await?;
     owner.close();
 
@@ -60,20 +64,18 @@ pub async fn run() -> anyhow::Result<()> {
         let before = if i == 0 {
             None
         } else {
-            Some((i * 4_999) % HISTORY + 1)
+            Some(((i * 4_999) % HISTORY + 1) as u64)
         };
         let asked = Instant::now();
-        let page = call(
-            &chat,
-            "chat.history",
-            json!({ "room": "big", "before": before, "limit": 50 }),
-        )
-        .await?;
+        let ask = chat::History {
+            room: "big".into(),
+            before,
+            limit: Some(50),
+            ..chat::History::default()
+        };
+        let page = call(&chat, &ask).await?;
         pages.push(asked.elapsed().as_secs_f64() * 1e3);
-        anyhow::ensure!(
-            page["messages"].as_array().is_some_and(|m| !m.is_empty()),
-            "{page}"
-        );
+        anyhow::ensure!(!page.messages.is_empty(), "an empty page before {before:?}");
     }
     pages.sort_by(f64::total_cmp);
     println!(
@@ -96,7 +98,13 @@ async fn fan_out(daemon: &DaemonProcess, owner_chat: &AppHandle) -> anyhow::Resu
         let client =
             AetherClient::connect(&endpoint, Auth::Guest, ClientOptions::default()).await?;
         let chat = client.app("chat");
-        call(&chat, "chat.join", json!({ "room": "bench" })).await?;
+        call(
+            &chat,
+            &chat::Join {
+                room: "bench".into(),
+            },
+        )
+        .await?;
         let mut sub = chat.subscribe("chat.room.bench.message").await?;
         let (sent, tx) = (sent.clone(), tx.clone());
         tokio::spawn(async move {
@@ -126,8 +134,11 @@ async fn fan_out(daemon: &DaemonProcess, owner_chat: &AppHandle) -> anyhow::Resu
         sent.set(n, Instant::now());
         call(
             owner_chat,
-            "chat.post",
-            json!({ "room": "bench", "text": format!("bench {n}") }),
+            &chat::Post {
+                room: "bench".into(),
+                text: format!("bench {n}"),
+                reply_to: None,
+            },
         )
         .await?;
         // Every member has it before the next (and the rate limit: 10 a second).
