@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aether_proto::api::vfs;
+use aether_proto::api::{chat, presence, sys, vfs};
 use aether_proto::client::{AetherClient, ClientOptions, Endpoint};
 use aether_proto::frame::Auth;
 use base64::Engine;
@@ -100,15 +100,28 @@ impl Drop for Tmux {
     }
 }
 
-fn start_daemon(home: &Path) -> Daemon {
-    let aether = PathBuf::from(env!("CARGO_BIN_EXE_aether"));
-    let aetherd = aether.with_file_name("aetherd");
+/// A binary of the workspace beside `aether` (aetherd, aetherctl).
+fn sibling(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_BIN_EXE_aether")).with_file_name(name);
     assert!(
-        aetherd.exists(),
+        path.exists(),
         "{} is built with the workspace",
-        aetherd.display()
+        path.display()
     );
-    let child = Command::new(&aetherd)
+    path
+}
+
+fn start_daemon(home: &Path) -> Daemon {
+    start_daemon_listening(home, None)
+}
+
+/// The daemon, also on TCP at `listen` when given (for users signing in from elsewhere).
+fn start_daemon_listening(home: &Path, listen: Option<&str>) -> Daemon {
+    let mut command = Command::new(sibling("aetherd"));
+    if let Some(listen) = listen {
+        command.env("AETHER_LISTEN", listen);
+    }
+    let child = command
         .env("AETHER_HOME", home)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -121,6 +134,15 @@ fn start_daemon(home: &Path) -> Daemon {
             Instant::now() < deadline,
             "the daemon did not open {}",
             socket.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    while let Some(listen) = listen
+        && std::net::TcpStream::connect(listen).is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not listen on {listen}"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -138,6 +160,46 @@ fn aether_command_with(home: &Path, args: &str) -> String {
         home = home.display(),
         aether = env!("CARGO_BIN_EXE_aether"),
     )
+}
+
+/// `aether` signed in to `url` as whoever `aetherctl login` saved in this home.
+fn remote_aether_command(home: &Path, url: &str) -> String {
+    format!(
+        "env -u AETHER_HOME HOME={home} XDG_CONFIG_HOME={home}/config XDG_DATA_HOME={home}/data TERM=xterm-256color {aether} --url {url}; echo AETHER-EXITED $?; sleep 60",
+        home = home.display(),
+        aether = env!("CARGO_BIN_EXE_aether"),
+    )
+}
+
+/// `aetherctl --url URL login` as `user`, saving the token in `home` as a user would.
+fn login(home: &Path, url: &str, user: &str, password: &str) {
+    let mut child = Command::new(sibling("aetherctl"))
+        .env_remove("AETHER_HOME")
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .args(["--url", url, "login", "--user", user, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("aetherctl runs");
+    use std::io::Write;
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "login as {user}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The screen's line about `who` (in the People list), for reading their state.
+fn line_of<'a>(screen: &'a str, who: &str) -> &'a str {
+    screen
+        .lines()
+        .find(|line| line.contains(&format!(" {who} ")))
+        .unwrap_or("")
 }
 
 /// A daemon some other process started, stopped by its pid when the test ends.
@@ -495,4 +557,182 @@ async fn an_app_from_the_store_is_installed_with_consent_launched_and_works() {
     assert!(screen.contains("the (3)"), "{screen}");
     tmux.keys("s", &["C-g", "q"]);
     tmux.wait("s", "aether to exit", |s| s.contains("AETHER-EXITED 0"));
+}
+
+/// Alice and Bob at two terminals, signed in over TCP: Alice makes a private room and
+/// invites Bob, they talk live, each sees the other's presence change; Carol, signed in
+/// too and listening on every pattern she may, sees nothing of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_users_chat_live_in_a_private_room_and_a_third_sees_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let url = format!("ws://{listen}");
+    let _daemon = start_daemon_listening(home, Some(&listen));
+    let owner = client(home).await.app("cli");
+    for name in ["alice", "bob", "carol"] {
+        owner
+            .request(&sys::UserAdd {
+                name: name.into(),
+                password: format!("{name} password 1"),
+                admin: false,
+            })
+            .await
+            .unwrap();
+    }
+
+    // Carol listens before anything happens, on every chat and presence pattern.
+    let endpoint = Endpoint::parse(&url).unwrap();
+    let carol = AetherClient::connect(
+        &endpoint,
+        Auth::Password {
+            user: "carol".into(),
+            password: "carol password 1".into(),
+        },
+        ClientOptions::default(),
+    )
+    .await
+    .expect("carol signs in");
+    let carol_chat = carol.app("chat");
+    let mut carol_hears = Vec::new();
+    for pattern in [
+        "chat.>",
+        "chat.room.>",
+        "chat.room.secret.>",
+        "chat.room.*.message",
+        "presence.>",
+        "presence.*",
+    ] {
+        carol_hears.push((pattern, carol_chat.subscribe(pattern).await.unwrap()));
+    }
+
+    let tmux = Tmux::new("chat");
+    for user in ["alice", "bob"] {
+        let user_home = home.join(format!("clients/{user}"));
+        std::fs::create_dir_all(&user_home).unwrap();
+        login(&user_home, &url, user, &format!("{user} password 1"));
+        tmux.start(user, &remote_aether_command(&user_home, &url));
+    }
+    for user in ["alice", "bob"] {
+        tmux.wait(user, "the welcome hint", |s| {
+            s.contains("Welcome to Aether")
+        });
+        tmux.keys(user, &["x"]);
+        tmux.wait(user, "the desktop", |s| {
+            !s.contains("Welcome") && s.contains(&format!("AETHER  {user}"))
+        });
+        // Chat, zoomed.
+        tmux.keys(user, &["C-g", "a"]);
+        tmux.wait(user, "the launcher", |s| s.contains("People"));
+        tmux.keys(user, &["7", "C-g", "z"]);
+        tmux.wait(user, "chat", |s| s.contains("no rooms yet"));
+    }
+
+    // Alice: a private room, then Bob invited to it.
+    tmux.keys("alice", &["n"]);
+    tmux.wait("alice", "the name prompt", |s| {
+        s.contains("new room's name")
+    });
+    tmux.text("alice", "secret");
+    tmux.keys("alice", &["Enter"]);
+    tmux.wait("alice", "public or private", |s| s.contains("Who may join"));
+    tmux.keys("alice", &["2"]);
+    tmux.wait("alice", "the room", |s| {
+        s.contains("#secret · private · 1 member")
+    });
+    tmux.keys("alice", &["Escape"]);
+    tmux.keys("alice", &["i"]);
+    tmux.wait("alice", "the invite prompt", |s| s.contains("Invite whom"));
+    tmux.text("alice", "bob");
+    tmux.keys("alice", &["Enter"]);
+    tmux.wait("alice", "bob in the room", |s| s.contains("2 members"));
+    tmux.wait("bob", "the room he was invited to", |s| {
+        s.contains("#secret · private · 2 members")
+    });
+
+    // Live both ways, Markdown rendered, the mention noticed.
+    tmux.text("bob", "hi @alice, the **plan** is ready");
+    tmux.keys("bob", &["Enter"]);
+    tmux.wait(
+        "alice",
+        "bob's message and the notice of its mention",
+        |s| {
+            line_of(s, "bob").contains("hi @alice, the plan is ready")
+                && s.contains("bob mentioned you in #secret")
+        },
+    );
+    tmux.keys("alice", &["Enter"]);
+    tmux.text("alice", "great, ship it");
+    tmux.keys("alice", &["Enter"]);
+    tmux.wait("bob", "alice's answer", |s| {
+        line_of(s, "alice").contains("great, ship it")
+    });
+
+    // Presence: each sees the other online, then Bob away, then Bob gone.
+    for user in ["alice", "bob"] {
+        tmux.keys(user, &["C-g", "a"]);
+        tmux.wait(user, "the launcher", |s| s.contains("People"));
+        tmux.keys(user, &["8", "C-g", "z"]);
+        tmux.wait(user, "people", |s| s.contains("(you)"));
+    }
+    tmux.wait("bob", "alice online", |s| {
+        line_of(s, "alice").contains("online")
+    });
+    tmux.wait("alice", "bob online", |s| {
+        line_of(s, "bob").contains("online")
+    });
+    tmux.keys("bob", &["a"]);
+    tmux.wait("alice", "bob away", |s| line_of(s, "bob").contains("away"));
+    tmux.keys("bob", &["C-g", "q"]);
+    tmux.wait("bob", "bob's aether to exit", |s| {
+        s.contains("AETHER-EXITED 0")
+    });
+    tmux.wait("alice", "bob offline", |s| {
+        line_of(s, "bob").contains("offline") && line_of(s, "bob").contains("last seen")
+    });
+
+    // Carol: nothing by any pattern, and the room is not hers to read or even to know of.
+    for (pattern, sub) in &mut carol_hears {
+        while let Ok(Some(msg)) =
+            tokio::time::timeout(Duration::from_millis(200), sub.next_msg()).await
+        {
+            let data = msg.data.get();
+            assert!(
+                !["alice", "bob", "secret", "plan"]
+                    .iter()
+                    .any(|word| msg.topic.contains(word) || data.contains(word)),
+                "carol heard on {pattern}: {} {data}",
+                msg.topic
+            );
+        }
+    }
+    let denied = carol_chat
+        .request(&chat::History {
+            room: "secret".into(),
+            before: None,
+            limit: None,
+            thread: None,
+            search: None,
+        })
+        .await
+        .expect_err("carol may not read the room");
+    assert!(
+        denied.to_string().contains("not a member"),
+        "the same answer as for a room that does not exist: {denied}"
+    );
+    let rooms = carol_chat.request(&chat::Rooms {}).await.unwrap();
+    assert!(rooms.rooms.is_empty(), "{rooms:?}");
+    let people = carol_chat.request(&presence::List {}).await.unwrap();
+    let names: Vec<&str> = people.people.iter().map(|p| p.user.as_str()).collect();
+    assert_eq!(names, ["carol"], "she shares no room with them");
+
+    tmux.keys("alice", &["C-g", "q"]);
+    tmux.wait("alice", "alice's aether to exit", |s| {
+        s.contains("AETHER-EXITED 0")
+    });
 }

@@ -102,6 +102,9 @@ pub async fn run(command: &ChatCommand, app: &AppHandle, json: bool) -> Result<(
                 print_json(&list);
                 return Ok(());
             }
+            if list.rooms.is_empty() {
+                println!("no rooms yet: `aetherctl chat create NAME` makes one");
+            }
             for r in &list.rooms {
                 let name = match &r.with {
                     Some(with) => format!("{} (with {with})", r.room),
