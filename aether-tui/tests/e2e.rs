@@ -688,6 +688,17 @@ async fn two_users_chat_live_in_a_private_room_and_a_third_sees_nothing() {
     });
     tmux.keys("bob", &["a"]);
     tmux.wait("alice", "bob away", |s| line_of(s, "bob").contains("away"));
+
+    // A direct message from People: Alice, in People, is told and counts it unread.
+    tmux.keys("bob", &["j", "Enter"]);
+    tmux.wait("bob", "the direct message", |s| {
+        s.contains("write to @alice")
+    });
+    tmux.text("bob", "lunch at noon?");
+    tmux.keys("bob", &["Enter"]);
+    tmux.wait("alice", "the notice and the count", |s| {
+        s.contains("bob to you: lunch at noon?") && s.contains(" 1 unread ")
+    });
     tmux.keys("bob", &["C-g", "q"]);
     tmux.wait("bob", "bob's aether to exit", |s| {
         s.contains("AETHER-EXITED 0")

@@ -17,7 +17,13 @@ pub const MAX_TEXT_BYTES: usize = 16 * 1024;
 /// The most messages one history page holds.
 pub const MAX_PAGE: u32 = 200;
 
-/// Where a room's events go: `chat.room.<room>.message|edit|delete|member`.
+/// A direct message's room (`dm-<id>-<id>`; no other room may be named so).
+pub fn is_direct(room: &str) -> bool {
+    room.starts_with("dm-")
+}
+
+/// Where a room's events go: `chat.room.<room>.message|edit|delete|member`, and
+/// `.read` (its [`RoomInfo`], to you alone) when you marked it read anywhere.
 pub fn room_topic(room: &str) -> String {
     format!("chat.room.{room}")
 }

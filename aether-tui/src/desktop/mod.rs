@@ -30,8 +30,8 @@ const MAX_NOTICES: usize = 4;
 const RECENT_FILES: usize = 50;
 /// After this long without a key, a click or a paste, presence says you are away.
 pub const AWAY_AFTER: Duration = Duration::from_secs(5 * 60);
-/// The desktop's own bus work (saying you are away) runs as this window, which never
-/// exists, so its answers are dropped.
+/// The desktop's own bus work (saying you are away, counting unread chat) runs as this
+/// window, which never exists: its events go to the desktop itself.
 pub const DESKTOP: WindowId = WindowId(0);
 
 /// Input from the terminal, already in the apps' terms.
@@ -116,6 +116,8 @@ pub struct Desktop {
     quitting: bool,
     /// The apps the launcher offers, named by their manifests.
     catalog: Vec<Launchable>,
+    /// Unread chat for the status bar, and notices of mentions and direct messages.
+    pub unread: apps::chat::Unread,
 }
 
 impl Desktop {
@@ -131,7 +133,7 @@ impl Desktop {
             layers: Vec::new(),
             notices: VecDeque::new(),
             link: LinkState::Up,
-            user,
+            user: user.clone(),
             screen: Rect::new(0, 0, 80, 24),
             outputs: Vec::new(),
             recent: Vec::new(),
@@ -142,6 +144,7 @@ impl Desktop {
             away: false,
             quitting: false,
             catalog: built_in_apps(),
+            unread: apps::chat::Unread::new(&user),
         }
     }
 
@@ -221,8 +224,11 @@ impl Desktop {
         ]));
     }
 
-    /// Start every window's app (after a restore or the default layout).
+    /// Start every window's app (after a restore or the default layout), and the
+    /// desktop's own chat counter.
     pub fn start(&mut self) {
+        let effects = self.unread.start();
+        self.apply_desktop(effects);
         let ids: Vec<WindowId> = self.windows.keys().copied().collect();
         for id in ids {
             if let Some(app) = self.windows.get_mut(&id) {
@@ -385,6 +391,14 @@ impl Desktop {
 
     /// Hand an event to a window's app and carry out what it asks.
     pub fn deliver(&mut self, id: WindowId, event: Event) {
+        if id == DESKTOP {
+            self.unread.chat_in_view = self
+                .focused()
+                .and_then(|f| self.windows.get(&f))
+                .is_some_and(|app| app.kind() == AppKind::Chat);
+            let effects = self.unread.update(event);
+            return self.apply_desktop(effects);
+        }
         let Some(app) = self.windows.get_mut(&id) else {
             return; // the window closed meanwhile: the answer is stale
         };
@@ -394,9 +408,25 @@ impl Desktop {
 
     /// Tell every window the connection is back.
     pub fn reconnected(&mut self) {
+        self.deliver(DESKTOP, Event::Reconnected);
         let ids: Vec<WindowId> = self.windows.keys().copied().collect();
         for id in ids {
             self.deliver(id, Event::Reconnected);
+        }
+    }
+
+    /// The desktop's own effects: bus work as the chat app (whose manifest grants chat
+    /// and presence), notices shown.
+    fn apply_desktop(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Request { .. } | Effect::Subscribe { .. } | Effect::Unsubscribe { .. } => {
+                    self.outputs
+                        .push(Output::Bus(DESKTOP, AppKind::Chat, effect));
+                }
+                Effect::Notify { level, text } => self.notify(level, text),
+                _ => {}
+            }
         }
     }
 

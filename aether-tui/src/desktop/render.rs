@@ -173,11 +173,22 @@ impl Desktop {
             1 => format!(" running {} ", busy[0]),
             n => format!(" {n} programs running "),
         };
+        let counts = self.unread.counts();
+        let unread = match counts.unread {
+            0 => String::new(),
+            n => format!(" {n} unread "),
+        };
+        let mentions = match counts.mentions {
+            0 => String::new(),
+            n => format!(" @{n} "),
+        };
         let left = vec![
             Span::styled(mode, mode_style),
             Span::styled(format!(" {} ", self.user), theme.bar()),
             link,
             Span::styled(jobs, theme.bar()),
+            Span::styled(unread, theme.info().patch(theme.bar())),
+            Span::styled(mentions, theme.warn().patch(theme.bar())),
         ];
         let prefix = self.keymap.prefix;
         let key = |c: Command| self.keymap.main_key(c);

@@ -632,3 +632,50 @@ fn people_opens_a_direct_message_in_a_chat_window() {
     let names: Vec<String> = d.catalog.iter().map(|a| a.name.clone()).collect();
     assert_eq!(names, ["Chat", "People"]);
 }
+
+#[test]
+fn unread_chat_and_mentions_show_in_the_status_bar_with_no_chat_window() {
+    let mut d = desktop(120, 40);
+    let outputs = d.take_outputs();
+    let watch = outputs
+        .iter()
+        .find_map(|o| match o {
+            Output::Bus(DESKTOP, AppKind::Chat, Effect::Subscribe { ticket, pattern })
+                if pattern == "chat.>" =>
+            {
+                Some(*ticket)
+            }
+            _ => None,
+        })
+        .expect("the desktop listens to chat itself");
+    d.deliver(DESKTOP, Event::Subscribed { ticket: watch });
+    let rooms = requested(&d.take_outputs(), "chat.rooms");
+    let body = serde_json::json!({ "rooms": [
+        { "room": "team", "private": false, "members": 3, "joined": true,
+          "unread": 3, "mentions": 1, "last_seq": 9 }
+    ]});
+    d.deliver(
+        DESKTOP,
+        Event::Answer {
+            ticket: rooms,
+            result: Ok(apps::Payload::new(&body.to_string())),
+        },
+    );
+    let screen = draw(&d);
+    let status = screen.lines().last().unwrap();
+    assert!(
+        status.contains(" 3 unread ") && status.contains(" @1 "),
+        "{status}"
+    );
+    // Someone mentions you: a notice, and the counts asked for again.
+    d.deliver(
+        DESKTOP,
+        Event::Delivery {
+            ticket: watch,
+            topic: "chat.mention".into(),
+            data: serde_json::json!({ "room": "team", "seq": 10, "user": "bob",
+                "text": "@ada look", "at_ms": 1, "mentions": ["ada"] }),
+        },
+    );
+    assert!(draw(&d).contains("bob mentioned you in #team: @ada look"));
+}

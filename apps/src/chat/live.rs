@@ -1,13 +1,13 @@
 //! What comes through `chat.>`: a message in the shown room appears (and is read), one
 //! elsewhere counts as unread, edits and deletes change what shows, members come and go,
-//! a mention is a notification.
+//! a room read elsewhere is read here.
 
-use aether_proto::api::chat::{self, MemberEvent, Message};
+use aether_proto::api::chat::{self, MemberEvent, Message, RoomInfo};
 use serde_json::Value;
 
-use crate::app::{Effect, Level};
+use crate::app::Effect;
 
-use super::{Chat, Loaded, words};
+use super::{Chat, Loaded};
 
 impl Chat {
     /// A new message of the shown room (the answer to your post, or live).
@@ -37,14 +37,9 @@ impl Chat {
     }
 
     pub(super) fn on_event(&mut self, topic: &str, data: Value) -> Vec<Effect> {
+        // Mentions are the desktop's to announce (`Unread`), with or without this window.
         if topic == chat::MENTIONS {
-            return match serde_json::from_value::<Message>(data) {
-                Ok(message) => vec![Effect::notify(
-                    Level::Info,
-                    words::mentioned(&message, self.room_infos()),
-                )],
-                Err(_) => Vec::new(),
-            };
+            return Vec::new();
         }
         let Some((room, kind)) = topic
             .strip_prefix("chat.room.")
@@ -67,6 +62,16 @@ impl Chat {
                 Ok(event) => self.member(room, event),
                 Err(_) => Vec::new(),
             },
+            // Read in another window or on another terminal.
+            "read" => {
+                if let Ok(read) = serde_json::from_value::<RoomInfo>(data)
+                    && let Some(info) = self.info_mut(&read.room)
+                {
+                    info.unread = read.unread;
+                    info.mentions = read.mentions;
+                }
+                Vec::new()
+            }
             _ => Vec::new(),
         }
     }

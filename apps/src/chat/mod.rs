@@ -11,6 +11,7 @@ mod markdown;
 mod messages;
 mod room;
 mod rooms;
+mod unread;
 mod view;
 mod words;
 
@@ -29,6 +30,7 @@ use crate::widgets::{LineInput, ListWindow};
 
 use compose::{Composer, Draft};
 use room::{PAGE, Shown};
+pub use unread::{Counts, Unread};
 
 /// Where the keys go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

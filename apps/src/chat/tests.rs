@@ -192,18 +192,24 @@ fn a_message_in_the_shown_room_appears_and_elsewhere_counts_as_unread() {
 }
 
 #[test]
-fn a_mention_anywhere_is_a_notification() {
+fn a_room_read_on_another_terminal_is_read_here() {
     let mut chat = opened();
-    let mut mention = message(40, "ana", 0, "@bob is the build green?\nmore");
-    mention["room"] = json!("design");
-    let effects = deliver(&mut chat, "chat.mention", mention);
-    assert_eq!(
-        effects,
-        [Effect::notify(
-            Level::Info,
-            "ana mentioned you in #design: @bob is the build green?"
-        )]
+    let mut elsewhere = message(40, "ana", 0, "@bob over here");
+    elsewhere["room"] = json!("design");
+    deliver(&mut chat, "chat.room.design.message", elsewhere);
+    let unread = |chat: &Chat| (info(chat, "design").unread, info(chat, "design").mentions);
+    let before = unread(&chat);
+    assert!(before.0 > 0, "{before:?}");
+    let effects = deliver(
+        &mut chat,
+        "chat.room.design.read",
+        json!({ "room": "design", "private": false, "members": 2, "joined": true,
+                "unread": 0, "mentions": 0, "last_seq": 40 }),
     );
+    assert!(effects.is_empty());
+    assert_eq!(unread(&chat), (0, 0));
+    // Mentions are the desktop's to announce now.
+    assert!(deliver(&mut chat, "chat.mention", message(41, "ana", 0, "@bob")).is_empty());
 }
 
 #[test]

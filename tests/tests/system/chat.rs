@@ -101,6 +101,23 @@ async fn a_private_room_is_live_for_its_members_and_invisible_to_others_by_any_p
         (Some("secret"), Some(1), Some(1)),
         "{rooms}"
     );
+    // Read on one terminal, read on all of Bob's (and told to nobody else).
+    let (_b2, bob_elsewhere) = chat_of(&d, "bob").await;
+    let mut bob_reads = bob_elsewhere.subscribe("chat.room.*.read").await.unwrap();
+    let mut ana_reads = ana.subscribe("chat.room.*.read").await.unwrap();
+    let read = req(&bob, "chat.read", json!({ "room": "secret" }))
+        .await
+        .unwrap();
+    assert_eq!(
+        (read["unread"].as_u64(), read["mentions"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let told = next_on(&mut bob_reads, ".read").await;
+    assert_eq!(
+        (told["room"].as_str(), told["unread"].as_u64()),
+        (Some("secret"), Some(0))
+    );
+    silent(&mut ana_reads, "ana is not told what bob read").await;
 
     // Eve: nothing by any pattern, no history, no posting, no joining, not even its name.
     silent(&mut eve_all, "chat.>").await;

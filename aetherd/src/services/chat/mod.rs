@@ -165,7 +165,7 @@ impl ChatService {
 
     async fn create(&self, request: &Incoming, ask: api::Create) -> Result<RoomInfo, ErrorBody> {
         check_room(&ask.room)?;
-        if ask.room.starts_with("dm-") {
+        if api::is_direct(&ask.room) {
             return Err(bad("room names starting with dm- are for direct messages"));
         }
         if request.caller.guest {
@@ -559,12 +559,17 @@ impl ChatService {
         let user_id = request.caller.user_id;
         let room = self.member_room(&ask.room, user_id).await?;
         let seq = ask.seq.unwrap_or(room.last_seq).min(room.last_seq);
-        self.db(move |c| {
-            rows::mark_read(c, &room.name, user_id, seq).map_err(internal)?;
-            let room = rows::room(c, &room.name).map_err(internal)?.unwrap_or(room);
-            rows::info(c, &room, user_id).map_err(internal)
-        })
-        .await
+        let info = self
+            .db(move |c| {
+                rows::mark_read(c, &room.name, user_id, seq).map_err(internal)?;
+                let room = rows::room(c, &room.name).map_err(internal)?.unwrap_or(room);
+                rows::info(c, &room, user_id).map_err(internal)
+            })
+            .await?;
+        // The reader's other windows and terminals count it read too.
+        let name = info.room.clone();
+        self.to_members(&request.on_behalf(), &[user_id], "read", &name, &info);
+        Ok(info)
     }
 
     async fn members(
