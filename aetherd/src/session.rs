@@ -22,7 +22,8 @@ use aether_proto::{ClientFrame, ErrorBody, ErrorCode, Pattern, ServerFrame, Topi
 
 use crate::config::Limits;
 use crate::hub::{
-    Envelope, FastMap, Hub, Namespace, Outbound, Outbox, OutboxKind, Requester, Target, msg_head,
+    Envelope, FastMap, Hub, Matches, Namespace, Outbound, Outbox, OutboxKind, Requester, Target,
+    msg_head,
 };
 use crate::identity::{Caller, Registration};
 use crate::perms::{Denial, Op, Perms};
@@ -84,6 +85,8 @@ struct Recent {
     generation: u64,
     topic: Topic,
     head: Arc<str>,
+    /// Who listened on it when last published to, and the hub generation that holds for.
+    listeners: Option<(Arc<Matches>, u64)>,
 }
 
 /// A topic a frame may use, with what its envelope carries.
@@ -437,6 +440,7 @@ impl Session {
             generation,
             topic: parsed.clone(),
             head: head.clone(),
+            listeners: None,
         });
         Ok(Resolved {
             topic: parsed,
@@ -452,8 +456,23 @@ impl Session {
         let data = publish
             .data
             .map_or_else(frame::null_data, |data| frame::one_line(data.to_owned()));
+        // `topic` above left `recent` describing this topic: its listeners are kept
+        // there while nobody subscribes or unsubscribes anywhere.
+        let hub = &self.ctx.hub;
+        let generation = hub.generation();
+        let kept = self.recent.as_ref().and_then(|r| r.listeners.clone());
+        let listeners = match kept {
+            Some((listeners, at)) if at == generation => listeners,
+            _ => {
+                let (listeners, at) = hub.lookup_now(ns, &topic);
+                if let Some(recent) = &mut self.recent {
+                    recent.listeners = Some((listeners.clone(), at));
+                }
+                listeners
+            }
+        };
         let envelope = Envelope::new(topic, self.caller.clone(), app, data).with_head(head);
-        self.ctx.hub.publish(ns, Arc::new(envelope));
+        hub.publish_to(&listeners, Arc::new(envelope));
         Ok(publish.id.map(|id| ServerFrame::Ok(frame::Ack { id })))
     }
 

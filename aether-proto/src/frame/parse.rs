@@ -1,6 +1,8 @@
-//! Parsing frames. The common client frames are read in one pass over a flat struct
-//! of every field; anything unusual (a bad frame above all) goes the slow way, which
-//! can say exactly what is wrong. One WebSocket message may carry several frames.
+//! Parsing frames. A `pub` written as clients write it is read by matching its fixed
+//! keys, only its payload going through serde_json; the other common frames are read in
+//! one pass over a flat struct of every field; anything unusual (a bad frame above all)
+//! goes the slow way, which can say exactly what is wrong. One WebSocket message may
+//! carry several frames.
 
 use std::borrow::Cow;
 
@@ -108,7 +110,8 @@ impl<'a> Flat<'a> {
     /// The frame, when everything it needs is there (else the slow path explains).
     fn into_framed(self) -> Option<Framed<'a>> {
         let owned = |s: Option<&str>| s.map(str::to_owned);
-        let data = self.data.map(RawValue::to_owned);
+        // Only the frames that keep their payload copy it (a pub is read in place).
+        let data = || self.data.map(RawValue::to_owned);
         Some(Framed::Frame(match self.t? {
             "pub" => {
                 return Some(Framed::Pub(PubRef {
@@ -122,7 +125,7 @@ impl<'a> Flat<'a> {
                 id: self.id?,
                 app: owned(self.app)?,
                 topic: owned(self.topic)?,
-                data,
+                data: data(),
                 timeout_ms: self.timeout_ms,
             }),
             "sub" => ClientFrame::Sub(Sub {
@@ -137,7 +140,7 @@ impl<'a> Flat<'a> {
             }),
             "reply" if self.error.is_none() => ClientFrame::Reply(Reply {
                 to: owned(self.to)?,
-                data,
+                data: data(),
                 error: None,
             }),
             "ping" => ClientFrame::Ping(Ping { id: self.id }),
@@ -169,8 +172,7 @@ pub fn for_each_frame<'a>(text: &'a str, mut on_frame: impl FnMut(Result<Framed<
         return on_frame(slow(ClientFrame::parse_precisely(text)));
     }
     let mut rest = text;
-    // One reader over the whole message; it starts afresh only after a frame it cannot read.
-    'message: loop {
+    loop {
         rest = rest.trim_start();
         if rest.is_empty() {
             return;
@@ -178,12 +180,35 @@ pub fn for_each_frame<'a>(text: &'a str, mut on_frame: impl FnMut(Result<Framed<
         if !rest.starts_with('{') {
             return on_frame(slow(ClientFrame::parse_precisely(rest)));
         }
+        // Reading a frame never recurses into its payload, so the depth is checked on
+        // each frame once its extent is known.
+        if let Some((publish, end)) = plain_pub(rest) {
+            on_frame(if nests_deeper_than(&rest[..end], MAX_NESTING) {
+                Err(too_deep())
+            } else {
+                Ok(Framed::Pub(publish))
+            });
+            rest = &rest[end..];
+            continue;
+        }
         let mut frames = serde_json::Deserializer::from_str(rest).into_iter::<Flat>();
-        let mut start = 0;
-        while let Some(read) = frames.next() {
-            let Ok(flat) = read else {
+        match frames.next() {
+            None => return,
+            Some(Ok(flat)) => {
+                let end = frames.byte_offset();
+                let frame = &rest[..end];
+                on_frame(if nests_deeper_than(frame, MAX_NESTING) {
+                    Err(too_deep())
+                } else {
+                    match flat.into_framed() {
+                        Some(framed) => Ok(framed),
+                        None => slow(ClientFrame::parse_precisely(frame)),
+                    }
+                });
+                rest = &rest[end..];
+            }
+            Some(Err(_)) => {
                 // Well-formed JSON of the wrong shape: explain it, then go on after it.
-                rest = &rest[start..];
                 let mut values = serde_json::Deserializer::from_str(rest).into_iter::<IgnoredAny>();
                 let Some(Ok(_)) = values.next() else {
                     return on_frame(slow(ClientFrame::parse(rest)));
@@ -191,24 +216,65 @@ pub fn for_each_frame<'a>(text: &'a str, mut on_frame: impl FnMut(Result<Framed<
                 let end = values.byte_offset();
                 on_frame(slow(ClientFrame::parse(&rest[..end])));
                 rest = &rest[end..];
-                continue 'message;
-            };
-            let end = frames.byte_offset();
-            // Reading a frame never recurses into its payload, so the depth is checked on
-            // each frame once its extent is known.
-            let frame = &rest[start..end];
-            on_frame(if nests_deeper_than(frame, MAX_NESTING) {
-                Err(too_deep())
-            } else {
-                match flat.into_framed() {
-                    Some(framed) => Ok(framed),
-                    None => slow(ClientFrame::parse_precisely(frame)),
-                }
-            });
-            start = end;
+            }
         }
-        return;
     }
+}
+
+/// A `pub` written the way clients write it, `{"t":"pub","id":N,"app":"…","topic":"…",
+/// "data":…}` (`id` optional, no spaces, no escapes in the app or topic), read without
+/// the general parser: its payload is still read (and so checked) by serde_json. Returns
+/// the frame and where it ends; None for anything else, which the general parser reads.
+fn plain_pub(text: &str) -> Option<(PubRef<'_>, usize)> {
+    let bytes = text.as_bytes();
+    let expect = |at: usize, what: &[u8]| {
+        bytes
+            .get(at..at + what.len())
+            .filter(|found| *found == what)
+            .map(|_| at + what.len())
+    };
+    let mut at = expect(0, br#"{"t":"pub","#)?;
+    let mut id = None;
+    if let Some(digits_at) = expect(at, br#""id":"#) {
+        let digits = bytes[digits_at..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        // JSON has no leading zeros; u64 has at most 20 digits (and parse says if it fits).
+        if digits == 0 || digits > 20 || (digits > 1 && bytes[digits_at] == b'0') {
+            return None;
+        }
+        id = Some(text[digits_at..digits_at + digits].parse().ok()?);
+        at = expect(digits_at + digits, b",")?;
+    }
+    at = expect(at, br#""app":""#)?;
+    let (app, after) = plain_string(text, at)?;
+    at = expect(after, br#","topic":""#)?;
+    let (topic, after) = plain_string(text, at)?;
+    at = expect(after, br#","data":"#)?;
+    let mut values = serde_json::Deserializer::from_str(&text[at..]).into_iter::<&RawValue>();
+    let data = values.next()?.ok()?;
+    let end = expect(at + values.byte_offset(), b"}")?;
+    Some((
+        PubRef {
+            id,
+            app,
+            topic,
+            data: Some(data),
+        },
+        end,
+    ))
+}
+
+/// The string starting at `at` (after its opening quote) if it holds no escape and no
+/// control character, and where it ends (after its closing quote).
+fn plain_string(text: &str, at: usize) -> Option<(&str, usize)> {
+    let len = memchr::memchr(b'"', &text.as_bytes()[at..])?;
+    let inner = &text[at..at + len];
+    if inner.bytes().any(|b| b == b'\\' || b < 0x20) {
+        return None;
+    }
+    Some((inner, at + len + 1))
 }
 
 /// The frame with any raw newline (JSON whitespace; strings cannot hold one) made a
@@ -350,4 +416,110 @@ impl ServerFrame {
 
 fn truncate(s: &str) -> String {
     s.chars().take(32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the general parser makes of a pub frame, in `plain_pub`'s terms.
+    fn general(text: &str) -> Option<(Option<u64>, String, String, String)> {
+        let flat: Flat = serde_json::from_str(text).ok()?;
+        match flat.into_framed()? {
+            Framed::Pub(p) => Some((
+                p.id,
+                p.app.to_owned(),
+                p.topic.to_owned(),
+                p.data.map_or("null", RawValue::get).to_owned(),
+            )),
+            Framed::Frame(_) => None,
+        }
+    }
+
+    #[test]
+    fn plain_pubs_read_as_the_general_parser_reads_them() {
+        for text in [
+            r#"{"t":"pub","app":"cli","topic":"a.b","data":{"ts":1,"pad":"xx"}}"#,
+            r#"{"t":"pub","id":7,"app":"cli","topic":"a.b","data":[1,2,{"k":null}]}"#,
+            r#"{"t":"pub","id":0,"app":"cli","topic":"a.b","data":"é \u00e9 \" \\"}"#,
+            r#"{"t":"pub","id":18446744073709551615,"app":"x","topic":"y","data":-1.5e3}"#,
+            r#"{"t":"pub","app":"cli","topic":"a.b","data":null}"#,
+            r#"{"t":"pub","app":"","topic":"","data":true}"#,
+            r#"{"t":"pub","app":"cli","topic":"a","data": 1}"#,
+        ] {
+            let (p, end) = plain_pub(text).unwrap_or_else(|| panic!("not plain: {text}"));
+            assert_eq!(end, text.len(), "{text}");
+            let plain = (
+                p.id,
+                p.app.to_owned(),
+                p.topic.to_owned(),
+                p.data.map_or("null", RawValue::get).to_owned(),
+            );
+            assert_eq!(Some(plain), general(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn anything_unusual_goes_to_the_general_parser() {
+        for text in [
+            r#"{"t":"pub","app":"c\"li","topic":"a","data":1}"#,
+            r#"{"t":"pub","app":"cli","topic":"a\u002eb","data":1}"#,
+            "{\"t\":\"pub\",\"app\":\"cli\",\"topic\":\"a\tb\",\"data\":1}",
+            r#"{"t":"pub","id":01,"app":"cli","topic":"a","data":1}"#,
+            r#"{"t":"pub","id":-1,"app":"cli","topic":"a","data":1}"#,
+            r#"{"t":"pub","id":18446744073709551616,"app":"x","topic":"y","data":1}"#,
+            r#"{"t":"pub","app":"cli","topic":"a","data":{"open":1}"#,
+            r#"{"t":"pub","app":"cli","topic":"a","data":[1,]}"#,
+            r#"{"t":"pub","app":"cli","topic":"a","data":"raw	tab"}"#,
+            r#"{"t":"pub","app":"cli","topic":"a","data":1,"data":2}"#,
+            r#"{"t":"pub","topic":"a","app":"cli","data":1}"#,
+            r#"{"t":"pub","app":"cli","topic":"a","data":tru}"#,
+            r#"{"t":"pub","app":"cli","topic":"a","data":1"#,
+            r#"{"t":"pub","app":"cli"#,
+        ] {
+            assert!(plain_pub(text).is_none(), "{text}");
+        }
+    }
+
+    #[test]
+    fn plain_and_general_frames_mix_in_one_message() {
+        let text = concat!(
+            r#"{"t":"pub","app":"cli","topic":"a","data":1}"#,
+            "\n",
+            r#"{"t":"ping","id":3}"#,
+            r#"{"t":"pub","id":4,"app":"cli","topic":"b","data":{"x":[2]}}"#,
+            "\n",
+            r#"{"t": "pub", "app": "cli", "topic": "c", "data": 3}"#,
+            "\n",
+            r#"{"t":"pub","app":"cli","topic":"d","data":{"x":[1,]}}"#,
+        );
+        let mut seen = Vec::new();
+        for_each_frame(text, |frame| {
+            seen.push(match frame {
+                Ok(Framed::Pub(p)) => format!("pub {} {}", p.topic, p.data.unwrap().get()),
+                Ok(Framed::Frame(ClientFrame::Ping(p))) => format!("ping {:?}", p.id),
+                Ok(Framed::Frame(other)) => format!("{other:?}"),
+                Err(e) => format!("error {}", e.msg),
+            })
+        });
+        assert_eq!(seen.len(), 5, "{seen:?}");
+        assert_eq!(
+            seen[..4],
+            ["pub a 1", "ping Some(3)", "pub b {\"x\":[2]}", "pub c 3"]
+        );
+        assert!(seen[4].starts_with("error"), "{seen:?}");
+    }
+
+    #[test]
+    fn a_plain_pub_too_deep_is_refused() {
+        let deep = format!(
+            r#"{{"t":"pub","app":"cli","topic":"a","data":{}1{}}}"#,
+            "[".repeat(MAX_NESTING),
+            "]".repeat(MAX_NESTING)
+        );
+        assert!(plain_pub(&deep).is_some());
+        let mut seen = Vec::new();
+        for_each_frame(&deep, |frame| seen.push(frame.is_err()));
+        assert_eq!(seen, [true]);
+    }
 }

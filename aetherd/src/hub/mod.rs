@@ -164,10 +164,31 @@ impl Hub {
         found
     }
 
+    /// Who listens on `topic` now, with the generation that answer holds for: a caller
+    /// that keeps it may reuse it while [`Hub::generation`] stays the same. Read under
+    /// the index's lock, which every change bumps the generation under.
+    pub fn lookup_now(&self, ns: Namespace, topic: &Topic) -> (Arc<Matches>, u64) {
+        let index = self.index.read();
+        (
+            Arc::new(index.lookup(ns, topic)),
+            self.generation.load(Ordering::Acquire),
+        )
+    }
+
+    /// Changes with every subscribe and unsubscribe.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// Fan a message out to every listener. Returns how many were queued.
     pub fn publish(&self, ns: Namespace, envelope: Arc<Envelope>) -> usize {
-        self.stats.published.fetch_add(1, Ordering::Relaxed);
         let matches = self.matches(ns, &envelope.topic);
+        self.publish_to(&matches, envelope)
+    }
+
+    /// [`Hub::publish`] to listeners the caller already looked up.
+    pub fn publish_to(&self, matches: &Matches, envelope: Arc<Envelope>) -> usize {
+        self.stats.published.fetch_add(1, Ordering::Relaxed);
         let mut queued = 0;
         for target in &matches.listeners {
             let delivery = Outbound::Deliver {

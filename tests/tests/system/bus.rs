@@ -67,6 +67,41 @@ async fn pub_sub_between_two_clients_stamps_the_sender() {
     assert_eq!(after, before - 1, "the unsubscribed pattern left the hub");
 }
 
+/// A connection keeps who listens on the topic it last published to; anyone subscribing or
+/// unsubscribing, anywhere, makes it look again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_listener_hears_the_next_message_on_a_topic_already_in_use() {
+    let d = TestDaemon::start().await;
+    let publisher = d.owner().await;
+    let cli = publisher.app("cli");
+    let topic = "app.cli.busy";
+    for n in 0..3 {
+        cli.publish_acked(topic, to_data(&json!({ "n": n })))
+            .await
+            .unwrap();
+    }
+    let listener = d.owner().await;
+    let mut first = listener.app("cli").subscribe(topic).await.unwrap();
+    cli.publish_acked(topic, to_data(&json!({ "n": "heard" })))
+        .await
+        .unwrap();
+    assert_eq!(next_msg(&mut first).await.data.get(), r#"{"n":"heard"}"#);
+
+    let mut second = listener.app("cli").subscribe("app.cli.*").await.unwrap();
+    drop(first);
+    listener.ping().await.unwrap();
+    cli.publish_acked(topic, to_data(&json!({ "n": "once" })))
+        .await
+        .unwrap();
+    assert_eq!(next_msg(&mut second).await.data.get(), r#"{"n":"once"}"#);
+    // The only request so far is this one (its own telemetry comes after the answer).
+    let delivered = stats(&listener).await["hub"]["delivered"].as_u64().unwrap();
+    assert_eq!(
+        delivered, 2,
+        "heard, then once: the dropped subscription heard nothing"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_reply_through_a_client_responder() {
     let d = TestDaemon::start().await;
