@@ -196,6 +196,8 @@ struct Report {
     elapsed: Duration,
     latency: Histogram<u64>,
     slow_consumer: bool,
+    /// A subscriber's connection ended before the run did, and why.
+    ended: Option<String>,
 }
 
 /// What a run's publisher and readers share.
@@ -205,10 +207,25 @@ struct RunState {
     received: Arc<Vec<AtomicU64>>,
     stop: Arc<AtomicBool>,
     slow: Arc<AtomicBool>,
+    /// Why a subscriber stopped early (its connection closed or failed): the run stops
+    /// and says so, rather than waiting for messages that cannot come.
+    ended: Arc<std::sync::Mutex<Option<String>>>,
     measuring: Arc<AtomicBool>,
     /// Readers say when they made progress, so a publisher whose window is full waits
     /// instead of spinning (on two cores a spinning publisher starves the bus it measures).
     progress: Arc<tokio::sync::Notify>,
+}
+
+impl RunState {
+    fn end(&self, why: String) {
+        if let Ok(mut ended) = self.ended.lock() {
+            ended.get_or_insert(why);
+        }
+    }
+
+    fn has_ended(&self) -> bool {
+        self.ended.lock().map_or(true, |e| e.is_some())
+    }
 }
 
 /// Reader `i`: counts what arrives and records latency while measuring.
@@ -241,7 +258,15 @@ fn spawn_reader(
                     state.slow.store(true, Ordering::Relaxed);
                     break;
                 }
-                Ok(Event::Closed) | Err(_) => break,
+                Ok(Event::Closed) | Err(_) if state.stop.load(Ordering::Relaxed) => break,
+                Ok(Event::Closed) => {
+                    state.end(format!("subscriber {i}: the server closed the connection"));
+                    break;
+                }
+                Err(e) => {
+                    state.end(format!("subscriber {i}: {e:#}"));
+                    break;
+                }
             }
         }
         histogram
@@ -257,6 +282,7 @@ async fn run_pubsub(bus: &Bus, n: usize, args: &Args, rate: Option<u64>) -> anyh
         received: Arc::new((0..n).map(|_| AtomicU64::new(0)).collect()),
         stop: Arc::default(),
         slow: Arc::default(),
+        ended: Arc::default(),
         measuring: Arc::default(),
         progress: Arc::default(),
     };
@@ -276,7 +302,8 @@ async fn run_pubsub(bus: &Bus, n: usize, args: &Args, rate: Option<u64>) -> anyh
         slow,
         measuring,
         progress,
-    } = state;
+        ..
+    } = state.clone();
     let min_received = |received: &[AtomicU64]| {
         received
             .iter()
@@ -309,7 +336,7 @@ async fn run_pubsub(bus: &Bus, n: usize, args: &Args, rate: Option<u64>) -> anyh
         {
             break;
         }
-        if slow.load(Ordering::Relaxed) {
+        if slow.load(Ordering::Relaxed) || state.has_ended() {
             break;
         }
         match interval {
@@ -355,6 +382,7 @@ async fn run_pubsub(bus: &Bus, n: usize, args: &Args, rate: Option<u64>) -> anyh
         elapsed,
         latency,
         slow_consumer: slow.load(Ordering::Relaxed),
+        ended: state.ended.lock().ok().and_then(|e| e.clone()),
     })
 }
 
@@ -369,10 +397,10 @@ fn print_report(label: &str, report: &Report) {
         ms(0.50),
         ms(0.99),
         ms(0.999),
-        if report.slow_consumer {
-            " (a subscriber was dropped as slow)"
-        } else {
-            ""
+        match (&report.ended, report.slow_consumer) {
+            (_, true) => " (a subscriber was dropped as slow)".to_owned(),
+            (Some(why), false) => format!(" (stopped early: {why})"),
+            (None, false) => String::new(),
         }
     );
 }
