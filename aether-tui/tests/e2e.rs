@@ -77,6 +77,26 @@ impl Tmux {
         self.run(&["capture-pane", "-p", "-t", session])
     }
 
+    /// Wait for the first-start hint and close it. Any key does; not Escape, which tmux
+    /// may join to the next key.
+    fn past_welcome(&self, session: &str) {
+        self.wait(session, "the welcome hint", |s| {
+            s.contains("Welcome to Aether")
+        });
+        self.keys(session, &["x"]);
+        self.wait(session, "the hint to close", |s| {
+            !s.contains("Welcome to Aether")
+        });
+    }
+
+    /// Open the launcher's app number `n` (Ctrl-g a) and zoom its window.
+    fn open_zoomed(&self, session: &str, n: &str) {
+        self.keys(session, &["C-g", "a"]);
+        self.wait(session, "the launcher", |s| s.contains("People"));
+        self.keys(session, &[n, "C-g", "z"]);
+        self.wait(session, "the window zoomed", |s| s.contains("[zoomed]"));
+    }
+
     /// Poll the screen until `check` holds; fail with the screen after 20 s.
     fn wait(&self, session: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -373,14 +393,7 @@ async fn two_terminals_of_one_user_both_work_and_the_last_layout_wins() {
     tmux.start("a", &command);
     tmux.start("b", &command);
     for side in ["a", "b"] {
-        tmux.wait(side, "the welcome hint", |s| {
-            s.contains("Welcome to Aether")
-        });
-        // Any key closes the hint; not Escape, which tmux may join to the next key.
-        tmux.keys(side, &["x"]);
-        tmux.wait(side, "the hint to close", |s| {
-            !s.contains("Welcome to Aether")
-        });
+        tmux.past_welcome(side);
     }
     // `a` zooms its explorer; `b` opens a fourth window; both quit, `b` last.
     tmux.keys("a", &["C-g", "z"]);
@@ -520,9 +533,7 @@ async fn an_app_from_the_store_is_installed_with_consent_launched_and_works() {
 
     let tmux = Tmux::new("store");
     tmux.start("s", &aether_command(home));
-    tmux.wait("s", "the welcome hint", |s| s.contains("Welcome to Aether"));
-    tmux.keys("s", &["x"]);
-    tmux.wait("s", "the desktop", |s| !s.contains("Welcome"));
+    tmux.past_welcome("s");
     tmux.keys("s", &["C-g", "a"]);
     tmux.wait("s", "the launcher", |s| s.contains("App Store"));
     tmux.keys("s", &["p"]);
@@ -619,17 +630,11 @@ async fn two_users_chat_live_in_a_private_room_and_a_third_sees_nothing() {
         tmux.start(user, &remote_aether_command(&user_home, &url));
     }
     for user in ["alice", "bob"] {
-        tmux.wait(user, "the welcome hint", |s| {
-            s.contains("Welcome to Aether")
+        tmux.past_welcome(user);
+        tmux.wait(user, "signed in as them", |s| {
+            s.contains(&format!("AETHER  {user}"))
         });
-        tmux.keys(user, &["x"]);
-        tmux.wait(user, "the desktop", |s| {
-            !s.contains("Welcome") && s.contains(&format!("AETHER  {user}"))
-        });
-        // Chat, zoomed.
-        tmux.keys(user, &["C-g", "a"]);
-        tmux.wait(user, "the launcher", |s| s.contains("People"));
-        tmux.keys(user, &["7", "C-g", "z"]);
+        tmux.open_zoomed(user, "7");
         tmux.wait(user, "chat", |s| s.contains("no rooms yet"));
     }
 
@@ -675,9 +680,7 @@ async fn two_users_chat_live_in_a_private_room_and_a_third_sees_nothing() {
 
     // Presence: each sees the other online, then Bob away, then Bob gone.
     for user in ["alice", "bob"] {
-        tmux.keys(user, &["C-g", "a"]);
-        tmux.wait(user, "the launcher", |s| s.contains("People"));
-        tmux.keys(user, &["8", "C-g", "z"]);
+        tmux.open_zoomed(user, "8");
         tmux.wait(user, "people", |s| s.contains("(you)"));
     }
     tmux.wait("bob", "alice online", |s| {

@@ -456,23 +456,26 @@ impl Session {
         let data = publish
             .data
             .map_or_else(frame::null_data, |data| frame::one_line(data.to_owned()));
+        let envelope = Envelope::new(topic, self.caller.clone(), app, data).with_head(head);
+        let envelope = Arc::new(envelope);
         // `topic` above left `recent` describing this topic: its listeners are kept
         // there while nobody subscribes or unsubscribes anywhere.
         let hub = &self.ctx.hub;
         let generation = hub.generation();
-        let kept = self.recent.as_ref().and_then(|r| r.listeners.clone());
-        let listeners = match kept {
-            Some((listeners, at)) if at == generation => listeners,
-            _ => {
-                let (listeners, at) = hub.lookup_now(ns, &topic);
-                if let Some(recent) = &mut self.recent {
-                    recent.listeners = Some((listeners.clone(), at));
-                }
-                listeners
+        let kept = self
+            .recent
+            .as_ref()
+            .and_then(|r| r.listeners.as_ref())
+            .filter(|(_, at)| *at == generation);
+        if let Some((listeners, _)) = kept {
+            hub.publish_to(listeners, envelope);
+        } else {
+            let (listeners, at) = hub.lookup_now(ns, &envelope.topic);
+            hub.publish_to(&listeners, envelope);
+            if let Some(recent) = &mut self.recent {
+                recent.listeners = Some((listeners, at));
             }
-        };
-        let envelope = Envelope::new(topic, self.caller.clone(), app, data).with_head(head);
-        hub.publish_to(&listeners, Arc::new(envelope));
+        }
         Ok(publish.id.map(|id| ServerFrame::Ok(frame::Ack { id })))
     }
 

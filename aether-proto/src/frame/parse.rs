@@ -227,15 +227,15 @@ pub fn for_each_frame<'a>(text: &'a str, mut on_frame: impl FnMut(Result<Framed<
 /// the frame and where it ends; None for anything else, which the general parser reads.
 fn plain_pub(text: &str) -> Option<(PubRef<'_>, usize)> {
     let bytes = text.as_bytes();
-    let expect = |at: usize, what: &[u8]| {
+    let past = |at: usize, what: &[u8]| {
         bytes
             .get(at..at + what.len())
             .filter(|found| *found == what)
             .map(|_| at + what.len())
     };
-    let mut at = expect(0, br#"{"t":"pub","#)?;
+    let mut at = past(0, br#"{"t":"pub","#)?;
     let mut id = None;
-    if let Some(digits_at) = expect(at, br#""id":"#) {
+    if let Some(digits_at) = past(at, br#""id":"#) {
         let digits = bytes[digits_at..]
             .iter()
             .take_while(|b| b.is_ascii_digit())
@@ -245,16 +245,16 @@ fn plain_pub(text: &str) -> Option<(PubRef<'_>, usize)> {
             return None;
         }
         id = Some(text[digits_at..digits_at + digits].parse().ok()?);
-        at = expect(digits_at + digits, b",")?;
+        at = past(digits_at + digits, b",")?;
     }
-    at = expect(at, br#""app":""#)?;
+    at = past(at, br#""app":""#)?;
     let (app, after) = plain_string(text, at)?;
-    at = expect(after, br#","topic":""#)?;
+    at = past(after, br#","topic":""#)?;
     let (topic, after) = plain_string(text, at)?;
-    at = expect(after, br#","data":"#)?;
+    at = past(after, br#","data":"#)?;
     let mut values = serde_json::Deserializer::from_str(&text[at..]).into_iter::<&RawValue>();
     let data = values.next()?.ok()?;
-    let end = expect(at + values.byte_offset(), b"}")?;
+    let end = past(at + values.byte_offset(), b"}")?;
     Some((
         PubRef {
             id,

@@ -1,6 +1,7 @@
 //! The shell without a terminal or a daemon: scripted input, snapshots of each step.
 
 use aether_proto::api::apps::AppInfo;
+use aether_proto::api::chat;
 use apps::{KeyCode, Mods};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -650,15 +651,23 @@ fn unread_chat_and_mentions_show_in_the_status_bar_with_no_chat_window() {
         .expect("the desktop listens to chat itself");
     d.deliver(DESKTOP, Event::Subscribed { ticket: watch });
     let rooms = requested(&d.take_outputs(), "chat.rooms");
-    let body = serde_json::json!({ "rooms": [
-        { "room": "team", "private": false, "members": 3, "joined": true,
-          "unread": 3, "mentions": 1, "last_seq": 9 }
-    ]});
+    let team = chat::RoomInfo {
+        room: "team".into(),
+        topic: None,
+        private: false,
+        with: None,
+        members: 3,
+        joined: true,
+        unread: 3,
+        mentions: 1,
+        last_seq: 9,
+    };
+    let body = serde_json::to_string(&chat::RoomList { rooms: vec![team] }).unwrap();
     d.deliver(
         DESKTOP,
         Event::Answer {
             ticket: rooms,
-            result: Ok(apps::Payload::new(&body.to_string())),
+            result: Ok(apps::Payload::new(&body)),
         },
     );
     let screen = draw(&d);
@@ -673,8 +682,18 @@ fn unread_chat_and_mentions_show_in_the_status_bar_with_no_chat_window() {
         Event::Delivery {
             ticket: watch,
             topic: "chat.mention".into(),
-            data: serde_json::json!({ "room": "team", "seq": 10, "user": "bob",
-                "text": "@ada look", "at_ms": 1, "mentions": ["ada"] }),
+            data: serde_json::to_value(chat::Message {
+                room: "team".into(),
+                seq: 10,
+                user: "bob".into(),
+                text: "@ada look".into(),
+                at_ms: 1,
+                edited_ms: None,
+                deleted: false,
+                reply_to: None,
+                mentions: vec!["ada".into()],
+            })
+            .unwrap(),
         },
     );
     assert!(draw(&d).contains("bob mentioned you in #team: @ada look"));

@@ -151,40 +151,55 @@ impl Unread {
 
 #[cfg(test)]
 mod tests {
+    use aether_proto::api::chat::RoomList;
     use aether_proto::{ErrorBody, ErrorCode};
-    use serde_json::json;
+    use serde::Serialize;
 
     use super::*;
     use crate::app::Payload;
 
-    fn room(name: &str, with: Option<&str>, unread: u64, mentions: u64) -> Value {
-        json!({
-            "room": name, "private": with.is_some(), "with": with, "members": 2,
-            "joined": true, "unread": unread, "mentions": mentions, "last_seq": 9
-        })
+    fn room(name: &str, with: Option<&str>, unread: u64, mentions: u64) -> RoomInfo {
+        RoomInfo {
+            room: name.into(),
+            topic: None,
+            private: with.is_some(),
+            with: with.map(str::to_owned),
+            members: 2,
+            joined: true,
+            unread,
+            mentions,
+            last_seq: 9,
+        }
     }
 
-    fn answer(watch: &mut Unread, rooms: Vec<Value>) -> Vec<Effect> {
-        let body = json!({ "rooms": rooms }).to_string();
+    fn answer(watch: &mut Unread, rooms: Vec<RoomInfo>) -> Vec<Effect> {
+        let body = serde_json::to_string(&RoomList { rooms }).unwrap();
         watch.update(Event::Answer {
             ticket: ROOMS,
             result: Ok(Payload::new(&body)),
         })
     }
 
-    fn deliver(watch: &mut Unread, topic: &str, data: Value) -> Vec<Effect> {
+    fn deliver(watch: &mut Unread, topic: &str, event: impl Serialize) -> Vec<Effect> {
         watch.update(Event::Delivery {
             ticket: WATCH,
             topic: topic.into(),
-            data,
+            data: serde_json::to_value(event).unwrap(),
         })
     }
 
-    fn message(room: &str, user: &str, text: &str, mentions: &[&str]) -> Value {
-        json!({
-            "room": room, "seq": 10, "user": user, "text": text, "at_ms": 1,
-            "mentions": mentions
-        })
+    fn message(room: &str, user: &str, text: &str, mentions: &[&str]) -> Message {
+        Message {
+            room: room.into(),
+            seq: 10,
+            user: user.into(),
+            text: text.into(),
+            at_ms: 1,
+            edited_ms: None,
+            deleted: false,
+            reply_to: None,
+            mentions: mentions.iter().map(|m| m.to_string()).collect(),
+        }
     }
 
     fn asks(effects: &[Effect]) -> usize {
@@ -220,7 +235,7 @@ mod tests {
             }
         );
         let mut public = room("lobby", None, 4, 0);
-        public["joined"] = json!(false);
+        public.joined = false;
         answer(&mut watch, vec![public]);
         assert_eq!(watch.counts(), Counts::default(), "not yours to read");
     }
