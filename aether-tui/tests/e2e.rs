@@ -490,8 +490,9 @@ async fn a_goal_typed_in_the_terminal_is_planned_run_and_shown_in_the_console() 
         s.contains("Run the plan") && s.contains("2 steps")
     });
     tmux.keys("one", &["y"]);
+    // The step says what it does, in words the daemon found by looking, before it runs.
     tmux.wait("one", "the write to ask", |s| {
-        s.contains("Allow step write")
+        s.contains("Allow step write") && s.contains("Create /hello.txt with 14 bytes")
     });
     tmux.keys("one", &["y"]);
     tmux.wait("one", "the plan to finish", |s| s.contains("[plan done]"));
@@ -739,7 +740,7 @@ async fn two_users_chat_live_in_a_private_room_and_a_third_sees_nothing() {
         denied.to_string().contains("not a member"),
         "the same answer as for a room that does not exist: {denied}"
     );
-    let rooms = carol_chat.request(&chat::Rooms {}).await.unwrap();
+    let rooms = carol_chat.request(&chat::Rooms::default()).await.unwrap();
     assert!(rooms.rooms.is_empty(), "{rooms:?}");
     let people = carol_chat.request(&presence::List {}).await.unwrap();
     let names: Vec<&str> = people.people.iter().map(|p| p.user.as_str()).collect();

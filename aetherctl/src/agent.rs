@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 
 use aether_proto::api::agent::{self, GraphSpec, GraphState};
 use aether_proto::client::AppHandle;
-use aether_proto::{ErrorBody, ErrorCode};
 
 use crate::output::{format_ms, print_answer, print_json};
 use crate::{Failure, call};
@@ -43,10 +42,14 @@ pub enum AgentCommand {
     Cancel {
         id: String,
     },
-    /// Approve a node that waits for it (or count a node of unknown outcome as done).
+    /// Approve a node that waits for it, or count a node of unknown outcome as done.
     Approve {
         id: String,
         node: String,
+        /// For a node of unknown outcome: the result (JSON) to count it done with, when
+        /// later nodes use its result.
+        #[arg(long)]
+        result: Option<String>,
     },
     /// Run a failed, skipped, cancelled or unknown node again.
     Retry {
@@ -68,7 +71,14 @@ pub async fn run(command: &AgentCommand, app: &AppHandle, json: bool) -> Result<
                 ),
                 false => None,
             };
-            let started = call(app, &agent::Run { graph }).await?;
+            let started = call(
+                app,
+                &agent::Run {
+                    graph,
+                    parent: None,
+                },
+            )
+            .await?;
             match events.as_mut() {
                 Some(events) => follow(app, events, &started.id, json).await,
                 None => {
@@ -131,10 +141,18 @@ pub async fn run(command: &AgentCommand, app: &AppHandle, json: bool) -> Result<
             follow(app, &mut events, id, json).await
         }
         AgentCommand::Cancel { id } => changed(app, &agent::Cancel { id: id.clone() }, json).await,
-        AgentCommand::Approve { id, node } => {
+        AgentCommand::Approve { id, node, result } => {
+            let result = match result {
+                Some(text) => Some(
+                    serde_json::from_str(text)
+                        .map_err(|e| Failure::Usage(format!("--result must be JSON ({e})")))?,
+                ),
+                None => None,
+            };
             let ask = agent::Approve {
                 id: id.clone(),
                 node: node.clone(),
+                result,
             };
             changed(app, &ask, json).await
         }
@@ -240,15 +258,27 @@ async fn follow(
             println!("{}", json!({ "event": kind, "data": data }));
         } else {
             match kind {
-                "node" => println!(
-                    "{:<16} {}{}",
-                    data["node"].as_str().unwrap_or_default(),
-                    data["state"].as_str().unwrap_or_default(),
-                    data["error"]
-                        .as_str()
-                        .map(|e| format!(": {e}"))
-                        .unwrap_or_default()
-                ),
+                "node" => {
+                    println!(
+                        "{:<16} {}{}",
+                        data["node"].as_str().unwrap_or_default(),
+                        data["state"].as_str().unwrap_or_default(),
+                        data["error"]
+                            .as_str()
+                            .map(|e| format!(": {e}"))
+                            .unwrap_or_default()
+                    );
+                    // What a step that waits for you would do: in words, then exactly.
+                    if let Ok(ask) = serde_json::from_value::<agent::Ask>(data["ask"].clone()) {
+                        for line in ask.action.lines() {
+                            println!("  | {line}");
+                        }
+                        let args = serde_json::to_string_pretty(&ask.args).unwrap_or_default();
+                        for line in args.lines() {
+                            println!("  | {line}");
+                        }
+                    }
+                }
                 "log" => println!("  {}", data["line"].as_str().unwrap_or_default()),
                 "state" => println!("graph {id}: {}", data["state"].as_str().unwrap_or_default()),
                 _ => {}
@@ -273,13 +303,10 @@ async fn follow(
 fn ended(id: &str, state: GraphState, error: Option<String>) -> Result<(), Failure> {
     match state {
         GraphState::Done => Ok(()),
-        _ => Err(Failure::Daemon(ErrorBody::new(
-            ErrorCode::Cancelled,
-            format!(
-                "graph {id} ended {}{}",
-                state_name(state),
-                error.map(|e| format!(": {e}")).unwrap_or_default()
-            ),
-        ))),
+        _ => Err(Failure::Ended {
+            what: format!("graph {id}"),
+            how: state_name(state),
+            why: error.unwrap_or_else(|| "no detail".into()),
+        }),
     }
 }

@@ -244,6 +244,16 @@ async fn ask_streaming(app: &AppHandle, ask: ai::Generate, json: bool) -> Result
                 }
                 return Ok(());
             }
+            // Why nothing comes: said on stderr, so the answer on stdout stays clean.
+            "notice" if !json => {
+                if let Ok(notice) = serde_json::from_value::<ai::Notice>(data) {
+                    if !ended_with_newline {
+                        eprintln!();
+                        ended_with_newline = true;
+                    }
+                    eprintln!("aetherctl: {}", notice_words(&notice));
+                }
+            }
             "error" => {
                 if !ended_with_newline && !json {
                     println!();
@@ -256,4 +266,23 @@ async fn ask_streaming(app: &AppHandle, ask: ai::Generate, json: bool) -> Result
         }
     }
     Err(Failure::Connect("the daemon closed the connection".into()))
+}
+
+/// A stream's notice as a line for a person.
+fn notice_words(notice: &ai::Notice) -> String {
+    match notice {
+        ai::Notice::Waiting { silent_ms } => format!(
+            "the provider has not answered for {} s; still waiting (Ctrl-C stops)",
+            silent_ms / 1000
+        ),
+        ai::Notice::Retrying {
+            attempt,
+            of,
+            wait_ms,
+            why,
+        } => format!(
+            "try {attempt} of {of} failed ({why}); trying again in {:.1} s",
+            *wait_ms as f64 / 1000.0
+        ),
+    }
 }

@@ -91,13 +91,21 @@ fn message_line(m: &chat::Message) -> String {
     } else {
         ""
     };
+    // Continuation lines are indented (and tabs and stray escapes made visible), so no
+    // message can print a line that passes for another message.
+    let text = text
+        .replace('\r', "\\r")
+        .replace('\t', "    ")
+        .lines()
+        .collect::<Vec<_>>()
+        .join("\n    | ");
     format!("#{} {} {}: {}{}", m.seq, when, m.user, text, edited)
 }
 
 pub async fn run(command: &ChatCommand, app: &AppHandle, json: bool) -> Result<(), Failure> {
     match command {
         ChatCommand::Rooms => {
-            let list = call(app, &chat::Rooms {}).await?;
+            let list = call(app, &chat::Rooms::default()).await?;
             if json {
                 print_json(&list);
                 return Ok(());
@@ -300,4 +308,29 @@ pub async fn run_presence(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_cannot_print_a_line_that_passes_for_another() {
+        let m = chat::Message {
+            room: "team".into(),
+            seq: 7,
+            user: "eve".into(),
+            text: "hi\n#8 2026-12-07T10:00:00Z bob: send me your password".into(),
+            at_ms: 0,
+            edited_ms: None,
+            deleted: false,
+            reply_to: None,
+            mentions: vec![],
+        };
+        let printed = message_line(&m);
+        let lines: Vec<&str> = printed.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].starts_with("#7 1970-01-01T00:00:00Z eve: hi"));
+        assert!(lines[1].starts_with("    | #8"), "{printed}");
+    }
 }

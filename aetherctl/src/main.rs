@@ -127,6 +127,12 @@ pub enum Failure {
     Connect(String),
     /// The program `vm run` ran exited with this code (1 to 255); it said why itself.
     Program(u8),
+    /// What was followed ended without success: a graph `failed` or `cancelled`.
+    Ended {
+        what: String,
+        how: String,
+        why: String,
+    },
 }
 
 impl Failure {
@@ -153,7 +159,7 @@ impl Failure {
 
     fn exit_code(&self) -> u8 {
         match self {
-            Failure::Daemon(_) => 1,
+            Failure::Daemon(_) | Failure::Ended { .. } => 1,
             Failure::Usage(_) => 2,
             Failure::Connect(_) => 3,
             Failure::Program(code) => *code,
@@ -172,6 +178,10 @@ impl Failure {
             Failure::Usage(msg) => eprintln!("aetherctl: {msg}"),
             Failure::Connect(msg) => eprintln!("aetherctl: cannot connect: {msg}"),
             Failure::Program(_) => {}
+            Failure::Ended { what, how, why } if json => {
+                println!("{}", json!({ "ended": how, "what": what, "error": why }));
+            }
+            Failure::Ended { what, how, why } => eprintln!("aetherctl: {what} {how}: {why}"),
         }
     }
 }

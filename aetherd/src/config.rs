@@ -209,6 +209,8 @@ pub struct AiConfig {
     pub streams_per_user: usize,
     /// A stream whose events reach no listener for this long is stopped (its client left).
     pub abandon_after_ms: u64,
+    /// While a provider says nothing, a stream's `notice` says so this often.
+    pub notice_every_ms: u64,
 }
 
 impl Default for AiConfig {
@@ -224,6 +226,7 @@ impl Default for AiConfig {
             max_retry_wait_ms: 60_000,
             streams_per_user: 8,
             abandon_after_ms: 5_000,
+            notice_every_ms: 10_000,
         }
     }
 }
@@ -259,31 +262,34 @@ impl std::fmt::Debug for AiProvider {
 
 impl AiConfig {
     /// With no provider in the file: one from well-known environment variables
-    /// (`GEMINI_API_KEY`; `OPENAI_API_KEY` or `OPENAI_BASE_URL`, with `OPENAI_MODEL`).
+    /// (`GEMINI_API_KEY` or `GEMINI_BASE_URL`, with `GEMINI_MODEL`; `OPENAI_API_KEY` or
+    /// `OPENAI_BASE_URL`, with `OPENAI_MODEL`).
     fn add_from_environment(&mut self) {
+        self.add_from(|name| std::env::var(name).ok());
+    }
+
+    fn add_from(&mut self, var: impl Fn(&str) -> Option<String>) {
         use aether_proto::api::ai::ProviderKind;
         if !self.providers.is_empty() {
             return;
         }
-        if std::env::var_os("GEMINI_API_KEY").is_some() {
+        if var("GEMINI_API_KEY").is_some() || var("GEMINI_BASE_URL").is_some() {
             self.providers.push(AiProvider {
                 name: "gemini".into(),
                 kind: ProviderKind::Gemini,
-                base_url: None,
-                model: std::env::var("GEMINI_MODEL").unwrap_or_else(|_| "gemini-2.5-flash".into()),
+                base_url: var("GEMINI_BASE_URL"),
+                model: var("GEMINI_MODEL").unwrap_or_else(|| "gemini-2.5-flash".into()),
                 embed_model: Some("gemini-embedding-001".into()),
                 api_key_env: None,
                 api_key: None,
             });
         }
-        if std::env::var_os("OPENAI_API_KEY").is_some()
-            || std::env::var_os("OPENAI_BASE_URL").is_some()
-        {
+        if var("OPENAI_API_KEY").is_some() || var("OPENAI_BASE_URL").is_some() {
             self.providers.push(AiProvider {
                 name: "openai".into(),
                 kind: ProviderKind::Openai,
-                base_url: std::env::var("OPENAI_BASE_URL").ok(),
-                model: std::env::var("OPENAI_MODEL").unwrap_or_else(|_| "gpt-4o-mini".into()),
+                base_url: var("OPENAI_BASE_URL"),
+                model: var("OPENAI_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
                 embed_model: Some("text-embedding-3-small".into()),
                 api_key_env: None,
                 api_key: None,
@@ -638,5 +644,27 @@ mod tests {
             key: "key.pem".into(),
         });
         config.validate().expect("with TLS");
+    }
+
+    #[test]
+    fn gemini_may_be_pointed_at_another_server_from_the_environment() {
+        let vars = |name: &str| match name {
+            "GEMINI_BASE_URL" => Some("http://127.0.0.1:8080/v1beta".to_owned()),
+            "GEMINI_MODEL" => Some("gemma-3".to_owned()),
+            _ => None,
+        };
+        let mut ai = AiConfig::default();
+        ai.add_from(vars);
+        assert_eq!(ai.providers.len(), 1);
+        let gemini = &ai.providers[0];
+        assert_eq!(
+            gemini.base_url.as_deref(),
+            Some("http://127.0.0.1:8080/v1beta")
+        );
+        assert_eq!(gemini.model, "gemma-3");
+        // The key alone still means Google's own server.
+        let mut ai = AiConfig::default();
+        ai.add_from(|name| (name == "GEMINI_API_KEY").then(|| "k".to_owned()));
+        assert_eq!(ai.providers[0].base_url, None);
     }
 }

@@ -175,6 +175,12 @@ fn migrations() -> Migrations<'static> {
             PRIMARY KEY (user_id, room, seq)
         ) WITHOUT ROWID;",
         ),
+        // agent.*: the graph that started a graph (a nested one has no more freedom than
+        // it), and what a node waiting for the user would do.
+        M::up(
+            "ALTER TABLE agent_graphs ADD COLUMN parent TEXT;
+        ALTER TABLE agent_nodes ADD COLUMN ask TEXT;",
+        ),
     ])
 }
 

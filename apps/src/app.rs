@@ -67,7 +67,8 @@ pub enum Event {
         ticket: Ticket,
         yes: bool,
     },
-    /// The user picked one of [`Effect::Choose`]'s options; `None` when cancelled.
+    /// The user picked one of [`Effect::Choose`]'s (or [`Effect::Review`]'s) options;
+    /// `None` when cancelled.
     Chose {
         ticket: Ticket,
         index: Option<usize>,
@@ -124,6 +125,15 @@ pub enum Effect {
     Choose {
         ticket: Ticket,
         question: String,
+        options: Vec<String>,
+    },
+    /// A decision to review before making it: the question in words first, then `detail`
+    /// in full (scrollable, never cut), then the options; answered with [`Event::Chose`]
+    /// (`None` when dismissed).
+    Review {
+        ticket: Ticket,
+        question: String,
+        detail: String,
         options: Vec<String>,
     },
     /// Ask for one line of text in a dialog above every window (`secret`: shown as dots).

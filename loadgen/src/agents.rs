@@ -24,9 +24,7 @@ async fn call<C: Call>(app: &AppHandle, call: &C) -> anyhow::Result<C::Answer> {
 
 /// A graph's spec from its JSON form (as a user writes one in a file).
 fn graph(spec: Value) -> anyhow::Result<agent::Run> {
-    Ok(agent::Run {
-        graph: serde_json::from_value(spec)?,
-    })
+    Ok(agent::Run::new(serde_json::from_value(spec)?))
 }
 
 async fn owner(daemon: &DaemonProcess) -> anyhow::Result<AetherClient> {

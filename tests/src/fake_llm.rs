@@ -29,6 +29,8 @@ pub enum Reply {
     },
     /// Accept and say nothing (a provider that hangs).
     Silence,
+    /// This reply, after a pause (a slow model).
+    Later(Duration, Box<Reply>),
 }
 
 impl Reply {
@@ -140,6 +142,11 @@ async fn serve(mut stream: TcpStream, shared: Arc<Mutex<Shared>>) {
             serde_json::json!({ "error": { "message": "the fake has no reply scripted" } }),
         )
     });
+    let mut reply = reply;
+    while let Reply::Later(pause, inner) = reply {
+        tokio::time::sleep(pause).await;
+        reply = *inner;
+    }
     match reply {
         Reply::Json {
             status,
@@ -179,6 +186,7 @@ async fn serve(mut stream: TcpStream, shared: Arc<Mutex<Shared>>) {
         Reply::Silence => {
             tokio::time::sleep(Duration::from_secs(600)).await;
         }
+        Reply::Later(..) => {}
     }
     let _ = stream.shutdown().await;
 }

@@ -198,6 +198,10 @@ pub struct Graph {
     pub error: Option<String>,
     pub nodes: Vec<Node>,
     pub auto_approve: bool,
+    /// The graph whose `agent.run` node started this one: it never has more freedom than
+    /// that graph (`auto_approve` only if the parent has it too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -213,6 +217,20 @@ pub struct Node {
     pub result: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the node would do, for a person deciding (set while it waits for approval
+    /// or its outcome is unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ask: Option<Ask>,
+}
+
+/// What a node waiting for the user would do: first in words, then exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Ask {
+    /// The action in words, one line a sentence: which file is replaced, created,
+    /// removed or moved, which program runs with what, what a nested graph would do.
+    pub action: String,
+    /// The arguments the tool gets, references filled in: the whole of them.
+    pub args: Value,
 }
 
 /// A graph's summary, for lists.
@@ -225,6 +243,8 @@ pub struct GraphSummary {
     pub updated_ms: i64,
     /// How many nodes are in each state.
     pub counts: BTreeMap<String, usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 /// Run a graph: it is checked, stored, and started; the answer comes at once.
@@ -232,6 +252,21 @@ pub struct GraphSummary {
 #[serde(deny_unknown_fields)]
 pub struct Run {
     pub graph: GraphSpec,
+    /// The graph (of yours, still live) whose node starts this one, as the executor
+    /// says when a node's tool is `agent.run`. The new graph gets no more freedom than
+    /// it: `auto_approve` holds only if the parent's does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+}
+
+impl Run {
+    /// A graph of its own, started by no graph.
+    pub fn new(graph: GraphSpec) -> Run {
+        Run {
+            graph,
+            parent: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -263,12 +298,16 @@ pub struct Cancel {
     pub id: String,
 }
 
-/// Approve a node that waits for it (or count a node of unknown outcome as done).
+/// Approve a node that waits for it, or count a node of unknown outcome as done (with
+/// `result` as its result; what refers into the result must find it there).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Approve {
     pub id: String,
     pub node: String,
+    /// For a node of unknown outcome only: the result it is counted as done with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
 }
 
 /// Run a failed, skipped, cancelled or unknown node again (and what depends on it).
@@ -296,14 +335,20 @@ pub struct NodeEvent {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
+    /// Set when the node waits for approval or its outcome is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ask: Option<Ask>,
 }
 
-/// `agent.graph.<id>.state`.
+/// `agent.graph.<id>.state`. A graph's first one (`running`) is published as it starts,
+/// naming the graph that started it, if one did.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct StateEvent {
     pub state: GraphState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 /// Turn a goal into a graph through the AI. The graph is checked like a hand-written one

@@ -4,7 +4,9 @@
 //! `ai.generate` streams by default: it answers at once with a stream id, and the text
 //! arrives as `ai.stream.<id>.delta` events, then one `ai.stream.<id>.done` (the whole
 //! answer and its token usage) or `ai.stream.<id>.error`. Subscribe to `ai.stream.>`
-//! before asking, as with `vm.job.>`: the first delta may beat the answer.
+//! before asking, as with `vm.job.>`: the first delta may beat the answer. While nothing
+//! comes, `ai.stream.<id>.notice` says why: the provider has been silent for a while, or
+//! it failed and the call is tried again after a wait.
 //!
 //! With no provider configured every call answers `unavailable`, saying how to set one up.
 
@@ -151,6 +153,21 @@ pub struct TokenUsage {
 pub struct Delta {
     pub seq: u64,
     pub text: String,
+}
+
+/// `ai.stream.<id>.notice`: why nothing comes yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Notice {
+    /// The provider has said nothing for this long (sent every 10 s of silence).
+    Waiting { silent_ms: u64 },
+    /// Try `attempt` failed (`why`); the next starts after `wait_ms`. `of`: the most tries.
+    Retrying {
+        attempt: u32,
+        of: u32,
+        wait_ms: u64,
+        why: String,
+    },
 }
 
 /// Stop a stream: no more events come but its `error` (`cancelled`).

@@ -35,14 +35,28 @@ pub const SUBSCRIBE: &str = "chat.>";
 /// `chat.mention`: someone mentioned you.
 pub const MENTIONS: &str = "chat.mention";
 
-/// The rooms you are in, and the public ones you could join.
+/// The rooms you are in, every one of them and first; then a page of the public ones you
+/// could join, by name.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Rooms {}
+pub struct Rooms {
+    /// The public rooms to list come after this name (the last answer's `more_public`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_after: Option<String>,
+    /// How many public rooms to list: 1 to [`MAX_PUBLIC_PAGE`] (default 200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_limit: Option<usize>,
+}
 
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+/// The most public rooms one `chat.rooms` lists.
+pub const MAX_PUBLIC_PAGE: usize = 1000;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct RoomList {
     pub rooms: Vec<RoomInfo>,
+    /// More public rooms follow: ask again with this as `public_after`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more_public: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -36,6 +36,14 @@ pub enum DialogKind {
         /// Shown as dots (passwords).
         secret: bool,
     },
+    /// The question, then `detail` in full (wrapped, scrolled, never cut), then options.
+    Review {
+        detail: String,
+        /// The first detail row shown; kept within the detail as it is drawn.
+        scroll: std::cell::Cell<usize>,
+        options: Vec<String>,
+        selected: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -292,6 +300,49 @@ fn dialog_key(dialog: &mut Dialog, key: Key) -> Outcome {
             KeyCode::Esc => Outcome::Answered(Answer::Chose(asker, None)),
             _ => Outcome::Stay,
         },
+        DialogKind::Review {
+            scroll,
+            options,
+            selected,
+            ..
+        } => {
+            let count = options.len().max(1);
+            let by = |rows: isize| {
+                scroll.set(scroll.get().saturating_add_signed(rows));
+                Outcome::Stay
+            };
+            match key.code {
+                KeyCode::Down | KeyCode::Char('j') => by(1),
+                KeyCode::Up | KeyCode::Char('k') => by(-1),
+                KeyCode::PageDown | KeyCode::Char(' ') => by(REVIEW_PAGE),
+                KeyCode::PageUp => by(-REVIEW_PAGE),
+                KeyCode::Home => {
+                    scroll.set(0);
+                    Outcome::Stay
+                }
+                KeyCode::End => by(isize::MAX),
+                KeyCode::Tab | KeyCode::Right => {
+                    *selected = (*selected + 1) % count;
+                    Outcome::Stay
+                }
+                KeyCode::BackTab | KeyCode::Left => {
+                    *selected = (*selected + count - 1) % count;
+                    Outcome::Stay
+                }
+                KeyCode::Char(c @ '1'..='9') if ((c as usize) - ('1' as usize)) < options.len() => {
+                    Outcome::Answered(Answer::Chose(asker, Some(c as usize - '1' as usize)))
+                }
+                KeyCode::Char('y' | 'Y') => Outcome::Answered(Answer::Chose(asker, Some(0))),
+                KeyCode::Enter => Outcome::Answered(Answer::Chose(asker, Some(*selected))),
+                KeyCode::Char('n' | 'N') | KeyCode::Esc => {
+                    Outcome::Answered(Answer::Chose(asker, None))
+                }
+                KeyCode::Char('c') if key.mods.ctrl => {
+                    Outcome::Answered(Answer::Chose(asker, None))
+                }
+                _ => Outcome::Stay,
+            }
+        }
         DialogKind::Prompt { input, .. } => match input.handle(key) {
             LineEdit::Submit => {
                 Outcome::Answered(Answer::Prompted(asker, Some(input.text().to_owned())))
@@ -388,12 +439,101 @@ fn frame<'a>(title: &'a str, theme: &Theme) -> Block<'a> {
         .style(theme.base())
 }
 
+/// Rows PgUp/PgDn scroll a review's detail by.
+const REVIEW_PAGE: isize = 10;
+
+/// A review: the question, a rule, the detail's visible rows, where they are, the options.
+fn render_review(dialog: &Dialog, screen: Rect, buf: &mut Buffer, theme: &Theme) {
+    let DialogKind::Review {
+        detail,
+        scroll,
+        options,
+        selected,
+    } = &dialog.kind
+    else {
+        return;
+    };
+    let width = 100.min(screen.width.saturating_sub(2)).max(20);
+    let inner_width = width.saturating_sub(4) as usize;
+    let question = textwrap_lines(&dialog.question, inner_width.max(1));
+    let detail = wrap_exact(detail, inner_width.max(1));
+    // The frame (2), a rule, a blank and the options' line (3), the position line (1).
+    let fixed = question.len() + 6;
+    let room = (screen.height as usize).saturating_sub(2 + fixed).max(1);
+    let shown = detail.len().min(room);
+    let top = scroll.get().min(detail.len().saturating_sub(shown));
+    scroll.set(top);
+    let height = (fixed + shown) as u16;
+    let area = centred(screen, width, height);
+    Clear.render(area, buf);
+    let block = frame("Review", theme);
+    let inner = block.inner(area).inner(ratatui::layout::Margin::new(1, 0));
+    block.render(area, buf);
+    let mut lines: Vec<Line> = question.into_iter().map(Line::raw).collect();
+    lines.push(Line::styled("─".repeat(inner_width), theme.dim()));
+    lines.extend(
+        detail[top..top + shown]
+            .iter()
+            .map(|l| Line::styled(l.clone(), theme.base())),
+    );
+    let position = if detail.len() > shown {
+        format!(
+            "lines {}-{} of {}   ↑↓ PgUp PgDn scroll",
+            top + 1,
+            top + shown,
+            detail.len()
+        )
+    } else {
+        String::new()
+    };
+    lines.push(Line::styled(position, theme.dim()));
+    lines.push(Line::raw(""));
+    let mut choices = Vec::new();
+    for (i, option) in options.iter().enumerate() {
+        let text = format!(" {} {option} ", i + 1);
+        choices.push(if i == *selected {
+            Span::styled(text, theme.selection())
+        } else {
+            Span::raw(text)
+        });
+        choices.push(Span::raw(" "));
+    }
+    choices.push(Span::styled("Esc: none", theme.dim()));
+    lines.push(Line::from(choices));
+    Paragraph::new(lines).render(inner, buf);
+}
+
+/// Text to rows of at most `width` columns, keeping every character: long lines wrap at
+/// the column, not at words, so nothing (a path, a value) is ever cut.
+fn wrap_exact(text: &str, width: usize) -> Vec<String> {
+    let mut rows = Vec::new();
+    for line in text.lines() {
+        let mut row = String::new();
+        let mut used = 0;
+        for c in line.chars() {
+            let c = if c.is_control() { ' ' } else { c };
+            let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+            if used + w > width && !row.is_empty() {
+                rows.push(std::mem::take(&mut row));
+                used = 0;
+            }
+            row.push(c);
+            used += w;
+        }
+        rows.push(row);
+    }
+    rows
+}
+
 fn render_dialog(dialog: &Dialog, screen: Rect, buf: &mut Buffer, theme: &Theme) {
+    if matches!(dialog.kind, DialogKind::Review { .. }) {
+        return render_review(dialog, screen, buf, theme);
+    }
     let width = 64.min(screen.width.saturating_sub(2)).max(20);
     let inner_width = width.saturating_sub(4) as usize;
     let question_lines = textwrap_lines(&dialog.question, inner_width.max(1));
     let extra = match &dialog.kind {
-        DialogKind::Confirm | DialogKind::Prompt { .. } => 2,
+        DialogKind::Confirm | DialogKind::Prompt { .. } | DialogKind::Review { .. } => 2,
         DialogKind::Choose { options, .. } => options.len() as u16 + 1,
     };
     let height = question_lines.len() as u16 + extra + 2;
@@ -403,6 +543,7 @@ fn render_dialog(dialog: &Dialog, screen: Rect, buf: &mut Buffer, theme: &Theme)
         DialogKind::Confirm => "Confirm",
         DialogKind::Choose { .. } => "Choose",
         DialogKind::Prompt { .. } => "Input",
+        DialogKind::Review { .. } => "Review",
     };
     let block = frame(title, theme);
     let inner = block.inner(area).inner(ratatui::layout::Margin::new(1, 0));
@@ -423,7 +564,7 @@ fn render_dialog(dialog: &Dialog, screen: Rect, buf: &mut Buffer, theme: &Theme)
                 });
             }
         }
-        DialogKind::Prompt { .. } => {}
+        DialogKind::Prompt { .. } | DialogKind::Review { .. } => {}
     }
     Paragraph::new(lines).render(inner, buf);
     if let DialogKind::Prompt { input, secret } = &dialog.kind {

@@ -458,6 +458,21 @@ impl Desktop {
                         selected: 0,
                     },
                 })),
+                Effect::Review {
+                    ticket,
+                    question,
+                    detail,
+                    options,
+                } => self.layers.push(Layer::Dialog(Dialog {
+                    asker: Asker::App(id, ticket),
+                    question,
+                    kind: DialogKind::Review {
+                        detail,
+                        scroll: std::cell::Cell::new(0),
+                        options,
+                        selected: 0,
+                    },
+                })),
                 Effect::Prompt {
                     ticket,
                     question,

@@ -662,7 +662,11 @@ fn unread_chat_and_mentions_show_in_the_status_bar_with_no_chat_window() {
         mentions: 1,
         last_seq: 9,
     };
-    let body = serde_json::to_string(&chat::RoomList { rooms: vec![team] }).unwrap();
+    let body = serde_json::to_string(&chat::RoomList {
+        rooms: vec![team],
+        more_public: None,
+    })
+    .unwrap();
     d.deliver(
         DESKTOP,
         Event::Answer {
@@ -697,4 +701,63 @@ fn unread_chat_and_mentions_show_in_the_status_bar_with_no_chat_window() {
         },
     );
     assert!(draw(&d).contains("bob mentioned you in #team: @ada look"));
+}
+
+/// An Agent Console whose graph waits for approval of a long write.
+fn agents_waiting(d: &mut Desktop) -> WindowId {
+    d.take_outputs();
+    let agents = d.open_app(AppKind::Agents, Placement::Auto, None);
+    let outputs = d.take_outputs();
+    let answer = |d: &mut Desktop, ticket, data: serde_json::Value| {
+        d.deliver(
+            agents,
+            Event::Answer {
+                ticket,
+                result: Ok(data.into()),
+            },
+        )
+    };
+    answer(
+        d,
+        requested(&outputs, "agent.list"),
+        serde_json::json!({ "graphs": [{ "id": "g1", "name": "notes", "state": "waiting",
+            "app": "terminal", "updated_ms": 0, "counts": { "approval": 1 } }] }),
+    );
+    let get = requested(&d.take_outputs(), "agent.get");
+    let data: String = (1..=40)
+        .map(|i| format!("Line {i} of the meeting notes, which go on and on.\n"))
+        .collect();
+    answer(
+        d,
+        get,
+        serde_json::json!({ "id": "g1", "name": "notes", "state": "waiting", "app": "terminal",
+            "created_ms": 0, "updated_ms": 0, "auto_approve": false, "nodes": [
+            { "id": "save", "tool": "vfs.write", "args": { "path": "/notes/a.md", "data": "${read.data}" },
+              "needs": [], "state": "approval", "attempts": 0, "ask": {
+                "action": "Replace /notes/a.md (1.2 KB) with 2.0 KB of new content: what it holds now is lost\nIt starts: \"Line 1 of the meeting notes, which go on and on.\"",
+                "args": { "path": "/notes/a.md", "data": data } } }] }),
+    );
+    keys(d, &[Key::plain(KeyCode::Tab), Key::char('a')]);
+    agents
+}
+
+#[test]
+fn an_agent_step_is_reviewed_in_words_then_in_full_before_it_is_allowed() {
+    both_sizes!("agent_review", |d: &mut Desktop| {
+        agents_waiting(d);
+    });
+    let mut d = desktop(80, 24);
+    agents_waiting(&mut d);
+    keys(
+        &mut d,
+        &[Key::plain(KeyCode::PageDown), Key::plain(KeyCode::PageDown)],
+    );
+    let screen = draw(&d);
+    assert!(screen.contains("Line 20 of the"), "{screen}");
+    assert!(screen.contains("of 42"), "where the view is: {screen}");
+    keys(&mut d, &[Key::plain(KeyCode::End)]);
+    assert!(draw(&d).contains("Line 40 of the"), "nothing is cut");
+    keys(&mut d, &[Key::plain(KeyCode::Enter)]);
+    requested(&d.take_outputs(), "agent.approve");
+    assert!(!draw(&d).contains("Review"), "the dialog is gone");
 }

@@ -1,7 +1,10 @@
 //! The Agent Console: your TaskGraphs, the selected one's DAG with live node states, and
 //! the selected node's arguments, result, error and log; approve, retry, cancel.
 
+mod detail;
 mod view;
+
+pub(crate) use detail::detail;
 
 use std::collections::HashMap;
 
@@ -49,6 +52,17 @@ enum Pending {
     List,
     Get(String),
     ConfirmCancel(String),
+    /// The review of a step that waits for approval, or whose outcome is unknown.
+    Review {
+        graph: String,
+        node: String,
+        unknown: bool,
+    },
+    /// The result to count a step of unknown outcome done with.
+    DoneWith {
+        graph: String,
+        node: String,
+    },
     /// approve, retry, cancel: the answer only says whether it worked.
     Command(&'static str),
 }
@@ -168,14 +182,60 @@ impl Agents {
         }
     }
 
-    /// `a`: approve the selected node; `r`: retry it.
+    /// `a`: review the selected node (what it does in words, then its arguments in full)
+    /// and approve it; `r`: retry it.
     fn node_command(&mut self, approve: bool) -> Vec<Effect> {
         let (Some(graph), Some(node)) = (self.graph.as_ref(), self.selected_node()) else {
             return Vec::new();
         };
+        if approve && matches!(node.state, NodeState::Approval | NodeState::Unknown) {
+            let unknown = node.state == NodeState::Unknown;
+            let (action, args) = match &node.ask {
+                Some(ask) => (ask.action.clone(), ask.args.clone()),
+                None => (format!("{} (as written)", node.tool), node.args.clone()),
+            };
+            let question = if unknown {
+                format!(
+                    "Step {} was running when the daemon stopped: it may or may not have \
+                     happened.\n{action}",
+                    node.id
+                )
+            } else {
+                format!("Allow step {}?\n{action}", node.id)
+            };
+            let options = if unknown {
+                vec![
+                    "Run it again".to_owned(),
+                    "Count it as done".to_owned(),
+                    "Count it as done with a result…".to_owned(),
+                ]
+            } else {
+                vec!["Allow".to_owned(), "Not now".to_owned()]
+            };
+            let pending = Pending::Review {
+                graph: graph.id.clone(),
+                node: node.id.clone(),
+                unknown,
+            };
+            let ticket = self.tickets.issue();
+            self.pending.insert(ticket, pending);
+            return vec![Effect::Review {
+                ticket,
+                question,
+                detail: detail(&args),
+                options,
+            }];
+        }
         let (id, node) = (graph.id.clone(), node.id.clone());
         if approve {
-            self.request(Pending::Command("approve"), &agent::Approve { id, node })
+            self.request(
+                Pending::Command("approve"),
+                &agent::Approve {
+                    id,
+                    node,
+                    result: None,
+                },
+            )
         } else {
             self.request(Pending::Command("retry"), &agent::Retry { id, node })
         }
@@ -210,9 +270,55 @@ impl Agents {
                 Ok(_) => self.message = None,
                 Err(e) => self.say(Level::Warn, format!("{what}: {}", e.msg)),
             },
-            Pending::ConfirmCancel(_) => {}
+            Pending::ConfirmCancel(_) | Pending::Review { .. } | Pending::DoneWith { .. } => {}
         }
         Vec::new()
+    }
+
+    /// The user's choice in a step's review.
+    fn on_review(
+        &mut self,
+        graph: String,
+        node: String,
+        unknown: bool,
+        choice: Option<usize>,
+    ) -> Vec<Effect> {
+        let approve = |agents: &mut Agents, graph: String, node: String, result: Option<Value>| {
+            agents.request(
+                Pending::Command("approve"),
+                &agent::Approve {
+                    id: graph,
+                    node,
+                    result,
+                },
+            )
+        };
+        match (unknown, choice) {
+            (false, Some(0)) | (true, Some(1)) => approve(self, graph, node, None),
+            (true, Some(0)) => {
+                self.request(Pending::Command("retry"), &agent::Retry { id: graph, node })
+            }
+            (true, Some(2)) => {
+                let ticket = self.tickets.issue();
+                self.pending.insert(
+                    ticket,
+                    Pending::DoneWith {
+                        graph,
+                        node: node.clone(),
+                    },
+                );
+                vec![Effect::Prompt {
+                    ticket,
+                    question: format!(
+                        "The result to count {node} done with, as JSON (what later steps \
+                         refer to must be in it), e.g. {{\"stdout\": \"ok\"}}"
+                    ),
+                    initial: String::new(),
+                    secret: false,
+                }]
+            }
+            _ => Vec::new(),
+        }
     }
 
     fn say(&mut self, level: Level, text: impl Into<String>) {
@@ -247,6 +353,7 @@ impl Agents {
                     node.state = event.state;
                     node.attempts = event.attempt;
                     node.error = event.error;
+                    node.ask = event.ask;
                     if event.state == NodeState::Done {
                         node.result = event.result;
                     }
@@ -362,6 +469,34 @@ impl App for Agents {
                 }
                 _ => Vec::new(),
             },
+            Event::Chose { ticket, index } => match self.pending.remove(&ticket) {
+                Some(Pending::Review {
+                    graph,
+                    node,
+                    unknown,
+                }) => self.on_review(graph, node, unknown, index),
+                _ => Vec::new(),
+            },
+            Event::Prompted { ticket, text } => match self.pending.remove(&ticket) {
+                Some(Pending::DoneWith { graph, node }) => match text {
+                    Some(text) => match serde_json::from_str::<Value>(&text) {
+                        Ok(result) => self.request(
+                            Pending::Command("approve"),
+                            &agent::Approve {
+                                id: graph,
+                                node,
+                                result: Some(result),
+                            },
+                        ),
+                        Err(e) => {
+                            self.say(Level::Warn, format!("that result is not JSON: {e}"));
+                            Vec::new()
+                        }
+                    },
+                    None => Vec::new(),
+                },
+                _ => Vec::new(),
+            },
             Event::Reconnected => {
                 // What changed while away came with no event.
                 let mut effects = self.refresh();
@@ -391,7 +526,10 @@ impl App for Agents {
                 "Tab Enter",
                 "between the graphs and the selected graph's nodes",
             ),
-            hint("a", "approve the node (or count an unknown one as done)"),
+            hint(
+                "a",
+                "review the node and approve it (or run an unknown one again, or count it done)",
+            ),
             hint(
                 "r",
                 "run the node again (failed, skipped, cancelled, unknown)",

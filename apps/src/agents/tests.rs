@@ -58,7 +58,9 @@ fn the_dag_shows_live_node_states() {
     event(
         &mut agents,
         "node",
-        json!({ "node": "save", "state": "approval", "attempt": 0 }),
+        json!({ "node": "save", "state": "approval", "attempt": 0, "ask": {
+            "action": "Replace /summary.md (2.0 KB) with 9 bytes of new content",
+            "args": { "path": "/summary.md", "data": "Buy milk." } } }),
     );
     event(&mut agents, "state", json!({ "state": "waiting" }));
     event(
@@ -70,7 +72,32 @@ fn the_dag_shows_live_node_states() {
     agents.update(Event::Key(Key::char('j')));
     agents.update(Event::Key(Key::char('j')));
     snapshot_sizes!("agents_waiting", &agents);
-    let (_, data) = request_on(&agents.update(Event::Key(Key::char('a'))), "agent.approve");
+    // `a` reviews first: what the step does in words, then its arguments in full.
+    let effects = agents.update(Event::Key(Key::char('a')));
+    let [
+        Effect::Review {
+            ticket,
+            question,
+            detail,
+            options,
+        },
+    ] = effects.as_slice()
+    else {
+        panic!("a review: {effects:?}");
+    };
+    assert!(
+        question.contains("Replace /summary.md (2.0 KB)"),
+        "{question}"
+    );
+    assert!(detail.contains("data: Buy milk."), "{detail}");
+    assert_eq!(options[0], "Allow");
+    let (_, data) = request_on(
+        &agents.update(Event::Chose {
+            ticket: *ticket,
+            index: Some(0),
+        }),
+        "agent.approve",
+    );
     assert_eq!(data, json!({ "id": "g1", "node": "save" }));
     let graph = agents.graph.as_ref().unwrap();
     assert_eq!(graph.state, GraphState::Waiting);
@@ -140,4 +167,63 @@ fn a_narrow_console_shows_one_column_at_a_time() {
     answer(&mut empty, list, json!({ "graphs": [] }));
     let screen = draw(&empty, 30, 12, true);
     assert!(screen.contains("No graphs yet. Type `? your"), "{screen}");
+}
+
+#[test]
+fn a_step_of_unknown_outcome_is_run_again_or_counted_done_with_a_result() {
+    let mut agents = opened();
+    event(
+        &mut agents,
+        "node",
+        json!({ "node": "sum", "state": "unknown", "attempt": 1, "ask": {
+            "action": "Ask the AI: \"Summarize: milk\"", "args": { "prompt": "Summarize: milk" } } }),
+    );
+    agents.update(Event::Key(Key::plain(KeyCode::Tab)));
+    agents.update(Event::Key(Key::char('j')));
+    let review = |agents: &mut Agents| {
+        let effects = agents.update(Event::Key(Key::char('a')));
+        match effects.as_slice() {
+            [
+                Effect::Review {
+                    ticket, options, ..
+                },
+            ] => (*ticket, options.clone()),
+            _ => panic!("a review: {effects:?}"),
+        }
+    };
+    let (ticket, options) = review(&mut agents);
+    assert_eq!(
+        options,
+        [
+            "Run it again",
+            "Count it as done",
+            "Count it as done with a result…"
+        ]
+    );
+    request_on(
+        &agents.update(Event::Chose {
+            ticket,
+            index: Some(0),
+        }),
+        "agent.retry",
+    );
+    let (ticket, _) = review(&mut agents);
+    let effects = agents.update(Event::Chose {
+        ticket,
+        index: Some(2),
+    });
+    let [Effect::Prompt { ticket, .. }] = effects.as_slice() else {
+        panic!("a prompt: {effects:?}");
+    };
+    let (_, data) = request_on(
+        &agents.update(Event::Prompted {
+            ticket: *ticket,
+            text: Some(r#"{"text": "by hand"}"#.into()),
+        }),
+        "agent.approve",
+    );
+    assert_eq!(
+        data,
+        json!({ "id": "g1", "node": "sum", "result": { "text": "by hand" } })
+    );
 }

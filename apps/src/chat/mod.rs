@@ -188,7 +188,7 @@ impl Chat {
     /// List the rooms again; an earlier listing's answer is stale from now on.
     fn refresh(&mut self) -> Vec<Effect> {
         self.pending.retain(|_, p| !matches!(p, Pending::Rooms));
-        self.request(Pending::Rooms, &chat::Rooms {})
+        self.request(Pending::Rooms, &chat::Rooms::default())
     }
 
     pub(crate) fn room_infos(&self) -> &[RoomInfo] {

@@ -145,7 +145,7 @@ impl Unread {
             return Vec::new();
         }
         self.asking = true;
-        vec![Effect::request(ROOMS, &chat::Rooms {})]
+        vec![Effect::request(ROOMS, &chat::Rooms::default())]
     }
 }
 
@@ -173,7 +173,11 @@ mod tests {
     }
 
     fn answer(watch: &mut Unread, rooms: Vec<RoomInfo>) -> Vec<Effect> {
-        let body = serde_json::to_string(&RoomList { rooms }).unwrap();
+        let body = serde_json::to_string(&RoomList {
+            rooms,
+            more_public: None,
+        })
+        .unwrap();
         watch.update(Event::Answer {
             ticket: ROOMS,
             result: Ok(Payload::new(&body)),

@@ -1,7 +1,9 @@
 //! Goals: a line that starts with `?` (or names no command) goes to `agent.plan`; the plan
 //! is shown and confirmed in a dialog, then run as a TaskGraph whose progress prints here
 //! as it happens (the Agent Console shows the same graph). Steps that write or run a
-//! program ask first, in a dialog; Ctrl-C cancels the graph.
+//! program ask first, in a review that says what the step does in words and then shows its
+//! arguments in full; so do the steps of a graph one of the plan's steps starts. Ctrl-C
+//! cancels the graph.
 
 use aether_proto::api::agent::{self, GraphSpec, GraphState, NodeState};
 use aether_proto::{ErrorBody, ErrorCode};
@@ -19,6 +21,8 @@ pub(crate) struct PlanRun {
     not_a_command: Option<String>,
     /// Events of graphs not known yet (`agent.run` may answer after the first ones).
     early: Vec<(String, Value)>,
+    /// Graphs the plan's steps started (and theirs): their steps ask here too.
+    nested: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,8 +39,13 @@ pub(crate) enum GoalPending {
     Plan,
     Confirm(Box<GraphSpec>),
     Run,
-    /// The dialog asking to allow a step.
+    /// The review asking to allow a step.
     Allow {
+        graph: String,
+        node: String,
+    },
+    /// The review asking what to do with a step whose outcome is unknown.
+    Unknown {
         graph: String,
         node: String,
     },
@@ -77,6 +86,7 @@ pub(super) fn plan(term: &mut Terminal, goal: &str, not_a_command: Option<&str>)
         spec: None,
         not_a_command: not_a_command.map(str::to_owned),
         early: Vec::new(),
+        nested: Vec::new(),
     });
     let mut effects = Vec::new();
     if term.agent_events.is_none() {
@@ -177,7 +187,9 @@ pub(super) fn answered(
             }
             Vec::new()
         }
-        GoalPending::Confirm(_) | GoalPending::Allow { .. } => Vec::new(),
+        GoalPending::Confirm(_) | GoalPending::Allow { .. } | GoalPending::Unknown { .. } => {
+            Vec::new()
+        }
     }
 }
 
@@ -188,30 +200,55 @@ pub(super) fn confirmed(term: &mut Terminal, pending: GoalPending, yes: bool) ->
             if let Some(run) = term.plan.as_mut() {
                 run.stage = Stage::Starting;
             }
-            term.request(
-                Pending::Goal(GoalPending::Run),
-                &agent::Run { graph: *graph },
-            )
+            term.request(Pending::Goal(GoalPending::Run), &agent::Run::new(*graph))
         }
         GoalPending::Confirm(_) => {
             term.plan = None;
             term.out.note("the plan was not run");
             Vec::new()
         }
-        GoalPending::Allow { graph, node } if yes => term.request(
-            Pending::Goal(GoalPending::Quiet("approve")),
-            &agent::Approve { id: graph, node },
+        _ => Vec::new(),
+    }
+}
+
+/// The user chose in one of the goal's reviews (`None`: dismissed, as no).
+pub(super) fn chose(
+    term: &mut Terminal,
+    pending: GoalPending,
+    index: Option<usize>,
+) -> Vec<Effect> {
+    match (pending, index) {
+        (GoalPending::Allow { graph, node }, Some(0)) => approve(term, graph, node),
+        (GoalPending::Unknown { graph, node }, Some(0)) => term.request(
+            Pending::Goal(GoalPending::Quiet("run it again")),
+            &agent::Retry { id: graph, node },
         ),
-        GoalPending::Allow { graph, node } => {
+        (GoalPending::Unknown { graph, node }, Some(1)) => approve(term, graph, node),
+        (GoalPending::Allow { node, .. } | GoalPending::Unknown { node, .. }, _) => {
             term.out
                 .note(&format!("{node} not allowed: cancelling the plan"));
+            let Some(Stage::Running(ours)) = term.plan.as_ref().map(|p| p.stage.clone()) else {
+                return Vec::new();
+            };
+            // The plan's own graph: cancelling it cancels the graphs its steps started.
             term.request(
                 Pending::Goal(GoalPending::Quiet("cancel")),
-                &agent::Cancel { id: graph },
+                &agent::Cancel { id: ours },
             )
         }
         _ => Vec::new(),
     }
+}
+
+fn approve(term: &mut Terminal, graph: String, node: String) -> Vec<Effect> {
+    term.request(
+        Pending::Goal(GoalPending::Quiet("approve")),
+        &agent::Approve {
+            id: graph,
+            node,
+            result: None,
+        },
+    )
 }
 
 /// Ctrl-C: drop a plan being made, cancel one running. False when there is none.
@@ -273,8 +310,8 @@ pub(super) fn on_event(term: &mut Terminal, topic: &str, data: Value) -> Vec<Eff
     let Some(run) = term.plan.as_mut() else {
         return Vec::new();
     };
-    match &run.stage {
-        Stage::Running(ours) if ours == graph => {}
+    let ours = match &run.stage {
+        Stage::Running(ours) => ours.clone(),
         Stage::Starting => {
             if run.early.len() < EARLY_EVENTS {
                 run.early.push((topic.to_owned(), data));
@@ -282,6 +319,31 @@ pub(super) fn on_event(term: &mut Terminal, topic: &str, data: Value) -> Vec<Eff
             return Vec::new();
         }
         _ => return Vec::new(),
+    };
+    if graph != ours {
+        // A graph one of ours started says so as it starts: from then on it is ours too.
+        if kind == "state"
+            && let Ok(event) = serde_json::from_value::<agent::StateEvent>(data.clone())
+            && let Some(parent) = event.parent
+            && (parent == ours || run.nested.contains(&parent))
+            && !run.nested.iter().any(|g| g == graph)
+        {
+            run.nested.push(graph.to_owned());
+            return Vec::new();
+        }
+        if !run.nested.iter().any(|g| g == graph) {
+            return Vec::new();
+        }
+        // Of a nested graph only the steps that wait for the user show here.
+        return match serde_json::from_value::<agent::NodeEvent>(data) {
+            Ok(event)
+                if kind == "node"
+                    && matches!(event.state, NodeState::Approval | NodeState::Unknown) =>
+            {
+                node_event(term, graph, event)
+            }
+            _ => Vec::new(),
+        };
     }
     match kind {
         "node" => {
@@ -340,27 +402,57 @@ fn node_event(term: &mut Terminal, graph: &str, event: agent::NodeEvent) -> Vec<
         )),
         NodeState::Approval | NodeState::Unknown => {
             let ticket = term.tickets.issue();
-            term.pending.insert(
-                ticket,
-                Pending::Goal(GoalPending::Allow {
-                    graph: graph.to_owned(),
-                    node: node.clone(),
-                }),
-            );
-            let step = term
-                .plan
-                .as_ref()
-                .and_then(|p| p.spec.as_ref())
-                .and_then(|spec| spec.nodes.iter().find(|n| &n.id == node))
-                .map(|n| format!(": {} {}", n.tool, summary(&n.args, 120)))
-                .unwrap_or_default();
-            let question = match event.state {
-                NodeState::Unknown => format!(
-                    "Step {node}{step} was running when the daemon stopped. Count it as done? (No cancels the plan.)"
-                ),
-                _ => format!("Allow step {node}{step}? (No cancels the plan.)"),
+            let (graph, node) = (graph.to_owned(), node.clone());
+            // What the step does, in words then exactly; from the daemon, which filled in
+            // its references and looked at the files it touches.
+            let (action, detail) = match &event.ask {
+                Some(ask) => (ask.action.clone(), crate::agents::detail(&ask.args)),
+                None => {
+                    let step = term
+                        .plan
+                        .as_ref()
+                        .and_then(|p| p.spec.as_ref())
+                        .and_then(|spec| spec.nodes.iter().find(|n| n.id == node));
+                    (
+                        step.map(|n| format!("{} {}", n.tool, summary(&n.args, 120)))
+                            .unwrap_or_default(),
+                        step.map(|n| crate::agents::detail(&n.args))
+                            .unwrap_or_default(),
+                    )
+                }
             };
-            return vec![Effect::Confirm { ticket, question }];
+            let of_graph = match term.plan.as_ref().map(|p| &p.stage) {
+                Some(Stage::Running(ours)) if *ours != graph => {
+                    format!(" of graph {graph}, which a step of the plan started")
+                }
+                _ => String::new(),
+            };
+            let (question, options, pending) = match event.state {
+                NodeState::Unknown => (
+                    format!(
+                        "Step {node}{of_graph} was running when the daemon stopped: it may or \
+                         may not have happened.\n{action}"
+                    ),
+                    vec![
+                        "Run it again".to_owned(),
+                        "Count it as done".to_owned(),
+                        "Cancel the plan".to_owned(),
+                    ],
+                    GoalPending::Unknown { graph, node },
+                ),
+                _ => (
+                    format!("Allow step {node}{of_graph}?\n{action}"),
+                    vec!["Allow".to_owned(), "Don't: cancel the plan".to_owned()],
+                    GoalPending::Allow { graph, node },
+                ),
+            };
+            term.pending.insert(ticket, Pending::Goal(pending));
+            return vec![Effect::Review {
+                ticket,
+                question,
+                detail,
+                options,
+            }];
         }
         NodeState::Pending | NodeState::Skipped | NodeState::Cancelled => {}
     }

@@ -575,7 +575,17 @@ impl App for Terminal {
                 }
                 _ => Vec::new(),
             },
-            Event::Chose { .. } | Event::Prompted { .. } | Event::Subscribed { .. } => Vec::new(),
+            Event::Chose { ticket, index } => match self.pending.remove(&ticket) {
+                Some(Pending::Goal(pending)) => {
+                    let mut effects = goal::chose(self, pending, index);
+                    if self.plan.is_none() {
+                        effects.extend(self.resume());
+                    }
+                    effects
+                }
+                _ => Vec::new(),
+            },
+            Event::Prompted { .. } | Event::Subscribed { .. } => Vec::new(),
         }
     }
 

@@ -362,15 +362,31 @@ fn a_goal_is_planned_confirmed_and_run_with_its_progress_shown() {
     let effects = event(
         &mut term,
         "node",
-        json!({ "node": "save", "state": "approval", "attempt": 0 }),
+        json!({ "node": "save", "state": "approval", "attempt": 0, "ask": {
+            "action": "Create /summary.md with 9 bytes\nIt starts: \"Buy milk.\"",
+            "args": { "path": "/summary.md", "data": "Buy milk." } } }),
     );
-    let Some(Effect::Confirm { ticket, question }) = effects.first().cloned() else {
+    let Some(Effect::Review {
+        ticket,
+        question,
+        detail,
+        options,
+    }) = effects.first().cloned()
+    else {
         panic!("an approval: {effects:?}");
     };
-    assert!(question.contains("save: vfs.write"), "{question}");
+    assert!(
+        question.starts_with("Allow step save?\nCreate /summary.md with 9 bytes"),
+        "{question}"
+    );
+    assert!(detail.starts_with("path: /summary.md"), "{detail}");
+    assert_eq!(options, ["Allow", "Don't: cancel the plan"]);
     snapshot_sizes!("terminal_goal", &term);
     let (_, data) = request_on(
-        &term.update(Event::Confirmed { ticket, yes: true }),
+        &term.update(Event::Chose {
+            ticket,
+            index: Some(0),
+        }),
         "agent.approve",
     );
     assert_eq!(data, json!({ "id": "g1", "node": "save" }));
@@ -426,4 +442,91 @@ fn ctrl_c_cancels_a_running_plan_and_no_drops_a_planned_one() {
     let (_, data) = request_on(&term.update(Event::Key(Key::ctrl('c'))), "agent.cancel");
     assert_eq!(data["id"], "g7");
     assert!(enter(&mut term, "?").is_empty() || term.busy().is_some());
+}
+
+#[test]
+fn the_steps_of_a_graph_a_plan_starts_ask_here_too() {
+    let mut term = started();
+    let (plan, _) = request_on(&enter(&mut term, "?clean up"), "agent.plan");
+    let graph = json!({ "name": "clean", "nodes": [{ "id": "sub", "tool": "agent.run",
+        "args": { "graph": { "name": "inner", "nodes": [] } } }] });
+    let effects = answer(
+        &mut term,
+        plan,
+        json!({ "graph": graph, "provider": "p", "model": "m" }),
+    );
+    let Some(Effect::Confirm { ticket, .. }) = effects.first().cloned() else {
+        panic!("{effects:?}");
+    };
+    let (run, _) = request_on(
+        &term.update(Event::Confirmed { ticket, yes: true }),
+        "agent.run",
+    );
+    answer(
+        &mut term,
+        run,
+        json!({ "id": "g1", "topic": "agent.graph.g1" }),
+    );
+    let agent_events = term.agent_events.unwrap();
+    let mut event = |graph: &str, kind: &str, data: Value| {
+        term.update(Event::Delivery {
+            ticket: agent_events,
+            topic: format!("agent.graph.{graph}.{kind}"),
+            data,
+        })
+    };
+    // Another graph of the user's, not started by the plan: nothing here.
+    event("g5", "state", json!({ "state": "running" }));
+    assert!(
+        event(
+            "g5",
+            "node",
+            json!({ "node": "x", "state": "approval", "attempt": 0 })
+        )
+        .is_empty()
+    );
+    // The graph the plan's step started: its step asks, naming the graph.
+    event("g2", "state", json!({ "state": "running", "parent": "g1" }));
+    let effects = event(
+        "g2",
+        "node",
+        json!({ "node": "rm", "state": "approval", "attempt": 0, "ask": {
+            "action": "Remove the folder /docs and everything in it", "args": { "path": "/docs", "recursive": true } } }),
+    );
+    let Some(Effect::Review {
+        ticket, question, ..
+    }) = effects.first().cloned()
+    else {
+        panic!("a review: {effects:?}");
+    };
+    assert!(
+        question.contains("Allow step rm of graph g2")
+            && question.contains("Remove the folder /docs and everything in it"),
+        "{question}"
+    );
+    let (_, data) = request_on(
+        &term.update(Event::Chose {
+            ticket,
+            index: Some(0),
+        }),
+        "agent.approve",
+    );
+    assert_eq!(data, json!({ "id": "g2", "node": "rm" }));
+    // No cancels the plan: its own graph, which cancels what it started.
+    let effects = term.update(Event::Delivery {
+        ticket: agent_events,
+        topic: "agent.graph.g2.node".into(),
+        data: json!({ "node": "rm2", "state": "approval", "attempt": 0 }),
+    });
+    let Some(Effect::Review { ticket, .. }) = effects.first().cloned() else {
+        panic!("a review: {effects:?}");
+    };
+    let (_, data) = request_on(
+        &term.update(Event::Chose {
+            ticket,
+            index: None,
+        }),
+        "agent.cancel",
+    );
+    assert_eq!(data["id"], "g1");
 }

@@ -18,7 +18,7 @@ fn spec(value: Value) -> GraphSpec {
 }
 
 async fn run(app: &AppHandle, graph: Value) -> String {
-    app.request(&agent::Run { graph: spec(graph) })
+    app.request(&agent::Run::new(spec(graph)))
         .await
         .unwrap_or_else(|e| panic!("agent.run failed: {e}"))
         .id
@@ -133,6 +133,7 @@ async fn writes_wait_for_approval_unless_the_graph_opts_out() {
         cli.request(&agent::Approve {
             id: id.clone(),
             node: "look".into(),
+            result: None,
         })
         .await,
         ErrorCode::Conflict,
@@ -145,6 +146,7 @@ async fn writes_wait_for_approval_unless_the_graph_opts_out() {
         cli.request(&agent::Approve {
             id: id.clone(),
             node: "nope".into(),
+            result: None,
         })
         .await,
         ErrorCode::NotFound,
@@ -152,6 +154,7 @@ async fn writes_wait_for_approval_unless_the_graph_opts_out() {
     cli.request(&agent::Approve {
         id: id.clone(),
         node: "write".into(),
+        result: None,
     })
     .await
     .unwrap();
@@ -287,7 +290,7 @@ async fn bad_graphs_are_refused_before_anything_runs() {
         { "id": "b", "tool": "sys.ping", "after": ["a"] },
     ]});
     let msg = expect_code(
-        cli.request(&agent::Run { graph: spec(cycle) }).await,
+        cli.request(&agent::Run::new(spec(cycle))).await,
         ErrorCode::BadFrame,
     );
     assert!(msg.contains("cycle"), "{msg}");
@@ -295,28 +298,19 @@ async fn bad_graphs_are_refused_before_anything_runs() {
     let listed =
         json!({ "name": "x", "nodes": [{ "id": "a", "tool": "ai.generate", "args": ["hi"] }] });
     let msg = expect_code(
-        cli.request(&agent::Run {
-            graph: spec(listed),
-        })
-        .await,
+        cli.request(&agent::Run::new(spec(listed))).await,
         ErrorCode::BadFrame,
     );
     assert!(msg.contains("must be a JSON object"), "{msg}");
     let unknown = json!({ "name": "x", "nodes": [{ "id": "a", "tool": "sys.user.add" }] });
     expect_code(
-        cli.request(&agent::Run {
-            graph: spec(unknown),
-        })
-        .await,
+        cli.request(&agent::Run::new(spec(unknown))).await,
         ErrorCode::BadFrame,
     );
     let missing = json!({ "name": "x", "nodes": [
         { "id": "a", "tool": "vfs.read", "args": { "path": "${ghost.path}" } }] });
     let msg = expect_code(
-        cli.request(&agent::Run {
-            graph: spec(missing),
-        })
-        .await,
+        cli.request(&agent::Run::new(spec(missing))).await,
         ErrorCode::BadFrame,
     );
     assert!(msg.contains("\"ghost\""), "{msg}");
@@ -324,9 +318,9 @@ async fn bad_graphs_are_refused_before_anything_runs() {
         .map(|i| json!({ "id": format!("n{i}"), "tool": "sys.ping" }))
         .collect();
     expect_code(
-        cli.request(&agent::Run {
-            graph: spec(json!({ "name": "huge", "nodes": nodes })),
-        })
+        cli.request(&agent::Run::new(spec(
+            json!({ "name": "huge", "nodes": nodes }),
+        )))
         .await,
         ErrorCode::TooLarge,
     );
@@ -695,4 +689,297 @@ async fn a_node_may_run_another_graph_and_use_its_results() {
         error.contains("ended failed") && error.contains("not_found"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn a_nested_graph_never_has_more_freedom_than_its_parent() {
+    let daemon = TestDaemon::start().await;
+    let cli = daemon.owner().await.app("cli");
+    cli.request(&vfs::Write {
+        path: "/docs/keep.txt".into(),
+        data: "precious".into(),
+        parents: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut events = cli.subscribe(agent::EVENTS).await.unwrap();
+    // The outer graph asks; the graph its step starts claims it need not.
+    let id = run(
+        &cli,
+        json!({ "name": "outer", "nodes": [
+            { "id": "sub", "tool": "agent.run", "args": { "graph": {
+                "name": "inner", "auto_approve": true, "nodes": [
+                    { "id": "rm", "tool": "vfs.remove", "args": { "path": "/docs", "recursive": true } },
+                ] } } },
+        ]}),
+    )
+    .await;
+    let graph = until(&cli, &id, GraphState::Waiting).await;
+    let ask = node(&graph, "sub")
+        .ask
+        .clone()
+        .expect("the step says what it does");
+    assert!(
+        ask.action.contains("Start the graph \"inner\"")
+            && ask
+                .action
+                .contains("rm: Remove /docs, and everything in it"),
+        "{}",
+        ask.action
+    );
+    cli.request(&agent::Approve {
+        id: id.clone(),
+        node: "sub".into(),
+        result: None,
+    })
+    .await
+    .unwrap();
+    // The inner graph starts, names its parent, and asks before removing anything.
+    let inner = wait_for(
+        "the inner graph to wait for approval",
+        Duration::from_secs(10),
+        async || {
+            let listed = cli.request(&agent::List {}).await.ok()?;
+            let inner = listed.graphs.into_iter().find(|g| g.id != id)?;
+            Some(get(&cli, &inner.id).await).filter(|g| g.state == GraphState::Waiting)
+        },
+    )
+    .await;
+    assert_eq!(inner.parent.as_deref(), Some(id.as_str()));
+    assert!(
+        !inner.auto_approve,
+        "a graph started by a graph that asks, asks"
+    );
+    let rm = node(&inner, "rm");
+    assert_eq!(rm.state, NodeState::Approval);
+    assert_eq!(
+        rm.ask.as_ref().unwrap().action,
+        "Remove the folder /docs and everything in it"
+    );
+    assert!(
+        cli.request(&vfs::Stat {
+            path: "/docs/keep.txt".into()
+        })
+        .await
+        .is_ok(),
+        "nothing was removed without its own approval"
+    );
+    // Watchers heard of the inner graph, and of its parent, as it started.
+    let started = wait_for(
+        "the inner graph's start",
+        Duration::from_secs(5),
+        async || {
+            let msg = next_msg(&mut events).await;
+            (msg.topic == format!("agent.graph.{}.state", inner.id))
+                .then(|| serde_json::from_str::<agent::StateEvent>(msg.data.get()).unwrap())
+        },
+    )
+    .await;
+    assert_eq!(started.parent.as_deref(), Some(id.as_str()));
+    cli.request(&agent::Approve {
+        id: inner.id.clone(),
+        node: "rm".into(),
+        result: None,
+    })
+    .await
+    .unwrap();
+    until(&cli, &id, GraphState::Done).await;
+    expect_code(
+        cli.request(&vfs::Stat {
+            path: "/docs".into(),
+        })
+        .await,
+        ErrorCode::NotFound,
+    );
+    // A client that names a parent that is not a live graph of its own is refused.
+    let mut stray = agent::Run::new(spec(
+        json!({ "name": "x", "nodes": [{ "id": "p", "tool": "sys.ping" }] }),
+    ));
+    stray.parent = Some("g000000000000".into());
+    expect_code(cli.request(&stray).await, ErrorCode::NotFound);
+}
+
+#[tokio::test]
+async fn an_approval_shows_the_write_in_words_with_references_filled_in() {
+    let daemon = TestDaemon::start().await;
+    let cli = daemon.owner().await.app("cli");
+    for (path, data) in [
+        ("/notes/a.md", "old notes"),
+        ("/draft.txt", "Meeting notes. We agreed to ship on Friday."),
+    ] {
+        cli.request(&vfs::Write {
+            path: path.into(),
+            data: data.into(),
+            parents: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    let mut events = cli.subscribe(agent::EVENTS).await.unwrap();
+    let id = run(
+        &cli,
+        json!({ "name": "notes", "nodes": [
+            { "id": "read", "tool": "vfs.read", "args": { "path": "/draft.txt" } },
+            { "id": "save", "tool": "vfs.write", "args": { "path": "/notes/a.md", "data": "${read.data}" } },
+        ]}),
+    )
+    .await;
+    let graph = until(&cli, &id, GraphState::Waiting).await;
+    let ask = node(&graph, "save").ask.clone().unwrap();
+    assert!(
+        ask.action
+            .starts_with("Replace /notes/a.md (9 bytes) with 43 bytes of new content"),
+        "{}",
+        ask.action
+    );
+    assert!(
+        ask.action.contains("It starts: \"Meeting notes."),
+        "{}",
+        ask.action
+    );
+    assert_eq!(
+        ask.args["data"], "Meeting notes. We agreed to ship on Friday.",
+        "the arguments in full, not the template"
+    );
+    // The event that says it waits carries the same.
+    let event = wait_for("the approval event", Duration::from_secs(5), async || {
+        let msg = next_msg(&mut events).await;
+        let event: agent::NodeEvent = serde_json::from_str(msg.data.get()).ok()?;
+        (event.state == NodeState::Approval).then_some(event)
+    })
+    .await;
+    assert_eq!(event.ask, Some(ask));
+}
+
+#[tokio::test]
+async fn the_readme_graph_writes_a_list_as_json_and_a_failed_graph_says_failed() {
+    let daemon = TestDaemon::start().await;
+    let cli = daemon.owner().await.app("cli");
+    for name in ["a.md", "b.md"] {
+        cli.request(&vfs::Write {
+            path: format!("/notes/{name}"),
+            data: "x".into(),
+            parents: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    // As in the README.
+    let id = run(
+        &cli,
+        json!({ "name": "index notes", "nodes": [
+            { "id": "list", "tool": "vfs.list", "args": { "path": "/notes" } },
+            { "id": "save", "tool": "vfs.write", "args": { "path": "/index.json", "data": "${list.entries}" } },
+        ]}),
+    )
+    .await;
+    until(&cli, &id, GraphState::Waiting).await;
+    cli.request(&agent::Approve {
+        id: id.clone(),
+        node: "save".into(),
+        result: None,
+    })
+    .await
+    .unwrap();
+    until(&cli, &id, GraphState::Done).await;
+    let index = cli
+        .request(&vfs::Read {
+            path: "/index.json".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let entries: Value = serde_json::from_str(&index.data).expect("the list as JSON");
+    let names: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a.md", "b.md"]);
+}
+
+#[tokio::test]
+async fn a_step_of_unknown_outcome_is_run_again_or_counted_done_with_a_result() {
+    use base64::Engine;
+    let mut daemon = TestDaemon::start().await;
+    let cli = daemon.owner().await.app("cli");
+    let spin = wat::parse_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../guests/wat/spin.wat"
+    ))
+    .unwrap();
+    cli.request(&vfs::Write {
+        path: "/spin.wasm".into(),
+        data: base64::engine::general_purpose::STANDARD.encode(spin),
+        encoding: vfs::Encoding::Base64,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let id = run(
+        &cli,
+        json!({ "name": "stopped", "auto_approve": true, "nodes": [
+            { "id": "spin", "tool": "vm.run", "args": { "path": "/spin.wasm" }, "timeout_ms": 60000 },
+            { "id": "after", "tool": "vfs.write",
+              "args": { "path": "/out.txt", "data": "said: ${spin.stdout}" } },
+        ]}),
+    )
+    .await;
+    wait_for("the program to run", Duration::from_secs(10), async || {
+        Some(get(&cli, &id).await).filter(|g| node(g, "spin").state == NodeState::Running)
+    })
+    .await;
+    daemon.restart().await;
+    let cli = daemon.owner().await.app("cli");
+    let graph = until(&cli, &id, GraphState::Waiting).await;
+    let spin = node(&graph, "spin");
+    assert_eq!(spin.state, NodeState::Unknown);
+    assert!(
+        spin.ask
+            .as_ref()
+            .unwrap()
+            .action
+            .starts_with("Run the program /spin.wasm"),
+        "{:?}",
+        spin.ask
+    );
+    // Counting it done with no result would leave `after` unable to run: refused, saying why.
+    let msg = expect_code(
+        cli.request(&agent::Approve {
+            id: id.clone(),
+            node: "spin".into(),
+            result: None,
+        })
+        .await,
+        ErrorCode::Conflict,
+    );
+    assert!(
+        msg.contains("node after refers to ${spin.stdout}") && msg.contains("agent.retry"),
+        "{msg}"
+    );
+    assert_eq!(
+        node(&get(&cli, &id).await, "spin").state,
+        NodeState::Unknown
+    );
+    // With a result that has what `after` uses, the graph goes on.
+    cli.request(&agent::Approve {
+        id: id.clone(),
+        node: "spin".into(),
+        result: Some(json!({ "stdout": "done by hand" })),
+    })
+    .await
+    .unwrap();
+    until(&cli, &id, GraphState::Done).await;
+    let out = cli
+        .request(&vfs::Read {
+            path: "/out.txt".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(out.data, "said: done by hand");
 }

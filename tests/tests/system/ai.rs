@@ -94,6 +94,7 @@ async fn read_stream(sub: &mut Subscription, stream: &str) -> (Vec<ai::Delta>, V
         match rest {
             "delta" => deltas.push(serde_json::from_value(data).unwrap()),
             "done" | "error" => return (deltas, json!({ rest: data })),
+            "notice" => {}
             other => panic!("unexpected event {other}"),
         }
     }
@@ -1074,4 +1075,287 @@ async fn a_whole_answer_nobody_waits_for_any_more_is_stopped() {
     })
     .await;
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn the_quota_holds_against_two_hundred_concurrent_calls() {
+    let fake = FakeLlm::start().await;
+    for _ in 0..200 {
+        // Each answer costs 20 tokens; the day allows 2,000: at most 100 fit.
+        fake.then(Reply::events([chunk("Hello"), finish(), usage(3, 17)]));
+    }
+    let daemon = with_openai(&fake, |c| c.ai.daily_token_quota = Some(2_000)).await;
+    let client = daemon.owner().await;
+    let calls = (0..200).map(|i| {
+        let cli = client.app("cli");
+        async move {
+            cli.request(&ai::Generate {
+                max_tokens: Some(20),
+                ..whole(&format!("question {i:03}"))
+            })
+            .await
+        }
+    });
+    let results = futures_util::future::join_all(calls).await;
+    let refused = results
+        .iter()
+        .filter(|r| {
+            matches!(r, Err(aether_proto::client::ClientError::Daemon(e)) if e.code == ErrorCode::QuotaExceeded)
+        })
+        .count();
+    let answered = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(refused + answered, 200, "{results:?}");
+    assert!(
+        refused >= 100,
+        "200 calls of 20 tokens cannot all fit in 2,000"
+    );
+    let status = client
+        .app("cli")
+        .request(&ai::Status::default())
+        .await
+        .unwrap();
+    let spent: u64 = status
+        .usage
+        .iter()
+        .map(|u| u.input_tokens + u.output_tokens)
+        .sum();
+    assert!(spent <= 2_000, "the quota held: {spent} of 2,000");
+    assert_eq!(
+        fake.seen().len(),
+        answered,
+        "refused calls never reached the provider"
+    );
+    // Each call told the provider the most it may write.
+    assert!(
+        fake.seen()
+            .iter()
+            .all(|s| s.body["max_tokens"].as_u64().is_some_and(|m| m <= 20))
+    );
+}
+
+#[tokio::test]
+async fn a_call_near_the_quota_may_write_only_what_is_left() {
+    let fake = FakeLlm::start().await;
+    fake.then(hello()).then(hello());
+    let daemon = with_openai(&fake, |c| c.ai.daily_token_quota = Some(20)).await;
+    let cli = daemon.owner().await.app("cli");
+    done(&cli, whole("hi")).await;
+    done(&cli, whole("hi")).await;
+    // 16 spent: the next may write at most what is left after its prompt.
+    assert_eq!(fake.seen()[0].body["max_tokens"], 19);
+    assert_eq!(fake.seen()[1].body["max_tokens"], 11);
+    // Embeddings and chats hold their tokens too.
+    let msg = expect_code(
+        cli.request(&ai::Embed {
+            texts: vec!["x".repeat(400)],
+            ..Default::default()
+        })
+        .await,
+        ErrorCode::QuotaExceeded,
+    );
+    assert!(msg.contains("16 of your 20"), "{msg}");
+    expect_code(
+        cli.request(&ai::Chat {
+            messages: vec![user(&"y".repeat(400))],
+            ..Default::default()
+        })
+        .await,
+        ErrorCode::QuotaExceeded,
+    );
+    assert_eq!(fake.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn a_provider_echoing_the_key_never_shows_it_to_a_user() {
+    let openai = FakeLlm::start().await;
+    openai.then(Reply::json(
+        401,
+        json!({ "error": { "message": format!("Incorrect API key provided: Bearer {KEY}. You can find your API key at https://platform.openai.com/account/api-keys."), "type": "invalid_request_error" } }),
+    ));
+    let gemini = FakeLlm::start().await;
+    gemini.then(Reply::json(
+        400,
+        json!({ "error": { "code": 400, "status": "INVALID_ARGUMENT",
+            "message": format!("API key not valid. Please pass a valid API key. (x-goog-api-key: {KEY}, key={KEY})") } }),
+    ));
+    let (o, g) = (openai.url("/v1"), gemini.url("/v1beta"));
+    let daemon = TestDaemon::start_with(move |c| {
+        c.ai.providers.push(provider("o", ProviderKind::Openai, o));
+        c.ai.providers.push(provider("g", ProviderKind::Gemini, g));
+        c.ai.max_retries = 0;
+    })
+    .await;
+    daemon.add_user("ana", "correct horse battery").await;
+    let ana = daemon
+        .sign_in("ana", "correct horse battery")
+        .await
+        .app("cli");
+    for name in ["o", "g"] {
+        let err = ana
+            .request(&ai::Generate {
+                provider: Some(name.into()),
+                ..whole("hi")
+            })
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            !text.contains(KEY) && !text.contains("sk-test") && text.contains("[redacted]"),
+            "{name}: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stream_says_when_it_waits_and_when_it_tries_again() {
+    let fake = FakeLlm::start().await;
+    fake.then(Reply::json(
+        503,
+        json!({ "error": { "message": "overloaded" } }),
+    ))
+    .then(Reply::Events {
+        events: vec![
+            (Duration::from_millis(700), chunk("late").to_string()),
+            (Duration::ZERO, finish().to_string()),
+        ],
+        cut: false,
+    });
+    let daemon = with_openai(&fake, |c| c.ai.notice_every_ms = 200).await;
+    let cli = daemon.owner().await.app("cli");
+    let mut events = cli.subscribe(ai::STREAMS).await.unwrap();
+    let stream = started(&cli, ask("hi")).await.stream;
+    let mut notices = Vec::new();
+    loop {
+        let msg = next_msg(&mut events).await;
+        let kind = msg.topic.rsplit('.').next().unwrap().to_owned();
+        match kind.as_str() {
+            "notice" => notices.push(serde_json::from_str::<ai::Notice>(msg.data.get()).unwrap()),
+            "done" => break,
+            "error" => panic!("the stream failed: {}", msg.data.get()),
+            _ => {}
+        }
+    }
+    assert!(
+        matches!(&notices[0], ai::Notice::Retrying { attempt: 1, of: 3, why, .. } if why.contains("overloaded")),
+        "{notices:?}"
+    );
+    assert!(
+        notices
+            .iter()
+            .any(|n| matches!(n, ai::Notice::Waiting { silent_ms } if *silent_ms >= 200)),
+        "{notices:?} ({stream})"
+    );
+}
+
+#[tokio::test]
+async fn a_chat_whose_client_left_stops_calling_the_provider() {
+    let fake = FakeLlm::start().await;
+    let call = json!({ "id": "c1", "type": "function", "function": { "name": "sys_ping", "arguments": "{}" } });
+    // The first turn is slow and asks for a tool; a second turn would follow it.
+    fake.then(Reply::Later(
+        Duration::from_millis(1200),
+        Box::new(Reply::json(
+            200,
+            json!({ "choices": [{ "index": 0, "finish_reason": "tool_calls",
+                "message": { "role": "assistant", "content": null, "tool_calls": [call] } }] }),
+        )),
+    ))
+    .then(Reply::json(
+        200,
+        json!({ "choices": [{ "index": 0, "finish_reason": "stop",
+            "message": { "role": "assistant", "content": "pong" } }] }),
+    ));
+    let daemon = with_openai(&fake, |_| {}).await;
+    let cli = daemon.owner().await.app("cli");
+    let gave_up = cli
+        .request_within(
+            &ai::Chat {
+                messages: vec![user("ping?")],
+                tools: vec!["sys.ping".into()],
+                ..Default::default()
+            },
+            Some(Duration::from_millis(300)),
+        )
+        .await;
+    assert!(gave_up.is_err());
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(fake.seen().len(), 1, "no turn after the client left");
+}
+
+#[tokio::test]
+async fn a_failed_stream_is_reported_to_telemetry_as_failed() {
+    let fake = FakeLlm::start().await;
+    fake.then(Reply::Events {
+        events: vec![(Duration::ZERO, chunk("Hel").to_string())],
+        cut: true,
+    });
+    let daemon = with_openai(&fake, |c| c.ai.max_retries = 0).await;
+    let cli = daemon.owner().await.app("cli");
+    let mut telemetry = cli.subscribe("telemetry.ai.>").await.unwrap();
+    let mut events = cli.subscribe(ai::STREAMS).await.unwrap();
+    let stream = started(&cli, ask("hi")).await.stream;
+    let (_, end) = read_stream(&mut events, &stream).await;
+    assert!(end.get("error").is_some(), "{end}");
+    let msg = next_msg(&mut telemetry).await;
+    let data: Value = serde_json::from_str(msg.data.get()).unwrap();
+    assert_eq!(msg.topic, "telemetry.ai.generate");
+    assert_eq!(data["ok"], false, "{data}");
+    assert_eq!(data["stream"], true, "{data}");
+}
+
+#[tokio::test]
+async fn one_file_the_provider_refuses_is_skipped_and_the_rest_are_kept() {
+    use aether_proto::api::vfs;
+    let fake = FakeLlm::start().await;
+    let vectors = |list: Vec<Vec<f32>>| {
+        let data: Vec<Value> = list
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| json!({ "index": i, "embedding": v }))
+            .collect();
+        Reply::json(
+            200,
+            json!({ "data": data, "usage": { "prompt_tokens": 3 } }),
+        )
+    };
+    let refused = || Reply::json(400, json!({ "error": { "message": "input is not text" } }));
+    // The query; the batch of three (refused); /a alone; /b and /c (refused); /b; /c (refused).
+    fake.then(vectors(vec![vec![1.0, 0.0]]))
+        .then(refused())
+        .then(vectors(vec![vec![1.0, 0.0]]))
+        .then(refused())
+        .then(vectors(vec![vec![0.0, 1.0]]))
+        .then(refused());
+    let daemon = with_openai(&fake, |c| c.ai.max_retries = 0).await;
+    let cli = daemon.owner().await.app("cli");
+    for (path, text) in [("/a.txt", "cats"), ("/b.txt", "dogs"), ("/c.txt", "odd")] {
+        cli.request(&vfs::Write {
+            path: path.into(),
+            data: text.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    let search = vfs::Search {
+        query: "kittens".into(),
+        semantic: true,
+        ..Default::default()
+    };
+    let found = cli.request(&search).await.unwrap();
+    let note = found.semantic.unwrap();
+    assert!(note.ranked, "meaning still ranks: {}", note.note);
+    assert!(
+        note.note.contains("2 embedded now")
+            && note.note.contains("/c.txt (")
+            && note.note.contains("input is not text"),
+        "{}",
+        note.note
+    );
+    assert_eq!(found.hits[0].path, "/a.txt");
+    // The next search sends the query only: what worked is kept, what failed is not retried.
+    fake.then(vectors(vec![vec![1.0, 0.0]]));
+    let again = cli.request(&search).await.unwrap();
+    assert!(again.semantic.unwrap().note.contains("0 embedded now"));
+    assert_eq!(fake.seen().len(), 7);
 }

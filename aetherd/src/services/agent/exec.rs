@@ -12,12 +12,14 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::stored::{self, GraphRun};
-use super::{Agents, backoff, refs, retryable, spec, tools};
+use super::{Agents, ask, backoff, refs, retryable, spec, tools};
 use crate::services::OnBehalf;
 
 pub enum Command {
     Approve {
         node: String,
+        /// For a node of unknown outcome: the result to count it done with.
+        result: Option<Value>,
         answer: oneshot::Sender<Result<agent::Changed, ErrorBody>>,
     },
     Retry {
@@ -109,22 +111,8 @@ impl Agents {
                 }
                 let effect = spec::effect(&node.tool, &node.args);
                 let gate = node.tool == "approve";
-                if !node.approved && (gate || (!run.auto_approve && effect != Effect::Reads)) {
-                    self.set(run, on, index, NodeState::Approval).await;
-                    continue;
-                }
-                if gate {
-                    run.nodes[index].result = Some(json!({ "approved": true }));
-                    self.set(run, on, index, NodeState::Done).await;
-                    changed = true;
-                    continue;
-                }
-                let results = |name: &str| {
-                    run.index
-                        .get(name)
-                        .and_then(|&i| run.nodes[i].result.clone())
-                };
-                let args = match refs::resolve(&node.args, &results) {
+                // Filled in first: the user approves what will run, not a template.
+                let args = match resolved(run, index) {
                     Ok(args) => args,
                     Err(why) => {
                         self.fail(run, on, index, why).await;
@@ -132,12 +120,31 @@ impl Agents {
                         continue;
                     }
                 };
+                let node = &run.nodes[index];
+                if !node.approved && (gate || (!run.auto_approve && effect != Effect::Reads)) {
+                    let tool = node.tool.clone();
+                    run.nodes[index].ask = Some(ask::ask(&self.requester, on, &tool, &args).await);
+                    self.set(run, on, index, NodeState::Approval).await;
+                    continue;
+                }
+                run.nodes[index].ask = None;
+                if gate {
+                    run.nodes[index].result = Some(json!({ "approved": true }));
+                    self.set(run, on, index, NodeState::Done).await;
+                    changed = true;
+                    continue;
+                }
                 run.nodes[index].attempts += 1;
                 run.nodes[index].error = None;
                 // Written before the call: after a crash, the store knows it may have run.
                 self.set(run, on, index, NodeState::Running).await;
                 let node = &run.nodes[index];
                 let (tool, timeout, attempt) = (node.tool.clone(), node.timeout, node.attempts);
+                // A graph this node starts gets no more freedom than this one.
+                let context = tools::Context {
+                    auto_approve: run.auto_approve,
+                    parent: Some(run.id.clone()),
+                };
                 let (requester, on, share, cancel) = (
                     self.requester.clone(),
                     on.clone(),
@@ -158,7 +165,8 @@ impl Agents {
                         );
                     };
                     // A tool that panics fails its node instead of leaving it running.
-                    let call = tools::call(&requester, &on, &tool, args, timeout, &cancel);
+                    let call =
+                        tools::call(&requester, &on, &context, &tool, args, timeout, &cancel);
                     let result = std::panic::AssertUnwindSafe(call)
                         .catch_unwind()
                         .await
@@ -314,20 +322,39 @@ impl Agents {
                 };
                 let _ = answer.send(result);
             }
-            Command::Approve { node, answer } => {
+            Command::Approve {
+                node,
+                result: given,
+                answer,
+            } => {
                 let result = match run.index.get(&node).copied() {
                     None => Err(no_node(run, &node)),
                     Some(i) => match run.nodes[i].state {
+                        NodeState::Approval if given.is_some() => Err(ErrorBody::new(
+                            ErrorCode::BadFrame,
+                            format!(
+                                "node {node} waits for approval: `result` is only for a node \
+                                 whose outcome is unknown"
+                            ),
+                        )),
                         NodeState::Approval => {
                             run.nodes[i].approved = true;
                             self.set(run, on, i, NodeState::Pending).await;
                             Ok(changed(run))
                         }
                         NodeState::Unknown => {
-                            run.nodes[i].result = Some(json!({ "assumed_done": true }));
-                            run.nodes[i].error = None;
-                            self.set(run, on, i, NodeState::Done).await;
-                            Ok(changed(run))
+                            let done_with =
+                                given.unwrap_or_else(|| json!({ "assumed_done": true }));
+                            match unmet_reference(run, i, &done_with) {
+                                Some(why) => Err(ErrorBody::new(ErrorCode::Conflict, why)),
+                                None => {
+                                    run.nodes[i].result = Some(done_with);
+                                    run.nodes[i].error = None;
+                                    run.nodes[i].ask = None;
+                                    self.set(run, on, i, NodeState::Done).await;
+                                    Ok(changed(run))
+                                }
+                            }
                         }
                         state => Err(ErrorBody::new(
                             ErrorCode::Conflict,
@@ -420,6 +447,9 @@ impl Agents {
             result: (state == NodeState::Done)
                 .then(|| node.result.clone())
                 .flatten(),
+            ask: matches!(state, NodeState::Approval | NodeState::Unknown)
+                .then(|| node.ask.clone())
+                .flatten(),
         };
         self.publisher
             .publish(on, &format!("agent.graph.{}.node", run.id), &event);
@@ -433,6 +463,7 @@ impl Agents {
         let event = agent::StateEvent {
             state: run.state,
             error: run.error.clone(),
+            parent: None,
         };
         self.publisher
             .publish(on, &format!("agent.graph.{}.state", run.id), &event);
@@ -445,6 +476,40 @@ impl Agents {
             &json!({ "line": line }),
         );
     }
+}
+
+/// Node `index`'s arguments with the results they refer to filled in.
+pub(super) fn resolved(run: &GraphRun, index: usize) -> Result<Value, String> {
+    let results = |name: &str| {
+        run.index
+            .get(name)
+            .and_then(|&i| run.nodes[i].result.clone())
+    };
+    let mut args = refs::resolve(&run.nodes[index].args, &results)?;
+    spec::text_where_text_is_taken(&run.nodes[index].tool, &mut args);
+    Ok(args)
+}
+
+/// Why counting node `index` done with `result` would leave a node after it unable to
+/// run: the first reference into it that `result` does not have.
+fn unmet_reference(run: &GraphRun, index: usize, result: &Value) -> Option<String> {
+    let id = &run.nodes[index].id;
+    for node in run.nodes.iter().filter(|n| n.needs.contains(&index)) {
+        let Ok(references) = refs::references(&node.args) else {
+            continue;
+        };
+        for reference in references.iter().filter(|r| &r.node == id) {
+            if let Err(why) = refs::lookup(reference, &|_| Some(result.clone())) {
+                return Some(format!(
+                    "node {} refers to {}: {why}. Give node {id} a result that has it \
+                     (`result` in agent.approve), or run it again (agent.retry)",
+                    node.id,
+                    reference.written()
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// A node `index` waits for that is failed, cancelled or of unknown outcome (so will

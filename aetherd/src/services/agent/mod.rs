@@ -6,6 +6,7 @@
 //! was running runs again if its tool may safely repeat, and otherwise waits for the user
 //! with its outcome unknown.
 
+mod ask;
 mod exec;
 mod plan;
 mod refs;
@@ -14,7 +15,7 @@ mod stored;
 mod tools;
 
 /// A tool call as a node makes it, for `ai.chat`'s model: a bus request as the app.
-pub(crate) use tools::call as call_tool;
+pub(crate) use tools::{Context as ToolContext, call as call_tool};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -94,7 +95,7 @@ impl Handler for Agents {
             }
             agent::Run::TOPIC => {
                 request
-                    .call(|ask: agent::Run| self.run(request.on_behalf(), ask.graph))
+                    .call(|ask: agent::Run| self.run(request.on_behalf(), ask.graph, ask.parent))
                     .await
             }
             agent::Get::TOPIC => {
@@ -131,10 +132,11 @@ impl Handler for Agents {
             agent::Approve::TOPIC => {
                 request
                     .call(|ask: agent::Approve| {
-                        let node = ask.node;
+                        let (node, result) = (ask.node, ask.result);
                         self.command(request.on_behalf(), ask.id, move |answer| {
                             Command::Approve {
                                 node: node.clone(),
+                                result: result.clone(),
                                 answer,
                             }
                         })
@@ -162,9 +164,25 @@ impl Agents {
         self: &Arc<Self>,
         on: OnBehalf,
         spec: agent::GraphSpec,
+        parent: Option<String>,
     ) -> Result<agent::Started, ErrorBody> {
         let checked = spec::check(&spec)?;
         let user_id = on.caller.user_id;
+        // A graph started by a graph never has more freedom than its parent.
+        let mut auto_approve = spec.auto_approve;
+        if let Some(parent) = &parent {
+            let started_by = stored::load(&self.store, user_id, parent)
+                .await
+                .map_err(internal)?
+                .filter(|p| !p.state.is_over())
+                .ok_or_else(|| {
+                    ErrorBody::new(
+                        ErrorCode::NotFound,
+                        format!("`parent`: you have no live graph {parent}"),
+                    )
+                })?;
+            auto_approve &= started_by.auto_approve;
+        }
         let id = format!("g{:012x}", rand::random::<u64>() >> 16);
         // The count and the place are taken under one lock: concurrent runs cannot pass
         // the limit together.
@@ -194,13 +212,24 @@ impl Agents {
             user_id,
             on.app.clone(),
             &spec.name,
-            spec.auto_approve,
+            auto_approve,
+            parent.clone(),
             checked,
         );
         if let Err(e) = stored::insert(&self.store, &run).await {
             self.live.lock().remove(&id);
             return Err(internal(e));
         }
+        // Watchers learn of the graph (and which graph started it) before its nodes move.
+        self.publisher.publish(
+            &on,
+            &format!("agent.graph.{id}.state"),
+            &agent::StateEvent {
+                state: run.state,
+                error: None,
+                parent,
+            },
+        );
         let agents = self.clone();
         self.tasks
             .spawn(async move { agents.driver(run, on, rx).await });
@@ -287,7 +316,13 @@ impl Agents {
         let graphs = stored::unfinished(&self.store).await?;
         let count = graphs.len();
         for (mut run, caller) in graphs {
-            for node in &mut run.nodes {
+            let on = OnBehalf {
+                app: run.app.clone(),
+                caller,
+                origin: None,
+            };
+            for index in 0..run.nodes.len() {
+                let node = &run.nodes[index];
                 let again = match node.state {
                     NodeState::Running => {
                         spec::effect(&node.tool, &node.args) != agent::Effect::Once
@@ -296,24 +331,27 @@ impl Agents {
                     _ => continue,
                 };
                 if again {
-                    node.state = NodeState::Pending;
+                    run.nodes[index].state = NodeState::Pending;
                 } else {
+                    // What it was doing, for the user who decides.
+                    let args = exec::resolved(&run, index).unwrap_or_else(|_| node.args.clone());
+                    let tool = node.tool.clone();
+                    let ask = ask::ask(&self.requester, &on, &tool, &args).await;
+                    let node = &mut run.nodes[index];
                     node.state = NodeState::Unknown;
+                    node.ask = Some(ask);
                     node.error = Some(
                         "the daemon stopped while this ran, and running it again could repeat \
-                         what it did: agent.retry runs it again, agent.approve counts it as done"
+                         what it did: agent.retry runs it again, agent.approve counts it as \
+                         done (with `result` as its result, if later nodes use it)"
                             .into(),
                     );
                 }
+                let node = &run.nodes[index];
                 if let Err(e) = stored::save_node(&self.store, &run.id, node).await {
                     tracing::error!("graph {}: cannot store node {}: {e:#}", run.id, node.id);
                 }
             }
-            let on = OnBehalf {
-                app: run.app.clone(),
-                caller,
-                origin: None,
-            };
             self.drive(run, on);
         }
         if count > 0 {

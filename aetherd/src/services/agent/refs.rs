@@ -156,7 +156,19 @@ fn resolve_within(
     })
 }
 
-fn lookup(r: &Reference, result_of: &impl Fn(&str) -> Option<Value>) -> Result<Value, String> {
+impl Reference {
+    /// As written: `${node.path}`.
+    pub fn written(&self) -> String {
+        if self.path.is_empty() {
+            format!("${{{}}}", self.node)
+        } else {
+            format!("${{{}.{}}}", self.node, self.path.join("."))
+        }
+    }
+}
+
+/// The value `r` names, looking results up with `result_of`.
+pub fn lookup(r: &Reference, result_of: &impl Fn(&str) -> Option<Value>) -> Result<Value, String> {
     let mut value =
         result_of(&r.node).ok_or_else(|| format!("node {:?} has no result to refer to", r.node))?;
     for (i, step) in r.path.iter().enumerate() {

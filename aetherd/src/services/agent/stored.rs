@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aether_proto::api::agent::{Graph, GraphState, GraphSummary, Node, NodeState};
+use aether_proto::api::agent::{Ask, Graph, GraphState, GraphSummary, Node, NodeState};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
@@ -22,6 +22,8 @@ pub struct GraphRun {
     pub app: String,
     pub name: String,
     pub auto_approve: bool,
+    /// The graph whose node started this one.
+    pub parent: Option<String>,
     pub state: GraphState,
     pub error: Option<String>,
     pub created_ms: i64,
@@ -43,6 +45,8 @@ pub struct NodeRun {
     pub approved: bool,
     pub result: Option<Value>,
     pub error: Option<String>,
+    /// What it would do, while it waits for the user.
+    pub ask: Option<Ask>,
 }
 
 /// The default time one try of a node may take.
@@ -57,6 +61,7 @@ impl GraphRun {
         app: String,
         spec_name: &str,
         auto_approve: bool,
+        parent: Option<String>,
         checked: Vec<Checked>,
     ) -> GraphRun {
         let index: HashMap<String, usize> = checked
@@ -83,6 +88,7 @@ impl GraphRun {
                 approved: false,
                 result: None,
                 error: None,
+                ask: None,
             })
             .collect();
         let now = now_ms();
@@ -92,6 +98,7 @@ impl GraphRun {
             app,
             name: spec_name.to_owned(),
             auto_approve,
+            parent,
             state: GraphState::Running,
             error: None,
             created_ms: now,
@@ -111,6 +118,7 @@ impl GraphRun {
             updated_ms: self.updated_ms,
             error: self.error.clone(),
             auto_approve: self.auto_approve,
+            parent: self.parent.clone(),
             nodes: self
                 .nodes
                 .iter()
@@ -123,6 +131,7 @@ impl GraphRun {
                     attempts: n.attempts,
                     result: n.result.clone(),
                     error: n.error.clone(),
+                    ask: n.ask.clone(),
                 })
                 .collect(),
         }
@@ -156,9 +165,9 @@ pub async fn insert(store: &Store, run: &GraphRun) -> anyhow::Result<()> {
         .call(move |c| {
             let tx = c.transaction()?;
             tx.execute(
-                "INSERT INTO agent_graphs(id, user_id, app, name, auto_approve, state, error, created_ms, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?7)",
-                params![run.id, run.user_id, run.app, run.name, run.auto_approve, name(&run.state), run.created_ms],
+                "INSERT INTO agent_graphs(id, user_id, app, name, auto_approve, state, error, created_ms, updated_ms, parent)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?7, ?8)",
+                params![run.id, run.user_id, run.app, run.name, run.auto_approve, name(&run.state), run.created_ms, run.parent],
             )?;
             {
                 let mut insert = tx.prepare(
@@ -192,7 +201,7 @@ pub async fn save_node(store: &Store, graph: &str, node: &NodeRun) -> anyhow::Re
     store
         .call(move |c| {
             c.execute(
-                "UPDATE agent_nodes SET state = ?3, attempts = ?4, approved = ?5, result = ?6, error = ?7
+                "UPDATE agent_nodes SET state = ?3, attempts = ?4, approved = ?5, result = ?6, error = ?7, ask = ?8
                  WHERE graph_id = ?1 AND id = ?2",
                 params![
                     graph,
@@ -202,6 +211,7 @@ pub async fn save_node(store: &Store, graph: &str, node: &NodeRun) -> anyhow::Re
                     node.approved,
                     node.result.as_ref().map(Value::to_string),
                     node.error,
+                    node.ask.as_ref().map(|a| serde_json::to_string(a).unwrap_or_default()),
                 ],
             )?;
             c.execute(
@@ -229,7 +239,7 @@ pub async fn save_graph(store: &Store, run: &GraphRun) -> anyhow::Result<()> {
 fn load_in(c: &Connection, id: &str) -> anyhow::Result<Option<GraphRun>> {
     let head = c
         .query_row(
-            "SELECT user_id, app, name, auto_approve, state, error, created_ms, updated_ms
+            "SELECT user_id, app, name, auto_approve, state, error, created_ms, updated_ms, parent
              FROM agent_graphs WHERE id = ?1",
             params![id],
             |r| {
@@ -242,16 +252,18 @@ fn load_in(c: &Connection, id: &str) -> anyhow::Result<Option<GraphRun>> {
                     r.get::<_, Option<String>>(5)?,
                     r.get::<_, i64>(6)?,
                     r.get::<_, i64>(7)?,
+                    r.get::<_, Option<String>>(8)?,
                 ))
             },
         )
         .optional()?;
-    let Some((user_id, app, name, auto_approve, state, error, created_ms, updated_ms)) = head
+    let Some((user_id, app, name, auto_approve, state, error, created_ms, updated_ms, parent)) =
+        head
     else {
         return Ok(None);
     };
     let mut query = c.prepare(
-        "SELECT id, tool, args, needs, retries, timeout_ms, state, attempts, approved, result, error
+        "SELECT id, tool, args, needs, retries, timeout_ms, state, attempts, approved, result, error, ask
          FROM agent_nodes WHERE graph_id = ?1 ORDER BY seq",
     )?;
     let rows = query.query_map(params![id], |r| {
@@ -267,6 +279,7 @@ fn load_in(c: &Connection, id: &str) -> anyhow::Result<Option<GraphRun>> {
             r.get::<_, bool>(8)?,
             r.get::<_, Option<String>>(9)?,
             r.get::<_, Option<String>>(10)?,
+            r.get::<_, Option<String>>(11)?,
         ))
     })?;
     let rows = rows.collect::<Result<Vec<_>, _>>()?;
@@ -288,6 +301,7 @@ fn load_in(c: &Connection, id: &str) -> anyhow::Result<Option<GraphRun>> {
         approved,
         result,
         error,
+        ask,
     ) in rows
     {
         let needs: Vec<String> = serde_json::from_str(&needs)?;
@@ -303,6 +317,8 @@ fn load_in(c: &Connection, id: &str) -> anyhow::Result<Option<GraphRun>> {
             approved,
             result: result.map(|r| serde_json::from_str(&r)).transpose()?,
             error,
+            // An ask that no longer reads is only a description lost: never an error.
+            ask: ask.and_then(|a| serde_json::from_str(&a).ok()),
         });
     }
     Ok(Some(GraphRun {
@@ -311,6 +327,7 @@ fn load_in(c: &Connection, id: &str) -> anyhow::Result<Option<GraphRun>> {
         app,
         name,
         auto_approve,
+        parent,
         state,
         error,
         created_ms,
@@ -373,7 +390,7 @@ pub async fn list(store: &Store, user_id: i64, limit: usize) -> anyhow::Result<V
     store
         .call(move |c| {
             let mut query = c.prepare(
-                "SELECT id, name, state, app, updated_ms FROM agent_graphs
+                "SELECT id, name, state, app, updated_ms, parent FROM agent_graphs
                  WHERE user_id = ?1 ORDER BY created_ms DESC, id DESC LIMIT ?2",
             )?;
             let graphs = query
@@ -385,6 +402,7 @@ pub async fn list(store: &Store, user_id: i64, limit: usize) -> anyhow::Result<V
                         app: r.get(3)?,
                         updated_ms: r.get(4)?,
                         counts: BTreeMap::new(),
+                        parent: r.get(5)?,
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;

@@ -12,14 +12,25 @@ use serde_json::{Value, json};
 
 use tokio_util::sync::CancellationToken;
 
-use super::spec::check_args;
+use super::spec::{check_args, text_where_text_is_taken};
 use crate::services::{OnBehalf, Requester};
+
+/// Who makes a tool call, as far as a graph it starts is concerned.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// May a graph this call starts run writes and programs without asking? Only if the
+    /// graph making the call may (a model's calls never may).
+    pub auto_approve: bool,
+    /// The graph making the call.
+    pub parent: Option<String>,
+}
 
 /// Run `tool` with `args` (references already resolved) within `timeout`. `cancel` stops
 /// the call at once (a program it started is killed).
 pub async fn call(
     requester: &Requester,
     on: &OnBehalf,
+    context: &Context,
     tool: &str,
     mut args: Value,
     timeout: Duration,
@@ -28,6 +39,7 @@ pub async fn call(
     if args.is_null() {
         args = json!({});
     }
+    text_where_text_is_taken(tool, &mut args);
     check_args(tool, &args).map_err(|msg| ErrorBody::new(ErrorCode::BadFrame, msg))?;
     if tool == "ai.generate"
         && let Some(fields) = args.as_object_mut()
@@ -39,7 +51,7 @@ pub async fn call(
     }
     match tool {
         "vm.run" => run_program(requester, on, args, timeout, cancel).await,
-        "agent.run" => run_graph(requester, on, args, timeout, cancel).await,
+        "agent.run" => run_graph(requester, on, context, args, timeout, cancel).await,
         "approve" => Ok(json!({ "approved": true })),
         topic => tokio::select! {
             biased;
@@ -172,13 +184,17 @@ async fn run_program(
 async fn run_graph(
     requester: &Requester,
     on: &OnBehalf,
+    context: &Context,
     args: Value,
     timeout: Duration,
     cancel: &CancellationToken,
 ) -> Result<Value, ErrorBody> {
     use aether_proto::api::agent;
-    let run: agent::Run = serde_json::from_value(args)
+    let mut run: agent::Run = serde_json::from_value(args)
         .map_err(|e| ErrorBody::new(ErrorCode::BadFrame, e.to_string()))?;
+    // Never more freedom than the caller: its writes and programs ask as themselves.
+    run.graph.auto_approve &= context.auto_approve;
+    run.parent = context.parent.clone();
     let started = requester
         .request_as(on, &run, Duration::from_secs(30))
         .await?;

@@ -5,12 +5,14 @@
 //! or the step limit is reached. A call of a tool not offered, or with arguments that are
 //! not the tool's request, is answered with an error the model can read and correct.
 
+use std::future::Future;
 use std::time::Duration;
 
 use aether_proto::api::agent;
 use aether_proto::api::ai::{self, ChatMessage, RawTurn, Role, TokenUsage};
 use aether_proto::{ErrorBody, ErrorCode};
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use super::AiService;
 use super::provider::{FunctionDecl, function_name};
@@ -23,7 +25,12 @@ const MAX_RESULT_BYTES: usize = 64 * 1024;
 const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl AiService {
-    pub(super) async fn chat(&self, on: OnBehalf, ask: ai::Chat) -> Result<ai::Chatted, ErrorBody> {
+    pub(super) async fn chat(
+        &self,
+        on: OnBehalf,
+        ask: ai::Chat,
+        gone: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<ai::Chatted, ErrorBody> {
         let size: usize = ask
             .messages
             .iter()
@@ -72,40 +79,67 @@ impl AiService {
         if let Some(model) = &ask.model {
             super::provider::check_model(model)?;
         }
-        self.check_quota(on.caller.user_id).await?;
         let model = ask.model.clone().unwrap_or_else(|| provider.model.clone());
         let max_steps = ask.max_steps.unwrap_or(DEFAULT_STEPS).clamp(1, MAX_STEPS);
+        // Nobody waits for the answer any more: no more turns, no more tools.
         let cancel = self.shutdown.child_token();
+        let stop = cancel.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                _ = gone => stop.cancel(),
+                _ = stop.cancelled() => {}
+            }
+        });
+        let _done = cancel.clone().drop_guard();
         let mut conversation = ask.messages;
         let mut added = Vec::new();
-        // What the answer reports, and what is not yet counted against the quota.
+        // What the answer reports.
         let mut usage = TokenUsage::default();
-        let mut unrecorded = TokenUsage::default();
         let mut steps = 0;
         loop {
             steps += 1;
-            if steps > 1 {
-                // A long loop may spend the day's tokens: each turn checks again.
-                super::usage::record(&self.store, on.caller.user_id, &on.app, unrecorded).await;
-                unrecorded = TokenUsage::default();
-                self.check_quota(on.caller.user_id).await?;
-            }
+            // Each turn holds what it may spend before it is sent: a long loop cannot
+            // pass the day's quota.
+            let sent: usize = conversation
+                .iter()
+                .map(|m| m.text.len() + m.raw.as_ref().map_or(0, |r| r.content.to_string().len()))
+                .sum::<usize>()
+                + ask.system.as_ref().map_or(0, String::len);
+            let reservation = self
+                .quota
+                .reserve(
+                    on.caller.user_id,
+                    &on.app,
+                    super::estimate(sent, 0).input,
+                    None,
+                )
+                .await?;
             let turn = self
-                .with_retries(provider, &cancel, || {
-                    provider.chat_turn(&model, ask.system.as_deref(), &conversation, &decls)
+                .with_retries(provider, &cancel, &mut |_| {}, || {
+                    provider.chat_turn(
+                        &model,
+                        ask.system.as_deref(),
+                        &conversation,
+                        &decls,
+                        reservation.max_output,
+                    )
                 })
                 .await;
             let turn = match turn {
                 Ok(turn) => turn,
                 Err(e) => {
-                    super::usage::record(&self.store, on.caller.user_id, &on.app, unrecorded).await;
+                    reservation.settle(TokenUsage::default()).await;
                     return Err(e);
                 }
             };
-            usage.input += turn.usage.input;
-            usage.output += turn.usage.output;
-            unrecorded.input += turn.usage.input;
-            unrecorded.output += turn.usage.output;
+            let spent = if turn.usage == TokenUsage::default() {
+                super::estimate(sent, turn.text.len() + turn.raw.to_string().len())
+            } else {
+                turn.usage
+            };
+            reservation.settle(spent).await;
+            usage.input += spent.input;
+            usage.output += spent.output;
             // Tools are named by topic here; the model's names come back to topics.
             let calls: Vec<ai::ToolCall> = turn
                 .calls
@@ -131,7 +165,6 @@ impl AiService {
             conversation.push(message.clone());
             added.push(message);
             if calls.is_empty() {
-                super::usage::record(&self.store, on.caller.user_id, &on.app, unrecorded).await;
                 return Ok(ai::Chatted {
                     messages: added,
                     text: turn.text,
@@ -142,7 +175,13 @@ impl AiService {
                 });
             }
             for call in calls {
-                let result = self.call_tool(&on, &ask.tools, &call).await;
+                if cancel.is_cancelled() {
+                    return Err(ErrorBody::new(
+                        ErrorCode::Cancelled,
+                        "stopped: nobody waits for the answer any more",
+                    ));
+                }
+                let result = self.call_tool(&on, &ask.tools, &call, &cancel).await;
                 let message = ChatMessage {
                     role: Role::Tool,
                     text: result,
@@ -155,7 +194,6 @@ impl AiService {
                 added.push(message);
             }
             if steps >= max_steps {
-                super::usage::record(&self.store, on.caller.user_id, &on.app, unrecorded).await;
                 return Ok(ai::Chatted {
                     messages: added,
                     text: format!(
@@ -172,7 +210,13 @@ impl AiService {
     }
 
     /// Run one call the model made; its result, or an error it can read, as JSON text.
-    async fn call_tool(&self, on: &OnBehalf, offered: &[String], call: &ai::ToolCall) -> String {
+    async fn call_tool(
+        &self,
+        on: &OnBehalf,
+        offered: &[String],
+        call: &ai::ToolCall,
+        cancel: &CancellationToken,
+    ) -> String {
         let error = |code: ErrorCode, msg: String| {
             json!({ "error": { "code": code.as_str(), "msg": msg } }).to_string()
         };
@@ -196,13 +240,16 @@ impl AiService {
                 format!("the arguments must be a JSON object, not {}", call.args),
             );
         }
+        // A model's calls never start a graph that runs writes without asking.
+        let context = crate::services::agent::ToolContext::default();
         match crate::services::agent::call_tool(
             &self.requester,
             on,
+            &context,
             &call.tool,
             call.args.clone(),
             TOOL_TIMEOUT,
-            &self.shutdown,
+            cancel,
         )
         .await
         {

@@ -153,6 +153,7 @@ pub async fn chat_turn(
     system: Option<&str>,
     messages: &[ai::ChatMessage],
     tools: &[FunctionDecl],
+    max_tokens: Option<u32>,
 ) -> Result<Turn, ProviderError> {
     let mut contents: Vec<Value> = Vec::new();
     for m in messages {
@@ -208,6 +209,9 @@ pub async fn chat_turn(
             })
             .collect();
         body["tools"] = json!([{ "functionDeclarations": declarations }]);
+    }
+    if let Some(max) = max_tokens {
+        body["generationConfig"] = json!({ "maxOutputTokens": max });
     }
     let url = format!("{}/models/{model}:generateContent", provider.base_url);
     let answer = provider.json(provider.post(url, &body)).await?;

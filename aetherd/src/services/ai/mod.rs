@@ -46,6 +46,8 @@ pub struct AiService {
     default: Option<usize>,
     config: AiConfig,
     store: Store,
+    /// The daily token quota, with what calls in flight hold of it.
+    quota: Arc<usage::Quota>,
     publisher: Publisher,
     /// For the tools a chat's model calls, made as the calling app.
     requester: Requester,
@@ -96,6 +98,7 @@ pub fn start(seat: Seat, config: AiConfig, store: Store) -> anyhow::Result<()> {
     let service = AiService {
         providers,
         default,
+        quota: usage::Quota::new(config.daily_token_quota, store.clone()),
         config,
         store,
         publisher: seat.publisher(),
@@ -135,18 +138,21 @@ impl Handler for AiService {
             }
             ai::Chat::TOPIC => {
                 request
-                    .call(|ask| self.chat(request.on_behalf(), ask))
+                    .call(|ask| self.chat(request.on_behalf(), ask, request.gone()))
                     .await
             }
             _ => Err(request.unknown()),
         }
     }
 
-    /// `telemetry.ai.<op>` with the outcome and time (never the prompt).
+    /// `telemetry.ai.<op>` with the outcome and time (never the prompt). A stream that
+    /// started says how it ended when it ends, not now.
     fn telemetry(&self, request: &Incoming, ok: bool, took: Duration) -> Option<(String, Value)> {
         let op = request.topic.as_str().trim_start_matches("ai.");
-        let data = json!({ "op": op, "ok": ok, "micros": took.as_micros() as u64 });
-        Some((format!("telemetry.ai.{op}"), data))
+        if ok && request.topic.as_str() == ai::Generate::TOPIC && streams(request) {
+            return None;
+        }
+        Some(telemetry(op, ok, took, false))
     }
 }
 
@@ -163,10 +169,12 @@ impl AiService {
                 (result, started.elapsed())
             });
             let results = futures_util::future::join_all(probes).await;
-            for (info, (result, took)) in providers.iter_mut().zip(results) {
+            for ((info, (result, took)), p) in
+                providers.iter_mut().zip(results).zip(&self.providers)
+            {
                 info.reachable = Some(result.is_ok());
                 info.latency_ms = Some(took.as_millis() as u64);
-                info.error = result.err().map(|e| e.to_string());
+                info.error = result.err().map(|e| p.error_body(&e).msg);
             }
         }
         let usage = usage::today_by_app(&self.store, user_id)
@@ -177,7 +185,7 @@ impl AiService {
             hint: self.providers.is_empty().then(|| NO_PROVIDER.to_owned()),
             providers,
             usage,
-            daily_token_quota: self.config.daily_token_quota,
+            daily_token_quota: self.quota.daily(),
         })
     }
 
@@ -206,25 +214,6 @@ impl AiService {
                 .map(|i| &self.providers[i])
                 .ok_or_else(|| ErrorBody::new(ErrorCode::Unavailable, NO_PROVIDER)),
         }
-    }
-
-    async fn check_quota(&self, user_id: i64) -> Result<(), ErrorBody> {
-        let Some(quota) = self.config.daily_token_quota else {
-            return Ok(());
-        };
-        let spent = usage::spent_today(&self.store, user_id)
-            .await
-            .map_err(internal)?;
-        if spent >= quota {
-            return Err(ErrorBody::new(
-                ErrorCode::QuotaExceeded,
-                format!(
-                    "you have used {spent} of your {quota} AI tokens today (UTC); \
-                     more tomorrow, or ask the admin to raise ai.daily_token_quota"
-                ),
-            ));
-        }
-        Ok(())
     }
 
     async fn generate(
@@ -260,12 +249,20 @@ impl AiService {
         if let Some(model) = &ask.model {
             provider::check_model(model)?;
         }
-        self.check_quota(on.caller.user_id).await?;
+        let reservation = self
+            .quota
+            .reserve(
+                on.caller.user_id,
+                &on.app,
+                estimate(size, 0).input,
+                ask.max_tokens,
+            )
+            .await?;
         let prompt = Prompt {
             system: ask.system,
             prompt: ask.prompt,
             model: ask.model.unwrap_or_else(|| provider.model.clone()),
-            max_tokens: ask.max_tokens,
+            max_tokens: reservation.max_output,
             temperature: ask.temperature,
             schema: ask.schema,
         };
@@ -287,12 +284,18 @@ impl AiService {
             let _done = cancel.clone().drop_guard();
             let mut streamed = 0;
             let result = self
-                .complete(provider_index, &prompt, &cancel, |text| {
-                    streamed += text.len();
-                    true
-                })
+                .complete(
+                    provider_index,
+                    &prompt,
+                    &cancel,
+                    |text| {
+                        streamed += text.len();
+                        true
+                    },
+                    &mut |_| {},
+                )
                 .await;
-            self.count(&on, &result, &prompt, streamed).await;
+            reservation.settle(spent(&result, &prompt, streamed)).await;
             return result.map(ai::GenerateAnswer::Done);
         }
         let id = format!("s{:012x}", rand::random::<u64>() >> 16);
@@ -333,57 +336,47 @@ impl AiService {
                 service: service.clone(),
                 id: id.clone(),
             };
+            let began = Instant::now();
             let topic = format!("ai.stream.{id}");
             let mut seq = 0;
             let mut heard = Instant::now();
             let publisher = service.publisher.clone();
             let delta_topic = format!("{topic}.delta");
+            let notice_topic = format!("{topic}.notice");
             let grace = Duration::from_millis(service.config.abandon_after_ms);
             let mut streamed = 0;
             let result = service
-                .complete(provider_index, &prompt, &cancel, |text| {
-                    streamed += text.len();
-                    let delta = ai::Delta {
-                        seq,
-                        text: text.to_owned(),
-                    };
-                    seq += 1;
-                    let now = Instant::now();
-                    if publisher.publish_counted(&on, &delta_topic, &delta) > 0 {
-                        heard = now;
-                    }
-                    // Nobody has heard it for a while: the client is gone.
-                    now.duration_since(heard) < grace
-                })
+                .complete(
+                    provider_index,
+                    &prompt,
+                    &cancel,
+                    |text| {
+                        streamed += text.len();
+                        let delta = ai::Delta {
+                            seq,
+                            text: text.to_owned(),
+                        };
+                        seq += 1;
+                        let now = Instant::now();
+                        if publisher.publish_counted(&on, &delta_topic, &delta) > 0 {
+                            heard = now;
+                        }
+                        // Nobody has heard it for a while: the client is gone.
+                        now.duration_since(heard) < grace
+                    },
+                    &mut |notice| publisher.publish(&on, &notice_topic, &notice),
+                )
                 .await;
-            service.count(&on, &result, &prompt, streamed).await;
+            reservation.settle(spent(&result, &prompt, streamed)).await;
             match &result {
                 Ok(done) => publisher.publish(&on, &format!("{topic}.done"), done),
                 Err(error) => publisher.publish(&on, &format!("{topic}.error"), error),
             }
+            // How the stream ended is what monitoring and rules see.
+            let (event, data) = telemetry("generate", result.is_ok(), began.elapsed(), true);
+            publisher.publish(&on, &event, &data);
         });
         Ok(ai::GenerateAnswer::Streaming(started))
-    }
-
-    /// Record what a request spent, even one that failed part way: the provider's count
-    /// when it gave one, else an estimate (about four bytes a token) of the prompt and of
-    /// what was written before the end, so cancelling late does not spend nothing.
-    async fn count(
-        &self,
-        on: &OnBehalf,
-        result: &Result<Generated, ErrorBody>,
-        prompt: &Prompt,
-        streamed: usize,
-    ) {
-        let spent = match result {
-            Ok(done) if done.usage != TokenUsage::default() => done.usage,
-            _ if streamed == 0 && result.is_err() => TokenUsage::default(),
-            _ => estimate(
-                prompt.prompt.len() + prompt.system.as_ref().map_or(0, String::len),
-                streamed,
-            ),
-        };
-        usage::record(&self.store, on.caller.user_id, &on.app, spent).await;
     }
 
     /// Ask and read the whole answer, handing each piece of text to `on_text` as it
@@ -394,30 +387,31 @@ impl AiService {
         prompt: &Prompt,
         cancel: &CancellationToken,
         mut on_text: impl FnMut(&str) -> bool,
+        notify: &mut (dyn FnMut(ai::Notice) + Send),
     ) -> Result<Generated, ErrorBody> {
         let provider = &self.providers[provider_index];
         let total = Duration::from_millis(self.config.total_timeout_ms);
         let deadline = tokio::time::Instant::now() + total;
         let mut pieces = self
-            .with_retries(provider, cancel, || provider.stream(prompt))
+            .with_retries(provider, cancel, &mut *notify, || provider.stream(prompt))
             .await?;
         let mut text = String::new();
         let mut usage = TokenUsage::default();
         let mut finish = None;
-        let fail = |e: ProviderError| e.to_body(&provider.name);
+        let fail = |e: ProviderError| provider.error_body(&e);
         loop {
             let next = tokio::select! {
                 _ = cancel.cancelled() => return Err(cancelled(&self.shutdown)),
                 _ = tokio::time::sleep_until(deadline) => {
                     return Err(fail(ProviderError::Timeout(total)));
                 }
-                next = tokio::time::timeout(provider.idle_timeout, pieces.next()) => next,
+                next = saying_silence(self.notice_every(), provider.idle_timeout, pieces.next(), &mut *notify) => next,
             };
             match next {
-                Err(_) => return Err(fail(ProviderError::Timeout(provider.idle_timeout))),
-                Ok(None) => break,
-                Ok(Some(Err(e))) => return Err(fail(e)),
-                Ok(Some(Ok(Piece::Text(piece)))) => {
+                None => return Err(fail(ProviderError::Timeout(provider.idle_timeout))),
+                Some(None) => break,
+                Some(Some(Err(e))) => return Err(fail(e)),
+                Some(Some(Ok(Piece::Text(piece)))) => {
                     if text.len() + piece.len() > MAX_ANSWER_BYTES {
                         return Err(ErrorBody::new(
                             ErrorCode::TooLarge,
@@ -432,8 +426,8 @@ impl AiService {
                         ));
                     }
                 }
-                Ok(Some(Ok(Piece::Usage(u)))) => usage = u,
-                Ok(Some(Ok(Piece::Finish(reason)))) => finish = Some(reason),
+                Some(Some(Ok(Piece::Usage(u)))) => usage = u,
+                Some(Some(Ok(Piece::Finish(reason)))) => finish = Some(reason),
             }
         }
         let json = match &prompt.schema {
@@ -465,6 +459,7 @@ impl AiService {
         &self,
         provider: &Provider,
         cancel: &CancellationToken,
+        notify: &mut (dyn FnMut(ai::Notice) + Send),
         attempt: F,
     ) -> Result<T, ErrorBody>
     where
@@ -478,39 +473,56 @@ impl AiService {
             .with_max_times(self.config.max_retries)
             .build();
         let max_wait = Duration::from_millis(self.config.max_retry_wait_ms);
+        let tries = self.config.max_retries as u32 + 1;
+        let mut tried = 0;
         loop {
+            tried += 1;
             let result = tokio::select! {
                 _ = cancel.cancelled() => return Err(cancelled(&self.shutdown)),
-                result = attempt() => result,
+                // The attempt's own timeouts end it; meanwhile the silence is told.
+                result = saying_silence(self.notice_every(), Duration::MAX, attempt(), &mut *notify) => {
+                    result.unwrap_or(Err(ProviderError::Timeout(provider.idle_timeout)))
+                }
             };
             let error = match result {
                 Ok(value) => return Ok(value),
                 Err(e) if e.retryable() => e,
-                Err(e) => return Err(e.to_body(&provider.name)),
+                Err(e) => return Err(provider.error_body(&e)),
             };
             let Some(delay) = backoff.next() else {
-                return Err(error.to_body(&provider.name));
+                return Err(provider.error_body(&error));
             };
             let wait = match &error {
                 ProviderError::RateLimited {
                     retry_after: Some(wait),
                     ..
-                } if *wait > max_wait => return Err(error.to_body(&provider.name)),
+                } if *wait > max_wait => return Err(provider.error_body(&error)),
                 ProviderError::RateLimited {
                     retry_after: Some(wait),
                     ..
                 } => *wait,
                 _ => delay,
             };
+            notify(ai::Notice::Retrying {
+                attempt: tried,
+                of: tries,
+                wait_ms: wait.as_millis() as u64,
+                why: provider.error_body(&error).msg,
+            });
             tracing::debug!(
-                "AI provider {:?}: {error}; again in {wait:?}",
-                provider.name
+                "AI provider {:?}: {}; again in {wait:?}",
+                provider.name,
+                provider.error_body(&error).msg
             );
             tokio::select! {
                 _ = cancel.cancelled() => return Err(cancelled(&self.shutdown)),
                 _ = tokio::time::sleep(wait) => {}
             }
         }
+    }
+
+    fn notice_every(&self) -> Duration {
+        Duration::from_millis(self.config.notice_every_ms)
     }
 
     fn cancel(&self, user_id: i64, stream: &str) -> Result<ai::CancelAnswer, ErrorBody> {
@@ -562,18 +574,30 @@ impl AiService {
                     ),
                 )
             })?;
-        self.check_quota(on.caller.user_id).await?;
-        let cancel = self.shutdown.child_token();
-        let (vectors, spent) = self
-            .with_retries(provider, &cancel, || provider.embed(&ask.texts, &model))
+        let reservation = self
+            .quota
+            .reserve(on.caller.user_id, &on.app, estimate(size, 0).input, Some(0))
             .await?;
+        let cancel = self.shutdown.child_token();
+        let result = self
+            .with_retries(provider, &cancel, &mut |_| {}, || {
+                provider.embed(&ask.texts, &model)
+            })
+            .await;
+        let (vectors, spent) = match result {
+            Ok(done) => done,
+            Err(e) => {
+                reservation.settle(TokenUsage::default()).await;
+                return Err(e);
+            }
+        };
         // Gemini does not count an embedding's tokens: estimate them.
         let spent = if spent == TokenUsage::default() {
             estimate(size, 0)
         } else {
             spent
         };
-        usage::record(&self.store, on.caller.user_id, &on.app, spent).await;
+        reservation.settle(spent).await;
         Ok(ai::Embedded {
             vectors,
             provider: provider.name.clone(),
@@ -603,20 +627,27 @@ impl AiService {
         if let Some(model) = &ask.model {
             provider::check_model(model)?;
         }
-        self.check_quota(on.caller.user_id).await?;
+        let input = estimate(ask.prompt.len(), 0);
+        let reservation = self
+            .quota
+            .reserve(on.caller.user_id, &on.app, input.input, Some(0))
+            .await?;
         let model = ask.model.unwrap_or_else(|| provider.model.clone());
         let cancel = self.shutdown.child_token();
-        let (mime, data) = self
-            .with_retries(provider, &cancel, || provider.image(&ask.prompt, &model))
-            .await?;
+        let result = self
+            .with_retries(provider, &cancel, &mut |_| {}, || {
+                provider.image(&ask.prompt, &model)
+            })
+            .await;
         // Providers do not count an image's tokens back here: the prompt's are estimated.
-        usage::record(
-            &self.store,
-            on.caller.user_id,
-            &on.app,
-            estimate(ask.prompt.len(), 0),
-        )
-        .await;
+        reservation
+            .settle(if result.is_ok() {
+                input
+            } else {
+                TokenUsage::default()
+            })
+            .await;
+        let (mime, data) = result?;
         let extension = match mime.as_str() {
             "image/jpeg" => "jpg",
             "image/webp" => "webp",
@@ -657,6 +688,66 @@ impl AiService {
             model,
         })
     }
+}
+
+/// What a request spent, even one that failed part way: the provider's count when it
+/// gave one, else an estimate (about four bytes a token) of the prompt and of what was
+/// written before the end, so cancelling late does not spend nothing.
+fn spent(result: &Result<Generated, ErrorBody>, prompt: &Prompt, streamed: usize) -> TokenUsage {
+    match result {
+        Ok(done) if done.usage != TokenUsage::default() => done.usage,
+        _ if streamed == 0 && result.is_err() => TokenUsage::default(),
+        _ => estimate(
+            prompt.prompt.len() + prompt.system.as_ref().map_or(0, String::len),
+            streamed,
+        ),
+    }
+}
+
+/// Wait for `work` up to `limit` (None after it), telling `notify` every `every` of
+/// silence.
+async fn saying_silence<T>(
+    every: Duration,
+    limit: Duration,
+    work: impl Future<Output = T>,
+    notify: &mut (dyn FnMut(ai::Notice) + Send),
+) -> Option<T> {
+    let began = tokio::time::Instant::now();
+    let deadline = began.checked_add(limit);
+    let every = every.max(Duration::from_millis(10));
+    let mut ticks = tokio::time::interval_at(began + every, every);
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => return Some(done),
+            _ = ticks.tick() => notify(ai::Notice::Waiting {
+                silent_ms: began.elapsed().as_millis() as u64,
+            }),
+            _ = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => return None,
+        }
+    }
+}
+
+/// `telemetry.ai.<op>`: outcome, time, and whether it was a stream's end.
+fn telemetry(op: &str, ok: bool, took: Duration, stream: bool) -> (String, Value) {
+    let mut data = json!({ "op": op, "ok": ok, "micros": took.as_micros() as u64 });
+    if stream {
+        data["stream"] = Value::Bool(true);
+    }
+    (format!("telemetry.ai.{op}"), data)
+}
+
+/// Does this `ai.generate` request ask for a stream (the default)?
+fn streams(request: &Incoming) -> bool {
+    serde_json::from_str::<Value>(request.data.get())
+        .ok()
+        .and_then(|v| v.get("stream").and_then(Value::as_bool))
+        .unwrap_or(true)
 }
 
 /// Tokens for this many bytes in and out, when the provider did not say: about four

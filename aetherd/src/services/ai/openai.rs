@@ -139,6 +139,7 @@ pub async fn chat_turn(
     system: Option<&str>,
     messages: &[ai::ChatMessage],
     tools: &[FunctionDecl],
+    max_tokens: Option<u32>,
 ) -> Result<Turn, ProviderError> {
     let mut wire = Vec::new();
     if let Some(system) = system {
@@ -181,6 +182,9 @@ pub async fn chat_turn(
                     "name": t.name, "description": t.description, "parameters": t.parameters } })
             })
             .collect();
+    }
+    if let Some(max) = max_tokens {
+        body["max_tokens"] = max.into();
     }
     let url = format!("{}/chat/completions", provider.base_url);
     let answer = provider.json(provider.post(url, &body)).await?;

@@ -170,6 +170,14 @@ impl Provider {
         })
     }
 
+    /// The error a client gets, naming the provider, with the key and anything shaped
+    /// like a credential taken out: a provider (or a proxy before it) may echo them.
+    pub fn error_body(&self, error: &ProviderError) -> ErrorBody {
+        let mut body = error.to_body(&self.name);
+        body.msg = redact(&body.msg, self.key.as_ref().map(|k| k.expose_secret()));
+        body
+    }
+
     pub fn info(&self) -> ProviderInfo {
         ProviderInfo {
             name: self.name.clone(),
@@ -199,10 +207,15 @@ impl Provider {
         system: Option<&str>,
         messages: &[aether_proto::api::ai::ChatMessage],
         tools: &[FunctionDecl],
+        max_tokens: Option<u32>,
     ) -> Result<Turn, ProviderError> {
         match self.kind {
-            ProviderKind::Gemini => gemini::chat_turn(self, model, system, messages, tools).await,
-            ProviderKind::Openai => openai::chat_turn(self, model, system, messages, tools).await,
+            ProviderKind::Gemini => {
+                gemini::chat_turn(self, model, system, messages, tools, max_tokens).await
+            }
+            ProviderKind::Openai => {
+                openai::chat_turn(self, model, system, messages, tools, max_tokens).await
+            }
         }
     }
 
@@ -303,6 +316,53 @@ impl Provider {
             .map_err(|e| ProviderError::Network(describe(&e)))?;
         serde_json::from_slice(&bytes).map_err(|e| ProviderError::Malformed(e.to_string()))
     }
+}
+
+/// `text` with `key` and whatever looks like a credential replaced by `[redacted]`:
+/// bearer and basic credentials, OpenAI and Google key shapes, JWTs, `key=…`-like pairs,
+/// and long runs of letters mixed with digits.
+pub fn redact(text: &str, key: Option<&str>) -> String {
+    use std::sync::LazyLock;
+    static SHAPES: LazyLock<Vec<(regex::Regex, &'static str)>> = LazyLock::new(|| {
+        [
+            (r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=*-]+", "$1$2[redacted]"),
+            (r"\bsk-[A-Za-z0-9_*.-]{4,}", "[redacted]"),
+            (r"\bAIza[0-9A-Za-z_*-]{8,}", "[redacted]"),
+            (r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*", "[redacted]"),
+            (
+                r#"(?i)\b(api[_-]?key|x-goog-api-key|key|access[_-]?token|token|secret|password|authorization)(["']?\s*[:=]\s*["']?)[^\s"'&,;)]+"#,
+                "$1$2[redacted]",
+            ),
+            (r"[A-Za-z0-9_-]{32,}", "$0"),
+        ]
+        .into_iter()
+        .filter_map(|(shape, with)| regex::Regex::new(shape).ok().map(|r| (r, with)))
+        .collect()
+    });
+    let mut out = text.to_owned();
+    if let Some(key) = key.map(str::trim).filter(|k| k.len() >= 4) {
+        out = out.replace(key, "[redacted]");
+    }
+    for (shape, with) in SHAPES.iter() {
+        if *with == "$0" {
+            // Long mixed runs (32 characters or more) are keys more often than words.
+            out = shape
+                .replace_all(&out, |m: &regex::Captures| {
+                    let run = &m[0];
+                    let mixed = run.bytes().any(|b| b.is_ascii_digit())
+                        && run.bytes().any(|b| b.is_ascii_alphabetic());
+                    if mixed {
+                        "[redacted]".to_owned()
+                    } else {
+                        run.to_owned()
+                    }
+                })
+                .into_owned();
+        } else {
+            out = shape.replace_all(&out, *with).into_owned();
+        }
+    }
+    out
 }
 
 /// A model name that is safe in a URL path: letters, digits, `.`, `_`, `-`, `:`.
@@ -478,6 +538,33 @@ mod tests {
         for bad in ["../../x#", "a/b", "m?key=1", "", "a b"] {
             assert!(check_model(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn keys_and_credential_shapes_never_pass_through() {
+        let key = "sk-live-0123456789abcdefghijklmnop";
+        for echoed in [
+            format!("Incorrect API key provided: Bearer {key}"),
+            format!("Incorrect API key provided: {key}. You can find your API key at …"),
+            "Incorrect API key provided: sk-abc12***************************wxyz".to_owned(),
+            "API key not valid. Please pass a valid API key. key=AIzaSyA-1234567890abcdefghijklmnopqrstu".to_owned(),
+            r#"{"x-goog-api-key": "AIzaSyA-1234567890abcdefghijklmno"}"#.to_owned(),
+            "Authorization: Basic dXNlcjpwYXNzd29yZA==".to_owned(),
+            "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl rejected".to_owned(),
+            "proxy says: secret=hunter2&user=me".to_owned(),
+            "unknown credential 9f8e7d6c5b4a39281706f5e4d3c2b1a0ffeeddcc".to_owned(),
+        ] {
+            let clean = redact(&echoed, Some(key));
+            assert!(clean.contains("[redacted]"), "{echoed} -> {clean}");
+            for secret in [
+                key, "sk-abc12", "AIzaSy", "dXNlcjpw", "eyJhbGci", "hunter2", "9f8e7d6c",
+            ] {
+                assert!(!clean.contains(secret), "{echoed} -> {clean}");
+            }
+        }
+        // Ordinary words, numbers and model names stay readable.
+        let plain = "model gpt-4o-mini not found (404); try again in 30 s";
+        assert_eq!(redact(plain, Some(key)), plain);
     }
 
     #[test]

@@ -25,7 +25,12 @@ use rows::Room;
 pub struct ChatService {
     store: Store,
     publisher: Publisher,
+    /// Posts, edits and deletes: each reaches every member.
     posts: RateLimit,
+    /// Joining, leaving and invitations: each is told to the room.
+    moves: RateLimit,
+    /// New rooms.
+    rooms_made: RateLimit,
     presence: presence::Presence,
 }
 
@@ -36,6 +41,8 @@ pub fn start(seat: Seat, store: Store, identity: Identity) {
         store,
         publisher,
         posts: RateLimit::new(10.0, 30.0),
+        moves: RateLimit::new(1.0, 10.0),
+        rooms_made: RateLimit::new(0.2, 10.0),
     });
     presence::watch(service.clone(), identity, seat.shutdown(), &seat.tasks());
     seat.run(service);
@@ -44,7 +51,7 @@ pub fn start(seat: Seat, store: Store, identity: Identity) {
 impl Handler for ChatService {
     async fn handle(self: &Arc<Self>, request: &Incoming) -> Reply {
         match request.topic.as_str() {
-            api::Rooms::TOPIC => request.call(|_: api::Rooms| self.rooms(request)).await,
+            api::Rooms::TOPIC => request.call(|ask| self.rooms(request, ask)).await,
             api::Create::TOPIC => request.call(|ask| self.create(request, ask)).await,
             api::Join::TOPIC => request.call(|ask| self.join(request, ask)).await,
             api::Leave::TOPIC => request.call(|ask| self.leave(request, ask)).await,
@@ -68,6 +75,15 @@ fn bad(msg: impl Into<String>) -> ErrorBody {
 
 fn internal(e: impl std::fmt::Display) -> ErrorBody {
     ErrorBody::new(ErrorCode::Internal, e.to_string())
+}
+
+/// `rate_limited`, saying what and when to try again.
+fn limited(what: &str, wait: std::time::Duration) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::RateLimited,
+        format!("{what}; try again in {:.1} s", wait.as_secs_f64()),
+    )
+    .retry_after(wait)
 }
 
 fn not_member(room: &str) -> ErrorBody {
@@ -148,17 +164,39 @@ impl ChatService {
         self.publisher.publish_to_users(on, members, &topic, data);
     }
 
-    async fn rooms(&self, request: &Incoming) -> Result<api::RoomList, ErrorBody> {
+    /// Every room of yours first, whatever others make; then a page of public rooms.
+    async fn rooms(&self, request: &Incoming, ask: api::Rooms) -> Result<api::RoomList, ErrorBody> {
+        let limit = ask.public_limit.unwrap_or(200);
+        if limit == 0 || limit > api::MAX_PUBLIC_PAGE {
+            return Err(bad(format!(
+                "public_limit is 1 to {}",
+                api::MAX_PUBLIC_PAGE
+            )));
+        }
         let user_id = request.caller.user_id;
+        let after = ask.public_after.unwrap_or_default();
         self.db(move |c| {
-            let rooms = rows::rooms_for(c, user_id).map_err(internal)?;
             let mut list = vec![];
-            for room in &rooms {
+            // On a later page, only public rooms: yours came with the first.
+            if after.is_empty() {
+                for room in &rows::rooms_of(c, user_id).map_err(internal)? {
+                    list.push(rows::info(c, room, user_id).map_err(internal)?);
+                }
+            }
+            // One more than asked says whether another page follows.
+            let mut public = rows::public_rooms(c, user_id, &after, limit + 1).map_err(internal)?;
+            let more = public.len() > limit;
+            public.truncate(limit);
+            let more_public = more
+                .then(|| public.last().map(|r| r.name.clone()))
+                .flatten();
+            for room in &public {
                 list.push(rows::info(c, room, user_id).map_err(internal)?);
             }
-            // Yours first, then those you could join.
-            list.sort_by_key(|r| (!r.joined, r.room.clone()));
-            Ok(api::RoomList { rooms: list })
+            Ok(api::RoomList {
+                rooms: list,
+                more_public,
+            })
         })
         .await
     }
@@ -187,12 +225,23 @@ impl ChatService {
             dm: None,
             last_seq: 0,
         };
+        self.rooms_made
+            .take(user_id)
+            .map_err(|wait| limited("you are making rooms quickly", wait))?;
         self.db(move |c| {
             let tx = c.transaction().map_err(internal)?;
             if !rows::create_room(&tx, &room, user_id, now_ms()).map_err(internal)? {
+                // A public room is there for all to see; a private one must not say it is.
+                let public = rows::room(&tx, &room.name)
+                    .map_err(internal)?
+                    .is_some_and(|r| !r.private);
                 return Err(ErrorBody::new(
                     ErrorCode::Conflict,
-                    format!("room {:?} exists already", room.name),
+                    if public {
+                        format!("room {:?} exists already: join it", room.name)
+                    } else {
+                        format!("the name {:?} is not available: choose another", room.name)
+                    },
                 ));
             }
             rows::add_member(&tx, &room.name, user_id, now_ms()).map_err(internal)?;
@@ -218,6 +267,9 @@ impl ChatService {
 
     async fn join(&self, request: &Incoming, ask: api::Join) -> Result<RoomInfo, ErrorBody> {
         check_room(&ask.room)?;
+        self.moves
+            .take(request.caller.user_id)
+            .map_err(|wait| limited("you are joining and leaving rooms quickly", wait))?;
         let user_id = request.caller.user_id;
         let name = ask.room.clone();
         let (info, members, joined) = self
@@ -271,6 +323,9 @@ impl ChatService {
     }
 
     async fn leave(&self, request: &Incoming, ask: api::Leave) -> Result<api::Left, ErrorBody> {
+        self.moves
+            .take(request.caller.user_id)
+            .map_err(|wait| limited("you are joining and leaving rooms quickly", wait))?;
         self.member_room(&ask.room, request.caller.user_id).await?;
         let user_id = request.caller.user_id;
         let name = ask.room.clone();
@@ -293,6 +348,9 @@ impl ChatService {
         request: &Incoming,
         ask: api::Invite,
     ) -> Result<api::Invited, ErrorBody> {
+        self.moves
+            .take(request.caller.user_id)
+            .map_err(|wait| limited("you are inviting quickly", wait))?;
         let room = self.member_room(&ask.room, request.caller.user_id).await?;
         if room.dm.is_some() {
             return Err(bad(
@@ -483,6 +541,9 @@ impl ChatService {
 
     async fn edit(&self, request: &Incoming, ask: api::Edit) -> Result<Message, ErrorBody> {
         check_text(&ask.text)?;
+        self.posts
+            .take(request.caller.user_id)
+            .map_err(|wait| limited("too many changes at once", wait))?;
         let members = self.own_message(request, &ask.room, ask.seq).await?;
         let (name, seq, text) = (ask.room.clone(), ask.seq, ask.text.clone());
         let message = self
@@ -499,6 +560,9 @@ impl ChatService {
     }
 
     async fn delete(&self, request: &Incoming, ask: api::Delete) -> Result<Message, ErrorBody> {
+        self.posts
+            .take(request.caller.user_id)
+            .map_err(|wait| limited("too many changes at once", wait))?;
         let members = self.own_message(request, &ask.room, ask.seq).await?;
         let (name, seq) = (ask.room.clone(), ask.seq);
         let message = self

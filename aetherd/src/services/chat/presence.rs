@@ -41,6 +41,8 @@ pub struct Presence {
     store: Store,
     publisher: Publisher,
     seen: Mutex<HashMap<i64, Seen>>,
+    /// `presence.set`: each change is told to everyone who shares a room.
+    changes: super::limit::RateLimit,
 }
 
 impl Presence {
@@ -49,6 +51,7 @@ impl Presence {
             store,
             publisher,
             seen: Mutex::default(),
+            changes: super::limit::RateLimit::new(1.0, 10.0),
         }
     }
 
@@ -85,6 +88,9 @@ impl Presence {
             ));
         }
         let user_id = request.caller.user_id;
+        self.changes
+            .take(user_id)
+            .map_err(|wait| super::limited("you are changing your presence quickly", wait))?;
         {
             let mut seen = self.seen.lock();
             let me = seen.entry(user_id).or_default();

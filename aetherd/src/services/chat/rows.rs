@@ -176,16 +176,37 @@ pub fn info(conn: &Connection, room: &Room, user_id: i64) -> rusqlite::Result<Ro
     })
 }
 
-/// The rooms `user_id` is in, then the public ones they are not.
-pub fn rooms_for(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<Room>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT name FROM chat_rooms r WHERE r.private = 0
-            OR EXISTS (SELECT 1 FROM chat_members m WHERE m.room = r.name AND m.user_id = ?1)
-         ORDER BY name LIMIT 1000",
-    )?;
+/// Every room `user_id` is in, by name.
+pub fn rooms_of(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<Room>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT room FROM chat_members WHERE user_id = ?1 ORDER BY room")?;
     let names = stmt
         .query_map(params![user_id], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
+    rooms_named(conn, names)
+}
+
+/// Public rooms `user_id` is not in, by name after `after`: at most `limit`.
+pub fn public_rooms(
+    conn: &Connection,
+    user_id: i64,
+    after: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<Room>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name FROM chat_rooms r WHERE r.private = 0 AND r.name > ?2
+            AND NOT EXISTS (SELECT 1 FROM chat_members m WHERE m.room = r.name AND m.user_id = ?1)
+         ORDER BY name LIMIT ?3",
+    )?;
+    let names = stmt
+        .query_map(params![user_id, after, limit as i64], |r| {
+            r.get::<_, String>(0)
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rooms_named(conn, names)
+}
+
+fn rooms_named(conn: &Connection, names: Vec<String>) -> rusqlite::Result<Vec<Room>> {
     let mut rooms = vec![];
     for name in names {
         if let Some(room) = room(conn, &name)? {

@@ -16,7 +16,7 @@ mod semantic;
 mod upload;
 mod write;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -465,31 +465,31 @@ impl Vfs {
             .await
             .map_err(|e| e.msg)?;
         let stale = user.vectors.stale(&candidates, &model);
-        let mut fresh = Vec::with_capacity(stale.len());
+        let present: HashSet<String> = candidates.iter().map(|c| c.path.clone()).collect();
+        // Each batch is kept as soon as it is embedded; a batch the provider refuses is
+        // halved until the one file it refuses is found, skipped and remembered. Anything
+        // else (no quota left, the provider down) stops embedding: the files not embedded
+        // yet are ranked by words alone this time.
+        let mut embedded_now = 0;
+        let mut stopped = None;
         for batch in stale.chunks(semantic::BATCH) {
-            let embedded = self
-                .requester
-                .request_internal(
-                    on,
-                    &ai::Embed {
-                        texts: batch.iter().map(|c| c.text.clone()).collect(),
-                        provider: Some(asked.provider.clone()),
-                        model: Some(model.clone()),
-                    },
-                    EMBED_TIMEOUT,
-                )
-                .await
-                .map_err(|e| e.msg)?;
-            if embedded.vectors.len() != batch.len() {
-                return Err("the provider gave a vector count that does not match".into());
+            let (fresh, failed, stop) = self
+                .embed_each(on, batch, &asked.provider, &model, EMBED_TIMEOUT)
+                .await;
+            embedded_now += fresh.len();
+            user.vectors
+                .update(fresh, failed, &present, &model)
+                .map_err(|e| format!("cannot keep the vectors: {e}"))?;
+            if let Some(why) = stop {
+                stopped = Some(why);
+                break;
             }
-            fresh.extend(batch.iter().copied().zip(embedded.vectors));
         }
-        let embedded_now = fresh.len();
-        let present = candidates.iter().map(|c| c.path.clone()).collect();
-        user.vectors
-            .update(fresh, &present, &model)
-            .map_err(|e| format!("cannot keep the vectors: {e}"))?;
+        if stale.is_empty() {
+            user.vectors
+                .update(Vec::new(), Vec::new(), &present, &model)
+                .map_err(|e| format!("cannot keep the vectors: {e}"))?;
+        }
         let nearest = user.vectors.nearest(&query_vector, &model, limit);
         let words: Vec<String> = hits.iter().map(|h| h.path.clone()).collect();
         let meaning: Vec<String> = nearest.into_iter().map(|(path, _)| path).collect();
@@ -519,11 +519,84 @@ impl Vfs {
                 }
             })
             .collect();
-        let note = format!(
+        let mut note = format!(
             "ranked by meaning and words ({model}; {} files, {embedded_now} embedded now)",
             candidates.len()
         );
+        let failures = user.vectors.failures(&model);
+        if !failures.is_empty() {
+            let named: Vec<String> = failures
+                .iter()
+                .take(5)
+                .map(|(path, why)| format!("{path} ({why})"))
+                .collect();
+            note.push_str(&format!(
+                "; {} by words only, as the provider refused them: {}{}",
+                failures.len(),
+                named.join(", "),
+                if failures.len() > 5 { ", …" } else { "" }
+            ));
+        }
+        if let Some(why) = stopped {
+            note.push_str(&format!(
+                "; some files are not embedded yet (by words only this time): {why}"
+            ));
+        }
         Ok((fused, note))
+    }
+
+    /// Embed `items`, halving a batch the provider refuses until each refused text is
+    /// alone: (vectors, refused texts with why, why embedding must stop if it must).
+    async fn embed_each<'a>(
+        &self,
+        on: &OnBehalf,
+        items: &[&'a semantic::Candidate],
+        provider: &str,
+        model: &str,
+        timeout: Duration,
+    ) -> (
+        Vec<(&'a semantic::Candidate, Vec<f32>)>,
+        Vec<(&'a semantic::Candidate, String)>,
+        Option<String>,
+    ) {
+        use aether_proto::api::ai;
+        let (mut fresh, mut failed) = (Vec::new(), Vec::new());
+        let mut work = vec![items];
+        while let Some(part) = work.pop() {
+            let asked = self
+                .requester
+                .request_internal(
+                    on,
+                    &ai::Embed {
+                        texts: part.iter().map(|c| c.text.clone()).collect(),
+                        provider: Some(provider.to_owned()),
+                        model: Some(model.to_owned()),
+                    },
+                    timeout,
+                )
+                .await;
+            match asked {
+                Ok(embedded) if embedded.vectors.len() == part.len() => {
+                    fresh.extend(part.iter().copied().zip(embedded.vectors));
+                }
+                Ok(_) => {
+                    let why = "the provider gave a vector count that does not match".to_owned();
+                    return (fresh, failed, Some(why));
+                }
+                // The provider refused what was sent: find which text.
+                Err(e) if matches!(e.code, ErrorCode::BadFrame | ErrorCode::TooLarge) => {
+                    if let [one] = part {
+                        failed.push((*one, e.msg));
+                    } else {
+                        let (first, second) = part.split_at(part.len() / 2);
+                        work.push(second);
+                        work.push(first);
+                    }
+                }
+                Err(e) => return (fresh, failed, Some(e.msg)),
+            }
+        }
+        (fresh, failed, None)
     }
 }
 

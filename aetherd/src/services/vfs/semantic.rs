@@ -26,6 +26,9 @@ struct Entry {
     hash: String,
     model: String,
     vector: Vec<f32>,
+    /// Why this content could not be embedded: it is not asked for again until it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    failed: Option<String>,
 }
 
 /// One user's file vectors, loaded from and saved to a file.
@@ -73,22 +76,33 @@ impl Vectors {
         })
     }
 
-    /// Keep new vectors, drop those of files that are gone, and save.
+    /// Keep new vectors (and which contents could not be embedded, and why), drop those
+    /// of files that are gone, and save.
     pub fn update(
         &self,
         fresh: Vec<(&Candidate, Vec<f32>)>,
+        failed: Vec<(&Candidate, String)>,
         present: &HashSet<String>,
         model: &str,
     ) -> std::io::Result<()> {
         let text = self.with(|map| {
             map.retain(|path, _| present.contains(path));
-            for (candidate, vector) in fresh {
+            let entries = fresh
+                .into_iter()
+                .map(|(c, vector)| (c, vector, None))
+                .chain(
+                    failed
+                        .into_iter()
+                        .map(|(c, why)| (c, Vec::new(), Some(why))),
+                );
+            for (candidate, vector, failed) in entries {
                 map.insert(
                     candidate.path.clone(),
                     Entry {
                         hash: candidate.hash.clone(),
                         model: model.to_owned(),
                         vector,
+                        failed,
                     },
                 );
             }
@@ -103,11 +117,23 @@ impl Vectors {
         std::fs::rename(&temp, &self.file)
     }
 
+    /// Files whose current content could not be embedded, with why.
+    pub fn failures(&self, model: &str) -> Vec<(String, String)> {
+        let mut failed: Vec<(String, String)> = self.with(|map| {
+            map.iter()
+                .filter(|(_, e)| e.model == model)
+                .filter_map(|(path, e)| Some((path.clone(), e.failed.clone()?)))
+                .collect()
+        });
+        failed.sort();
+        failed
+    }
+
     /// The files closest in meaning to `query`, best first: (path, similarity).
     pub fn nearest(&self, query: &[f32], model: &str, limit: usize) -> Vec<(String, f32)> {
         let mut scored: Vec<(String, f32)> = self.with(|map| {
             map.iter()
-                .filter(|(_, e)| e.model == model)
+                .filter(|(_, e)| e.model == model && e.failed.is_none())
                 .map(|(path, e)| (path.clone(), cosine(query, &e.vector)))
                 .collect()
         });
@@ -211,11 +237,34 @@ mod tests {
         assert_eq!(vectors.stale(std::slice::from_ref(&a), "m").len(), 1);
         let present: HashSet<String> = ["/a".to_owned()].into();
         vectors
-            .update(vec![(&a, vec![1.0, 0.0])], &present, "m")
+            .update(vec![(&a, vec![1.0, 0.0])], vec![], &present, "m")
             .unwrap();
         let again = Vectors::new(file);
         assert!(again.stale(std::slice::from_ref(&a), "m").is_empty());
         assert_eq!(again.stale(std::slice::from_ref(&a), "other").len(), 1);
         assert_eq!(again.nearest(&[1.0, 0.1], "m", 5)[0].0, "/a");
+    }
+
+    #[test]
+    fn a_file_that_failed_is_not_asked_again_until_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let vectors = Vectors::new(dir.path().join("v.json"));
+        let bad = Candidate {
+            path: "/bad".into(),
+            text: "x".into(),
+            hash: "h1".into(),
+        };
+        let present: HashSet<String> = ["/bad".to_owned()].into();
+        vectors
+            .update(vec![], vec![(&bad, "refused".into())], &present, "m")
+            .unwrap();
+        assert!(vectors.stale(std::slice::from_ref(&bad), "m").is_empty());
+        assert_eq!(vectors.failures("m"), [("/bad".into(), "refused".into())]);
+        assert!(vectors.nearest(&[1.0], "m", 5).is_empty());
+        let changed = Candidate {
+            hash: "h2".into(),
+            ..bad
+        };
+        assert_eq!(vectors.stale(std::slice::from_ref(&changed), "m").len(), 1);
     }
 }
