@@ -33,3 +33,19 @@ pub fn socket_path(runtime_dir: &Path) -> PathBuf {
 pub fn default_socket() -> PathBuf {
     socket_path(&runtime_dir(&data_dir()))
 }
+
+/// Where the daemon records the environment it was started with (names and values of the
+/// variables [`configures_daemon`] picks): a client that starts it again gives it the same.
+pub fn daemon_env_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("aetherd.env.json")
+}
+
+/// Does this environment variable configure the daemon: its own (`AETHER_*`, but not
+/// `AETHER_HOME`, which says where it is), the AI providers' (`GEMINI_*`, `OPENAI_*`), or
+/// its logging (`RUST_LOG`)?
+pub fn configures_daemon(name: &str) -> bool {
+    (name.starts_with("AETHER_") && name != "AETHER_HOME")
+        || name.starts_with("GEMINI_")
+        || name.starts_with("OPENAI_")
+        || name == "RUST_LOG"
+}

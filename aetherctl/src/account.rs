@@ -55,7 +55,7 @@ pub enum UserCommand {
 /// Forget the saved token for this endpoint (no daemon needed).
 pub fn logout(endpoint: &Endpoint) -> Result<(), Failure> {
     let had = connect::forget_token(endpoint)?;
-    println!(
+    outln!(
         "{}",
         if had {
             "signed out"
@@ -90,12 +90,12 @@ pub async fn login(
     client.close();
     connect::save_token(endpoint, &created.token)?;
     if json {
-        println!(
+        outln!(
             "{}",
             json!({"user": user, "endpoint": endpoint.to_string(), "expires_at": created.expires_at})
         );
     } else {
-        println!("signed in to {endpoint} as {user}");
+        outln!("signed in to {endpoint} as {user}");
     }
     Ok(())
 }
@@ -154,7 +154,7 @@ pub async fn run_user(command: &UserCommand, app: &AppHandle, json: bool) -> Res
                 print_json(&answer);
             } else {
                 for user in &answer.users {
-                    println!("{:<20} {}", user.name, user_flags(user));
+                    outln!("{:<20} {}", user.name, user_flags(user));
                 }
             }
         }

@@ -99,7 +99,7 @@ pub async fn run(command: &AgentCommand, app: &AppHandle, json: bool) -> Result<
             if json {
                 print_json(&planned);
             } else {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&planned.graph).unwrap_or_default()
                 );
@@ -244,7 +244,7 @@ async fn follow(
         if json {
             print_json(&graph);
         } else {
-            println!("{}", describe(&graph));
+            outln!("{}", describe(&graph));
         }
         return ended(&graph.id, graph.state, graph.error);
     }
@@ -255,11 +255,11 @@ async fn follow(
         };
         let data: Value = serde_json::from_str(msg.data.get()).unwrap_or(Value::Null);
         if json {
-            println!("{}", json!({ "event": kind, "data": data }));
+            outln!("{}", json!({ "event": kind, "data": data }));
         } else {
             match kind {
                 "node" => {
-                    println!(
+                    outln!(
                         "{:<16} {}{}",
                         data["node"].as_str().unwrap_or_default(),
                         data["state"].as_str().unwrap_or_default(),
@@ -271,16 +271,16 @@ async fn follow(
                     // What a step that waits for you would do: in words, then exactly.
                     if let Ok(ask) = serde_json::from_value::<agent::Ask>(data["ask"].clone()) {
                         for line in ask.action.lines() {
-                            println!("  | {line}");
+                            outln!("  | {line}");
                         }
                         let args = serde_json::to_string_pretty(&ask.args).unwrap_or_default();
                         for line in args.lines() {
-                            println!("  | {line}");
+                            outln!("  | {line}");
                         }
                     }
                 }
-                "log" => println!("  {}", data["line"].as_str().unwrap_or_default()),
-                "state" => println!("graph {id}: {}", data["state"].as_str().unwrap_or_default()),
+                "log" => outln!("  {}", data["line"].as_str().unwrap_or_default()),
+                "state" => outln!("graph {id}: {}", data["state"].as_str().unwrap_or_default()),
                 _ => {}
             }
         }
@@ -291,7 +291,7 @@ async fn follow(
                 return ended(id, state.state, state.error);
             }
             if state.state == GraphState::Waiting && !json {
-                println!(
+                outln!(
                     "  waiting for you: aetherctl agent approve {id} NODE (or agent status {id})"
                 );
             }

@@ -209,7 +209,7 @@ async fn ask_streaming(app: &AppHandle, ask: ai::Generate, json: bool) -> Result
         };
         let data: Value = serde_json::from_str(msg.data.get()).unwrap_or(Value::Null);
         if json {
-            println!("{}", json!({ "event": kind, "data": data }));
+            outln!("{}", json!({ "event": kind, "data": data }));
         }
         match kind {
             "delta" if !json && !structured => {
@@ -237,9 +237,9 @@ async fn ask_streaming(app: &AppHandle, ask: ai::Generate, json: bool) -> Result
                     if structured {
                         let done: ai::Generated = serde_json::from_value(data)
                             .map_err(|e| Failure::Usage(format!("a bad done event: {e}")))?;
-                        println!("{}", done.json.unwrap_or(Value::Null));
+                        outln!("{}", done.json.unwrap_or(Value::Null));
                     } else if !ended_with_newline {
-                        println!();
+                        outln!("");
                     }
                 }
                 return Ok(());
@@ -256,7 +256,7 @@ async fn ask_streaming(app: &AppHandle, ask: ai::Generate, json: bool) -> Result
             }
             "error" => {
                 if !ended_with_newline && !json {
-                    println!();
+                    outln!("");
                 }
                 let body: ErrorBody = serde_json::from_value(data)
                     .map_err(|e| Failure::Usage(format!("a bad error event: {e}")))?;

@@ -202,7 +202,7 @@ pub async fn run(command: &AppsCommand, app: &AppHandle, json: bool) -> Result<(
                     .iter()
                     .map(|c| c.capability.to_string())
                     .collect();
-                println!(
+                outln!(
                     "{:<16} {:<9} {:<40} [{}] {}",
                     app.id,
                     app.version,
@@ -272,7 +272,7 @@ pub async fn run(command: &AppsCommand, app: &AppHandle, json: bool) -> Result<(
                     None => "built in".into(),
                 };
                 let caps: Vec<String> = info.capabilities.iter().map(ToString::to_string).collect();
-                println!(
+                outln!(
                     "{:<16} {:<9} {:<28} [{}]",
                     info.id,
                     info.version,

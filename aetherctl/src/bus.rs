@@ -43,7 +43,7 @@ pub async fn run(command: &BusCommand, app: &AppHandle, json: bool) -> Result<()
                 .await
                 .map_err(Failure::from_client)?;
             if json {
-                println!("{}", json!({"published": topic}));
+                outln!("{}", json!({"published": topic}));
             }
         }
         BusCommand::Sub { pattern, count } => subscribe(app, pattern, *count).await?,

@@ -111,7 +111,7 @@ pub async fn run(command: &ChatCommand, app: &AppHandle, json: bool) -> Result<(
                 return Ok(());
             }
             if list.rooms.is_empty() {
-                println!("no rooms yet: `aetherctl chat create NAME` makes one");
+                outln!("no rooms yet: `aetherctl chat create NAME` makes one");
             }
             for r in &list.rooms {
                 let name = match &r.with {
@@ -126,7 +126,7 @@ pub async fn run(command: &ChatCommand, app: &AppHandle, json: bool) -> Result<(
                     "read".to_owned()
                 };
                 let kind = if r.private { "private" } else { "public" };
-                println!("{name:<32} {kind:<8} {:>4} members  {state}", r.members);
+                outln!("{name:<32} {kind:<8} {:>4} members  {state}", r.members);
             }
         }
         ChatCommand::Create {
@@ -214,7 +214,7 @@ pub async fn run(command: &ChatCommand, app: &AppHandle, json: bool) -> Result<(
                 print_json(&page);
             } else {
                 for m in &page.messages {
-                    println!("{}", message_line(m));
+                    outln!("{}", message_line(m));
                 }
                 if page.more
                     && let Some(first) = page.messages.first()
@@ -253,13 +253,13 @@ async fn tail(
             continue;
         };
         if json {
-            println!("{}", serde_json::to_string(&message).unwrap_or_default());
+            outln!("{}", serde_json::to_string(&message).unwrap_or_default());
         } else {
             let tag = msg.topic.rsplit('.').next().unwrap_or_default();
             let line = message_line(&message);
             match tag {
-                "message" => println!("{line}"),
-                other => println!("{line} [{other}]"),
+                "message" => outln!("{line}"),
+                other => outln!("{line} [{other}]"),
             }
         }
         seen += 1;
@@ -303,7 +303,7 @@ pub async fn run_presence(
                     .as_deref()
                     .map(|t| format!("  {t}"))
                     .unwrap_or_default();
-                println!("{:<24} {state}{seen}{text}", p.user);
+                outln!("{:<24} {state}{seen}{text}", p.user);
             }
         }
     }

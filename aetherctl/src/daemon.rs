@@ -34,7 +34,7 @@ pub async fn connect(
         Ok(client) => Ok(Some(client)),
         Err(Failure::Connect(_)) if connect::nobody_listens(endpoint) => {
             if let DaemonCommand::Stop = command {
-                println!("no daemon is running at {endpoint}");
+                outln!("no daemon is running at {endpoint}");
                 return Ok(None);
             }
             Err(Failure::Connect(format!(
@@ -75,7 +75,7 @@ pub async fn audit(audit: &Audit, app: &AppHandle, json: bool) -> Result<(), Fai
         return Ok(());
     }
     for e in &answer.entries {
-        println!(
+        outln!(
             "{} {}/{} {} {}: {}",
             format_secs(e.at),
             e.user.as_deref().unwrap_or("?"),
@@ -90,32 +90,32 @@ pub async fn audit(audit: &Audit, app: &AppHandle, json: bool) -> Result<(), Fai
 
 fn print_status(stats: &sys::StatsAnswer) {
     let hub = &stats.hub;
-    println!("aetherd {} up {} s", stats.version, stats.uptime_secs);
+    outln!("aetherd {} up {} s", stats.version, stats.uptime_secs);
     if let Some(pid) = stats.pid {
-        println!("pid          {pid}");
+        outln!("pid          {pid}");
     }
     if let Some(socket) = &stats.socket {
-        println!("socket       {socket}");
+        outln!("socket       {socket}");
     }
     match &stats.tcp {
-        Some(tcp) => println!("tcp          ws://{tcp}/"),
-        None => println!("tcp          off"),
+        Some(tcp) => outln!("tcp          ws://{tcp}/"),
+        None => outln!("tcp          off"),
     }
     if let Some(dir) = &stats.data_dir {
-        println!("data         {dir}");
+        outln!("data         {dir}");
     }
-    println!("connections  {}", hub.connections);
-    println!("subscribers  {}", hub.subscriptions);
-    println!(
+    outln!("connections  {}", hub.connections);
+    outln!("subscribers  {}", hub.subscriptions);
+    outln!(
         "messages     {} published, {} delivered, {} dropped, {} slow consumers",
         hub.published, hub.delivered, hub.dropped, hub.slow_consumers
     );
-    println!(
+    outln!(
         "requests     {} ({} pending, {} without responders, {} timed out)",
         hub.requests, hub.pending_requests, hub.no_responders, hub.timeouts
     );
-    println!("apps         {}", stats.apps);
+    outln!("apps         {}", stats.apps);
     for error in &stats.manifest_errors {
-        println!("skipped      {error}");
+        outln!("skipped      {error}");
     }
 }

@@ -218,7 +218,7 @@ async fn ls(app: &AppHandle, path: &str, json: bool) -> Result<(), Failure> {
             Kind::Dir => ("-".to_owned(), "/"),
             _ => (entry.size.to_string(), ""),
         };
-        println!(
+        outln!(
             "{size:>12}  {}  {}{suffix}",
             format_ms(entry.modified_ms),
             entry.name
@@ -233,12 +233,12 @@ async fn stat(app: &AppHandle, path: &str, json: bool) -> Result<(), Failure> {
         print_json(&stat);
         return Ok(());
     }
-    println!("path      {}", stat.path);
-    println!("kind      {}", name_of(&stat.kind));
-    println!("size      {}", stat.size);
-    println!("modified  {}", format_ms(stat.modified_ms));
+    outln!("path      {}", stat.path);
+    outln!("kind      {}", name_of(&stat.kind));
+    outln!("size      {}", stat.size);
+    outln!("modified  {}", format_ms(stat.modified_ms));
     if let Some(version) = &stat.version {
-        println!("version   {version}");
+        outln!("version   {version}");
     }
     Ok(())
 }
@@ -265,7 +265,7 @@ async fn search(
     }
     for hit in &found.hits {
         let line = hit.line.map(|l| format!(":{l}")).unwrap_or_default();
-        println!("{}{line}: {}", hit.path, hit.snippet);
+        outln!("{}{line}: {}", hit.path, hit.snippet);
     }
     Ok(())
 }

@@ -3,6 +3,14 @@
 //! Exit codes: 0 ok, 1 the daemon said no (its code is printed), 2 usage,
 //! 3 cannot connect; `vm run` exits with its program's code.
 
+/// `println!` that ends the program quietly when its reader has gone (`aetherctl … | head`),
+/// as Unix tools do (exit status 141, as if by SIGPIPE), instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod account;
 mod agent;
 mod ai;
@@ -169,7 +177,7 @@ impl Failure {
     fn report(&self, json: bool) {
         match self {
             Failure::Daemon(body) if json => {
-                println!(
+                outln!(
                     "{}",
                     json!({ "error": { "code": body.code, "msg": body.msg } })
                 );
@@ -179,7 +187,7 @@ impl Failure {
             Failure::Connect(msg) => eprintln!("aetherctl: cannot connect: {msg}"),
             Failure::Program(_) => {}
             Failure::Ended { what, how, why } if json => {
-                println!("{}", json!({ "ended": how, "what": what, "error": why }));
+                outln!("{}", json!({ "ended": how, "what": what, "error": why }));
             }
             Failure::Ended { what, how, why } => eprintln!("aetherctl: {what} {how}: {why}"),
         }

@@ -8,6 +8,19 @@ use serde_json::Value;
 
 use crate::Failure;
 
+/// Write to stdout; when the reader has gone, end quietly with status 141 (SIGPIPE's).
+pub fn write_out(text: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(text).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("aetherctl: cannot write the answer: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Parse command-line JSON data; `-` reads stdin.
 pub fn parse_data(data: Option<&str>) -> Result<Value, Failure> {
     let text = match data {
@@ -53,9 +66,9 @@ pub fn read_password(from_stdin: bool, prompt: &str) -> Result<String, Failure> 
 /// A JSON value: one line with `--json`, else pretty-printed.
 pub fn print_value(json: bool, value: &Value) {
     if json {
-        println!("{value}");
+        outln!("{value}");
     } else {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(value).unwrap_or_default()
         );
@@ -65,7 +78,7 @@ pub fn print_value(json: bool, value: &Value) {
 /// A typed answer as one line of JSON.
 pub fn print_json<T: Serialize>(answer: &T) {
     match serde_json::to_string(answer) {
-        Ok(line) => println!("{line}"),
+        Ok(line) => outln!("{line}"),
         Err(e) => eprintln!("aetherctl: cannot print the answer as JSON: {e}"),
     }
 }
@@ -75,7 +88,7 @@ pub fn print_answer<T: Serialize>(json: bool, answer: &T, human: impl FnOnce(&T)
     if json {
         print_json(answer);
     } else {
-        println!("{}", human(answer));
+        outln!("{}", human(answer));
     }
 }
 

@@ -29,7 +29,7 @@ fn print_perms(answer: &PermsAnswer) {
     match answer {
         PermsAnswer::All { apps, errors } => {
             for app in apps {
-                println!(
+                outln!(
                     "{:<10} {:<18} {}",
                     app.id,
                     app.name,
@@ -37,7 +37,7 @@ fn print_perms(answer: &PermsAnswer) {
                 );
             }
             for error in errors {
-                println!("skipped: {error}");
+                outln!("skipped: {error}");
             }
         }
         PermsAnswer::App {
@@ -45,10 +45,10 @@ fn print_perms(answer: &PermsAnswer) {
             grants,
             own_namespace,
         } => {
-            println!("{} ({} {})", app.id, app.name, app.version);
-            println!("  own namespace: {own_namespace} (pub, sub, serve, req)");
+            outln!("{} ({} {})", app.id, app.name, app.version);
+            outln!("  own namespace: {own_namespace} (pub, sub, serve, req)");
             for grant in grants {
-                println!(
+                outln!(
                     "  {:<16} {:<22} {:<10} because: {}",
                     grant.capability.as_str(),
                     grant.topic,

@@ -24,14 +24,14 @@ pub fn keygen(path: &Path, json: bool) -> Result<(), Failure> {
     writeln!(file, "{}", BASE64.encode(key.to_bytes())).map_err(|e| Failure::io(path, e))?;
     let public = BASE64.encode(key.verifying_key().as_bytes());
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({ "key_file": path, "public_key": public })
         );
     } else {
-        println!("private key written to {} (keep it secret)", path.display());
-        println!("public key: {public}");
-        println!(
+        outln!("private key written to {} (keep it secret)", path.display());
+        outln!("public key: {public}");
+        outln!(
             "trust it in the daemon's config.toml:\n  [apps.publishers]\n  YOUR-NAME = \"{public}\""
         );
     }
@@ -56,12 +56,12 @@ pub fn sign(bundle: &Path, key_file: &Path, json: bool) -> Result<(), Failure> {
     let signature = BASE64.encode(SigningKey::from_bytes(&seed).sign(&digest).to_bytes());
     let sha256: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({ "sha256": sha256, "signature": signature })
         );
     } else {
-        println!("{signature}");
+        outln!("{signature}");
     }
     Ok(())
 }

@@ -51,7 +51,7 @@ pub async fn run(command: &RulesCommand, app: &AppHandle, json: bool) -> Result<
                 print_json(&answer);
             } else {
                 for rule in &answer.rules {
-                    println!("{}", rule_line(rule));
+                    outln!("{}", rule_line(rule));
                 }
             }
         }

@@ -36,7 +36,7 @@ pub async fn run(command: &SessionCommand, app: &AppHandle, json: bool) -> Resul
                 print_json(&answer);
             } else {
                 for info in &answer.sessions {
-                    println!(
+                    outln!(
                         "{:<24} rev {:<5} {:>9} bytes  {}",
                         info.name,
                         info.revision,
@@ -57,7 +57,7 @@ pub async fn run(command: &SessionCommand, app: &AppHandle, json: bool) -> Resul
             if json {
                 print_json(&answer);
             } else {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(state).unwrap_or_default()
                 );

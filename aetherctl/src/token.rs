@@ -57,7 +57,7 @@ pub async fn run(command: &TokenCommand, app: &AppHandle, json: bool) -> Result<
                 print_json(&answer);
             } else {
                 for token in &answer.tokens {
-                    println!("{}", token_line(token));
+                    outln!("{}", token_line(token));
                 }
             }
         }

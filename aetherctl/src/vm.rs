@@ -95,8 +95,8 @@ async fn ps(app: &AppHandle, json: bool) -> Result<(), Failure> {
         return Ok(());
     }
     match &answer {
-        JobsAnswer::All { jobs } => jobs.iter().for_each(|job| println!("{}", job_line(job))),
-        JobsAnswer::One(detail) => println!("{}", job_line(&detail.summary)),
+        JobsAnswer::All { jobs } => jobs.iter().for_each(|job| outln!("{}", job_line(job))),
+        JobsAnswer::One(detail) => outln!("{}", job_line(&detail.summary)),
     }
     Ok(())
 }
@@ -257,7 +257,7 @@ async fn follow(events: &mut Subscription, job: &str, json: bool) -> Result<(), 
         };
         if json {
             let data: Value = serde_json::from_str(msg.data.get()).unwrap_or(Value::Null);
-            println!("{}", json!({ "event": kind, "data": data }));
+            outln!("{}", json!({ "event": kind, "data": data }));
         }
         match kind {
             "stdout" | "stderr" if !json => {

@@ -902,7 +902,11 @@ async fn agent_run_watch_status_and_approve_from_a_shell() {
         )
         .await;
     assert_eq!(code(&out), 1, "{}", stdout(&out));
-    assert!(stderr(&out).contains("node r failed"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("failed: node r failed") && !stderr(&out).contains("cancelled"),
+        "a failed graph says failed: {}",
+        stderr(&out)
+    );
     // A file that is not a graph is a usage error.
     let out = ctl
         .go_with_stdin(&["agent", "run", "-"], Some(b"{}".to_vec()))
@@ -1088,4 +1092,99 @@ async fn chat_rooms_messages_history_and_presence_from_a_shell() {
         stdout(&out)
     );
     drop(daemon);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_pipe_ends_every_command_quietly() {
+    let (_home, _daemon, ctl, _) = session().await;
+    for args in [
+        &["apps", "catalog"][..],
+        &["audit"],
+        &["--json", "apps", "list"],
+        &["chat", "rooms"],
+    ] {
+        let mut command = ctl.command(args);
+        let out = tokio::task::spawn_blocking(move || {
+            let mut child = command
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            // The reader goes away before anything is written (`| head -0`).
+            drop(child.stdout.take());
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap();
+        let err = stderr(&out);
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            matches!(code(&out), 0 | 141),
+            "{args:?}: exit {}: {err}",
+            code(&out)
+        );
+    }
+}
+
+#[test]
+fn a_daemon_started_again_has_the_environment_it_first_had_and_there_is_only_one() {
+    let home = tempfile::tempdir().unwrap();
+    let ctl = Ctl {
+        home: home.path().to_owned(),
+    };
+    // The first start, from a shell with a provider configured in its environment.
+    let out = ctl
+        .command(&["--json", "ai", "status"])
+        .env("AETHER_LISTEN", "off")
+        .env("GEMINI_BASE_URL", "http://127.0.0.1:9/v1beta")
+        .env("GEMINI_MODEL", "gemma-first")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let status: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(status["providers"][0]["model"], "gemma-first");
+    // A second daemon on the same data dir refuses to start, naming the first.
+    let second = Command::new(PathBuf::from(env!("CARGO_BIN_EXE_aetherctl")).with_file_name("aetherd"))
+        .env("AETHER_HOME", home.path())
+        .env("AETHER_LISTEN", "off")
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(
+        stderr(&second).contains("another aetherd (pid"),
+        "{}",
+        stderr(&second)
+    );
+    // It dies (kill -9); a shell without those variables starts it again: same provider.
+    let pid: i32 = std::fs::read_to_string(home.path().join("aetherd.lock"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let killed = Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    assert!(killed.success());
+    let socket = home.path().join("run/aetherd.sock");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        assert!(Instant::now() < deadline, "the daemon did not die");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = ctl
+        .command(&["--json", "ai", "status"])
+        .env_remove("GEMINI_BASE_URL")
+        .env_remove("GEMINI_MODEL")
+        .env("GEMINI_MODEL", "from-the-second-shell")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let status: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        status["providers"][0]["model"], "gemma-first",
+        "the daemon's configuration is its own, not the client's: {status}"
+    );
+    let out = ctl.run(&["daemon", "stop"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
 }

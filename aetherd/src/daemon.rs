@@ -43,6 +43,46 @@ pub struct Daemon {
     tcp_addr: Option<SocketAddr>,
     socket_path: PathBuf,
     _watcher: Option<notify::RecommendedWatcher>,
+    /// Held while the daemon lives: one daemon per data dir.
+    _lock: std::fs::File,
+}
+
+/// The name of the lock file in the data dir; it holds the running daemon's pid.
+pub const LOCK_FILE: &str = "aetherd.lock";
+
+/// One daemon per data dir: two would share one store, one socket and the users' files.
+/// The lock (flock) goes with the process, so a daemon killed with -9 leaves none behind.
+fn single_instance(data_dir: &Path) -> anyhow::Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {
+            file.set_len(0)?;
+            file.seek(std::io::SeekFrom::Start(0))?;
+            write!(file, "{}", std::process::id())?;
+            Ok(file)
+        }
+        Err(rustix::io::Errno::WOULDBLOCK) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            anyhow::bail!(
+                "another aetherd (pid {}) already runs on {}: one daemon per data dir \
+                 (stop it with `aetherctl daemon stop`, or give this one its own AETHER_HOME)",
+                pid.trim(),
+                data_dir.display()
+            )
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
+    }
 }
 
 fn private_dir(path: &Path) -> anyhow::Result<()> {
@@ -135,6 +175,7 @@ impl Daemon {
     pub async fn start(config: Config) -> anyhow::Result<Daemon> {
         config.validate()?;
         private_dir(&config.data_dir)?;
+        let lock = single_instance(&config.data_dir)?;
         seed_manifests(&config.manifests_dir)?;
         let store = Store::open(&config.db_path())?;
         let identity = Identity::new(store.clone(), config.auth.clone());
@@ -223,6 +264,7 @@ impl Daemon {
             tcp_addr,
             socket_path,
             _watcher: watcher,
+            _lock: lock,
         })
     }
 

@@ -70,7 +70,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         config.tls = Some(config::TlsFiles { cert, key });
     }
     config.validate()?;
+    let record = started_with(&config);
+    let data_dir = config.data_dir.clone();
     let daemon = Daemon::start(config).await?;
+    // A client that starts the daemon again (after a crash, or `daemon stop`) gives it this
+    // environment, not its own: whoever starts it, the daemon is configured the same.
+    if let Err(e) = record_environment(&data_dir, &record) {
+        tracing::warn!("cannot record the daemon's environment: {e}");
+    }
     let shutdown = daemon.shutdown_token();
     tokio::spawn(async move {
         let mut term =
@@ -106,4 +113,40 @@ fn raise_fd_limit() {
             tracing::warn!("cannot raise the open-file limit: {e}");
         }
     }
+}
+
+/// The variables that configure the daemon, as it was started: its own (`AETHER_*`), the
+/// providers' (`GEMINI_*`, `OPENAI_*`, and each `api_key_env` the config names) and logging.
+fn started_with(config: &Config) -> std::collections::BTreeMap<String, String> {
+    let named: Vec<&str> = config
+        .ai
+        .providers
+        .iter()
+        .filter_map(|p| p.api_key_env.as_deref())
+        .collect();
+    std::env::vars()
+        .filter(|(name, _)| {
+            aether_proto::paths::configures_daemon(name) || named.contains(&name.as_str())
+        })
+        .collect()
+}
+
+/// Write the record owner-only (it may hold a provider's key), whole or not at all.
+fn record_environment(
+    data_dir: &std::path::Path,
+    vars: &std::collections::BTreeMap<String, String>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = aether_proto::paths::daemon_env_file(data_dir);
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(serde_json::to_string_pretty(vars).unwrap_or_default().as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, &path)
 }

@@ -405,6 +405,20 @@ pub struct Perms {
     audit: AuditLog,
 }
 
+/// Does this event change what is in the manifests dir (not only who read it)?
+fn changes_files(kind: &notify::EventKind) -> bool {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, ModifyKind};
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => true,
+        // A file written and closed: the end of an editor's save.
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Any | EventKind::Other => false,
+    }
+}
+
 impl Perms {
     /// Load every `*.json` in `dir`. Bad manifests are reported and skipped.
     pub fn load(dir: &Path, audit: AuditLog) -> Arc<Perms> {
@@ -470,7 +484,9 @@ impl Perms {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if event.is_ok() {
+                // Only what changes a file counts: reading the dir (ours included: a reload
+                // reads every manifest) raises access events that would start another.
+                if event.is_ok_and(|e| changes_files(&e.kind)) {
                     let _ = tx.send(());
                 }
             })?;
@@ -848,6 +864,41 @@ mod tests {
         let e = decide(&c, &caller(false, None), "cli", Op::Req, &p("sys.user.add")).unwrap_err();
         assert!(e.msg.contains("admin"));
         assert!(decide(&c, &caller(true, None), "cli", Op::Req, &p("sys.user.add")).is_ok());
+    }
+
+    #[tokio::test]
+    async fn reading_the_manifests_dir_never_reloads_it_and_a_write_does() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a.json"),
+            r#"{"id":"a","name":"A","version":"1.0.0","permissions":{}}"#,
+        )
+        .unwrap();
+        let perms = Perms::load(dir.path(), AuditLog::disabled());
+        let _watcher = perms.watch().unwrap();
+        let before = perms.generation();
+        for _ in 0..5 {
+            for entry in std::fs::read_dir(dir.path()).unwrap() {
+                let _ = std::fs::read(entry.unwrap().path());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(perms.generation(), before, "reads started a reload");
+        std::fs::write(
+            dir.path().join("b.json"),
+            r#"{"id":"b","name":"B","version":"1.0.0","permissions":{}}"#,
+        )
+        .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while perms.generation() == before {
+            assert!(std::time::Instant::now() < deadline, "a new manifest was not loaded");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Once settled, it stays settled: the reload's own reads start nothing.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let settled = perms.generation();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(perms.generation(), settled, "the watcher spins");
     }
 
     #[test]

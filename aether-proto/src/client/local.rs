@@ -213,6 +213,29 @@ fn log_path(endpoint: &Endpoint) -> PathBuf {
     dir.join("aetherd.log")
 }
 
+/// The environment the daemon last started with, in place of this client's own variables
+/// of the kinds that configure it: a desktop with the AI keys and a shell without them start
+/// the same daemon. With no record yet (the first start), the client's own are used.
+fn with_recorded_environment(command: &mut Command) {
+    let path = paths::daemon_env_file(&paths::data_dir());
+    let Some(recorded) = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<BTreeMap<String, String>>(&text).ok())
+    else {
+        return;
+    };
+    for (name, _) in std::env::vars_os() {
+        if let Some(name) = name.to_str()
+            && (paths::configures_daemon(name) || recorded.contains_key(name))
+        {
+            command.env_remove(name);
+        }
+    }
+    for (name, value) in recorded {
+        command.env(name, value);
+    }
+}
+
 /// Start `binary` as the daemon on the Unix socket and wait until it listens.
 fn spawn_daemon(endpoint: &Endpoint, binary: &Path) -> Result<(), String> {
     let Endpoint::Unix(socket) = endpoint else {
@@ -227,7 +250,9 @@ fn spawn_daemon(endpoint: &Endpoint, binary: &Path) -> Result<(), String> {
         .append(true)
         .open(&log_path)
         .map_err(|e| io_err(&log_path, e))?;
-    let mut child = Command::new(binary)
+    let mut command = Command::new(binary);
+    with_recorded_environment(&mut command);
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)

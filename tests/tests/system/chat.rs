@@ -510,3 +510,181 @@ async fn guests_join_public_rooms_but_make_none_and_take_no_direct_messages() {
     );
     assert!(msg.contains("guest"), "{msg}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_public_rooms_of_someone_else_never_hide_yours() {
+    let mut d = TestDaemon::start().await;
+    three_users(&d).await;
+    {
+        let (_a, ana) = chat_of(&d, "ana").await;
+        for (room, private) in [("zz-mine", true), ("zz-team", false)] {
+            req(&ana, "chat.create", json!({ "room": room, "private": private }))
+                .await
+                .unwrap();
+        }
+    }
+    // Bob made 1,200 public rooms (written straight into the store: the daemon would make
+    // him wait between them), all sorting before ana's.
+    d.stop().await;
+    let store = aetherd::store::Store::open(&d.config().db_path()).unwrap();
+    store
+        .call_sync(|c| {
+            let bob: i64 = c.query_row("SELECT id FROM users WHERE name = 'bob'", [], |r| r.get(0))?;
+            let tx = c.transaction()?;
+            for i in 0..1200 {
+                tx.execute(
+                    "INSERT INTO chat_rooms(name, private, created_by, created_ms) VALUES (?1, 0, ?2, 0)",
+                    rusqlite::params![format!("a{i:04}"), bob],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .unwrap();
+    drop(store);
+    d.restart().await;
+    let (_a, ana) = chat_of(&d, "ana").await;
+    let first = ana.request(&chat::Rooms::default()).await.unwrap();
+    let joined: Vec<&str> = first
+        .rooms
+        .iter()
+        .filter(|r| r.joined)
+        .map(|r| r.room.as_str())
+        .collect();
+    assert_eq!(joined, ["zz-mine", "zz-team"], "hers come first, every one");
+    assert_eq!(first.rooms.len(), 2 + 200, "then a page of public rooms");
+    assert_eq!(first.more_public.as_deref(), Some("a0199"));
+    // The public list pages to its end.
+    let mut seen = 200;
+    let mut after = first.more_public.clone();
+    while let Some(from) = after {
+        let page = ana
+            .request(&chat::Rooms {
+                public_after: Some(from),
+                public_limit: Some(500),
+            })
+            .await
+            .unwrap();
+        assert!(page.rooms.iter().all(|r| !r.joined));
+        seen += page.rooms.len();
+        after = page.more_public;
+    }
+    assert_eq!(seen, 1200);
+    expect_code(
+        ana.request(&chat::Rooms {
+            public_after: None,
+            public_limit: Some(0),
+        })
+        .await,
+        ErrorCode::BadFrame,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_moves_new_rooms_and_presence_are_rate_limited_per_user() {
+    let d = TestDaemon::start().await;
+    three_users(&d).await;
+    let (_a, ana) = chat_of(&d, "ana").await;
+    let (_b, bob) = chat_of(&d, "bob").await;
+    req(&ana, "chat.create", json!({ "room": "team" })).await.unwrap();
+    req(&bob, "chat.join", json!({ "room": "team" })).await.unwrap();
+    let mut bob_hears = bob.subscribe("chat.room.team.>").await.unwrap();
+    let posted = req(&ana, "chat.post", json!({ "room": "team", "text": "v1" }))
+        .await
+        .unwrap();
+    let seq = posted["seq"].as_u64().unwrap();
+    // 200 edits in a burst: the first few pass, the rest wait, and bob hears only those.
+    let mut passed = 0;
+    let mut limited = None;
+    for i in 0..200 {
+        match req(
+            &ana,
+            "chat.edit",
+            json!({ "room": "team", "seq": seq, "text": format!("v{i}") }),
+        )
+        .await
+        {
+            Ok(_) => passed += 1,
+            Err(ClientError::Daemon(e)) if e.code == ErrorCode::RateLimited => {
+                limited = Some(e);
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(passed < 40, "{passed} edits passed in a burst");
+    let limited = limited.expect("a burst of edits is limited");
+    assert!(limited.retry_after_ms.is_some(), "{limited:?}");
+    let mut heard = 0;
+    while let Ok(Some(_)) =
+        tokio::time::timeout(Duration::from_millis(300), bob_hears.next_msg()).await
+    {
+        heard += 1;
+    }
+    assert!(heard <= passed + 1, "bob heard {heard} for {passed} edits");
+    // Leaving and joining again and again.
+    let mut moves_limited = false;
+    for _ in 0..30 {
+        let left = req(&bob, "chat.leave", json!({ "room": "team" })).await;
+        let joined = req(&bob, "chat.join", json!({ "room": "team" })).await;
+        if [left, joined].iter().any(|r| {
+            matches!(r, Err(ClientError::Daemon(e)) if e.code == ErrorCode::RateLimited)
+        }) {
+            moves_limited = true;
+            break;
+        }
+    }
+    assert!(moves_limited, "leave/join cycles are limited");
+    // New rooms.
+    let made: Vec<_> = futures_util::future::join_all(
+        (0..30).map(|i| req(&ana, "chat.create", json!({ "room": format!("r{i}") }))),
+    )
+    .await;
+    assert!(made.iter().any(|r| {
+        matches!(r, Err(ClientError::Daemon(e)) if e.code == ErrorCode::RateLimited)
+    }));
+    // Presence changes.
+    let mut presence_limited = false;
+    for i in 0..40 {
+        let set = aether_proto::api::presence::Set {
+            away: Some(i % 2 == 0),
+            text: None,
+        };
+        if let Err(ClientError::Daemon(e)) = ana.request(&set).await {
+            assert_eq!(e.code, ErrorCode::RateLimited);
+            presence_limited = true;
+            break;
+        }
+    }
+    assert!(presence_limited, "presence flips are limited");
+    // Others are not slowed: eve posts at once.
+    let (_e, eve) = chat_of(&d, "eve").await;
+    req(&eve, "chat.create", json!({ "room": "eves" })).await.unwrap();
+    req(&eve, "chat.post", json!({ "room": "eves", "text": "hi" }))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn making_a_room_does_not_say_that_a_private_one_of_that_name_exists() {
+    let d = TestDaemon::start().await;
+    three_users(&d).await;
+    let (_a, ana) = chat_of(&d, "ana").await;
+    let (_e, eve) = chat_of(&d, "eve").await;
+    req(&ana, "chat.create", json!({ "room": "secret", "private": true }))
+        .await
+        .unwrap();
+    req(&ana, "chat.create", json!({ "room": "lobby" })).await.unwrap();
+    let msg = expect_code(
+        req(&eve, "chat.create", json!({ "room": "secret" })).await,
+        ErrorCode::Conflict,
+    );
+    assert!(
+        !msg.contains("exists") && msg.contains("not available"),
+        "{msg}"
+    );
+    let public = expect_code(
+        req(&eve, "chat.create", json!({ "room": "lobby" })).await,
+        ErrorCode::Conflict,
+    );
+    assert!(public.contains("exists already: join it"), "{public}");
+}
