@@ -108,11 +108,17 @@ fn print_status(stats: &sys::StatsAnswer) {
     outln!("subscribers  {}", hub.subscriptions);
     outln!(
         "messages     {} published, {} delivered, {} dropped, {} slow consumers",
-        hub.published, hub.delivered, hub.dropped, hub.slow_consumers
+        hub.published,
+        hub.delivered,
+        hub.dropped,
+        hub.slow_consumers
     );
     outln!(
         "requests     {} ({} pending, {} without responders, {} timed out)",
-        hub.requests, hub.pending_requests, hub.no_responders, hub.timeouts
+        hub.requests,
+        hub.pending_requests,
+        hub.no_responders,
+        hub.timeouts
     );
     outln!("apps         {}", stats.apps);
     for error in &stats.manifest_errors {

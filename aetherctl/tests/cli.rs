@@ -1147,11 +1147,12 @@ fn a_daemon_started_again_has_the_environment_it_first_had_and_there_is_only_one
     let status: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(status["providers"][0]["model"], "gemma-first");
     // A second daemon on the same data dir refuses to start, naming the first.
-    let second = Command::new(PathBuf::from(env!("CARGO_BIN_EXE_aetherctl")).with_file_name("aetherd"))
-        .env("AETHER_HOME", home.path())
-        .env("AETHER_LISTEN", "off")
-        .output()
-        .unwrap();
+    let second =
+        Command::new(PathBuf::from(env!("CARGO_BIN_EXE_aetherctl")).with_file_name("aetherd"))
+            .env("AETHER_HOME", home.path())
+            .env("AETHER_LISTEN", "off")
+            .output()
+            .unwrap();
     assert!(!second.status.success());
     assert!(
         stderr(&second).contains("another aetherd (pid"),
@@ -1164,7 +1165,10 @@ fn a_daemon_started_again_has_the_environment_it_first_had_and_there_is_only_one
         .trim()
         .parse()
         .unwrap();
-    let killed = Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let socket = home.path().join("run/aetherd.sock");
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -5,13 +5,15 @@ use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::task::TaskTracker;
 
@@ -268,8 +270,25 @@ where
         },
         msg: Some(refusal.msg.clone()),
     });
+    let code = match refusal.code {
+        ErrorCode::TooLarge => CloseCode::Size,
+        _ => CloseCode::Policy,
+    };
+    let why = refusal.msg.clone();
     let err = ServerFrame::error(None, refusal.into());
-    let _ = ws.feed(Message::text(err.to_json())).await;
-    let _ = ws.feed(Message::text(bye.to_json())).await;
-    let _ = ws.close(None).await;
+    let sent = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = ws.feed(Message::text(err.to_json())).await;
+        let _ = ws.feed(Message::text(bye.to_json())).await;
+        let reason = why[..why.floor_char_boundary(120)].to_owned();
+        let _ = ws
+            .close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            }))
+            .await;
+    })
+    .await;
+    if sent.is_ok() {
+        crate::session::drain(ws, Duration::from_secs(2)).await;
+    }
 }

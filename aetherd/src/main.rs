@@ -146,7 +146,11 @@ fn record_environment(
         .truncate(true)
         .mode(0o600)
         .open(&tmp)?;
-    file.write_all(serde_json::to_string_pretty(vars).unwrap_or_default().as_bytes())?;
+    file.write_all(
+        serde_json::to_string_pretty(vars)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
     file.sync_all()?;
     std::fs::rename(&tmp, &path)
 }

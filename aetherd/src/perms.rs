@@ -891,7 +891,10 @@ mod tests {
         .unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while perms.generation() == before {
-            assert!(std::time::Instant::now() < deadline, "a new manifest was not loaded");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a new manifest was not loaded"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         // Once settled, it stays settled: the reload's own reads start nothing.

@@ -13,6 +13,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +42,39 @@ const PERM_CACHE_LIMIT: usize = 4096;
 struct Replies {
     frames: Vec<String>,
     close: bool,
+    /// Close after the answers with this `bye`.
+    bye: Option<ByeReason>,
+}
+
+/// How a connection ends, and so what the daemon says last.
+enum End {
+    /// `bye` with this reason, then a Close frame.
+    Bye(ByeReason),
+    /// The client broke the WebSocket protocol (or sent a text frame that is not UTF-8):
+    /// an `err` saying so when a frame can still be written, then a Close with this code.
+    Broken { code: CloseCode, why: String },
+    /// The client sent a Close: answer it with ours (RFC 6455 §5.5.1).
+    ClientClosed,
+    /// The client said `bye`: close normally.
+    ClientLeft,
+    /// The connection is gone: nothing can be said.
+    Gone,
+}
+
+/// How long the daemon reads (and drops) what a client still sends after its Close, so the
+/// kernel does not reset the connection before the client read the last frames.
+const DRAIN_FOR: Duration = Duration::from_secs(2);
+/// The most it reads so.
+const DRAIN_BYTES: usize = 64 << 20;
+
+fn close_code(reason: ByeReason) -> CloseCode {
+    match reason {
+        ByeReason::TooLarge => CloseCode::Size,
+        ByeReason::Shutdown => CloseCode::Away,
+        ByeReason::SlowConsumer | ByeReason::AuthExpired | ByeReason::Unauthenticated => {
+            CloseCode::Policy
+        }
+    }
 }
 
 struct SubEntry {
@@ -135,47 +170,39 @@ impl Session {
         stats.connections.fetch_add(1, Ordering::Relaxed);
         let caller = self.caller.clone();
         let ended = ended(&caller, &registration);
-        let reason = tokio::select! {
-            reason = self.event_loop(&mut ws) => reason,
+        let end = tokio::select! {
+            end = self.event_loop(&mut ws) => end,
             why = ended => {
                 tracing::info!(user = %self.caller.user, "closing: {why}");
-                Some(ByeReason::AuthExpired)
+                End::Bye(ByeReason::AuthExpired)
             }
         };
-        if let Some(reason) = reason {
-            if reason == ByeReason::SlowConsumer {
-                self.ctx
-                    .hub
-                    .stats
-                    .slow_consumers
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(user = %self.caller.user, "dropping a slow consumer");
+        match end {
+            End::Bye(reason) => self.say_bye(&mut ws, reason, &registration).await,
+            End::Broken { code, why } => {
+                tracing::debug!(user = %self.caller.user, "closing ({code}): {why}");
+                let err = ServerFrame::err(None, ErrorCode::BadFrame, &why).to_json();
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    let _ = ws.send(Message::text(err)).await;
+                    close_with(&mut ws, code, &why).await;
+                })
+                .await;
+                drain(&mut ws, DRAIN_FOR).await;
             }
-            let msg = match reason {
-                ByeReason::TooLarge => Some(format!(
-                    "the limit is {} bytes",
-                    self.ctx.limits.max_frame_bytes
-                )),
-                ByeReason::AuthExpired if registration.revoked.is_cancelled() => {
-                    Some("the credentials of this connection were revoked".to_owned())
-                }
-                ByeReason::AuthExpired => {
-                    Some("the credentials of this connection expired".to_owned())
-                }
-                _ => None,
-            };
-            let bye = ServerFrame::Bye(Bye { reason, msg });
-            // A slow consumer gets its bye after what is already on its way, as long as it
-            // reads again within WRITE_TIMEOUT; otherwise say bye if it fits, never wait long.
-            let grace = match reason {
-                ByeReason::SlowConsumer => WRITE_TIMEOUT,
-                _ => Duration::from_secs(1),
-            };
-            let _ = tokio::time::timeout(grace, async {
-                let _ = ws.send(Message::text(bye.to_json())).await;
-                let _ = ws.close(None).await;
-            })
-            .await;
+            End::ClientClosed => {
+                // tungstenite queued the answer to the client's Close; a flush sends it.
+                let _ = tokio::time::timeout(Duration::from_secs(1), ws.flush()).await;
+                drain(&mut ws, DRAIN_FOR).await;
+            }
+            End::ClientLeft => {
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    close_with(&mut ws, CloseCode::Normal, "bye"),
+                )
+                .await;
+                drain(&mut ws, DRAIN_FOR).await;
+            }
+            End::Gone => {}
         }
         self.ctx
             .hub
@@ -184,32 +211,87 @@ impl Session {
             .fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Runs until the connection ends; returns the bye to send, if any.
-    async fn event_loop<S>(&mut self, ws: &mut WebSocketStream<S>) -> Option<ByeReason>
+    /// `bye` after what is on its way, a Close saying why, then what the client still sends
+    /// is read and dropped for a moment, so it gets to read them.
+    async fn say_bye<S>(
+        &self,
+        ws: &mut WebSocketStream<S>,
+        reason: ByeReason,
+        registration: &Registration,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        if reason == ByeReason::SlowConsumer {
+            self.ctx
+                .hub
+                .stats
+                .slow_consumers
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(user = %self.caller.user, "dropping a slow consumer");
+        }
+        let msg = match reason {
+            ByeReason::TooLarge => Some(format!(
+                "the limit is {} bytes",
+                self.ctx.limits.max_frame_bytes
+            )),
+            ByeReason::AuthExpired if registration.revoked.is_cancelled() => {
+                Some("the credentials of this connection were revoked".to_owned())
+            }
+            ByeReason::AuthExpired => Some("the credentials of this connection expired".to_owned()),
+            _ => None,
+        };
+        let why = msg.clone().unwrap_or_else(|| format!("{reason:?}"));
+        let bye = ServerFrame::Bye(Bye { reason, msg });
+        // A slow consumer gets its bye after what is already on its way, as long as it
+        // reads again within WRITE_TIMEOUT; otherwise say bye if it fits, never wait long.
+        let grace = match reason {
+            ByeReason::SlowConsumer => WRITE_TIMEOUT,
+            _ => Duration::from_secs(1),
+        };
+        let sent = tokio::time::timeout(grace, async {
+            let _ = ws.send(Message::text(bye.to_json())).await;
+            close_with(ws, close_code(reason), &why).await;
+        })
+        .await;
+        // A peer that reads nothing is not waited for; one that does gets to read it all
+        // (at shutdown only briefly: the daemon waits for its connections).
+        if sent.is_ok() {
+            let read_for = match reason {
+                ByeReason::Shutdown => Duration::from_millis(200),
+                _ => DRAIN_FOR,
+            };
+            drain(ws, read_for).await;
+        }
+    }
+
+    /// Runs until the connection ends; returns how it ends.
+    async fn event_loop<S>(&mut self, ws: &mut WebSocketStream<S>) -> End
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let outbox = self.outbox.clone();
         let shutdown = self.ctx.shutdown.clone();
-        let mut rx = self.rx.take()?;
+        let Some(mut rx) = self.rx.take() else {
+            return End::Gone;
+        };
         let mut batch = Vec::with_capacity(BATCH);
         loop {
             tokio::select! {
                 biased;
-                _ = outbox.dropped_as_slow() => return Some(ByeReason::SlowConsumer),
-                _ = shutdown.cancelled() => return Some(ByeReason::Shutdown),
+                _ = outbox.dropped_as_slow() => return End::Bye(ByeReason::SlowConsumer),
+                _ = shutdown.cancelled() => return End::Bye(ByeReason::Shutdown),
                 n = rx.recv_many(&mut batch, BATCH) => {
                     if n == 0 {
-                        return None;
+                        return End::Gone;
                     }
                     let write = write_batch(ws, &mut batch, self.batch);
                     tokio::select! {
                         written = tokio::time::timeout(WRITE_TIMEOUT, write) => match written {
                             Ok(Ok(())) => {}
-                            Ok(Err(_)) => return None,
-                            Err(_) => return Some(ByeReason::SlowConsumer),
+                            Ok(Err(_)) => return End::Gone,
+                            Err(_) => return End::Bye(ByeReason::SlowConsumer),
                         },
-                        _ = outbox.dropped_as_slow() => return Some(ByeReason::SlowConsumer),
+                        _ = outbox.dropped_as_slow() => return End::Bye(ByeReason::SlowConsumer),
                     }
                 }
                 incoming = ws.next() => {
@@ -222,26 +304,27 @@ impl Session {
                             "binary frames are not part of the protocol: send JSON text",
                         ).to_json()),
                         Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-                        Some(Ok(Message::Close(_))) | None => return None,
+                        Some(Ok(Message::Close(_))) => return End::ClientClosed,
+                        None => return End::Gone,
                         Some(Err(tungstenite::Error::Capacity(e))) => {
                             tracing::info!(user = %self.caller.user, "closing: {e}");
-                            return Some(ByeReason::TooLarge);
+                            return End::Bye(ByeReason::TooLarge);
                         }
-                        Some(Err(e)) => {
-                            tracing::debug!(user = %self.caller.user, "connection error: {e}");
-                            return None;
-                        }
+                        Some(Err(e)) => return broken(e),
                     }
                     if !replies.frames.is_empty() {
                         let send = write_frames(ws, replies.frames, self.batch);
                         match tokio::time::timeout(WRITE_TIMEOUT, send).await {
                             Ok(Ok(())) => {}
-                            Ok(Err(_)) => return None,
-                            Err(_) => return Some(ByeReason::SlowConsumer),
+                            Ok(Err(_)) => return End::Gone,
+                            Err(_) => return End::Bye(ByeReason::SlowConsumer),
                         }
                     }
+                    if let Some(reason) = replies.bye {
+                        return End::Bye(reason);
+                    }
                     if replies.close {
-                        return None;
+                        return End::ClientLeft;
                     }
                 }
             }
@@ -251,7 +334,7 @@ impl Session {
     /// Handle every frame in one WebSocket message, collecting what to answer.
     fn on_text(&mut self, text: &str, replies: &mut Replies) {
         frame::for_each_frame(text, |parsed| {
-            if replies.close {
+            if replies.close || replies.bye.is_some() {
                 return;
             }
             let frame = match parsed {
@@ -266,10 +349,20 @@ impl Session {
                 Err(e) => return replies.frames.push(e.to_err_frame().to_json()),
             };
             let result = match frame {
-                ClientFrame::Hello(_) => Err((
-                    None,
-                    ErrorBody::new(ErrorCode::BadFrame, "already signed in"),
-                )),
+                // Who a connection is was fixed by its hello: another ends it, as documented.
+                ClientFrame::Hello(_) => {
+                    replies.frames.push(
+                        ServerFrame::err(
+                            None,
+                            ErrorCode::Unauthenticated,
+                            "already signed in: a connection says hello once (connect again \
+                             to sign in as someone else)",
+                        )
+                        .to_json(),
+                    );
+                    replies.bye = Some(ByeReason::Unauthenticated);
+                    return;
+                }
                 ClientFrame::Sub(sub) => self.on_sub(sub),
                 ClientFrame::Unsub(unsub) => self.on_unsub(unsub.id, unsub.sub),
                 ClientFrame::Pub(publish) => self.on_pub(PubRef {
@@ -603,6 +696,61 @@ const BATCH_MESSAGE_BYTES: usize = 64 * 1024;
 
 /// Write what the hub queued: one frame per message, or when the client batches,
 /// several frames per message, one per line.
+/// What a read error means for the connection: a broken protocol says so with its Close
+/// code; anything else (the socket failed) ends it silently.
+fn broken(error: tungstenite::Error) -> End {
+    match error {
+        tungstenite::Error::Utf8(_) => End::Broken {
+            code: CloseCode::Invalid,
+            why: "a text frame that is not UTF-8: the WebSocket protocol ends the connection"
+                .into(),
+        },
+        tungstenite::Error::Protocol(problem) => End::Broken {
+            code: CloseCode::Protocol,
+            why: format!("the WebSocket protocol was broken: {problem}"),
+        },
+        _ => End::Gone,
+    }
+}
+
+/// Send a Close frame with `code` and `why` (cut to what a Close frame may carry).
+async fn close_with<S>(ws: &mut WebSocketStream<S>, code: CloseCode, why: &str)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let reason = &why[..why.floor_char_boundary(120)];
+    let frame = CloseFrame {
+        code,
+        reason: reason.to_owned().into(),
+    };
+    let _ = ws.close(Some(frame)).await;
+}
+
+/// After our Close: read and drop what the client still sends (the rest of a frame over the
+/// limit, frames it sent meanwhile) until it closes, at most [`DRAIN_FOR`] and
+/// [`DRAIN_BYTES`] (`read_for` at most). Closing with unread bytes would reset the connection, and the client
+/// would lose the `bye` and Close it has not read yet. Read below the WebSocket layer: the
+/// stream may be mid-frame.
+pub(crate) async fn drain<S>(ws: &mut WebSocketStream<S>, read_for: Duration)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let raw = ws.get_mut();
+    let _ = tokio::time::timeout(Duration::from_millis(200), raw.shutdown()).await;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut read = 0;
+    let _ = tokio::time::timeout(read_for, async {
+        while read < DRAIN_BYTES {
+            match raw.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+        }
+    })
+    .await;
+}
+
 async fn write_batch<S>(
     ws: &mut WebSocketStream<S>,
     items: &mut Vec<Outbound>,

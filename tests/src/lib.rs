@@ -7,6 +7,7 @@
 
 pub mod bundles;
 pub mod fake_llm;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -55,11 +55,52 @@ pub fn nests_deeper_than(text: &str, limit: usize) -> bool {
     false
 }
 
-fn too_deep() -> FrameError {
+fn too_deep(frame: &str) -> FrameError {
     FrameError {
-        id: None,
+        id: top_level_id(frame),
         msg: format!("the frame nests arrays or objects deeper than {MAX_NESTING} levels"),
     }
+}
+
+/// The frame's own `"id": <number>` (a key of the outermost object), read without parsing
+/// what is nested: so a frame refused for its depth is still answered by its id.
+pub fn top_level_id(text: &str) -> Option<u64> {
+    let bytes = text.as_bytes();
+    let (mut depth, mut at) = (0usize, 0);
+    while at < bytes.len() {
+        match bytes[at] {
+            b'"' => {
+                let start = at + 1;
+                at = start;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &bytes[at..]) {
+                        Some(found) if bytes[at + found] == b'\\' => at += found + 2,
+                        Some(found) => {
+                            at += found;
+                            break;
+                        }
+                        None => return None,
+                    }
+                }
+                let key = &bytes[start..at.min(bytes.len())];
+                at += 1;
+                if depth == 1 && key == b"id" {
+                    let rest = text.get(at..)?.trim_start();
+                    if let Some(value) = rest.strip_prefix(':') {
+                        let value = value.trim_start();
+                        let digits = value.bytes().take_while(u8::is_ascii_digit).count();
+                        return value[..digits].parse().ok();
+                    }
+                }
+                continue;
+            }
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        at += 1;
+    }
+    None
 }
 
 /// Every field of the frames worth a fast path, read in one pass, borrowing strings and
@@ -184,7 +225,7 @@ pub fn for_each_frame<'a>(text: &'a str, mut on_frame: impl FnMut(Result<Framed<
         // each frame once its extent is known.
         if let Some((publish, end)) = plain_pub(rest) {
             on_frame(if nests_deeper_than(&rest[..end], MAX_NESTING) {
-                Err(too_deep())
+                Err(too_deep(&rest[..end]))
             } else {
                 Ok(Framed::Pub(publish))
             });
@@ -198,7 +239,7 @@ pub fn for_each_frame<'a>(text: &'a str, mut on_frame: impl FnMut(Result<Framed<
                 let end = frames.byte_offset();
                 let frame = &rest[..end];
                 on_frame(if nests_deeper_than(frame, MAX_NESTING) {
-                    Err(too_deep())
+                    Err(too_deep(frame))
                 } else {
                     match flat.into_framed() {
                         Some(framed) => Ok(framed),
@@ -341,7 +382,7 @@ impl ClientFrame {
     /// Parse one frame: the whole text must be that one frame.
     pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
         if nests_deeper_than(text, MAX_NESTING) {
-            return Err(too_deep());
+            return Err(too_deep(text));
         }
         if let Some(frame) = parse_fast(text) {
             return Ok(frame);
@@ -509,6 +550,19 @@ mod tests {
             ["pub a 1", "ping Some(3)", "pub b {\"x\":[2]}", "pub c 3"]
         );
         assert!(seen[4].starts_with("error"), "{seen:?}");
+    }
+
+    #[test]
+    fn a_frame_too_deep_keeps_its_own_id() {
+        let deep = format!(
+            r#"{{"t":"req","app":"cli","topic":"sys.ping","data":{{"id":3,"x":{}1{}}},"id": 42}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let err = ClientFrame::parse(&deep).unwrap_err();
+        assert_eq!(err.id, Some(42), "{}", err.msg);
+        assert_eq!(top_level_id(r#"{"t":"x","s":"\"id\": 5","id":7}"#), Some(7));
+        assert_eq!(top_level_id(r#"{"t":"id","x":1}"#), None);
     }
 
     #[test]

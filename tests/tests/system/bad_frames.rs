@@ -2,6 +2,7 @@
 //! except a frame over the size limit, which closes it.
 
 use aether_tests::TestDaemon;
+use aether_tests::wire::{self, Got, Wire};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,7 +158,7 @@ async fn a_mistyped_field_is_a_bad_frame_that_keeps_its_id_when_readable() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_hello_is_a_bad_frame_and_the_connection_lives_on() {
+async fn a_second_hello_is_unauthenticated_and_ends_the_connection_as_documented() {
     let d = TestDaemon::start().await;
     let token = d.owner_token(None).await;
     let mut ws = d.raw().await;
@@ -166,14 +167,15 @@ async fn a_second_hello_is_a_bad_frame_and_the_connection_lives_on() {
     let err = ws
         .send_expect_err(
             &json!({"t": "hello", "v": 1, "auth": {"kind": "token", "token": token}}),
-            "bad_frame",
+            "unauthenticated",
         )
         .await;
     assert!(
         err["msg"].as_str().unwrap().contains("already signed in"),
         "{err}"
     );
-    ws.ping().await;
+    ws.expect_bye("unauthenticated").await;
+    ws.expect_closed().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -405,4 +407,132 @@ async fn a_frame_nested_deeper_than_the_limit_is_refused_so_no_client_gets_what_
         data = inner;
     }
     assert_eq!(depth, limit - 2, "the payload arrives whole");
+}
+
+async fn signed_in_wire(d: &TestDaemon) -> Wire {
+    let token = d.owner_token(None).await;
+    let mut wire = Wire::connect(d.daemon().tcp_addr().unwrap()).await;
+    wire.hello(&token).await;
+    wire
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_frame_that_is_not_utf8_is_said_and_closed_with_1007() {
+    let d = TestDaemon::start().await;
+    let mut wire = signed_in_wire(&d).await;
+    wire.send(wire::TEXT, b"{\"t\":\"ping\",\"id\":1,\"x\":\"\xff\xfe\"}")
+        .await;
+    let (texts, end) = wire.until_close().await;
+    assert!(
+        texts.iter().any(|t| t["t"] == "err"
+            && t["code"] == "bad_frame"
+            && t["msg"].as_str().unwrap().contains("not UTF-8")),
+        "{texts:?}"
+    );
+    assert!(matches!(end, Got::Close(1007, _)), "{end:?}");
+    wire.expect_eof().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_websocket_protocol_is_closed_with_1002_saying_why() {
+    let d = TestDaemon::start().await;
+    let ping = br#"{"t":"ping","id":1}"#;
+    let cases: Vec<(&str, u8, bool, Vec<u8>)> = vec![
+        (
+            "a reserved bit",
+            0x80 | 0x40 | wire::TEXT,
+            true,
+            ping.to_vec(),
+        ),
+        (
+            "an unmasked client frame",
+            0x80 | wire::TEXT,
+            false,
+            ping.to_vec(),
+        ),
+        ("a reserved data opcode", 0x80 | 0x3, true, ping.to_vec()),
+        ("a reserved control opcode", 0x80 | 0xb, true, vec![]),
+        (
+            "a control frame over 125 bytes",
+            0x80 | wire::PING,
+            true,
+            vec![b'x'; 126],
+        ),
+        ("a fragmented control frame", wire::PING, true, vec![]),
+        (
+            "a stray continuation",
+            0x80 | wire::CONTINUATION,
+            true,
+            ping.to_vec(),
+        ),
+    ];
+    for (what, first, masked, payload) in cases {
+        let mut wire = signed_in_wire(&d).await;
+        wire.send_raw(first, masked, &payload).await;
+        let (_, end) = wire.until_close().await;
+        match end {
+            Got::Close(1002, reason) => assert!(!reason.is_empty(), "{what}: no reason"),
+            other => panic!("{what}: {other:?}"),
+        }
+        wire.expect_eof().await;
+    }
+    // The daemon is fine.
+    d.raw_owner().await.ping().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_close_is_answered_with_a_close() {
+    let d = TestDaemon::start().await;
+    let mut wire = signed_in_wire(&d).await;
+    wire.send(wire::CLOSE, &[0x03, 0xe8, b'o', b'k']).await;
+    let (_, end) = wire.until_close().await;
+    assert!(matches!(end, Got::Close(1000, _)), "{end:?}");
+    wire.expect_eof().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_sending_a_frame_over_the_limit_reads_its_bye_and_close_not_a_reset() {
+    const LIMIT: usize = 64 * 1024;
+    let d = TestDaemon::start_with(|c| c.limits.max_frame_bytes = LIMIT).await;
+    let mut wire = signed_in_wire(&d).await;
+    // One 4 MiB frame, sent whole while reading, as a client does.
+    let payload = format!(
+        r#"{{"t":"pub","app":"cli","topic":"app.cli.big","data":"{}"}}"#,
+        "x".repeat(4 << 20)
+    );
+    let mut frame = vec![0x80 | wire::TEXT, 0x80 | 127];
+    frame.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    frame.extend_from_slice(payload.as_bytes());
+    let (got, reset) = wire.send_while_reading(&frame).await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.contains(r#""t":"bye","reason":"too_large""#),
+        "the bye was read: {text}"
+    );
+    assert!(
+        !reset,
+        "the connection was reset before the client read everything"
+    );
+    // The Close says why, with 1009.
+    let close = got
+        .windows(2)
+        .position(|w| w[0] == 0x88)
+        .map(|at| u16::from_be_bytes([got[at + 2], got[at + 3]]));
+    assert_eq!(close, Some(1009));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_too_deep_is_answered_by_its_own_id() {
+    let d = TestDaemon::start().await;
+    let mut ws = d.raw_owner().await;
+    let deep = format!(
+        r#"{{"t":"req","id":77,"app":"cli","topic":"sys.ping","data":{}1{}}}"#,
+        "[".repeat(500),
+        "]".repeat(500)
+    );
+    ws.send_text(deep).await;
+    let err = ws.expect_err("bad_frame").await;
+    assert_eq!(err["id"], 77, "{err}");
+    ws.ping().await;
 }

@@ -518,9 +518,13 @@ async fn a_thousand_public_rooms_of_someone_else_never_hide_yours() {
     {
         let (_a, ana) = chat_of(&d, "ana").await;
         for (room, private) in [("zz-mine", true), ("zz-team", false)] {
-            req(&ana, "chat.create", json!({ "room": room, "private": private }))
-                .await
-                .unwrap();
+            req(
+                &ana,
+                "chat.create",
+                json!({ "room": room, "private": private }),
+            )
+            .await
+            .unwrap();
         }
     }
     // Bob made 1,200 public rooms (written straight into the store: the daemon would make
@@ -586,8 +590,12 @@ async fn edits_moves_new_rooms_and_presence_are_rate_limited_per_user() {
     three_users(&d).await;
     let (_a, ana) = chat_of(&d, "ana").await;
     let (_b, bob) = chat_of(&d, "bob").await;
-    req(&ana, "chat.create", json!({ "room": "team" })).await.unwrap();
-    req(&bob, "chat.join", json!({ "room": "team" })).await.unwrap();
+    req(&ana, "chat.create", json!({ "room": "team" }))
+        .await
+        .unwrap();
+    req(&bob, "chat.join", json!({ "room": "team" }))
+        .await
+        .unwrap();
     let mut bob_hears = bob.subscribe("chat.room.team.>").await.unwrap();
     let posted = req(&ana, "chat.post", json!({ "room": "team", "text": "v1" }))
         .await
@@ -626,9 +634,10 @@ async fn edits_moves_new_rooms_and_presence_are_rate_limited_per_user() {
     for _ in 0..30 {
         let left = req(&bob, "chat.leave", json!({ "room": "team" })).await;
         let joined = req(&bob, "chat.join", json!({ "room": "team" })).await;
-        if [left, joined].iter().any(|r| {
-            matches!(r, Err(ClientError::Daemon(e)) if e.code == ErrorCode::RateLimited)
-        }) {
+        if [left, joined]
+            .iter()
+            .any(|r| matches!(r, Err(ClientError::Daemon(e)) if e.code == ErrorCode::RateLimited))
+        {
             moves_limited = true;
             break;
         }
@@ -639,9 +648,11 @@ async fn edits_moves_new_rooms_and_presence_are_rate_limited_per_user() {
         (0..30).map(|i| req(&ana, "chat.create", json!({ "room": format!("r{i}") }))),
     )
     .await;
-    assert!(made.iter().any(|r| {
-        matches!(r, Err(ClientError::Daemon(e)) if e.code == ErrorCode::RateLimited)
-    }));
+    assert!(
+        made.iter().any(|r| {
+            matches!(r, Err(ClientError::Daemon(e)) if e.code == ErrorCode::RateLimited)
+        })
+    );
     // Presence changes.
     let mut presence_limited = false;
     for i in 0..40 {
@@ -658,7 +669,9 @@ async fn edits_moves_new_rooms_and_presence_are_rate_limited_per_user() {
     assert!(presence_limited, "presence flips are limited");
     // Others are not slowed: eve posts at once.
     let (_e, eve) = chat_of(&d, "eve").await;
-    req(&eve, "chat.create", json!({ "room": "eves" })).await.unwrap();
+    req(&eve, "chat.create", json!({ "room": "eves" }))
+        .await
+        .unwrap();
     req(&eve, "chat.post", json!({ "room": "eves", "text": "hi" }))
         .await
         .unwrap();
@@ -670,10 +683,16 @@ async fn making_a_room_does_not_say_that_a_private_one_of_that_name_exists() {
     three_users(&d).await;
     let (_a, ana) = chat_of(&d, "ana").await;
     let (_e, eve) = chat_of(&d, "eve").await;
-    req(&ana, "chat.create", json!({ "room": "secret", "private": true }))
+    req(
+        &ana,
+        "chat.create",
+        json!({ "room": "secret", "private": true }),
+    )
+    .await
+    .unwrap();
+    req(&ana, "chat.create", json!({ "room": "lobby" }))
         .await
         .unwrap();
-    req(&ana, "chat.create", json!({ "room": "lobby" })).await.unwrap();
     let msg = expect_code(
         req(&eve, "chat.create", json!({ "room": "secret" })).await,
         ErrorCode::Conflict,
