@@ -103,9 +103,54 @@ impl ErrorBody {
     }
 }
 
+/// A responder's error as it wrote it: a code in the closed set stays as it is; another
+/// code, or an error that is not `{code, msg}`, becomes `internal` saying what it was, so
+/// the one waiting for the answer gets one.
+pub fn lenient<'de, D>(deserializer: D) -> Result<Option<ErrorBody>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    if let Ok(body) = serde_json::from_value::<ErrorBody>(value.clone()) {
+        return Ok(Some(body));
+    }
+    let msg = value
+        .get("msg")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    let text = match value.get("code").and_then(serde_json::Value::as_str) {
+        Some(code) => format!(
+            "the responder answered with {code:?}, which is not an error code of the \
+             protocol: {msg}"
+        ),
+        None => format!("the responder answered with an error that is not {{code, msg}}: {value}"),
+    };
+    let text: String = text.chars().take(1000).collect();
+    Ok(Some(ErrorBody::new(ErrorCode::Internal, text)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reply_with_a_code_outside_the_set_still_answers() {
+        let reply: crate::frame::Reply =
+            serde_json::from_str(r#"{"to":"1","error":{"code":"teapot","msg":"short and stout"}}"#)
+                .unwrap();
+        let error = reply.error.unwrap();
+        assert_eq!(error.code, ErrorCode::Internal);
+        assert!(error.msg.contains("\"teapot\"") && error.msg.contains("short and stout"));
+        let reply: crate::frame::Reply =
+            serde_json::from_str(r#"{"to":"1","error":{"code":"conflict","msg":"m"}}"#).unwrap();
+        assert_eq!(reply.error.unwrap().code, ErrorCode::Conflict);
+        let odd: crate::frame::Reply =
+            serde_json::from_str(r#"{"to":"1","error":"oops"}"#).unwrap();
+        assert_eq!(odd.error.unwrap().code, ErrorCode::Internal);
+    }
 
     #[test]
     fn codes_serialize_as_their_names() {

@@ -79,22 +79,63 @@ pub struct Which {
     publisher: Option<String>,
 }
 
+/// A local bundle up to this size goes in the request itself; a larger one is uploaded into
+/// your files in chunks first (a request must fit one frame, 4 MiB by default).
+const INLINE_BUNDLE_BYTES: u64 = 1 << 20;
+/// Where a large local bundle is uploaded to (and removed from after the install).
+const UPLOADS: &str = "/.aether/bundles";
+
 impl Which {
-    fn source(&self) -> Result<Source, Failure> {
+    fn is_local(&self) -> bool {
+        self.wanted.ends_with(".tar.gz") || self.wanted.contains('/')
+    }
+
+    /// The bundle to name: a catalog's app, a small local file in the request, or a large
+    /// one uploaded first (returned too, to remove afterwards).
+    async fn source(&self, app: &AppHandle) -> Result<(Source, Option<String>), Failure> {
         let mut source = Source {
             version: self.version.clone(),
             signature: self.signature.clone(),
             publisher: self.publisher.clone(),
             ..Source::default()
         };
-        if self.wanted.ends_with(".tar.gz") || self.wanted.contains('/') {
-            let path = Path::new(&self.wanted);
+        if !self.is_local() {
+            source.id = Some(self.wanted.clone());
+            return Ok((source, None));
+        }
+        let path = Path::new(&self.wanted);
+        let size = std::fs::metadata(path)
+            .map_err(|e| Failure::io(path, e))?
+            .len();
+        if size <= INLINE_BUNDLE_BYTES {
             let bytes = std::fs::read(path).map_err(|e| Failure::io(path, e))?;
             source.data = Some(BASE64.encode(bytes));
-        } else {
-            source.id = Some(self.wanted.clone());
+            return Ok((source, None));
         }
-        Ok(source)
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| {
+                n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            })
+            .unwrap_or("bundle.tar.gz");
+        let remote = format!("{UPLOADS}/{}-{name}", std::process::id());
+        crate::fs::upload(app, &self.wanted, &remote, None, true).await?;
+        source.path = Some(remote.clone());
+        Ok((source, Some(remote)))
+    }
+}
+
+/// Remove a bundle uploaded for an install (whatever came of it).
+async fn forget_upload(app: &AppHandle, uploaded: Option<String>) {
+    if let Some(path) = uploaded {
+        let _ = app
+            .request(&aether_proto::api::vfs::Remove {
+                path,
+                recursive: false,
+            })
+            .await;
     }
 }
 
@@ -213,23 +254,29 @@ pub async fn run(command: &AppsCommand, app: &AppHandle, json: bool) -> Result<(
             }
         }
         AppsCommand::Info(which) => {
-            let info = call(app, &apps::Inspect(which.source()?)).await?;
-            print_answer(json, &info, |info| describe(info).trim_end().to_owned());
+            let (source, uploaded) = which.source(app).await?;
+            let info = call(app, &apps::Inspect(source)).await;
+            forget_upload(app, uploaded).await;
+            print_answer(json, &info?, |info| describe(info).trim_end().to_owned());
         }
         AppsCommand::Install {
             which,
             yes,
             allow_downgrade,
         } => {
-            let source = which.source()?;
-            let info = call(app, &apps::Inspect(source.clone())).await?;
-            let consented = consent(&info, *yes)?;
-            let mut install = apps::Install::of(source, consented);
-            install.allow_downgrade = *allow_downgrade;
-            // What was shown is what gets installed.
-            install.sha256 = Some(info.sha256.clone());
-            let done = call(app, &install).await?;
-            print_answer(json, &done, installed_text);
+            let (source, uploaded) = which.source(app).await?;
+            let installed = async {
+                let info = call(app, &apps::Inspect(source.clone())).await?;
+                let consented = consent(&info, *yes)?;
+                let mut install = apps::Install::of(source, consented);
+                install.allow_downgrade = *allow_downgrade;
+                // What was shown is what gets installed.
+                install.sha256 = Some(info.sha256.clone());
+                call(app, &install).await
+            }
+            .await;
+            forget_upload(app, uploaded).await;
+            print_answer(json, &installed?, installed_text);
         }
         AppsCommand::Update { id, yes } => {
             let source = Source {

@@ -362,7 +362,7 @@ async fn download(
 }
 
 /// Write a file: in one frame when small, else as a pipelined chunked upload.
-async fn upload(
+pub async fn upload(
     app: &AppHandle,
     local: &str,
     remote: &str,

@@ -1192,3 +1192,39 @@ fn a_daemon_started_again_has_the_environment_it_first_had_and_there_is_only_one
     let out = ctl.run(&["daemon", "stop"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_bundle_larger_than_a_frame_installs_through_an_upload() {
+    use aether_tests::bundles;
+    let (home, _daemon, ctl, _) = session().await;
+    // 5 MiB that does not compress: the bundle is larger than a request frame (4 MiB).
+    let mut noise = vec![0u8; 5 << 20];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for byte in &mut noise {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *byte = x as u8;
+    }
+    let manifest = serde_json::to_vec(&bundles::manifest("big", "1.0.0", &[])).unwrap();
+    let bytes = bundles::tar_gz(&[
+        bundles::Entry::File("manifest.json", &manifest),
+        bundles::Entry::File("app.wasm", &bundles::noop_module()),
+        bundles::Entry::File("noise.bin", &noise),
+    ]);
+    assert!(bytes.len() > 5 << 20);
+    let path = home.path().join("big-1.0.0.tar.gz");
+    std::fs::write(&path, &bytes).unwrap();
+    let out = ctl
+        .go(&["apps", "install", path.to_str().unwrap(), "--yes"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("installed big 1.0.0"),
+        "{}",
+        stdout(&out)
+    );
+    // The upload is not left in the user's files.
+    let out = ctl.go(&["fs", "ls", "/.aether/bundles"]).await;
+    assert!(!stdout(&out).contains("big"), "{}", stdout(&out));
+}

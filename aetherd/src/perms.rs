@@ -225,8 +225,9 @@ fn service_requests(service: Service) -> &'static [&'static str] {
         Service::Compute => &[vfs::Rescan::TOPIC, vfs::Usage::TOPIC],
         // Embeddings for the user's semantic search.
         Service::Vfs => &[ai::Embed::TOPIC],
-        // An app uninstalled: its programs still running for that user stop.
-        Service::Apps => &[vm::Jobs::TOPIC, vm::Kill::TOPIC],
+        // An app uninstalled or updated: its programs still running for that user stop. An
+        // app installed: its entry is compiled and linked before it counts as installed.
+        Service::Apps => &[vm::Jobs::TOPIC, vm::Kill::TOPIC, vm::Prepare::TOPIC],
         Service::Sys
         | Service::Telemetry
         | Service::Session
@@ -402,6 +403,9 @@ pub struct Perms {
     catalog: RwLock<Arc<Catalog>>,
     composing: parking_lot::Mutex<()>,
     generation: AtomicU64,
+    /// Tells connections when the decisions may have changed (an app installed, updated or
+    /// removed, a manifest edited): each checks its subscriptions again.
+    changes: tokio::sync::watch::Sender<u64>,
     audit: AuditLog,
 }
 
@@ -429,6 +433,7 @@ impl Perms {
             catalog: RwLock::new(Arc::new(Catalog::default())),
             composing: parking_lot::Mutex::new(()),
             generation: AtomicU64::new(0),
+            changes: tokio::sync::watch::Sender::new(0),
             audit,
         });
         perms.reload();
@@ -476,7 +481,13 @@ impl Perms {
             errors: local.errors.clone(),
             installed,
         });
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        self.changes.send_replace(generation);
+    }
+
+    /// Changes when decisions may have changed.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Reload whenever a file in the manifests dir changes. Runs until the returned guard drops.

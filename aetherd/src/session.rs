@@ -81,6 +81,8 @@ struct SubEntry {
     ns: Namespace,
     pattern: Pattern,
     serve: bool,
+    /// The app it was made as: checked again when the permissions change.
+    app: Box<str>,
 }
 
 /// One cached decision per operation on a topic.
@@ -275,11 +277,23 @@ impl Session {
             return End::Gone;
         };
         let mut batch = Vec::with_capacity(BATCH);
+        let mut perms_changed = self.ctx.perms.changes();
         loop {
             tokio::select! {
                 biased;
                 _ = outbox.dropped_as_slow() => return End::Bye(ByeReason::SlowConsumer),
                 _ = shutdown.cancelled() => return End::Bye(ByeReason::Shutdown),
+                Ok(()) = perms_changed.changed() => {
+                    let ended = self.recheck_subscriptions();
+                    if !ended.is_empty() {
+                        let send = write_frames(ws, ended, self.batch);
+                        match tokio::time::timeout(WRITE_TIMEOUT, send).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(_)) => return End::Gone,
+                            Err(_) => return End::Bye(ByeReason::SlowConsumer),
+                        }
+                    }
+                }
                 n = rx.recv_many(&mut batch, BATCH) => {
                     if n == 0 {
                         return End::Gone;
@@ -478,9 +492,42 @@ impl Session {
                 ns,
                 pattern,
                 serve: sub.serve,
+                app: sub.app.as_str().into(),
             },
         );
         Ok(Some(ServerFrame::Ok(frame::Ack { id: sub.id })))
+    }
+
+    /// The permissions changed (an app was uninstalled or updated, a manifest edited): end
+    /// the subscriptions that would no longer be allowed, each with an `err` naming it.
+    fn recheck_subscriptions(&mut self) -> Vec<String> {
+        let mut ended = Vec::new();
+        let ids: Vec<u64> = self.subs.keys().copied().collect();
+        for id in ids {
+            let Some(entry) = self.subs.get(&id) else {
+                continue;
+            };
+            let op = if entry.serve { Op::Serve } else { Op::Sub };
+            let (app, pattern) = (entry.app.clone(), entry.pattern.clone());
+            if let Err(e) = self.check(&app, op, pattern.as_str(), || pattern.clone()) {
+                if let Some(entry) = self.subs.remove(&id) {
+                    self.ctx.hub.unsubscribe(
+                        entry.ns,
+                        &entry.pattern,
+                        self.outbox.id,
+                        id,
+                        entry.serve,
+                    );
+                }
+                let msg = format!(
+                    "subscription {id} to {} as {app} has ended: {}",
+                    pattern.as_str(),
+                    e.msg
+                );
+                ended.push(ServerFrame::err(Some(id), e.code, &msg).to_json());
+            }
+        }
+        ended
     }
 
     fn on_unsub(&mut self, id: u64, sub: u64) -> Answer {
@@ -594,7 +641,9 @@ impl Session {
                 ),
             ));
         }
+        // 0 means the default, as it does everywhere a timeout is given (the guest interface).
         let timeout_ms = timeout_ms
+            .filter(|&ms| ms > 0)
             .unwrap_or(limits.default_request_timeout_ms)
             .clamp(1, limits.max_request_timeout_ms);
         let ns = self.namespace(Some(topic.root()));

@@ -215,3 +215,63 @@ pub fn write_catalog(dir: &std::path::Path, apps: &[(&Value, &[u8], Option<&Publ
     )
     .unwrap();
 }
+
+/// A command that writes `text` to `/name` in the files its app may change (WASI, through
+/// the preopened root), then prints `wrote`.
+pub fn writer_module(name: &str, text: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "{name}")
+  (data (i32.const 256) "{text}")
+  (data (i32.const 512) "wrote\n")
+  (func (export "_start")
+    (if (call $open (i32.const 3) (i32.const 0) (i32.const 64) (i32.const {nlen})
+          (i32.const 9) (i64.const 0x1fffffff) (i64.const 0x1fffffff) (i32.const 0) (i32.const 16))
+      (then (unreachable)))
+    (i32.store (i32.const 0) (i32.const 256))
+    (i32.store (i32.const 4) (i32.const {tlen}))
+    (drop (call $write (i32.load (i32.const 16)) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (i32.store (i32.const 0) (i32.const 512))
+    (i32.store (i32.const 4) (i32.const 6))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
+        nlen = name.len(),
+        tlen = text.len(),
+    ))
+    .unwrap()
+}
+
+/// A command whose `fd_write` import has the wrong type: it validates, and cannot link.
+pub fn mislinked_module() -> Vec<u8> {
+    wat::parse_str(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (drop (call $write (i32.const 1)))))"#,
+    )
+    .unwrap()
+}
+
+/// A valid command with `functions` functions of some work each: slow to compile.
+pub fn heavy_module(functions: usize, seed: u32) -> Vec<u8> {
+    let mut wat = String::from("(module (memory (export \"memory\") 1)\n");
+    for f in 0..functions {
+        wat.push_str(&format!(
+            "(func $f{f} (param i32) (result i32) local.get 0\n"
+        ));
+        for k in 0..40 {
+            wat.push_str(&format!(
+                "i32.const {} i32.mul i32.const {} i32.add i32.const {} i32.rotl\n",
+                (f as u32).wrapping_mul(31).wrapping_add(k) | 1,
+                seed.wrapping_add(k),
+                k % 31
+            ));
+        }
+        wat.push_str(")\n");
+    }
+    wat.push_str("(func (export \"_start\") i32.const 1 call $f0 drop))");
+    wat::parse_str(wat).unwrap()
+}

@@ -183,20 +183,47 @@ pub struct Exit {
     pub micros: u64,
 }
 
+/// Compile a module and link it against the sandbox, so that it is known to run here and
+/// its first run starts at once (compiled modules are kept by content hash). Only the
+/// install service asks, at install time: an entry that would not link is refused then,
+/// not at its first run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Prepare {
+    /// The module, base64.
+    pub module: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Prepared {
+    /// It was compiled before (by an earlier install or run).
+    pub cached: bool,
+    /// How long compiling and linking took.
+    pub micros: u64,
+}
+
 call!(Run => RunAnswer, "vm.run");
 call!(Kill => KillAnswer, "vm.kill");
 call!(Stdin => StdinAnswer, "vm.stdin");
 call!(Jobs => JobsAnswer, "vm.jobs");
+call!(Prepare => Prepared, "vm.prepare");
 
 pub const CALLS: &[CallInfo] = &[
     CallInfo::of::<Run>(),
     CallInfo::of::<Kill>(),
     CallInfo::of::<Stdin>(),
     CallInfo::of::<Jobs>(),
+    CallInfo::of::<Prepare>(),
 ];
 
 /// The topics the compute service serves.
-pub const TOPICS: &[&str] = &[Run::TOPIC, Kill::TOPIC, Stdin::TOPIC, Jobs::TOPIC];
+pub const TOPICS: &[&str] = &[
+    Run::TOPIC,
+    Kill::TOPIC,
+    Stdin::TOPIC,
+    Jobs::TOPIC,
+    Prepare::TOPIC,
+];
 
 /// The topic a job's events go to: `vm.job.<job>`, then `.stdout`, `.stderr`, `.exit`.
 pub fn job_topic(job: &str) -> String {

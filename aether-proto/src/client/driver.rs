@@ -360,6 +360,12 @@ impl Driver {
                             let _ = answer.send(Err(error));
                         }
                     }
+                    // A subscription the daemon ended (its app's rights changed): its
+                    // stream ends.
+                    Some(id) if self.subs.contains_key(&id) => {
+                        tracing::info!("subscription {id} ended: {error}");
+                        self.subs.remove(&id);
+                    }
                     Some(id) => {
                         if let Some(answer) = self.calls.remove(&id) {
                             let _ = answer.send(Err(error));

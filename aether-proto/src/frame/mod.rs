@@ -134,8 +134,13 @@ pub struct Reply {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<serde_json::Value>")]
     pub data: Option<Data>,
-    /// Set to answer with an error instead of data.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Set to answer with an error instead of data. A code outside the closed set still
+    /// answers the requester (as `internal`, naming the code), never leaves it waiting.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::error::lenient"
+    )]
     pub error: Option<ErrorBody>,
 }
 

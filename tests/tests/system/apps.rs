@@ -1098,3 +1098,314 @@ async fn one_users_apps_share_a_space_limit() {
         .await
         .unwrap();
 }
+
+/// Like [`serve_folder`], but a bundle (a `.tar.gz`) is sent only after `pause`.
+async fn serve_slowly(dir: std::path::PathBuf, pause: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let dir = dir.clone();
+            tokio::spawn(async move {
+                let mut head = vec![0u8; 4096];
+                let n = socket.read(&mut head).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&head[..n]).into_owned();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let name = path.trim_start_matches("/cat/").to_owned();
+                if name.ends_with(".tar.gz") {
+                    tokio::time::sleep(pause).await;
+                }
+                let body = std::fs::read(dir.join(&name)).unwrap_or_default();
+                let mut reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                )
+                .into_bytes();
+                reply.extend(body);
+                let _ = socket.write_all(&reply).await;
+            });
+        }
+    });
+    format!("http://{addr}/cat/")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_users_installs_are_bounded_and_others_are_not_held_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = bundles::manifest("slow", "1.0.0", &[]);
+    let bytes = bundles::bundle(&manifest, &bundles::noop_module());
+    bundles::write_catalog(dir.path(), &[(&manifest, &bytes, None)]);
+    let url = serve_slowly(dir.path().to_owned(), Duration::from_millis(1500)).await;
+    let d = TestDaemon::start_with(move |c| c.apps.catalogs = vec![url]).await;
+    d.add_user("ana", "ana password 1").await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    // Two installs under way: a third is refused at once, asking to wait.
+    let first = {
+        let cli = cli.clone();
+        tokio::spawn(async move { req(&cli, "apps.inspect", json!({ "id": "slow" })).await })
+    };
+    let second = {
+        let cli = cli.clone();
+        tokio::spawn(async move { req(&cli, "apps.inspect", json!({ "id": "slow" })).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let refused = req(&cli, "apps.install", json!({ "id": "slow" })).await;
+    assert!(started.elapsed() < Duration::from_millis(500));
+    match refused {
+        Err(ClientError::Daemon(e)) => {
+            assert_eq!(e.code, ErrorCode::RateLimited, "{e}");
+            assert!(e.msg.contains("installs under way"), "{}", e.msg);
+            assert!(e.retry_after_ms.is_some());
+        }
+        other => panic!("{other:?}"),
+    }
+    // Another user is not slowed meanwhile.
+    let ana = d.sign_in("ana", "ana password 1").await;
+    let pinged = std::time::Instant::now();
+    ana.app("cli")
+        .request(&aether_proto::api::sys::Ping::default())
+        .await
+        .unwrap();
+    assert!(pinged.elapsed() < Duration::from_millis(500));
+    first.await.unwrap().unwrap();
+    second.await.unwrap().unwrap();
+    // Once they ended, installing works.
+    req(&cli, "apps.install", json!({ "id": "slow" }))
+        .await
+        .unwrap();
+}
+
+/// The next exit of `job` on `events`.
+async fn exit_of(events: &mut Subscription, job: &str) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(20), events.next_msg())
+            .await
+            .expect("the job ends")
+            .unwrap();
+        if msg.topic == format!("vm.job.{job}.exit") {
+            return Subscription::decode::<Value>(&msg).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uninstall_and_update_end_every_program_and_subscription_of_the_old_grant() {
+    let d = TestDaemon::start_with(|c| c.compute.jobs_per_user = 1).await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    let mut events = cli.subscribe("vm.job.>").await.unwrap();
+    let spin = wat::parse_file(format!(
+        "{}/../guests/wat/spin.wat",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    cli.request(&aether_proto::api::vfs::Write {
+        path: "/spin.wasm".into(),
+        data: BASE64.encode(&spin),
+        encoding: aether_proto::api::vfs::Encoding::Base64,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // The user's one job slot is taken: the app's launch waits in the queue.
+    let busy = req(
+        &cli,
+        "vm.run",
+        json!({ "path": "/spin.wasm", "timeout_ms": 60000 }),
+    )
+    .await
+    .unwrap();
+    let writer = bundles::manifest("writer", "1.0.0", &["vfs_write"]);
+    install_bytes(
+        &cli,
+        &bundles::bundle(&writer, &bundles::writer_module("pwned.txt", "owned")),
+        &["vfs_write"],
+    )
+    .await
+    .unwrap();
+    let launched = req(&cli, "vm.run", json!({ "installed": "writer" }))
+        .await
+        .unwrap();
+    let job = launched["job"].as_str().unwrap().to_owned();
+    req(&cli, "apps.uninstall", json!({ "id": "writer" }))
+        .await
+        .unwrap();
+    req(&cli, "vm.kill", json!({ "job": busy["job"] }))
+        .await
+        .unwrap();
+    let exit = exit_of(&mut events, &job).await;
+    assert_eq!(exit["ending"], "killed", "{exit}");
+    expect_code(
+        req(&cli, "vfs.stat", json!({ "path": "/pwned.txt" })).await,
+        ErrorCode::NotFound,
+    );
+
+    // An update that takes a capability away ends the old version's running program.
+    let mut v1 = bundles::manifest("spinner", "1.0.0", &["vfs_read", "vfs_write"]);
+    v1["limits"] = json!({ "timeout_ms": 60000 });
+    install_bytes(
+        &cli,
+        &bundles::bundle(&v1, &spin),
+        &["vfs_read", "vfs_write"],
+    )
+    .await
+    .unwrap();
+    let running = req(&cli, "vm.run", json!({ "installed": "spinner" }))
+        .await
+        .unwrap();
+    let mut v2 = bundles::manifest("spinner", "1.0.1", &["vfs_read"]);
+    v2["limits"] = json!({ "timeout_ms": 60000 });
+    install_bytes(&cli, &bundles::bundle(&v2, &spin), &["vfs_read"])
+        .await
+        .unwrap();
+    let exit = exit_of(&mut events, running["job"].as_str().unwrap()).await;
+    assert_eq!(exit["ending"], "killed", "{exit}");
+
+    // A subscription made as an app ends with its uninstall.
+    let watcher = bundles::manifest("watcher", "1.0.0", &["vfs_read"]);
+    install_bytes(
+        &cli,
+        &bundles::bundle(&watcher, &bundles::noop_module()),
+        &["vfs_read"],
+    )
+    .await
+    .unwrap();
+    let mut watching = owner
+        .app("watcher")
+        .subscribe("vfs.events.>")
+        .await
+        .unwrap();
+    req(&cli, "apps.uninstall", json!({ "id": "watcher" }))
+        .await
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if watching.next_msg().await.is_none() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the subscription outlived the uninstall");
+    // The user's own subscriptions are untouched.
+    cli.request(&aether_proto::api::sys::Ping::default())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compiling_is_done_once_within_the_jobs_time_or_at_install() {
+    let d = TestDaemon::start().await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    let mut events = cli.subscribe("vm.job.>").await.unwrap();
+    let heavy = bundles::heavy_module(1500, 7);
+    cli.request(&aether_proto::api::vfs::Write {
+        path: "/heavy.wasm".into(),
+        data: BASE64.encode(&heavy),
+        encoding: aether_proto::api::vfs::Encoding::Base64,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // Compiling is part of the job's time: a job too short for it ends, saying why.
+    let short = req(
+        &cli,
+        "vm.run",
+        json!({ "path": "/heavy.wasm", "timeout_ms": 5 }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(short["cached"], false);
+    let exit = exit_of(&mut events, short["job"].as_str().unwrap()).await;
+    assert_eq!(exit["ending"], "timeout", "{exit}");
+    assert!(
+        exit["error"].as_str().unwrap().contains("compiling"),
+        "{exit}"
+    );
+    // The compile goes on and is kept: later runs, at once and together, start at once.
+    let compiled = aether_tests::wait_for(
+        "the compile to finish",
+        Duration::from_secs(60),
+        async || {
+            let run = req(&cli, "vm.run", json!({ "path": "/heavy.wasm" }))
+                .await
+                .ok()?;
+            Some(run).filter(|r| r["cached"] == true)
+        },
+    )
+    .await;
+    let exit = exit_of(&mut events, compiled["job"].as_str().unwrap()).await;
+    assert_eq!(exit["code"], 0, "{exit}");
+    // An installed app's entry is compiled at install: its first run is from the cache.
+    let heavy2 = bundles::heavy_module(300, 8);
+    let manifest = bundles::manifest("heavy", "1.0.0", &[]);
+    install_bytes(&cli, &bundles::bundle(&manifest, &heavy2), &[])
+        .await
+        .unwrap();
+    let first = req(&cli, "vm.run", json!({ "installed": "heavy" }))
+        .await
+        .unwrap();
+    assert_eq!(first["cached"], true, "{first}");
+    let exit = exit_of(&mut events, first["job"].as_str().unwrap()).await;
+    assert_eq!(exit["code"], 0, "{exit}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundles_that_would_fail_later_are_refused_and_git_archives_install() {
+    let d = TestDaemon::start().await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    // An import of the wrong type: valid, names only what the sandbox has, cannot link.
+    let manifest = bundles::manifest("mislinked", "1.0.0", &[]);
+    let msg = expect_code(
+        install_bytes(
+            &cli,
+            &bundles::bundle(&manifest, &bundles::mislinked_module()),
+            &[],
+        )
+        .await,
+        ErrorCode::BadFrame,
+    );
+    assert!(
+        msg.contains("cannot run here") && msg.contains("fd_write"),
+        "{msg}"
+    );
+    // A file and a folder of the same name: refused by the checks, before anything is written.
+    let text = serde_json::to_vec(&bundles::manifest("clash", "1.0.0", &[])).unwrap();
+    let clash = bundles::tar_gz(&[
+        Entry::File("manifest.json", &text),
+        Entry::File("app.wasm", &bundles::noop_module()),
+        Entry::File("data", b"a file"),
+        Entry::File("data/inside.txt", b"in a folder"),
+    ]);
+    let msg = expect_code(install_bytes(&cli, &clash, &[]).await, ErrorCode::BadFrame);
+    assert!(msg.contains("a folder of the same name"), "{msg}");
+    assert!(shelf(&d).is_empty());
+    // `git archive` writes a global PAX header first: that is no reason to refuse.
+    let manifest = serde_json::to_vec(&bundles::manifest("archived", "1.0.0", &[])).unwrap();
+    let mut builder = tar::Builder::new(Vec::new());
+    let comment = b"52 comment=0123456789abcdef0123456789abcdef01234567\n";
+    let mut pax = tar::Header::new_ustar();
+    pax.set_entry_type(tar::EntryType::XGlobalHeader);
+    pax.set_path("pax_global_header").unwrap();
+    pax.set_size(comment.len() as u64);
+    pax.set_cksum();
+    builder.append(&pax, &comment[..]).unwrap();
+    for (name, data) in [
+        ("manifest.json", manifest.as_slice()),
+        ("app.wasm", &bundles::noop_module()),
+    ] {
+        let mut header = tar::Header::new_ustar();
+        header.set_path(name).unwrap();
+        header.set_mode(0o644);
+        header.set_size(data.len() as u64);
+        header.set_cksum();
+        builder.append(&header, data).unwrap();
+    }
+    let archived = bundles::gzip(&builder.into_inner().unwrap());
+    install_bytes(&cli, &archived, &[]).await.unwrap();
+}

@@ -415,3 +415,31 @@ async fn a_client_reconnects_and_resubscribes_after_a_daemon_restart() {
         .await
         .expect("the reconnected client answers pings");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_timeout_is_the_default_and_an_unknown_error_code_still_answers() {
+    let d = TestDaemon::start().await;
+    let mut responder = d.raw_owner().await;
+    responder
+        .send_json(
+            &json!({"t": "sub", "id": 1, "app": "cli", "topic": "app.cli.odd", "serve": true}),
+        )
+        .await;
+    assert_eq!(responder.recv_frame().await, json!({"t": "ok", "id": 1}));
+    let mut requester = d.raw_owner().await;
+    // `timeout_ms: 0` is the default (10 s), as in the guest interface, not 1 ms.
+    requester
+        .send_json(&json!({"t": "req", "id": 5, "app": "cli", "topic": "app.cli.odd", "data": 1, "timeout_ms": 0}))
+        .await;
+    let asked = responder.recv_frame().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // An error code outside the closed set: the requester is answered at once.
+    let started = std::time::Instant::now();
+    responder
+        .send_json(&json!({"t": "reply", "to": asked["reply"], "error": {"code": "teapot", "msg": "short and stout"}}))
+        .await;
+    let err = requester.expect_err("internal").await;
+    assert_eq!(err["id"], 5);
+    assert!(err["msg"].as_str().unwrap().contains("teapot"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}

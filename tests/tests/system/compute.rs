@@ -305,7 +305,7 @@ async fn bad_modules_are_refused_clearly() {
     put(&cli, "/bin/component.wasm", b"\0asm\x0d\x00\x01\x00rest").await;
     let cases = [
         ("/bin/notes.wasm", "not a WebAssembly module"),
-        ("/bin/truncated.wasm", "cannot compile"),
+        ("/bin/truncated.wasm", "not a valid module"),
         ("/bin/component.wasm", "component"),
         ("/bin/nostart.wasm", "_start"),
         ("/bin/badimport.wasm", "does not provide"),
@@ -395,7 +395,7 @@ async fn a_flood_of_jobs_is_queued_or_refused_and_others_carry_on() {
 async fn compiled_modules_are_cached_across_restarts() {
     let mut d = TestDaemon::start().await;
     {
-        let (owner, _events) = setup(&d).await;
+        let (owner, mut events) = setup(&d).await;
         let first = req(
             &owner.app("cli"),
             "vm.run",
@@ -404,6 +404,8 @@ async fn compiled_modules_are_cached_across_restarts() {
         .await
         .unwrap();
         assert_eq!(first["cached"], false);
+        // It is compiled as its job starts: once it ran, the next run is from the cache.
+        wait_job(&mut events, first["job"].as_str().unwrap()).await;
         let again = req(
             &owner.app("cli"),
             "vm.run",

@@ -80,6 +80,7 @@ impl GraphRun {
                 timeout: c
                     .spec
                     .timeout_ms
+                    .filter(|&ms| ms > 0)
                     .map(Duration::from_millis)
                     .unwrap_or(NODE_TIMEOUT)
                     .min(MAX_NODE_TIMEOUT),

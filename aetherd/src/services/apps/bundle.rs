@@ -135,7 +135,9 @@ fn read_entries<R: Read>(
         })?;
         match entry.header().entry_type() {
             tar::EntryType::Regular | tar::EntryType::Continuous => {}
-            tar::EntryType::Directory => continue,
+            // Folders are made as files need them; `git archive` starts with a global PAX
+            // header (the commit id), which names no file.
+            tar::EntryType::Directory | tar::EntryType::XGlobalHeader => continue,
             kind => {
                 return Err(refuse(format!(
                     "the bundle's entry {name:?} is a {}: bundles hold plain files only",
@@ -153,6 +155,18 @@ fn read_entries<R: Read>(
         entry.read_to_end(&mut content).map_err(broken)?;
         if files.insert(path.clone(), content).is_some() {
             return Err(refuse(format!("the bundle holds {path:?} twice")));
+        }
+    }
+    // A file cannot also be a folder: `a` and `a/b` would fail while writing, after checks
+    // that promised the bundle whole.
+    for name in files.keys() {
+        let folder = format!("{name}/");
+        if let Some((inside, _)) = files.range(folder.clone()..).next()
+            && inside.starts_with(&folder)
+        {
+            return Err(refuse(format!(
+                "the bundle holds a file {name:?} and a folder of the same name ({inside:?})"
+            )));
         }
     }
     Ok(files)

@@ -41,8 +41,15 @@ use trust::Trust;
 /// Apps one user may have installed: each may hold up to `max_bundle_mb` on disk.
 pub const MAX_APPS_PER_USER: usize = 100;
 
-/// Bundles checked at once, daemon-wide: each is held unpacked in memory while checked.
+/// Bundles checked and installed at once, daemon-wide: each is held unpacked in memory
+/// from the moment it is fetched until it is installed.
 const CHECKS_AT_ONCE: usize = 2;
+/// Installs, updates and inspections one user may have under way at once; more are refused.
+const INSTALLS_PER_USER: usize = 2;
+/// The longest compiling an app's entry at install may take (`vm.prepare`).
+const PREPARE_TIMEOUT: Duration = Duration::from_secs(150);
+/// Steps an install reports progress through.
+const STEPS: u32 = 5;
 
 /// The longest catalog search, and its most words.
 const MAX_QUERY_BYTES: usize = 200;
@@ -65,8 +72,28 @@ pub struct AppsService {
     /// The most one user's installed apps' files may take.
     space_per_user: u64,
     checking: Semaphore,
+    /// How many installs each user has under way.
+    under_way: Arc<parking_lot::Mutex<BTreeMap<i64, usize>>>,
     /// One commit or removal at a time: each reads, then writes, the rows and the folders.
     writing: tokio::sync::Mutex<()>,
+}
+
+/// One of a user's installs under way; dropped when it ends.
+struct Turn {
+    under_way: Arc<parking_lot::Mutex<BTreeMap<i64, usize>>>,
+    user_id: i64,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut under_way = self.under_way.lock();
+        if let Some(n) = under_way.get_mut(&self.user_id) {
+            *n -= 1;
+            if *n == 0 {
+                under_way.remove(&self.user_id);
+            }
+        }
+    }
 }
 
 /// Where the install service keeps things.
@@ -102,6 +129,7 @@ pub fn start(
         store,
         identity,
         checking: Semaphore::new(CHECKS_AT_ONCE),
+        under_way: Arc::default(),
         writing: tokio::sync::Mutex::new(()),
     };
     // Before anything is served: the permission manager knows the installed apps, and what an
@@ -377,10 +405,32 @@ impl AppsService {
         }
     }
 
-    /// Fetch, unpack and check a bundle (a few at a time: each is held in memory).
+    /// A turn for one more install of this user's, or `rate_limited` when they have
+    /// [`INSTALLS_PER_USER`] under way: nobody can fill the daemon's memory with installs.
+    fn turn(&self, user_id: i64) -> Result<Turn, ErrorBody> {
+        let mut under_way = self.under_way.lock();
+        let mine = under_way.entry(user_id).or_default();
+        if *mine >= INSTALLS_PER_USER {
+            return Err(ErrorBody::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "you have {INSTALLS_PER_USER} installs under way, the most at once; \
+                     wait for one to end"
+                ),
+            )
+            .retry_after(Duration::from_secs(1)));
+        }
+        *mine += 1;
+        Ok(Turn {
+            under_way: self.under_way.clone(),
+            user_id,
+        })
+    }
+
+    /// Fetch, unpack and check a bundle. The caller holds a check slot: the bundle is
+    /// fetched only once there is room for it in memory.
     async fn check(&self, request: &Incoming, source: &api::Source) -> Result<Checked, ErrorBody> {
         let fetched = self.fetch(&request.on_behalf(), source).await?;
-        let _slot = self.checking.acquire().await.map_err(internal)?;
         let limits = self.limits;
         let bytes = fetched.bytes;
         let bundle = tokio::task::spawn_blocking(move || bundle::open(&bytes, limits))
@@ -424,12 +474,51 @@ impl AppsService {
         })
     }
 
+    /// Compile and link the entry now, as the sandbox will run it: an entry that would not
+    /// link (an import of the wrong type) is refused at install, and its first run starts
+    /// at once. Compiled modules are shared by content hash.
+    async fn prepare(&self, request: &Incoming, checked: &Checked) -> Result<(), ErrorBody> {
+        let Some(entry) = checked.bundle.manifest.entry.as_deref() else {
+            return Ok(());
+        };
+        let Some(module) = checked.bundle.files.get(entry) else {
+            return Ok(());
+        };
+        let ask = vm::Prepare {
+            module: BASE64.encode(module),
+        };
+        self.requester
+            .request_internal(&request.on_behalf(), &ask, PREPARE_TIMEOUT)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                ErrorBody::new(
+                    e.code,
+                    format!("the entry {entry:?} cannot run here: {}", e.msg),
+                )
+            })
+    }
+
+    /// A turn for this user and a check slot, then the bundle checked and its entry
+    /// compiled: what an inspection, an install and an update all start with.
+    async fn checked(
+        &self,
+        request: &Incoming,
+        source: &api::Source,
+    ) -> Result<(Checked, Turn, tokio::sync::SemaphorePermit<'_>), ErrorBody> {
+        let turn = self.turn(request.caller.user_id)?;
+        let slot = self.checking.acquire().await.map_err(internal)?;
+        let checked = self.check(request, source).await?;
+        self.prepare(request, &checked).await?;
+        Ok((checked, turn, slot))
+    }
+
     async fn inspect(
         &self,
         request: &Incoming,
         ask: api::Inspect,
     ) -> Result<api::BundleInfo, ErrorBody> {
-        let checked = self.check(request, &ask.0).await?;
+        let (checked, _turn, _slot) = self.checked(request, &ask.0).await?;
         let m = &checked.bundle.manifest;
         let standing = self.standing(request.caller.user_id, &m.id).await?;
         let mut warnings = checked.warnings.clone();
@@ -456,7 +545,7 @@ impl AppsService {
             id: id.to_owned(),
             step: step.to_owned(),
             done,
-            of: 4,
+            of: STEPS,
         };
         self.publisher
             .publish(&request.on_behalf(), "apps.events.progress", &event);
@@ -470,8 +559,9 @@ impl AppsService {
         let started = Instant::now();
         let label = ask.id.clone().unwrap_or_else(|| "bundle".into());
         self.progress(request, &label, "fetch", 0);
-        let checked = self.check(request, &ask.source()).await?;
+        let (checked, _turn, _slot) = self.checked(request, &ask.source()).await?;
         self.progress(request, &checked.bundle.manifest.id, "verify", 1);
+        self.progress(request, &checked.bundle.manifest.id, "compile", 2);
         let wants = Wants {
             consent: &ask.consent,
             sha256: ask.sha256.as_deref(),
@@ -559,7 +649,7 @@ impl AppsService {
             ));
         }
         let id = manifest.id.clone();
-        self.progress(request, &id, "stage", 2);
+        self.progress(request, &id, "stage", 3);
         let bundle = Arc::new(checked.bundle);
         let placed = {
             let (bundle, shelf) = (bundle.clone(), self.shelf.clone());
@@ -568,7 +658,7 @@ impl AppsService {
                 .map_err(internal)?
         };
         placed.map_err(|e| internal(format!("cannot write the app's files: {e}")))?;
-        self.progress(request, &id, "commit", 3);
+        self.progress(request, &id, "commit", 4);
         let row = AppRow {
             user_id,
             id: id.clone(),
@@ -593,6 +683,11 @@ impl AppsService {
             self.remove_files_unless_used(&id, old_sha).await;
         }
         self.refresh_perms().await?;
+        if replaced.is_some() {
+            // The old version's programs and tokens go with its grant: none goes on with
+            // rights the update took away (a program's files were opened when it started).
+            self.end_old_grant(request, &id).await?;
+        }
         let event = api::AppEvent {
             id: id.clone(),
             version: row.version.clone(),
@@ -604,7 +699,7 @@ impl AppsService {
         };
         self.publisher
             .publish(&request.on_behalf(), &format!("apps.events.{kind}"), &event);
-        self.progress(request, &id, "done", 4);
+        self.progress(request, &id, "done", STEPS);
         Ok(api::Installed {
             id,
             version: row.version,
@@ -664,8 +759,9 @@ impl AppsService {
             ..api::Source::default()
         };
         self.progress(request, &ask.id, "fetch", 0);
-        let checked = self.check(request, &source).await?;
+        let (checked, _turn, _slot) = self.checked(request, &source).await?;
         self.progress(request, &ask.id, "verify", 1);
+        self.progress(request, &ask.id, "compile", 2);
         let wants = Wants {
             consent: &ask.consent,
             sha256: ask.sha256.as_deref(),
@@ -734,6 +830,24 @@ impl AppsService {
             files_removed: !still_used,
             tokens_revoked: revoked,
         })
+    }
+
+    /// An update replaced an app: its tokens are revoked (their connections end) and its
+    /// running programs stopped, so what runs has the new grant.
+    async fn end_old_grant(&self, request: &Incoming, id: &str) -> Result<(), ErrorBody> {
+        let user_id = request.caller.user_id;
+        let key = id.to_owned();
+        let tokens = self
+            .store
+            .call(move |c| records::app_tokens(c, user_id, &key))
+            .await
+            .map_err(internal)?;
+        self.identity
+            .revoke_tokens(user_id, &tokens)
+            .await
+            .map_err(ErrorBody::from)?;
+        self.stop_programs(request, id).await;
+        Ok(())
     }
 
     /// The user's programs of an app they no longer have: stopped.

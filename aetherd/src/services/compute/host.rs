@@ -291,3 +291,16 @@ pub fn add_to_linker(linker: &mut Linker<Host>) -> anyhow::Result<()> {
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_protocol_doc_says_how_many_messages_wait() {
+        let doc = include_str!("../../../../docs/protocol.md");
+        assert!(
+            doc.contains(&format!("at most {} wait", super::QUEUE)),
+            "docs/protocol.md must give the guest queue's size ({})",
+            super::QUEUE
+        );
+    }
+}

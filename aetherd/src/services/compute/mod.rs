@@ -94,6 +94,7 @@ struct Compute {
     runtime: Arc<Runtime>,
     jobs: parking_lot::Mutex<HashMap<String, Arc<Job>>>,
     overall: Arc<Semaphore>,
+    compiles: Arc<Semaphore>,
     users: parking_lot::Mutex<HashMap<i64, UserJobs>>,
     requester: Requester,
     publisher: Publisher,
@@ -103,6 +104,7 @@ pub fn start(seat: Seat, places: Places, limits: ComputeLimits) -> anyhow::Resul
     let compute = Arc::new(Compute {
         runtime: Runtime::new(places.modules.clone())?,
         overall: Arc::new(Semaphore::new(limits.jobs_total)),
+        compiles: Arc::new(Semaphore::new(COMPILES_AT_ONCE)),
         perms: seat.perms(),
         requester: seat.requester(),
         publisher: seat.publisher(),
@@ -122,6 +124,7 @@ impl Handler for Compute {
             vm::Kill::TOPIC => request.call(|req| async { self.kill(request, req) }).await,
             vm::Stdin::TOPIC => request.call(|req| self.stdin(request, req)).await,
             vm::Jobs::TOPIC => request.call(|req| async { self.list(request, req) }).await,
+            vm::Prepare::TOPIC => request.call(|req| self.prepare(req)).await,
             _ => Err(request.unknown()),
         }
     }
@@ -152,6 +155,28 @@ struct Plan {
     limits: vm::JobLimits,
 }
 
+/// A job before it runs: its module, still to be compiled (or taken from the cache), and
+/// what it runs with.
+struct Pending {
+    wasm: Vec<u8>,
+    /// The installed app whose program it is: checked again just before it starts.
+    installed: Option<String>,
+    files: FileAccess,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    stdin: Option<std::fs::File>,
+    preopen: Option<(PathBuf, FsPerms)>,
+    memory_bytes: usize,
+    timeout: Duration,
+    output: ChannelOutput,
+    bus: Option<GuestBus>,
+}
+
+/// Modules compiled at once, daemon-wide: compiling is the costliest thing a job asks.
+const COMPILES_AT_ONCE: usize = 1;
+/// The longest an install's `vm.prepare` may compile.
+const PREPARE_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// A job's place in its user's queue.
 struct Queued {
     user_id: i64,
@@ -165,6 +190,14 @@ fn preopen_perms(files: FileAccess) -> Option<FsPerms> {
         FileAccess::None => None,
         FileAccess::ReadOnly => Some(FsPerms::ReadOnly),
         FileAccess::ReadWrite => Some(FsPerms::ReadWrite),
+    }
+}
+
+fn killed_before_start() -> Outcome {
+    Outcome {
+        ending: Ending::Killed,
+        error: Some("killed before it started".into()),
+        ..Outcome::default()
     }
 }
 
@@ -273,10 +306,18 @@ impl Compute {
                 .map_err(internal)??
             }
         };
+        // What can be known without compiling is checked now, so a module that cannot run
+        // is refused at once; it is compiled once the job has its slots, within its time.
         let runtime = self.runtime.clone();
-        let (program, cached) = tokio::task::spawn_blocking(move || runtime.load(&wasm))
-            .await
-            .map_err(internal)??;
+        let (wasm, cached) = tokio::task::spawn_blocking(move || {
+            let cached = runtime.is_compiled(&wasm);
+            if !cached {
+                runtime.check(&wasm)?;
+            }
+            Ok::<_, ErrorBody>((wasm, cached))
+        })
+        .await
+        .map_err(internal)??;
 
         let user_id = request.caller.user_id;
         let (stdin_reader, mut stdin_writer) = std::io::pipe().map_err(internal)?;
@@ -313,19 +354,19 @@ impl Compute {
         };
         let queued = self.enqueue(user_id)?;
         self.remember(job.clone());
-        let spec = RunSpec {
-            program,
+        let spec = Pending {
+            wasm,
+            installed: req.installed.clone(),
+            files: plan.files,
             args: std::iter::once(plan.name).chain(req.args).collect(),
             env: req.env.into_iter().collect(),
             stdin: Some(std::fs::File::from(std::os::fd::OwnedFd::from(
                 stdin_reader,
             ))),
             preopen,
-            budget: None,
             memory_bytes: (plan.limits.memory_mb as usize) << 20,
             timeout: Duration::from_millis(plan.limits.timeout_ms),
             output: self.sink(request, &job, u64::from(plan.limits.output_kb) << 10),
-            kill: job.kill.clone(),
             // An installed app's program acts on the bus as that app, for this user.
             bus: req.installed.as_ref().map(|app| {
                 // As the app, for the user, never with the user's admin rights.
@@ -398,8 +439,10 @@ impl Compute {
         let app_limits = manifest.limits.unwrap_or_default();
         // Asked for, else the app's manifest, else the default; never above the daemon's cap.
         let limits = vm::JobLimits {
+            // 0 means the default, as for a request's own `timeout_ms`.
             timeout_ms: req
                 .timeout_ms
+                .filter(|&ms| ms > 0)
                 .or(app_limits.timeout_ms)
                 .unwrap_or(limits.default_timeout_ms)
                 .clamp(1, limits.max_timeout_ms),
@@ -449,10 +492,10 @@ impl Compute {
         })
     }
 
-    /// Run the job once the user and the daemon have a slot for it, then report its end.
-    fn start(self: &Arc<Self>, job: Arc<Job>, mut spec: RunSpec, queued: Queued, on: OnBehalf) {
+    /// Run the job once the user and the daemon have a slot for it (compiling it first, within
+    /// its time), then report its end.
+    fn start(self: &Arc<Self>, job: Arc<Job>, pending: Pending, queued: Queued, on: OnBehalf) {
         let compute = self.clone();
-        let writes = spec.preopen.as_ref().map(|(_, perms)| *perms) == Some(FsPerms::ReadWrite);
         tokio::spawn(async move {
             let overall = compute.overall.clone();
             let _user = queued.slots.acquire_owned().await;
@@ -465,35 +508,174 @@ impl Compute {
             // starts meanwhile shares it, and one that starts after reads the new usage.
             let mut held = None;
             let outcome = if job.kill.load(Ordering::Relaxed) {
-                Outcome {
-                    ending: Ending::Killed,
-                    error: Some("killed before it started".into()),
-                    ..Outcome::default()
-                }
+                killed_before_start()
             } else {
                 *job.state.lock() = State::Running;
-                // Counted when the job starts, not when it was queued: others may have written.
-                let budget = if writes {
-                    compute.file_budget(&on, &queued.budget).await.map(Some)
-                } else {
-                    Ok(None)
-                };
-                match budget {
-                    Ok(budget) => {
-                        held.clone_from(&budget);
-                        spec.budget = budget;
-                        compute.execute(&job, spec).await
+                match compute.prepare_run(&job, pending, queued.user_id).await {
+                    Err(outcome) => outcome,
+                    Ok(mut spec) => {
+                        let writes = spec.preopen.as_ref().map(|(_, perms)| *perms)
+                            == Some(FsPerms::ReadWrite);
+                        // Counted when the job starts, not when it was queued: others may
+                        // have written.
+                        let budget = if writes {
+                            compute.file_budget(&on, &queued.budget).await.map(Some)
+                        } else {
+                            Ok(None)
+                        };
+                        match budget {
+                            Ok(budget) => {
+                                held.clone_from(&budget);
+                                spec.budget = budget;
+                                compute.execute(&job, spec).await
+                            }
+                            Err(e) => Outcome {
+                                ending: Ending::Trap,
+                                error: Some(format!("cannot check your storage quota: {}", e.msg)),
+                                ..Outcome::default()
+                            },
+                        }
                     }
-                    Err(e) => Outcome {
-                        ending: Ending::Trap,
-                        error: Some(format!("cannot check your storage quota: {}", e.msg)),
-                        ..Outcome::default()
-                    },
                 }
             };
             compute.finish(&job, &on, outcome, started_ms).await;
             drop(held);
         });
+    }
+
+    /// Compile the job's module (one compile at a time, daemon-wide; the same module only
+    /// once), counting the time against the job's; then, for an installed app's program,
+    /// check it is still installed with the rights it was started with.
+    async fn prepare_run(
+        &self,
+        job: &Arc<Job>,
+        pending: Pending,
+        user_id: i64,
+    ) -> Result<RunSpec, Outcome> {
+        let began = Instant::now();
+        let timeout = pending.timeout;
+        let compiled = tokio::time::timeout(timeout, self.compile(pending.wasm)).await;
+        let program = match compiled {
+            Ok(Ok((program, _))) => program,
+            Ok(Err(e)) => {
+                return Err(Outcome {
+                    ending: Ending::Trap,
+                    error: Some(e.msg),
+                    ..Outcome::default()
+                });
+            }
+            Err(_) => {
+                return Err(Outcome {
+                    ending: Ending::Timeout,
+                    error: Some(format!(
+                        "compiling the module took longer than the job's {} ms; it goes on, \
+                         and a run after it starts at once",
+                        timeout.as_millis()
+                    )),
+                    ..Outcome::default()
+                });
+            }
+        };
+        if job.kill.load(Ordering::Relaxed) {
+            return Err(killed_before_start());
+        }
+        let mut preopen = pending.preopen;
+        if let Some(app) = &pending.installed {
+            // Uninstalled, or updated to fewer rights, while it waited or compiled: it does
+            // not start with what its user no longer grants.
+            let catalog = self.perms.catalog();
+            let Some(manifest) = catalog.effective(user_id, app) else {
+                return Err(Outcome {
+                    ending: Ending::Killed,
+                    error: Some(format!(
+                        "app {app:?} was uninstalled before its program started"
+                    )),
+                    ..Outcome::default()
+                });
+            };
+            let now = files_allowed(&manifest).min(pending.files);
+            if now < pending.files {
+                preopen = match (preopen, preopen_perms(now)) {
+                    (Some((root, _)), Some(perms)) => Some((root, perms)),
+                    _ => None,
+                };
+            }
+        }
+        Ok(RunSpec {
+            program,
+            args: pending.args,
+            env: pending.env,
+            stdin: pending.stdin,
+            preopen,
+            budget: None,
+            memory_bytes: pending.memory_bytes,
+            timeout: timeout
+                .saturating_sub(began.elapsed())
+                .max(Duration::from_millis(1)),
+            output: pending.output,
+            kill: job.kill.clone(),
+            bus: pending.bus,
+        })
+    }
+
+    /// Compile a module (or take it from the cache), one compile at a time daemon-wide. A
+    /// compile is never cut short: if its caller gives up, it finishes and is kept.
+    async fn compile(&self, wasm: Vec<u8>) -> Result<(runtime::Program, bool), ErrorBody> {
+        let runtime = self.runtime.clone();
+        if runtime.is_compiled(&wasm) {
+            return tokio::task::spawn_blocking(move || runtime.load(&wasm))
+                .await
+                .map_err(internal)?;
+        }
+        let turn = self
+            .compiles
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(internal)?;
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            runtime.load(&wasm)
+        })
+        .await
+        .map_err(internal)?
+    }
+
+    /// `vm.prepare`: compile and link a module now (the install service, at install time).
+    async fn prepare(&self, req: vm::Prepare) -> Result<vm::Prepared, ErrorBody> {
+        let wasm = BASE64
+            .decode(&req.module)
+            .map_err(|e| bad(format!("`module` is not base64: {e}")))?;
+        if wasm.len() as u64 > MAX_MODULE_BYTES {
+            return Err(ErrorBody::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "the module is larger than the {} MiB a module may be",
+                    MAX_MODULE_BYTES >> 20
+                ),
+            ));
+        }
+        let began = Instant::now();
+        let runtime = self.runtime.clone();
+        let checked = wasm.clone();
+        tokio::task::spawn_blocking(move || runtime.check(&checked))
+            .await
+            .map_err(internal)??;
+        let (_, cached) = tokio::time::timeout(PREPARE_TIMEOUT, self.compile(wasm))
+            .await
+            .map_err(|_| {
+                ErrorBody::new(
+                    ErrorCode::Timeout,
+                    format!(
+                        "the module did not compile within {} s",
+                        PREPARE_TIMEOUT.as_secs()
+                    ),
+                )
+            })??;
+        Ok(vm::Prepared {
+            cached,
+            micros: began.elapsed().as_micros() as u64,
+        })
     }
 
     /// Where a job's output goes: published as it comes, kept for late readers, capped.

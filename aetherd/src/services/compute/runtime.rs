@@ -76,8 +76,13 @@ pub struct Runtime {
     trampoline: Trampoline,
     cache_dir: PathBuf,
     modules: parking_lot::Mutex<HashMap<blake3::Hash, Program>>,
+    /// One compile per module at a time: others wanting it wait for it, then take it from
+    /// the cache, instead of compiling it again.
+    compiling: parking_lot::Mutex<HashMap<blake3::Hash, Arc<parking_lot::Mutex<()>>>>,
     /// Part of every on-disk cache name: a different engine never loads another's code.
     compat: u64,
+    /// Modules compiled (not taken from a cache) since start.
+    compiled: std::sync::atomic::AtomicU64,
 }
 
 pub struct Host {
@@ -125,6 +130,32 @@ fn bad_module(msg: impl Into<String>) -> ErrorBody {
     ErrorBody::new(ErrorCode::BadFrame, msg)
 }
 
+/// A core module, not a component or something else.
+fn header(wasm: &[u8]) -> Result<(), ErrorBody> {
+    if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
+        return Err(bad_module("not a WebAssembly module (no \\0asm header)"));
+    }
+    if wasm[4..8] == [0x0d, 0, 1, 0] {
+        return Err(bad_module(
+            "this is a WebAssembly component; only WASI preview1 command modules run here",
+        ));
+    }
+    Ok(())
+}
+
+/// The sandbox provides WASI preview1 and the bus interface, nothing else: no sockets.
+/// (Whether an import's type matches is for linking to say.)
+fn check_import(module: &str, name: &str) -> Result<(), ErrorBody> {
+    if module == "wasi_snapshot_preview1"
+        || (module == HOST_MODULE && HOST_FUNCTIONS.contains(&name))
+    {
+        return Ok(());
+    }
+    Err(bad_module(format!(
+        "the module imports `{module}::{name}`, which the sandbox does not provide (only WASI preview1 and `aether`)"
+    )))
+}
+
 impl Runtime {
     pub fn new(cache_dir: PathBuf) -> anyhow::Result<Arc<Runtime>> {
         std::fs::create_dir_all(&cache_dir)?;
@@ -145,6 +176,8 @@ impl Runtime {
             trampoline,
             cache_dir,
             modules: parking_lot::Mutex::default(),
+            compiling: parking_lot::Mutex::default(),
+            compiled: std::sync::atomic::AtomicU64::new(0),
         });
         let weak = runtime.engine.weak();
         std::thread::Builder::new()
@@ -159,23 +192,85 @@ impl Runtime {
         Ok(runtime)
     }
 
-    /// Compile a module, or take it from the caches; refuse what cannot run here. Blocking.
-    pub fn load(&self, wasm: &[u8]) -> Result<(Program, bool), ErrorBody> {
-        if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
-            return Err(bad_module("not a WebAssembly module (no \\0asm header)"));
+    /// Is this module compiled already (in memory or on disk)?
+    pub fn is_compiled(&self, wasm: &[u8]) -> bool {
+        let hash = blake3::hash(wasm);
+        self.modules.lock().contains_key(&hash) || self.cache_path(&hash).exists()
+    }
+
+    /// What can be known of a module without compiling it, quickly: a core module that
+    /// validates, exports `_start` and imports only what the sandbox provides. Blocking.
+    pub fn check(&self, wasm: &[u8]) -> Result<(), ErrorBody> {
+        header(wasm)?;
+        let types = wasmparser::Validator::new()
+            .validate_all(wasm)
+            .map_err(|e| bad_module(format!("not a valid module: {e}")))?;
+        let mut start = None;
+        for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+            match payload.map_err(|e| bad_module(format!("not a valid module: {e}")))? {
+                wasmparser::Payload::ImportSection(reader) => {
+                    for import in reader.into_imports() {
+                        let import =
+                            import.map_err(|e| bad_module(format!("not a valid module: {e}")))?;
+                        check_import(import.module, import.name)?;
+                    }
+                }
+                wasmparser::Payload::ExportSection(reader) => {
+                    for export in reader {
+                        let export =
+                            export.map_err(|e| bad_module(format!("not a valid module: {e}")))?;
+                        if export.name == "_start" && export.kind == wasmparser::ExternalKind::Func
+                        {
+                            start = Some(export.index);
+                        }
+                    }
+                }
+                _ => {}
+            }
         }
-        if wasm[4..8] == [0x0d, 0, 1, 0] {
+        let Some(start) = start else {
             return Err(bad_module(
-                "this is a WebAssembly component; only WASI preview1 command modules run here",
+                "the module has no `_start`: it is not a WASI command",
+            ));
+        };
+        let types = types.as_ref();
+        let start = types[types.core_function_at(start)].unwrap_func();
+        if !start.params().is_empty() || !start.results().is_empty() {
+            return Err(bad_module(
+                "`_start` is not a function taking and returning nothing",
             ));
         }
+        Ok(())
+    }
+
+    fn cache_path(&self, hash: &blake3::Hash) -> PathBuf {
+        self.cache_dir
+            .join(format!("{}-{:016x}.cwasm", hash.to_hex(), self.compat))
+    }
+
+    /// Compile a module, or take it from the caches; refuse what cannot run here. A module
+    /// being compiled by another caller is waited for, not compiled twice. Blocking.
+    pub fn load(&self, wasm: &[u8]) -> Result<(Program, bool), ErrorBody> {
+        header(wasm)?;
         let hash = blake3::hash(wasm);
         if let Some(program) = self.modules.lock().get(&hash) {
             return Ok((program.clone(), true));
         }
-        let path = self
-            .cache_dir
-            .join(format!("{}-{:016x}.cwasm", hash.to_hex(), self.compat));
+        let turn = self.compiling.lock().entry(hash).or_default().clone();
+        let loaded = {
+            let _turn = turn.lock();
+            // Another caller may have compiled it while this one waited.
+            if let Some(program) = self.modules.lock().get(&hash) {
+                return Ok((program.clone(), true));
+            }
+            self.compile(wasm, &hash)
+        };
+        self.compiling.lock().remove(&hash);
+        loaded
+    }
+
+    fn compile(&self, wasm: &[u8], hash: &blake3::Hash) -> Result<(Program, bool), ErrorBody> {
+        let path = self.cache_path(hash);
         let cached = path
             .exists()
             // SAFETY: files in the cache dir are written only by `serialize` below, through a
@@ -187,6 +282,7 @@ impl Runtime {
             None => {
                 let module = Module::from_binary(&self.engine, wasm)
                     .map_err(|e| bad_module(format!("cannot compile the module: {e:#}")))?;
+                self.compiled.fetch_add(1, Ordering::Relaxed);
                 self.store_compiled(&module, &path);
                 (module, false)
             }
@@ -200,7 +296,7 @@ impl Runtime {
         if modules.len() >= MEMORY_CACHE {
             modules.clear();
         }
-        modules.insert(hash, program.clone());
+        modules.insert(*hash, program.clone());
         Ok((program, from_disk))
     }
 
@@ -232,16 +328,8 @@ impl Runtime {
                 ));
             }
         }
-        // The sandbox provides WASI preview1 and the bus interface, nothing else: no sockets.
-        if let Some(import) = module.imports().find(|i| {
-            i.module() != "wasi_snapshot_preview1"
-                && !(i.module() == HOST_MODULE && HOST_FUNCTIONS.contains(&i.name()))
-        }) {
-            return Err(bad_module(format!(
-                "the module imports `{}::{}`, which the sandbox does not provide (only WASI preview1 and `aether`)",
-                import.module(),
-                import.name()
-            )));
+        for import in module.imports() {
+            check_import(import.module(), import.name())?;
         }
         Ok(())
     }
@@ -358,5 +446,55 @@ impl Runtime {
             files,
             ..Outcome::default()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_module_wanted_by_several_at_once_is_compiled_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = Runtime::new(dir.path().to_owned()).unwrap();
+        let wasm =
+            wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "_start")))"#)
+                .unwrap();
+        runtime.check(&wasm).unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (runtime, wasm) = (runtime.clone(), wasm.clone());
+                std::thread::spawn(move || runtime.load(&wasm).map(|_| ()))
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap().unwrap();
+        }
+        assert_eq!(runtime.compiled.load(Ordering::Relaxed), 1);
+        assert!(runtime.is_compiled(&wasm));
+    }
+
+    #[test]
+    fn what_can_be_known_without_compiling_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = Runtime::new(dir.path().to_owned()).unwrap();
+        let takes = wat::parse_str(r#"(module (func (export "_start") (param i32)))"#).unwrap();
+        assert!(
+            runtime
+                .check(&takes)
+                .unwrap_err()
+                .msg
+                .contains("taking and returning nothing")
+        );
+        let sock =
+            wat::parse_str(r#"(module (import "env" "socket" (func)) (func (export "_start")))"#)
+                .unwrap();
+        assert!(
+            runtime
+                .check(&sock)
+                .unwrap_err()
+                .msg
+                .contains("env::socket")
+        );
     }
 }
