@@ -7,6 +7,8 @@ pub mod api;
 pub mod capability;
 pub mod error;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod manifest;
 pub mod paths;
 pub mod schema;

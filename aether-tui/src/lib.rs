@@ -8,6 +8,8 @@ pub mod bus;
 pub mod commands;
 pub mod config;
 pub mod desktop;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod input;
 pub mod keymap;
 pub mod term;

@@ -175,7 +175,8 @@ fn describe(info: &BundleInfo) -> String {
         };
         out.push_str(&format!(
             "  may {}{new}: {}\n",
-            asked.capability, asked.reason
+            asked.capability,
+            asked.described()
         ));
     }
     for warning in &info.warnings {

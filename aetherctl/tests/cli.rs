@@ -997,7 +997,7 @@ async fn apps_are_browsed_installed_with_consent_run_signed_and_removed() {
     let again = ctl.go(&["apps", "keygen", key.to_str().unwrap()]).await;
     assert_ne!(code(&again), 0, "a key is never overwritten");
     let bundle = format!(
-        "{}/../aetherd/catalog/todo-1.0.0.tar.gz",
+        "{}/../aetherd/catalog/todo-1.1.0.tar.gz",
         env!("CARGO_MANIFEST_DIR")
     );
     let out = ctl

@@ -382,6 +382,9 @@ pub struct Config {
     pub compute: ComputeLimits,
     pub ai: AiConfig,
     pub apps: AppsConfig,
+    /// The environment the daemon was started with, recorded (once it holds the data dir)
+    /// for clients that start it again; the binary sets it, tests leave it empty.
+    pub started_with: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// The optional `config.toml`.
@@ -453,6 +456,7 @@ impl Config {
             compute: ComputeLimits::default(),
             ai: AiConfig::default(),
             apps: AppsConfig::default(),
+            started_with: None,
             data_dir,
         }
     }

@@ -176,6 +176,13 @@ impl Daemon {
         config.validate()?;
         private_dir(&config.data_dir)?;
         let lock = single_instance(&config.data_dir)?;
+        // Before any client can see the daemon: one that starts it again (after a crash, or
+        // `daemon stop`) gives it this environment, not its own.
+        if let Some(vars) = &config.started_with
+            && let Err(e) = record_environment(&config.data_dir, vars)
+        {
+            tracing::warn!("cannot record the daemon's environment: {e}");
+        }
         seed_manifests(&config.manifests_dir)?;
         let store = Store::open(&config.db_path())?;
         let identity = Identity::new(store.clone(), config.auth.clone());
@@ -300,4 +307,28 @@ impl Daemon {
         self.shutdown.cancel();
         self.wait().await;
     }
+}
+
+/// Write the record owner-only (it may hold a provider's key), whole or not at all.
+fn record_environment(
+    data_dir: &std::path::Path,
+    vars: &std::collections::BTreeMap<String, String>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = aether_proto::paths::daemon_env_file(data_dir);
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(
+        serde_json::to_string_pretty(vars)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, &path)
 }

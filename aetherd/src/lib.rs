@@ -6,6 +6,8 @@
 pub mod audit;
 pub mod config;
 pub mod daemon;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod gateway;
 pub mod http;
 pub mod hub;

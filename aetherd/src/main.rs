@@ -70,27 +70,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         config.tls = Some(config::TlsFiles { cert, key });
     }
     config.validate()?;
-    let record = started_with(&config);
-    let data_dir = config.data_dir.clone();
+    config.started_with = Some(started_with(&config));
+    // Watched before the socket exists: a SIGTERM as soon as a client sees the daemon stops
+    // it gracefully, never by the signal's default.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
     let daemon = Daemon::start(config).await?;
-    // A client that starts the daemon again (after a crash, or `daemon stop`) gives it this
-    // environment, not its own: whoever starts it, the daemon is configured the same.
-    if let Err(e) = record_environment(&data_dir, &record) {
-        tracing::warn!("cannot record the daemon's environment: {e}");
-    }
     let shutdown = daemon.shutdown_token();
     tokio::spawn(async move {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(e) => {
-                    tracing::error!("cannot watch SIGTERM: {e}");
-                    return;
-                }
-            };
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM"),
-            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
+            _ = interrupt.recv() => tracing::info!("SIGINT"),
         }
         shutdown.cancel();
     });
@@ -129,28 +120,4 @@ fn started_with(config: &Config) -> std::collections::BTreeMap<String, String> {
             aether_proto::paths::configures_daemon(name) || named.contains(&name.as_str())
         })
         .collect()
-}
-
-/// Write the record owner-only (it may hold a provider's key), whole or not at all.
-fn record_environment(
-    data_dir: &std::path::Path,
-    vars: &std::collections::BTreeMap<String, String>,
-) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = aether_proto::paths::daemon_env_file(data_dir);
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    file.write_all(
-        serde_json::to_string_pretty(vars)
-            .unwrap_or_default()
-            .as_bytes(),
-    )?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, &path)
 }

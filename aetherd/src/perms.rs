@@ -19,6 +19,7 @@ use aether_proto::api::{
     self, Call as _, agent, ai, apps, chat, presence, session, sys, telemetry, vfs, vm,
 };
 use aether_proto::manifest::MAX_MANIFEST_BYTES;
+use aether_proto::manifest::PathScope;
 use aether_proto::{Capability, ErrorBody, ErrorCode, Manifest, ManifestError, Pattern, Topic};
 
 use crate::audit::{AuditEntry, AuditLog};
@@ -580,12 +581,75 @@ impl Perms {
         }
     }
 
+    /// The paths `app`'s `cap` is limited to for this user, or None when it is not limited
+    /// (or the app lacks it: the topic check says so).
+    pub fn scope(&self, user_id: i64, app: &str, cap: Capability) -> Option<PathScope> {
+        let catalog = self.catalog();
+        let manifest = catalog.effective(user_id, app)?;
+        let paths = manifest.permissions.get(&cap)?.paths();
+        if paths.is_empty() {
+            return None;
+        }
+        // Checked when the manifest was loaded; a scope that does not compile covers nothing.
+        Some(PathScope::new(paths).unwrap_or_else(|_| PathScope::new(&[]).expect("empty")))
+    }
+
+    /// May `app`, acting for `caller`, touch `path` (tidy, absolute) through `cap`
+    /// (`vfs_read` or `vfs_write`)? The topic is decided by [`Perms::check`]; this is the
+    /// part of the user's files the app's manifest limits the capability to. Denials are
+    /// audited as the topic's are.
+    pub fn check_path(
+        &self,
+        caller: &Caller,
+        app: &str,
+        cap: Capability,
+        path: &str,
+    ) -> Result<(), Denial> {
+        let Some(scope) = self.scope(caller.user_id, app, cap) else {
+            return Ok(());
+        };
+        if scope.covers(path) {
+            return Ok(());
+        }
+        let catalog = self.catalog();
+        let paths = catalog
+            .effective(caller.user_id, app)
+            .and_then(|m| m.permissions.get(&cap).map(|p| p.paths().join(", ")))
+            .unwrap_or_default();
+        let verb = if cap == Capability::VfsWrite {
+            "change"
+        } else {
+            "read"
+        };
+        let denial = Denial {
+            code: ErrorCode::Forbidden,
+            msg: format!(
+                "app {app:?} may {verb} only {paths} (its manifest limits `{cap}` to these \
+                 paths): {path} is outside them"
+            ),
+        };
+        self.audit.record(AuditEntry {
+            user_id: Some(caller.user_id),
+            user: caller.user.clone(),
+            app: app.to_owned(),
+            op: "path",
+            topic: path.to_owned(),
+            code: denial.code,
+            reason: denial.msg.clone(),
+        });
+        Err(denial)
+    }
+
     /// An app's grants as `user_id` may use them.
     pub fn permissions_of(&self, user_id: i64, app: &str) -> Option<AppPermissions> {
         let catalog = self.catalog();
         let manifest = catalog.effective(user_id, app)?.into_owned();
         let mut topics = vec![];
-        for (cap, reason) in &manifest.permissions {
+        for (cap, permission) in &manifest.permissions {
+            let reason = match permission.paths() {
+                [] => permission.reason().to_owned(),
+                paths => format!("{} (only {})", permission.reason(), paths.join(", ")),
+            };
             for (ops, topic) in capability_topics(*cap) {
                 let ops = [Op::Sub, Op::Serve, Op::Pub, Op::Req]
                     .into_iter()
@@ -706,6 +770,19 @@ fn decide(
         }
         if *cap == Capability::Admin && !caller.admin {
             return forbidden(format!("{} {pattern} needs an admin user", op.as_str()));
+        }
+        // File events name any file: an app limited to some paths gets none of them.
+        if *cap == Capability::VfsRead
+            && op == Op::Sub
+            && manifest
+                .permissions
+                .get(cap)
+                .is_some_and(|p| !p.paths().is_empty())
+        {
+            return forbidden(format!(
+                "app {app:?} may read only {} of your files, so it gets no file events ({pattern})",
+                manifest.permissions[cap].paths().join(", ")
+            ));
         }
         return Ok(());
     }

@@ -248,6 +248,25 @@ fn shelf(home: &Path) -> std::collections::BTreeMap<String, usize> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_installs_leaves_each_app_installed_or_not_at_all() {
     let home = tempfile::tempdir().unwrap();
+    // Each sample's module compiled once first (as its first install does): the kills below
+    // then land among installs that go as fast as they do once compiled.
+    {
+        let mut daemon = spawn(home.path());
+        let client = owner(home.path()).await;
+        let cli = client.app("cli");
+        for id in ["wordcount", "todo", "ask"] {
+            let consent = json!(["vfs_read", "vfs_write", "ai_access"]);
+            let ask = json!({ "id": id, "consent": consent });
+            cli.request_json::<_, Value>("apps.install", &ask)
+                .await
+                .unwrap();
+            cli.request_json::<_, Value>("apps.uninstall", &json!({ "id": id }))
+                .await
+                .unwrap();
+        }
+        daemon.kill().unwrap();
+        daemon.wait().unwrap();
+    }
     for (round, after_ms) in [3u64, 17, 41].into_iter().enumerate() {
         let mut daemon = spawn(home.path());
         let client = owner(home.path()).await;

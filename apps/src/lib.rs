@@ -10,6 +10,8 @@ pub mod chat;
 pub mod clock;
 pub mod editor;
 pub mod files;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod highlight;
 pub mod key;
 pub mod path;

@@ -47,6 +47,9 @@ enum Scenario {
     Apps,
     /// Chat: a message to a room of 1,000 connected members; a history page of a 1,000,000-message room.
     Chat,
+    /// Many short connections (sign in, subscribe, publish, leave), 500 at a time: the
+    /// daemon's memory before, at the peak, and what it keeps once they are gone.
+    Churn,
 }
 
 #[derive(Parser)]
@@ -443,6 +446,56 @@ async fn idle(daemon: &DaemonProcess, token: &str, count: usize) -> anyhow::Resu
     Ok(())
 }
 
+/// `count` short connections, 500 at a time, each signing in, subscribing, publishing a
+/// few 4 KiB messages and leaving: what the daemon's memory does with connections that come
+/// and go (what its allocator gives back once they are gone).
+async fn churn(daemon: &DaemonProcess, token: &str, count: usize) -> anyhow::Result<()> {
+    const AT_ONCE: usize = 500;
+    let before = daemon.rss_kib().unwrap_or(0);
+    let mut peak = before;
+    let started = Instant::now();
+    let payload = "x".repeat(4096);
+    for wave in 0..count.div_ceil(AT_ONCE) {
+        let mut running = vec![];
+        for i in 0..AT_ONCE.min(count - wave * AT_ONCE) {
+            let (token, port, payload) = (token.to_owned(), daemon.port, payload.clone());
+            running.push(tokio::spawn(async move {
+                let mut ws = open_aether(port, &token).await?;
+                let topic = format!("app.cli.churn{i}");
+                ws.send(Message::text(format!(
+                    r#"{{"t":"sub","id":1,"app":"cli","topic":"{topic}"}}"#
+                )))
+                .await?;
+                for n in 0..4 {
+                    ws.send(Message::text(format!(
+                        r#"{{"t":"pub","app":"cli","topic":"{topic}","data":{{"n":{n},"pad":"{payload}"}}}}"#
+                    )))
+                    .await?;
+                }
+                ws.send(Message::text(r#"{"t":"ping","id":2}"#)).await?;
+                while !bus::next_text(&mut ws).await?.contains("pong") {}
+                ws.close(None).await?;
+                anyhow::Ok(())
+            }));
+        }
+        for task in running {
+            task.await??;
+        }
+        peak = peak.max(daemon.rss_kib().unwrap_or(0));
+    }
+    let took = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = daemon.rss_kib().unwrap_or(0);
+    println!(
+        "churn: {count} short connections in {:.1} s; daemon RSS {:.1} MiB before, {:.1} MiB at the peak, {:.1} MiB kept 5 s after",
+        took.as_secs_f64(),
+        before as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        after as f64 / 1024.0,
+    );
+    Ok(())
+}
+
 /// The same closed-loop runs against aetherd and nats-server, one after the other.
 async fn compare_with_nats(aether: &Bus, args: &Args) -> anyhow::Result<()> {
     let Some(nats) = bus::NatsServer::start()? else {
@@ -519,6 +572,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::AiStream => &[Scenario::AiStream],
         Scenario::Apps => &[Scenario::Apps],
         Scenario::Chat => &[Scenario::Chat],
+        Scenario::Churn => &[Scenario::Churn],
     };
     let aether = Bus::Aether {
         port: daemon.port,
@@ -549,6 +603,7 @@ async fn main() -> anyhow::Result<()> {
             Scenario::AiStream => agents::ai_stream().await?,
             Scenario::Apps => apps::run().await?,
             Scenario::Chat => chat::run().await?,
+            Scenario::Churn => churn(&daemon, &token, args.connections).await?,
             Scenario::All => {}
         }
     }

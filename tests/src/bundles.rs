@@ -275,3 +275,64 @@ pub fn heavy_module(functions: usize, seed: u32) -> Vec<u8> {
     wat.push_str("(func (export \"_start\") i32.const 1 call $f0 drop))");
     wat::parse_str(wat).unwrap()
 }
+
+/// A command that reads `/name` through WASI and prints it, or `denied` if it cannot open
+/// it; then lists `/` and prints `listed` or `unlisted`.
+pub fn reader_module(name: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_readdir" (func $readdir (param i32 i32 i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "{name}")
+  (data (i32.const 320) "denied\n")
+  (data (i32.const 336) "listed\n")
+  (data (i32.const 352) "unlisted\n")
+  (func $print (param $at i32) (param $len i32)
+    (i32.store (i32.const 0) (local.get $at))
+    (i32.store (i32.const 4) (local.get $len))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func (export "_start")
+    (if (call $open (i32.const 3) (i32.const 1) (i32.const 64) (i32.const {nlen})
+          (i32.const 0) (i64.const 2) (i64.const 2) (i32.const 0) (i32.const 16))
+      (then (call $print (i32.const 320) (i32.const 7)))
+      (else
+        (i32.store (i32.const 24) (i32.const 1024))
+        (i32.store (i32.const 28) (i32.const 4096))
+        (drop (call $read (i32.load (i32.const 16)) (i32.const 24) (i32.const 1) (i32.const 32)))
+        (call $print (i32.const 1024) (i32.load (i32.const 32)))))
+    (if (call $readdir (i32.const 3) (i32.const 8192) (i32.const 4096) (i64.const 0) (i32.const 36))
+      (then (call $print (i32.const 352) (i32.const 9)))
+      (else (call $print (i32.const 336) (i32.const 7))))))"#,
+        nlen = name.len(),
+    ))
+    .unwrap()
+}
+
+/// A command that makes a symbolic link `/name` pointing at `target` through WASI, then
+/// prints `linked` (or `refused`).
+pub fn linker_module(target: &str, name: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "path_symlink"
+    (func $symlink (param i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "{target}")
+  (data (i32.const 256) "{name}")
+  (data (i32.const 512) "linked\n")
+  (data (i32.const 528) "refused\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 512))
+    (i32.store (i32.const 4) (i32.const 7))
+    (if (call $symlink (i32.const 64) (i32.const {tlen}) (i32.const 3) (i32.const 256) (i32.const {nlen}))
+      (then (i32.store (i32.const 0) (i32.const 528)) (i32.store (i32.const 4) (i32.const 8))))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
+        tlen = target.len(),
+        nlen = name.len(),
+    ))
+    .unwrap()
+}

@@ -351,6 +351,12 @@ pub struct StateEvent {
     pub parent: Option<String>,
 }
 
+/// `agent.graph.<id>.log`: a line of what happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LogEvent {
+    pub line: String,
+}
+
 /// Turn a goal into a graph through the AI. The graph is checked like a hand-written one
 /// and given back, not run: run it with `agent.run` (writes and programs still ask).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]

@@ -70,6 +70,19 @@ pub struct CatalogApp {
 pub struct Requested {
     pub capability: Capability,
     pub reason: String,
+    /// For `vfs_read` and `vfs_write`: the only paths it is asked for (none: all your files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+}
+
+impl Requested {
+    /// The reason, and the paths it is limited to, as the consent dialog says them.
+    pub fn described(&self) -> String {
+        match self.paths.as_slice() {
+            [] => self.reason.clone(),
+            paths => format!("{} (only {})", self.reason, paths.join(", ")),
+        }
+    }
 }
 
 /// Who vouches for a bundle.

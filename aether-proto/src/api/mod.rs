@@ -62,6 +62,53 @@ macro_rules! call {
 pub(crate) use call;
 
 /// Every call of every service.
+/// An event family: the topics it is published on (`*` for an id in them) and the type of
+/// its payload, for the schema and the docs.
+pub struct EventInfo {
+    pub topic: &'static str,
+    pub payload: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+}
+
+impl EventInfo {
+    const fn of<T: JsonSchema>(topic: &'static str) -> EventInfo {
+        EventInfo {
+            topic,
+            payload: schema_of::<T>,
+        }
+    }
+}
+
+/// Every event a service publishes, by topic.
+pub const EVENTS: &[EventInfo] = &[
+    EventInfo::of::<vfs::FileEvent>("vfs.events.created"),
+    EventInfo::of::<vfs::FileEvent>("vfs.events.written"),
+    EventInfo::of::<vfs::FileEvent>("vfs.events.removed"),
+    EventInfo::of::<vfs::FileEvent>("vfs.events.moved"),
+    EventInfo::of::<vfs::Rescanned>("vfs.events.rescanned"),
+    EventInfo::of::<vm::OutputChunk>("vm.job.*.stdout"),
+    EventInfo::of::<vm::OutputChunk>("vm.job.*.stderr"),
+    EventInfo::of::<vm::Exit>("vm.job.*.exit"),
+    EventInfo::of::<ai::Delta>("ai.stream.*.delta"),
+    EventInfo::of::<ai::Generated>("ai.stream.*.done"),
+    EventInfo::of::<crate::ErrorBody>("ai.stream.*.error"),
+    EventInfo::of::<ai::Notice>("ai.stream.*.notice"),
+    EventInfo::of::<agent::NodeEvent>("agent.graph.*.node"),
+    EventInfo::of::<agent::StateEvent>("agent.graph.*.state"),
+    EventInfo::of::<agent::LogEvent>("agent.graph.*.log"),
+    EventInfo::of::<chat::Message>("chat.room.*.message"),
+    EventInfo::of::<chat::Message>("chat.room.*.edit"),
+    EventInfo::of::<chat::Message>("chat.room.*.delete"),
+    EventInfo::of::<chat::MemberEvent>("chat.room.*.member"),
+    EventInfo::of::<chat::RoomInfo>("chat.room.*.read"),
+    EventInfo::of::<chat::Message>("chat.mention"),
+    EventInfo::of::<presence::Person>("presence.changed"),
+    EventInfo::of::<apps::Progress>("apps.events.progress"),
+    EventInfo::of::<apps::AppEvent>("apps.events.installed"),
+    EventInfo::of::<apps::AppEvent>("apps.events.updated"),
+    EventInfo::of::<apps::AppEvent>("apps.events.uninstalled"),
+    EventInfo::of::<telemetry::TelemetryEvent>("telemetry.*.*"),
+];
+
 pub fn all_calls() -> impl Iterator<Item = &'static CallInfo> {
     sys::CALLS
         .iter()

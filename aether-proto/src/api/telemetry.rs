@@ -77,6 +77,22 @@ pub struct RuleRemoved {
 /// The built-in rules a user can enable by name (`aetherctl rules add --preset NAME`).
 pub const PRESETS: &[&str] = &["summarize"];
 
+/// `telemetry.<service>.<op>`: what a service did, as rules and monitoring see it. Every
+/// event has `op`; most say `ok` and `micros`, and each service adds its own fields (a
+/// file's `path`, a job's `ending`, a rule's `rule`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TelemetryEvent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub micros: Option<u64>,
+    /// The service's own fields.
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
+}
+
 /// A built-in rule: `summarize` writes `NAME.summary.md` beside each file matching `glob`
 /// when it is written, through an agent graph (read, ask the AI, write). Its own writes
 /// carry the rule as their origin, so they never trigger it again.

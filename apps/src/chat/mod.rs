@@ -7,7 +7,7 @@
 mod compose;
 mod keys;
 mod live;
-mod markdown;
+pub(crate) mod markdown;
 mod messages;
 mod room;
 mod rooms;

@@ -305,7 +305,13 @@ impl Settings {
                     let reasons = app
                         .permissions
                         .iter()
-                        .map(|(cap, why)| (cap.to_string(), why.clone()))
+                        .map(|(cap, why)| {
+                            let shown = match why.paths() {
+                                [] => why.reason().to_owned(),
+                                paths => format!("{} (only {})", why.reason(), paths.join(", ")),
+                            };
+                            (cap.to_string(), shown)
+                        })
                         .collect();
                     self.grants = Some((id, reasons));
                 }

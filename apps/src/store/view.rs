@@ -323,7 +323,7 @@ fn catalog_detail(app: &CatalogApp, theme: &Theme, width: usize) -> Vec<Line<'st
         "It asks for",
         app.capabilities
             .iter()
-            .map(|r| (r.capability.as_str(), r.reason.as_str())),
+            .map(|r| (r.capability.as_str(), r.described())),
         theme,
         width,
     );
@@ -414,11 +414,11 @@ fn field(lines: &mut Vec<Line<'static>>, label: &str, value: &str, style: Style,
 fn capabilities<'a>(
     lines: &mut Vec<Line<'static>>,
     title: &str,
-    requested: impl Iterator<Item = (&'a str, &'a str)>,
+    requested: impl Iterator<Item = (&'a str, String)>,
     theme: &Theme,
     width: usize,
 ) {
-    let requested: Vec<(&str, &str)> = requested.collect();
+    let requested: Vec<(&str, String)> = requested.collect();
     lines.push(Line::raw(""));
     if requested.is_empty() {
         lines.push(Line::styled(
@@ -431,7 +431,7 @@ fn capabilities<'a>(
     let name_width = requested.iter().map(|(c, _)| c.width()).max().unwrap_or(0) + 2;
     let reason_width = width.saturating_sub(name_width + 2).max(1);
     for (capability, reason) in requested {
-        for (i, row) in wrap_words(reason, reason_width).into_iter().enumerate() {
+        for (i, row) in wrap_words(&reason, reason_width).into_iter().enumerate() {
             let name = if i == 0 { capability } else { "" };
             lines.push(Line::from(vec![
                 Span::styled(format!("  {name:<name_width$}"), theme.warn()),

@@ -18,12 +18,13 @@ pub(crate) fn signature(signature: &Signature) -> (String, bool) {
     }
 }
 
-/// The reason an app gives for a capability, if it gives one.
-pub(crate) fn reason<'a>(requested: &'a [Requested], capability: &str) -> &'a str {
+/// The reason an app gives for a capability (and the paths it is limited to), if it gives
+/// one.
+pub(crate) fn reason(requested: &[Requested], capability: &str) -> String {
     requested
         .iter()
         .find(|r| r.capability.as_str() == capability)
-        .map_or("", |r| r.reason.as_str())
+        .map_or_else(String::new, Requested::described)
 }
 
 /// The consent dialog's question: what is installed, who vouches for it, every capability
@@ -47,7 +48,7 @@ pub(crate) fn consent_question(info: &BundleInfo, action: Action) -> String {
         lines.push("It asks for your consent to:".into());
         for capability in &info.needs_consent {
             let why = reason(&info.capabilities, capability.as_str());
-            lines.push(match why {
+            lines.push(match why.as_str() {
                 "" => format!("• {capability}"),
                 why => format!("• {capability}: {why}"),
             });
@@ -80,7 +81,8 @@ mod tests {
             signature: Signature::Unsigned,
             capabilities: vec![Requested {
                 capability: Capability::VfsRead,
-                reason: "read /todo.md".into(),
+                reason: "read your list".into(),
+                paths: vec!["/todo.md".into()],
             }],
             installed: None,
             needs_consent: vec![Capability::VfsRead, Capability::VfsWrite],
@@ -89,7 +91,7 @@ mod tests {
         assert_eq!(
             consent_question(&info, Action::Install),
             "Install To-do 1.0.0?\n2.0 KiB, not signed: no publisher vouches for it.\n\n\
-             It asks for your consent to:\n• vfs_read: read /todo.md\n• vfs_write\n\n\
+             It asks for your consent to:\n• vfs_read: read your list (only /todo.md)\n• vfs_write\n\n\
              Warning: it is not signed"
         );
     }

@@ -4,7 +4,7 @@
 
 mod commands;
 mod goal;
-mod output;
+pub(crate) mod output;
 mod view;
 mod words;
 

@@ -1409,3 +1409,176 @@ async fn bundles_that_would_fail_later_are_refused_and_git_archives_install() {
     let archived = bundles::gzip(&builder.into_inner().unwrap());
     install_bytes(&cli, &archived, &[]).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_limited_to_paths_touches_nothing_else_by_request_or_by_program() {
+    use aether_proto::api::vfs;
+    let d = TestDaemon::start().await;
+    let owner = d.owner().await;
+    let cli = owner.app("cli");
+    for (path, data) in [("/todo.md", "- [ ] milk\n"), ("/secret.txt", "hunter2")] {
+        cli.request(&vfs::Write {
+            path: path.into(),
+            data: data.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    // The sample To-do asks for /todo.md alone, and says so before you consent.
+    let info = req(&cli, "apps.inspect", json!({ "id": "todo" }))
+        .await
+        .unwrap();
+    for asked in info["capabilities"].as_array().unwrap() {
+        assert_eq!(asked["paths"], json!(["/todo.md"]), "{info}");
+    }
+    req(
+        &cli,
+        "apps.install",
+        json!({ "id": "todo", "consent": ["vfs_read", "vfs_write"] }),
+    )
+    .await
+    .unwrap();
+    let (out, err, code) = run_installed(&cli, "todo", &["add", "eggs"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let list = cli
+        .request(&vfs::Read {
+            path: "/todo.md".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(list.data.contains("eggs"), "{}", list.data);
+
+    // An app limited to /todo.md asking the bus for another file: refused, saying why.
+    let scoped = |id: &str, caps: Value| {
+        let mut m = bundles::manifest(id, "1.0.0", &[]);
+        m["permissions"] = caps;
+        m
+    };
+    let read_only = json!({ "vfs_read": { "reason": "read the list", "paths": ["/todo.md"] } });
+    let peek = scoped("peek", read_only.clone());
+    let module = bundles::request_module("vfs.read", r#"{"path":"/secret.txt"}"#);
+    install_bytes(&cli, &bundles::bundle(&peek, &module), &["vfs_read"])
+        .await
+        .unwrap();
+    let (out, _, _) = run_installed(&cli, "peek", &[]).await;
+    assert!(
+        out.contains("forbidden") && out.contains("may read only /todo.md"),
+        "{out}"
+    );
+    assert!(!out.contains("hunter2"));
+    // The same app acting through a client: the same answer, and no file events, and a
+    // search that finds only what it may read.
+    let as_peek = owner.app("peek");
+    let msg = expect_code(
+        as_peek
+            .request(&vfs::Read {
+                path: "/secret.txt".into(),
+                ..Default::default()
+            })
+            .await,
+        ErrorCode::Forbidden,
+    );
+    assert!(msg.contains("outside"), "{msg}");
+    assert!(
+        as_peek
+            .request(&vfs::Read {
+                path: "/todo.md".into(),
+                ..Default::default()
+            })
+            .await
+            .is_ok()
+    );
+    let refused = as_peek.subscribe("vfs.events.>").await;
+    assert!(refused.is_err(), "a scoped app gets no file events");
+    let found = aether_tests::wait_for("the index", Duration::from_secs(5), async || {
+        let found = as_peek
+            .request(&vfs::Search {
+                query: "milk OR hunter2".into(),
+                ..Default::default()
+            })
+            .await
+            .ok()?;
+        (!found.hits.is_empty()).then_some(found)
+    })
+    .await;
+    let paths: Vec<&str> = found.hits.iter().map(|h| h.path.as_str()).collect();
+    assert_eq!(paths, ["/todo.md"]);
+
+    // Its program, through WASI: the secret and the root's listing are closed to it.
+    let wasi = scoped("wasi", read_only.clone());
+    install_bytes(
+        &cli,
+        &bundles::bundle(&wasi, &bundles::reader_module("secret.txt")),
+        &["vfs_read"],
+    )
+    .await
+    .unwrap();
+    let (out, _, _) = run_installed(&cli, "wasi", &[]).await;
+    assert_eq!(out, "denied\nunlisted\n");
+    let mine = scoped("mine", read_only);
+    install_bytes(
+        &cli,
+        &bundles::bundle(&mine, &bundles::reader_module("todo.md")),
+        &["vfs_read"],
+    )
+    .await
+    .unwrap();
+    let (out, _, _) = run_installed(&cli, "mine", &[]).await;
+    assert!(out.starts_with("- [ ] milk"), "{out}");
+    assert!(out.ends_with("unlisted\n"), "{out}");
+
+    // A link the user's own program made, from a name in the scope to the secret, leads
+    // nowhere; and a scoped program makes no links.
+    cli.request(&vfs::Write {
+        path: "/link.wasm".into(),
+        data: BASE64.encode(bundles::linker_module("secret.txt", "notes.md")),
+        encoding: vfs::Encoding::Base64,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut events = cli.subscribe("vm.job.>").await.unwrap();
+    let linked = req(&cli, "vm.run", json!({ "path": "/link.wasm" }))
+        .await
+        .unwrap();
+    exit_of(&mut events, linked["job"].as_str().unwrap()).await;
+    let through = scoped(
+        "through",
+        json!({ "vfs_read": { "reason": "notes", "paths": ["/notes.md"] } }),
+    );
+    install_bytes(
+        &cli,
+        &bundles::bundle(&through, &bundles::reader_module("notes.md")),
+        &["vfs_read"],
+    )
+    .await
+    .unwrap();
+    let (out, _, _) = run_installed(&cli, "through", &[]).await;
+    assert!(out.starts_with("denied"), "{out}");
+    let msg = expect_code(
+        owner
+            .app("through")
+            .request(&vfs::Read {
+                path: "/notes.md".into(),
+                ..Default::default()
+            })
+            .await,
+        ErrorCode::Forbidden,
+    );
+    assert!(msg.contains("symbolic link"), "{msg}");
+    let maker = scoped(
+        "maker",
+        json!({ "vfs_write": { "reason": "its folder", "paths": ["/maker/**"] } }),
+    );
+    install_bytes(
+        &cli,
+        &bundles::bundle(&maker, &bundles::linker_module("../secret.txt", "maker/l")),
+        &["vfs_write"],
+    )
+    .await
+    .unwrap();
+    let (out, _, _) = run_installed(&cli, "maker", &[]).await;
+    assert_eq!(out, "refused\n");
+}

@@ -12,6 +12,7 @@ mod bad_frames;
 mod bus;
 mod chat;
 mod compute;
+mod fuzz;
 mod guests;
 mod http;
 mod limits;

@@ -473,7 +473,7 @@ impl Agents {
         self.publisher.publish(
             on,
             &format!("agent.graph.{}.log", run.id),
-            &json!({ "line": line }),
+            &agent::LogEvent { line },
         );
     }
 }

@@ -8,8 +8,8 @@ pub const FILES: &[(&str, &[u8])] = &[
         include_bytes!("../../../catalog/ask-1.0.0.tar.gz"),
     ),
     (
-        "todo-1.0.0.tar.gz",
-        include_bytes!("../../../catalog/todo-1.0.0.tar.gz"),
+        "todo-1.1.0.tar.gz",
+        include_bytes!("../../../catalog/todo-1.1.0.tar.gz"),
     ),
     (
         "wordcount-1.0.0.tar.gz",

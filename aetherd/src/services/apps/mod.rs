@@ -185,9 +185,10 @@ fn requested(manifest: &Manifest) -> Vec<Requested> {
     manifest
         .permissions
         .iter()
-        .map(|(capability, reason)| Requested {
+        .map(|(capability, permission)| Requested {
             capability: *capability,
-            reason: reason.clone(),
+            reason: permission.reason().to_owned(),
+            paths: permission.paths().to_vec(),
         })
         .collect()
 }

@@ -23,6 +23,16 @@ use super::runtime::Host;
 
 const MODULE: &str = "wasi_snapshot_preview1";
 const ERRNO_SUCCESS: i32 = 0;
+const ERRNO_ACCES: i32 = 2;
+const ERRNO_LOOP: i32 = 32;
+const ERRNO_NOTCAPABLE: i32 = 76;
+/// The preopened root: the user's files, at `/`.
+const ROOT_FD: i32 = 3;
+const OFLAGS_DIRECTORY: i32 = 2;
+const OFLAGS_EXCL: i32 = 4;
+const FDFLAGS_APPEND: i32 = 1;
+/// `fd_write` among a file's rights: asked when opening to write.
+const RIGHT_FD_WRITE: i64 = 1 << 6;
 const ERRNO_DQUOT: i32 = 19;
 const ERRNO_FAULT: i32 = 21;
 const ERRNO_INVAL: i32 = 28;
@@ -65,6 +75,22 @@ impl Budget {
     }
 }
 
+/// What a program may touch of its user's files when its app's manifest limits its file
+/// capabilities to paths: the same scopes the VFS holds requests to.
+pub struct FileScope {
+    /// None: reading is not limited (beyond the preopen itself).
+    pub read: Option<aether_proto::manifest::PathScope>,
+    pub write: Option<aether_proto::manifest::PathScope>,
+    /// The user's root, to look for symbolic links on a path's way.
+    pub root: cap_std::fs::Dir,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Read,
+    Write,
+}
+
 /// Per job: its share of the budget, what it did, when it must stop.
 pub struct Guard {
     /// None: the job cannot write (or nothing limits it).
@@ -78,10 +104,19 @@ pub struct Guard {
     kill: Arc<AtomicBool>,
     /// The trampoline's exports: wasmtime-wasi's functions, called from wasm.
     delegates: HashMap<&'static str, Func>,
+    /// Set when its app may touch only some paths.
+    scope: Option<FileScope>,
+    /// Folders a scoped program opened, by fd: paths relative to them are checked too.
+    dirs: HashMap<i32, String>,
 }
 
 impl Guard {
-    pub fn new(budget: Option<Arc<Budget>>, deadline: Instant, kill: Arc<AtomicBool>) -> Guard {
+    pub fn new(
+        budget: Option<Arc<Budget>>,
+        deadline: Instant,
+        kill: Arc<AtomicBool>,
+        scope: Option<FileScope>,
+    ) -> Guard {
         Guard {
             budget,
             stdio: [true; 2],
@@ -91,7 +126,19 @@ impl Guard {
             deadline,
             kill,
             delegates: HashMap::new(),
+            // The root is open from the start; what a program opens, closes or renumbers
+            // after that is followed, so an fd always names the folder it is.
+            dirs: match scope {
+                Some(_) => HashMap::from([(ROOT_FD, "/".to_owned())]),
+                None => HashMap::new(),
+            },
+            scope,
         }
+    }
+
+    /// The folder `fd` names, for a scoped program: the root, or one it opened.
+    fn folder_of(&self, fd: i32) -> Option<String> {
+        self.dirs.get(&fd).cloned()
     }
 
     fn is_stdio(&self, fd: i32) -> bool {
@@ -152,6 +199,10 @@ const SHADOWED: &[(&str, &str)] = &[
     ("path_remove_directory", "i32 i32 i32"),
     ("path_unlink_file", "i32 i32 i32"),
     ("path_rename", "i32 i32 i32 i32 i32 i32"),
+    ("path_filestat_get", "i32 i32 i32 i32 i32"),
+    ("path_readlink", "i32 i32 i32 i32 i32 i32"),
+    ("path_filestat_set_times", "i32 i32 i32 i32 i64 i64 i32"),
+    ("fd_readdir", "i32 i32 i32 i64 i32"),
     ("fd_close", "i32"),
     ("fd_renumber", "i32 i32"),
     ("poll_oneoff", "i32 i32 i32 i32"),
@@ -253,6 +304,73 @@ fn iovec_total(caller: &mut Caller<'_, Host>, iovs: i32, count: i32) -> Result<u
         let len = u32::from_le_bytes(len.try_into().expect("4 bytes"));
         Ok(total + u64::from(len))
     })
+}
+
+/// `path` from folder `fd` as a tidy absolute path in the user's files, or the errno that
+/// refuses it: a scoped program names paths from the root or a folder it opened, and never
+/// climbs out of the root.
+fn resolve(guard: &Guard, fd: i32, path: &str) -> Result<String, i32> {
+    let base = guard.folder_of(fd).ok_or(ERRNO_NOTCAPABLE)?;
+    let mut parts: Vec<&str> = base.split('/').filter(|p| !p.is_empty()).collect();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop().ok_or(ERRNO_NOTCAPABLE)?;
+            }
+            part => parts.push(part),
+        }
+    }
+    Ok(format!("/{}", parts.join("/")))
+}
+
+/// May the program `need` the path the guest passed at (`path`, `len`) from folder `fd`?
+/// Ok(None) when nothing limits it; Ok(Some(path)) when it is within its app's scope;
+/// else the errno: outside the scope, or through a symbolic link (which could lead to any
+/// of the user's files).
+fn within_scope(
+    caller: &mut Caller<'_, Host>,
+    fd: i32,
+    path: i32,
+    len: i32,
+    need: Need,
+) -> Result<Option<String>, i32> {
+    if caller.data().guard.scope.is_none() {
+        return Ok(None);
+    }
+    let name = read_str(caller, path, len)?;
+    let guard = &caller.data().guard;
+    let Some(scope) = &guard.scope else {
+        return Ok(None);
+    };
+    let full = resolve(guard, fd, &name)?;
+    let limit = match need {
+        Need::Read => &scope.read,
+        Need::Write => &scope.write,
+    };
+    if limit.as_ref().is_some_and(|limit| !limit.covers(&full)) {
+        return Err(ERRNO_ACCES);
+    }
+    let mut walked = std::path::PathBuf::new();
+    for part in full.split('/').filter(|p| !p.is_empty()) {
+        walked.push(part);
+        match scope.root.symlink_metadata(&walked) {
+            Ok(meta) if meta.file_type().is_symlink() => return Err(ERRNO_LOOP),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    Ok(Some(full))
+}
+
+/// A path the guest passed, as text (WASI paths are UTF-8).
+fn read_str(caller: &mut Caller<'_, Host>, at: i32, len: i32) -> Result<String, i32> {
+    let memory = memory(caller).ok_or(ERRNO_FAULT)?;
+    let data = memory.data(&*caller);
+    let start = at as u32 as usize;
+    let end = start.checked_add(len as u32 as usize).ok_or(ERRNO_FAULT)?;
+    let bytes = data.get(start..end).ok_or(ERRNO_FAULT)?;
+    String::from_utf8(bytes.to_vec()).map_err(|_| ERRNO_INVAL)
 }
 
 /// A write to a file: reserve its bytes, write, give back what was not written.
@@ -378,12 +496,111 @@ fn shadow_names(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
                 fdflags,
                 opened,
             );
+            let writes = oflags & (OFLAGS_CREAT | OFLAGS_TRUNC | OFLAGS_EXCL) != 0
+                || fdflags & FDFLAGS_APPEND != 0
+                || rights_base & RIGHT_FD_WRITE != 0;
+            let need = if writes { Need::Write } else { Need::Read };
+            let scoped = match within_scope(&mut caller, fd, path, path_len, need) {
+                Ok(scoped) => scoped,
+                Err(errno) => return Ok(errno),
+            };
             caller.data_mut().guard.changed |= oflags & (OFLAGS_CREAT | OFLAGS_TRUNC) != 0;
             // Charged even when the file already existed: the budget errs on the safe side.
-            if oflags & OFLAGS_CREAT != 0 {
-                return guarded_create(&mut caller, "path_open", params);
+            let errno = if oflags & OFLAGS_CREAT != 0 {
+                guarded_create(&mut caller, "path_open", params)?
+            } else {
+                delegate(&mut caller, "path_open", params)?
+            };
+            // A folder a scoped program opened: paths from it are checked from its place.
+            if errno == ERRNO_SUCCESS
+                && let Some(full) = scoped
+                && let Some(new_fd) = read_u32(&mut caller, opened)
+            {
+                let guard = &mut caller.data_mut().guard;
+                if oflags & OFLAGS_DIRECTORY != 0 {
+                    guard.dirs.insert(new_fd as i32, full);
+                } else {
+                    guard.dirs.remove(&(new_fd as i32));
+                }
             }
-            delegate(&mut caller, "path_open", params)
+            Ok(errno)
+        },
+    )?;
+
+    // Looking at a path, or reading a link: within the scope, for a scoped program.
+    linker.func_wrap(
+        MODULE,
+        "path_filestat_get",
+        |mut caller: Caller<'_, Host>, fd: i32, flags: i32, path: i32, len: i32, buf: i32| {
+            if let Err(errno) = within_scope(&mut caller, fd, path, len, Need::Read) {
+                return Ok(errno);
+            }
+            delegate(
+                &mut caller,
+                "path_filestat_get",
+                (fd, flags, path, len, buf),
+            )
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "path_readlink",
+        |mut caller: Caller<'_, Host>,
+         fd: i32,
+         path: i32,
+         len: i32,
+         buf: i32,
+         buf_len: i32,
+         used: i32| {
+            if let Err(errno) = within_scope(&mut caller, fd, path, len, Need::Read) {
+                return Ok(errno);
+            }
+            delegate(
+                &mut caller,
+                "path_readlink",
+                (fd, path, len, buf, buf_len, used),
+            )
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "path_filestat_set_times",
+        |mut caller: Caller<'_, Host>,
+         fd: i32,
+         flags: i32,
+         path: i32,
+         len: i32,
+         atim: i64,
+         mtim: i64,
+         what: i32| {
+            if let Err(errno) = within_scope(&mut caller, fd, path, len, Need::Write) {
+                return Ok(errno);
+            }
+            delegate(
+                &mut caller,
+                "path_filestat_set_times",
+                (fd, flags, path, len, atim, mtim, what),
+            )
+        },
+    )?;
+    // A folder's listing names what is in it: a scoped program lists only a folder its
+    // scope covers whole.
+    linker.func_wrap(
+        MODULE,
+        "fd_readdir",
+        |mut caller: Caller<'_, Host>, fd: i32, buf: i32, len: i32, cookie: i64, used: i32| {
+            let guard = &caller.data().guard;
+            if let Some(scope) = &guard.scope
+                && let Some(read) = &scope.read
+            {
+                let covered = guard
+                    .folder_of(fd)
+                    .is_some_and(|folder| read.covers_tree(&folder));
+                if !covered {
+                    return Ok(ERRNO_ACCES);
+                }
+            }
+            delegate(&mut caller, "fd_readdir", (fd, buf, len, cookie, used))
         },
     )?;
 
@@ -392,6 +609,10 @@ fn shadow_names(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
         MODULE,
         "path_symlink",
         |mut caller: Caller<'_, Host>, old: i32, old_len: i32, fd: i32, new: i32, new_len: i32| {
+            // A link could lead a scoped program anywhere in the user's files: none are made.
+            if caller.data().guard.scope.is_some() {
+                return Ok(ERRNO_NOTSUP);
+            }
             let params = (old, old_len, fd, new, new_len);
             guarded_create(&mut caller, "path_symlink", params)
         },
@@ -400,6 +621,9 @@ fn shadow_names(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
         MODULE,
         "path_create_directory",
         |mut caller: Caller<'_, Host>, fd: i32, path: i32, len: i32| {
+            if let Err(errno) = within_scope(&mut caller, fd, path, len, Need::Write) {
+                return Ok(errno);
+            }
             guarded_create(&mut caller, "path_create_directory", (fd, path, len))
         },
     )?;
@@ -419,6 +643,9 @@ fn shadow_names(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
             MODULE,
             name,
             move |mut caller: Caller<'_, Host>, fd: i32, path: i32, len: i32| {
+                if let Err(errno) = within_scope(&mut caller, fd, path, len, Need::Write) {
+                    return Ok(errno);
+                }
                 let guard = &mut caller.data_mut().guard;
                 (guard.changed, guard.removed) = (true, true);
                 delegate(&mut caller, name, (fd, path, len))
@@ -435,6 +662,11 @@ fn shadow_names(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
               new_fd: i32,
               new: i32,
               new_len: i32| {
+            for (fd, path, len) in [(fd, old, old_len), (new_fd, new, new_len)] {
+                if let Err(errno) = within_scope(&mut caller, fd, path, len, Need::Write) {
+                    return Ok(errno);
+                }
+            }
             let guard = &mut caller.data_mut().guard;
             (guard.changed, guard.removed) = (true, true);
             delegate(
@@ -453,7 +685,9 @@ fn shadow_stdio(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
         MODULE,
         "fd_close",
         move |mut caller: Caller<'_, Host>, fd: i32| {
-            caller.data_mut().guard.not_stdio(fd);
+            let guard = &mut caller.data_mut().guard;
+            guard.not_stdio(fd);
+            guard.dirs.remove(&fd);
             delegate(&mut caller, "fd_close", (fd,))
         },
     )?;
@@ -465,6 +699,12 @@ fn shadow_stdio(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
                 let guard = &mut caller.data_mut().guard;
                 guard.not_stdio(from);
                 guard.not_stdio(to);
+                // `to` now names what `from` named; the root is never renumbered away.
+                let moved = guard.dirs.remove(&from);
+                guard.dirs.remove(&to);
+                if let Some(folder) = moved {
+                    guard.dirs.insert(to, folder);
+                }
             }
             delegate(&mut caller, "fd_renumber", (from, to))
         },

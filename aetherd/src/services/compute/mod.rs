@@ -148,6 +148,8 @@ fn internal(e: impl std::fmt::Display) -> ErrorBody {
 /// What a `vm.run` resolved to: the program's name, its app, and its limits.
 struct Plan {
     name: String,
+    /// The app whose file capabilities the program's access to files follows.
+    files_of: String,
     /// Where an installed app's entry is read from.
     bundle: std::path::PathBuf,
     manifest: aether_proto::Manifest,
@@ -162,6 +164,8 @@ struct Pending {
     /// The installed app whose program it is: checked again just before it starts.
     installed: Option<String>,
     files: FileAccess,
+    /// The app whose file capabilities (and their paths) the program's files follow.
+    files_of: String,
     args: Vec<String>,
     env: Vec<(String, String)>,
     stdin: Option<std::fs::File>,
@@ -358,6 +362,7 @@ impl Compute {
             wasm,
             installed: req.installed.clone(),
             files: plan.files,
+            files_of: plan.files_of.clone(),
             args: std::iter::once(plan.name).chain(req.args).collect(),
             env: req.env.into_iter().collect(),
             stdin: Some(std::fs::File::from(std::os::fd::OwnedFd::from(
@@ -460,6 +465,7 @@ impl Compute {
         };
         Ok(Plan {
             name,
+            files_of: manifest.id.clone(),
             bundle: catalog.bundle_dir(&self.places.manifests, user_id, &manifest.id),
             manifest: manifest.into_owned(),
             files,
@@ -601,8 +607,13 @@ impl Compute {
                 };
             }
         }
+        let scope = match &preopen {
+            Some((root, _)) => self.file_scope(user_id, &pending.files_of, root)?,
+            None => None,
+        };
         Ok(RunSpec {
             program,
+            scope,
             args: pending.args,
             env: pending.env,
             stdin: pending.stdin,
@@ -616,6 +627,29 @@ impl Compute {
             kill: job.kill.clone(),
             bus: pending.bus,
         })
+    }
+
+    /// The paths `app`'s file capabilities are limited to, for a program's sandbox; None
+    /// when they are not limited.
+    fn file_scope(
+        &self,
+        user_id: i64,
+        app: &str,
+        root: &std::path::Path,
+    ) -> Result<Option<guard::FileScope>, Outcome> {
+        let read = self.perms.scope(user_id, app, Capability::VfsRead);
+        let write = self.perms.scope(user_id, app, Capability::VfsWrite);
+        if read.is_none() && write.is_none() {
+            return Ok(None);
+        }
+        let root = cap_std::fs::Dir::open_ambient_dir(root, cap_std::ambient_authority()).map_err(
+            |e| Outcome {
+                ending: Ending::Trap,
+                error: Some(format!("cannot open your files for the program: {e}")),
+                ..Outcome::default()
+            },
+        )?;
+        Ok(Some(guard::FileScope { read, write, root }))
     }
 
     /// Compile a module (or take it from the cache), one compile at a time daemon-wide. A

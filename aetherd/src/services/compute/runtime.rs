@@ -68,6 +68,8 @@ pub struct RunSpec {
     pub kill: Arc<AtomicBool>,
     /// An installed app's program reaches the bus as that app.
     pub bus: Option<GuestBus>,
+    /// The paths its app's file capabilities are limited to, if they are.
+    pub scope: Option<super::guard::FileScope>,
 }
 
 pub struct Runtime {
@@ -368,7 +370,7 @@ impl Runtime {
                 memory_bytes: spec.memory_bytes,
                 hit: false,
             },
-            guard: Guard::new(spec.budget, deadline, spec.kill.clone()),
+            guard: Guard::new(spec.budget, deadline, spec.kill.clone(), spec.scope),
             bus: spec.bus.map(|mut bus| {
                 bus.deadline = deadline;
                 bus

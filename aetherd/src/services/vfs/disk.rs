@@ -4,7 +4,7 @@
 //! renamed into place and the directory fsynced: a crash leaves the old file whole.
 
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use cap_std::ambient_authority;
@@ -103,6 +103,20 @@ impl UserRoot {
             return self.root.dir_metadata().map(|m| info_of(&m));
         }
         self.root.metadata(path.relative()).map(|m| info_of(&m))
+    }
+
+    /// Is any part of `path` that exists a symbolic link (which leads elsewhere in the root)?
+    pub fn has_link_on_the_way(&self, path: &VfsPath) -> bool {
+        let mut walked = PathBuf::new();
+        for part in path.relative().components() {
+            walked.push(part);
+            match self.root.symlink_metadata(&walked) {
+                Ok(meta) if meta.file_type().is_symlink() => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
     }
 
     pub fn list(&self, path: &VfsPath) -> io::Result<Vec<Entry>> {

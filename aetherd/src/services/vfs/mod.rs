@@ -9,7 +9,7 @@
 mod disk;
 mod examples;
 mod ops;
-mod path;
+pub(crate) mod path;
 mod rescan;
 mod search;
 mod semantic;
@@ -62,6 +62,7 @@ pub fn start(seat: Seat, places: Places, limits: VfsLimits) -> anyhow::Result<()
         indexes: search::Indexes::new(places.index, seat.tasks()),
         events: seat.publisher(),
         requester: seat.requester(),
+        perms: seat.perms(),
     });
     std::fs::create_dir_all(vfs.roots.dir())?;
     std::fs::create_dir_all(&vfs.scratch)?;
@@ -88,6 +89,7 @@ impl Handler for Vfs {
             events: &self.events,
             on: request.on_behalf(),
         };
+        self.within_scope(request, &user).await?;
         let user = || user.clone();
         match request.topic.as_str() {
             vfs::Read::TOPIC => request.call(|req| self.read(user(), req)).await,
@@ -149,6 +151,19 @@ pub struct Vfs {
     requester: Requester,
     /// Where each user's file vectors are kept (beside the search indexes).
     vectors_dir: PathBuf,
+    /// For the paths an app's file capabilities are limited to.
+    perms: Arc<crate::perms::Perms>,
+}
+
+/// The paths a request names, by what it does to them.
+#[derive(Deserialize, Default)]
+struct Touches {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
 }
 
 /// The path a request acts on, read loosely for telemetry.
@@ -314,6 +329,61 @@ impl UserVfs {
 }
 
 impl Vfs {
+    /// An app whose file capabilities its manifest limits to some paths touches those and
+    /// nothing else (the permission manager decides), and never through a symbolic link,
+    /// which could lead anywhere in the user's files.
+    async fn within_scope(&self, request: &Incoming, user: &Arc<UserVfs>) -> Result<(), ErrorBody> {
+        use aether_proto::Capability::{VfsRead, VfsWrite};
+        let (user_id, app) = (request.caller.user_id, request.app.as_str());
+        if self.perms.scope(user_id, app, VfsRead).is_none()
+            && self.perms.scope(user_id, app, VfsWrite).is_none()
+        {
+            return Ok(());
+        }
+        let named: Touches = serde_json::from_str(request.data.get()).unwrap_or_default();
+        let mut touched = Vec::new();
+        match request.topic.as_str() {
+            vfs::Read::TOPIC | vfs::List::TOPIC | vfs::Stat::TOPIC => {
+                touched.extend(named.path.map(|p| (VfsRead, p)));
+            }
+            vfs::Write::TOPIC | vfs::Mkdir::TOPIC | vfs::Remove::TOPIC => {
+                touched.extend(named.path.map(|p| (VfsWrite, p)));
+            }
+            vfs::Move::TOPIC => {
+                touched.extend(named.from.map(|p| (VfsWrite, p)));
+                touched.extend(named.to.map(|p| (VfsWrite, p)));
+            }
+            vfs::Copy::TOPIC => {
+                touched.extend(named.from.map(|p| (VfsRead, p)));
+                touched.extend(named.to.map(|p| (VfsWrite, p)));
+            }
+            _ => {}
+        }
+        for (cap, raw) in touched {
+            // A path that does not parse is refused by the request's own handler.
+            let Ok(path) = VfsPath::parse(&raw) else {
+                continue;
+            };
+            self.perms
+                .check_path(&request.caller, app, cap, &path.to_string())
+                .map_err(ErrorBody::from)?;
+            if self.perms.scope(user_id, app, cap).is_some() {
+                let root = user.root.clone();
+                let (shown, checked) = (path.to_string(), path.clone());
+                if blocking(move || Ok(root.has_link_on_the_way(&checked))).await? {
+                    return Err(ErrorBody::new(
+                        ErrorCode::Forbidden,
+                        format!(
+                            "{shown} passes through a symbolic link, which app {app:?} may not \
+                             follow: it is limited to some of your files"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn user(&self, user_id: i64) -> Result<Arc<UserVfs>, ErrorBody> {
         let mut users = self.users.lock();
         if let Some(user) = users.get(&user_id) {
@@ -404,12 +474,30 @@ impl Vfs {
         let limit = req.limit.unwrap_or(20).clamp(1, 200);
         let (semantic, query) = (req.semantic, req.query.clone());
         let searching = user.clone();
-        let hits =
+        let mut hits =
             blocking(move || searching.index.search(&searching.root, &req.query, limit)).await?;
+        // An app limited to some paths finds only those.
+        let scope = self.perms.scope(
+            on.caller.user_id,
+            &on.app,
+            aether_proto::Capability::VfsRead,
+        );
+        if let Some(scope) = &scope {
+            hits.retain(|hit| scope.covers(&hit.path));
+        }
         if !semantic {
             return Ok(vfs::SearchAnswer {
                 hits,
                 semantic: None,
+            });
+        }
+        if scope.is_some() {
+            return Ok(vfs::SearchAnswer {
+                hits,
+                semantic: Some(vfs::SemanticNote {
+                    ranked: false,
+                    note: "full text only: this app may read only some of your files".into(),
+                }),
             });
         }
         // By meaning too, when an AI provider makes embeddings; else full text, and say so.

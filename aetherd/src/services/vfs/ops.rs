@@ -3,8 +3,6 @@
 use std::io;
 use std::sync::Arc;
 
-use serde_json::json;
-
 use aether_proto::api::vfs;
 use aether_proto::{ErrorBody, ErrorCode};
 
@@ -98,7 +96,11 @@ impl Vfs {
         if created {
             ctx.event(
                 "created",
-                &json!({ "path": path.to_string(), "kind": "dir" }),
+                &vfs::FileEvent {
+                    path: path.to_string(),
+                    kind: Some(vfs::Kind::Dir),
+                    ..Default::default()
+                },
             );
         }
         Ok(vfs::MkdirAnswer {
@@ -145,7 +147,11 @@ impl Vfs {
         user.index.changed(Change::Remove(path.clone()));
         ctx.event(
             "removed",
-            &json!({ "path": path.to_string(), "kind": kind }),
+            &vfs::FileEvent {
+                path: path.to_string(),
+                kind: Some(kind),
+                ..Default::default()
+            },
         );
         Ok(vfs::Removed {
             path: path.to_string(),
@@ -187,7 +193,12 @@ impl Vfs {
         user.index.changed(Change::Upsert(to.clone()));
         ctx.event(
             "moved",
-            &json!({ "path": to.to_string(), "from": from.to_string(), "to": to.to_string() }),
+            &vfs::FileEvent {
+                path: to.to_string(),
+                from: Some(from.to_string()),
+                to: Some(to.to_string()),
+                ..Default::default()
+            },
         );
         Ok(vfs::Moved {
             from: from.to_string(),
@@ -240,7 +251,11 @@ impl Vfs {
         user.index.changed(Change::Upsert(to.clone()));
         ctx.event(
             "created",
-            &json!({ "path": to.to_string(), "from": from.to_string() }),
+            &vfs::FileEvent {
+                path: to.to_string(),
+                from: Some(from.to_string()),
+                ..Default::default()
+            },
         );
         Ok(vfs::Moved {
             from: from.to_string(),

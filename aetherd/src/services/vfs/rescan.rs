@@ -6,8 +6,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use serde_json::json;
-
 use aether_proto::ErrorBody;
 use aether_proto::api::vfs;
 
@@ -80,7 +78,12 @@ impl Vfs {
         for path in changed.iter().take(MAX_ITEMIZED) {
             ctx.event(
                 "written",
-                &json!({ "path": path.to_string(), "app": ctx.on.app, "job": req.job }),
+                &vfs::FileEvent {
+                    path: path.to_string(),
+                    app: Some(ctx.on.app.clone()),
+                    job: Some(req.job.clone()),
+                    ..Default::default()
+                },
             );
         }
         let summary = vfs::Rescanned {

@@ -3,8 +3,6 @@
 use std::io;
 use std::sync::Arc;
 
-use serde_json::json;
-
 use aether_proto::api::vfs::{self, WriteAnswer};
 use aether_proto::{ErrorBody, ErrorCode};
 
@@ -328,7 +326,13 @@ impl Vfs {
         let kind = if created { "created" } else { "written" };
         ctx.event(
             kind,
-            &json!({ "path": path.to_string(), "kind": "file", "size": size, "version": version }),
+            &vfs::FileEvent {
+                path: path.to_string(),
+                kind: Some(vfs::Kind::File),
+                size: Some(size),
+                version: Some(version.clone()),
+                ..Default::default()
+            },
         );
         Ok(WriteAnswer::Committed {
             path: path.to_string(),
