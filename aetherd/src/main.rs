@@ -7,6 +7,10 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use aetherd::Daemon;
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use aetherd::config::{self, Config};
 
 /// The Aether daemon: bus, gateway, permissions and services.

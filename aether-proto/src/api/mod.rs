@@ -80,10 +80,10 @@ impl EventInfo {
 
 /// Every event a service publishes, by topic.
 pub const EVENTS: &[EventInfo] = &[
-    EventInfo::of::<vfs::FileEvent>("vfs.events.created"),
-    EventInfo::of::<vfs::FileEvent>("vfs.events.written"),
-    EventInfo::of::<vfs::FileEvent>("vfs.events.removed"),
-    EventInfo::of::<vfs::FileEvent>("vfs.events.moved"),
+    EventInfo::of::<vfs::Changed>("vfs.events.created"),
+    EventInfo::of::<vfs::Changed>("vfs.events.written"),
+    EventInfo::of::<vfs::Changed>("vfs.events.removed"),
+    EventInfo::of::<vfs::Changed>("vfs.events.moved"),
     EventInfo::of::<vfs::Rescanned>("vfs.events.rescanned"),
     EventInfo::of::<vm::OutputChunk>("vm.job.*.stdout"),
     EventInfo::of::<vm::OutputChunk>("vm.job.*.stderr"),

@@ -293,7 +293,7 @@ pub struct Rescanned {
 }
 
 /// Payloads of `vfs.events.created|written|removed|moved` (absent fields do not apply).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Changed {
     pub path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -358,27 +358,3 @@ pub const TOPICS: &[&str] = &[
 
 /// Events the vfs service publishes (the payload of `rescanned` is [`Rescanned`]).
 pub const EVENTS: &str = "vfs.events.>";
-
-/// `vfs.events.created|written|removed|moved`: what changed in your files.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct FileEvent {
-    /// The file or folder (for a move or copy, where it is now).
-    pub path: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<Kind>,
-    /// A file written: its size and version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    /// A move or copy: where it came from (and, for a move, where it went).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
-    /// A program's change, caught up after its job (`vm.job.<job>`) by the app it ran as.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job: Option<String>,
-}

@@ -216,7 +216,7 @@ fn render_detail(agents: &Agents, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
     };
     if let Some(ask) = &node.ask {
         // What it waits for you to decide, in words (`a` shows the arguments in full).
-        field("does", ask.action.replace('\n', " "), theme.warn());
+        field("does", ask.action.replace('\n', "; "), theme.warn());
     }
     field("args", node.args.to_string(), theme.base());
     if let Some(error) = &node.error {

@@ -422,8 +422,16 @@ fn ctrl_c_cancels_a_running_plan_and_no_drops_a_planned_one() {
     term.update(Event::Confirmed { ticket, yes: false });
     assert!(term.busy().is_none(), "not run");
     let (plan, _) = request_on(&enter(&mut term, "?again"), "agent.plan");
+    run_planned(&mut term, plan, graph.clone(), "g7");
+    let (_, data) = request_on(&term.update(Event::Key(Key::ctrl('c'))), "agent.cancel");
+    assert_eq!(data["id"], "g7");
+    assert!(enter(&mut term, "?").is_empty() || term.busy().is_some());
+}
+
+/// Answer the plan with `graph`, say yes, and answer its run with graph `id`.
+fn run_planned(term: &mut Terminal, plan: crate::Ticket, graph: Value, id: &str) {
     let effects = answer(
-        &mut term,
+        term,
         plan,
         json!({ "graph": graph, "provider": "p", "model": "m" }),
     );
@@ -435,13 +443,10 @@ fn ctrl_c_cancels_a_running_plan_and_no_drops_a_planned_one() {
         "agent.run",
     );
     answer(
-        &mut term,
+        term,
         run,
-        json!({ "id": "g7", "topic": "agent.graph.g7" }),
+        json!({ "id": id, "topic": format!("agent.graph.{id}") }),
     );
-    let (_, data) = request_on(&term.update(Event::Key(Key::ctrl('c'))), "agent.cancel");
-    assert_eq!(data["id"], "g7");
-    assert!(enter(&mut term, "?").is_empty() || term.busy().is_some());
 }
 
 #[test]
@@ -450,23 +455,7 @@ fn the_steps_of_a_graph_a_plan_starts_ask_here_too() {
     let (plan, _) = request_on(&enter(&mut term, "?clean up"), "agent.plan");
     let graph = json!({ "name": "clean", "nodes": [{ "id": "sub", "tool": "agent.run",
         "args": { "graph": { "name": "inner", "nodes": [] } } }] });
-    let effects = answer(
-        &mut term,
-        plan,
-        json!({ "graph": graph, "provider": "p", "model": "m" }),
-    );
-    let Some(Effect::Confirm { ticket, .. }) = effects.first().cloned() else {
-        panic!("{effects:?}");
-    };
-    let (run, _) = request_on(
-        &term.update(Event::Confirmed { ticket, yes: true }),
-        "agent.run",
-    );
-    answer(
-        &mut term,
-        run,
-        json!({ "id": "g1", "topic": "agent.graph.g1" }),
-    );
+    run_planned(&mut term, plan, graph, "g1");
     let agent_events = term.agent_events.unwrap();
     let mut event = |graph: &str, kind: &str, data: Value| {
         term.update(Event::Delivery {

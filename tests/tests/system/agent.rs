@@ -37,6 +37,24 @@ async fn until(app: &AppHandle, id: &str, state: GraphState) -> agent::Graph {
     .await
 }
 
+/// `/spin.wasm`: a program that runs until it is killed or its deadline.
+async fn put_spin(cli: &AppHandle) {
+    use base64::Engine;
+    let spin = wat::parse_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../guests/wat/spin.wat"
+    ))
+    .unwrap();
+    cli.request(&vfs::Write {
+        path: "/spin.wasm".into(),
+        data: base64::engine::general_purpose::STANDARD.encode(spin),
+        encoding: vfs::Encoding::Base64,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+}
+
 fn node<'a>(graph: &'a agent::Graph, id: &str) -> &'a agent::Node {
     graph.nodes.iter().find(|n| n.id == id).unwrap()
 }
@@ -586,22 +604,9 @@ fn plan_reply_text(text: &str) -> aether_tests::fake_llm::Reply {
 #[tokio::test]
 async fn cancelling_a_graph_kills_the_program_a_node_is_running() {
     use aether_proto::api::vm;
-    use base64::Engine;
     let daemon = TestDaemon::start().await;
     let cli = daemon.owner().await.app("cli");
-    let spin = wat::parse_file(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../guests/wat/spin.wat"
-    ))
-    .unwrap();
-    cli.request(&vfs::Write {
-        path: "/spin.wasm".into(),
-        data: base64::engine::general_purpose::STANDARD.encode(spin),
-        encoding: vfs::Encoding::Base64,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    put_spin(&cli).await;
     let id = run(
         &cli,
         json!({ "name": "forever", "auto_approve": true, "nodes": [
@@ -904,22 +909,9 @@ async fn the_readme_graph_writes_a_list_as_json_and_a_failed_graph_says_failed()
 
 #[tokio::test]
 async fn a_step_of_unknown_outcome_is_run_again_or_counted_done_with_a_result() {
-    use base64::Engine;
     let mut daemon = TestDaemon::start().await;
     let cli = daemon.owner().await.app("cli");
-    let spin = wat::parse_file(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../guests/wat/spin.wat"
-    ))
-    .unwrap();
-    cli.request(&vfs::Write {
-        path: "/spin.wasm".into(),
-        data: base64::engine::general_purpose::STANDARD.encode(spin),
-        encoding: vfs::Encoding::Base64,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    put_spin(&cli).await;
     let id = run(
         &cli,
         json!({ "name": "stopped", "auto_approve": true, "nodes": [

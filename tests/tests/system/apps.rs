@@ -775,6 +775,11 @@ async fn leftovers_of_an_interrupted_install_are_swept_at_start() {
 
 /// A tiny HTTP server on 127.0.0.1 answering GET with the files of `dir` (404 otherwise).
 async fn serve_folder(dir: std::path::PathBuf) -> String {
+    serve_folder_after(dir, Duration::ZERO).await
+}
+
+/// [`serve_folder`], sending a bundle (a `.tar.gz`) only after `pause`.
+async fn serve_folder_after(dir: std::path::PathBuf, pause: Duration) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -787,6 +792,9 @@ async fn serve_folder(dir: std::path::PathBuf) -> String {
                 let head = String::from_utf8_lossy(&head[..n]).into_owned();
                 let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
                 let name = path.trim_start_matches("/cat/");
+                if name.ends_with(".tar.gz") {
+                    tokio::time::sleep(pause).await;
+                }
                 let reply = match std::fs::read(dir.join(name)) {
                     Ok(body) if !name.contains('/') => {
                         let mut r = format!(
@@ -1099,44 +1107,13 @@ async fn one_users_apps_share_a_space_limit() {
         .unwrap();
 }
 
-/// Like [`serve_folder`], but a bundle (a `.tar.gz`) is sent only after `pause`.
-async fn serve_slowly(dir: std::path::PathBuf, pause: Duration) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let dir = dir.clone();
-            tokio::spawn(async move {
-                let mut head = vec![0u8; 4096];
-                let n = socket.read(&mut head).await.unwrap_or(0);
-                let head = String::from_utf8_lossy(&head[..n]).into_owned();
-                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                let name = path.trim_start_matches("/cat/").to_owned();
-                if name.ends_with(".tar.gz") {
-                    tokio::time::sleep(pause).await;
-                }
-                let body = std::fs::read(dir.join(&name)).unwrap_or_default();
-                let mut reply = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    body.len()
-                )
-                .into_bytes();
-                reply.extend(body);
-                let _ = socket.write_all(&reply).await;
-            });
-        }
-    });
-    format!("http://{addr}/cat/")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_users_installs_are_bounded_and_others_are_not_held_up() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = bundles::manifest("slow", "1.0.0", &[]);
     let bytes = bundles::bundle(&manifest, &bundles::noop_module());
     bundles::write_catalog(dir.path(), &[(&manifest, &bytes, None)]);
-    let url = serve_slowly(dir.path().to_owned(), Duration::from_millis(1500)).await;
+    let url = serve_folder_after(dir.path().to_owned(), Duration::from_millis(1500)).await;
     let d = TestDaemon::start_with(move |c| c.apps.catalogs = vec![url]).await;
     d.add_user("ana", "ana password 1").await;
     let owner = d.owner().await;

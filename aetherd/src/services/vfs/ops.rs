@@ -96,7 +96,7 @@ impl Vfs {
         if created {
             ctx.event(
                 "created",
-                &vfs::FileEvent {
+                &vfs::Changed {
                     path: path.to_string(),
                     kind: Some(vfs::Kind::Dir),
                     ..Default::default()
@@ -147,7 +147,7 @@ impl Vfs {
         user.index.changed(Change::Remove(path.clone()));
         ctx.event(
             "removed",
-            &vfs::FileEvent {
+            &vfs::Changed {
                 path: path.to_string(),
                 kind: Some(kind),
                 ..Default::default()
@@ -193,7 +193,7 @@ impl Vfs {
         user.index.changed(Change::Upsert(to.clone()));
         ctx.event(
             "moved",
-            &vfs::FileEvent {
+            &vfs::Changed {
                 path: to.to_string(),
                 from: Some(from.to_string()),
                 to: Some(to.to_string()),
@@ -251,7 +251,7 @@ impl Vfs {
         user.index.changed(Change::Upsert(to.clone()));
         ctx.event(
             "created",
-            &vfs::FileEvent {
+            &vfs::Changed {
                 path: to.to_string(),
                 from: Some(from.to_string()),
                 ..Default::default()

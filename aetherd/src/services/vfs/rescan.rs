@@ -78,7 +78,7 @@ impl Vfs {
         for path in changed.iter().take(MAX_ITEMIZED) {
             ctx.event(
                 "written",
-                &vfs::FileEvent {
+                &vfs::Changed {
                     path: path.to_string(),
                     app: Some(ctx.on.app.clone()),
                     job: Some(req.job.clone()),

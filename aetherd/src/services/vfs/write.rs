@@ -326,7 +326,7 @@ impl Vfs {
         let kind = if created { "created" } else { "written" };
         ctx.event(
             kind,
-            &vfs::FileEvent {
+            &vfs::Changed {
                 path: path.to_string(),
                 kind: Some(vfs::Kind::File),
                 size: Some(size),
