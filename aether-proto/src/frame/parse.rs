@@ -31,7 +31,8 @@ pub fn nests_deeper_than(text: &str, limit: usize) -> bool {
                 // Jump over the string: to its closing quote, stepping over escapes.
                 at += 1;
                 loop {
-                    match memchr::memchr2(b'"', b'\\', &bytes[at..]) {
+                    // A backslash may end the text: never step past its end.
+                    match memchr::memchr2(b'"', b'\\', bytes.get(at..).unwrap_or_default()) {
                         Some(found) if bytes[at + found] == b'\\' => at += found + 2,
                         Some(found) => {
                             at += found;
@@ -73,7 +74,7 @@ pub fn top_level_id(text: &str) -> Option<u64> {
                 let start = at + 1;
                 at = start;
                 loop {
-                    match memchr::memchr2(b'"', b'\\', &bytes[at..]) {
+                    match memchr::memchr2(b'"', b'\\', bytes.get(at..).unwrap_or_default()) {
                         Some(found) if bytes[at + found] == b'\\' => at += found + 2,
                         Some(found) => {
                             at += found;
@@ -550,6 +551,17 @@ mod tests {
             ["pub a 1", "ping Some(3)", "pub b {\"x\":[2]}", "pub c 3"]
         );
         assert!(seen[4].starts_with("error"), "{seen:?}");
+    }
+
+    /// Found by fuzzing: a text ending in a backslash inside a string, after more brackets
+    /// than the limit, read past the end.
+    #[test]
+    fn a_trailing_backslash_in_a_string_is_no_panic() {
+        let text = format!("{}\"\\", "[]".repeat(MAX_NESTING + 5));
+        assert!(!nests_deeper_than(&text, MAX_NESTING));
+        assert!(ClientFrame::parse(&text).is_err());
+        assert_eq!(top_level_id(r#"{"id\"#), None);
+        for_each_frame(&text, |_| {});
     }
 
     #[test]
