@@ -80,7 +80,17 @@ impl VfsPath {
         for segment in rest.split('/') {
             segments.push(check_name(segment)?);
         }
-        Ok(VfsPath { segments })
+        VfsPath { segments }.within_limit()
+    }
+
+    /// Normalizing names can lengthen them (NFC is not always shorter), and a join adds a
+    /// name: the path as kept is held to the limit too, not only the text it came from.
+    fn within_limit(self) -> Result<VfsPath, PathError> {
+        let bytes: usize = self.segments.iter().map(|s| s.len() + 1).sum();
+        if bytes > MAX_PATH_BYTES {
+            return Err(PathError::TooLong(bytes));
+        }
+        Ok(self)
     }
 
     pub fn is_root(&self) -> bool {
@@ -112,7 +122,7 @@ impl VfsPath {
     pub fn join(&self, name: &str) -> Result<VfsPath, PathError> {
         let mut segments = self.segments.clone();
         segments.push(check_name(name)?);
-        Ok(VfsPath { segments })
+        VfsPath { segments }.within_limit()
     }
 
     /// Is `self` the same as `other` or inside it?
@@ -221,6 +231,13 @@ mod tests {
         assert!(VfsPath::parse(&format!("/{}", "a".repeat(255))).is_ok());
         let long = "/a".repeat(2100);
         assert_eq!(VfsPath::parse(&long), Err(TooLong(4200)));
+        // Found by fuzzing: U+0958 is 3 bytes and NFC makes it two characters of 3 bytes
+        // each, so a path under the limit as sent grew past it as kept.
+        let growing = format!("/{}", ["\u{958}"; 42].concat()).repeat(32);
+        assert!(growing.len() <= MAX_PATH_BYTES);
+        assert!(matches!(VfsPath::parse(&growing), Err(TooLong(n)) if n > MAX_PATH_BYTES));
+        let deep = VfsPath::parse(&format!("/{}", ["a"; 2047].join("/"))).unwrap();
+        assert!(matches!(deep.join("bc"), Err(TooLong(4097))));
     }
 
     #[test]
