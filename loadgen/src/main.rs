@@ -446,15 +446,20 @@ async fn idle(daemon: &DaemonProcess, token: &str, count: usize) -> anyhow::Resu
     Ok(())
 }
 
-/// `count` short connections, 500 at a time, each signing in, subscribing, publishing a
-/// few 4 KiB messages and leaving: what the daemon's memory does with connections that come
+/// `count` short connections, 500 at a time, each signing in, subscribing, publishing four
+/// messages of `pad` bytes (at least 4 KiB; `--payload` for more) and leaving: what the daemon's memory does with connections that come
 /// and go (what its allocator gives back once they are gone).
-async fn churn(daemon: &DaemonProcess, token: &str, count: usize) -> anyhow::Result<()> {
+async fn churn(
+    daemon: &DaemonProcess,
+    token: &str,
+    count: usize,
+    pad: usize,
+) -> anyhow::Result<()> {
     const AT_ONCE: usize = 500;
     let before = daemon.rss_kib().unwrap_or(0);
     let mut peak = before;
     let started = Instant::now();
-    let payload = "x".repeat(4096);
+    let payload = "x".repeat(pad.max(4096));
     for wave in 0..count.div_ceil(AT_ONCE) {
         let mut running = vec![];
         for i in 0..AT_ONCE.min(count - wave * AT_ONCE) {
@@ -487,7 +492,8 @@ async fn churn(daemon: &DaemonProcess, token: &str, count: usize) -> anyhow::Res
     tokio::time::sleep(Duration::from_secs(5)).await;
     let after = daemon.rss_kib().unwrap_or(0);
     println!(
-        "churn: {count} short connections in {:.1} s; daemon RSS {:.1} MiB before, {:.1} MiB at the peak, {:.1} MiB kept 5 s after",
+        "churn: {count} short connections ({} B messages) in {:.1} s; daemon RSS {:.1} MiB before, {:.1} MiB at the peak, {:.1} MiB kept 5 s after",
+        payload.len(),
         took.as_secs_f64(),
         before as f64 / 1024.0,
         peak as f64 / 1024.0,
@@ -603,7 +609,7 @@ async fn main() -> anyhow::Result<()> {
             Scenario::AiStream => agents::ai_stream().await?,
             Scenario::Apps => apps::run().await?,
             Scenario::Chat => chat::run().await?,
-            Scenario::Churn => churn(&daemon, &token, args.connections).await?,
+            Scenario::Churn => churn(&daemon, &token, args.connections, args.payload).await?,
             Scenario::All => {}
         }
     }
