@@ -5,9 +5,10 @@
 
 use std::time::{Duration, Instant};
 
+use aether_local as local;
 use aether_proto::api::apps::{self as apps_api, AppInfo};
 use aether_proto::api::session;
-use aether_proto::client::{AetherClient, AppHandle, Endpoint, Link, local};
+use aether_proto::client::{AetherClient, AppHandle, Endpoint, Link};
 use apps::Level;
 use crossterm::event::EventStream;
 use futures_util::StreamExt;

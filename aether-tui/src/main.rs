@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use aether_proto::client::{ClientOptions, Endpoint, local};
+use aether_local as local;
+use aether_proto::client::{ClientOptions, Endpoint};
 use aether_proto::frame::Auth;
 use clap::Parser;
 

@@ -1,10 +1,11 @@
 //! Finding the daemon and signing in; the saved tokens and starting a local daemon
-//! are `aether_proto::client::local`'s, shared with the desktop.
+//! are `aether_local`'s, shared with the desktop.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use aether_proto::client::{AetherClient, ClientOptions, Endpoint, local};
+use aether_local as local;
+use aether_proto::client::{AetherClient, ClientOptions, Endpoint};
 use aether_proto::frame::Auth;
 
 use crate::Failure;

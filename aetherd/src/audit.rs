@@ -35,12 +35,15 @@ pub use aether_proto::api::sys::AuditEntry as AuditRow;
 pub struct AuditLog {
     tx: Option<mpsc::Sender<AuditEntry>>,
     dropped: Arc<AtomicU64>,
+    /// Where the entries are kept, to read them back.
+    store: Option<Store>,
 }
 
 impl AuditLog {
     /// Start the writer task.
     pub fn start(store: Store) -> AuditLog {
         let (tx, mut rx) = mpsc::channel::<AuditEntry>(QUEUE);
+        let kept = store.clone();
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
@@ -79,6 +82,7 @@ impl AuditLog {
         AuditLog {
             tx: Some(tx),
             dropped: Arc::default(),
+            store: Some(kept),
         }
     }
 
@@ -87,6 +91,7 @@ impl AuditLog {
         AuditLog {
             tx: None,
             dropped: Arc::default(),
+            store: None,
         }
     }
 
@@ -102,10 +107,17 @@ impl AuditLog {
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
+
+    /// The newest entries, newest first (none from a disabled log).
+    pub async fn recent(&self, limit: u32) -> anyhow::Result<Vec<AuditRow>> {
+        match &self.store {
+            Some(store) => recent(store, limit).await,
+            None => Ok(vec![]),
+        }
+    }
 }
 
-/// The newest entries, newest first.
-pub async fn recent(store: &Store, limit: u32) -> anyhow::Result<Vec<AuditRow>> {
+async fn recent(store: &Store, limit: u32) -> anyhow::Result<Vec<AuditRow>> {
     store
         .call(move |c| {
             let mut stmt = c.prepare(

@@ -431,7 +431,7 @@ fn default_owner() -> String {
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
         .collect();
-    if crate::identity::valid_user_name(&name) {
+    if aether_proto::api::sys::valid_user_name(&name) {
         name
     } else {
         "owner".into()
@@ -561,7 +561,7 @@ impl Config {
             );
         }
         anyhow::ensure!(
-            crate::identity::valid_user_name(&self.owner),
+            aether_proto::api::sys::valid_user_name(&self.owner),
             "owner {:?} is not a valid user name",
             self.owner
         );

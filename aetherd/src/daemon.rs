@@ -17,7 +17,7 @@ use crate::gateway::{self, Gateway};
 use crate::hub::Hub;
 use crate::identity::Identity;
 use crate::metrics::MetricsPage;
-use crate::perms::{Perms, Service};
+use crate::perms::{InstalledSink, Perms, PermsView, Service};
 use crate::services::{self, Bus, Seat};
 use crate::session::Sessions;
 use crate::store::Store;
@@ -116,9 +116,8 @@ fn start_services(
 ) -> anyhow::Result<()> {
     let sys = services::sys::Sys {
         identity: identity.clone(),
-        perms: bus.perms.clone(),
-        hub: bus.hub.clone(),
-        store: store.clone(),
+        perms: PermsView::new(bus.perms.clone()),
+        hub: bus.hub.stats(),
         audit: audit.clone(),
         shutdown: shutdown.clone(),
         started: Instant::now(),
@@ -160,6 +159,7 @@ fn start_services(
         &config.apps,
         store.clone(),
         identity.clone(),
+        InstalledSink::new(bus.perms.clone()),
     )?;
     services::chat::start(
         Seat::join(bus, Service::Chat)?,

@@ -154,6 +154,14 @@ fn capability_topics(cap: Capability) -> &'static [(u8, &'static str)] {
     }
 }
 
+/// Requests about the user's own credentials: open to the user's apps, but never made by an
+/// app acting for them (a program, an agent or a rule: a `delegated` caller).
+pub const USERS_OWN_REQUESTS: &[&str] = &[
+    sys::TokenCreate::TOPIC,
+    sys::TokenRevoke::TOPIC,
+    sys::Passwd::TOPIC,
+];
+
 /// Requests every signed-in app may make, whatever its capabilities.
 pub const OPEN_REQUESTS: &[&str] = &[
     sys::Whoami::TOPIC,
@@ -465,8 +473,9 @@ impl Perms {
         self.compose();
     }
 
-    /// Take the install service's apps and grants (after an install, update or uninstall).
-    pub fn set_installed(&self, installed: InstalledApps) {
+    /// Take the install service's apps and grants (after an install, update or uninstall):
+    /// only through its [`InstalledSink`].
+    fn set_installed(&self, installed: InstalledApps) {
         *self.installed.write() = Arc::new(installed);
         self.compose();
     }
@@ -536,6 +545,34 @@ impl Perms {
                 reason: denial.msg.clone(),
             });
         })
+    }
+
+    /// What only an admin may do inside an open request (e.g. `sys.passwd` for another
+    /// user): decided and audited here like every other denial.
+    pub fn check_admin(
+        &self,
+        caller: &Caller,
+        app: &str,
+        topic: &Topic,
+        what: &str,
+    ) -> Result<(), Denial> {
+        if caller.admin {
+            return Ok(());
+        }
+        let denial = Denial {
+            code: ErrorCode::Forbidden,
+            msg: format!("only an admin user may {what}"),
+        };
+        self.audit.record(AuditEntry {
+            user_id: Some(caller.user_id),
+            user: caller.user.clone(),
+            app: app.to_owned(),
+            op: Op::Req.as_str(),
+            topic: topic.as_str().to_owned(),
+            code: denial.code,
+            reason: denial.msg.clone(),
+        });
+        Err(denial)
     }
 
     /// May this service make this service-only request?
@@ -702,6 +739,15 @@ pub fn capability_table() -> String {
          anything under its own namespace `app.<its id>.>`.\n",
         open.join(", ")
     ));
+    let own: Vec<String> = USERS_OWN_REQUESTS
+        .iter()
+        .map(|t| format!("`{t}`"))
+        .collect();
+    out.push_str(&format!(
+        "Of these, {} are the user's own business: an app acting for its user (a program, an \
+         agent or a rule) is refused them.\n",
+        own.join(", ")
+    ));
     let mut internal = vec![];
     for service in Service::ALL {
         for topic in service_requests(service) {
@@ -714,6 +760,63 @@ pub fn capability_table() -> String {
         internal.join(", ")
     ));
     out
+}
+
+/// What a service sees of the permission manager: the manifests and the decisions about
+/// paths and admins, never a way to change what is allowed.
+#[derive(Clone)]
+pub struct PermsView(Arc<Perms>);
+
+impl PermsView {
+    pub fn new(perms: Arc<Perms>) -> PermsView {
+        PermsView(perms)
+    }
+
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.0.catalog()
+    }
+
+    pub fn scope(&self, user_id: i64, app: &str, cap: Capability) -> Option<PathScope> {
+        self.0.scope(user_id, app, cap)
+    }
+
+    pub fn check_path(
+        &self,
+        caller: &Caller,
+        app: &str,
+        cap: Capability,
+        path: &str,
+    ) -> Result<(), Denial> {
+        self.0.check_path(caller, app, cap, path)
+    }
+
+    pub fn check_admin(
+        &self,
+        caller: &Caller,
+        app: &str,
+        topic: &Topic,
+        what: &str,
+    ) -> Result<(), Denial> {
+        self.0.check_admin(caller, app, topic, what)
+    }
+
+    pub fn permissions_of(&self, user_id: i64, app: &str) -> Option<AppPermissions> {
+        self.0.permissions_of(user_id, app)
+    }
+}
+
+/// The install service's one way to change decisions: which apps are installed, for whom,
+/// with what grants. Made by the daemon for that service alone.
+pub struct InstalledSink(Arc<Perms>);
+
+impl InstalledSink {
+    pub fn new(perms: Arc<Perms>) -> InstalledSink {
+        InstalledSink(perms)
+    }
+
+    pub fn set(&self, installed: InstalledApps) {
+        self.0.set_installed(installed);
+    }
 }
 
 /// The private namespace every app has: `app.<id>.>`.
@@ -751,6 +854,11 @@ fn decide(
         Op::Serve => {
             return forbidden(format!(
                 "app {app:?} may only serve topics under app.{app}.>; {pattern} belongs to a service"
+            ));
+        }
+        Op::Req if caller.delegated && USERS_OWN_REQUESTS.contains(&pattern.as_str()) => {
+            return forbidden(format!(
+                "{pattern} is for the user themselves, not for app {app:?} acting for them"
             ));
         }
         Op::Req if OPEN.iter().any(|open| open.covers(pattern)) => return Ok(()),
@@ -952,6 +1060,21 @@ mod tests {
         let e = decide(&c, &caller(false, None), "cli", Op::Req, &p("sys.user.add")).unwrap_err();
         assert!(e.msg.contains("admin"));
         assert!(decide(&c, &caller(true, None), "cli", Op::Req, &p("sys.user.add")).is_ok());
+    }
+
+    #[test]
+    fn an_app_acting_for_its_user_never_touches_their_credentials() {
+        let c = catalog();
+        let delegated = Caller {
+            delegated: true,
+            ..caller(true, None)
+        };
+        for topic in USERS_OWN_REQUESTS {
+            assert!(decide(&c, &caller(false, None), "cli", Op::Req, &p(topic)).is_ok());
+            let e = decide(&c, &delegated, "cli", Op::Req, &p(topic)).unwrap_err();
+            assert!(e.msg.contains("for the user themselves"), "{}", e.msg);
+        }
+        assert!(decide(&c, &delegated, "cli", Op::Req, &p("sys.token.list")).is_ok());
     }
 
     #[tokio::test]

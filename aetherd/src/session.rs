@@ -36,6 +36,8 @@ const BATCH: usize = 512;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Permission decisions remembered per connection.
 const PERM_CACHE_LIMIT: usize = 4096;
+/// Denials remembered per connection, however many allowed decisions come and go.
+const DENIALS_KEPT: usize = 16_384;
 
 /// What the frames of one client message call for: answers, and whether to close.
 #[derive(Default)]
@@ -93,7 +95,37 @@ type Decisions = [Option<Result<(), Denial>>; 4];
 struct PermCache {
     generation: u64,
     size: usize,
+    /// The size at which to make room again: the denials kept plus [`PERM_CACHE_LIMIT`].
+    room: usize,
     by_app: FastMap<Box<str>, FastMap<Box<str>, Decisions>>,
+}
+
+impl PermCache {
+    /// Make room by forgetting what was allowed (cheap to decide again), keeping denials:
+    /// each is audited once per connection, and deciding one again would audit it again.
+    /// Only past [`DENIALS_KEPT`] distinct denials does the cache start over.
+    fn forget_allowed(&mut self) {
+        let mut kept = 0;
+        for topics in self.by_app.values_mut() {
+            topics.retain(|_, slots| {
+                for slot in slots.iter_mut() {
+                    if matches!(slot, Some(Ok(()))) {
+                        *slot = None;
+                    }
+                }
+                let denials = slots.iter().filter(|s| s.is_some()).count();
+                kept += denials;
+                denials > 0
+            });
+        }
+        self.by_app.retain(|_, topics| !topics.is_empty());
+        if kept >= DENIALS_KEPT {
+            self.by_app.clear();
+            kept = 0;
+        }
+        self.size = kept;
+        self.room = kept + PERM_CACHE_LIMIT;
+    }
 }
 
 fn op_slot(op: Op) -> usize {
@@ -427,9 +459,8 @@ impl Session {
             Some(decision) => decision,
             None => {
                 let decision = self.ctx.perms.check(&self.caller, app, op, &pattern());
-                if self.perms.size >= PERM_CACHE_LIMIT {
-                    self.perms.by_app.clear();
-                    self.perms.size = 0;
+                if self.perms.size >= self.perms.room {
+                    self.perms.forget_allowed();
                 }
                 self.perms.size += 1;
                 self.perms

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::{Value, json};
 
+use aether_fixtures::fake_llm::{FakeLlm, Reply};
 use aether_proto::api::{Call, agent, ai, sys};
 use aether_proto::client::{AetherClient, AppHandle, ClientOptions, Endpoint, Subscription};
 use aether_proto::frame::Auth;
-use aether_tests::fake_llm::{FakeLlm, Reply};
 
 use crate::DaemonProcess;
 

@@ -10,10 +10,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::Value;
 
+use aether_fixtures::bundles;
 use aether_proto::api::{Call, apps, vm};
 use aether_proto::client::{AetherClient, AppHandle, ClientOptions, Endpoint, Subscription};
 use aether_proto::frame::Auth;
-use aether_tests::bundles;
 
 use crate::DaemonProcess;
 

@@ -5,8 +5,7 @@
 //! Nothing here sleeps to wait for a condition: [`wait_for`] and [`wait_until`]
 //! poll with a deadline, and every read has a timeout that panics with a clear message.
 
-pub mod bundles;
-pub mod fake_llm;
+pub use aether_fixtures::{bundles, fake_llm};
 pub mod wire;
 
 use std::net::SocketAddr;

@@ -148,7 +148,17 @@ pub struct TokenRevoked {
     pub closed: u64,
 }
 
-/// Add a user (admin).
+/// Is `name` a user name: `[a-z][a-z0-9_.-]{0,31}`.
+pub fn valid_user_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z'))
+        && name.len() <= 32
+        && bytes.all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.')
+        })
+}
+
+/// Add a user (admin); its `name` is a [`valid_user_name`].
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserAdd {

@@ -7,7 +7,6 @@
 
 mod driver;
 mod endpoint;
-pub mod local;
 
 use std::pin::Pin;
 use std::sync::Arc;

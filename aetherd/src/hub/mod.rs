@@ -348,6 +348,11 @@ impl Hub {
         }
     }
 
+    /// A handle that reads the counters and nothing else.
+    pub fn stats(self: &Arc<Self>) -> HubStats {
+        HubStats(self.clone())
+    }
+
     pub fn snapshot(&self) -> StatsSnapshot {
         let s = &self.stats;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -381,6 +386,15 @@ fn answer(requester: Requester, result: Result<Data, ErrorBody>) {
         },
     };
     outbox.push(item);
+}
+
+/// The hub's counters, for `sys.stats`: all that service sees of the hub.
+pub struct HubStats(Arc<Hub>);
+
+impl HubStats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        self.0.snapshot()
+    }
 }
 
 #[cfg(test)]

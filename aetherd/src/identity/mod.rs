@@ -24,6 +24,7 @@ use rand::RngCore;
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
+use aether_proto::api::sys::valid_user_name;
 use aether_proto::frame::UserInfo;
 use aether_proto::{ErrorBody, ErrorCode};
 
@@ -34,16 +35,6 @@ pub const TOKEN_PREFIX: &str = "aet_";
 const MIN_PASSWORD: usize = 8;
 const MAX_PASSWORD: usize = 1024;
 const GUEST_TTL_SECS: i64 = 24 * 3600;
-
-/// `[a-z][a-z0-9_.-]{0,31}`
-pub fn valid_user_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b'a'..=b'z'))
-        && name.len() <= 32
-        && bytes.all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.')
-        })
-}
 
 /// A signed-in principal, as the daemon knows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

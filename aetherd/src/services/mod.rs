@@ -36,7 +36,7 @@ use crate::hub::{
 };
 use crate::identity::Caller;
 use crate::metrics::Metrics;
-use crate::perms::{Op, Perms, Service};
+use crate::perms::{Op, Perms, PermsView, Service};
 
 /// Requests a service may have queued before callers are told it is busy.
 const SERVICE_QUEUE: usize = 65_536;
@@ -271,9 +271,9 @@ impl Seat {
         }
     }
 
-    /// The permission manager, to read apps' manifests.
-    pub fn perms(&self) -> Arc<Perms> {
-        self.bus.perms.clone()
+    /// What a service may see of the permission manager: manifests and decisions.
+    pub fn perms(&self) -> PermsView {
+        PermsView::new(self.bus.perms.clone())
     }
 
     pub fn publisher(&self) -> Publisher {

@@ -15,20 +15,19 @@ use aether_proto::{ErrorBody, ErrorCode};
 
 use super::{Handler, Incoming, Reply, Seat};
 use crate::audit::AuditLog;
-use crate::hub::Hub;
+use crate::hub::HubStats;
 use crate::identity::Identity;
-use crate::perms::Perms;
-use crate::store::Store;
+use crate::perms::PermsView;
 
 const MAX_TOKEN_TTL_SECS: i64 = 365 * 24 * 3600;
 
 /// What the sys service answers from.
 pub struct Sys {
     pub identity: Identity,
-    pub perms: Arc<Perms>,
-    /// For the bus counters in `sys.stats`.
-    pub hub: Arc<Hub>,
-    pub store: Store,
+    pub perms: PermsView,
+    /// The bus counters in `sys.stats`.
+    pub hub: HubStats,
+    /// Denials: how many were dropped, and the recent ones.
     pub audit: AuditLog,
     pub shutdown: CancellationToken,
     pub started: Instant,
@@ -47,24 +46,9 @@ pub fn start(seat: Seat, sys: Sys) {
 
 impl Handler for Sys {
     async fn handle(self: &Arc<Self>, request: &Incoming) -> Reply {
-        let topic = request.topic.as_str();
-        // Credentials are the user's own business: a program, an agent or a rule acting for
-        // an app never changes a password or mints or revokes a token.
-        if request.caller.delegated
-            && matches!(
-                topic,
-                sys::TokenCreate::TOPIC | sys::TokenRevoke::TOPIC | sys::Passwd::TOPIC
-            )
-        {
-            return Err(ErrorBody::new(
-                ErrorCode::Forbidden,
-                format!(
-                    "{topic} is for the user themselves, not for app {:?} acting for them",
-                    request.app
-                ),
-            ));
-        }
-        match topic {
+        // Who may ask what (admins only, never an app acting for the user) was decided by
+        // the permission manager before the request got here.
+        match request.topic.as_str() {
             sys::Whoami::TOPIC => request.call(|_: sys::Whoami| self.whoami(request)).await,
             sys::Ping::TOPIC => {
                 request
@@ -83,12 +67,8 @@ impl Handler for Sys {
                     .await
             }
             sys::TokenRevoke::TOPIC => request.call(|ask| self.revoke_token(request, ask)).await,
-            sys::UserAdd::TOPIC => request.call(|ask| self.add_user(request, ask)).await,
-            sys::UserList::TOPIC => {
-                request
-                    .call(|_: sys::UserList| self.list_users(request))
-                    .await
-            }
+            sys::UserAdd::TOPIC => request.call(|ask| self.add_user(ask)).await,
+            sys::UserList::TOPIC => request.call(|_: sys::UserList| self.list_users()).await,
             sys::Passwd::TOPIC => request.call(|ask| self.passwd(request, ask)).await,
             sys::PermsShow::TOPIC => {
                 request
@@ -96,7 +76,7 @@ impl Handler for Sys {
                     .await
             }
             sys::DaemonStop::TOPIC => request.call(|_: sys::DaemonStop| self.stop(request)).await,
-            sys::AuditList::TOPIC => request.call(|ask| self.audit_list(request, ask)).await,
+            sys::AuditList::TOPIC => request.call(|ask| self.audit_list(ask)).await,
             _ => Err(request.unknown()),
         }
     }
@@ -109,17 +89,6 @@ impl Handler for Sys {
             .replace('.', "_");
         let data = json!({ "ok": ok, "micros": took.as_micros() as u64 });
         Some((format!("telemetry.sys.{op}"), data))
-    }
-}
-
-fn require_admin(request: &Incoming) -> Result<(), ErrorBody> {
-    if request.caller.admin {
-        Ok(())
-    } else {
-        Err(ErrorBody::new(
-            ErrorCode::Forbidden,
-            "only an admin user may do this",
-        ))
     }
 }
 
@@ -260,12 +229,7 @@ impl Sys {
         Ok(sys::TokenRevoked { revoked, closed })
     }
 
-    async fn add_user(
-        &self,
-        request: &Incoming,
-        ask: sys::UserAdd,
-    ) -> Result<sys::UserAdded, ErrorBody> {
-        require_admin(request)?;
+    async fn add_user(&self, ask: sys::UserAdd) -> Result<sys::UserAdded, ErrorBody> {
         let id = self
             .identity
             .add_user(&ask.name, &ask.password, ask.admin)
@@ -277,8 +241,7 @@ impl Sys {
         })
     }
 
-    async fn list_users(&self, request: &Incoming) -> Result<sys::UserListAnswer, ErrorBody> {
-        require_admin(request)?;
+    async fn list_users(&self) -> Result<sys::UserListAnswer, ErrorBody> {
         let users = self.identity.list_users().await?;
         Ok(sys::UserListAnswer { users })
     }
@@ -291,7 +254,12 @@ impl Sys {
         let caller = &request.caller;
         let name = ask.name.unwrap_or_else(|| caller.user.clone());
         if name != caller.user {
-            require_admin(request)?;
+            self.perms.check_admin(
+                caller,
+                &request.app,
+                &request.topic,
+                "change another user's password",
+            )?;
         }
         let user_id = self.identity.set_password(&name, &ask.password).await?;
         let revoked = if ask.keep_tokens {
@@ -351,7 +319,6 @@ impl Sys {
     }
 
     async fn stop(&self, request: &Incoming) -> Result<sys::Stopping, ErrorBody> {
-        require_admin(request)?;
         tracing::info!(user = %request.caller.user, "stop requested over the bus");
         let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
@@ -365,13 +332,10 @@ impl Sys {
         })
     }
 
-    async fn audit_list(
-        &self,
-        request: &Incoming,
-        ask: sys::AuditList,
-    ) -> Result<sys::AuditListAnswer, ErrorBody> {
-        require_admin(request)?;
-        let entries = crate::audit::recent(&self.store, ask.limit.unwrap_or(50).min(1000))
+    async fn audit_list(&self, ask: sys::AuditList) -> Result<sys::AuditListAnswer, ErrorBody> {
+        let entries = self
+            .audit
+            .recent(ask.limit.unwrap_or(50).min(1000))
             .await
             .map_err(|e| {
                 tracing::error!("audit read failed: {e:#}");

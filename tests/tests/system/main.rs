@@ -20,6 +20,7 @@ mod manifests;
 mod perms;
 mod search;
 mod session;
+mod shape;
 mod sign_in;
 mod telemetry;
 mod tls;

@@ -238,3 +238,48 @@ async fn a_chat_message_reaches_the_rooms_members_with_the_sender_stamped_by_the
     assert_eq!(data["user"], "ana");
     assert_eq!(data["text"], "hello bob");
 }
+
+/// The session remembers decisions up to a limit; making room forgets what was allowed,
+/// not what was denied, so a denial asked again after thousands of other topics is not
+/// audited twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denial_is_audited_once_however_many_topics_come_after_it() {
+    use aether_proto::api::sys::{AuditList, AuditListAnswer};
+    use std::time::Duration;
+    let d = TestDaemon::start().await;
+    let owner = d.owner().await;
+    let files = owner.app("files");
+    let denied = |topic: &'static str| {
+        let files = files.clone();
+        async move {
+            let result = files.request_json::<_, Value>(topic, &json!({})).await;
+            expect_code(result, ErrorCode::Forbidden);
+        }
+    };
+    denied("chat.rooms").await;
+    for i in 0..5_000 {
+        files
+            .publish(&format!("app.files.t{i}"), to_data(&json!(i)))
+            .unwrap();
+    }
+    owner.ping().await.unwrap();
+    denied("chat.rooms").await;
+    // A denial after it, so once that one is written the second would have been too.
+    denied("chat.history").await;
+    let cli = owner.app("cli");
+    let entries = aether_tests::wait_for(
+        "the last denial is audited",
+        Duration::from_secs(10),
+        async || {
+            let answer: AuditListAnswer =
+                cli.request(&AuditList { limit: Some(100) }).await.unwrap();
+            let last = answer.entries.iter().any(|e| e.topic == "chat.history");
+            last.then_some(answer.entries)
+        },
+    )
+    .await;
+    let rooms = entries
+        .iter()
+        .filter(|e| e.topic == "chat.rooms" && e.app.as_deref() == Some("files"));
+    assert_eq!(rooms.count(), 1, "{entries:?}");
+}

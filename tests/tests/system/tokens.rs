@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use aether_proto::ErrorCode;
-use aether_proto::api::sys;
+use aether_proto::api::{Call as _, sys};
 use aether_proto::client::AetherClient;
 use aether_proto::frame::Auth;
 use aether_tests::{TestDaemon, expect_code};
@@ -253,8 +253,38 @@ async fn changing_a_password_revokes_the_users_other_credentials_unless_asked_no
     assert_eq!(kept.revoked, 0);
     assert_eq!(list(&phone_client, "cli").await.len(), 1);
 
-    // An admin changing ana's password ends her sessions, the phone's too.
+    // Another user's password is an admin's to change: refused to ana, and audited.
+    let msg = expect_code(
+        phone_client
+            .app("cli")
+            .request(&sys::Passwd {
+                name: Some("owner".into()),
+                password: "taken over".into(),
+                keep_tokens: false,
+            })
+            .await,
+        ErrorCode::Forbidden,
+    );
+    assert!(msg.contains("admin"), "{msg}");
     let owner = d.owner().await;
+    aether_tests::wait_until(
+        "the refusal is audited",
+        Duration::from_secs(5),
+        async || {
+            let audit = owner
+                .app("cli")
+                .request(&sys::AuditList { limit: None })
+                .await
+                .unwrap();
+            audit
+                .entries
+                .iter()
+                .any(|e| e.topic == sys::Passwd::TOPIC && e.user.as_deref() == Some("ana"))
+        },
+    )
+    .await;
+
+    // An admin changing ana's password ends her sessions, the phone's too.
     let by_admin = owner
         .app("cli")
         .request(&sys::Passwd {

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::AiService;
-use super::provider::{FunctionDecl, function_name};
+use super::wire::{FunctionDecl, function_name};
 use crate::services::OnBehalf;
 
 const DEFAULT_STEPS: u32 = 8;
@@ -158,7 +158,7 @@ impl AiService {
                 call_id: None,
                 tool: None,
                 raw: Some(RawTurn {
-                    kind: provider.kind,
+                    kind: provider.endpoint.kind,
                     content: turn.raw,
                 }),
             };

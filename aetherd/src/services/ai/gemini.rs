@@ -5,11 +5,11 @@
 use aether_proto::api::ai::{self, TokenUsage};
 use serde_json::{Value, json};
 
-use super::provider::{
-    FunctionDecl, Piece, Pieces, Prompt, Provider, ProviderError, Turn, function_name, sse_pieces,
+use super::wire::{
+    Endpoint, FunctionDecl, Piece, Pieces, Prompt, ProviderError, Turn, function_name, sse_pieces,
 };
 
-pub async fn stream(provider: &Provider, prompt: &Prompt) -> Result<Pieces, ProviderError> {
+pub async fn stream(provider: &Endpoint, prompt: &Prompt) -> Result<Pieces, ProviderError> {
     let mut body = json!({
         "contents": [{ "role": "user", "parts": [{ "text": prompt.prompt }] }],
     });
@@ -106,7 +106,7 @@ fn parse_chunk(data: &str) -> Result<Vec<Piece>, ProviderError> {
 }
 
 pub async fn embed(
-    provider: &Provider,
+    provider: &Endpoint,
     texts: &[String],
     model: &str,
 ) -> Result<(Vec<Vec<f32>>, TokenUsage), ProviderError> {
@@ -148,7 +148,7 @@ pub async fn embed(
 /// in Gemini's form, a model turn it gave before sent back verbatim (its function calls
 /// carry a `thoughtSignature` that must return unchanged), the tools as declarations.
 pub async fn chat_turn(
-    provider: &Provider,
+    provider: &Endpoint,
     model: &str,
     system: Option<&str>,
     messages: &[ai::ChatMessage],
@@ -268,7 +268,7 @@ pub async fn chat_turn(
 
 /// An image from `:generateContent` with image output, as (mime, base64 bytes).
 pub async fn image(
-    provider: &Provider,
+    provider: &Endpoint,
     prompt: &str,
     model: &str,
 ) -> Result<(String, String), ProviderError> {

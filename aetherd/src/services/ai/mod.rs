@@ -10,6 +10,7 @@ mod gemini;
 mod openai;
 pub mod provider;
 mod usage;
+mod wire;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -25,7 +26,8 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use self::provider::{Piece, Prompt, Provider, ProviderError};
+use self::provider::Provider;
+use self::wire::{Piece, Prompt, ProviderError};
 use super::{Handler, Incoming, OnBehalf, Publisher, Reply, Requester, Seat};
 use crate::config::AiConfig;
 use crate::store::Store;
@@ -90,8 +92,8 @@ pub fn start(seat: Seat, config: AiConfig, store: Store) -> anyhow::Result<()> {
         tracing::info!(
             "AI provider {:?}: {:?} at {}, model {}",
             p.name,
-            p.kind,
-            p.base_url,
+            p.endpoint.kind,
+            p.endpoint.base_url,
             p.model
         );
     }
@@ -405,10 +407,10 @@ impl AiService {
                 _ = tokio::time::sleep_until(deadline) => {
                     return Err(fail(ProviderError::Timeout(total)));
                 }
-                next = saying_silence(self.notice_every(), provider.idle_timeout, pieces.next(), &mut *notify) => next,
+                next = saying_silence(self.notice_every(), provider.endpoint.idle_timeout, pieces.next(), &mut *notify) => next,
             };
             match next {
-                None => return Err(fail(ProviderError::Timeout(provider.idle_timeout))),
+                None => return Err(fail(ProviderError::Timeout(provider.endpoint.idle_timeout))),
                 Some(None) => break,
                 Some(Some(Err(e))) => return Err(fail(e)),
                 Some(Some(Ok(Piece::Text(piece)))) => {
@@ -481,7 +483,7 @@ impl AiService {
                 _ = cancel.cancelled() => return Err(cancelled(&self.shutdown)),
                 // The attempt's own timeouts end it; meanwhile the silence is told.
                 result = saying_silence(self.notice_every(), Duration::MAX, attempt(), &mut *notify) => {
-                    result.unwrap_or(Err(ProviderError::Timeout(provider.idle_timeout)))
+                    result.unwrap_or(Err(ProviderError::Timeout(provider.endpoint.idle_timeout)))
                 }
             };
             let error = match result {

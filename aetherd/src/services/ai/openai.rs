@@ -5,11 +5,11 @@
 use aether_proto::api::ai::{self, TokenUsage};
 use serde_json::{Value, json};
 
-use super::provider::{
-    FunctionDecl, Piece, Pieces, Prompt, Provider, ProviderError, Turn, function_name, sse_pieces,
+use super::wire::{
+    Endpoint, FunctionDecl, Piece, Pieces, Prompt, ProviderError, Turn, function_name, sse_pieces,
 };
 
-pub async fn stream(provider: &Provider, prompt: &Prompt) -> Result<Pieces, ProviderError> {
+pub async fn stream(provider: &Endpoint, prompt: &Prompt) -> Result<Pieces, ProviderError> {
     let mut messages = Vec::new();
     if let Some(system) = &prompt.system {
         messages.push(json!({ "role": "system", "content": system }));
@@ -84,7 +84,7 @@ fn parse_chunk(data: &str) -> Result<Vec<Piece>, ProviderError> {
 }
 
 pub async fn embed(
-    provider: &Provider,
+    provider: &Endpoint,
     texts: &[String],
     model: &str,
 ) -> Result<(Vec<Vec<f32>>, TokenUsage), ProviderError> {
@@ -134,7 +134,7 @@ pub async fn embed(
 /// One model turn of a chat with tools (not streamed): the messages in OpenAI's form (an
 /// assistant message it gave before goes back as it was), the tools as functions.
 pub async fn chat_turn(
-    provider: &Provider,
+    provider: &Endpoint,
     model: &str,
     system: Option<&str>,
     messages: &[ai::ChatMessage],
@@ -239,7 +239,7 @@ pub async fn chat_turn(
 /// An image from `POST {base}/images/generations`, as (mime, base64 bytes). Only an image
 /// in the answer itself is taken: a URL to fetch elsewhere is refused.
 pub async fn image(
-    provider: &Provider,
+    provider: &Endpoint,
     prompt: &str,
     model: &str,
 ) -> Result<(String, String), ProviderError> {

@@ -29,7 +29,7 @@ use aether_proto::{Capability, ErrorBody, ErrorCode, Manifest};
 use super::{Handler, Incoming, OnBehalf, Publisher, Reply, Requester, Seat};
 use crate::config::AppsConfig;
 use crate::identity::Identity;
-use crate::perms::Perms;
+use crate::perms::{InstalledSink, PermsView};
 use crate::store::Store;
 
 use bundle::Bundle;
@@ -61,7 +61,9 @@ const NOT_FOR_INSTALLED: [Capability; 2] = [Capability::Admin, Capability::AppsM
 pub struct AppsService {
     store: Store,
     identity: Identity,
-    perms: Arc<Perms>,
+    perms: PermsView,
+    /// Tells the permission manager which apps are installed: this service's alone.
+    installed: InstalledSink,
     publisher: Publisher,
     requester: Requester,
     shelf: Arc<Shelf>,
@@ -108,9 +110,11 @@ pub fn start(
     config: &AppsConfig,
     store: Store,
     identity: Identity,
+    installed: InstalledSink,
 ) -> anyhow::Result<()> {
     let service = AppsService {
         perms: seat.perms(),
+        installed,
         publisher: seat.publisher(),
         requester: seat.requester(),
         shelf: Arc::new(Shelf::new(places.apps)),
@@ -250,7 +254,7 @@ impl Standing {
 
 impl AppsService {
     fn set_perms(&self, rows: &[AppRow]) {
-        self.perms.set_installed(records::for_perms(rows, |row| {
+        self.installed.set(records::for_perms(rows, |row| {
             self.shelf.dir_of(&row.id, &row.sha256)
         }));
     }

@@ -19,8 +19,6 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Caller, Engine, Extern, Func, Instance, Linker, Module, Store, Trap, WasmParams};
 
-use super::runtime::Host;
-
 const MODULE: &str = "wasi_snapshot_preview1";
 const ERRNO_SUCCESS: i32 = 0;
 const ERRNO_ACCES: i32 = 2;
@@ -89,6 +87,13 @@ pub struct FileScope {
 enum Need {
     Read,
     Write,
+}
+
+/// A store's data that carries a [`Guard`]: what the shadowed calls work on. The guard
+/// is generic over it so that it need not know the runtime's store type.
+pub trait Guarded: Send + 'static {
+    fn guard(&self) -> &Guard;
+    fn guard_mut(&mut self) -> &mut Guard;
 }
 
 /// Per job: its share of the budget, what it did, when it must stop.
@@ -210,14 +215,14 @@ const SHADOWED: &[(&str, &str)] = &[
 
 /// The trampoline: the guest's memory in, re-exported as `memory`, and one wasm function per
 /// shadowed call that calls wasmtime-wasi's.
-pub struct Trampoline {
+pub struct Trampoline<T> {
     module: Module,
     /// wasmtime-wasi's own functions, unshadowed.
-    wasi: Linker<Host>,
+    wasi: Linker<T>,
 }
 
-impl Trampoline {
-    pub fn new(engine: &Engine, wasi: Linker<Host>) -> wasmtime::Result<Trampoline> {
+impl<T: Guarded> Trampoline<T> {
+    pub fn new(engine: &Engine, wasi: Linker<T>) -> wasmtime::Result<Trampoline<T>> {
         let mut wat = String::from("(module (import \"env\" \"memory\" (memory 0))\n");
         for (name, params) in SHADOWED {
             wat += &format!(
@@ -242,7 +247,7 @@ impl Trampoline {
 
     /// Give the guest's store its trampoline, once the guest (and so its memory) exists.
     /// A guest without a `memory` export cannot use WASI at all; it gets none.
-    pub fn attach(&self, store: &mut Store<Host>, guest: &Instance) -> wasmtime::Result<()> {
+    pub fn attach(&self, store: &mut Store<T>, guest: &Instance) -> wasmtime::Result<()> {
         let Some(memory) = guest.get_memory(&mut *store, "memory") else {
             return Ok(());
         };
@@ -255,43 +260,43 @@ impl Trampoline {
             let func = instance
                 .get_func(&mut *store, name)
                 .ok_or_else(|| wasmtime::Error::msg(format!("the trampoline has no {name}")))?;
-            store.data_mut().guard.delegates.insert(name, func);
+            store.data_mut().guard_mut().delegates.insert(name, func);
         }
         Ok(())
     }
 }
 
 /// Call wasmtime-wasi's own `name` with `params`, through the trampoline.
-fn delegate<P: WasmParams>(
-    caller: &mut Caller<'_, Host>,
+fn delegate<T: Guarded, P: WasmParams>(
+    caller: &mut Caller<'_, T>,
     name: &'static str,
     params: P,
 ) -> wasmtime::Result<i32> {
     // Only a module's start function runs before the trampoline is attached.
-    let Some(func) = caller.data().guard.delegates.get(name).copied() else {
+    let Some(func) = caller.data().guard().delegates.get(name).copied() else {
         return Ok(ERRNO_NOSYS);
     };
     func.typed::<P, i32>(&*caller)?.call(&mut *caller, params)
 }
 
 /// The guest's linear memory.
-fn memory(caller: &mut Caller<'_, Host>) -> Option<wasmtime::Memory> {
+fn memory<T: Guarded>(caller: &mut Caller<'_, T>) -> Option<wasmtime::Memory> {
     caller.get_export("memory").and_then(Extern::into_memory)
 }
 
-fn read_bytes<const N: usize>(caller: &mut Caller<'_, Host>, at: u64) -> Option<[u8; N]> {
+fn read_bytes<T: Guarded, const N: usize>(caller: &mut Caller<'_, T>, at: u64) -> Option<[u8; N]> {
     let memory = memory(caller)?;
     let data = memory.data(&*caller);
     let start = usize::try_from(at).ok()?;
     data.get(start..start.checked_add(N)?)?.try_into().ok()
 }
 
-fn read_u32(caller: &mut Caller<'_, Host>, at: i32) -> Option<u32> {
-    read_bytes::<4>(caller, at as u32 as u64).map(u32::from_le_bytes)
+fn read_u32<T: Guarded>(caller: &mut Caller<'_, T>, at: i32) -> Option<u32> {
+    read_bytes::<_, 4>(caller, at as u32 as u64).map(u32::from_le_bytes)
 }
 
 /// The total length of an iovec array: `EINVAL` past IOV_MAX, `EFAULT` outside memory.
-fn iovec_total(caller: &mut Caller<'_, Host>, iovs: i32, count: i32) -> Result<u64, i32> {
+fn iovec_total<T: Guarded>(caller: &mut Caller<'_, T>, iovs: i32, count: i32) -> Result<u64, i32> {
     let (base, count) = (iovs as u32 as u64, count as u32 as u64);
     if count > MAX_IOVECS {
         return Err(ERRNO_INVAL);
@@ -328,18 +333,18 @@ fn resolve(guard: &Guard, fd: i32, path: &str) -> Result<String, i32> {
 /// Ok(None) when nothing limits it; Ok(Some(path)) when it is within its app's scope;
 /// else the errno: outside the scope, or through a symbolic link (which could lead to any
 /// of the user's files).
-fn within_scope(
-    caller: &mut Caller<'_, Host>,
+fn within_scope<T: Guarded>(
+    caller: &mut Caller<'_, T>,
     fd: i32,
     path: i32,
     len: i32,
     need: Need,
 ) -> Result<Option<String>, i32> {
-    if caller.data().guard.scope.is_none() {
+    if caller.data().guard().scope.is_none() {
         return Ok(None);
     }
     let name = read_str(caller, path, len)?;
-    let guard = &caller.data().guard;
+    let guard = &caller.data().guard();
     let Some(scope) = &guard.scope else {
         return Ok(None);
     };
@@ -364,7 +369,7 @@ fn within_scope(
 }
 
 /// A path the guest passed, as text (WASI paths are UTF-8).
-fn read_str(caller: &mut Caller<'_, Host>, at: i32, len: i32) -> Result<String, i32> {
+fn read_str<T: Guarded>(caller: &mut Caller<'_, T>, at: i32, len: i32) -> Result<String, i32> {
     let memory = memory(caller).ok_or(ERRNO_FAULT)?;
     let data = memory.data(&*caller);
     let start = at as u32 as usize;
@@ -374,18 +379,18 @@ fn read_str(caller: &mut Caller<'_, Host>, at: i32, len: i32) -> Result<String, 
 }
 
 /// A write to a file: reserve its bytes, write, give back what was not written.
-fn guarded_write<P: WasmParams>(
-    caller: &mut Caller<'_, Host>,
+fn guarded_write<T: Guarded, P: WasmParams>(
+    caller: &mut Caller<'_, T>,
     name: &'static str,
     (iovs, len, nwritten): (i32, i32, i32),
     params: P,
 ) -> wasmtime::Result<i32> {
-    caller.data_mut().guard.changed = true;
+    caller.data_mut().guard_mut().changed = true;
     let total = match iovec_total(caller, iovs, len) {
         Ok(total) => total,
         Err(errno) => return Ok(errno),
     };
-    if !caller.data_mut().guard.take_bytes(total) {
+    if !caller.data_mut().guard_mut().take_bytes(total) {
         return Ok(ERRNO_DQUOT);
     }
     let errno = delegate(caller, name, params)?;
@@ -395,30 +400,30 @@ fn guarded_write<P: WasmParams>(
     };
     caller
         .data()
-        .guard
+        .guard()
         .refund_bytes(total.saturating_sub(written));
     Ok(errno)
 }
 
 /// A call that adds a name: reserve a file, give it back if the call fails.
-fn guarded_create<P: WasmParams>(
-    caller: &mut Caller<'_, Host>,
+fn guarded_create<T: Guarded, P: WasmParams>(
+    caller: &mut Caller<'_, T>,
     name: &'static str,
     params: P,
 ) -> wasmtime::Result<i32> {
-    caller.data_mut().guard.changed = true;
-    if !caller.data_mut().guard.take_file() {
+    caller.data_mut().guard_mut().changed = true;
+    if !caller.data_mut().guard_mut().take_file() {
         return Ok(ERRNO_DQUOT);
     }
     let errno = delegate(caller, name, params)?;
     if errno != ERRNO_SUCCESS {
-        caller.data().guard.refund_file();
+        caller.data().guard().refund_file();
     }
     Ok(errno)
 }
 
 /// Shadow the calls that change files, that close or replace stdout and stderr, and that sleep.
-pub fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
+pub fn add_to_linker<T: Guarded>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     shadow_writes(linker)?;
     shadow_names(linker)?;
@@ -427,13 +432,13 @@ pub fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
 }
 
 /// Writes and size changes: charged to the budget.
-fn shadow_writes(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
+fn shadow_writes<T: Guarded>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "fd_write",
-        |mut caller: Caller<'_, Host>, fd: i32, iovs: i32, len: i32, nwritten: i32| {
+        |mut caller: Caller<'_, T>, fd: i32, iovs: i32, len: i32, nwritten: i32| {
             let params = (fd, iovs, len, nwritten);
-            if caller.data().guard.is_stdio(fd) {
+            if caller.data().guard().is_stdio(fd) {
                 return delegate(&mut caller, "fd_write", params);
             }
             guarded_write(&mut caller, "fd_write", (iovs, len, nwritten), params)
@@ -443,7 +448,7 @@ fn shadow_writes(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "fd_pwrite",
-        |mut caller: Caller<'_, Host>, fd: i32, iovs: i32, len: i32, offset: i64, nwritten: i32| {
+        |mut caller: Caller<'_, T>, fd: i32, iovs: i32, len: i32, offset: i64, nwritten: i32| {
             let params = (fd, iovs, len, offset, nwritten);
             guarded_write(&mut caller, "fd_pwrite", (iovs, len, nwritten), params)
         },
@@ -454,15 +459,15 @@ fn shadow_writes(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "fd_filestat_set_size",
-        |mut caller: Caller<'_, Host>, fd: i32, size: i64| {
-            let guard = &mut caller.data_mut().guard;
+        |mut caller: Caller<'_, T>, fd: i32, size: i64| {
+            let guard = &mut caller.data_mut().guard_mut();
             guard.changed = true;
             if !guard.take_bytes(size as u64) {
                 return Ok(ERRNO_DQUOT);
             }
             let errno = delegate(&mut caller, "fd_filestat_set_size", (fd, size))?;
             if errno != ERRNO_SUCCESS {
-                caller.data().guard.refund_bytes(size as u64);
+                caller.data().guard().refund_bytes(size as u64);
             }
             Ok(errno)
         },
@@ -471,11 +476,11 @@ fn shadow_writes(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
 }
 
 /// Names created, removed and renamed: new names cost a file, any change is noted.
-fn shadow_names(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
+fn shadow_names<T: Guarded>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "path_open",
-        |mut caller: Caller<'_, Host>,
+        |mut caller: Caller<'_, T>,
          fd: i32,
          dirflags: i32,
          path: i32,
@@ -504,7 +509,7 @@ fn shadow_names(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
                 Ok(scoped) => scoped,
                 Err(errno) => return Ok(errno),
             };
-            caller.data_mut().guard.changed |= oflags & (OFLAGS_CREAT | OFLAGS_TRUNC) != 0;
+            caller.data_mut().guard_mut().changed |= oflags & (OFLAGS_CREAT | OFLAGS_TRUNC) != 0;
             // Charged even when the file already existed: the budget errs on the safe side.
             let errno = if oflags & OFLAGS_CREAT != 0 {
                 guarded_create(&mut caller, "path_open", params)?
@@ -516,7 +521,7 @@ fn shadow_names(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
                 && let Some(full) = scoped
                 && let Some(new_fd) = read_u32(&mut caller, opened)
             {
-                let guard = &mut caller.data_mut().guard;
+                let guard = &mut caller.data_mut().guard_mut();
                 if oflags & OFLAGS_DIRECTORY != 0 {
                     guard.dirs.insert(new_fd as i32, full);
                 } else {
@@ -531,7 +536,7 @@ fn shadow_names(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "path_filestat_get",
-        |mut caller: Caller<'_, Host>, fd: i32, flags: i32, path: i32, len: i32, buf: i32| {
+        |mut caller: Caller<'_, T>, fd: i32, flags: i32, path: i32, len: i32, buf: i32| {
             if let Err(errno) = within_scope(&mut caller, fd, path, len, Need::Read) {
                 return Ok(errno);
             }
@@ -545,7 +550,7 @@ fn shadow_names(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "path_readlink",
-        |mut caller: Caller<'_, Host>,
+        |mut caller: Caller<'_, T>,
          fd: i32,
          path: i32,
          len: i32,
@@ -565,7 +570,7 @@ fn shadow_names(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "path_filestat_set_times",
-        |mut caller: Caller<'_, Host>,
+        |mut caller: Caller<'_, T>,
          fd: i32,
          flags: i32,
          path: i32,
@@ -588,8 +593,8 @@ fn shadow_names(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "fd_readdir",
-        |mut caller: Caller<'_, Host>, fd: i32, buf: i32, len: i32, cookie: i64, used: i32| {
-            let guard = &caller.data().guard;
+        |mut caller: Caller<'_, T>, fd: i32, buf: i32, len: i32, cookie: i64, used: i32| {
+            let guard = &caller.data().guard();
             if let Some(scope) = &guard.scope
                 && let Some(read) = &scope.read
             {
@@ -608,9 +613,9 @@ fn shadow_names(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "path_symlink",
-        |mut caller: Caller<'_, Host>, old: i32, old_len: i32, fd: i32, new: i32, new_len: i32| {
+        |mut caller: Caller<'_, T>, old: i32, old_len: i32, fd: i32, new: i32, new_len: i32| {
             // A link could lead a scoped program anywhere in the user's files: none are made.
-            if caller.data().guard.scope.is_some() {
+            if caller.data().guard().scope.is_some() {
                 return Ok(ERRNO_NOTSUP);
             }
             let params = (old, old_len, fd, new, new_len);
@@ -620,7 +625,7 @@ fn shadow_names(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "path_create_directory",
-        |mut caller: Caller<'_, Host>, fd: i32, path: i32, len: i32| {
+        |mut caller: Caller<'_, T>, fd: i32, path: i32, len: i32| {
             if let Err(errno) = within_scope(&mut caller, fd, path, len, Need::Write) {
                 return Ok(errno);
             }
@@ -632,9 +637,7 @@ fn shadow_names(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "path_link",
-        |_: Caller<'_, Host>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| {
-            Ok(ERRNO_NOTSUP)
-        },
+        |_: Caller<'_, T>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| Ok(ERRNO_NOTSUP),
     )?;
 
     // Removals use no quota; noted so the VFS catches up after the job.
@@ -642,11 +645,11 @@ fn shadow_names(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
         linker.func_wrap(
             MODULE,
             name,
-            move |mut caller: Caller<'_, Host>, fd: i32, path: i32, len: i32| {
+            move |mut caller: Caller<'_, T>, fd: i32, path: i32, len: i32| {
                 if let Err(errno) = within_scope(&mut caller, fd, path, len, Need::Write) {
                     return Ok(errno);
                 }
-                let guard = &mut caller.data_mut().guard;
+                let guard = &mut caller.data_mut().guard_mut();
                 (guard.changed, guard.removed) = (true, true);
                 delegate(&mut caller, name, (fd, path, len))
             },
@@ -655,7 +658,7 @@ fn shadow_names(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "path_rename",
-        move |mut caller: Caller<'_, Host>,
+        move |mut caller: Caller<'_, T>,
               fd: i32,
               old: i32,
               old_len: i32,
@@ -667,7 +670,7 @@ fn shadow_names(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
                     return Ok(errno);
                 }
             }
-            let guard = &mut caller.data_mut().guard;
+            let guard = &mut caller.data_mut().guard_mut();
             (guard.changed, guard.removed) = (true, true);
             delegate(
                 &mut caller,
@@ -680,12 +683,12 @@ fn shadow_names(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
 }
 
 /// After these, fd 1 or 2 may name a file: its writes count from then on.
-fn shadow_stdio(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
+fn shadow_stdio<T: Guarded>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "fd_close",
-        move |mut caller: Caller<'_, Host>, fd: i32| {
-            let guard = &mut caller.data_mut().guard;
+        move |mut caller: Caller<'_, T>, fd: i32| {
+            let guard = &mut caller.data_mut().guard_mut();
             guard.not_stdio(fd);
             guard.dirs.remove(&fd);
             delegate(&mut caller, "fd_close", (fd,))
@@ -694,9 +697,9 @@ fn shadow_stdio(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "fd_renumber",
-        move |mut caller: Caller<'_, Host>, from: i32, to: i32| {
+        move |mut caller: Caller<'_, T>, from: i32, to: i32| {
             if from != to {
-                let guard = &mut caller.data_mut().guard;
+                let guard = &mut caller.data_mut().guard_mut();
                 guard.not_stdio(from);
                 guard.not_stdio(to);
                 // `to` now names what `from` named; the root is never renumbered away.
@@ -713,11 +716,11 @@ fn shadow_stdio(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
 }
 
 /// Sleeps the deadline and `vm.kill` can cut short, and those they cannot, refused.
-fn shadow_sleep(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
+fn shadow_sleep<T: Guarded>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "poll_oneoff",
-        move |mut caller: Caller<'_, Host>, subs: i32, events: i32, count: i32, nevents: i32| {
+        move |mut caller: Caller<'_, T>, subs: i32, events: i32, count: i32, nevents: i32| {
             match classify_poll(&mut caller, subs, count) {
                 Poll::Sleep(clocks) => answer_sleep(&mut caller, &clocks, events, nevents),
                 Poll::Refuse(errno) => Ok(errno),
@@ -755,7 +758,7 @@ fn realtime_ns() -> u64 {
         .unwrap_or(0)
 }
 
-fn classify_poll(caller: &mut Caller<'_, Host>, subs: i32, count: i32) -> Poll {
+fn classify_poll<T: Guarded>(caller: &mut Caller<'_, T>, subs: i32, count: i32) -> Poll {
     const SIZE: u64 = 48;
     let count = count as u32 as u64;
     if count == 0 {
@@ -766,7 +769,7 @@ fn classify_poll(caller: &mut Caller<'_, Host>, subs: i32, count: i32) -> Poll {
     }
     let (mut clocks, mut fds, mut unsupported) = (vec![], false, false);
     for i in 0..count {
-        let Some(sub) = read_bytes::<48>(caller, subs as u32 as u64 + i * SIZE) else {
+        let Some(sub) = read_bytes::<_, 48>(caller, subs as u32 as u64 + i * SIZE) else {
             return Poll::Delegate;
         };
         let field = |at: usize| u64::from_le_bytes(sub[at..at + 8].try_into().expect("8 bytes"));
@@ -798,8 +801,8 @@ fn classify_poll(caller: &mut Caller<'_, Host>, subs: i32, count: i32) -> Poll {
 
 /// Sleep until the first timeout in short slices, waking for a kill or the deadline; then
 /// write one event per timeout that is due.
-fn answer_sleep(
-    caller: &mut Caller<'_, Host>,
+fn answer_sleep<T: Guarded>(
+    caller: &mut Caller<'_, T>,
     clocks: &[Clock],
     events: i32,
     nevents: i32,
@@ -808,10 +811,10 @@ fn answer_sleep(
     // Past the deadline the sleep is cut short anyway.
     let until = Instant::now()
         .checked_add(wait)
-        .unwrap_or(caller.data().guard.deadline)
-        .min(caller.data().guard.deadline + SLEEP_SLICE);
+        .unwrap_or(caller.data().guard().deadline)
+        .min(caller.data().guard().deadline + SLEEP_SLICE);
     loop {
-        if caller.data().guard.stopped() {
+        if caller.data().guard().stopped() {
             return Err(Trap::Interrupt.into());
         }
         let now = Instant::now();

@@ -24,7 +24,6 @@ use aether_proto::api::apps::HOST_MODULE;
 use aether_proto::frame::{MAX_NESTING, nests_deeper_than};
 use aether_proto::{ErrorBody, ErrorCode, Pattern, Topic};
 
-use super::runtime::Host;
 use crate::services::{Listener, OnBehalf, Requester};
 
 /// The longest topic or pattern, and the largest payload, a guest may send.
@@ -83,13 +82,22 @@ impl GuestBus {
     }
 }
 
+/// A store's data that carries a guest's bus: what the `aether` calls work on, generic so
+/// that this module need not know the runtime's store type.
+pub trait GuestData: Send + 'static {
+    /// The app's bus, None for a program run from a file.
+    fn bus(&mut self) -> Option<&mut GuestBus>;
+    /// The last answer, message or error a call made, for the guest to copy out.
+    fn held(&mut self) -> &mut Vec<u8>;
+}
+
 fn bad(msg: impl Into<String>) -> ErrorBody {
     ErrorBody::new(ErrorCode::BadFrame, msg)
 }
 
 /// Bytes of the guest's memory, copied out.
-fn read(
-    caller: &mut Caller<'_, Host>,
+fn read<T: GuestData>(
+    caller: &mut Caller<'_, T>,
     ptr: i32,
     len: i32,
     max: usize,
@@ -122,8 +130,8 @@ fn json(text: String) -> Result<Box<RawValue>, ErrorBody> {
     RawValue::from_string(text).map_err(|e| bad(format!("the data is not JSON: {e}")))
 }
 
-fn text(
-    caller: &mut Caller<'_, Host>,
+fn text<T: GuestData>(
+    caller: &mut Caller<'_, T>,
     ptr: i32,
     len: i32,
     max: usize,
@@ -132,19 +140,19 @@ fn text(
 }
 
 /// Hold `outcome` for `result`: its length, negative for an error.
-fn hold(caller: &mut Caller<'_, Host>, outcome: Result<Vec<u8>, ErrorBody>) -> i32 {
+fn hold<T: GuestData>(caller: &mut Caller<'_, T>, outcome: Result<Vec<u8>, ErrorBody>) -> i32 {
     let (bytes, sign) = match outcome {
         Ok(bytes) => (bytes, 1),
         Err(e) => (serde_json::to_vec(&e).unwrap_or_default(), -1),
     };
     let n = bytes.len().min(i32::MAX as usize) as i32;
-    caller.data_mut().held = bytes;
+    *caller.data_mut().held() = bytes;
     sign * n
 }
 
 /// The guest's bus, or why it has none.
-fn bus<'a>(caller: &'a mut Caller<'_, Host>) -> Result<&'a mut GuestBus, ErrorBody> {
-    caller.data_mut().bus.as_mut().ok_or_else(|| {
+fn bus<'a, T: GuestData>(caller: &'a mut Caller<'_, T>) -> Result<&'a mut GuestBus, ErrorBody> {
+    caller.data_mut().bus().ok_or_else(|| {
         ErrorBody::new(
             ErrorCode::Forbidden,
             "only an installed app's program reaches the bus; this one was run from a file",
@@ -152,8 +160,8 @@ fn bus<'a>(caller: &'a mut Caller<'_, Host>) -> Result<&'a mut GuestBus, ErrorBo
     })
 }
 
-fn request(
-    caller: &mut Caller<'_, Host>,
+fn request<T: GuestData>(
+    caller: &mut Caller<'_, T>,
     (topic, topic_len, data, data_len, timeout_ms): (i32, i32, i32, i32, i32),
 ) -> Result<Vec<u8>, ErrorBody> {
     let topic = text(caller, topic, topic_len, MAX_TOPIC)?;
@@ -178,8 +186,8 @@ fn request(
     Ok(answer.get().as_bytes().to_vec())
 }
 
-fn publish(
-    caller: &mut Caller<'_, Host>,
+fn publish<T: GuestData>(
+    caller: &mut Caller<'_, T>,
     (topic, topic_len, data, data_len): (i32, i32, i32, i32),
 ) -> Result<(), ErrorBody> {
     let topic = text(caller, topic, topic_len, MAX_TOPIC)?;
@@ -191,7 +199,11 @@ fn publish(
     Ok(())
 }
 
-fn subscribe(caller: &mut Caller<'_, Host>, pattern: i32, len: i32) -> Result<u64, ErrorBody> {
+fn subscribe<T: GuestData>(
+    caller: &mut Caller<'_, T>,
+    pattern: i32,
+    len: i32,
+) -> Result<u64, ErrorBody> {
     let pattern = text(caller, pattern, len, MAX_TOPIC)?;
     let pattern =
         Pattern::parse(&pattern).map_err(|e| ErrorBody::new(ErrorCode::BadTopic, e.to_string()))?;
@@ -203,7 +215,10 @@ fn subscribe(caller: &mut Caller<'_, Host>, pattern: i32, len: i32) -> Result<u6
     listener.subscribe(&pattern)
 }
 
-fn next(caller: &mut Caller<'_, Host>, timeout_ms: i32) -> Result<Option<Vec<u8>>, ErrorBody> {
+fn next<T: GuestData>(
+    caller: &mut Caller<'_, T>,
+    timeout_ms: i32,
+) -> Result<Option<Vec<u8>>, ErrorBody> {
     let bus = bus(caller)?;
     let mut listener = bus
         .listener
@@ -227,8 +242,12 @@ fn next(caller: &mut Caller<'_, Host>, timeout_ms: i32) -> Result<Option<Vec<u8>
     Ok(Some(json.into_bytes()))
 }
 
-fn copy_result(caller: &mut Caller<'_, Host>, ptr: i32, len: i32) -> wasmtime::Result<i32> {
-    let held = std::mem::take(&mut caller.data_mut().held);
+fn copy_result<T: GuestData>(
+    caller: &mut Caller<'_, T>,
+    ptr: i32,
+    len: i32,
+) -> wasmtime::Result<i32> {
+    let held = std::mem::take(&mut *caller.data_mut().held());
     let memory = caller
         .get_export("memory")
         .and_then(|e| e.into_memory())
@@ -240,15 +259,15 @@ fn copy_result(caller: &mut Caller<'_, Host>, ptr: i32, len: i32) -> wasmtime::R
         .get_mut(ptr..ptr.saturating_add(n))
         .map(|dest| dest.copy_from_slice(&held[..n]))
         .is_some();
-    caller.data_mut().held = held;
+    *caller.data_mut().held() = held;
     Ok(if copied { n as i32 } else { -1 })
 }
 
-pub fn add_to_linker(linker: &mut Linker<Host>) -> anyhow::Result<()> {
+pub fn add_to_linker<T: GuestData>(linker: &mut Linker<T>) -> anyhow::Result<()> {
     linker.func_wrap(
         HOST_MODULE,
         "request",
-        |mut caller: Caller<'_, Host>, a: i32, b: i32, c: i32, d: i32, e: i32| -> i32 {
+        |mut caller: Caller<'_, T>, a: i32, b: i32, c: i32, d: i32, e: i32| -> i32 {
             let outcome = request(&mut caller, (a, b, c, d, e));
             hold(&mut caller, outcome)
         },
@@ -256,7 +275,7 @@ pub fn add_to_linker(linker: &mut Linker<Host>) -> anyhow::Result<()> {
     linker.func_wrap(
         HOST_MODULE,
         "publish",
-        |mut caller: Caller<'_, Host>, a: i32, b: i32, c: i32, d: i32| -> i32 {
+        |mut caller: Caller<'_, T>, a: i32, b: i32, c: i32, d: i32| -> i32 {
             match publish(&mut caller, (a, b, c, d)) {
                 Ok(()) => 0,
                 Err(e) => hold(&mut caller, Err(e)),
@@ -266,7 +285,7 @@ pub fn add_to_linker(linker: &mut Linker<Host>) -> anyhow::Result<()> {
     linker.func_wrap(
         HOST_MODULE,
         "subscribe",
-        |mut caller: Caller<'_, Host>, ptr: i32, len: i32| -> i32 {
+        |mut caller: Caller<'_, T>, ptr: i32, len: i32| -> i32 {
             match subscribe(&mut caller, ptr, len) {
                 Ok(sub) => sub as i32,
                 Err(e) => hold(&mut caller, Err(e)),
@@ -276,7 +295,7 @@ pub fn add_to_linker(linker: &mut Linker<Host>) -> anyhow::Result<()> {
     linker.func_wrap(
         HOST_MODULE,
         "next",
-        |mut caller: Caller<'_, Host>, timeout_ms: i32| -> i32 {
+        |mut caller: Caller<'_, T>, timeout_ms: i32| -> i32 {
             match next(&mut caller, timeout_ms) {
                 Ok(Some(message)) => hold(&mut caller, Ok(message)),
                 Ok(None) => 0,
@@ -287,7 +306,7 @@ pub fn add_to_linker(linker: &mut Linker<Host>) -> anyhow::Result<()> {
     linker.func_wrap(
         HOST_MODULE,
         "result",
-        |mut caller: Caller<'_, Host>, ptr: i32, len: i32| copy_result(&mut caller, ptr, len),
+        |mut caller: Caller<'_, T>, ptr: i32, len: i32| copy_result(&mut caller, ptr, len),
     )?;
     Ok(())
 }

@@ -33,7 +33,7 @@ use aether_proto::{Capability, ErrorBody, ErrorCode};
 use super::{Handler, Incoming, OnBehalf, Publisher, Reply, Requester, Seat};
 use crate::config::{ComputeLimits, UserRoots};
 use crate::identity::Caller;
-use crate::perms::Perms;
+use crate::perms::PermsView;
 use guard::Budget;
 use host::GuestBus;
 use output::{ChannelOutput, OutputLimit, Stream};
@@ -90,7 +90,7 @@ pub struct Places {
 struct Compute {
     places: Places,
     limits: ComputeLimits,
-    perms: Arc<Perms>,
+    perms: PermsView,
     runtime: Arc<Runtime>,
     jobs: parking_lot::Mutex<HashMap<String, Arc<Job>>>,
     overall: Arc<Semaphore>,

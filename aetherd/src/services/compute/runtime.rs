@@ -20,8 +20,8 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 use aether_proto::api::apps::{HOST_FUNCTIONS, HOST_MODULE};
 use aether_proto::{ErrorBody, ErrorCode};
 
-use super::guard::{self, Budget, Guard, Trampoline};
-use super::host::{self, GuestBus};
+use super::guard::{self, Budget, Guard, Guarded, Trampoline};
+use super::host::{self, GuestBus, GuestData};
 use super::output::{ChannelOutput, OutputLimit, Stream};
 
 /// How often the epoch ticks: deadlines and kills act within this.
@@ -75,7 +75,7 @@ pub struct RunSpec {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<Host>,
-    trampoline: Trampoline,
+    trampoline: Trampoline<Host>,
     cache_dir: PathBuf,
     modules: parking_lot::Mutex<HashMap<blake3::Hash, Program>>,
     /// One compile per module at a time: others wanting it wait for it, then take it from
@@ -90,11 +90,31 @@ pub struct Runtime {
 pub struct Host {
     wasi: WasiP1Ctx,
     limits: Limits,
-    pub(super) guard: Guard,
+    guard: Guard,
     /// The `aether` host interface's state: installed apps' programs only.
-    pub(super) bus: Option<GuestBus>,
+    bus: Option<GuestBus>,
     /// The last answer, message or error a host call made, for the guest to copy out.
-    pub(super) held: Vec<u8>,
+    held: Vec<u8>,
+}
+
+impl Guarded for Host {
+    fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    fn guard_mut(&mut self) -> &mut Guard {
+        &mut self.guard
+    }
+}
+
+impl GuestData for Host {
+    fn bus(&mut self) -> Option<&mut GuestBus> {
+        self.bus.as_mut()
+    }
+
+    fn held(&mut self) -> &mut Vec<u8> {
+        &mut self.held
+    }
 }
 
 /// A compiled module linked against the sandbox's imports, ready to instantiate.

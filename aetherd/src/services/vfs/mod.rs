@@ -152,7 +152,7 @@ pub struct Vfs {
     /// Where each user's file vectors are kept (beside the search indexes).
     vectors_dir: PathBuf,
     /// For the paths an app's file capabilities are limited to.
-    perms: Arc<crate::perms::Perms>,
+    perms: crate::perms::PermsView,
 }
 
 /// The paths a request names, by what it does to them.

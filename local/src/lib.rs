@@ -1,6 +1,7 @@
 //! The local daemon as every client finds it: its socket, the tokens saved per
 //! endpoint, and starting it in the background when nothing answers. Shared by
-//! `aetherctl` and the desktop, so both sign in the same way.
+//! `aetherctl` and the desktop, so both sign in the same way. Process management lives
+//! here, not in `aether-proto`, whose client only speaks the protocol.
 
 use std::collections::BTreeMap;
 use std::io::{self, ErrorKind};
@@ -10,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{AetherClient, ClientError, ClientOptions, Endpoint};
-use crate::frame::Auth;
-use crate::paths;
+use aether_proto::client::{AetherClient, ClientError, ClientOptions, Endpoint};
+use aether_proto::frame::Auth;
+use aether_proto::paths;
 
 /// Saved login tokens, by endpoint.
 #[derive(Default, serde::Serialize, serde::Deserialize)]

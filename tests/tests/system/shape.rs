@@ -1,0 +1,66 @@
+//! The invariants of the code's shape that ARCHITECTURE.md states and a test can check:
+//! which crate may do what, read from the sources and manifests themselves.
+
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Every `.rs` file under `dir`, with its text.
+fn sources(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut found = vec![];
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                found.push((path, text));
+            }
+        }
+    }
+    assert!(!found.is_empty(), "no sources under {}", dir.display());
+    found
+}
+
+/// The names in a manifest's `[dependencies]` table.
+fn dependencies(crate_dir: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(workspace().join(crate_dir).join("Cargo.toml")).unwrap();
+    let mut names = vec![];
+    let mut inside = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            inside = line == "[dependencies]";
+        } else if inside && let Some((name, _)) = line.split_once('=') {
+            names.push(name.trim().trim_end_matches(".workspace").to_owned());
+        }
+    }
+    assert!(!names.is_empty(), "{crate_dir} has no dependencies?");
+    names
+}
+
+#[test]
+fn the_protocol_crate_starts_no_process_and_the_load_generator_is_a_pure_client() {
+    for (path, text) in sources(&workspace().join("aether-proto/src")) {
+        // Tests may run tools (the schema's is checked by Python); the crate itself may not.
+        let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for spawn in ["std::process", "Command::new", "process::Command"] {
+            assert!(
+                !text.contains(spawn),
+                "{} uses {spawn}: process management belongs in aether-local",
+                path.display()
+            );
+        }
+    }
+    let loadgen = dependencies("loadgen");
+    for daemon in ["aetherd", "aether-tests"] {
+        assert!(
+            !loadgen.iter().any(|d| d == daemon),
+            "loadgen depends on {daemon}: {loadgen:?}"
+        );
+    }
+    assert!(loadgen.iter().any(|d| d == "aether-proto"), "{loadgen:?}");
+}
