@@ -19,7 +19,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Call as _, CallInfo, call};
+use super::{Call, CallInfo, ai, call, sys, vfs, vm};
 
 /// Where graphs' events go.
 pub const EVENTS: &str = "agent.graph.>";
@@ -28,24 +28,41 @@ pub const MAX_NODES: usize = 1000;
 /// The most bytes a graph's spec may take as JSON.
 pub const MAX_SPEC_BYTES: usize = 1 << 20;
 
-/// The tools a node may call: bus topics, plus `approve` (a gate that waits for the user).
+/// The tools a node may call: bus requests, each built from the [`Call`] it makes (its
+/// topic, its arguments' schema and check), plus `approve` (a gate that waits for the user).
+/// The one list of tools: the checker, the planner and the AI's tool calling read it.
 pub const TOOLS: &[ToolInfo] = &[
-    ToolInfo::new("vfs.read", Effect::Reads),
-    ToolInfo::new("vfs.list", Effect::Reads),
-    ToolInfo::new("vfs.stat", Effect::Reads),
-    ToolInfo::new("vfs.search", Effect::Reads),
-    ToolInfo::new("vfs.write", Effect::Idempotent),
-    ToolInfo::new("vfs.mkdir", Effect::Idempotent),
-    ToolInfo::new("vfs.remove", Effect::Once),
-    ToolInfo::new("vfs.move", Effect::Once),
-    ToolInfo::new("vfs.copy", Effect::Idempotent),
-    ToolInfo::new("vm.run", Effect::Once),
-    ToolInfo::new("ai.generate", Effect::Reads),
-    ToolInfo::new("sys.ping", Effect::Reads),
-    ToolInfo::new("approve", Effect::Reads),
+    ToolInfo::call::<vfs::Read>(Effect::Reads),
+    ToolInfo::call::<vfs::List>(Effect::Reads),
+    ToolInfo::call::<vfs::Stat>(Effect::Reads),
+    ToolInfo::call::<vfs::Search>(Effect::Reads),
+    ToolInfo::call::<vfs::Write>(Effect::Idempotent),
+    ToolInfo::call::<vfs::Mkdir>(Effect::Idempotent),
+    ToolInfo::call::<vfs::Remove>(Effect::Once),
+    ToolInfo::call::<vfs::Move>(Effect::Once),
+    ToolInfo::call::<vfs::Copy>(Effect::Idempotent),
+    ToolInfo::call::<vm::Run>(Effect::Once),
+    ToolInfo::call::<ai::Generate>(Effect::Reads),
+    ToolInfo::call::<sys::Ping>(Effect::Reads),
+    ToolInfo {
+        name: APPROVE,
+        effect: Effect::Reads,
+        schema: None,
+        check: check_approve,
+    },
     // Another graph, run to its end: what it does is its own nodes' business.
-    ToolInfo::new("agent.run", Effect::Once),
+    ToolInfo::call::<Run>(Effect::Once),
 ];
+
+/// The tool that waits for the user's yes.
+pub const APPROVE: &str = "approve";
+
+fn check_approve(args: &Value) -> Result<(), String> {
+    match args.get("question") {
+        Some(Value::String(_)) => Ok(()),
+        _ => Err("bad arguments for approve: `question` (text) is missing".into()),
+    }
+}
 
 /// What running a tool does to the world, which decides two things: whether the policy
 /// asks before it runs, and whether it may simply run again after a crash.
@@ -65,12 +82,53 @@ pub enum Effect {
 pub struct ToolInfo {
     pub name: &'static str,
     pub effect: Effect,
+    /// The JSON Schema of its arguments (its request type); None for `approve`.
+    schema: Option<fn() -> Value>,
+    /// Do these arguments read as its request?
+    check: fn(&Value) -> Result<(), String>,
 }
 
 impl ToolInfo {
-    const fn new(name: &'static str, effect: Effect) -> ToolInfo {
-        ToolInfo { name, effect }
+    /// The tool that makes the request `C`.
+    const fn call<C: Call>(effect: Effect) -> ToolInfo {
+        ToolInfo {
+            name: C::TOPIC,
+            effect,
+            schema: Some(inline_schema::<C>),
+            check: decode::<C>,
+        }
     }
+
+    /// Do `args` read as this tool's request?
+    pub fn check(&self, args: &Value) -> Result<(), String> {
+        (self.check)(args)
+    }
+
+    /// The JSON Schema of its arguments, self-contained (no `$ref`), for a model's
+    /// function declarations.
+    pub fn schema(&self) -> Option<Value> {
+        self.schema.map(|schema| schema())
+    }
+}
+
+fn decode<C: Call>(args: &Value) -> Result<(), String> {
+    C::deserialize(args)
+        .map(|_| ())
+        .map_err(|e| format!("bad arguments for {}: {e}", C::TOPIC))
+}
+
+fn inline_schema<T: JsonSchema>() -> Value {
+    let generator = schemars::generate::SchemaSettings::draft07()
+        .with(|s| s.inline_subschemas = true)
+        .into_generator();
+    let mut schema =
+        serde_json::to_value(generator.into_root_schema_for::<T>()).unwrap_or(Value::Null);
+    if let Some(fields) = schema.as_object_mut() {
+        fields.remove("$schema");
+        fields.remove("title");
+        fields.remove("description");
+    }
+    schema
 }
 
 pub fn tool(name: &str) -> Option<&'static ToolInfo> {
@@ -80,37 +138,7 @@ pub fn tool(name: &str) -> Option<&'static ToolInfo> {
 /// The JSON Schema of a tool's arguments (its request type), self-contained (no `$ref`),
 /// for a model's function declarations.
 pub fn tool_schema(name: &str) -> Option<Value> {
-    use super::{ai, sys, vfs, vm};
-    // `Run` is this module's own: a graph's spec.
-    fn of<T: JsonSchema>() -> Value {
-        let generator = schemars::generate::SchemaSettings::draft07()
-            .with(|s| s.inline_subschemas = true)
-            .into_generator();
-        let mut schema =
-            serde_json::to_value(generator.into_root_schema_for::<T>()).unwrap_or(Value::Null);
-        if let Some(fields) = schema.as_object_mut() {
-            fields.remove("$schema");
-            fields.remove("title");
-            fields.remove("description");
-        }
-        schema
-    }
-    Some(match name {
-        "vfs.read" => of::<vfs::Read>(),
-        "vfs.list" => of::<vfs::List>(),
-        "vfs.stat" => of::<vfs::Stat>(),
-        "vfs.search" => of::<vfs::Search>(),
-        "vfs.write" => of::<vfs::Write>(),
-        "vfs.mkdir" => of::<vfs::Mkdir>(),
-        "vfs.remove" => of::<vfs::Remove>(),
-        "vfs.move" => of::<vfs::Move>(),
-        "vfs.copy" => of::<vfs::Copy>(),
-        "vm.run" => of::<vm::Run>(),
-        "ai.generate" => of::<ai::Generate>(),
-        "sys.ping" => of::<sys::Ping>(),
-        "agent.run" => of::<Run>(),
-        _ => return None,
-    })
+    tool(name)?.schema()
 }
 
 /// A graph as written (by hand or by `agent.plan`).
@@ -395,15 +423,8 @@ pub const CALLS: &[CallInfo] = &[
     CallInfo::of::<Retry>(),
 ];
 
-pub const TOPICS: &[&str] = &[
-    Plan::TOPIC,
-    Run::TOPIC,
-    Get::TOPIC,
-    List::TOPIC,
-    Cancel::TOPIC,
-    Approve::TOPIC,
-    Retry::TOPIC,
-];
+/// Every topic this service serves: the topics of [`CALLS`].
+pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);
 
 #[cfg(test)]
 mod tests {

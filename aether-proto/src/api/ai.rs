@@ -13,7 +13,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Call as _, CallInfo, call};
+use super::{CallInfo, call};
 
 /// Where a stream's events go: `ai.stream.<id>.delta|done|error`.
 pub const STREAMS: &str = "ai.stream.>";
@@ -325,14 +325,8 @@ pub const CALLS: &[CallInfo] = &[
     CallInfo::of::<Image>(),
 ];
 
-pub const TOPICS: &[&str] = &[
-    Status::TOPIC,
-    Generate::TOPIC,
-    Cancel::TOPIC,
-    Embed::TOPIC,
-    Chat::TOPIC,
-    Image::TOPIC,
-];
+/// Every topic this service serves: the topics of [`CALLS`].
+pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);
 
 #[cfg(test)]
 mod tests {

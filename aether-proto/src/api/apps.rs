@@ -6,7 +6,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Call as _, CallInfo, call};
+use super::{CallInfo, call};
 use crate::Capability;
 
 fn is_false(value: &bool) -> bool {
@@ -308,15 +308,8 @@ pub const CALLS: &[CallInfo] = &[
     CallInfo::of::<List>(),
 ];
 
-/// The topics the install service serves.
-pub const TOPICS: &[&str] = &[
-    Catalog::TOPIC,
-    Inspect::TOPIC,
-    Install::TOPIC,
-    Update::TOPIC,
-    Uninstall::TOPIC,
-    List::TOPIC,
-];
+/// Every topic this service serves: the topics of [`CALLS`].
+pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);
 
 /// The `aether` import module a guest program may use beside WASI, and its functions.
 pub const HOST_MODULE: &str = "aether";

@@ -6,7 +6,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Call as _, CallInfo, call};
+use super::{CallInfo, call};
 
 fn is_false(value: &bool) -> bool {
     !*value
@@ -261,20 +261,8 @@ pub const CALLS: &[CallInfo] = &[
     CallInfo::of::<Members>(),
 ];
 
-pub const TOPICS: &[&str] = &[
-    Rooms::TOPIC,
-    Create::TOPIC,
-    Join::TOPIC,
-    Leave::TOPIC,
-    Invite::TOPIC,
-    Direct::TOPIC,
-    Post::TOPIC,
-    Edit::TOPIC,
-    Delete::TOPIC,
-    History::TOPIC,
-    MarkRead::TOPIC,
-    Members::TOPIC,
-];
+/// Every topic this service serves: the topics of [`CALLS`].
+pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);
 
 /// What is wrong with a room name, if anything.
 pub fn room_problem(room: &str) -> Option<String> {

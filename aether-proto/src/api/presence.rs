@@ -6,7 +6,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Call as _, CallInfo, call};
+use super::{CallInfo, call};
 
 /// Where changes go.
 pub const CHANGED: &str = "presence.changed";
@@ -59,4 +59,5 @@ call!(List => People, "presence.list");
 
 pub const CALLS: &[CallInfo] = &[CallInfo::of::<Set>(), CallInfo::of::<List>()];
 
-pub const TOPICS: &[&str] = &[Set::TOPIC, List::TOPIC];
+/// Every topic this service serves: the topics of [`CALLS`].
+pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);

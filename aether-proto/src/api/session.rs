@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Call as _, CallInfo, call};
+use super::{CallInfo, call};
 
 /// The longest session name, in characters (each one of `A-Z a-z 0-9 . _ -`).
 pub const MAX_NAME_CHARS: usize = 64;
@@ -105,8 +105,8 @@ pub const CALLS: &[CallInfo] = &[
     CallInfo::of::<Delete>(),
 ];
 
-/// The topics the session service serves.
-pub const TOPICS: &[&str] = &[Save::TOPIC, Load::TOPIC, ListSessions::TOPIC, Delete::TOPIC];
+/// Every topic this service serves: the topics of [`CALLS`].
+pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);
 
 /// What is wrong with a session name, if anything (the daemon's check, for clients to share).
 pub fn name_problem(name: &str) -> Option<String> {

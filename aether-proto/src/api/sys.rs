@@ -321,20 +321,5 @@ pub const CALLS: &[CallInfo] = &[
     CallInfo::of::<AuditList>(),
 ];
 
-use super::Call as _;
-
-/// The topics the sys service serves.
-pub const TOPICS: &[&str] = &[
-    Whoami::TOPIC,
-    Ping::TOPIC,
-    Stats::TOPIC,
-    TokenCreate::TOPIC,
-    TokenList::TOPIC,
-    TokenRevoke::TOPIC,
-    UserAdd::TOPIC,
-    UserList::TOPIC,
-    Passwd::TOPIC,
-    PermsShow::TOPIC,
-    DaemonStop::TOPIC,
-    AuditList::TOPIC,
-];
+/// Every topic this service serves: the topics of [`CALLS`].
+pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);

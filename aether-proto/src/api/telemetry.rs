@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Call as _, CallInfo, call};
+use super::{CallInfo, call};
 
 /// Add a rule. It acts as the app that adds it, through that app's permission check.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -132,5 +132,5 @@ pub const CALLS: &[CallInfo] = &[
     CallInfo::of::<RulesRm>(),
 ];
 
-/// The topics the telemetry service serves.
-pub const TOPICS: &[&str] = &[RulesAdd::TOPIC, RulesList::TOPIC, RulesRm::TOPIC];
+/// Every topic this service serves: the topics of [`CALLS`].
+pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);

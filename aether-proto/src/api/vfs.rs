@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Call as _, CallInfo, call};
+use super::{CallInfo, call};
 
 /// How file content travels in JSON.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -341,20 +341,8 @@ pub const CALLS: &[CallInfo] = &[
     CallInfo::of::<Rescan>(),
 ];
 
-/// The topics the vfs service serves.
-pub const TOPICS: &[&str] = &[
-    Read::TOPIC,
-    Write::TOPIC,
-    List::TOPIC,
-    Stat::TOPIC,
-    Mkdir::TOPIC,
-    Remove::TOPIC,
-    Move::TOPIC,
-    Copy::TOPIC,
-    Search::TOPIC,
-    Usage::TOPIC,
-    Rescan::TOPIC,
-];
+/// Every topic this service serves: the topics of [`CALLS`].
+pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);
 
 /// Events the vfs service publishes (the payload of `rescanned` is [`Rescanned`]).
 pub const EVENTS: &str = "vfs.events.>";

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Call as _, CallInfo, call};
+use super::{CallInfo, call};
 
 fn is_false(value: &bool) -> bool {
     !*value
@@ -216,14 +216,8 @@ pub const CALLS: &[CallInfo] = &[
     CallInfo::of::<Prepare>(),
 ];
 
-/// The topics the compute service serves.
-pub const TOPICS: &[&str] = &[
-    Run::TOPIC,
-    Kill::TOPIC,
-    Stdin::TOPIC,
-    Jobs::TOPIC,
-    Prepare::TOPIC,
-];
+/// Every topic this service serves: the topics of [`CALLS`].
+pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);
 
 /// The topic a job's events go to: `vm.job.<job>`, then `.stdout`, `.stderr`, `.exit`.
 pub fn job_topic(job: &str) -> String {

@@ -90,7 +90,7 @@ pub fn words(tool: &str, args: &Value) -> String {
             Some(g) => format!("Ask the AI: {}", quote(&g.prompt)),
             None => generic(tool, args),
         },
-        "approve" => args
+        agent::APPROVE => args
             .get("question")
             .and_then(Value::as_str)
             .map(str::to_owned)

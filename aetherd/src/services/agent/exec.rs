@@ -110,7 +110,7 @@ impl Agents {
                     continue;
                 }
                 let effect = spec::effect(&node.tool, &node.args);
-                let gate = node.tool == "approve";
+                let gate = node.tool == agent::APPROVE;
                 // Filled in first: the user approves what will run, not a template.
                 let args = match resolved(run, index) {
                     Ok(args) => args,

@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use aether_proto::api::agent::{self, Effect, GraphSpec, MAX_NODES, NodeSpec};
-use aether_proto::api::{Call, ai, sys, vfs, vm};
+use aether_proto::api::{Call as _, sys};
 use aether_proto::{ErrorBody, ErrorCode};
 use petgraph::graph::DiGraph;
 use serde_json::Value;
@@ -70,7 +70,7 @@ pub fn check(spec: &GraphSpec) -> Result<Vec<Checked>, ErrorBody> {
         let references = refs::references(&node.args).map_err(at)?;
         if references.is_empty() {
             check_args(&node.tool, &node.args).map_err(at)?;
-        } else if !node.args.is_object() && node.tool != "approve" {
+        } else if !node.args.is_object() && node.tool != agent::APPROVE {
             return Err(at("`args` must be an object".into()));
         }
         let mut needs = BTreeSet::new();
@@ -117,34 +117,15 @@ fn no_cycles(nodes: &[Checked], index: &HashMap<&str, usize>) -> Result<(), Erro
 
 /// Does `args` read as `tool`'s request?
 pub fn check_args(tool: &str, args: &Value) -> Result<(), String> {
-    fn decode<C: Call>(args: &Value) -> Result<(), String> {
-        serde_json::from_value::<C>(args.clone())
-            .map(|_| ())
-            .map_err(|e| format!("bad arguments for {}: {e}", C::TOPIC))
-    }
-    if tool != "sys.ping" && !args.is_object() {
+    let ping = tool == sys::Ping::TOPIC;
+    if !ping && !args.is_object() {
         return Err(format!("the arguments of {tool} must be a JSON object"));
     }
-    match tool {
-        "vfs.read" => decode::<vfs::Read>(args),
-        "vfs.list" => decode::<vfs::List>(args),
-        "vfs.stat" => decode::<vfs::Stat>(args),
-        "vfs.search" => decode::<vfs::Search>(args),
-        "vfs.write" => decode::<vfs::Write>(args),
-        "vfs.mkdir" => decode::<vfs::Mkdir>(args),
-        "vfs.remove" => decode::<vfs::Remove>(args),
-        "vfs.move" => decode::<vfs::Move>(args),
-        "vfs.copy" => decode::<vfs::Copy>(args),
-        "vm.run" => decode::<vm::Run>(args),
-        "ai.generate" => decode::<ai::Generate>(args),
-        "agent.run" => decode::<agent::Run>(args),
-        "sys.ping" if args.is_null() => Ok(()),
-        "sys.ping" => decode::<sys::Ping>(args),
-        "approve" => match args.get("question") {
-            Some(Value::String(_)) => Ok(()),
-            _ => Err("bad arguments for approve: `question` (text) is missing".into()),
-        },
-        other => Err(format!("no tool {other:?}")),
+    match agent::tool(tool) {
+        // `sys.ping` takes nothing at all as well as `{}`.
+        Some(_) if ping && args.is_null() => Ok(()),
+        Some(info) => info.check(args),
+        None => Err(format!("no tool {tool:?}")),
     }
 }
 

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use aether_proto::api::vm::{self, JobState, JobsAnswer};
+use aether_proto::api::{Call as _, agent};
 use aether_proto::frame::to_data;
 use aether_proto::{ErrorBody, ErrorCode, Topic};
 use base64::Engine;
@@ -50,9 +51,9 @@ pub async fn call(
         return Err(cancelled());
     }
     match tool {
-        "vm.run" => run_program(requester, on, args, timeout, cancel).await,
-        "agent.run" => run_graph(requester, on, context, args, timeout, cancel).await,
-        "approve" => Ok(json!({ "approved": true })),
+        vm::Run::TOPIC => run_program(requester, on, args, timeout, cancel).await,
+        agent::Run::TOPIC => run_graph(requester, on, context, args, timeout, cancel).await,
+        agent::APPROVE => Ok(json!({ "approved": true })),
         topic => tokio::select! {
             biased;
             _ = cancel.cancelled() => Err(cancelled()),
@@ -189,7 +190,6 @@ async fn run_graph(
     timeout: Duration,
     cancel: &CancellationToken,
 ) -> Result<Value, ErrorBody> {
-    use aether_proto::api::agent;
     let mut run: agent::Run = serde_json::from_value(args)
         .map_err(|e| ErrorBody::new(ErrorCode::BadFrame, e.to_string()))?;
     // Never more freedom than the caller: its writes and programs ask as themselves.

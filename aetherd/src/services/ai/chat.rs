@@ -62,7 +62,7 @@ impl AiService {
                         "no tool {tool:?} for a chat; the tools: {}",
                         agent::TOOLS
                             .iter()
-                            .filter(|t| t.name != "approve")
+                            .filter(|t| t.name != agent::APPROVE)
                             .map(|t| t.name)
                             .collect::<Vec<_>>()
                             .join(", ")
