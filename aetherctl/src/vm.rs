@@ -12,6 +12,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use aether_proto::api::Event as _;
 use aether_proto::api::vfs;
 use aether_proto::api::vm::{self, Ending, JobState, JobSummary, JobsAnswer};
 use aether_proto::client::{AppHandle, Subscription};
@@ -155,7 +156,7 @@ async fn run_program(
     };
     // Subscribe first: no output can be missed between the start and the subscription.
     let mut events = app
-        .subscribe("vm.job.>")
+        .subscribe(vm::JobEvents::PATTERN)
         .await
         .map_err(Failure::from_client)?;
     let started = call(app, &ask).await?;
@@ -250,10 +251,10 @@ fn decode<T: DeserializeOwned>(msg: &Msg) -> Result<T, Failure> {
 
 /// Print the job's output as it arrives; end with its exit code.
 async fn follow(events: &mut Subscription, job: &str, json: bool) -> Result<(), Failure> {
-    let prefix = format!("{}.", vm::job_topic(job));
     while let Some(msg) = events.next().await {
-        let Some(kind) = msg.topic.strip_prefix(&prefix) else {
-            continue;
+        let kind = match vm::JobEvents::parse(&msg.topic) {
+            Some(event) if event.job == job => event.kind.as_str(),
+            _ => continue,
         };
         if json {
             let data: Value = serde_json::from_str(msg.data.get()).unwrap_or(Value::Null);

@@ -1183,7 +1183,8 @@ fn a_daemon_started_again_has_the_environment_it_first_had_and_there_is_only_one
         .env("GEMINI_MODEL", "from-the-second-shell")
         .output()
         .unwrap();
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let log = std::fs::read_to_string(home.path().join("run/aetherd.log")).unwrap_or_default();
+    assert_eq!(code(&out), 0, "{}\nthe daemon's log:\n{log}", stderr(&out));
     let status: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(
         status["providers"][0]["model"], "gemma-first",

@@ -64,7 +64,18 @@ fn single_instance(data_dir: &Path) -> anyhow::Result<std::fs::File> {
         .mode(0o600)
         .open(&path)
         .with_context(|| format!("cannot open {}", path.display()))?;
-    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+    // A daemon that was just killed may hold its lock a moment longer while the kernel
+    // closes its files (its socket may already be gone): give it a second to let go.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let locked = loop {
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Err(rustix::io::Errno::WOULDBLOCK) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => break other,
+        }
+    };
+    match locked {
         Ok(()) => {
             file.set_len(0)?;
             file.seek(std::io::SeekFrom::Start(0))?;

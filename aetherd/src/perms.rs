@@ -16,7 +16,7 @@ use parking_lot::RwLock;
 use serde::Serialize;
 
 use aether_proto::api::{
-    self, Call as _, agent, ai, apps, chat, presence, session, sys, telemetry, vfs, vm,
+    self, Call as _, Event as _, agent, ai, apps, chat, presence, session, sys, telemetry, vfs, vm,
 };
 use aether_proto::manifest::MAX_MANIFEST_BYTES;
 use aether_proto::manifest::PathScope;
@@ -83,7 +83,7 @@ fn capability_topics(cap: Capability) -> &'static [(u8, &'static str)] {
             (REQ, vm::Kill::TOPIC),
             (REQ, vm::Stdin::TOPIC),
             (REQ, vm::Jobs::TOPIC),
-            (SUB, "vm.job.>"),
+            (SUB, vm::JobEvents::PATTERN),
         ],
         Capability::AiAccess => &[
             (REQ, ai::Status::TOPIC),
@@ -267,7 +267,7 @@ fn service_publishes(service: Service) -> &'static [&'static str] {
         Service::Sys => &["telemetry.sys.*"],
         Service::Vfs => &["vfs.events.*", "telemetry.vfs.*"],
         Service::Telemetry => &["telemetry.rules.*"],
-        Service::Compute => &["vm.job.>", "telemetry.vm.*"],
+        Service::Compute => &[vm::JobEvents::PATTERN, "telemetry.vm.*"],
         Service::Session => &["telemetry.session.*"],
         Service::Ai => &["ai.stream.>", "telemetry.ai.*"],
         Service::Agent => &[agent::EVENTS],

@@ -10,12 +10,15 @@ pub mod agent;
 pub mod ai;
 pub mod apps;
 pub mod chat;
+pub mod event;
 pub mod presence;
 pub mod session;
 pub mod sys;
 pub mod telemetry;
 pub mod vfs;
 pub mod vm;
+
+pub use event::Event;
 
 use schemars::JsonSchema;
 use serde::Serialize;

@@ -223,3 +223,80 @@ pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);
 pub fn job_topic(job: &str) -> String {
     format!("vm.job.{job}")
 }
+
+/// A job's events: `vm.job.<job>.stdout|stderr` ([`OutputChunk`]) and `.exit` ([`Exit`]).
+pub struct JobEvents;
+
+/// One of a job's events, as its topic names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobEvent<'a> {
+    pub job: &'a str,
+    pub kind: JobEventKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobEventKind {
+    Stdout,
+    Stderr,
+    Exit,
+}
+
+impl JobEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobEventKind::Stdout => "stdout",
+            JobEventKind::Stderr => "stderr",
+            JobEventKind::Exit => "exit",
+        }
+    }
+}
+
+impl super::Event for JobEvents {
+    const PATTERN: &'static str = "vm.job.>";
+    type Parts<'a> = JobEvent<'a>;
+
+    fn topic(event: &JobEvent<'_>) -> String {
+        format!("vm.job.{}.{}", event.job, event.kind.as_str())
+    }
+
+    fn parse(topic: &str) -> Option<JobEvent<'_>> {
+        let (job, kind) = topic.strip_prefix("vm.job.")?.rsplit_once('.')?;
+        let kind = match kind {
+            "stdout" => JobEventKind::Stdout,
+            "stderr" => JobEventKind::Stderr,
+            "exit" => JobEventKind::Exit,
+            _ => return None,
+        };
+        (!job.is_empty()).then_some(JobEvent { job, kind })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Event;
+
+    #[test]
+    fn job_event_topics_read_back_as_they_were_built() {
+        for kind in [
+            JobEventKind::Stdout,
+            JobEventKind::Stderr,
+            JobEventKind::Exit,
+        ] {
+            let event = JobEvent { job: "j.7", kind };
+            let topic = JobEvents::topic(&event);
+            let pattern = crate::Pattern::parse(JobEvents::PATTERN).unwrap();
+            assert!(pattern.matches(&crate::Topic::parse(&topic).unwrap()));
+            assert_eq!(JobEvents::parse(&topic), Some(event));
+        }
+        for other in [
+            "vm.job.j1",
+            "vm.job..exit",
+            "vm.job.j1.stdin",
+            "vm.jobs",
+            "ai.stream.x.done",
+        ] {
+            assert_eq!(JobEvents::parse(other), None, "{other}");
+        }
+    }
+}

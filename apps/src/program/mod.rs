@@ -8,7 +8,7 @@ mod view;
 
 use std::collections::HashMap;
 
-use aether_proto::api::{apps, vm};
+use aether_proto::api::{Event as _, apps, vm};
 use aether_proto::{ErrorBody, ErrorCode};
 use serde_json::Value;
 
@@ -109,7 +109,7 @@ impl Program {
         self.subscribed = false;
         vec![Effect::Subscribe {
             ticket,
-            pattern: "vm.job.>".to_owned(),
+            pattern: vm::JobEvents::PATTERN.to_owned(),
         }]
     }
 
@@ -335,12 +335,10 @@ impl Program {
     }
 
     fn on_job_event(&mut self, topic: &str, data: Value) {
-        let Some((job, kind)) = topic
-            .strip_prefix("vm.job.")
-            .and_then(|rest| rest.rsplit_once('.'))
-        else {
+        let Some(vm::JobEvent { job, kind }) = vm::JobEvents::parse(topic) else {
             return;
         };
+        let kind = kind.as_str();
         match &self.run {
             Run::Running { job: ours, .. } if ours == job => self.show(kind, data),
             // Perhaps ours, before `vm.run` answered: keep it until it does.

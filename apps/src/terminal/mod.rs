@@ -11,7 +11,7 @@ mod words;
 use std::collections::HashMap;
 
 use aether_proto::ErrorBody;
-use aether_proto::api::vm;
+use aether_proto::api::{Event as _, vm};
 use serde_json::Value;
 
 use crate::app::{App, AppKind, Effect, Event, Hint, Payload, Ticket, Tickets, hint};
@@ -370,12 +370,10 @@ impl Terminal {
     }
 
     fn on_job_event(&mut self, topic: &str, data: Value) {
-        let Some(rest) = topic.strip_prefix("vm.job.") else {
+        let Some(vm::JobEvent { job, kind }) = vm::JobEvents::parse(topic) else {
             return;
         };
-        let Some((job, kind)) = rest.rsplit_once('.') else {
-            return;
-        };
+        let kind = kind.as_str();
         let ours = self
             .job
             .as_ref()
@@ -480,7 +478,7 @@ impl App for Terminal {
         self.events = Some(ticket);
         vec![Effect::Subscribe {
             ticket,
-            pattern: "vm.job.>".to_owned(),
+            pattern: vm::JobEvents::PATTERN.to_owned(),
         }]
     }
 

@@ -27,7 +27,7 @@ use tokio::sync::Semaphore;
 use wasmtime_wasi::FsPerms;
 
 use aether_proto::api::vm::{self, FileAccess, JobState as State};
-use aether_proto::api::{Call as _, vfs};
+use aether_proto::api::{Call as _, Event as _, vfs};
 use aether_proto::{Capability, ErrorBody, ErrorCode};
 
 use super::{Handler, Incoming, OnBehalf, Publisher, Reply, Requester, Seat};
@@ -732,7 +732,11 @@ impl Compute {
                 encoding: encoding.to_owned(),
                 data,
             };
-            let topic = format!("vm.job.{}.{}", job.id, stream.as_str());
+            let kind = match stream {
+                Stream::Stdout => vm::JobEventKind::Stdout,
+                Stream::Stderr => vm::JobEventKind::Stderr,
+            };
+            let topic = vm::JobEvents::topic(&vm::JobEvent { job: &job.id, kind });
             publisher.publish(&on, &topic, &chunk);
             job.log.lock().push(chunk);
             Ok(())
@@ -862,8 +866,14 @@ impl Compute {
             error: outcome.error,
             micros: outcome.micros,
         };
-        self.publisher
-            .publish(on, &format!("vm.job.{}.exit", job.id), &exit);
+        self.publisher.publish(
+            on,
+            &vm::JobEvents::topic(&vm::JobEvent {
+                job: &job.id,
+                kind: vm::JobEventKind::Exit,
+            }),
+            &exit,
+        );
         let telemetry = json!({ "path": job.path, "job": job.id, "ending": outcome.ending, "code": outcome.code });
         self.publisher.publish(on, "telemetry.vm.exit", &telemetry);
     }
