@@ -6,6 +6,7 @@ use clap::Subcommand;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
+use aether_proto::api::Event as _;
 use aether_proto::api::agent::{self, GraphSpec, GraphState};
 use aether_proto::client::AppHandle;
 
@@ -248,10 +249,10 @@ async fn follow(
         }
         return ended(&graph.id, graph.state, graph.error);
     }
-    let prefix = format!("agent.graph.{id}.");
     while let Some(msg) = events.next().await {
-        let Some(kind) = msg.topic.strip_prefix(&prefix) else {
-            continue;
+        let kind = match agent::GraphEvents::parse(&msg.topic) {
+            Some(event) if event.id == id => event.kind.as_str(),
+            _ => continue,
         };
         let data: Value = serde_json::from_str(msg.data.get()).unwrap_or(Value::Null);
         if json {

@@ -253,7 +253,7 @@ fn decode<T: DeserializeOwned>(msg: &Msg) -> Result<T, Failure> {
 async fn follow(events: &mut Subscription, job: &str, json: bool) -> Result<(), Failure> {
     while let Some(msg) = events.next().await {
         let kind = match vm::JobEvents::parse(&msg.topic) {
-            Some(event) if event.job == job => event.kind.as_str(),
+            Some(event) if event.id == job => event.kind.as_str(),
             _ => continue,
         };
         if json {

@@ -269,7 +269,7 @@ fn service_publishes(service: Service) -> &'static [&'static str] {
         Service::Telemetry => &["telemetry.rules.*"],
         Service::Compute => &[vm::JobEvents::PATTERN, "telemetry.vm.*"],
         Service::Session => &["telemetry.session.*"],
-        Service::Ai => &["ai.stream.>", "telemetry.ai.*"],
+        Service::Ai => &[ai::STREAMS, "telemetry.ai.*"],
         Service::Agent => &[agent::EVENTS],
         Service::Apps => &[apps::EVENTS],
         Service::Chat => &[chat::EVENTS, chat::MENTIONS, presence::CHANGED],

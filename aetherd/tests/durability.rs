@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aether_proto::client::{AetherClient, ClientOptions, Endpoint};
@@ -272,8 +273,11 @@ async fn kill_9_during_installs_leaves_each_app_installed_or_not_at_all() {
         let client = owner(home.path()).await;
         let cli = client.app("cli");
         // Install and remove the sample apps over and over until the kill.
+        let steps_done = Arc::new(AtomicUsize::new(0));
+        let counter = steps_done.clone();
         let churn = tokio::spawn(async move {
             for i in 0.. {
+                counter.store(i, Ordering::SeqCst);
                 let id = ["wordcount", "todo", "ask"][i % 3];
                 let consent = json!(["vfs_read", "vfs_write", "ai_access"]);
                 let ask = json!({ "id": id, "consent": consent });
@@ -297,7 +301,13 @@ async fn kill_9_during_installs_leaves_each_app_installed_or_not_at_all() {
             }
             unreachable!()
         });
-        tokio::time::sleep(Duration::from_millis(100 + after_ms * (round as u64 + 1))).await;
+        // The kill lands among installs, after the first one (however slow the machine).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while steps_done.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "no install finished in 60 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(after_ms * (round as u64 + 1))).await;
         daemon.kill().unwrap();
         daemon.wait().unwrap();
         let steps = churn.await.unwrap();

@@ -21,8 +21,15 @@ use serde_json::Value;
 
 use super::{Call, CallInfo, ai, call, sys, vfs, vm};
 
+super::event::id_events! {
+    /// A graph's events: `agent.graph.<id>.state` ([`StateEvent`]), `.node` ([`NodeEvent`])
+    /// and `.log` ([`LogEvent`]).
+    GraphEvents, GraphEvent, GraphEventKind, "agent.graph",
+    { State => "state", Node => "node", Log => "log" }
+}
+
 /// Where graphs' events go.
-pub const EVENTS: &str = "agent.graph.>";
+pub const EVENTS: &str = <GraphEvents as super::Event>::PATTERN;
 /// The most nodes one graph may have.
 pub const MAX_NODES: usize = 1000;
 /// The most bytes a graph's spec may take as JSON.

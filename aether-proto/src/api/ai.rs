@@ -15,8 +15,15 @@ use serde::{Deserialize, Serialize};
 
 use super::{CallInfo, call};
 
-/// Where a stream's events go: `ai.stream.<id>.delta|done|error`.
-pub const STREAMS: &str = "ai.stream.>";
+super::event::id_events! {
+    /// A stream's events: `ai.stream.<id>.delta` ([`Delta`]), `.done` ([`Generated`]),
+    /// `.error` (an error body) and `.notice` ([`Notice`]: a wait or a retry).
+    StreamEvents, StreamEvent, StreamEventKind, "ai.stream",
+    { Delta => "delta", Done => "done", Error => "error", Notice => "notice" }
+}
+
+/// Where every stream's events go.
+pub const STREAMS: &str = <StreamEvents as super::Event>::PATTERN;
 
 /// The largest prompt (system and user text together) a request may carry.
 pub const MAX_PROMPT_BYTES: usize = 1 << 20;

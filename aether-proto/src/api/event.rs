@@ -14,3 +14,74 @@ pub trait Event {
     /// What `topic` names, or None when it is not one of the family's.
     fn parse(topic: &str) -> Option<Self::Parts<'_>>;
 }
+
+/// Declare a family of `<prefix>.<id>.<kind>` events: the family (`$family`, with `of` for
+/// all of one id's events and `topic_of`), one event's parts (`$event`: the id and the
+/// kind) and the kinds (`$kind`, each with its name in the topic).
+macro_rules! id_events {
+    (
+        $(#[$doc:meta])*
+        $family:ident, $event:ident, $kind:ident, $prefix:literal,
+        { $($variant:ident => $name:literal),+ $(,)? }
+    ) => {
+        $(#[$doc])*
+        pub struct $family;
+
+        /// One event of the family, as its topic names it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $event<'a> {
+            pub id: &'a str,
+            pub kind: $kind,
+        }
+
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $kind {
+            $($variant),+
+        }
+
+        impl $kind {
+            pub const ALL: &[$kind] = &[$($kind::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($kind::$variant => $name),+
+                }
+            }
+
+            pub fn parse(name: &str) -> Option<$kind> {
+                match name {
+                    $($name => Some($kind::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl $family {
+            /// Where all of `id`'s events go: this, then `.<kind>`.
+            pub fn of(id: &str) -> String {
+                format!(concat!($prefix, ".{}"), id)
+            }
+
+            /// The topic of `id`'s `kind` event.
+            pub fn topic_of(id: &str, kind: $kind) -> String {
+                <Self as $crate::api::Event>::topic(&$event { id, kind })
+            }
+        }
+
+        impl $crate::api::Event for $family {
+            const PATTERN: &'static str = concat!($prefix, ".>");
+            type Parts<'a> = $event<'a>;
+
+            fn topic(event: &$event<'_>) -> String {
+                format!(concat!($prefix, ".{}.{}"), event.id, event.kind.as_str())
+            }
+
+            fn parse(topic: &str) -> Option<$event<'_>> {
+                let (id, kind) = topic.strip_prefix(concat!($prefix, "."))?.rsplit_once('.')?;
+                let kind = $kind::parse(kind)?;
+                (!id.is_empty()).then_some($event { id, kind })
+            }
+        }
+    };
+}
+pub(crate) use id_events;

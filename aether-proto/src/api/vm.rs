@@ -221,54 +221,13 @@ pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);
 
 /// The topic a job's events go to: `vm.job.<job>`, then `.stdout`, `.stderr`, `.exit`.
 pub fn job_topic(job: &str) -> String {
-    format!("vm.job.{job}")
+    JobEvents::of(job)
 }
 
-/// A job's events: `vm.job.<job>.stdout|stderr` ([`OutputChunk`]) and `.exit` ([`Exit`]).
-pub struct JobEvents;
-
-/// One of a job's events, as its topic names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct JobEvent<'a> {
-    pub job: &'a str,
-    pub kind: JobEventKind,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobEventKind {
-    Stdout,
-    Stderr,
-    Exit,
-}
-
-impl JobEventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobEventKind::Stdout => "stdout",
-            JobEventKind::Stderr => "stderr",
-            JobEventKind::Exit => "exit",
-        }
-    }
-}
-
-impl super::Event for JobEvents {
-    const PATTERN: &'static str = "vm.job.>";
-    type Parts<'a> = JobEvent<'a>;
-
-    fn topic(event: &JobEvent<'_>) -> String {
-        format!("vm.job.{}.{}", event.job, event.kind.as_str())
-    }
-
-    fn parse(topic: &str) -> Option<JobEvent<'_>> {
-        let (job, kind) = topic.strip_prefix("vm.job.")?.rsplit_once('.')?;
-        let kind = match kind {
-            "stdout" => JobEventKind::Stdout,
-            "stderr" => JobEventKind::Stderr,
-            "exit" => JobEventKind::Exit,
-            _ => return None,
-        };
-        (!job.is_empty()).then_some(JobEvent { job, kind })
-    }
+super::event::id_events! {
+    /// A job's events: `vm.job.<job>.stdout|stderr` ([`OutputChunk`]) and `.exit` ([`Exit`]).
+    JobEvents, JobEvent, JobEventKind, "vm.job",
+    { Stdout => "stdout", Stderr => "stderr", Exit => "exit" }
 }
 
 #[cfg(test)]
@@ -278,12 +237,8 @@ mod tests {
 
     #[test]
     fn job_event_topics_read_back_as_they_were_built() {
-        for kind in [
-            JobEventKind::Stdout,
-            JobEventKind::Stderr,
-            JobEventKind::Exit,
-        ] {
-            let event = JobEvent { job: "j.7", kind };
+        for &kind in JobEventKind::ALL {
+            let event = JobEvent { id: "j.7", kind };
             let topic = JobEvents::topic(&event);
             let pattern = crate::Pattern::parse(JobEvents::PATTERN).unwrap();
             assert!(pattern.matches(&crate::Topic::parse(&topic).unwrap()));

@@ -9,6 +9,7 @@ pub(crate) use detail::detail;
 use std::collections::HashMap;
 
 use aether_proto::ErrorBody;
+use aether_proto::api::Event as _;
 use aether_proto::api::agent::{self, Graph, GraphState, GraphSummary, NodeState};
 use serde_json::{Value, json};
 
@@ -328,12 +329,10 @@ impl Agents {
     /// A graph's event: the open graph is updated in place; a graph not in the list
     /// (just started) brings the list up to date.
     fn on_event(&mut self, topic: &str, data: Value) -> Vec<Effect> {
-        let Some((id, kind)) = topic
-            .strip_prefix("agent.graph.")
-            .and_then(|rest| rest.rsplit_once('.'))
-        else {
+        let Some(agent::GraphEvent { id, kind }) = agent::GraphEvents::parse(topic) else {
             return Vec::new();
         };
+        let kind = kind.as_str();
         if kind == "state"
             && let Ok(event) = serde_json::from_value::<agent::StateEvent>(data.clone())
         {

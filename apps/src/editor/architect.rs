@@ -3,7 +3,7 @@
 //! it (one undo step), `n` drops it. The text cannot change while the panel is open, so
 //! what is replaced is exactly what was sent.
 
-use aether_proto::api::ai;
+use aether_proto::api::{Event as _, ai};
 use aether_proto::{ErrorBody, ErrorCode};
 use serde_json::Value;
 
@@ -201,12 +201,10 @@ pub(super) fn on_event(editor: &mut Editor, topic: &str, data: Value) {
     let Some(architect) = editor.architect.as_mut() else {
         return;
     };
-    let Some((stream, kind)) = topic
-        .strip_prefix("ai.stream.")
-        .and_then(|rest| rest.rsplit_once('.'))
-    else {
+    let Some(ai::StreamEvent { id: stream, kind }) = ai::StreamEvents::parse(topic) else {
         return;
     };
+    let kind = kind.as_str();
     match &architect.phase {
         Phase::Streaming(ours) if ours == stream => {}
         Phase::Asking => {

@@ -335,7 +335,7 @@ impl Program {
     }
 
     fn on_job_event(&mut self, topic: &str, data: Value) {
-        let Some(vm::JobEvent { job, kind }) = vm::JobEvents::parse(topic) else {
+        let Some(vm::JobEvent { id: job, kind }) = vm::JobEvents::parse(topic) else {
             return;
         };
         let kind = kind.as_str();

@@ -5,6 +5,7 @@
 //! arguments in full; so do the steps of a graph one of the plan's steps starts. Ctrl-C
 //! cancels the graph.
 
+use aether_proto::api::Event as _;
 use aether_proto::api::agent::{self, GraphSpec, GraphState, NodeState};
 use aether_proto::{ErrorBody, ErrorCode};
 use serde_json::Value;
@@ -301,12 +302,10 @@ fn summary(value: &Value, max: usize) -> String {
 
 /// A graph's event: progress of ours prints; a step that asks becomes a dialog.
 pub(super) fn on_event(term: &mut Terminal, topic: &str, data: Value) -> Vec<Effect> {
-    let Some(rest) = topic.strip_prefix("agent.graph.") else {
+    let Some(agent::GraphEvent { id: graph, kind }) = agent::GraphEvents::parse(topic) else {
         return Vec::new();
     };
-    let Some((graph, kind)) = rest.rsplit_once('.') else {
-        return Vec::new();
-    };
+    let kind = kind.as_str();
     let Some(run) = term.plan.as_mut() else {
         return Vec::new();
     };

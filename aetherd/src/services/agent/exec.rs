@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use aether_proto::api::agent::{self, Effect, GraphState, NodeState};
+use aether_proto::api::agent::{self, Effect, GraphEventKind, GraphEvents, GraphState, NodeState};
 use aether_proto::{ErrorBody, ErrorCode};
 use futures_util::FutureExt;
 use serde_json::{Value, json};
@@ -451,8 +451,11 @@ impl Agents {
                 .then(|| node.ask.clone())
                 .flatten(),
         };
-        self.publisher
-            .publish(on, &format!("agent.graph.{}.node", run.id), &event);
+        self.publisher.publish(
+            on,
+            &GraphEvents::topic_of(&run.id, GraphEventKind::Node),
+            &event,
+        );
     }
 
     async fn save_graph(&self, run: &mut GraphRun, on: &OnBehalf) {
@@ -465,14 +468,17 @@ impl Agents {
             error: run.error.clone(),
             parent: None,
         };
-        self.publisher
-            .publish(on, &format!("agent.graph.{}.state", run.id), &event);
+        self.publisher.publish(
+            on,
+            &GraphEvents::topic_of(&run.id, GraphEventKind::State),
+            &event,
+        );
     }
 
     fn log(&self, run: &GraphRun, on: &OnBehalf, line: String) {
         self.publisher.publish(
             on,
-            &format!("agent.graph.{}.log", run.id),
+            &GraphEvents::topic_of(&run.id, GraphEventKind::Log),
             &agent::LogEvent { line },
         );
     }

@@ -231,7 +231,7 @@ impl Agents {
         // Watchers learn of the graph (and which graph started it) before its nodes move.
         self.publisher.publish(
             &on,
-            &format!("agent.graph.{id}.state"),
+            &agent::GraphEvents::topic_of(&id, agent::GraphEventKind::State),
             &agent::StateEvent {
                 state: run.state,
                 error: None,
@@ -242,7 +242,7 @@ impl Agents {
         self.tasks
             .spawn(async move { agents.driver(run, on, rx).await });
         Ok(agent::Started {
-            topic: format!("agent.graph.{id}"),
+            topic: agent::GraphEvents::of(&id),
             id,
         })
     }

@@ -327,7 +327,7 @@ impl AiService {
         }
         let started = ai::StreamStarted {
             stream: id.clone(),
-            topic: format!("ai.stream.{id}"),
+            topic: ai::StreamEvents::of(&id),
             provider: provider.name.clone(),
             model: prompt.model.clone(),
         };
@@ -339,12 +339,12 @@ impl AiService {
                 id: id.clone(),
             };
             let began = Instant::now();
-            let topic = format!("ai.stream.{id}");
+            let topic = |kind| ai::StreamEvents::topic_of(&id, kind);
             let mut seq = 0;
             let mut heard = Instant::now();
             let publisher = service.publisher.clone();
-            let delta_topic = format!("{topic}.delta");
-            let notice_topic = format!("{topic}.notice");
+            let delta_topic = topic(ai::StreamEventKind::Delta);
+            let notice_topic = topic(ai::StreamEventKind::Notice);
             let grace = Duration::from_millis(service.config.abandon_after_ms);
             let mut streamed = 0;
             let result = service
@@ -371,8 +371,8 @@ impl AiService {
                 .await;
             reservation.settle(spent(&result, &prompt, streamed)).await;
             match &result {
-                Ok(done) => publisher.publish(&on, &format!("{topic}.done"), done),
-                Err(error) => publisher.publish(&on, &format!("{topic}.error"), error),
+                Ok(done) => publisher.publish(&on, &topic(ai::StreamEventKind::Done), done),
+                Err(error) => publisher.publish(&on, &topic(ai::StreamEventKind::Error), error),
             }
             // How the stream ended is what monitoring and rules see.
             let (event, data) = telemetry("generate", result.is_ok(), began.elapsed(), true);

@@ -736,7 +736,7 @@ impl Compute {
                 Stream::Stdout => vm::JobEventKind::Stdout,
                 Stream::Stderr => vm::JobEventKind::Stderr,
             };
-            let topic = vm::JobEvents::topic(&vm::JobEvent { job: &job.id, kind });
+            let topic = vm::JobEvents::topic(&vm::JobEvent { id: &job.id, kind });
             publisher.publish(&on, &topic, &chunk);
             job.log.lock().push(chunk);
             Ok(())
@@ -868,10 +868,7 @@ impl Compute {
         };
         self.publisher.publish(
             on,
-            &vm::JobEvents::topic(&vm::JobEvent {
-                job: &job.id,
-                kind: vm::JobEventKind::Exit,
-            }),
+            &vm::JobEvents::topic_of(&job.id, vm::JobEventKind::Exit),
             &exit,
         );
         let telemetry = json!({ "path": job.path, "job": job.id, "ending": outcome.ending, "code": outcome.code });
