@@ -4,7 +4,7 @@
 use clap::Subcommand;
 use futures_util::StreamExt;
 
-use aether_proto::api::{chat, presence};
+use aether_proto::api::{Event as _, chat, presence};
 use aether_proto::client::AppHandle;
 
 use crate::output::{format_ms, print_answer, print_json};
@@ -242,7 +242,7 @@ async fn tail(
         },
     )
     .await?;
-    let pattern = format!("{}.>", chat::room_topic(room));
+    let pattern = chat::RoomEvents::pattern_of(room);
     let mut sub = app
         .subscribe(&pattern)
         .await
@@ -255,7 +255,7 @@ async fn tail(
         if json {
             outln!("{}", serde_json::to_string(&message).unwrap_or_default());
         } else {
-            let tag = msg.topic.rsplit('.').next().unwrap_or_default();
+            let tag = chat::RoomEvents::parse(&msg.topic).map_or("", |e| e.kind.as_str());
             let line = message_line(&message);
             match tag {
                 "message" => outln!("{line}"),

@@ -22,14 +22,21 @@ pub fn is_direct(room: &str) -> bool {
     room.starts_with("dm-")
 }
 
-/// Where a room's events go: `chat.room.<room>.message|edit|delete|member`, and
-/// `.read` (its [`RoomInfo`], to you alone) when you marked it read anywhere.
+super::event::id_events! {
+    /// A room's events: `chat.room.<room>.message|edit|delete` ([`Message`]), `.member`
+    /// ([`MemberEvent`]), and `.read` (its [`RoomInfo`], to you alone) when you marked it
+    /// read anywhere.
+    RoomEvents, RoomEvent, RoomEventKind, "chat.room",
+    { Message => "message", Edit => "edit", Delete => "delete", Member => "member", Read => "read" }
+}
+
+/// Where a room's events go: this, then `.<kind>`.
 pub fn room_topic(room: &str) -> String {
-    format!("chat.room.{room}")
+    RoomEvents::of(room)
 }
 
 /// All of them, as a pattern.
-pub const EVENTS: &str = "chat.room.>";
+pub const EVENTS: &str = <RoomEvents as super::Event>::PATTERN;
 /// Everything the chat service sends you: your rooms' events and your mentions.
 pub const SUBSCRIBE: &str = "chat.>";
 /// `chat.mention`: someone mentioned you.

@@ -62,6 +62,11 @@ macro_rules! id_events {
                 format!(concat!($prefix, ".{}"), id)
             }
 
+            /// The pattern of all of `id`'s events.
+            pub fn pattern_of(id: &str) -> String {
+                format!(concat!($prefix, ".{}.>"), id)
+            }
+
             /// The topic of `id`'s `kind` event.
             pub fn topic_of(id: &str, kind: $kind) -> String {
                 <Self as $crate::api::Event>::topic(&$event { id, kind })

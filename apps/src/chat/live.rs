@@ -2,6 +2,7 @@
 //! elsewhere counts as unread, edits and deletes change what shows, members come and go,
 //! a room read elsewhere is read here.
 
+use aether_proto::api::Event as _;
 use aether_proto::api::chat::{self, MemberEvent, Message, RoomInfo};
 use serde_json::Value;
 
@@ -41,12 +42,10 @@ impl Chat {
         if topic == chat::MENTIONS {
             return Vec::new();
         }
-        let Some((room, kind)) = topic
-            .strip_prefix("chat.room.")
-            .and_then(|rest| rest.rsplit_once('.'))
-        else {
+        let Some(chat::RoomEvent { id: room, kind }) = chat::RoomEvents::parse(topic) else {
             return Vec::new();
         };
+        let kind = kind.as_str();
         match kind {
             "message" => match serde_json::from_value::<Message>(data) {
                 Ok(message) => self.live_message(message),

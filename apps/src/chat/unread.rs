@@ -4,6 +4,7 @@
 //! or a room is read (in any window, on any terminal) it asks `chat.rooms` again, one
 //! question at a time, so a burst of messages costs one more question, not one each.
 
+use aether_proto::api::Event as _;
 use aether_proto::api::chat::{self, Message, RoomInfo};
 use serde_json::Value;
 
@@ -105,12 +106,10 @@ impl Unread {
             }
             return effects;
         }
-        let Some(kind) = topic.strip_prefix("chat.room.").and_then(|rest| {
-            let (_, kind) = rest.rsplit_once('.')?;
-            Some(kind)
-        }) else {
+        let Some(chat::RoomEvent { kind, .. }) = chat::RoomEvents::parse(topic) else {
             return effects;
         };
+        let kind = kind.as_str();
         match kind {
             "message" => {
                 if let Ok(message) = serde_json::from_value::<Message>(data) {

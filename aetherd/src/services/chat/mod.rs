@@ -156,11 +156,11 @@ impl ChatService {
         &self,
         on: &OnBehalf,
         members: &[i64],
-        event: &str,
+        event: api::RoomEventKind,
         room: &str,
         data: &T,
     ) {
-        let topic = format!("{}.{event}", api::room_topic(room));
+        let topic = api::RoomEvents::topic_of(room, event);
         self.publisher.publish_to_users(on, members, &topic, data);
     }
 
@@ -316,7 +316,7 @@ impl ChatService {
             joined,
         };
         let on = request.on_behalf();
-        self.to_members(&on, members, "member", room, &event);
+        self.to_members(&on, members, api::RoomEventKind::Member, room, &event);
         if joined {
             self.presence.tell(&on, members, user_id, user);
         }
@@ -502,7 +502,13 @@ impl ChatService {
             })
             .await?;
         let on = request.on_behalf();
-        self.to_members(&on, &members, "message", &message.room, &message);
+        self.to_members(
+            &on,
+            &members,
+            api::RoomEventKind::Message,
+            &message.room,
+            &message,
+        );
         if !mentioned.is_empty() {
             self.publisher
                 .publish_to_users(&on, &mentioned, api::MENTIONS, &message);
@@ -555,7 +561,13 @@ impl ChatService {
                     .ok_or_else(|| internal("the edited message is gone"))
             })
             .await?;
-        self.to_members(&request.on_behalf(), &members, "edit", &ask.room, &message);
+        self.to_members(
+            &request.on_behalf(),
+            &members,
+            api::RoomEventKind::Edit,
+            &ask.room,
+            &message,
+        );
         Ok(message)
     }
 
@@ -577,7 +589,7 @@ impl ChatService {
         self.to_members(
             &request.on_behalf(),
             &members,
-            "delete",
+            api::RoomEventKind::Delete,
             &ask.room,
             &message,
         );
@@ -632,7 +644,13 @@ impl ChatService {
             .await?;
         // The reader's other windows and terminals count it read too.
         let name = info.room.clone();
-        self.to_members(&request.on_behalf(), &[user_id], "read", &name, &info);
+        self.to_members(
+            &request.on_behalf(),
+            &[user_id],
+            api::RoomEventKind::Read,
+            &name,
+            &info,
+        );
         Ok(info)
     }
 
