@@ -535,16 +535,28 @@ impl Perms {
     ) -> Result<(), Denial> {
         let catalog = self.catalog.read().clone();
         decide(&catalog, caller, app, op, pattern).inspect_err(|denial| {
-            self.audit.record(AuditEntry {
-                user_id: Some(caller.user_id),
-                user: caller.user.clone(),
-                app: app.to_owned(),
-                op: op.as_str(),
-                topic: pattern.as_str().to_owned(),
-                code: denial.code,
-                reason: denial.msg.clone(),
-            });
+            self.record_denial(caller, app, op.as_str(), pattern.as_str(), denial);
         })
+    }
+
+    /// Every denial goes to the audit log through here.
+    fn record_denial(
+        &self,
+        caller: &Caller,
+        app: &str,
+        op: &'static str,
+        topic: &str,
+        denial: &Denial,
+    ) {
+        self.audit.record(AuditEntry {
+            user_id: Some(caller.user_id),
+            user: caller.user.clone(),
+            app: app.to_owned(),
+            op,
+            topic: topic.to_owned(),
+            code: denial.code,
+            reason: denial.msg.clone(),
+        });
     }
 
     /// What only an admin may do inside an open request (e.g. `sys.passwd` for another
@@ -563,15 +575,7 @@ impl Perms {
             code: ErrorCode::Forbidden,
             msg: format!("only an admin user may {what}"),
         };
-        self.audit.record(AuditEntry {
-            user_id: Some(caller.user_id),
-            user: caller.user.clone(),
-            app: app.to_owned(),
-            op: Op::Req.as_str(),
-            topic: topic.as_str().to_owned(),
-            code: denial.code,
-            reason: denial.msg.clone(),
-        });
+        self.record_denial(caller, app, Op::Req.as_str(), topic.as_str(), &denial);
         Err(denial)
     }
 
@@ -665,15 +669,7 @@ impl Perms {
                  paths): {path} is outside them"
             ),
         };
-        self.audit.record(AuditEntry {
-            user_id: Some(caller.user_id),
-            user: caller.user.clone(),
-            app: app.to_owned(),
-            op: "path",
-            topic: path.to_owned(),
-            code: denial.code,
-            reason: denial.msg.clone(),
-        });
+        self.record_denial(caller, app, "path", path, &denial);
         Err(denial)
     }
 
