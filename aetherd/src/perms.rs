@@ -265,7 +265,7 @@ fn service_listens(service: Service) -> &'static [&'static str] {
 fn service_publishes(service: Service) -> &'static [&'static str] {
     match service {
         Service::Sys => &["telemetry.sys.*"],
-        Service::Vfs => &["vfs.events.*", "telemetry.vfs.*"],
+        Service::Vfs => &[vfs::EVENTS, "telemetry.vfs.*"],
         Service::Telemetry => &["telemetry.rules.*"],
         Service::Compute => &[vm::JobEvents::PATTERN, "telemetry.vm.*"],
         Service::Session => &["telemetry.session.*"],

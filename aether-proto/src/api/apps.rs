@@ -13,8 +13,15 @@ fn is_false(value: &bool) -> bool {
     !*value
 }
 
-/// Where `apps.*` events go: `apps.events.installed|updated|uninstalled|progress`.
-pub const EVENTS: &str = "apps.events.*";
+super::event::kind_events! {
+    /// The install service's events: `apps.events.installed|updated|uninstalled`
+    /// ([`AppEvent`]) and `apps.events.progress` ([`Progress`]).
+    AppEvents, AppEventKind, "apps.events", "apps.events.*",
+    { Installed => "installed", Updated => "updated", Uninstalled => "uninstalled", Progress => "progress" }
+}
+
+/// Where `apps.*` events go.
+pub const EVENTS: &str = <AppEvents as super::Event>::PATTERN;
 
 /// What the configured catalogs offer, newest version of each app first.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]

@@ -15,25 +15,9 @@ pub trait Event {
     fn parse(topic: &str) -> Option<Self::Parts<'_>>;
 }
 
-/// Declare a family of `<prefix>.<id>.<kind>` events: the family (`$family`, with `of` for
-/// all of one id's events and `topic_of`), one event's parts (`$event`: the id and the
-/// kind) and the kinds (`$kind`, each with its name in the topic).
-macro_rules! id_events {
-    (
-        $(#[$doc:meta])*
-        $family:ident, $event:ident, $kind:ident, $prefix:literal,
-        { $($variant:ident => $name:literal),+ $(,)? }
-    ) => {
-        $(#[$doc])*
-        pub struct $family;
-
-        /// One event of the family, as its topic names it.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub struct $event<'a> {
-            pub id: &'a str,
-            pub kind: $kind,
-        }
-
+/// Declare an event family's kinds: an enum with each kind's name in the topic.
+macro_rules! event_kinds {
+    ($kind:ident, { $($variant:ident => $name:literal),+ $(,)? }) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum $kind {
             $($variant),+
@@ -55,6 +39,30 @@ macro_rules! id_events {
                 }
             }
         }
+    };
+}
+pub(crate) use event_kinds;
+
+/// Declare a family of `<prefix>.<id>.<kind>` events: the family (`$family`, with `of` for
+/// all of one id's events, `pattern_of` and `topic_of`), one event's parts (`$event`: the
+/// id and the kind) and the kinds (`$kind`, each with its name in the topic).
+macro_rules! id_events {
+    (
+        $(#[$doc:meta])*
+        $family:ident, $event:ident, $kind:ident, $prefix:literal,
+        { $($kinds:tt)+ }
+    ) => {
+        $(#[$doc])*
+        pub struct $family;
+
+        /// One event of the family, as its topic names it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $event<'a> {
+            pub id: &'a str,
+            pub kind: $kind,
+        }
+
+        $crate::api::event::event_kinds!($kind, { $($kinds)+ });
 
         impl $family {
             /// Where all of `id`'s events go: this, then `.<kind>`.
@@ -90,3 +98,39 @@ macro_rules! id_events {
     };
 }
 pub(crate) use id_events;
+
+/// Declare a family of `<prefix>.<kind>` events (no id): the family, covered by `$pattern`,
+/// and its kinds.
+macro_rules! kind_events {
+    (
+        $(#[$doc:meta])*
+        $family:ident, $kind:ident, $prefix:literal, $pattern:literal,
+        { $($kinds:tt)+ }
+    ) => {
+        $(#[$doc])*
+        pub struct $family;
+
+        $crate::api::event::event_kinds!($kind, { $($kinds)+ });
+
+        impl $family {
+            /// The topic of a `kind` event.
+            pub fn topic_of(kind: $kind) -> String {
+                <Self as $crate::api::Event>::topic(&kind)
+            }
+        }
+
+        impl $crate::api::Event for $family {
+            const PATTERN: &'static str = $pattern;
+            type Parts<'a> = $kind;
+
+            fn topic(kind: &$kind) -> String {
+                format!(concat!($prefix, ".{}"), kind.as_str())
+            }
+
+            fn parse(topic: &str) -> Option<$kind> {
+                $kind::parse(topic.strip_prefix(concat!($prefix, "."))?)
+            }
+        }
+    };
+}
+pub(crate) use kind_events;

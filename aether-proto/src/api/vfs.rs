@@ -344,5 +344,12 @@ pub const CALLS: &[CallInfo] = &[
 /// Every topic this service serves: the topics of [`CALLS`].
 pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);
 
-/// Events the vfs service publishes (the payload of `rescanned` is [`Rescanned`]).
-pub const EVENTS: &str = "vfs.events.>";
+super::event::kind_events! {
+    /// A user's file events: `vfs.events.created|written|removed|moved` ([`Changed`]) and
+    /// `vfs.events.rescanned` ([`Rescanned`]).
+    FileEvents, FileEventKind, "vfs.events", "vfs.events.>",
+    { Created => "created", Written => "written", Removed => "removed", Moved => "moved", Rescanned => "rescanned" }
+}
+
+/// Events the vfs service publishes.
+pub const EVENTS: &str = <FileEvents as super::Event>::PATTERN;

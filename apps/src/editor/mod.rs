@@ -9,7 +9,7 @@ mod view;
 
 use std::collections::HashMap;
 
-use aether_proto::api::vfs;
+use aether_proto::api::{Event as _, vfs};
 use aether_proto::{ErrorBody, ErrorCode};
 use serde_json::Value;
 
@@ -584,7 +584,7 @@ impl Editor {
 
     /// Another writer changed an open file: reload it when it has no edits here.
     fn on_change(&mut self, topic: &str, data: &Value) -> Vec<Effect> {
-        if !topic.ends_with(".written") {
+        if vfs::FileEvents::parse(topic) != Some(vfs::FileEventKind::Written) {
             return Vec::new();
         }
         let (Some(path), version) = (data["path"].as_str(), data["version"].as_str()) else {

@@ -8,6 +8,7 @@ mod view;
 use std::collections::HashMap;
 
 use aether_proto::ErrorBody;
+use aether_proto::api::Event as _;
 use aether_proto::api::vfs::{self, Entry, Hit, Kind, UsageAnswer};
 use base64::Engine;
 use serde_json::Value;
@@ -691,7 +692,7 @@ impl Files {
         let here = touches(data["path"].as_str())
             || touches(data["from"].as_str())
             || touches(data["to"].as_str())
-            || topic.ends_with(".rescanned");
+            || vfs::FileEvents::parse(topic) == Some(vfs::FileEventKind::Rescanned);
         let mut effects = if here { self.list_folder() } else { Vec::new() };
         if self.usage_ticket.is_none() {
             effects.extend(self.refresh_usage());

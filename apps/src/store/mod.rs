@@ -8,6 +8,7 @@ mod words;
 
 use std::collections::HashMap;
 
+use aether_proto::api::Event as _;
 use aether_proto::api::apps::{self, AppInfo, CatalogAnswer, Source};
 use aether_proto::{Capability, ErrorBody};
 use serde_json::Value;
@@ -603,8 +604,8 @@ impl Store {
     }
 
     fn on_event(&mut self, topic: &str, data: Value) -> Vec<Effect> {
-        match topic {
-            "apps.events.progress" => {
+        match apps::AppEvents::parse(topic) {
+            Some(apps::AppEventKind::Progress) => {
                 let Ok(progress) = serde_json::from_value::<apps::Progress>(data) else {
                     return Vec::new();
                 };

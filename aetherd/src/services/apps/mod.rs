@@ -552,8 +552,11 @@ impl AppsService {
             done,
             of: STEPS,
         };
-        self.publisher
-            .publish(&request.on_behalf(), "apps.events.progress", &event);
+        self.publisher.publish(
+            &request.on_behalf(),
+            &api::AppEvents::topic_of(api::AppEventKind::Progress),
+            &event,
+        );
     }
 
     async fn install(
@@ -698,12 +701,15 @@ impl AppsService {
             version: row.version.clone(),
         };
         let kind = if replaced.is_some() {
-            "updated"
+            api::AppEventKind::Updated
         } else {
-            "installed"
+            api::AppEventKind::Installed
         };
-        self.publisher
-            .publish(&request.on_behalf(), &format!("apps.events.{kind}"), &event);
+        self.publisher.publish(
+            &request.on_behalf(),
+            &api::AppEvents::topic_of(kind),
+            &event,
+        );
         self.progress(request, &id, "done", STEPS);
         Ok(api::Installed {
             id,
@@ -823,7 +829,7 @@ impl AppsService {
         self.remove_files_unless_used(&ask.id, &sha).await;
         self.publisher.publish(
             &request.on_behalf(),
-            "apps.events.uninstalled",
+            &api::AppEvents::topic_of(api::AppEventKind::Uninstalled),
             &api::AppEvent {
                 id: ask.id.clone(),
                 version: version.clone(),

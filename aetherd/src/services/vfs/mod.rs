@@ -695,8 +695,8 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn event<T: Serialize>(&self, kind: &str, data: &T) {
+    fn event<T: Serialize>(&self, kind: vfs::FileEventKind, data: &T) {
         self.events
-            .publish(&self.on, &format!("vfs.events.{kind}"), data);
+            .publish(&self.on, &vfs::FileEvents::topic_of(kind), data);
     }
 }

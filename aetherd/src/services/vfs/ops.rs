@@ -95,7 +95,7 @@ impl Vfs {
         drop(guard);
         if created {
             ctx.event(
-                "created",
+                vfs::FileEventKind::Created,
                 &vfs::Changed {
                     path: path.to_string(),
                     kind: Some(vfs::Kind::Dir),
@@ -146,7 +146,7 @@ impl Vfs {
         drop(guard);
         user.index.changed(Change::Remove(path.clone()));
         ctx.event(
-            "removed",
+            vfs::FileEventKind::Removed,
             &vfs::Changed {
                 path: path.to_string(),
                 kind: Some(kind),
@@ -192,7 +192,7 @@ impl Vfs {
         user.index.changed(Change::Remove(from.clone()));
         user.index.changed(Change::Upsert(to.clone()));
         ctx.event(
-            "moved",
+            vfs::FileEventKind::Moved,
             &vfs::Changed {
                 path: to.to_string(),
                 from: Some(from.to_string()),
@@ -250,7 +250,7 @@ impl Vfs {
         drop(guard);
         user.index.changed(Change::Upsert(to.clone()));
         ctx.event(
-            "created",
+            vfs::FileEventKind::Created,
             &vfs::Changed {
                 path: to.to_string(),
                 from: Some(from.to_string()),

@@ -77,7 +77,7 @@ impl Vfs {
         }
         for path in changed.iter().take(MAX_ITEMIZED) {
             ctx.event(
-                "written",
+                vfs::FileEventKind::Written,
                 &vfs::Changed {
                     path: path.to_string(),
                     app: Some(ctx.on.app.clone()),
@@ -96,7 +96,7 @@ impl Vfs {
             files: usage.files,
         };
         // Listeners that keep views of the tree refresh on this one.
-        ctx.event("rescanned", &summary);
+        ctx.event(vfs::FileEventKind::Rescanned, &summary);
         Ok(summary)
     }
 }

@@ -323,7 +323,11 @@ impl Vfs {
         *guard = Some(usage);
         drop(guard);
         user.index.changed(Change::Upsert(path.clone()));
-        let kind = if created { "created" } else { "written" };
+        let kind = if created {
+            vfs::FileEventKind::Created
+        } else {
+            vfs::FileEventKind::Written
+        };
         ctx.event(
             kind,
             &vfs::Changed {
