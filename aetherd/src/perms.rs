@@ -817,7 +817,7 @@ impl InstalledSink {
 
 /// The private namespace every app has: `app.<id>.>`.
 pub fn own_namespace(app: &str) -> Option<Pattern> {
-    Pattern::parse(&format!("app.{app}.>")).ok()
+    Pattern::parse(&api::app_namespace(app)).ok()
 }
 
 fn decide(

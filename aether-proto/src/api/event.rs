@@ -134,3 +134,56 @@ macro_rules! kind_events {
     };
 }
 pub(crate) use kind_events;
+
+#[cfg(test)]
+mod tests {
+    use super::Event;
+    use crate::api::{apps, chat, telemetry, vfs};
+    use crate::{Pattern, Topic};
+
+    fn covered<E: Event>(topic: &str) -> bool {
+        Pattern::parse(E::PATTERN)
+            .unwrap()
+            .matches(&Topic::parse(topic).unwrap())
+    }
+
+    #[test]
+    fn every_family_reads_back_the_topics_it_builds_and_nothing_else() {
+        for &kind in vfs::FileEventKind::ALL {
+            let topic = vfs::FileEvents::topic_of(kind);
+            assert!(covered::<vfs::FileEvents>(&topic), "{topic}");
+            assert_eq!(vfs::FileEvents::parse(&topic), Some(kind));
+        }
+        for &kind in apps::AppEventKind::ALL {
+            let topic = apps::AppEvents::topic_of(kind);
+            assert!(covered::<apps::AppEvents>(&topic), "{topic}");
+            assert_eq!(apps::AppEvents::parse(&topic), Some(kind));
+        }
+        for &kind in chat::RoomEventKind::ALL {
+            let topic = chat::RoomEvents::topic_of("team.a", kind);
+            assert!(covered::<chat::RoomEvents>(&topic), "{topic}");
+            let event = chat::RoomEvents::parse(&topic).unwrap();
+            assert_eq!((event.id, event.kind), ("team.a", kind));
+        }
+        let topic = telemetry::TelemetryEvents::topic_of("vfs", "write");
+        assert!(covered::<telemetry::TelemetryEvents>(&topic));
+        let event = telemetry::TelemetryEvents::parse(&topic).unwrap();
+        assert_eq!((event.service, event.op), ("vfs", "write"));
+        for other in [
+            "vfs.events",
+            "vfs.events.chmod",
+            "vfs.read",
+            "apps.events.x",
+            "chat.room.a",
+        ] {
+            assert_eq!(vfs::FileEvents::parse(other), None, "{other}");
+            assert_eq!(apps::AppEvents::parse(other), None, "{other}");
+            assert_eq!(chat::RoomEvents::parse(other), None, "{other}");
+        }
+        assert_eq!(telemetry::TelemetryEvents::parse("telemetry.vfs"), None);
+        assert_eq!(
+            telemetry::TelemetryEvents::parse("vfs.events.written"),
+            None
+        );
+    }
+}

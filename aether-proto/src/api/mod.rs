@@ -122,6 +122,11 @@ pub const EVENTS: &[EventInfo] = &[
     EventInfo::of::<telemetry::TelemetryEvent>("telemetry.*.*"),
 ];
 
+/// The namespace every app owns, whatever its capabilities: `app.<id>.>`.
+pub fn app_namespace(app: &str) -> String {
+    format!("app.{app}.>")
+}
+
 /// Every call of every service.
 pub fn all_calls() -> impl Iterator<Item = &'static CallInfo> {
     sys::CALLS

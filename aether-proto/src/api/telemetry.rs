@@ -93,6 +93,45 @@ pub struct TelemetryEvent {
     pub rest: serde_json::Map<String, serde_json::Value>,
 }
 
+/// `telemetry.<service>.<op>` ([`TelemetryEvent`]): what a service did.
+pub struct TelemetryEvents;
+
+/// One telemetry event, as its topic names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TelemetryTopic<'a> {
+    pub service: &'a str,
+    pub op: &'a str,
+}
+
+/// The rules engine's own reports (`telemetry.rules.ran|failed`): never a rule's trigger.
+pub const RULES: &str = "rules";
+
+impl TelemetryEvents {
+    pub fn topic_of(service: &str, op: &str) -> String {
+        <Self as super::Event>::topic(&TelemetryTopic { service, op })
+    }
+
+    /// What a request on `topic` is called in its service's telemetry: the topic after the
+    /// service's name (`vfs.write` → `write`).
+    pub fn request_op(topic: &str) -> &str {
+        topic.split_once('.').map_or(topic, |(_, op)| op)
+    }
+}
+
+impl super::Event for TelemetryEvents {
+    const PATTERN: &'static str = "telemetry.>";
+    type Parts<'a> = TelemetryTopic<'a>;
+
+    fn topic(event: &TelemetryTopic<'_>) -> String {
+        format!("telemetry.{}.{}", event.service, event.op)
+    }
+
+    fn parse(topic: &str) -> Option<TelemetryTopic<'_>> {
+        let (service, op) = topic.strip_prefix("telemetry.")?.split_once('.')?;
+        (!service.is_empty() && !op.is_empty()).then_some(TelemetryTopic { service, op })
+    }
+}
+
 /// A built-in rule: `summarize` writes `NAME.summary.md` beside each file matching `glob`
 /// when it is written, through an agent graph (read, ask the AI, write). Its own writes
 /// carry the rule as their origin, so they never trigger it again.

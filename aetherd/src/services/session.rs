@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use aether_proto::api::Call as _;
 use aether_proto::api::session::{self, MAX_SESSIONS_PER_USER, MAX_STATE_BYTES, name_problem};
+use aether_proto::api::telemetry::TelemetryEvents;
 use aether_proto::{ErrorBody, ErrorCode};
 
 use super::{Handler, Incoming, Reply, Seat};
@@ -44,7 +45,7 @@ impl Handler for SessionService {
 
     /// `telemetry.session.<op>` with the session's name.
     fn telemetry(&self, request: &Incoming, ok: bool, took: Duration) -> Option<(String, Value)> {
-        let op = request.topic.as_str().trim_start_matches("session.");
+        let op = TelemetryEvents::request_op(request.topic.as_str());
         let hint: NameHint = serde_json::from_str(request.data.get()).unwrap_or_default();
         let data = json!({
             "op": op,
@@ -52,7 +53,7 @@ impl Handler for SessionService {
             "ok": ok,
             "micros": took.as_micros() as u64,
         });
-        Some((format!("telemetry.session.{op}"), data))
+        Some((TelemetryEvents::topic_of("session", op), data))
     }
 }
 

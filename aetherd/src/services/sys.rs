@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use aether_proto::api::Call as _;
 use aether_proto::api::sys::{self, PermsAnswer};
+use aether_proto::api::telemetry::TelemetryEvents;
 use aether_proto::manifest::valid_app_id;
 use aether_proto::{ErrorBody, ErrorCode};
 
@@ -82,13 +83,9 @@ impl Handler for Sys {
     }
 
     fn telemetry(&self, request: &Incoming, ok: bool, took: Duration) -> Option<(String, Value)> {
-        let op = request
-            .topic
-            .as_str()
-            .trim_start_matches("sys.")
-            .replace('.', "_");
+        let op = TelemetryEvents::request_op(request.topic.as_str()).replace('.', "_");
         let data = json!({ "ok": ok, "micros": took.as_micros() as u64 });
-        Some((format!("telemetry.sys.{op}"), data))
+        Some((TelemetryEvents::topic_of("sys", &op), data))
     }
 }
 
@@ -306,7 +303,7 @@ impl Sys {
             Some(perms) => Ok(PermsAnswer::App {
                 app: perms.manifest,
                 grants: perms.topics,
-                own_namespace: format!("app.{app}.>"),
+                own_namespace: aether_proto::api::app_namespace(&app),
             }),
             None => Err(ErrorBody::new(
                 ErrorCode::NotFound,

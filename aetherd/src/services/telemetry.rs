@@ -15,7 +15,8 @@ use globset::{Glob, GlobMatcher};
 use rusqlite::params;
 use serde_json::{Value, json};
 
-use aether_proto::api::{Call as _, telemetry};
+use aether_proto::api::telemetry::{RULES, TelemetryEvents};
+use aether_proto::api::{Call as _, Event as _, telemetry};
 use aether_proto::frame::to_data;
 use aether_proto::{ErrorBody, ErrorCode, Pattern, Topic};
 
@@ -90,7 +91,7 @@ fn compile(row: &Row) -> Result<Rule, ErrorBody> {
 }
 
 pub fn start(mut seat: Seat, store: Store) -> anyhow::Result<()> {
-    seat.listen("telemetry.>")?;
+    seat.listen(TelemetryEvents::PATTERN)?;
     let rows = store.call_sync(|c| {
         let mut stmt = c.prepare(
             "SELECT id, user_id, app, name, on_topic, glob, action_topic, action_data FROM rules",
@@ -202,7 +203,9 @@ fn permanent(code: ErrorCode) -> bool {
 impl Engine {
     fn trigger(self: &Arc<Self>, event: Incoming) {
         // Caused by a rule (or a rule's own report): never a trigger.
-        if event.origin.is_some() || event.topic.as_str().starts_with("telemetry.rules.") {
+        let report =
+            TelemetryEvents::parse(event.topic.as_str()).is_some_and(|t| t.service == RULES);
+        if event.origin.is_some() || report {
             return;
         }
         let rules = match self.rules.read().get(&event.caller.user_id) {
@@ -243,7 +246,8 @@ impl Engine {
                 Ok(_) => {
                     self.record(rule.id, None).await;
                     let report = json!({ "rule": rule.id, "name": rule.name, "topic": rule.topic.as_str(), "attempt": attempt });
-                    self.publisher.publish(&on, "telemetry.rules.ran", &report);
+                    self.publisher
+                        .publish(&on, &TelemetryEvents::topic_of(RULES, "ran"), &report);
                     return;
                 }
                 Err(error) => {
@@ -278,7 +282,7 @@ impl Engine {
             "will_retry": retry,
         });
         self.publisher
-            .publish(on, "telemetry.rules.failed", &report);
+            .publish(on, &TelemetryEvents::topic_of(RULES, "failed"), &report);
     }
 
     async fn record(&self, rule: i64, error: Option<String>) {

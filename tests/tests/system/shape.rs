@@ -64,3 +64,52 @@ fn the_protocol_crate_starts_no_process_and_the_load_generator_is_a_pure_client(
     }
     assert!(loadgen.iter().any(|d| d == "aether-proto"), "{loadgen:?}");
 }
+
+/// Topics are spelled in `aether-proto` alone: outside it, no source (tests aside) builds
+/// one with `format!` or takes one apart with `strip_prefix` or `trim_start_matches`.
+#[test]
+fn no_topic_is_spelled_outside_the_protocol_crate() {
+    const ROOTS: [&str; 11] = [
+        "sys",
+        "vfs",
+        "vm",
+        "ai",
+        "agent",
+        "apps",
+        "chat",
+        "presence",
+        "telemetry",
+        "session",
+        "app",
+    ];
+    let mut found = vec![];
+    for crate_dir in [
+        "aetherd/src",
+        "apps/src",
+        "aetherctl/src",
+        "aether-tui/src",
+        "local/src",
+    ] {
+        for (path, text) in sources(&workspace().join(crate_dir)) {
+            if path.file_name().is_some_and(|n| n == "tests.rs") {
+                continue;
+            }
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for (n, line) in code.lines().enumerate() {
+                for how in ["format!(\"", "strip_prefix(\"", "trim_start_matches(\""] {
+                    let spelled = ROOTS
+                        .iter()
+                        .any(|root| line.contains(&format!("{how}{root}.")));
+                    if spelled {
+                        found.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "topics spelled by hand:\n{}",
+        found.join("\n")
+    );
+}

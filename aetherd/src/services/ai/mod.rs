@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use aether_proto::api::Call as _;
 use aether_proto::api::ai::{self, Generated, TokenUsage};
+use aether_proto::api::telemetry::TelemetryEvents;
 use aether_proto::{ErrorBody, ErrorCode};
 use backon::BackoffBuilder;
 use futures_util::StreamExt;
@@ -150,7 +151,7 @@ impl Handler for AiService {
     /// `telemetry.ai.<op>` with the outcome and time (never the prompt). A stream that
     /// started says how it ended when it ends, not now.
     fn telemetry(&self, request: &Incoming, ok: bool, took: Duration) -> Option<(String, Value)> {
-        let op = request.topic.as_str().trim_start_matches("ai.");
+        let op = TelemetryEvents::request_op(request.topic.as_str());
         if ok && request.topic.as_str() == ai::Generate::TOPIC && streams(request) {
             return None;
         }
@@ -741,7 +742,7 @@ fn telemetry(op: &str, ok: bool, took: Duration, stream: bool) -> (String, Value
     if stream {
         data["stream"] = Value::Bool(true);
     }
-    (format!("telemetry.ai.{op}"), data)
+    (TelemetryEvents::topic_of("ai", op), data)
 }
 
 /// Does this `ai.generate` request ask for a stream (the default)?

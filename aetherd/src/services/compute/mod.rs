@@ -26,6 +26,7 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 use wasmtime_wasi::FsPerms;
 
+use aether_proto::api::telemetry::TelemetryEvents;
 use aether_proto::api::vm::{self, FileAccess, JobState as State};
 use aether_proto::api::{Call as _, Event as _, vfs};
 use aether_proto::{Capability, ErrorBody, ErrorCode};
@@ -872,7 +873,8 @@ impl Compute {
             &exit,
         );
         let telemetry = json!({ "path": job.path, "job": job.id, "ending": outcome.ending, "code": outcome.code });
-        self.publisher.publish(on, "telemetry.vm.exit", &telemetry);
+        self.publisher
+            .publish(on, &TelemetryEvents::topic_of("vm", "exit"), &telemetry);
     }
 
     fn remember(&self, job: Arc<Job>) {

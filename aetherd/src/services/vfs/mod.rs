@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use aether_proto::api::Call as _;
+use aether_proto::api::telemetry::TelemetryEvents;
 use aether_proto::api::vfs::{self, Encoding};
 use aether_proto::{ErrorBody, ErrorCode};
 
@@ -109,7 +110,7 @@ impl Handler for Vfs {
 
     /// Telemetry names the path acted on, so rules can match it by glob.
     fn telemetry(&self, request: &Incoming, ok: bool, took: Duration) -> Option<(String, Value)> {
-        let op = request.topic.as_str().trim_start_matches("vfs.");
+        let op = TelemetryEvents::request_op(request.topic.as_str());
         let target: PathHint = serde_json::from_str(request.data.get()).unwrap_or_default();
         let telemetry = json!({
             "op": op,
@@ -117,7 +118,7 @@ impl Handler for Vfs {
             "ok": ok,
             "micros": took.as_micros() as u64,
         });
-        Some((format!("telemetry.vfs.{op}"), telemetry))
+        Some((TelemetryEvents::topic_of("vfs", op), telemetry))
     }
 }
 
