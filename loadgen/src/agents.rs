@@ -38,7 +38,7 @@ async fn owner(daemon: &DaemonProcess) -> anyhow::Result<AetherClient> {
 
 /// Wait for graph `id`'s `state` event saying it is over; its state.
 async fn until_over(events: &mut Subscription, id: &str) -> anyhow::Result<String> {
-    let topic = format!("agent.graph.{id}.state");
+    let topic = agent::GraphEvents::topic_of(id, agent::GraphEventKind::State);
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(120), events.next_msg())
             .await

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::Value;
 
 use aether_fixtures::bundles;
-use aether_proto::api::{Call, apps, vm};
+use aether_proto::api::{Call, Event as _, apps, vm};
 use aether_proto::client::{AetherClient, AppHandle, ClientOptions, Endpoint, Subscription};
 use aether_proto::frame::Auth;
 
@@ -108,15 +108,15 @@ async fn run_installed(
     let started = call(app, &run).await?;
     let started_in = asked.elapsed();
     let job = started.job;
-    let prefix = format!("vm.job.{job}.");
     let mut out = vec![];
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(120), events.next_msg())
             .await
             .context("no job event within 120 s")?
             .context("subscription closed")?;
-        let Some(kind) = msg.topic.strip_prefix(&prefix) else {
-            continue;
+        let kind = match vm::JobEvents::parse(&msg.topic) {
+            Some(event) if event.id == job.as_str() => event.kind.as_str(),
+            _ => continue,
         };
         let data: Value = serde_json::from_str(msg.data.get())?;
         match kind {

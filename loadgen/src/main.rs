@@ -466,7 +466,7 @@ async fn churn(
             let (token, port, payload) = (token.to_owned(), daemon.port, payload.clone());
             running.push(tokio::spawn(async move {
                 let mut ws = open_aether(port, &token).await?;
-                let topic = format!("app.cli.churn{i}");
+                let topic = aether_proto::api::app_topic("cli", &format!("churn{i}"));
                 ws.send(Message::text(format!(
                     r#"{{"t":"sub","id":1,"app":"cli","topic":"{topic}"}}"#
                 )))

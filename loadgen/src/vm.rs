@@ -9,6 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 
+use aether_proto::api::{Event as _, vm};
 use aether_proto::client::{AetherClient, AppHandle, ClientOptions, Endpoint, Subscription};
 use aether_proto::frame::{Auth, to_data};
 
@@ -50,15 +51,15 @@ async fn follow(
     events: &mut Subscription,
     job: &str,
 ) -> anyhow::Result<(Option<Instant>, Instant, usize, Value)> {
-    let prefix = format!("vm.job.{job}.");
     let (mut first, mut bytes) = (None, 0);
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(60), events.next_msg())
             .await
             .context("no event within 60 s")?
             .context("subscription closed")?;
-        let Some(kind) = msg.topic.strip_prefix(&prefix) else {
-            continue;
+        let kind = match vm::JobEvents::parse(&msg.topic) {
+            Some(event) if event.id == job => event.kind.as_str(),
+            _ => continue,
         };
         let data: Value = serde_json::from_str(msg.data.get())?;
         match kind {

@@ -127,6 +127,11 @@ pub fn app_namespace(app: &str) -> String {
     format!("app.{app}.>")
 }
 
+/// A topic in `app`'s own namespace: `app.<id>.<name>`.
+pub fn app_topic(app: &str, name: &str) -> String {
+    format!("app.{app}.{name}")
+}
+
 /// Every call of every service.
 pub fn all_calls() -> impl Iterator<Item = &'static CallInfo> {
     sys::CALLS
