@@ -12,6 +12,7 @@ pub mod compute;
 pub mod session;
 pub mod sys;
 pub mod telemetry;
+pub(crate) mod tools;
 pub mod vfs;
 
 use std::collections::HashMap;

@@ -12,8 +12,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::stored::{self, GraphRun};
-use super::{Agents, ask, backoff, refs, retryable, spec, tools};
+use super::{Agents, ask, backoff, refs, retryable, spec};
 use crate::services::OnBehalf;
+use crate::services::tools;
 
 pub enum Command {
     Approve {
@@ -492,7 +493,7 @@ pub(super) fn resolved(run: &GraphRun, index: usize) -> Result<Value, String> {
             .and_then(|&i| run.nodes[i].result.clone())
     };
     let mut args = refs::resolve(&run.nodes[index].args, &results)?;
-    spec::text_where_text_is_taken(&run.nodes[index].tool, &mut args);
+    tools::text_where_text_is_taken(&run.nodes[index].tool, &mut args);
     Ok(args)
 }
 

@@ -12,18 +12,15 @@ mod plan;
 mod refs;
 mod spec;
 mod stored;
-mod tools;
 
 /// What fuzzing reaches of the agents: a graph's check, references, and the ask's words.
 #[doc(hidden)]
 pub mod fuzzing {
     pub use super::ask::words;
     pub use super::refs::resolve;
-    pub use super::spec::{check, text_where_text_is_taken};
+    pub use super::spec::check;
+    pub use crate::services::tools::text_where_text_is_taken;
 }
-
-/// A tool call as a node makes it, for `ai.chat`'s model: a bus request as the app.
-pub(crate) use tools::{Context as ToolContext, call as call_tool};
 
 use std::collections::HashMap;
 use std::sync::Arc;

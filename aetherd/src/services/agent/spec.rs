@@ -5,12 +5,12 @@
 use std::collections::{BTreeSet, HashMap};
 
 use aether_proto::api::agent::{self, Effect, GraphSpec, MAX_NODES, NodeSpec};
-use aether_proto::api::{Call as _, sys};
 use aether_proto::{ErrorBody, ErrorCode};
 use petgraph::graph::DiGraph;
 use serde_json::Value;
 
 use super::refs;
+use crate::services::tools::check_args;
 
 /// A node of a checked graph: its spec and every node it waits for.
 #[derive(Debug, Clone)]
@@ -115,60 +115,6 @@ fn no_cycles(nodes: &[Checked], index: &HashMap<&str, usize>) -> Result<(), Erro
         })
 }
 
-/// Does `args` read as `tool`'s request?
-pub fn check_args(tool: &str, args: &Value) -> Result<(), String> {
-    let ping = tool == sys::Ping::TOPIC;
-    if !ping && !args.is_object() {
-        return Err(format!("the arguments of {tool} must be a JSON object"));
-    }
-    match agent::tool(tool) {
-        // `sys.ping` takes nothing at all as well as `{}`.
-        Some(_) if ping && args.is_null() => Ok(()),
-        Some(info) => info.check(args),
-        None => Err(format!("no tool {tool:?}")),
-    }
-}
-
-/// Where the tool takes text but a whole reference gave a list, an object, a number or
-/// true/false, the value is written as text: lists and objects as JSON (pretty-printed),
-/// the rest as JSON's own spelling. `"data": "${list.entries}"` writes the list as JSON.
-pub fn text_where_text_is_taken(tool: &str, args: &mut Value) {
-    let Some(schema) = agent::tool_schema(tool) else {
-        return;
-    };
-    let (Some(properties), Some(fields)) = (
-        schema.get("properties").and_then(Value::as_object),
-        args.as_object_mut(),
-    ) else {
-        return;
-    };
-    for (name, value) in fields.iter_mut() {
-        if matches!(value, Value::String(_) | Value::Null) {
-            continue;
-        }
-        let takes_text = properties
-            .get(name)
-            .and_then(|p| p.get("type"))
-            .is_some_and(|t| match t {
-                Value::String(t) => t == "string",
-                Value::Array(ts) => {
-                    ts.iter().any(|t| t == "string")
-                        && !ts.iter().any(|t| t == "array" || t == "object")
-                }
-                _ => false,
-            });
-        if takes_text {
-            let text = match &*value {
-                Value::Array(_) | Value::Object(_) => {
-                    serde_json::to_string_pretty(&*value).unwrap_or_default()
-                }
-                other => other.to_string(),
-            };
-            *value = Value::String(text);
-        }
-    }
-}
-
 /// What running this node does to the world: a write that appends or patches is not
 /// idempotent even though a whole-file write is.
 pub fn effect(tool: &str, args: &Value) -> Effect {
@@ -259,28 +205,6 @@ mod tests {
             check(&graph(Value::Array(many))).unwrap_err().code,
             ErrorCode::TooLarge
         );
-    }
-
-    #[test]
-    fn a_list_where_text_is_taken_is_written_as_json() {
-        let mut args = json!({ "path": "/index.json", "data": [{ "name": "a" }] });
-        assert!(check_args("vfs.write", &args).is_err());
-        text_where_text_is_taken("vfs.write", &mut args);
-        check_args("vfs.write", &args).unwrap();
-        assert_eq!(
-            serde_json::from_str::<Value>(args["data"].as_str().unwrap()).unwrap(),
-            json!([{ "name": "a" }])
-        );
-        let mut number = json!({ "path": "/n", "data": 42, "append": true });
-        text_where_text_is_taken("vfs.write", &mut number);
-        assert_eq!(
-            number,
-            json!({ "path": "/n", "data": "42", "append": true })
-        );
-        // A field that takes a list keeps it.
-        let mut run = json!({ "path": "/p.wasm", "args": ["a", "b"] });
-        text_where_text_is_taken("vm.run", &mut run);
-        assert_eq!(run["args"], json!(["a", "b"]));
     }
 
     #[test]

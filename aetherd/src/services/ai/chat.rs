@@ -241,8 +241,8 @@ impl AiService {
             );
         }
         // A model's calls never start a graph that runs writes without asking.
-        let context = crate::services::agent::ToolContext::default();
-        match crate::services::agent::call_tool(
+        let context = crate::services::tools::Context::default();
+        match crate::services::tools::call(
             &self.requester,
             on,
             &context,
