@@ -9,17 +9,18 @@
 //!
 //! wasmtime-wasi finds the guest's memory through its caller's `memory` export,
 //! so a host function cannot simply call it. Each job gets a tiny trampoline
-//! instance that imports the guest's memory, re-exports it, and calls the real
-//! functions from wasm: the shadows delegate through it.
+//! instance (`trampoline.rs`) that imports the guest's memory, re-exports it, and calls
+//! the real functions from wasm: the shadows delegate through it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use wasmtime::{Caller, Engine, Extern, Func, Instance, Linker, Module, Store, Trap, WasmParams};
+use wasmtime::{Caller, Extern, Func, Linker, Trap, WasmParams};
 
-const MODULE: &str = "wasi_snapshot_preview1";
+/// The WASI preview1 import module the shadows replace calls of.
+pub(super) const MODULE: &str = "wasi_snapshot_preview1";
 const ERRNO_SUCCESS: i32 = 0;
 const ERRNO_ACCES: i32 = 2;
 const ERRNO_LOOP: i32 = 32;
@@ -187,82 +188,13 @@ impl Guard {
         }
     }
 
+    /// The trampoline's function that calls wasmtime-wasi's own `name`.
+    pub(super) fn set_delegate(&mut self, name: &'static str, func: Func) {
+        self.delegates.insert(name, func);
+    }
+
     fn stopped(&self) -> bool {
         self.kill.load(Ordering::Relaxed) || Instant::now() >= self.deadline
-    }
-}
-
-/// The shadowed calls and their parameter types (each returns an errno).
-const SHADOWED: &[(&str, &str)] = &[
-    ("fd_write", "i32 i32 i32 i32"),
-    ("fd_pwrite", "i32 i32 i32 i64 i32"),
-    ("fd_filestat_set_size", "i32 i64"),
-    ("path_open", "i32 i32 i32 i32 i32 i64 i64 i32 i32"),
-    ("path_symlink", "i32 i32 i32 i32 i32"),
-    ("path_link", "i32 i32 i32 i32 i32 i32 i32"),
-    ("path_create_directory", "i32 i32 i32"),
-    ("path_remove_directory", "i32 i32 i32"),
-    ("path_unlink_file", "i32 i32 i32"),
-    ("path_rename", "i32 i32 i32 i32 i32 i32"),
-    ("path_filestat_get", "i32 i32 i32 i32 i32"),
-    ("path_readlink", "i32 i32 i32 i32 i32 i32"),
-    ("path_filestat_set_times", "i32 i32 i32 i32 i64 i64 i32"),
-    ("fd_readdir", "i32 i32 i32 i64 i32"),
-    ("fd_close", "i32"),
-    ("fd_renumber", "i32 i32"),
-    ("poll_oneoff", "i32 i32 i32 i32"),
-];
-
-/// The trampoline: the guest's memory in, re-exported as `memory`, and one wasm function per
-/// shadowed call that calls wasmtime-wasi's.
-pub struct Trampoline<T> {
-    module: Module,
-    /// wasmtime-wasi's own functions, unshadowed.
-    wasi: Linker<T>,
-}
-
-impl<T: Guarded> Trampoline<T> {
-    pub fn new(engine: &Engine, wasi: Linker<T>) -> wasmtime::Result<Trampoline<T>> {
-        let mut wat = String::from("(module (import \"env\" \"memory\" (memory 0))\n");
-        for (name, params) in SHADOWED {
-            wat += &format!(
-                "(import \"{MODULE}\" \"{name}\" (func ${name} (param {params}) (result i32)))\n"
-            );
-        }
-        wat += "(export \"memory\" (memory 0))\n";
-        for (name, params) in SHADOWED {
-            let args: String = (0..params.split(' ').count())
-                .map(|i| format!(" (local.get {i})"))
-                .collect();
-            wat += &format!(
-                "(func (export \"{name}\") (param {params}) (result i32) (call ${name}{args}))\n"
-            );
-        }
-        wat += ")";
-        Ok(Trampoline {
-            module: Module::new(engine, &wat)?,
-            wasi,
-        })
-    }
-
-    /// Give the guest's store its trampoline, once the guest (and so its memory) exists.
-    /// A guest without a `memory` export cannot use WASI at all; it gets none.
-    pub fn attach(&self, store: &mut Store<T>, guest: &Instance) -> wasmtime::Result<()> {
-        let Some(memory) = guest.get_memory(&mut *store, "memory") else {
-            return Ok(());
-        };
-        let mut imports = vec![Extern::Memory(memory)];
-        for (name, _) in SHADOWED {
-            imports.push(self.wasi.get(&mut *store, MODULE, name)?);
-        }
-        let instance = Instance::new(&mut *store, &self.module, &imports)?;
-        for (name, _) in SHADOWED {
-            let func = instance
-                .get_func(&mut *store, name)
-                .ok_or_else(|| wasmtime::Error::msg(format!("the trampoline has no {name}")))?;
-            store.data_mut().guard_mut().delegates.insert(name, func);
-        }
-        Ok(())
     }
 }
 

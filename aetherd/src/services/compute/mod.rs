@@ -12,6 +12,7 @@ mod guard;
 mod host;
 mod output;
 mod runtime;
+mod trampoline;
 
 use std::collections::HashMap;
 use std::io::Write;

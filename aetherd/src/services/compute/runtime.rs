@@ -20,9 +20,10 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 use aether_proto::api::apps::{HOST_FUNCTIONS, HOST_MODULE};
 use aether_proto::{ErrorBody, ErrorCode};
 
-use super::guard::{self, Budget, Guard, Guarded, Trampoline};
+use super::guard::{self, Budget, Guard, Guarded};
 use super::host::{self, GuestBus, GuestData};
 use super::output::{ChannelOutput, OutputLimit, Stream};
+use super::trampoline::Trampoline;
 
 /// How often the epoch ticks: deadlines and kills act within this.
 const TICK: Duration = Duration::from_millis(10);
