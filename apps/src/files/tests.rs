@@ -2,6 +2,7 @@ use aether_proto::{ErrorBody, ErrorCode};
 use serde_json::json;
 
 use super::*;
+use crate::key::KeyCode;
 use crate::testing::{answer, draw, request_on};
 use crate::{Key, snapshot_sizes};
 
