@@ -16,7 +16,7 @@ use aether_proto::frame::Auth;
 use aether_tui::bus::{Bus, Incoming};
 use aether_tui::desktop::{Desktop, Input, Output, Placement};
 use aether_tui::keymap::Keymap;
-use apps::{AppKind, Key, KeyCode, Mods, Theme};
+use app_kit::{Key, KeyCode, Mods, Theme};
 use hdrhistogram::Histogram;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -211,7 +211,7 @@ async fn list_big_folder(client: &AetherClient) {
         raw.record(started.elapsed().as_micros() as u64).unwrap();
         let started = Instant::now();
         let listing: vfs::Listing =
-            apps::app::decode::<vfs::List>(Ok(apps::Payload::new(answer.get()))).unwrap();
+            app_kit::decode::<vfs::List>(Ok(app_kit::Payload::new(answer.get()))).unwrap();
         assert_eq!(listing.entries.len(), FOLDER_ENTRIES);
         typed.record(started.elapsed().as_micros() as u64).unwrap();
     }
@@ -225,7 +225,7 @@ async fn open_big_folder(client: AetherClient) {
     for _ in 0..20 {
         let started = Instant::now();
         h.desktop
-            .open_app(AppKind::Files, Placement::Floating, Some("/bigdir"));
+            .open_app(apps::files::APP, Placement::Floating, Some("/bigdir"));
         h.pump();
         h.until_drawn("file-00000.txt").await;
         histogram

@@ -4,7 +4,7 @@ use std::hint::black_box;
 
 use aether_tui::desktop::{Desktop, Output, Placement};
 use aether_tui::keymap::Keymap;
-use apps::{AppKind, Effect, Event, Theme};
+use app_kit::{Effect, Event, Theme};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -17,9 +17,9 @@ fn six_windows() -> Desktop {
     desktop.resize(200, 60);
     desktop.default_layout();
     desktop.start();
-    desktop.open_app(AppKind::Files, Placement::Auto, Some("/big"));
-    desktop.open_app(AppKind::Terminal, Placement::Auto, None);
-    desktop.open_app(AppKind::Settings, Placement::Auto, None);
+    desktop.open_app(apps::files::APP, Placement::Auto, Some("/big"));
+    desktop.open_app(apps::terminal::APP, Placement::Auto, None);
+    desktop.open_app(apps::settings::APP, Placement::Auto, None);
     let entries: Vec<_> = (0..10_000)
         .map(|i| json!({ "name": format!("file-{i:05}.txt"), "kind": "file", "size": i, "modified_ms": 0 }))
         .collect();
@@ -27,9 +27,9 @@ fn six_windows() -> Desktop {
         let Output::Bus(window, kind, effect) = output else {
             continue;
         };
-        match (kind, effect) {
+        match (kind.name(), effect) {
             (
-                AppKind::Files,
+                "files",
                 Effect::Request {
                     ticket,
                     topic: "vfs.list",
@@ -42,7 +42,7 @@ fn six_windows() -> Desktop {
                     result: Ok(json!({ "path": data["path"], "entries": entries }).into()),
                 },
             ),
-            (AppKind::Terminal, Effect::Subscribe { ticket, .. }) => {
+            ("terminal", Effect::Subscribe { ticket, .. }) => {
                 // A program runs and fills the screen with coloured output.
                 desktop.deliver(window, Event::Paste("run /bin/report.wasm\n".into()));
                 let run = desktop.take_outputs().into_iter().find_map(|o| match o {

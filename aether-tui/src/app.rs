@@ -9,7 +9,7 @@ use aether_local as local;
 use aether_proto::api::apps::{self as apps_api, AppInfo};
 use aether_proto::api::session;
 use aether_proto::client::{AetherClient, AppHandle, Endpoint, Link};
-use apps::Level;
+use app_kit::Level;
 use crossterm::event::EventStream;
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -291,11 +291,11 @@ pub async fn run(
 }
 
 /// The wall clock now, for the windows' times ("5 min ago", 14:05).
-fn wall_clock(utc_offset_s: i32) -> apps::Clock {
+fn wall_clock(utc_offset_s: i32) -> app_kit::Clock {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    apps::Clock {
+    app_kit::Clock {
         now_ms,
         utc_offset_s,
     }

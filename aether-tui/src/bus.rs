@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use aether_proto::client::{AetherClient, AppHandle, ClientError};
 use aether_proto::frame;
 use aether_proto::{ErrorBody, ErrorCode};
-use apps::{AppKind, Effect, Event, Payload, Ticket};
+use app_kit::{AppKind, Effect, Event, Payload, Ticket};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -24,7 +24,8 @@ pub struct Incoming {
 
 pub struct Bus {
     client: AetherClient,
-    handles: HashMap<AppKind, AppHandle>,
+    /// One handle per manifest id: windows of apps sharing a manifest share it.
+    handles: HashMap<&'static str, AppHandle>,
     subscriptions: HashMap<(WindowId, Ticket), JoinHandle<()>>,
     requests: HashMap<WindowId, Vec<JoinHandle<()>>>,
     tx: mpsc::UnboundedSender<Incoming>,
@@ -43,8 +44,8 @@ impl Bus {
 
     fn handle(&mut self, kind: AppKind) -> AppHandle {
         self.handles
-            .entry(kind)
-            .or_insert_with(|| self.client.app(kind.app_id()))
+            .entry(kind.manifest())
+            .or_insert_with(|| self.client.app(kind.manifest()))
             .clone()
     }
 

@@ -1,7 +1,7 @@
 //! Everything the desktop itself can do, as data: the keymap binds keys to these, the
 //! help overlay lists them, the palette searches them.
 
-use apps::AppKind;
+use app_kit::AppKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Command {
@@ -151,7 +151,7 @@ pub fn all() -> Vec<CommandInfo> {
             &format!("go to workspace {n}"),
         ));
     }
-    for kind in AppKind::STANDALONE {
+    for kind in apps::standalone() {
         all.push(info(
             Open(kind),
             &format!("open_{}", kind.name()),

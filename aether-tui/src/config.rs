@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use apps::{Palette, Theme};
+use app_kit::{Palette, Theme};
 use serde::Deserialize;
 
 use crate::keymap::{Keymap, KeysConfig};

@@ -1,6 +1,6 @@
 //! crossterm's events in the apps' terms.
 
-use apps::{Key, KeyCode, Mods};
+use app_kit::{Key, KeyCode, Mods};
 use crossterm::event::{
     Event, KeyCode as CtKey, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent,
     MouseEventKind,

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use apps::Key;
+use app_kit::Key;
 
 use crate::commands::{self, Command};
 

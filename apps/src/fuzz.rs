@@ -6,8 +6,8 @@ use base64::Engine;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 
-use crate::Theme;
 use crate::terminal::output::Scrollback;
+use app_kit::Theme;
 
 /// A chat message's text as another user wrote it.
 pub fn markdown(data: &[u8]) {

@@ -4,9 +4,9 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde_json::Value;
 
-use crate::app::{App, Effect, Event, Ticket, ViewCx};
-use crate::clock::Clock;
-use crate::theme::Theme;
+use app_kit::app::{App, Effect, Event, Ticket, ViewCx};
+use app_kit::clock::Clock;
+use app_kit::theme::Theme;
 
 pub const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
 

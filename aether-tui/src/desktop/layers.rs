@@ -2,8 +2,8 @@
 //! palette, the launcher, the help overlay and the first-start hint. Keys go to the top
 //! layer first and stop there; layers draw over the windows, the top one last.
 
-use apps::widgets::{LineEdit, LineInput, ListWindow, fit};
-use apps::{AppKind, Key, KeyCode, Theme, Ticket};
+use app_kit::widgets::{LineEdit, LineInput, ListWindow, fit};
+use app_kit::{AppKind, Key, KeyCode, Theme, Ticket};
 use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config as MatchConfig, Matcher, Utf32Str};
 use ratatui::buffer::Buffer;
@@ -86,7 +86,7 @@ impl Launchable {
 
     pub fn program(id: impl Into<String>, name: impl Into<String>) -> Launchable {
         Launchable {
-            kind: AppKind::Program,
+            kind: apps::program::APP,
             installed: Some(id.into()),
             name: name.into(),
         }
@@ -400,14 +400,7 @@ fn launcher_key(launcher: &mut Launcher, key: Key) -> Outcome {
         KeyCode::PageUp => launcher.list.move_by(-launcher.list.page(), len),
         KeyCode::Enter => return launch(launcher.list.selected),
         KeyCode::Char(c @ '1'..='9') => return launch(c as usize - '1' as usize),
-        KeyCode::Char('f') => return built_in(AppKind::Files),
-        KeyCode::Char('e') => return built_in(AppKind::Editor),
-        KeyCode::Char('t') => return built_in(AppKind::Terminal),
-        KeyCode::Char('s') => return built_in(AppKind::Settings),
-        KeyCode::Char('a') => return built_in(AppKind::Agents),
-        KeyCode::Char('p') => return built_in(AppKind::Store),
-        KeyCode::Char('c') => return built_in(AppKind::Chat),
-        KeyCode::Char('o') => return built_in(AppKind::People),
+        KeyCode::Char(c) if let Some(kind) = apps::launched_by(c) => return built_in(kind),
         KeyCode::Esc | KeyCode::Char('q') => return Outcome::Close,
         _ => {}
     }
@@ -717,7 +710,7 @@ fn render_help(help: &Help, screen: Rect, buf: &mut Buffer, theme: &Theme) {
             lines.push(Line::styled(keys.clone(), theme.accent()));
             continue;
         }
-        for (i, row) in apps::widgets::wrap_words(what, what_width)
+        for (i, row) in app_kit::widgets::wrap_words(what, what_width)
             .into_iter()
             .enumerate()
         {
@@ -769,7 +762,7 @@ mod tests {
     fn the_palette_ranks_fuzzy_matches() {
         let mut palette = PaletteLayer::new(vec![
             PaletteItem::OpenFile("/docs/readme.md".into()),
-            PaletteItem::OpenApp(AppKind::Terminal),
+            PaletteItem::OpenApp(apps::terminal::APP),
             PaletteItem::Command(Command::SplitRight, "split_right".into(), "split".into()),
         ]);
         for c in "term".chars() {
@@ -777,7 +770,7 @@ mod tests {
         }
         assert_eq!(
             palette.selected(),
-            Some(&PaletteItem::OpenApp(AppKind::Terminal))
+            Some(&PaletteItem::OpenApp(apps::terminal::APP))
         );
         for _ in 0..4 {
             palette_key(&mut palette, Key::plain(KeyCode::Backspace));

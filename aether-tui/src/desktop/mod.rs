@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use aether_proto::api::apps::AppInfo;
 use aether_proto::api::presence;
-use apps::{App, AppKind, Clock, Effect, Event, Key, KeyCode, Level, Theme, Ticket};
+use app_kit::{App, AppKind, Clock, Effect, Event, Key, KeyCode, Level, Theme, Ticket};
 use ratatui::layout::Rect;
 
 use crate::commands::{self, Command};
@@ -151,17 +151,14 @@ impl Desktop {
     /// Name the launcher's apps as the daemon does (`apps.list`): a built-in app whose
     /// manifest is not loaded is not offered; the programs installed for you follow.
     pub fn set_catalog(&mut self, listed: &[AppInfo]) {
-        let mut catalog: Vec<Launchable> = AppKind::STANDALONE
-            .iter()
+        let mut catalog: Vec<Launchable> = apps::standalone()
             .filter_map(|kind| {
-                let app = listed.iter().find(|a| a.id == kind.app_id())?;
-                // Settings acts as the desktop, Chat and People share a manifest: each
-                // keeps its own name.
-                let name = match kind {
-                    AppKind::Settings | AppKind::Chat | AppKind::People => kind.title(),
-                    _ => &app.name,
+                let app = listed.iter().find(|a| a.id == kind.manifest())?;
+                let name = match apps::named_by_manifest(kind) {
+                    true => &app.name,
+                    false => kind.title(),
                 };
-                Some(Launchable::built_in(*kind, name))
+                Some(Launchable::built_in(kind, name))
             })
             .collect();
         if catalog.is_empty() {
@@ -178,12 +175,12 @@ impl Desktop {
 
     /// The default layout: the explorer at the root | the editor over the terminal.
     pub fn default_layout(&mut self) {
-        let files = self.add_window(apps::launch(AppKind::Files, Some("/")));
+        let files = self.add_window(apps::files::APP.launch(Some("/")));
         self.workspaces.push(Workspace::new("main", files));
         self.active = self.workspaces.len() - 1;
-        let editor = self.add_window(apps::launch(AppKind::Editor, None));
+        let editor = self.add_window(apps::editor::APP.launch(None));
         self.ws_mut().split(Split::Right, editor);
-        let terminal = self.add_window(apps::launch(AppKind::Terminal, Some("/")));
+        let terminal = self.add_window(apps::terminal::APP.launch(Some("/")));
         self.ws_mut().split(Split::Down, terminal);
         if let Some(tree) = &mut self.ws_mut().tree {
             // The explorer a little narrower than the work.
@@ -290,7 +287,7 @@ impl Desktop {
         };
         let effect = Effect::request(Ticket(0), &set);
         self.outputs
-            .push(Output::Bus(DESKTOP, AppKind::Chat, effect));
+            .push(Output::Bus(DESKTOP, apps::chat::APP, effect));
     }
 
     /// When the next notification expires, for the event loop's timer.
@@ -347,7 +344,7 @@ impl Desktop {
 
     /// Open an app in a new window and start it.
     pub fn open_app(&mut self, kind: AppKind, placement: Placement, arg: Option<&str>) -> WindowId {
-        let id = self.add_window(apps::launch(kind, arg));
+        let id = self.add_window(kind.launch(arg));
         if self.workspaces.is_empty() {
             self.workspaces.push(Workspace::new("main", id));
             self.active = 0;
@@ -395,7 +392,7 @@ impl Desktop {
             self.unread.chat_in_view = self
                 .focused()
                 .and_then(|f| self.windows.get(&f))
-                .is_some_and(|app| app.kind() == AppKind::Chat);
+                .is_some_and(|app| app.kind() == apps::chat::APP);
             let effects = self.unread.update(event);
             return self.apply_desktop(effects);
         }
@@ -422,7 +419,7 @@ impl Desktop {
             match effect {
                 Effect::Request { .. } | Effect::Subscribe { .. } | Effect::Unsubscribe { .. } => {
                     self.outputs
-                        .push(Output::Bus(DESKTOP, AppKind::Chat, effect));
+                        .push(Output::Bus(DESKTOP, apps::chat::APP, effect));
                 }
                 Effect::Notify { level, text } => self.notify(level, text),
                 _ => {}
@@ -482,7 +479,7 @@ impl Desktop {
                     asker: Asker::App(id, ticket),
                     question,
                     kind: DialogKind::Prompt {
-                        input: apps::widgets::LineInput::new(initial),
+                        input: app_kit::widgets::LineInput::new(initial),
                         secret,
                     },
                 })),
@@ -500,11 +497,11 @@ impl Desktop {
     /// Show a path in a window of `app` in this workspace (the focused one first), or a new one.
     /// A program (`path` is the installed app's id) gets a window of its own each time.
     fn open_path(&mut self, app: AppKind, path: String, line: Option<usize>) {
-        if app == AppKind::Program {
+        if app == apps::program::APP {
             self.open_app(app, Placement::Auto, Some(&path));
             return;
         }
-        if app == AppKind::Editor {
+        if app == apps::editor::APP {
             self.recent.retain(|p| *p != path);
             self.recent.insert(0, path.clone());
             self.recent.truncate(RECENT_FILES);
@@ -670,7 +667,7 @@ impl Desktop {
                     asker: Asker::RenameTab,
                     question: "Rename this workspace".into(),
                     kind: DialogKind::Prompt {
-                        input: apps::widgets::LineInput::new(name),
+                        input: app_kit::widgets::LineInput::new(name),
                         secret: false,
                     },
                 }));
@@ -845,7 +842,7 @@ impl Desktop {
                 self.open_app(kind, Placement::Auto, None);
             }
             Answer::Palette(PaletteItem::RunInstalled(id, _)) => {
-                self.open_app(AppKind::Program, Placement::Auto, Some(&id));
+                self.open_app(apps::program::APP, Placement::Auto, Some(&id));
             }
             Answer::Palette(PaletteItem::OpenFile(path)) => {
                 self.open_path(apps::opener_for(&path), path, None)
@@ -969,7 +966,7 @@ impl Desktop {
                     if at(inner) {
                         self.deliver(
                             placed.id,
-                            Event::Mouse(apps::Mouse::Click {
+                            Event::Mouse(app_kit::Mouse::Click {
                                 column: mouse.column - inner.x,
                                 row: mouse.row - inner.y,
                             }),
@@ -1002,9 +999,9 @@ impl Desktop {
                         mouse.row.saturating_sub(inner.y),
                     );
                     let event = if mouse.kind == MouseKind::ScrollUp {
-                        apps::Mouse::ScrollUp { column, row }
+                        app_kit::Mouse::ScrollUp { column, row }
                     } else {
-                        apps::Mouse::ScrollDown { column, row }
+                        app_kit::Mouse::ScrollDown { column, row }
                     };
                     self.deliver(placed.id, Event::Mouse(event));
                 }
@@ -1032,9 +1029,8 @@ impl Desktop {
 
 /// Every app that opens by itself, under its own title (before the daemon names them).
 fn built_in_apps() -> Vec<Launchable> {
-    AppKind::STANDALONE
-        .iter()
-        .map(|kind| Launchable::built_in(*kind, kind.title()))
+    apps::standalone()
+        .map(|kind| Launchable::built_in(kind, kind.title()))
         .collect()
 }
 

@@ -1,8 +1,8 @@
 //! Drawing the desktop, bottom to top: the tab bar, the windows (tiled, then floating),
 //! the status bar, the layers, the notifications. A pure function of the state.
 
-use apps::widgets::fit;
-use apps::{Level, ViewCx};
+use app_kit::widgets::fit;
+use app_kit::{Level, ViewCx};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -234,7 +234,7 @@ impl Desktop {
             }
             .patch(theme.bar());
             // A long notice wraps (up to three rows) rather than losing its end.
-            let mut rows = apps::widgets::wrap_words(&notice.text, room);
+            let mut rows = app_kit::widgets::wrap_words(&notice.text, room);
             if rows.len() > 3 {
                 rows.truncate(3);
                 let last = fit(&rows[2], room.saturating_sub(1));

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use apps::AppKind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -71,8 +70,8 @@ impl Desktop {
         }
         let mut windows = BTreeMap::new();
         for (id, window) in &saved.windows {
-            if let Some(kind) = AppKind::from_name(&window.app) {
-                windows.insert(WindowId(*id), apps::restore(kind, &window.state));
+            if let Some(kind) = apps::named(&window.app) {
+                windows.insert(WindowId(*id), kind.restore(&window.state));
             }
         }
         let keep = |id: WindowId| windows.contains_key(&id);
@@ -92,7 +91,7 @@ impl Desktop {
         self.active = saved.active.min(workspaces.len() - 1);
         self.workspaces = workspaces;
         self.recent = saved.recent;
-        if let Some(theme) = saved.theme.as_deref().and_then(apps::Theme::named) {
+        if let Some(theme) = saved.theme.as_deref().and_then(app_kit::Theme::named) {
             self.theme = theme.shown_like(&self.theme);
         }
         true

@@ -2,7 +2,7 @@
 
 use aether_proto::api::apps::AppInfo;
 use aether_proto::api::chat;
-use apps::{KeyCode, Mods};
+use app_kit::{KeyCode, Mods};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -76,7 +76,7 @@ fn focus_moves_by_direction_and_with_alt() {
     keys(&mut d, &[Key::new(KeyCode::Char('j'), Mods::ALT)]);
     let terminal = d.focused().unwrap();
     assert_ne!(terminal, editor);
-    assert_eq!(d.windows[&terminal].kind(), AppKind::Terminal);
+    assert_eq!(d.windows[&terminal].kind(), apps::terminal::APP);
     keys(&mut d, &[Key::new(KeyCode::Left, Mods::ALT)]);
     assert_eq!(d.focused(), Some(files));
     assert_eq!(d.mode, Mode::Normal);
@@ -90,9 +90,9 @@ fn split_opens_the_launcher_then_the_app_beside_the_window() {
     keys(&mut d, &[Key::char('3')]);
     assert_eq!(d.layout().len(), 4);
     let focused = d.focused().unwrap();
-    assert_eq!(d.windows[&focused].kind(), AppKind::Terminal);
+    assert_eq!(d.windows[&focused].kind(), apps::terminal::APP);
     // The new window started: its subscription is on its way out.
-    assert!(d.take_outputs().iter().any(|o| matches!(o, Output::Bus(id, AppKind::Terminal, Effect::Subscribe { .. }) if *id == focused)));
+    assert!(d.take_outputs().iter().any(|o| matches!(o, Output::Bus(id, kind, Effect::Subscribe { .. }) if *id == focused && *kind == apps::terminal::APP)));
     prefix(&mut d, Key::char('x'));
     assert_eq!(d.layout().len(), 3, "closed; its sibling took the space");
     assert!(d.take_outputs().contains(&Output::Closed(focused)));
@@ -141,7 +141,7 @@ fn the_palette_finds_apps_and_commands() {
     }
     keys(&mut d, &[Key::plain(KeyCode::Enter)]);
     let focused = d.focused().unwrap();
-    assert_eq!(d.windows[&focused].kind(), AppKind::Settings);
+    assert_eq!(d.windows[&focused].kind(), apps::settings::APP);
 }
 
 #[test]
@@ -280,19 +280,19 @@ fn a_file_opened_from_the_explorer_goes_to_the_editor() {
     );
     insta::assert_snapshot!("prompt_120x40", draw(&d));
     d.take_outputs();
-    d.open_path(AppKind::Editor, "/notes.txt".into(), None);
+    d.open_path(apps::editor::APP, "/notes.txt".into(), None);
     let focused = d.focused().unwrap();
-    assert_eq!(d.windows[&focused].kind(), AppKind::Editor);
+    assert_eq!(d.windows[&focused].kind(), apps::editor::APP);
     assert!(d.take_outputs().iter().any(|o| matches!(
         o,
         Output::Bus(
             _,
-            AppKind::Editor,
+            kind,
             Effect::Request {
                 topic: "vfs.read",
                 ..
             }
-        )
+        ) if *kind == apps::editor::APP
     )));
 }
 
@@ -308,7 +308,7 @@ fn the_connection_state_shows_in_the_status_bar() {
 
 #[test]
 fn the_linux_console_gets_plain_borders_and_ascii_marks() {
-    let mut theme = Theme::dark().with_palette(apps::Palette::Ansi16);
+    let mut theme = Theme::dark().with_palette(app_kit::Palette::Ansi16);
     theme.plain_glyphs = true;
     let mut d = Desktop::new(Keymap::default(), theme, "ada".into());
     d.resize(80, 24);
@@ -357,7 +357,7 @@ fn the_launcher_names_apps_as_their_manifests_do() {
     );
     keys(&mut d, &[Key::char('2')]);
     let focused = d.focused().unwrap();
-    assert_eq!(d.windows[&focused].kind(), AppKind::Settings);
+    assert_eq!(d.windows[&focused].kind(), apps::settings::APP);
 }
 
 #[test]
@@ -379,38 +379,39 @@ fn installed_programs_are_offered_and_open_in_a_program_window() {
     d.take_outputs();
     keys(&mut d, &[Key::char('3')]);
     let focused = d.focused().unwrap();
-    assert_eq!(d.windows[&focused].kind(), AppKind::Program);
+    assert_eq!(d.windows[&focused].kind(), apps::program::APP);
     assert_eq!(d.windows[&focused].save()["id"], "todo");
     // It subscribes to its output first, as the terminal (which may run programs).
     assert!(d.take_outputs().iter().any(|o| matches!(
         o,
-        Output::Bus(id, AppKind::Program, Effect::Subscribe { .. }) if *id == focused
+        Output::Bus(id, kind, Effect::Subscribe { .. })
+            if *id == focused && *kind == apps::program::APP
     )));
     // `p` opens the App Store; the palette offers the program too.
     prefix(&mut d, Key::char('a'));
     keys(&mut d, &[Key::char('p')]);
     let focused = d.focused().unwrap();
-    assert_eq!(d.windows[&focused].kind(), AppKind::Store);
+    assert_eq!(d.windows[&focused].kind(), apps::store::APP);
     prefix(&mut d, Key::char('p'));
     for c in "to-do".chars() {
         keys(&mut d, &[Key::char(c)]);
     }
     keys(&mut d, &[Key::plain(KeyCode::Enter)]);
     let focused = d.focused().unwrap();
-    assert_eq!(d.windows[&focused].kind(), AppKind::Program);
+    assert_eq!(d.windows[&focused].kind(), apps::program::APP);
 }
 
 #[test]
 fn the_store_launches_programs_and_asks_for_the_launcher_again() {
     let mut d = desktop(120, 40);
-    let store = d.open_app(AppKind::Store, Placement::Auto, None);
+    let store = d.open_app(apps::store::APP, Placement::Auto, None);
     d.take_outputs();
     d.apply(
         store,
         vec![
             Effect::AppsChanged,
             Effect::Open {
-                app: AppKind::Program,
+                app: apps::program::APP,
                 path: "todo".into(),
                 line: None,
             },
@@ -420,7 +421,7 @@ fn the_store_launches_programs_and_asks_for_the_launcher_again() {
     assert!(outputs.contains(&Output::AppsChanged), "{outputs:?}");
     let focused = d.focused().unwrap();
     assert_ne!(focused, store);
-    assert_eq!(d.windows[&focused].kind(), AppKind::Program);
+    assert_eq!(d.windows[&focused].kind(), apps::program::APP);
     assert_eq!(d.windows[&focused].title(), "todo");
     // Both come back with the session.
     let saved = d.snapshot();
@@ -428,14 +429,14 @@ fn the_store_launches_programs_and_asks_for_the_launcher_again() {
     back.resize(120, 40);
     assert!(back.restore(&saved));
     let kinds: Vec<AppKind> = back.windows.values().map(|a| a.kind()).collect();
-    assert!(kinds.contains(&AppKind::Store) && kinds.contains(&AppKind::Program));
+    assert!(kinds.contains(&apps::store::APP) && kinds.contains(&apps::program::APP));
     assert_eq!(back.snapshot(), saved);
 }
 
 #[test]
 fn two_windows_of_the_same_title_are_numbered_and_closing_focuses_the_neighbour() {
     let mut d = desktop(120, 40);
-    let second = d.open_app(AppKind::Terminal, Placement::Auto, None);
+    let second = d.open_app(apps::terminal::APP, Placement::Auto, None);
     let screen = draw(&d);
     assert!(screen.contains("Terminal / (2)"), "{screen}");
     assert_eq!(d.focused(), Some(second));
@@ -447,14 +448,14 @@ fn two_windows_of_the_same_title_are_numbered_and_closing_focuses_the_neighbour(
         .focused()
         .and_then(|id| d.windows.get(&id))
         .map(|a| a.kind());
-    assert_eq!(focused, Some(AppKind::Files), "the window it split from");
+    assert_eq!(focused, Some(apps::files::APP), "the window it split from");
 }
 
 #[test]
 fn a_theme_from_settings_applies_at_once_and_is_kept() {
     let mut d = desktop(80, 24);
     d.take_outputs();
-    let settings = d.open_app(AppKind::Settings, Placement::Auto, None);
+    let settings = d.open_app(apps::settings::APP, Placement::Auto, None);
     let mut theme = Theme::light();
     theme.name = "mine".into();
     d.apply(settings, vec![Effect::SetTheme(Box::new(theme.clone()))]);
@@ -467,7 +468,7 @@ fn a_theme_from_settings_applies_at_once_and_is_kept() {
 }
 
 /// The ticket of the request on `topic` among the desktop's outputs.
-fn requested(outputs: &[Output], topic: &str) -> apps::Ticket {
+fn requested(outputs: &[Output], topic: &str) -> app_kit::Ticket {
     outputs
         .iter()
         .find_map(|o| match o {
@@ -487,7 +488,7 @@ fn requested(outputs: &[Output], topic: &str) -> apps::Ticket {
 fn the_store_asks_consent_in_a_dialog_above_every_window() {
     let mut d = desktop(80, 24);
     d.take_outputs();
-    let store = d.open_app(AppKind::Store, Placement::Auto, None);
+    let store = d.open_app(apps::store::APP, Placement::Auto, None);
     prefix(&mut d, Key::char('z'));
     let outputs = d.take_outputs();
     let answer = |d: &mut Desktop, ticket, data: serde_json::Value| {
@@ -529,13 +530,13 @@ fn the_store_asks_consent_in_a_dialog_above_every_window() {
     let install = outputs.iter().find_map(|o| match o {
         Output::Bus(
             id,
-            AppKind::Store,
+            kind,
             Effect::Request {
                 topic: "apps.install",
                 data,
                 ..
             },
-        ) if *id == store => Some(data.clone()),
+        ) if *id == store && *kind == apps::store::APP => Some(data.clone()),
         _ => None,
     });
     assert_eq!(
@@ -551,8 +552,8 @@ fn away_said(outputs: &[Output]) -> Vec<serde_json::Value> {
     outputs
         .iter()
         .filter_map(|o| match o {
-            Output::Bus(DESKTOP, AppKind::Chat, Effect::Request { topic, data, .. })
-                if *topic == "presence.set" =>
+            Output::Bus(DESKTOP, kind, Effect::Request { topic, data, .. })
+                if *topic == "presence.set" && *kind == apps::chat::APP =>
             {
                 Some(data["away"].clone())
             }
@@ -595,24 +596,24 @@ fn people_opens_a_direct_message_in_a_chat_window() {
     prefix(&mut d, Key::char('v'));
     keys(&mut d, &[Key::char('o')]);
     let people = d.focused().unwrap();
-    assert_eq!(d.windows[&people].kind(), AppKind::People);
+    assert_eq!(d.windows[&people].kind(), apps::people::APP);
     assert_eq!(d.windows[&people].title(), "People");
     d.take_outputs();
     d.apply(
         people,
         vec![Effect::Open {
-            app: AppKind::Chat,
+            app: apps::chat::APP,
             path: "dm-1-2".into(),
             line: None,
         }],
     );
     let chat = d.focused().unwrap();
-    assert_eq!(d.windows[&chat].kind(), AppKind::Chat);
+    assert_eq!(d.windows[&chat].kind(), apps::chat::APP);
     // It lists the rooms, as the chat app, and keeps the room with the session.
     let outputs = d.take_outputs();
     assert!(outputs.iter().any(|o| matches!(o,
-        Output::Bus(id, AppKind::Chat, Effect::Request { topic, .. })
-            if *id == chat && *topic == "chat.rooms")));
+        Output::Bus(id, kind, Effect::Request { topic, .. })
+            if *id == chat && *kind == apps::chat::APP && *topic == "chat.rooms")));
     let saved = d.snapshot();
     assert_eq!(
         saved["windows"][chat.0.to_string()]["state"]["room"],
@@ -641,8 +642,8 @@ fn unread_chat_and_mentions_show_in_the_status_bar_with_no_chat_window() {
     let watch = outputs
         .iter()
         .find_map(|o| match o {
-            Output::Bus(DESKTOP, AppKind::Chat, Effect::Subscribe { ticket, pattern })
-                if pattern == "chat.>" =>
+            Output::Bus(DESKTOP, kind, Effect::Subscribe { ticket, pattern })
+                if pattern == "chat.>" && *kind == apps::chat::APP =>
             {
                 Some(*ticket)
             }
@@ -671,7 +672,7 @@ fn unread_chat_and_mentions_show_in_the_status_bar_with_no_chat_window() {
         DESKTOP,
         Event::Answer {
             ticket: rooms,
-            result: Ok(apps::Payload::new(&body)),
+            result: Ok(app_kit::Payload::new(&body)),
         },
     );
     let screen = draw(&d);
@@ -706,7 +707,7 @@ fn unread_chat_and_mentions_show_in_the_status_bar_with_no_chat_window() {
 /// An Agent Console whose graph waits for approval of a long write.
 fn agents_waiting(d: &mut Desktop) -> WindowId {
     d.take_outputs();
-    let agents = d.open_app(AppKind::Agents, Placement::Auto, None);
+    let agents = d.open_app(apps::agents::APP, Placement::Auto, None);
     let outputs = d.take_outputs();
     let answer = |d: &mut Desktop, ticket, data: serde_json::Value| {
         d.deliver(

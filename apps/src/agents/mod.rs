@@ -13,11 +13,11 @@ use aether_proto::api::Event as _;
 use aether_proto::api::agent::{self, Graph, GraphState, GraphSummary, NodeState};
 use serde_json::{Value, json};
 
-use crate::app::{
-    App, AppKind, Effect, Event, Hint, Level, Payload, Ticket, Tickets, decode, hint,
+use app_kit::app::{
+    App, AppKind, Effect, Event, Hint, Level, Payload, Registration, Ticket, Tickets, decode, hint,
 };
-use crate::key::{Key, KeyCode};
-use crate::widgets::ListWindow;
+use app_kit::key::{Key, KeyCode};
+use app_kit::widgets::ListWindow;
 
 /// Log lines kept per graph.
 const LOG_LINES: usize = 200;
@@ -27,6 +27,18 @@ pub(crate) enum Focus {
     Graphs,
     Nodes,
 }
+
+/// The registry's entry for this app.
+pub const APP: AppKind = AppKind::of(&Registration {
+    name: "agents",
+    title: "Agent Console",
+    manifest: "agents",
+    standalone: true,
+    launcher_key: Some('a'),
+    opens: &[],
+    launch: |_| Box::new(Agents::new()),
+    restore: |state| Box::new(Agents::restore(state)),
+});
 
 pub struct Agents {
     tickets: Tickets,
@@ -425,7 +437,7 @@ impl Default for Agents {
 
 impl App for Agents {
     fn kind(&self) -> AppKind {
-        AppKind::Agents
+        APP
     }
 
     fn title(&self) -> String {
@@ -513,7 +525,7 @@ impl App for Agents {
         &self,
         area: ratatui::layout::Rect,
         buf: &mut ratatui::buffer::Buffer,
-        cx: &crate::app::ViewCx,
+        cx: &app_kit::app::ViewCx,
     ) {
         view::render(self, area, buf, cx)
     }

@@ -1,8 +1,9 @@
 use serde_json::json;
 
 use super::*;
+use crate::snapshot_sizes;
 use crate::testing::{answer, draw, request_on};
-use crate::{Key, snapshot_sizes};
+use app_kit::Key;
 
 fn graph_json(state: &str) -> Value {
     json!({ "id": "g1", "name": "summarize notes", "state": state, "app": "terminal",

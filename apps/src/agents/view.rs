@@ -10,9 +10,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
 use super::{Agents, Focus};
-use crate::app::{Level, ViewCx};
-use crate::theme::Theme;
-use crate::widgets::{fit, wrap_words};
+use app_kit::app::{Level, ViewCx};
+use app_kit::theme::Theme;
+use app_kit::widgets::{fit, wrap_words};
 
 pub(super) fn render(agents: &Agents, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
     let theme = cx.theme;

@@ -1,7 +1,7 @@
 //! The line you write in: a new message, a reply to one, or an edit of one of yours; Tab
 //! after `@` completes a member's name (again: the next one that fits).
 
-use crate::widgets::LineInput;
+use app_kit::widgets::LineInput;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum Draft {
@@ -95,7 +95,7 @@ impl Composer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::{Key, KeyCode};
+    use app_kit::key::{Key, KeyCode};
 
     fn typed(text: &str) -> Composer {
         let mut composer = Composer::default();

@@ -4,9 +4,9 @@
 
 use aether_proto::api::chat;
 
-use crate::app::{Effect, Level};
-use crate::key::{Key, KeyCode};
-use crate::widgets::{LineEdit, LineInput};
+use app_kit::app::{Effect, Level};
+use app_kit::key::{Key, KeyCode};
+use app_kit::widgets::{LineEdit, LineInput};
 
 use super::compose::Draft;
 use super::{Chat, Focus, Found, PAGE, Pending};

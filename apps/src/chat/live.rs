@@ -6,7 +6,7 @@ use aether_proto::api::Event as _;
 use aether_proto::api::chat::{self, MemberEvent, Message, RoomInfo};
 use serde_json::Value;
 
-use crate::app::Effect;
+use app_kit::app::Effect;
 
 use super::{Chat, Loaded};
 

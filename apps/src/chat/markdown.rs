@@ -6,7 +6,7 @@
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 
-use crate::theme::Theme;
+use app_kit::theme::Theme;
 
 /// The styles the renderer uses, from the theme.
 struct Styles {

@@ -4,7 +4,7 @@
 use aether_proto::ErrorBody;
 use aether_proto::api::chat::{self, Message};
 
-use crate::app::{Effect, Level};
+use app_kit::app::{Effect, Level};
 
 use super::compose::Draft;
 use super::{Chat, Focus, Pending, words};

@@ -22,11 +22,11 @@ use aether_proto::api::chat::{self, Message, RoomInfo};
 use aether_proto::api::sys;
 use serde_json::Value;
 
-use crate::app::{
-    App, AppKind, Effect, Event, Hint, Level, Payload, Ticket, Tickets, decode, hint,
+use app_kit::app::{
+    App, AppKind, Effect, Event, Hint, Level, Payload, Registration, Ticket, Tickets, decode, hint,
 };
-use crate::key::Mouse;
-use crate::widgets::{LineInput, ListWindow};
+use app_kit::key::Mouse;
+use app_kit::widgets::{LineInput, ListWindow};
 
 use compose::{Composer, Draft};
 use room::{PAGE, Shown};
@@ -110,6 +110,18 @@ impl Pending {
 struct Saved {
     room: Option<String>,
 }
+
+/// The registry's entry for this app.
+pub const APP: AppKind = AppKind::of(&Registration {
+    name: "chat",
+    title: "Chat",
+    manifest: "chat",
+    standalone: true,
+    launcher_key: Some('c'),
+    opens: &[],
+    launch: |arg| Box::new(Chat::showing(arg)),
+    restore: |state| Box::new(Chat::restore(state)),
+});
 
 pub struct Chat {
     tickets: Tickets,
@@ -481,7 +493,7 @@ impl Default for Chat {
 
 impl App for Chat {
     fn kind(&self) -> AppKind {
-        AppKind::Chat
+        APP
     }
 
     fn title(&self) -> String {
@@ -562,7 +574,7 @@ impl App for Chat {
         &self,
         area: ratatui::layout::Rect,
         buf: &mut ratatui::buffer::Buffer,
-        cx: &crate::app::ViewCx,
+        cx: &app_kit::app::ViewCx,
     ) {
         view::render(self, area, buf, cx)
     }

@@ -3,8 +3,8 @@
 
 use aether_proto::api::chat::{self, room_problem};
 
-use crate::app::{Effect, Level};
-use crate::key::{Key, KeyCode};
+use app_kit::app::{Effect, Level};
+use app_kit::key::{Key, KeyCode};
 
 use super::{Chat, Focus, Pending, words};
 

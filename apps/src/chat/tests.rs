@@ -2,8 +2,9 @@ use aether_proto::ErrorCode;
 use serde_json::json;
 
 use super::*;
+use crate::snapshot_sizes;
 use crate::testing::{NOW_MS, answer, draw, request_on, requests};
-use crate::{Key, KeyCode, snapshot_sizes};
+use app_kit::{Key, KeyCode};
 
 const MIN: u64 = 60_000;
 

@@ -8,8 +8,8 @@ use aether_proto::api::Event as _;
 use aether_proto::api::chat::{self, Message, RoomInfo};
 use serde_json::Value;
 
-use crate::app::{Effect, Event, Level, Ticket, decode};
-use crate::widgets::fit;
+use app_kit::app::{Effect, Event, Level, Ticket, decode};
+use app_kit::widgets::fit;
 
 use super::words;
 
@@ -155,7 +155,7 @@ mod tests {
     use serde::Serialize;
 
     use super::*;
-    use crate::app::Payload;
+    use app_kit::app::Payload;
 
     fn room(name: &str, with: Option<&str>, unread: u64, mentions: u64) -> RoomInfo {
         RoomInfo {

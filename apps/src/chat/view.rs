@@ -16,10 +16,10 @@ use unicode_width::UnicodeWidthStr;
 
 use super::compose::Draft;
 use super::{Chat, Focus, Loaded, markdown, words};
-use crate::app::{Level, ViewCx};
-use crate::clock::Clock;
-use crate::theme::Theme;
-use crate::widgets::{fit, wrap_styled_words, wrap_words};
+use app_kit::app::{Level, ViewCx};
+use app_kit::clock::Clock;
+use app_kit::theme::Theme;
+use app_kit::widgets::{fit, wrap_styled_words, wrap_words};
 
 /// Below this width one column shows: the rooms, or the room.
 const TWO_COLUMNS: u16 = 60;

@@ -4,7 +4,7 @@
 use aether_proto::api::chat::{Message, RoomInfo};
 use aether_proto::{ErrorBody, ErrorCode};
 
-use crate::widgets::fit;
+use app_kit::widgets::fit;
 
 /// `#team`, or `@ana` for a direct message with ana.
 pub(crate) fn room_name(room: &RoomInfo) -> String {

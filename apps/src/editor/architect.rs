@@ -8,8 +8,8 @@ use aether_proto::{ErrorBody, ErrorCode};
 use serde_json::Value;
 
 use super::{DiffLine, Doc, Editor, Pending, diff_lines};
-use crate::app::{Effect, Level, Payload, decode};
-use crate::key::{Key, KeyCode};
+use app_kit::app::{Effect, Level, Payload, decode};
+use app_kit::key::{Key, KeyCode};
 
 const SYSTEM: &str = "You are the Architect, a careful programming assistant inside a code \
 editor. Rewrite the text you are given as the instruction asks, keeping its style. Answer \

@@ -4,8 +4,8 @@
 use ratatui::style::{Modifier, Style};
 use ratatui_textarea::{CursorMove, Input, Key as TaKey, Scrolling, TextArea};
 
-use crate::key::{Key, KeyCode};
-use crate::path;
+use app_kit::key::{Key, KeyCode};
+use app_kit::path;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum DocState {
@@ -34,7 +34,7 @@ pub(crate) struct Doc {
     pub(super) area: TextArea<'static>,
     trailing_newline: bool,
     /// Syntax colours, kept between frames (the view fills them in).
-    pub(super) colours: std::cell::RefCell<crate::highlight::DocColours>,
+    pub(super) colours: std::cell::RefCell<app_kit::highlight::DocColours>,
     /// The first line edited since the colours were last worked out.
     pub(super) changed_from: std::cell::Cell<usize>,
 }

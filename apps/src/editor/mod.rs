@@ -13,16 +13,28 @@ use aether_proto::api::{Event as _, vfs};
 use aether_proto::{ErrorBody, ErrorCode};
 use serde_json::Value;
 
-use crate::app::{
-    App, AppKind, Effect, Event, Hint, Level, Payload, Ticket, Tickets, decode, hint,
+use app_kit::app::{
+    App, AppKind, Effect, Event, Hint, Level, Payload, Registration, Ticket, Tickets, decode, hint,
 };
-use crate::key::{Key, KeyCode, Mods, Mouse};
-use crate::path;
-use crate::widgets::{LineEdit, LineInput, human_bytes};
+use app_kit::key::{Key, KeyCode, Mods, Mouse};
+use app_kit::path;
+use app_kit::widgets::{LineEdit, LineInput, human_bytes};
 pub(crate) use doc::{Doc, DocState};
 
 /// The largest file the editor opens (one read of the daemon's chunk limit).
 pub const MAX_FILE_BYTES: usize = 2 << 20;
+
+/// The registry's entry for this app.
+pub const APP: AppKind = AppKind::of(&Registration {
+    name: "editor",
+    title: "Code Editor",
+    manifest: "editor",
+    standalone: true,
+    launcher_key: Some('e'),
+    opens: &["*"],
+    launch: |arg| Box::new(Editor::new(arg)),
+    restore: |state| Box::new(Editor::restore(state)),
+});
 
 pub struct Editor {
     tickets: Tickets,
@@ -645,7 +657,7 @@ fn diff_lines(theirs: &str, mine: &str) -> Vec<DiffLine> {
 
 impl App for Editor {
     fn kind(&self) -> AppKind {
-        AppKind::Editor
+        APP
     }
 
     fn title(&self) -> String {
@@ -739,7 +751,7 @@ impl App for Editor {
         &self,
         area: ratatui::layout::Rect,
         buf: &mut ratatui::buffer::Buffer,
-        cx: &crate::app::ViewCx,
+        cx: &app_kit::app::ViewCx,
     ) {
         view::render(self, area, buf, cx)
     }

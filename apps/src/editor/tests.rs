@@ -2,8 +2,9 @@ use aether_proto::{ErrorBody, ErrorCode};
 use serde_json::json;
 
 use super::*;
+use crate::snapshot_sizes;
 use crate::testing::{answer, draw, request_on};
-use crate::{Key, snapshot_sizes};
+use app_kit::Key;
 
 fn read_answer(path: &str, data: &str, version: &str) -> Value {
     json!({ "path": path, "offset": 0, "length": data.len(), "size": data.len(), "eof": true,
@@ -273,7 +274,7 @@ fn find_and_replace() {
     editor.update(Event::Key(Key::plain(KeyCode::Tab)));
     typed(&mut editor, "hello");
     snapshot_sizes!("editor_replace", &editor);
-    editor.update(Event::Key(Key::new(KeyCode::Char('a'), crate::Mods::ALT)));
+    editor.update(Event::Key(Key::new(KeyCode::Char('a'), app_kit::Mods::ALT)));
     assert_eq!(
         editor.doc().text(),
         "fn main() {\n    println!(\"hello\");\n}\n"
@@ -352,7 +353,7 @@ fn rust_is_drawn_in_colour_and_edits_recolour() {
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
     let mut editor = opened();
-    let theme = crate::Theme::dark();
+    let theme = app_kit::Theme::dark();
     let colours_of = |editor: &Editor| {
         let mut terminal = Terminal::new(TestBackend::new(60, 10)).unwrap();
         terminal
@@ -360,7 +361,7 @@ fn rust_is_drawn_in_colour_and_edits_recolour() {
                 editor.view(
                     f.area(),
                     f.buffer_mut(),
-                    &crate::ViewCx {
+                    &app_kit::ViewCx {
                         theme: &theme,
                         focused: true,
                         clock: crate::testing::CLOCK,
@@ -385,7 +386,7 @@ fn rust_is_drawn_in_colour_and_edits_recolour() {
 
 /// Ask the Architect (Alt-a), answer its prompt; the `ai.generate` request.
 fn ask_architect(editor: &mut Editor, instruction: &str) -> (Ticket, Value) {
-    let effects = editor.update(Event::Key(Key::new(KeyCode::Char('a'), crate::Mods::ALT)));
+    let effects = editor.update(Event::Key(Key::new(KeyCode::Char('a'), app_kit::Mods::ALT)));
     let Some(Effect::Prompt {
         ticket, question, ..
     }) = effects.first().cloned()
@@ -468,7 +469,7 @@ fn the_architect_rewrites_only_the_selection_and_says_why_it_cannot() {
     let mut editor = opened();
     // Select the second line (Shift-Down from the start of it).
     editor.update(Event::Key(Key::plain(KeyCode::Down)));
-    editor.update(Event::Key(Key::new(KeyCode::Down, crate::Mods::SHIFT)));
+    editor.update(Event::Key(Key::new(KeyCode::Down, app_kit::Mods::SHIFT)));
     let (generate, data) = ask_architect(&mut editor, "louder");
     let prompt = data["prompt"].as_str().unwrap();
     assert!(

@@ -7,8 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
 use super::{DiffLine, DocState, Editor};
-use crate::app::{Level, ViewCx};
-use crate::widgets::fit;
+use app_kit::app::{Level, ViewCx};
+use app_kit::widgets::fit;
 
 pub(super) fn render(editor: &Editor, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
     let theme = cx.theme;
@@ -81,7 +81,7 @@ pub(super) fn render(editor: &Editor, area: Rect, buf: &mut Buffer, cx: &ViewCx)
         let find = bar;
         let label_width = 9u16;
         let mut field =
-            |row: Rect, label: &str, input: &crate::widgets::LineInput, active: bool| {
+            |row: Rect, label: &str, input: &app_kit::widgets::LineInput, active: bool| {
                 Line::styled(label.to_owned(), theme.accent()).render(row, buf);
                 let input_area = Rect {
                     x: row.x + label_width,
@@ -123,7 +123,7 @@ fn paint_line_numbers(doc: &super::Doc, area: Rect, digits: usize, buf: &mut Buf
 /// say which cell shows which character.
 fn paint_colours(doc: &super::Doc, body: Rect, buf: &mut Buffer, cx: &ViewCx) {
     let Some(path) = &doc.path else { return };
-    if cx.theme.palette == crate::theme::Palette::None {
+    if cx.theme.palette == app_kit::theme::Palette::None {
         return;
     }
     let (top_row, top_col) = doc.area.scroll_offset();

@@ -4,9 +4,9 @@
 use aether_proto::api::vfs::Kind;
 
 use super::{Files, Pending, tree};
-use crate::app::{Effect, Level};
-use crate::key::{Key, KeyCode, Mouse};
-use crate::path;
+use app_kit::app::{Effect, Level};
+use app_kit::key::{Key, KeyCode, Mouse};
+use app_kit::path;
 
 impl Files {
     pub(super) fn on_key(&mut self, key: Key) -> Vec<Effect> {

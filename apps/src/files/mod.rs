@@ -14,12 +14,26 @@ use aether_proto::api::vfs::{self, Entry, Hit, Kind, UsageAnswer};
 use base64::Engine;
 use serde_json::Value;
 
-use crate::app::{App, AppKind, Effect, Event, Hint, Payload, Ticket, Tickets, decode, hint};
-use crate::path;
-use crate::widgets::ListWindow;
+use app_kit::app::{
+    App, AppKind, Effect, Event, Hint, Payload, Registration, Ticket, Tickets, decode, hint,
+};
+use app_kit::path;
+use app_kit::widgets::ListWindow;
 
 /// The most of a file the preview reads.
 const PREVIEW_BYTES: usize = 32 * 1024;
+
+/// The registry's entry for this app.
+pub const APP: AppKind = AppKind::of(&Registration {
+    name: "files",
+    title: "File Explorer",
+    manifest: "files",
+    standalone: true,
+    launcher_key: Some('f'),
+    opens: &[],
+    launch: |arg| Box::new(Files::new(arg.unwrap_or("/"))),
+    restore: |state| Box::new(Files::restore(state)),
+});
 
 pub struct Files {
     tickets: Tickets,
@@ -55,7 +69,7 @@ pub(crate) enum Preview {
         lines: Vec<String>,
         cut: bool,
         /// Syntax colours, worked out on the first draw for the theme named.
-        colours: std::cell::RefCell<Option<(String, Vec<crate::highlight::Runs>)>>,
+        colours: std::cell::RefCell<Option<(String, Vec<app_kit::highlight::Runs>)>>,
     },
     Binary {
         path: String,
@@ -493,7 +507,7 @@ impl Files {
 
 impl App for Files {
     fn kind(&self) -> AppKind {
-        AppKind::Files
+        APP
     }
 
     fn title(&self) -> String {
@@ -556,7 +570,7 @@ impl App for Files {
         &self,
         area: ratatui::layout::Rect,
         buf: &mut ratatui::buffer::Buffer,
-        cx: &crate::app::ViewCx,
+        cx: &app_kit::app::ViewCx,
     ) {
         view::render(self, area, buf, cx)
     }

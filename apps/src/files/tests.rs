@@ -2,9 +2,10 @@ use aether_proto::{ErrorBody, ErrorCode};
 use serde_json::json;
 
 use super::*;
-use crate::key::KeyCode;
+use crate::snapshot_sizes;
 use crate::testing::{answer, draw, request_on};
-use crate::{Key, snapshot_sizes};
+use app_kit::Key;
+use app_kit::key::KeyCode;
 
 fn entry(name: &str, kind: &str, size: u64) -> Value {
     json!({ "name": name, "kind": kind, "size": size, "modified_ms": 0 })
@@ -111,7 +112,7 @@ fn enter_opens_folders_here_files_in_the_editor_and_programs_in_the_terminal() {
     assert_eq!(
         open,
         vec![Effect::Open {
-            app: AppKind::Editor,
+            app: crate::editor::APP,
             path: "/docs/a.txt".into(),
             line: None
         }]
@@ -122,7 +123,7 @@ fn enter_opens_folders_here_files_in_the_editor_and_programs_in_the_terminal() {
     assert_eq!(
         open,
         vec![Effect::Open {
-            app: AppKind::Terminal,
+            app: crate::terminal::APP,
             path: "/docs/go.wasm".into(),
             line: None
         }]
@@ -247,7 +248,7 @@ fn search_results_open_at_their_line() {
     assert_eq!(
         open,
         vec![Effect::Open {
-            app: AppKind::Editor,
+            app: crate::editor::APP,
             path: "/docs/plan.md".into(),
             line: Some(12)
         }]

@@ -10,10 +10,10 @@ use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::Widget;
 
-use crate::app::{Effect, Payload, Ticket, Tickets, ViewCx, decode};
-use crate::key::{Key, KeyCode};
-use crate::path;
-use crate::widgets::{ListWindow, fit};
+use app_kit::app::{Effect, Payload, Ticket, Tickets, ViewCx, decode};
+use app_kit::key::{Key, KeyCode};
+use app_kit::path;
+use app_kit::widgets::{ListWindow, fit};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Node {

@@ -8,9 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Widget};
 
 use super::{Files, Preview};
-use crate::app::ViewCx;
-use crate::widgets::{fit, human_bytes};
 use aether_proto::api::vfs::Kind;
+use app_kit::app::ViewCx;
+use app_kit::widgets::{fit, human_bytes};
 
 /// From this width the preview goes beside the list.
 const PREVIEW_MIN_WIDTH: u16 = 60;
@@ -214,7 +214,7 @@ fn render_preview(preview: &Preview, area: Rect, beside: bool, buf: &mut Buffer,
             return;
         }
         Preview::Binary { path, bytes, size } => {
-            let caption = if crate::opener_for(path) == crate::AppKind::Terminal {
+            let caption = if crate::opener_for(path) == crate::terminal::APP {
                 format!("a program, {}: Enter runs it", human_bytes(*size))
             } else {
                 format!("binary, {}", human_bytes(*size))
@@ -236,24 +236,24 @@ fn render_preview(preview: &Preview, area: Rect, beside: bool, buf: &mut Buffer,
 fn coloured(
     path: &str,
     lines: &[String],
-    cache: &std::cell::RefCell<Option<(String, Vec<crate::highlight::Runs>)>>,
+    cache: &std::cell::RefCell<Option<(String, Vec<app_kit::highlight::Runs>)>>,
     cx: &ViewCx,
-) -> Option<Vec<crate::highlight::Runs>> {
+) -> Option<Vec<app_kit::highlight::Runs>> {
     if let Some((theme, runs)) = cache.borrow().as_ref()
         && *theme == cx.theme.name
         && runs.len() >= lines.len()
     {
         return Some(runs.clone());
     }
-    let syntax = crate::highlight::syntax_for(path, lines.first().map_or("", |l| l.as_str()))?;
-    let mut highlighter = crate::highlight::Highlighter::new(syntax, cx.theme);
+    let syntax = app_kit::highlight::syntax_for(path, lines.first().map_or("", |l| l.as_str()))?;
+    let mut highlighter = app_kit::highlight::Highlighter::new(syntax, cx.theme);
     let runs: Vec<_> = lines.iter().map(|l| highlighter.line(l)).collect();
     *cache.borrow_mut() = Some((cx.theme.name.clone(), runs.clone()));
     Some(runs)
 }
 
 /// A line in its colour runs, tabs as four spaces.
-fn styled_line(line: &str, runs: Option<&crate::highlight::Runs>) -> Line<'static> {
+fn styled_line(line: &str, runs: Option<&app_kit::highlight::Runs>) -> Line<'static> {
     let Some(runs) = runs.filter(|r| !r.is_empty()) else {
         return Line::raw(line.replace('\t', "    "));
     };

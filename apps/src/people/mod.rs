@@ -5,32 +5,43 @@
 
 mod view;
 
-use std::collections::HashMap;
-
 use aether_proto::ErrorBody;
 use aether_proto::api::presence::{self, Person, State};
 use aether_proto::api::{chat, sys};
 use serde_json::Value;
 
-use crate::app::{
-    App, AppKind, Effect, Event, Hint, Level, Payload, Ticket, Tickets, decode, hint,
+use app_kit::widgets::ListWindow;
+use app_kit::{
+    App, AppKind, Effect, Event, Hint, Key, KeyCode, Latest, Level, Registration, Requests, Ticket,
+    hint,
 };
-use crate::key::{Key, KeyCode};
-use crate::widgets::ListWindow;
 
-#[derive(Debug, Clone)]
-enum Pending {
-    Whoami,
-    List,
-    Set,
-    Status,
+/// What the app's asks come back as.
+enum Msg {
+    Whoami(Result<sys::WhoamiAnswer, ErrorBody>),
+    /// The list, from the `n`th time it was asked for.
+    List(u64, Result<presence::People, ErrorBody>),
+    Set(Result<Person, ErrorBody>),
+    Status(Option<String>),
     /// The direct-message room with this user, to open in Chat.
-    Direct(String),
+    Direct(String, Result<chat::RoomInfo, ErrorBody>),
 }
 
+/// The registry's entry for this app.
+pub const APP: AppKind = AppKind::of(&Registration {
+    name: "people",
+    title: "People",
+    manifest: "chat",
+    standalone: true,
+    launcher_key: Some('o'),
+    opens: &[],
+    launch: |_| Box::new(People::new()),
+    restore: |_| Box::new(People::new()),
+});
+
 pub struct People {
-    tickets: Tickets,
-    pending: HashMap<Ticket, Pending>,
+    requests: Requests<Msg>,
+    lists: Latest,
     events: Option<Ticket>,
     pub(crate) me: Option<String>,
     /// `None` until the list came; yours first, then online, away, offline.
@@ -42,8 +53,8 @@ pub struct People {
 impl People {
     pub fn new() -> People {
         People {
-            tickets: Tickets::default(),
-            pending: HashMap::new(),
+            requests: Requests::new(),
+            lists: Latest::default(),
             events: None,
             me: None,
             people: None,
@@ -52,19 +63,16 @@ impl People {
         }
     }
 
-    fn request<C: aether_proto::api::Call>(&mut self, pending: Pending, call: &C) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
-        self.pending.insert(ticket, pending);
-        vec![Effect::request(ticket, call)]
-    }
-
     fn say(&mut self, level: Level, text: impl Into<String>) {
         self.message = Some((level, text.into()));
     }
 
     fn refresh(&mut self) -> Vec<Effect> {
-        self.pending.retain(|_, p| !matches!(p, Pending::List));
-        self.request(Pending::List, &presence::List {})
+        let n = self.lists.ask();
+        vec![
+            self.requests
+                .call(&presence::List {}, move |answer| Msg::List(n, answer)),
+        ]
     }
 
     pub(crate) fn people(&self) -> &[Person] {
@@ -121,15 +129,8 @@ impl People {
             KeyCode::Char('a') => return self.toggle_away(),
             KeyCode::Char('s') => {
                 let initial = self.mine().and_then(|p| p.text.clone()).unwrap_or_default();
-                let ticket = self.tickets.issue();
-                self.pending.insert(ticket, Pending::Status);
-                return vec![Effect::Prompt {
-                    ticket,
-                    question: "Your status, for those who share a room with you (empty clears it)"
-                        .into(),
-                    initial,
-                    secret: false,
-                }];
+                let question = "Your status, for those who share a room with you (empty clears it)";
+                return vec![self.requests.prompt(question, initial, false, Msg::Status)];
             }
             KeyCode::Char('r') | KeyCode::F(5) => return self.refresh(),
             KeyCode::Esc => self.message = None,
@@ -147,24 +148,26 @@ impl People {
             self.say(Level::Info, "that is you: pick someone else to write to");
             return Vec::new();
         }
-        self.request(Pending::Direct(user.clone()), &chat::Direct { user })
+        let call = chat::Direct { user: user.clone() };
+        vec![
+            self.requests
+                .call(&call, |answer| Msg::Direct(user, answer)),
+        ]
     }
 
     fn toggle_away(&mut self) -> Vec<Effect> {
         let away = self.mine().is_none_or(|p| p.state != State::Away);
-        self.request(
-            Pending::Set,
-            &presence::Set {
-                away: Some(away),
-                text: None,
-            },
-        )
+        let call = presence::Set {
+            away: Some(away),
+            text: None,
+        };
+        vec![self.requests.call(&call, Msg::Set)]
     }
 
-    fn on_answer(&mut self, pending: Pending, result: Result<Payload, ErrorBody>) -> Vec<Effect> {
-        match pending {
-            Pending::Whoami => {
-                if let Ok(me) = decode::<sys::Whoami>(result) {
+    fn on(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Whoami(answer) => {
+                if let Ok(me) = answer {
                     self.me = Some(me.user.name);
                     let people = self.people.take().unwrap_or_default();
                     if !people.is_empty() {
@@ -172,21 +175,30 @@ impl People {
                     }
                 }
             }
-            Pending::List => match decode::<presence::List>(result) {
+            Msg::List(n, _) if !self.lists.is(n) => {}
+            Msg::List(_, answer) => match answer {
                 Ok(list) => self.set_people(list.people),
                 Err(e) => self.say(Level::Error, format!("who is around? {}", e.msg)),
             },
-            Pending::Set | Pending::Status => match decode::<presence::Set>(result) {
+            Msg::Set(answer) => match answer {
                 Ok(person) => {
                     self.message = None;
                     self.changed(person);
                 }
                 Err(e) => self.say(Level::Error, format!("not changed: {}", e.msg)),
             },
-            Pending::Direct(user) => match decode::<chat::Direct>(result) {
+            Msg::Status(Some(text)) => {
+                let call = presence::Set {
+                    away: None,
+                    text: Some(text.trim().to_owned()),
+                };
+                return vec![self.requests.call(&call, Msg::Set)];
+            }
+            Msg::Status(None) => {}
+            Msg::Direct(user, answer) => match answer {
                 Ok(room) => {
                     return vec![Effect::Open {
-                        app: AppKind::Chat,
+                        app: crate::chat::APP,
                         path: room.room,
                         line: None,
                     }];
@@ -206,7 +218,7 @@ impl Default for People {
 
 impl App for People {
     fn kind(&self) -> AppKind {
-        AppKind::People
+        APP
     }
 
     fn title(&self) -> String {
@@ -222,24 +234,24 @@ impl App for People {
     }
 
     fn start(&mut self) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
+        let ticket = self.requests.ticket();
         self.events = Some(ticket);
         let mut effects = vec![Effect::Subscribe {
             ticket,
             pattern: presence::SUBSCRIBE.to_owned(),
         }];
-        effects.extend(self.request(Pending::Whoami, &sys::Whoami {}));
+        effects.push(self.requests.call(&sys::Whoami {}, Msg::Whoami));
         effects.extend(self.refresh());
         effects
     }
 
     fn update(&mut self, event: Event) -> Vec<Effect> {
+        let event = match self.requests.reply(event) {
+            Ok(msg) => return msg.map(|msg| self.on(msg)).unwrap_or_default(),
+            Err(event) => event,
+        };
         match event {
             Event::Key(key) => self.on_key(key),
-            Event::Answer { ticket, result } => match self.pending.remove(&ticket) {
-                Some(pending) => self.on_answer(pending, result),
-                None => Vec::new(),
-            },
             Event::Delivery {
                 ticket,
                 topic,
@@ -257,16 +269,6 @@ impl App for People {
                 self.say(Level::Warn, text);
                 Vec::new()
             }
-            Event::Prompted { ticket, text } => match (self.pending.remove(&ticket), text) {
-                (Some(Pending::Status), Some(text)) => self.request(
-                    Pending::Status,
-                    &presence::Set {
-                        away: None,
-                        text: Some(text.trim().to_owned()),
-                    },
-                ),
-                _ => Vec::new(),
-            },
             Event::Reconnected => self.refresh(),
             _ => Vec::new(),
         }
@@ -276,7 +278,7 @@ impl App for People {
         &self,
         area: ratatui::layout::Rect,
         buf: &mut ratatui::buffer::Buffer,
-        cx: &crate::app::ViewCx,
+        cx: &app_kit::app::ViewCx,
     ) {
         view::render(self, area, buf, cx)
     }

@@ -1,8 +1,9 @@
 use serde_json::json;
 
 use super::*;
+use crate::snapshot_sizes;
 use crate::testing::{NOW_MS, answer, draw, request_on};
-use crate::{Key, snapshot_sizes};
+use app_kit::Key;
 
 fn people_json() -> Value {
     json!({ "people": [
@@ -74,7 +75,7 @@ fn enter_starts_a_direct_message_in_chat() {
     assert_eq!(
         effects,
         [Effect::Open {
-            app: AppKind::Chat,
+            app: crate::chat::APP,
             path: "dm-2-4".into(),
             line: None,
         }]

@@ -11,10 +11,10 @@ use ratatui::widgets::Widget;
 use unicode_width::UnicodeWidthStr;
 
 use super::People;
-use crate::app::{Level, ViewCx};
-use crate::clock::Clock;
-use crate::theme::Theme;
-use crate::widgets::{fit, wrap_words};
+use app_kit::app::{Level, ViewCx};
+use app_kit::clock::Clock;
+use app_kit::theme::Theme;
+use app_kit::widgets::{fit, wrap_words};
 
 /// The widest name column.
 const NAME: usize = 20;

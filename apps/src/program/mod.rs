@@ -12,10 +12,12 @@ use aether_proto::api::{Event as _, apps, vm};
 use aether_proto::{ErrorBody, ErrorCode};
 use serde_json::Value;
 
-use crate::app::{App, AppKind, Effect, Event, Hint, Payload, Ticket, Tickets, decode, hint};
-use crate::key::{Key, KeyCode, Mouse};
 use crate::terminal::Scrollback;
-use crate::widgets::{LineEdit, LineInput};
+use app_kit::app::{
+    App, AppKind, Effect, Event, Hint, Payload, Registration, Ticket, Tickets, decode, hint,
+};
+use app_kit::key::{Key, KeyCode, Mouse};
+use app_kit::widgets::{LineEdit, LineInput};
 
 /// Events of jobs not known yet, kept until `vm.run` answers.
 const EARLY_EVENTS: usize = 256;
@@ -52,6 +54,18 @@ enum Pending {
 struct Saved {
     id: String,
 }
+
+/// The registry's entry for this app.
+pub const APP: AppKind = AppKind::of(&Registration {
+    name: "program",
+    title: "Program",
+    manifest: "terminal",
+    standalone: false,
+    launcher_key: None,
+    opens: &[],
+    launch: |arg| Box::new(Program::new(arg.unwrap_or_default())),
+    restore: |state| Box::new(Program::restore(state)),
+});
 
 pub struct Program {
     tickets: Tickets,
@@ -386,7 +400,7 @@ impl Program {
 
 impl App for Program {
     fn kind(&self) -> AppKind {
-        AppKind::Program
+        APP
     }
 
     fn title(&self) -> String {
@@ -476,7 +490,7 @@ impl App for Program {
         &self,
         area: ratatui::layout::Rect,
         buf: &mut ratatui::buffer::Buffer,
-        cx: &crate::app::ViewCx,
+        cx: &app_kit::app::ViewCx,
     ) {
         view::render(self, area, buf, cx)
     }

@@ -2,8 +2,9 @@ use aether_proto::ErrorCode;
 use serde_json::json;
 
 use super::*;
+use crate::snapshot_sizes;
 use crate::testing::{answer, draw, request_on, requests};
-use crate::{Key, snapshot_sizes};
+use app_kit::Key;
 
 /// A program window for `todo`, its name known and its subscription in place: the
 /// `vm.run` request it then made.

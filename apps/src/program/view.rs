@@ -8,9 +8,9 @@ use ratatui::text::Line;
 use ratatui::widgets::Widget;
 
 use super::{Program, Run};
-use crate::app::ViewCx;
 use crate::terminal::{ansi_line, draw_scrollback};
-use crate::widgets::fit;
+use app_kit::app::ViewCx;
+use app_kit::widgets::fit;
 
 pub(super) fn render(program: &Program, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
     let theme = cx.theme;

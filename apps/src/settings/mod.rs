@@ -9,9 +9,11 @@ use aether_proto::ErrorBody;
 use aether_proto::api::{ai, sys};
 use serde_json::{Value, json};
 
-use crate::app::{App, AppKind, Effect, Event, Hint, Payload, Ticket, Tickets, decode, hint};
-use crate::key::{Key, KeyCode};
-use crate::widgets::ListWindow;
+use app_kit::app::{
+    App, AppKind, Effect, Event, Hint, Payload, Registration, Ticket, Tickets, decode, hint,
+};
+use app_kit::key::{Key, KeyCode};
+use app_kit::widgets::ListWindow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Section {
@@ -42,6 +44,18 @@ impl Section {
     }
 }
 
+/// The registry's entry for this app.
+pub const APP: AppKind = AppKind::of(&Registration {
+    name: "settings",
+    title: "Settings",
+    manifest: "desktop",
+    standalone: true,
+    launcher_key: Some('s'),
+    opens: &[],
+    launch: |_| Box::new(Settings::new()),
+    restore: |_| Box::new(Settings::new()),
+});
+
 pub struct Settings {
     tickets: Tickets,
     section: Section,
@@ -54,7 +68,7 @@ pub struct Settings {
     /// The AI providers, probed, and today's usage; or why they cannot be shown.
     ai: Option<Result<ai::StatusAnswer, String>>,
     /// A theme the AI made, shown before it is applied.
-    pub(crate) theme_preview: Option<crate::theme::Theme>,
+    pub(crate) theme_preview: Option<app_kit::theme::Theme>,
     /// The AI is making a theme.
     designing: bool,
     /// The selected app's capabilities with the reasons its manifest gives.
@@ -382,7 +396,7 @@ fn theme_request(description: &str) -> ai::Generate {
 }
 
 /// The AI's answer as a theme, every role a colour.
-fn theme_from(json: Option<Value>) -> Result<crate::theme::Theme, String> {
+fn theme_from(json: Option<Value>) -> Result<app_kit::theme::Theme, String> {
     let json = json.ok_or("no JSON in the answer")?;
     for role in THEME_ROLES {
         let colour = json.get(role).and_then(Value::as_str).unwrap_or_default();
@@ -415,7 +429,7 @@ impl Default for Settings {
 
 impl App for Settings {
     fn kind(&self) -> AppKind {
-        AppKind::Settings
+        APP
     }
 
     fn title(&self) -> String {
@@ -456,7 +470,7 @@ impl App for Settings {
         &self,
         area: ratatui::layout::Rect,
         buf: &mut ratatui::buffer::Buffer,
-        cx: &crate::app::ViewCx,
+        cx: &app_kit::app::ViewCx,
     ) {
         view::render(self, area, buf, cx)
     }

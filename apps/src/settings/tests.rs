@@ -2,8 +2,9 @@ use aether_proto::{ErrorBody, ErrorCode};
 use serde_json::json;
 
 use super::*;
+use crate::snapshot_sizes;
 use crate::testing::{answer, draw, request_on, requests};
-use crate::{Key, snapshot_sizes};
+use app_kit::Key;
 
 /// Settings with every answer in.
 fn loaded() -> Settings {

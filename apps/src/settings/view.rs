@@ -6,8 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
 use super::{Section, Settings};
-use crate::app::ViewCx;
-use crate::widgets::fit;
+use app_kit::app::ViewCx;
+use app_kit::widgets::fit;
 
 pub(super) fn render(settings: &Settings, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
     let theme = cx.theme;
@@ -76,8 +76,8 @@ type Rows = Vec<(String, bool)>;
 /// A proposed theme's colours, each role's name drawn in its colour (as this terminal
 /// would show them).
 fn theme_swatches(
-    preview: &crate::theme::Theme,
-    current: &crate::theme::Theme,
+    preview: &app_kit::theme::Theme,
+    current: &app_kit::theme::Theme,
 ) -> Vec<Line<'static>> {
     let shown = preview.clone().shown_like(current);
     let role =

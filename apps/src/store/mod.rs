@@ -13,11 +13,11 @@ use aether_proto::api::apps::{self, AppInfo, CatalogAnswer, Source};
 use aether_proto::{Capability, ErrorBody};
 use serde_json::Value;
 
-use crate::app::{
-    App, AppKind, Effect, Event, Hint, Level, Payload, Ticket, Tickets, decode, hint,
+use app_kit::app::{
+    App, AppKind, Effect, Event, Hint, Level, Payload, Registration, Ticket, Tickets, decode, hint,
 };
-use crate::key::{Key, KeyCode};
-use crate::widgets::{LineEdit, LineInput, ListWindow};
+use app_kit::key::{Key, KeyCode};
+use app_kit::widgets::{LineEdit, LineInput, ListWindow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -127,6 +127,18 @@ struct Saved {
     tab: Option<Tab>,
     query: Option<String>,
 }
+
+/// The registry's entry for this app.
+pub const APP: AppKind = AppKind::of(&Registration {
+    name: "store",
+    title: "App Store",
+    manifest: "store",
+    standalone: true,
+    launcher_key: Some('p'),
+    opens: &[],
+    launch: |_| Box::new(Store::new()),
+    restore: |state| Box::new(Store::restore(state)),
+});
 
 pub struct Store {
     tickets: Tickets,
@@ -433,7 +445,7 @@ impl Store {
             return Vec::new();
         }
         vec![Effect::Open {
-            app: AppKind::Program,
+            app: crate::program::APP,
             path: target.id,
             line: None,
         }]
@@ -664,7 +676,7 @@ impl Default for Store {
 
 impl App for Store {
     fn kind(&self) -> AppKind {
-        AppKind::Store
+        APP
     }
 
     fn title(&self) -> String {
@@ -721,7 +733,7 @@ impl App for Store {
         &self,
         area: ratatui::layout::Rect,
         buf: &mut ratatui::buffer::Buffer,
-        cx: &crate::app::ViewCx,
+        cx: &app_kit::app::ViewCx,
     ) {
         view::render(self, area, buf, cx)
     }

@@ -2,8 +2,9 @@ use aether_proto::ErrorCode;
 use serde_json::json;
 
 use super::*;
+use crate::snapshot_sizes;
 use crate::testing::{answer, draw, request_on, requests};
-use crate::{Key, snapshot_sizes};
+use app_kit::Key;
 
 fn catalog_json() -> Value {
     json!({
@@ -175,7 +176,7 @@ fn installing_inspects_then_asks_consent_then_installs_with_exactly_that_consent
     assert_eq!(
         enter(&mut store),
         [Effect::Open {
-            app: AppKind::Program,
+            app: crate::program::APP,
             path: "ask".into(),
             line: None,
         }]
@@ -334,7 +335,7 @@ fn the_installed_tab_and_its_empty_state() {
     assert_eq!(
         key(&mut store, 'l'),
         [Effect::Open {
-            app: AppKind::Program,
+            app: crate::program::APP,
             path: "todo".into(),
             line: None,
         }]

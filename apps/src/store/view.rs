@@ -12,9 +12,9 @@ use ratatui::widgets::Widget;
 use unicode_width::UnicodeWidthStr;
 
 use super::{Loaded, Stage, Store, Tab, newer, words};
-use crate::app::{Level, ViewCx};
-use crate::theme::Theme;
-use crate::widgets::{fit, human_bytes, wrap_words};
+use app_kit::app::{Level, ViewCx};
+use app_kit::theme::Theme;
+use app_kit::widgets::{fit, human_bytes, wrap_words};
 
 /// Below this width only the list shows.
 const TWO_COLUMNS: u16 = 56;

@@ -4,7 +4,7 @@
 use aether_proto::api::apps::{BundleInfo, Requested, Signature};
 
 use super::Action;
-use crate::widgets::human_bytes;
+use app_kit::widgets::human_bytes;
 
 /// Who vouches for a bundle, and whether that should worry you.
 pub(crate) fn signature(signature: &Signature) -> (String, bool) {

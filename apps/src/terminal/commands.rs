@@ -4,9 +4,9 @@ use aether_proto::api::{vfs, vm};
 use aether_proto::{ErrorBody, ErrorCode};
 
 use super::{ForegroundJob, Pending, Terminal, words};
-use crate::app::{Effect, Payload, decode};
-use crate::path;
-use crate::widgets::human_bytes;
+use app_kit::app::{Effect, Payload, decode};
+use app_kit::path;
+use app_kit::widgets::human_bytes;
 
 /// The commands, for `help` and Tab.
 pub const NAMES: &[&str] = &[

@@ -11,7 +11,7 @@ use aether_proto::{ErrorBody, ErrorCode};
 use serde_json::Value;
 
 use super::{Pending, Terminal};
-use crate::app::{Effect, Payload, decode};
+use app_kit::app::{Effect, Payload, decode};
 
 /// A goal on its way: planned, confirmed, run.
 pub(crate) struct PlanRun {

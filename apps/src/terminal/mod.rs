@@ -14,10 +14,12 @@ use aether_proto::ErrorBody;
 use aether_proto::api::{Event as _, vm};
 use serde_json::Value;
 
-use crate::app::{App, AppKind, Effect, Event, Hint, Payload, Ticket, Tickets, hint};
-use crate::key::{Key, KeyCode, Mouse};
-use crate::path;
-use crate::widgets::{LineEdit, LineInput};
+use app_kit::app::{
+    App, AppKind, Effect, Event, Hint, Payload, Registration, Ticket, Tickets, hint,
+};
+use app_kit::key::{Key, KeyCode, Mouse};
+use app_kit::path;
+use app_kit::widgets::{LineEdit, LineInput};
 pub(crate) use output::Scrollback;
 pub(crate) use view::{ansi_line, draw_scrollback};
 
@@ -25,6 +27,18 @@ pub(crate) use view::{ansi_line, draw_scrollback};
 const HISTORY: usize = 200;
 /// Jobs whose events arrived before `vm.run` answered, kept until it does.
 const EARLY_JOBS: usize = 16;
+
+/// The registry's entry for this app.
+pub const APP: AppKind = AppKind::of(&Registration {
+    name: "terminal",
+    title: "VM Terminal",
+    manifest: "terminal",
+    standalone: true,
+    launcher_key: Some('t'),
+    opens: &["wasm"],
+    launch: |arg| Box::new(Terminal::new(arg.unwrap_or("/"))),
+    restore: |state| Box::new(Terminal::restore(state)),
+});
 
 pub struct Terminal {
     tickets: Tickets,
@@ -463,7 +477,7 @@ impl Terminal {
 
 impl App for Terminal {
     fn kind(&self) -> AppKind {
-        AppKind::Terminal
+        APP
     }
 
     fn title(&self) -> String {
@@ -537,7 +551,7 @@ impl App for Terminal {
                     .error(&format!("program output will not show: {}", error.msg));
                 Vec::new()
             }
-            Event::OpenPath { path, .. } if crate::opener_for(&path) == AppKind::Terminal => {
+            Event::OpenPath { path, .. } if crate::opener_for(&path) == APP => {
                 // A program opened from the explorer or the palette runs as if typed.
                 let line = format!("run {}", words::quote(&path));
                 if self.job.is_some() || self.waiting {
@@ -591,7 +605,7 @@ impl App for Terminal {
         &self,
         area: ratatui::layout::Rect,
         buf: &mut ratatui::buffer::Buffer,
-        cx: &crate::app::ViewCx,
+        cx: &app_kit::app::ViewCx,
     ) {
         view::render(self, area, buf, cx)
     }

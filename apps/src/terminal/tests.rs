@@ -1,8 +1,9 @@
 use serde_json::json;
 
 use super::*;
+use crate::snapshot_sizes;
 use crate::testing::{answer, draw, request_on, requests};
-use crate::{Key, snapshot_sizes};
+use app_kit::Key;
 
 fn enter(term: &mut Terminal, line: &str) -> Vec<Effect> {
     for c in line.chars() {
@@ -429,7 +430,7 @@ fn ctrl_c_cancels_a_running_plan_and_no_drops_a_planned_one() {
 }
 
 /// Answer the plan with `graph`, say yes, and answer its run with graph `id`.
-fn run_planned(term: &mut Terminal, plan: crate::Ticket, graph: Value, id: &str) {
+fn run_planned(term: &mut Terminal, plan: app_kit::Ticket, graph: Value, id: &str) {
     let effects = answer(
         term,
         plan,

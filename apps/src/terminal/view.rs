@@ -10,8 +10,8 @@ use ratatui::widgets::Widget;
 
 use super::Terminal;
 use super::output::{LineKind, Scrollback};
-use crate::app::ViewCx;
-use crate::theme::Theme;
+use app_kit::app::ViewCx;
+use app_kit::theme::Theme;
 
 pub(super) fn render(term: &Terminal, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
     let theme = cx.theme;
@@ -37,7 +37,7 @@ pub(super) fn render(term: &Terminal, area: Rect, buf: &mut Buffer, cx: &ViewCx)
             // A long prompt (a deep folder) leaves at least half the line for typing.
             let label_width = label_width.min(prompt.width / 2);
             Line::styled(
-                crate::widgets::fit(&label, label_width as usize),
+                app_kit::widgets::fit(&label, label_width as usize),
                 theme.accent(),
             )
             .render(prompt, buf);
@@ -84,7 +84,7 @@ pub(crate) fn draw_scrollback(
             styled = styled
                 .patch_style(ratatui::style::Style::default().add_modifier(Modifier::REVERSED));
         }
-        rows.extend(crate::widgets::wrap(styled, body.width as usize));
+        rows.extend(app_kit::widgets::wrap(styled, body.width as usize));
     }
     let skip = rows.len().saturating_sub(body.height as usize);
     // Bottom-anchored, like a terminal.

@@ -85,6 +85,7 @@ fn no_topic_is_spelled_outside_the_protocol_crate() {
     let mut found = vec![];
     for crate_dir in [
         "aetherd/src",
+        "kit/src",
         "apps/src",
         "aetherctl/src",
         "aether-tui/src",
@@ -113,4 +114,55 @@ fn no_topic_is_spelled_outside_the_protocol_crate() {
         "topics spelled by hand:\n{}",
         found.join("\n")
     );
+}
+
+/// The packages `package` links in a normal build, by name, as cargo resolves them for it
+/// alone (features unified only with what it asks for).
+fn linked(package: &str) -> Vec<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args([
+            "tree",
+            "--offline",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "-p",
+            package,
+        ])
+        .current_dir(workspace())
+        .output()
+        .expect("cargo tree");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8(out.stdout).unwrap();
+    tree.lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The apps and their kit run in any host: no terminal backend, no runtime, no I/O.
+#[test]
+fn the_apps_and_their_kit_link_no_terminal_backend_and_no_runtime() {
+    for package in ["app-kit", "apps"] {
+        let linked = linked(package);
+        assert!(
+            linked.iter().any(|p| p == "ratatui-core"),
+            "{package}: {linked:?}"
+        );
+        for banned in ["crossterm", "tokio", "mio", "reqwest"] {
+            assert!(
+                !linked.iter().any(|p| p == banned),
+                "{package} links {banned}"
+            );
+        }
+    }
+    // The check can fail: the desktop itself links both.
+    let desktop = linked("aether-tui");
+    assert!(desktop.iter().any(|p| p == "crossterm") && desktop.iter().any(|p| p == "tokio"));
 }

@@ -209,93 +209,87 @@ pub enum Level {
     Error,
 }
 
-/// The built-in apps, each acting as its manifest's id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum AppKind {
-    Files,
-    Editor,
-    Terminal,
-    Agents,
-    Settings,
-    Store,
-    /// One installed app's program, run in a window of its own.
-    Program,
-    Chat,
-    /// Who is around; acts as the chat app (one manifest grants both).
-    People,
+/// What one app is: the entry an app's folder gives the registry (`apps::APPS`).
+pub struct Registration {
+    /// The name saved in the session and typed in the palette.
+    pub name: &'static str,
+    pub title: &'static str,
+    /// The manifest id its windows act as, so the permission manager checks each window
+    /// as that app (settings acts as the desktop; chat and people share one manifest).
+    pub manifest: &'static str,
+    /// Whether it opens with nothing more said (the launcher, the palette, `open_*`); a
+    /// program window, say, needs an installed app's id.
+    pub standalone: bool,
+    /// The key that opens it in the launcher.
+    pub launcher_key: Option<char>,
+    /// The file extensions it opens (lower case, no dot); `*`: any file no other app claims.
+    pub opens: &'static [&'static str],
+    /// A new window; `arg` is what to show (a path, a room, an installed app's id).
+    pub launch: fn(Option<&str>) -> Box<dyn App>,
+    /// A window as the session saved it ([`App::save`]).
+    pub restore: fn(&Value) -> Box<dyn App>,
 }
 
+/// Which app a window runs: a handle on its [`Registration`]. Two kinds are the same
+/// app when their names are.
+#[derive(Clone, Copy)]
+pub struct AppKind(&'static Registration);
+
 impl AppKind {
-    pub const ALL: [AppKind; 9] = [
-        AppKind::Files,
-        AppKind::Editor,
-        AppKind::Terminal,
-        AppKind::Agents,
-        AppKind::Settings,
-        AppKind::Store,
-        AppKind::Program,
-        AppKind::Chat,
-        AppKind::People,
-    ];
-
-    /// The apps that open with nothing more said (the launcher's, the palette's, the
-    /// `open_*` commands'): a program window needs an installed app's id.
-    pub const STANDALONE: [AppKind; 8] = [
-        AppKind::Files,
-        AppKind::Editor,
-        AppKind::Terminal,
-        AppKind::Agents,
-        AppKind::Settings,
-        AppKind::Store,
-        AppKind::Chat,
-        AppKind::People,
-    ];
-
-    /// The manifest id the window acts as (settings acts as the desktop; a program window
-    /// acts as the terminal, which may run programs; chat and people share one manifest).
-    pub fn app_id(self) -> &'static str {
-        match self {
-            AppKind::Files => "files",
-            AppKind::Editor => "editor",
-            AppKind::Terminal | AppKind::Program => "terminal",
-            AppKind::Agents => "agents",
-            AppKind::Settings => "desktop",
-            AppKind::Store => "store",
-            AppKind::Chat | AppKind::People => "chat",
-        }
+    pub const fn of(registration: &'static Registration) -> AppKind {
+        AppKind(registration)
     }
 
-    /// The name saved in the session and typed in the palette.
     pub fn name(self) -> &'static str {
-        match self {
-            AppKind::Files => "files",
-            AppKind::Editor => "editor",
-            AppKind::Terminal => "terminal",
-            AppKind::Agents => "agents",
-            AppKind::Settings => "settings",
-            AppKind::Store => "store",
-            AppKind::Program => "program",
-            AppKind::Chat => "chat",
-            AppKind::People => "people",
-        }
+        self.0.name
     }
 
     pub fn title(self) -> &'static str {
-        match self {
-            AppKind::Files => "File Explorer",
-            AppKind::Editor => "Code Editor",
-            AppKind::Terminal => "VM Terminal",
-            AppKind::Agents => "Agent Console",
-            AppKind::Settings => "Settings",
-            AppKind::Store => "App Store",
-            AppKind::Program => "Program",
-            AppKind::Chat => "Chat",
-            AppKind::People => "People",
-        }
+        self.0.title
     }
 
-    pub fn from_name(name: &str) -> Option<AppKind> {
-        AppKind::ALL.into_iter().find(|kind| kind.name() == name)
+    pub fn manifest(self) -> &'static str {
+        self.0.manifest
+    }
+
+    pub fn standalone(self) -> bool {
+        self.0.standalone
+    }
+
+    pub fn launcher_key(self) -> Option<char> {
+        self.0.launcher_key
+    }
+
+    pub fn opens(self) -> &'static [&'static str] {
+        self.0.opens
+    }
+
+    pub fn launch(self, arg: Option<&str>) -> Box<dyn App> {
+        (self.0.launch)(arg)
+    }
+
+    pub fn restore(self, state: &Value) -> Box<dyn App> {
+        (self.0.restore)(state)
+    }
+}
+
+impl PartialEq for AppKind {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for AppKind {}
+
+impl std::hash::Hash for AppKind {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name().hash(state)
+    }
+}
+
+impl std::fmt::Debug for AppKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -336,7 +330,7 @@ pub trait App {
     /// The keys this app offers now, for `?`.
     fn hints(&self) -> Vec<Hint>;
 
-    /// What the session keeps of this window, to restore it with [`crate::restore`].
+    /// What the session keeps of this window, to restore it with the registry's `restore`.
     fn save(&self) -> Value;
 
     /// Whether closing now would lose something (unsaved edits).
