@@ -12,6 +12,9 @@ use aether_proto::api::Call;
 
 use crate::app::{Effect, Event, Payload, Ticket, Tickets, decode};
 
+/// The answer to call `C`, as an app's message carries it.
+pub type Answer<C> = Result<<C as Call>::Answer, ErrorBody>;
+
 /// What may come back for a ticket.
 enum Reply {
     Answer(Result<Payload, ErrorBody>),
@@ -165,18 +168,38 @@ fn chose<M: 'static>(route: impl FnOnce(Option<usize>) -> M + 'static) -> Route<
 /// Counts asks of one kind so that only the newest answer counts: a list asked for
 /// twice (a refresh while the first is under way) is drawn from the second answer only.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Latest(u64);
+pub struct Latest {
+    asked: u64,
+    waiting: bool,
+}
 
 impl Latest {
     /// A new ask: its number, to carry in the message.
     pub fn ask(&mut self) -> u64 {
-        self.0 += 1;
-        self.0
+        self.asked += 1;
+        self.waiting = true;
+        self.asked
     }
 
-    /// Whether the answer to ask `n` is still the one wanted.
-    pub fn is(&self, n: u64) -> bool {
-        self.0 == n
+    /// Whether the answer to ask `n` is the one wanted; it is taken (a second answer to
+    /// the same ask is not).
+    pub fn take(&mut self, n: u64) -> bool {
+        let wanted = self.waiting && self.asked == n;
+        if wanted {
+            self.waiting = false;
+        }
+        wanted
+    }
+
+    /// No answer asked for so far is wanted any more.
+    pub fn forget(&mut self) {
+        self.asked += 1;
+        self.waiting = false;
+    }
+
+    /// An ask is under way (for "loading…").
+    pub fn waiting(&self) -> bool {
+        self.waiting
     }
 }
 
@@ -265,11 +288,17 @@ mod tests {
     }
 
     #[test]
-    fn only_the_newest_ask_counts() {
+    fn only_the_newest_ask_counts_once() {
         let mut latest = Latest::default();
         let first = latest.ask();
         let second = latest.ask();
-        assert!(!latest.is(first));
-        assert!(latest.is(second));
+        assert!(latest.waiting());
+        assert!(!latest.take(first));
+        assert!(latest.take(second));
+        assert!(!latest.waiting());
+        assert!(!latest.take(second), "taken once");
+        let third = latest.ask();
+        latest.forget();
+        assert!(!latest.take(third) && !latest.waiting());
     }
 }

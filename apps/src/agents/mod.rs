@@ -13,11 +13,11 @@ use aether_proto::api::Event as _;
 use aether_proto::api::agent::{self, Graph, GraphState, GraphSummary, NodeState};
 use serde_json::{Value, json};
 
-use app_kit::app::{
-    App, AppKind, Effect, Event, Hint, Level, Payload, Registration, Ticket, Tickets, decode, hint,
-};
-use app_kit::key::{Key, KeyCode};
 use app_kit::widgets::ListWindow;
+use app_kit::{
+    Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Level, Registration, Requests, Ticket,
+    hint,
+};
 
 /// Log lines kept per graph.
 const LOG_LINES: usize = 200;
@@ -41,8 +41,7 @@ pub const APP: AppKind = AppKind::of(&Registration {
 });
 
 pub struct Agents {
-    tickets: Tickets,
-    pending: HashMap<Ticket, Pending>,
+    requests: Requests<Msg>,
     events: Option<Ticket>,
     graphs: Vec<GraphSummary>,
     graph_list: ListWindow,
@@ -60,24 +59,26 @@ pub struct Agents {
     loaded: bool,
 }
 
-#[derive(Debug, Clone)]
-enum Pending {
-    List,
-    Get(String),
-    ConfirmCancel(String),
-    /// The review of a step that waits for approval, or whose outcome is unknown.
-    Review {
-        graph: String,
-        node: String,
+/// A step of a graph: (graph id, node id).
+type Step = (String, String);
+
+/// What the app's asks come back as.
+enum Msg {
+    Listed(Answer<agent::List>),
+    Got(String, Answer<agent::Get>),
+    /// Cancel this graph?
+    Cancel(String, bool),
+    /// The choice in the review of a step that waits for approval (or, `unknown`, whose
+    /// outcome is unknown).
+    Reviewed {
+        step: Step,
         unknown: bool,
+        choice: Option<usize>,
     },
-    /// The result to count a step of unknown outcome done with.
-    DoneWith {
-        graph: String,
-        node: String,
-    },
+    /// The result to count a step of unknown outcome done with, as typed.
+    DoneWith(Step, Option<String>),
     /// approve, retry, cancel: the answer only says whether it worked.
-    Command(&'static str),
+    Commanded(&'static str, Result<(), ErrorBody>),
 }
 
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -89,8 +90,7 @@ struct Saved {
 impl Agents {
     pub fn new() -> Agents {
         Agents {
-            tickets: Tickets::default(),
-            pending: HashMap::new(),
+            requests: Requests::new(),
             events: None,
             graphs: Vec::new(),
             graph_list: ListWindow::default(),
@@ -113,14 +113,25 @@ impl Agents {
         }
     }
 
-    fn request<C: aether_proto::api::Call>(&mut self, pending: Pending, call: &C) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
-        self.pending.insert(ticket, pending);
-        vec![Effect::request(ticket, call)]
+    fn refresh(&mut self) -> Vec<Effect> {
+        vec![self.requests.call(&agent::List {}, Msg::Listed)]
     }
 
-    fn refresh(&mut self) -> Vec<Effect> {
-        self.request(Pending::List, &agent::List {})
+    fn get(&mut self, id: String) -> Effect {
+        let call = agent::Get { id: id.clone() };
+        self.requests.call(&call, |answer| Msg::Got(id, answer))
+    }
+
+    /// approve, retry or cancel: only whether it worked comes back.
+    fn command<C: aether_proto::api::Call>(&mut self, what: &'static str, call: &C) -> Vec<Effect> {
+        let ask = self.requests.call(call, move |answer: Answer<C>| {
+            Msg::Commanded(what, answer.map(|_| ()))
+        });
+        vec![ask]
+    }
+
+    fn approve(&mut self, (id, node): Step, result: Option<Value>) -> Vec<Effect> {
+        self.command("approve", &agent::Approve { id, node, result })
     }
 
     fn open_selected(&mut self) -> Vec<Effect> {
@@ -135,7 +146,7 @@ impl Agents {
             return Vec::new();
         }
         self.log.clear();
-        self.request(Pending::Get(id.clone()), &agent::Get { id })
+        vec![self.get(id)]
     }
 
     fn selected_node(&self) -> Option<&agent::Node> {
@@ -168,11 +179,10 @@ impl Agents {
                 if let Some(graph) = &self.graph
                     && !graph.state.is_over()
                 {
-                    let ticket = self.tickets.issue();
                     let id = graph.id.clone();
                     let question = format!("Cancel the graph \"{}\" ({id})?", graph.name);
-                    self.pending.insert(ticket, Pending::ConfirmCancel(id));
-                    return vec![Effect::Confirm { ticket, question }];
+                    let ask = self.requests.confirm(question, |yes| Msg::Cancel(id, yes));
+                    return vec![ask];
                 }
             }
             KeyCode::Char('R') | KeyCode::F(5) => return self.refresh(),
@@ -225,38 +235,29 @@ impl Agents {
             } else {
                 vec!["Allow".to_owned(), "Not now".to_owned()]
             };
-            let pending = Pending::Review {
-                graph: graph.id.clone(),
-                node: node.id.clone(),
-                unknown,
-            };
-            let ticket = self.tickets.issue();
-            self.pending.insert(ticket, pending);
-            return vec![Effect::Review {
-                ticket,
-                question,
-                detail: detail(&args),
-                options,
-            }];
+            let step = (graph.id.clone(), node.id.clone());
+            let review = self
+                .requests
+                .review(question, detail(&args), options, move |choice| {
+                    Msg::Reviewed {
+                        step,
+                        unknown,
+                        choice,
+                    }
+                });
+            return vec![review];
         }
         let (id, node) = (graph.id.clone(), node.id.clone());
         if approve {
-            self.request(
-                Pending::Command("approve"),
-                &agent::Approve {
-                    id,
-                    node,
-                    result: None,
-                },
-            )
+            self.approve((id, node), None)
         } else {
-            self.request(Pending::Command("retry"), &agent::Retry { id, node })
+            self.command("retry", &agent::Retry { id, node })
         }
     }
 
-    fn on_answer(&mut self, pending: Pending, result: Result<Payload, ErrorBody>) -> Vec<Effect> {
-        match pending {
-            Pending::List => match decode::<agent::List>(result) {
+    fn on(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Listed(answer) => match answer {
                 Ok(listed) => {
                     self.loaded = true;
                     self.graphs = listed.graphs;
@@ -271,7 +272,7 @@ impl Agents {
                 }
                 Err(e) => self.say(Level::Error, e.msg),
             },
-            Pending::Get(id) => match decode::<agent::Get>(result) {
+            Msg::Got(id, answer) => match answer {
                 Ok(graph) => {
                     self.depths = depths(&graph);
                     self.node_list = ListWindow::default();
@@ -279,56 +280,44 @@ impl Agents {
                 }
                 Err(e) => self.say(Level::Error, format!("graph {id}: {}", e.msg)),
             },
-            Pending::Command(what) => match result {
-                Ok(_) => self.message = None,
+            Msg::Commanded(what, answer) => match answer {
+                Ok(()) => self.message = None,
                 Err(e) => self.say(Level::Warn, format!("{what}: {}", e.msg)),
             },
-            Pending::ConfirmCancel(_) | Pending::Review { .. } | Pending::DoneWith { .. } => {}
+            Msg::Cancel(id, true) => return self.command("cancel", &agent::Cancel { id }),
+            Msg::Cancel(_, false) => {}
+            Msg::Reviewed {
+                step,
+                unknown,
+                choice,
+            } => return self.on_review(step, unknown, choice),
+            Msg::DoneWith(step, Some(text)) => match serde_json::from_str::<Value>(&text) {
+                Ok(result) => return self.approve(step, Some(result)),
+                Err(e) => self.say(Level::Warn, format!("that result is not JSON: {e}")),
+            },
+            Msg::DoneWith(_, None) => {}
         }
         Vec::new()
     }
 
     /// The user's choice in a step's review.
-    fn on_review(
-        &mut self,
-        graph: String,
-        node: String,
-        unknown: bool,
-        choice: Option<usize>,
-    ) -> Vec<Effect> {
-        let approve = |agents: &mut Agents, graph: String, node: String, result: Option<Value>| {
-            agents.request(
-                Pending::Command("approve"),
-                &agent::Approve {
-                    id: graph,
-                    node,
-                    result,
-                },
-            )
-        };
+    fn on_review(&mut self, step: Step, unknown: bool, choice: Option<usize>) -> Vec<Effect> {
         match (unknown, choice) {
-            (false, Some(0)) | (true, Some(1)) => approve(self, graph, node, None),
+            (false, Some(0)) | (true, Some(1)) => self.approve(step, None),
             (true, Some(0)) => {
-                self.request(Pending::Command("retry"), &agent::Retry { id: graph, node })
+                let (id, node) = step;
+                self.command("retry", &agent::Retry { id, node })
             }
             (true, Some(2)) => {
-                let ticket = self.tickets.issue();
-                self.pending.insert(
-                    ticket,
-                    Pending::DoneWith {
-                        graph,
-                        node: node.clone(),
-                    },
+                let question = format!(
+                    "The result to count {} done with, as JSON (what later steps \
+                     refer to must be in it), e.g. {{\"stdout\": \"ok\"}}",
+                    step.1
                 );
-                vec![Effect::Prompt {
-                    ticket,
-                    question: format!(
-                        "The result to count {node} done with, as JSON (what later steps \
-                         refer to must be in it), e.g. {{\"stdout\": \"ok\"}}"
-                    ),
-                    initial: String::new(),
-                    secret: false,
-                }]
+                let ask = self
+                    .requests
+                    .prompt(question, "", false, |text| Msg::DoneWith(step, text));
+                vec![ask]
             }
             _ => Vec::new(),
         }
@@ -448,7 +437,7 @@ impl App for Agents {
     }
 
     fn start(&mut self) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
+        let ticket = self.requests.ticket();
         self.events = Some(ticket);
         let mut effects = vec![Effect::Subscribe {
             ticket,
@@ -459,12 +448,12 @@ impl App for Agents {
     }
 
     fn update(&mut self, event: Event) -> Vec<Effect> {
+        let event = match self.requests.reply(event) {
+            Ok(msg) => return msg.map(|msg| self.on(msg)).unwrap_or_default(),
+            Err(event) => event,
+        };
         match event {
             Event::Key(key) => self.on_key(key),
-            Event::Answer { ticket, result } => match self.pending.remove(&ticket) {
-                Some(pending) => self.on_answer(pending, result),
-                None => Vec::new(),
-            },
             Event::Delivery {
                 ticket,
                 topic,
@@ -474,46 +463,12 @@ impl App for Agents {
                 self.say(Level::Error, format!("live updates are off: {}", error.msg));
                 Vec::new()
             }
-            Event::Confirmed { ticket, yes } => match self.pending.remove(&ticket) {
-                Some(Pending::ConfirmCancel(id)) if yes => {
-                    self.request(Pending::Command("cancel"), &agent::Cancel { id })
-                }
-                _ => Vec::new(),
-            },
-            Event::Chose { ticket, index } => match self.pending.remove(&ticket) {
-                Some(Pending::Review {
-                    graph,
-                    node,
-                    unknown,
-                }) => self.on_review(graph, node, unknown, index),
-                _ => Vec::new(),
-            },
-            Event::Prompted { ticket, text } => match self.pending.remove(&ticket) {
-                Some(Pending::DoneWith { graph, node }) => match text {
-                    Some(text) => match serde_json::from_str::<Value>(&text) {
-                        Ok(result) => self.request(
-                            Pending::Command("approve"),
-                            &agent::Approve {
-                                id: graph,
-                                node,
-                                result: Some(result),
-                            },
-                        ),
-                        Err(e) => {
-                            self.say(Level::Warn, format!("that result is not JSON: {e}"));
-                            Vec::new()
-                        }
-                    },
-                    None => Vec::new(),
-                },
-                _ => Vec::new(),
-            },
             Event::Reconnected => {
                 // What changed while away came with no event.
                 let mut effects = self.refresh();
                 if let Some(graph) = &self.graph {
                     let id = graph.id.clone();
-                    effects.extend(self.request(Pending::Get(id.clone()), &agent::Get { id }));
+                    effects.push(self.get(id));
                 }
                 effects
             }

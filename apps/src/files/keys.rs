@@ -3,10 +3,12 @@
 
 use aether_proto::api::vfs::Kind;
 
-use super::{Files, Pending, tree};
+use super::{Ask, Files, Msg, tree};
 use app_kit::app::{Effect, Level};
 use app_kit::key::{Key, KeyCode, Mouse};
 use app_kit::path;
+
+const SEARCH: &str = "Search your files (~ words: by meaning too)";
 
 impl Files {
     pub(super) fn on_key(&mut self, key: Key) -> Vec<Effect> {
@@ -16,9 +18,9 @@ impl Files {
         if self.in_tree
             && let Some(tree) = self.tree.as_mut()
         {
-            return match tree.on_key(key, &mut self.tickets) {
+            return match tree.on_key(key) {
                 tree::TreeKey::Nothing => Vec::new(),
-                tree::TreeKey::Effects(effects) => effects,
+                tree::TreeKey::Load(folder) => self.list_in_tree(folder),
                 tree::TreeKey::Show(folder) if folder != self.cwd => self.go(folder),
                 tree::TreeKey::Show(_) => Vec::new(),
                 tree::TreeKey::Leave => {
@@ -35,11 +37,8 @@ impl Files {
                         Vec::new()
                     }
                     None => {
-                        let (mut tree, effects) = tree::FolderTree::open(&mut self.tickets);
-                        tree.reveal(&self.cwd);
-                        self.tree = Some(tree);
                         self.in_tree = true;
-                        effects
+                        self.open_tree()
                     }
                 };
             }
@@ -85,25 +84,17 @@ impl Files {
             (KeyCode::Backspace | KeyCode::Left | KeyCode::Char('h'), false) => return self.up(),
             (KeyCode::Char('~'), false) => return self.go("/".into()),
             (KeyCode::Char('n'), false) => {
-                return self.ask(Pending::AskNewFile, "New file name".into(), String::new());
+                return self.ask(Ask::NewFile, "New file name", String::new());
             }
             (KeyCode::Char('N') | KeyCode::Char('+'), false) => {
-                return self.ask(
-                    Pending::AskNewFolder,
-                    "New folder name".into(),
-                    String::new(),
-                );
+                return self.ask(Ask::NewFolder, "New folder name", String::new());
             }
-            (KeyCode::Char('r'), false) => return self.ask_about_selected(Pending::AskRename),
-            (KeyCode::Char('c'), false) => return self.ask_about_selected(Pending::AskCopy),
-            (KeyCode::Char('m'), false) => return self.ask_about_selected(Pending::AskMove),
+            (KeyCode::Char('r'), false) => return self.ask_about_selected(Ask::Rename),
+            (KeyCode::Char('c'), false) => return self.ask_about_selected(Ask::Copy),
+            (KeyCode::Char('m'), false) => return self.ask_about_selected(Ask::Move),
             (KeyCode::Char('D') | KeyCode::Delete, false) => return self.confirm_delete(),
             (KeyCode::Char('/'), false) => {
-                return self.ask(
-                    Pending::AskSearch,
-                    "Search your files (~ words: by meaning too)".into(),
-                    String::new(),
-                );
+                return self.ask(Ask::Search, SEARCH, String::new());
             }
             (KeyCode::Char('y'), false) => {
                 return match self.selected_path() {
@@ -129,16 +120,16 @@ impl Files {
         effects
     }
 
-    fn ask_about_selected(&mut self, make: fn(String) -> Pending) -> Vec<Effect> {
+    fn ask_about_selected(&mut self, make: fn(String) -> Ask) -> Vec<Effect> {
         let Some(from) = self.selected_path() else {
             return Vec::new();
         };
         let (question, initial) = match make(String::new()) {
-            Pending::AskRename(_) => ("Rename to", path::file_name(&from).to_owned()),
-            Pending::AskCopy(_) => ("Copy to", from.clone()),
+            Ask::Rename(_) => ("Rename to", path::file_name(&from).to_owned()),
+            Ask::Copy(_) => ("Copy to", from.clone()),
             _ => ("Move to", from.clone()),
         };
-        self.ask(make(from), question.into(), initial)
+        self.ask(make(from), question, initial)
     }
 
     fn confirm_delete(&mut self) -> Vec<Effect> {
@@ -152,10 +143,12 @@ impl Files {
         } else {
             format!("Delete {target}?")
         };
-        let ticket = self.tickets.issue();
-        self.pending
-            .insert(ticket, Pending::ConfirmDelete { path: target, dir });
-        vec![Effect::Confirm { ticket, question }]
+        let confirm = self.requests.confirm(question, move |yes| Msg::Delete {
+            path: target,
+            dir,
+            yes,
+        });
+        vec![confirm]
     }
 
     fn on_search_key(&mut self, key: Key) -> Vec<Effect> {
@@ -174,11 +167,7 @@ impl Files {
             KeyCode::PageUp => search.list.move_by(-search.list.page(), len),
             KeyCode::Char('/') => {
                 let query = search.query.clone();
-                return self.ask(
-                    Pending::AskSearch,
-                    "Search your files (~ words: by meaning too)".into(),
-                    query,
-                );
+                return self.ask(Ask::Search, SEARCH, query);
             }
             KeyCode::Enter => {
                 if let Some(hit) = search.hits.get(search.list.selected) {

@@ -6,19 +6,17 @@ mod keys;
 mod tree;
 mod view;
 
-use std::collections::HashMap;
-
 use aether_proto::ErrorBody;
 use aether_proto::api::Event as _;
 use aether_proto::api::vfs::{self, Entry, Hit, Kind, UsageAnswer};
 use base64::Engine;
 use serde_json::Value;
 
-use app_kit::app::{
-    App, AppKind, Effect, Event, Hint, Payload, Registration, Ticket, Tickets, decode, hint,
-};
 use app_kit::path;
 use app_kit::widgets::ListWindow;
+use app_kit::{
+    Answer, App, AppKind, Effect, Event, Hint, Latest, Registration, Requests, Ticket, hint,
+};
 
 /// The most of a file the preview reads.
 const PREVIEW_BYTES: usize = 32 * 1024;
@@ -36,28 +34,28 @@ pub const APP: AppKind = AppKind::of(&Registration {
 });
 
 pub struct Files {
-    tickets: Tickets,
+    requests: Requests<Msg>,
     cwd: String,
     entries: Vec<Entry>,
     list: ListWindow,
-    /// The listing being fetched; any other listing answer is stale.
-    listing: Option<Ticket>,
+    /// The listing asked for last; any other listing answer is stale.
+    pub(crate) listing: Latest,
     /// After a listing arrives, select this name (the folder we came up from).
     reselect: Option<String>,
     error: Option<String>,
     status: Option<String>,
     preview: Preview,
-    preview_ticket: Option<Ticket>,
+    previews: Latest,
     usage: Option<UsageAnswer>,
-    usage_ticket: Option<Ticket>,
+    usages: Latest,
     search: Option<SearchResults>,
+    searches: Latest,
     /// The folder tree beside the list, when shown; `in_tree` when it has the keys.
     tree: Option<tree::FolderTree>,
     in_tree: bool,
     /// The restored session had the tree open: open it at start.
     restore_tree: bool,
     events: Option<Ticket>,
-    pending: HashMap<Ticket, Pending>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -92,7 +90,8 @@ pub(crate) struct SearchResults {
     query: String,
     hits: Vec<Hit>,
     list: ListWindow,
-    ticket: Option<Ticket>,
+    /// The hits are on their way.
+    searching: bool,
 }
 
 /// What the session keeps of an explorer.
@@ -104,44 +103,57 @@ struct Saved {
     tree: bool,
 }
 
-/// What an answer, a prompt or a confirmation was for.
+/// What a line asked for is for.
 #[derive(Debug, Clone)]
-enum Pending {
-    AskNewFile,
-    AskNewFolder,
-    AskRename(String),
-    AskCopy(String),
-    AskMove(String),
-    AskSearch,
-    ConfirmDelete {
+enum Ask {
+    NewFile,
+    NewFolder,
+    Rename(String),
+    Copy(String),
+    Move(String),
+    Search,
+}
+
+/// What the app's asks come back as.
+enum Msg {
+    Listed(u64, Answer<vfs::List>),
+    Previewed(u64, Answer<vfs::Read>),
+    Usage(u64, Answer<vfs::Usage>),
+    Searched(u64, Answer<vfs::Search>),
+    /// A folder of the tree, listed.
+    TreeListed(String, Answer<vfs::List>),
+    Asked(Ask, Option<String>),
+    /// Delete this path (a folder with everything in it when `dir`)?
+    Delete {
         path: String,
         dir: bool,
+        yes: bool,
     },
-    /// A file operation in flight; its description for the status line.
-    Op(String),
+    /// A file operation's outcome, with its description for the status line.
+    Done(String, Result<(), ErrorBody>),
 }
 
 impl Files {
     pub fn new(cwd: &str) -> Files {
         Files {
-            tickets: Tickets::default(),
+            requests: Requests::new(),
             cwd: path::normalize(cwd),
             entries: Vec::new(),
             list: ListWindow::default(),
-            listing: None,
+            listing: Latest::default(),
             reselect: None,
             error: None,
             status: None,
             preview: Preview::None,
-            preview_ticket: None,
+            previews: Latest::default(),
             usage: None,
-            usage_ticket: None,
+            usages: Latest::default(),
             search: None,
+            searches: Latest::default(),
             tree: None,
             in_tree: false,
             restore_tree: false,
             events: None,
-            pending: HashMap::new(),
         }
     }
 
@@ -166,20 +178,41 @@ impl Files {
     }
 
     fn list_folder(&mut self) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
-        self.listing = Some(ticket);
-        vec![Effect::request(
-            ticket,
-            &vfs::List {
-                path: self.cwd.clone(),
-            },
-        )]
+        let n = self.listing.ask();
+        let call = vfs::List {
+            path: self.cwd.clone(),
+        };
+        vec![
+            self.requests
+                .call(&call, move |answer| Msg::Listed(n, answer)),
+        ]
     }
 
     fn refresh_usage(&mut self) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
-        self.usage_ticket = Some(ticket);
-        vec![Effect::request(ticket, &vfs::Usage {})]
+        let n = self.usages.ask();
+        vec![
+            self.requests
+                .call(&vfs::Usage {}, move |answer| Msg::Usage(n, answer)),
+        ]
+    }
+
+    /// List a folder of the tree.
+    fn list_in_tree(&mut self, folder: String) -> Vec<Effect> {
+        let call = vfs::List {
+            path: folder.clone(),
+        };
+        vec![
+            self.requests
+                .call(&call, |answer| Msg::TreeListed(folder, answer)),
+        ]
+    }
+
+    /// Show the folder tree, the current folder selected.
+    fn open_tree(&mut self) -> Vec<Effect> {
+        let mut tree = tree::FolderTree::open();
+        tree.reveal(&self.cwd);
+        self.tree = Some(tree);
+        self.list_in_tree("/".into())
     }
 
     fn go(&mut self, folder: String) -> Vec<Effect> {
@@ -219,13 +252,13 @@ impl Files {
     fn preview_selected(&mut self) -> Vec<Effect> {
         let Some(entry) = self.selected().cloned() else {
             self.preview = Preview::None;
-            self.preview_ticket = None;
+            self.previews.forget();
             return Vec::new();
         };
         let target = path::join(&self.cwd, &entry.name);
         if entry.kind == Kind::Dir {
             self.preview = Preview::Folder(target);
-            self.preview_ticket = None;
+            self.previews.forget();
             return Vec::new();
         }
         let length = if image::is_image(&target) {
@@ -233,45 +266,73 @@ impl Files {
         } else {
             PREVIEW_BYTES
         };
-        let ticket = self.tickets.issue();
-        self.preview_ticket = Some(ticket);
+        let n = self.previews.ask();
         self.preview = Preview::Loading(target.clone());
-        vec![Effect::request(
-            ticket,
-            &vfs::Read {
-                path: target,
-                length: Some(length),
-                ..Default::default()
-            },
-        )]
+        let call = vfs::Read {
+            path: target,
+            length: Some(length),
+            ..Default::default()
+        };
+        vec![
+            self.requests
+                .call(&call, move |answer| Msg::Previewed(n, answer)),
+        ]
     }
 
-    fn ask(&mut self, pending: Pending, question: String, initial: String) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
-        self.pending.insert(ticket, pending);
-        vec![Effect::Prompt {
-            ticket,
-            question,
-            initial,
-            secret: false,
-        }]
+    fn ask(&mut self, ask: Ask, question: &str, initial: String) -> Vec<Effect> {
+        let prompt = self
+            .requests
+            .prompt(question, initial, false, |text| Msg::Asked(ask, text));
+        vec![prompt]
     }
 
     fn op<C: aether_proto::api::Call>(&mut self, what: String, call: &C) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
         self.status = Some(format!("{what}…"));
-        self.pending.insert(ticket, Pending::Op(what));
-        vec![Effect::request(ticket, call)]
+        let done = self.requests.call(call, move |answer: Answer<C>| {
+            Msg::Done(what, answer.map(|_| ()))
+        });
+        vec![done]
     }
 
-    fn on_prompted(&mut self, pending: Pending, text: String) -> Vec<Effect> {
+    fn on(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Listed(n, answer) if self.listing.take(n) => return self.on_listing(answer),
+            Msg::Previewed(n, answer) if self.previews.take(n) => self.on_preview(answer),
+            Msg::Usage(n, answer) if self.usages.take(n) => self.usage = answer.ok(),
+            Msg::Searched(n, answer) if self.searches.take(n) => self.on_search(answer),
+            Msg::Listed(..) | Msg::Previewed(..) | Msg::Usage(..) | Msg::Searched(..) => {}
+            Msg::TreeListed(folder, answer) => {
+                if let Some(tree) = self.tree.as_mut() {
+                    tree.answered(&folder, answer);
+                }
+            }
+            Msg::Asked(ask, Some(text)) => return self.on_prompted(ask, text),
+            Msg::Asked(_, None) => {}
+            Msg::Delete {
+                path,
+                dir,
+                yes: true,
+            } => {
+                let call = vfs::Remove {
+                    path: path.clone(),
+                    recursive: dir,
+                };
+                return self.op(format!("deleting {path}"), &call);
+            }
+            Msg::Delete { .. } => {}
+            Msg::Done(what, answer) => return self.on_done(what, answer),
+        }
+        Vec::new()
+    }
+
+    fn on_prompted(&mut self, ask: Ask, text: String) -> Vec<Effect> {
         let text = text.trim().to_owned();
         if text.is_empty() {
             return Vec::new();
         }
         let here = |name: &str| path::resolve(&self.cwd, name);
-        match pending {
-            Pending::AskNewFile => {
+        match ask {
+            Ask::NewFile => {
                 let target = here(&text);
                 self.reselect = Some(path::file_name(&target).to_owned());
                 self.op(
@@ -283,7 +344,7 @@ impl Files {
                     },
                 )
             }
-            Pending::AskNewFolder => {
+            Ask::NewFolder => {
                 let target = here(&text);
                 self.reselect = Some(path::file_name(&target).to_owned());
                 self.op(
@@ -294,7 +355,7 @@ impl Files {
                     },
                 )
             }
-            Pending::AskRename(from) => {
+            Ask::Rename(from) => {
                 let to = path::join(&path::parent(&from), &text);
                 self.reselect = Some(path::file_name(&to).to_owned());
                 self.op(
@@ -306,7 +367,7 @@ impl Files {
                     },
                 )
             }
-            Pending::AskMove(from) => {
+            Ask::Move(from) => {
                 let to = here(&text);
                 self.op(
                     format!("moving {from}"),
@@ -317,7 +378,7 @@ impl Files {
                     },
                 )
             }
-            Pending::AskCopy(from) => {
+            Ask::Copy(from) => {
                 let to = here(&text);
                 self.op(
                     format!("copying {from}"),
@@ -328,87 +389,64 @@ impl Files {
                     },
                 )
             }
-            Pending::AskSearch => {
-                let ticket = self.tickets.issue();
+            Ask::Search => {
+                let n = self.searches.ask();
                 self.search = Some(SearchResults {
                     query: text.clone(),
                     hits: Vec::new(),
                     list: ListWindow::default(),
-                    ticket: Some(ticket),
+                    searching: true,
                 });
                 // `~ words` searches by meaning as well (with an AI provider's embeddings).
                 let (query, semantic) = match text.trim_start().strip_prefix('~') {
                     Some(rest) => (rest.trim().to_owned(), true),
                     None => (text, false),
                 };
-                vec![Effect::request(
-                    ticket,
-                    &vfs::Search {
-                        query,
-                        limit: Some(200),
-                        semantic,
-                    },
-                )]
+                let call = vfs::Search {
+                    query,
+                    limit: Some(200),
+                    semantic,
+                };
+                vec![
+                    self.requests
+                        .call(&call, move |answer| Msg::Searched(n, answer)),
+                ]
             }
-            Pending::ConfirmDelete { .. } | Pending::Op(_) => Vec::new(),
         }
     }
 
-    fn on_answer(&mut self, ticket: Ticket, result: Result<Payload, ErrorBody>) -> Vec<Effect> {
-        if let Some(tree) = self.tree.as_mut()
-            && tree.waits_for(ticket)
-        {
-            tree.answered(ticket, result);
-            return Vec::new();
-        }
-        if self.listing == Some(ticket) {
-            self.listing = None;
-            return self.on_listing(decode::<vfs::List>(result));
-        }
-        if self.preview_ticket == Some(ticket) {
-            self.preview_ticket = None;
-            self.on_preview(decode::<vfs::Read>(result));
-            return Vec::new();
-        }
-        if self.usage_ticket == Some(ticket) {
-            self.usage_ticket = None;
-            self.usage = decode::<vfs::Usage>(result).ok();
-            return Vec::new();
-        }
-        if let Some(search) = self.search.as_mut()
-            && search.ticket == Some(ticket)
-        {
-            search.ticket = None;
-            match decode::<vfs::Search>(result) {
-                Ok(answer) => {
-                    search.hits = answer.hits;
-                    // How meaning took part (or why it could not) shows in the footer.
-                    self.status = answer.semantic.map(|note| note.note);
-                }
-                Err(e) => {
-                    self.search = None;
-                    self.error = Some(format!("search: {}", e.msg));
-                }
+    fn on_search(&mut self, answer: Answer<vfs::Search>) {
+        let Some(search) = self.search.as_mut() else {
+            return;
+        };
+        search.searching = false;
+        match answer {
+            Ok(answer) => {
+                search.hits = answer.hits;
+                // How meaning took part (or why it could not) shows in the footer.
+                self.status = answer.semantic.map(|note| note.note);
             }
-            return Vec::new();
+            Err(e) => {
+                self.search = None;
+                self.error = Some(format!("search: {}", e.msg));
+            }
         }
-        match self.pending.remove(&ticket) {
-            Some(Pending::Op(what)) => match result {
-                Ok(_) => {
-                    self.status = None;
-                    self.error = None;
-                    // vfs.events would refresh too; this is sooner and survives a missed event.
-                    let mut effects = self.list_folder();
-                    effects.extend(self.refresh_usage());
-                    effects
-                }
-                Err(e) => {
-                    self.status = None;
-                    self.error = Some(format!("{what}: {}", e.msg));
-                    Vec::new()
-                }
-            },
-            _ => Vec::new(),
+    }
+
+    fn on_done(&mut self, what: String, answer: Result<(), ErrorBody>) -> Vec<Effect> {
+        self.status = None;
+        match answer {
+            Ok(()) => {
+                self.error = None;
+                // vfs.events would refresh too; this is sooner and survives a missed event.
+                let mut effects = self.list_folder();
+                effects.extend(self.refresh_usage());
+                effects
+            }
+            Err(e) => {
+                self.error = Some(format!("{what}: {}", e.msg));
+                Vec::new()
+            }
         }
     }
 
@@ -477,19 +515,6 @@ impl Files {
         };
     }
 
-    fn on_confirmed(&mut self, pending: Pending, yes: bool) -> Vec<Effect> {
-        match pending {
-            Pending::ConfirmDelete { path, dir } if yes => self.op(
-                format!("deleting {path}"),
-                &vfs::Remove {
-                    path,
-                    recursive: dir,
-                },
-            ),
-            _ => Vec::new(),
-        }
-    }
-
     /// A change somewhere in the user's files: re-list when it touches this folder.
     fn on_change(&mut self, topic: &str, data: &Value) -> Vec<Effect> {
         let touches = |p: Option<&str>| p.is_some_and(|p| path::parent(p) == self.cwd);
@@ -498,7 +523,7 @@ impl Files {
             || touches(data["to"].as_str())
             || vfs::FileEvents::parse(topic) == Some(vfs::FileEventKind::Rescanned);
         let mut effects = if here { self.list_folder() } else { Vec::new() };
-        if self.usage_ticket.is_none() {
+        if !self.usages.waiting() {
             effects.extend(self.refresh_usage());
         }
         effects
@@ -515,7 +540,7 @@ impl App for Files {
     }
 
     fn start(&mut self) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
+        let ticket = self.requests.ticket();
         self.events = Some(ticket);
         let mut effects = vec![Effect::Subscribe {
             ticket,
@@ -524,20 +549,20 @@ impl App for Files {
         effects.extend(self.list_folder());
         effects.extend(self.refresh_usage());
         if self.restore_tree {
-            let (mut tree, more) = tree::FolderTree::open(&mut self.tickets);
-            tree.reveal(&self.cwd);
-            self.tree = Some(tree);
-            effects.extend(more);
+            effects.extend(self.open_tree());
         }
         effects
     }
 
     fn update(&mut self, event: Event) -> Vec<Effect> {
+        let event = match self.requests.reply(event) {
+            Ok(msg) => return msg.map(|msg| self.on(msg)).unwrap_or_default(),
+            Err(event) => event,
+        };
         match event {
             Event::Key(key) => self.on_key(key),
             Event::Mouse(mouse) => self.on_mouse(mouse),
             Event::Paste(_) => Vec::new(),
-            Event::Answer { ticket, result } => self.on_answer(ticket, result),
             Event::Delivery {
                 ticket,
                 topic,
@@ -548,16 +573,12 @@ impl App for Files {
                 self.status = Some(format!("no live updates: {}", error.msg));
                 Vec::new()
             }
-            Event::Confirmed { ticket, yes } => match self.pending.remove(&ticket) {
-                Some(pending) => self.on_confirmed(pending, yes),
-                None => Vec::new(),
-            },
-            Event::Prompted { ticket, text } => match (self.pending.remove(&ticket), text) {
-                (Some(pending), Some(text)) => self.on_prompted(pending, text),
-                _ => Vec::new(),
-            },
             Event::OpenPath { path, .. } => self.go(path),
-            Event::Chose { .. } => Vec::new(),
+            // Replies come through `requests`; what is left of them was not awaited.
+            Event::Answer { .. }
+            | Event::Confirmed { .. }
+            | Event::Chose { .. }
+            | Event::Prompted { .. } => Vec::new(),
             Event::Reconnected => {
                 let mut effects = self.list_folder();
                 effects.extend(self.refresh_usage());

@@ -1,19 +1,16 @@
 //! The explorer's folder tree: folders only, opened lazily (a `vfs.list` when a folder is
 //! first expanded), kept as a flat list of visible rows so it draws like any list.
 
-use std::collections::HashMap;
-
-use aether_proto::ErrorBody;
 use aether_proto::api::vfs::{self, Kind};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::Widget;
 
-use app_kit::app::{Effect, Payload, Ticket, Tickets, ViewCx, decode};
 use app_kit::key::{Key, KeyCode};
 use app_kit::path;
 use app_kit::widgets::{ListWindow, fit};
+use app_kit::{Answer, ViewCx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Node {
@@ -29,7 +26,8 @@ pub(crate) enum TreeKey {
     Nothing,
     /// Show this folder in the list.
     Show(String),
-    Effects(Vec<Effect>),
+    /// List this folder (its sub-folders come in with [`FolderTree::answered`]).
+    Load(String),
     /// Back to the list.
     Leave,
 }
@@ -38,13 +36,12 @@ pub(crate) enum TreeKey {
 pub(crate) struct FolderTree {
     pub nodes: Vec<Node>,
     pub list: ListWindow,
-    pending: HashMap<Ticket, String>,
 }
 
 impl FolderTree {
-    /// The tree with the root open; the effects list the root's folders.
-    pub fn open(tickets: &mut Tickets) -> (FolderTree, Vec<Effect>) {
-        let mut tree = FolderTree {
+    /// The tree with the root open; its folders come once `/` is listed.
+    pub fn open() -> FolderTree {
+        FolderTree {
             nodes: vec![Node {
                 path: "/".into(),
                 depth: 0,
@@ -52,31 +49,11 @@ impl FolderTree {
                 loaded: false,
             }],
             ..FolderTree::default()
-        };
-        let effects = tree.load("/", tickets);
-        (tree, effects)
-    }
-
-    fn load(&mut self, folder: &str, tickets: &mut Tickets) -> Vec<Effect> {
-        let ticket = tickets.issue();
-        self.pending.insert(ticket, folder.to_owned());
-        vec![Effect::request(
-            ticket,
-            &vfs::List {
-                path: folder.to_owned(),
-            },
-        )]
-    }
-
-    pub fn waits_for(&self, ticket: Ticket) -> bool {
-        self.pending.contains_key(&ticket)
+        }
     }
 
     /// A folder's listing: its sub-folders go in under it.
-    pub fn answered(&mut self, ticket: Ticket, result: Result<Payload, ErrorBody>) {
-        let Some(folder) = self.pending.remove(&ticket) else {
-            return;
-        };
+    pub fn answered(&mut self, folder: &str, answer: Answer<vfs::List>) {
         let Some(at) = self.nodes.iter().position(|n| n.path == folder) else {
             return;
         };
@@ -85,12 +62,12 @@ impl FolderTree {
         let end = self.subtree_end(at);
         self.nodes.drain(at + 1..end);
         self.nodes[at].loaded = true;
-        if let Ok(listing) = decode::<vfs::List>(result) {
+        if let Ok(listing) = answer {
             let mut dirs: Vec<String> = listing
                 .entries
                 .into_iter()
                 .filter(|e| e.kind == Kind::Dir)
-                .map(|e| path::join(&folder, &e.name))
+                .map(|e| path::join(folder, &e.name))
                 .collect();
             dirs.sort();
             let children = dirs.into_iter().map(|path| Node {
@@ -146,7 +123,7 @@ impl FolderTree {
         }
     }
 
-    pub fn on_key(&mut self, key: Key, tickets: &mut Tickets) -> TreeKey {
+    pub fn on_key(&mut self, key: Key) -> TreeKey {
         let len = self.visible().len();
         match key.code {
             KeyCode::Down | KeyCode::Char('j') => self.list.move_by(1, len),
@@ -159,7 +136,7 @@ impl FolderTree {
                 let folder = self.nodes[at].path.clone();
                 self.nodes[at].expanded = true;
                 if !self.nodes[at].loaded {
-                    return TreeKey::Effects(self.load(&folder, tickets));
+                    return TreeKey::Load(folder);
                 }
                 return TreeKey::Show(folder);
             }

@@ -78,10 +78,10 @@ pub(super) fn render(files: &Files, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
 fn render_entries(files: &Files, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
     let theme = cx.theme;
     if files.entries.is_empty() {
-        let text = match (&files.error, files.listing) {
+        let text = match (&files.error, files.listing.waiting()) {
             (Some(_), _) => "",
-            (None, Some(_)) => "loading…",
-            (None, None) => "(empty folder: n for a new file, N for a folder)",
+            (None, true) => "loading…",
+            (None, false) => "(empty folder: n for a new file, N for a folder)",
         };
         Line::styled(text, theme.dim()).render(area, buf);
         return;
@@ -129,7 +129,7 @@ fn render_hits(files: &Files, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
     let theme = cx.theme;
     let Some(search) = &files.search else { return };
     if search.hits.is_empty() {
-        let text = if search.ticket.is_some() {
+        let text = if search.searching {
             "searching…"
         } else {
             "no matches"
@@ -309,7 +309,7 @@ fn render_footer(files: &Files, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
     } else {
         let count = match &files.search {
             Some(search) => count(search.hits.len(), "hit", "hits"),
-            None if files.listing.is_some() => "loading…".to_owned(),
+            None if files.listing.waiting() => "loading…".to_owned(),
             None => count(files.entries.len(), "entry", "entries"),
         };
         let usage = files

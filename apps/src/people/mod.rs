@@ -175,7 +175,7 @@ impl People {
                     }
                 }
             }
-            Msg::List(n, _) if !self.lists.is(n) => {}
+            Msg::List(n, _) if !self.lists.take(n) => {}
             Msg::List(_, answer) => match answer {
                 Ok(list) => self.set_people(list.people),
                 Err(e) => self.say(Level::Error, format!("who is around? {}", e.msg)),

@@ -6,18 +6,16 @@
 
 mod view;
 
-use std::collections::HashMap;
-
+use aether_proto::ErrorCode;
 use aether_proto::api::{Event as _, apps, vm};
-use aether_proto::{ErrorBody, ErrorCode};
 use serde_json::Value;
 
 use crate::terminal::Scrollback;
-use app_kit::app::{
-    App, AppKind, Effect, Event, Hint, Payload, Registration, Ticket, Tickets, decode, hint,
-};
-use app_kit::key::{Key, KeyCode, Mouse};
 use app_kit::widgets::{LineEdit, LineInput};
+use app_kit::{
+    Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Mouse, Registration, Requests, Ticket,
+    hint,
+};
 
 /// Events of jobs not known yet, kept until `vm.run` answers.
 const EARLY_EVENTS: usize = 256;
@@ -39,14 +37,14 @@ pub(crate) enum Run {
     Failed(String),
 }
 
-#[derive(Debug, Clone)]
-enum Pending {
-    Name,
-    Run,
-    Stdin,
-    Kill,
+/// What the app's asks come back as.
+enum Msg {
+    Listed(Answer<apps::List>),
+    Ran(Answer<vm::Run>),
+    Stdin(Answer<vm::Stdin>),
+    Killed(Answer<vm::Kill>),
     /// After a reconnect: is the program still running?
-    Recheck(String),
+    Rechecked(String, Answer<vm::Jobs>),
 }
 
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -68,8 +66,9 @@ pub const APP: AppKind = AppKind::of(&Registration {
 });
 
 pub struct Program {
-    tickets: Tickets,
-    pending: HashMap<Ticket, Pending>,
+    requests: Requests<Msg>,
+    /// `vm.run` was asked and has not answered.
+    asked_to_run: bool,
     /// The installed app's id.
     id: String,
     /// Its name, once `apps.list` said it.
@@ -88,8 +87,8 @@ pub struct Program {
 impl Program {
     pub fn new(id: &str) -> Program {
         Program {
-            tickets: Tickets::default(),
-            pending: HashMap::new(),
+            requests: Requests::new(),
+            asked_to_run: false,
             id: id.trim().to_owned(),
             name: None,
             out: Scrollback::default(),
@@ -111,14 +110,13 @@ impl Program {
         self.name.as_deref().unwrap_or(&self.id)
     }
 
-    fn request<C: aether_proto::api::Call>(&mut self, pending: Pending, call: &C) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
-        self.pending.insert(ticket, pending);
-        vec![Effect::request(ticket, call)]
+    fn stdin(&mut self, job: String, data: String, close: bool) -> Vec<Effect> {
+        let call = vm::Stdin { job, data, close };
+        vec![self.requests.call(&call, Msg::Stdin)]
     }
 
     fn subscribe(&mut self) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
+        let ticket = self.requests.ticket();
         self.events = Some(ticket);
         self.subscribed = false;
         vec![Effect::Subscribe {
@@ -134,14 +132,13 @@ impl Program {
             self.fail("no app was named to run".into());
             return Vec::new();
         }
-        self.request(
-            Pending::Run,
-            &vm::Run {
-                installed: Some(self.id.clone()),
-                keep_stdin_open: true,
-                ..Default::default()
-            },
-        )
+        let call = vm::Run {
+            installed: Some(self.id.clone()),
+            keep_stdin_open: true,
+            ..Default::default()
+        };
+        self.asked_to_run = true;
+        vec![self.requests.call(&call, Msg::Ran)]
     }
 
     /// Run it again: at once when the subscription is there, else once it is.
@@ -202,14 +199,7 @@ impl Program {
                 stdin_open: true,
             } => {
                 self.out.typed(&line);
-                self.request(
-                    Pending::Stdin,
-                    &vm::Stdin {
-                        job,
-                        data: format!("{line}\n"),
-                        close: false,
-                    },
-                )
+                self.stdin(job, format!("{line}\n"), false)
             }
             Run::Running { .. } => {
                 self.out.error("its input is closed (Ctrl-C stops it)");
@@ -228,7 +218,7 @@ impl Program {
         match self.run.clone() {
             Run::Running { job, .. } => {
                 self.out.note(&format!("^C: stopping {}", self.name()));
-                self.request(Pending::Kill, &vm::Kill { job })
+                vec![self.requests.call(&vm::Kill { job }, Msg::Killed)]
             }
             _ => {
                 self.input.take();
@@ -249,46 +239,43 @@ impl Program {
             job: job.clone(),
             stdin_open: false,
         };
-        self.request(
-            Pending::Stdin,
-            &vm::Stdin {
-                job,
-                data: String::new(),
-                close: true,
-            },
-        )
+        self.stdin(job, String::new(), true)
     }
 
-    fn on_answer(&mut self, pending: Pending, result: Result<Payload, ErrorBody>) -> Vec<Effect> {
-        match pending {
-            Pending::Name => {
-                if let Ok(list) = decode::<apps::List>(result)
+    fn on(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Listed(answer) => {
+                if let Ok(list) = answer
                     && let Some(app) = list.apps.into_iter().find(|a| a.id == self.id)
                 {
                     self.name = Some(app.name);
                 }
             }
-            Pending::Run => match decode::<vm::Run>(result) {
-                Ok(started) => return self.started(started.job),
+            Msg::Ran(answer) => match answer {
+                Ok(started) => {
+                    self.asked_to_run = false;
+                    return self.started(started.job);
+                }
                 Err(e) => {
+                    self.asked_to_run = false;
                     self.early.clear();
                     self.fail(format!("{} could not start: {}", self.name(), e.msg));
                 }
             },
-            Pending::Stdin => {
+            Msg::Stdin(answer) => {
                 // Conflict: it ended (or closed its input) meanwhile; its exit says so.
-                if let Err(e) = result
+                if let Err(e) = answer
                     && e.code != ErrorCode::Conflict
                 {
                     self.out.error(&format!("input: {}", e.msg));
                 }
             }
-            Pending::Kill => {
-                if let Err(e) = decode::<vm::Kill>(result) {
+            Msg::Killed(answer) => {
+                if let Err(e) = answer {
                     self.out.error(&format!("stop: {}", e.msg));
                 }
             }
-            Pending::Recheck(job) => self.rechecked(job, result),
+            Msg::Rechecked(job, answer) => self.rechecked(job, answer),
         }
         Vec::new()
     }
@@ -311,18 +298,11 @@ impl Program {
             return Vec::new();
         }
         let data: String = self.early_stdin.drain(..).map(|l| l + "\n").collect();
-        self.request(
-            Pending::Stdin,
-            &vm::Stdin {
-                job,
-                data,
-                close: false,
-            },
-        )
+        self.stdin(job, data, false)
     }
 
-    fn rechecked(&mut self, job: String, result: Result<Payload, ErrorBody>) {
-        match decode::<vm::Jobs>(result) {
+    fn rechecked(&mut self, job: String, answer: Answer<vm::Jobs>) {
+        match answer {
             Ok(vm::JobsAnswer::One(detail)) => match detail.summary.status {
                 vm::JobState::Finished {
                     ending,
@@ -409,11 +389,15 @@ impl App for Program {
 
     fn start(&mut self) -> Vec<Effect> {
         let mut effects = self.subscribe();
-        effects.extend(self.request(Pending::Name, &apps::List {}));
+        effects.push(self.requests.call(&apps::List {}, Msg::Listed));
         effects
     }
 
     fn update(&mut self, event: Event) -> Vec<Effect> {
+        let event = match self.requests.reply(event) {
+            Ok(msg) => return msg.map(|msg| self.on(msg)).unwrap_or_default(),
+            Err(event) => event,
+        };
         match event {
             Event::Key(key) => self.on_key(key),
             Event::Paste(text) => {
@@ -436,16 +420,11 @@ impl App for Program {
                 self.out.scroll_down(3);
                 Vec::new()
             }
-            Event::Answer { ticket, result } => match self.pending.remove(&ticket) {
-                Some(pending) => self.on_answer(pending, result),
-                None => Vec::new(),
-            },
             Event::Subscribed { ticket } if Some(ticket) == self.events => {
                 let first = !self.subscribed;
                 self.subscribed = true;
                 // The output has somewhere to go now; a resubscription runs nothing again.
-                let waiting = self.run == Run::Starting
-                    && !self.pending.values().any(|p| matches!(p, Pending::Run));
+                let waiting = self.run == Run::Starting && !self.asked_to_run;
                 if first && waiting {
                     self.run_it()
                 } else {
@@ -478,7 +457,13 @@ impl App for Program {
                 // Its exit may have come while we were away, or the daemon restarted.
                 Run::Running { job, .. } => {
                     self.out.note("reconnected to the daemon");
-                    self.request(Pending::Recheck(job.clone()), &vm::Jobs { job: Some(job) })
+                    let call = vm::Jobs {
+                        job: Some(job.clone()),
+                    };
+                    vec![
+                        self.requests
+                            .call(&call, |answer| Msg::Rechecked(job, answer)),
+                    ]
                 }
                 _ => Vec::new(),
             },

@@ -3,17 +3,14 @@
 
 mod view;
 
-use std::collections::HashMap;
-
 use aether_proto::ErrorBody;
 use aether_proto::api::{ai, sys};
 use serde_json::{Value, json};
 
-use app_kit::app::{
-    App, AppKind, Effect, Event, Hint, Payload, Registration, Ticket, Tickets, decode, hint,
-};
-use app_kit::key::{Key, KeyCode};
 use app_kit::widgets::ListWindow;
+use app_kit::{
+    Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Registration, Requests, hint,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Section {
@@ -57,7 +54,7 @@ pub const APP: AppKind = AppKind::of(&Registration {
 });
 
 pub struct Settings {
-    tickets: Tickets,
+    requests: Requests<Msg>,
     section: Section,
     whoami: Option<sys::WhoamiAnswer>,
     tokens: Vec<sys::TokenInfo>,
@@ -75,30 +72,32 @@ pub struct Settings {
     grants: Option<(String, Vec<(String, String)>)>,
     error: Option<String>,
     message: Option<String>,
-    pending: HashMap<Ticket, Pending>,
 }
 
-#[derive(Debug, Clone)]
-enum Pending {
-    Whoami,
-    Tokens,
-    Apps,
-    Stats,
-    Ai,
-    AskTheme,
-    Theme,
-    ConfirmRevoke(i64),
-    Revoke,
-    Grants(String),
-    AskPassword,
-    AskPasswordAgain(String),
-    Passwd,
+/// What the app's asks come back as.
+enum Msg {
+    Whoami(Answer<sys::Whoami>),
+    Tokens(Answer<sys::TokenList>),
+    Apps(Answer<sys::PermsShow>),
+    Stats(Answer<sys::Stats>),
+    Ai(Answer<ai::Status>),
+    /// The description of a theme to design.
+    DescribeTheme(Option<String>),
+    Theme(Answer<ai::Generate>),
+    /// Revoke this token?
+    Revoke(i64, bool),
+    Revoked(Answer<sys::TokenRevoke>),
+    Grants(String, Answer<sys::PermsShow>),
+    Password(Option<String>),
+    /// The new password typed again, and the first.
+    PasswordAgain(String, Option<String>),
+    Passwd(Answer<sys::Passwd>),
 }
 
 impl Settings {
     pub fn new() -> Settings {
         Settings {
-            tickets: Tickets::default(),
+            requests: Requests::new(),
             section: Section::Account,
             whoami: None,
             tokens: Vec::new(),
@@ -112,23 +111,18 @@ impl Settings {
             grants: None,
             error: None,
             message: None,
-            pending: HashMap::new(),
         }
     }
 
-    fn request<C: aether_proto::api::Call>(&mut self, pending: Pending, call: &C) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
-        self.pending.insert(ticket, pending);
-        vec![Effect::request(ticket, call)]
-    }
-
     fn refresh(&mut self) -> Vec<Effect> {
-        let mut effects = self.request(Pending::Whoami, &sys::Whoami {});
-        effects.extend(self.request(Pending::Tokens, &sys::TokenList {}));
-        effects.extend(self.request(Pending::Apps, &sys::PermsShow::default()));
-        effects.extend(self.request(Pending::Stats, &sys::Stats {}));
-        effects.extend(self.request(Pending::Ai, &ai::Status { probe: true }));
-        effects
+        let requests = &mut self.requests;
+        vec![
+            requests.call(&sys::Whoami {}, Msg::Whoami),
+            requests.call(&sys::TokenList {}, Msg::Tokens),
+            requests.call(&sys::PermsShow::default(), Msg::Apps),
+            requests.call(&sys::Stats {}, Msg::Stats),
+            requests.call(&ai::Status { probe: true }, Msg::Ai),
+        ]
     }
 
     fn on_key(&mut self, key: Key) -> Vec<Effect> {
@@ -169,77 +163,30 @@ impl Settings {
                 self.message = Some("the theme was dropped".into());
             }
             KeyCode::Char('t') if self.section == Section::Ai && !self.designing => {
-                let ticket = self.tickets.issue();
-                self.pending.insert(ticket, Pending::AskTheme);
-                return vec![Effect::Prompt {
-                    ticket,
-                    question: "Describe a colour theme (e.g. a calm dark theme with teal accents)"
-                        .into(),
-                    initial: String::new(),
-                    secret: false,
-                }];
+                let question = "Describe a colour theme (e.g. a calm dark theme with teal accents)";
+                let ask = self
+                    .requests
+                    .prompt(question, "", false, Msg::DescribeTheme);
+                return vec![ask];
             }
             KeyCode::Char('p') if self.section == Section::Account => {
-                return self.ask(Pending::AskPassword, "New password".into());
+                return vec![
+                    self.requests
+                        .prompt("New password", "", true, Msg::Password),
+                ];
             }
             KeyCode::Enter if self.section == Section::Apps => {
                 if let Some(app) = self.apps.get(self.app_list.selected) {
                     let id = app.id.clone();
-                    return self.request(
-                        Pending::Grants(id.clone()),
-                        &sys::PermsShow { app: Some(id) },
-                    );
+                    let call = sys::PermsShow {
+                        app: Some(id.clone()),
+                    };
+                    return vec![self.requests.call(&call, |answer| Msg::Grants(id, answer))];
                 }
             }
             _ => {}
         }
         Vec::new()
-    }
-
-    fn ask(&mut self, pending: Pending, question: String) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
-        self.pending.insert(ticket, pending);
-        vec![Effect::Prompt {
-            ticket,
-            question,
-            initial: String::new(),
-            secret: true,
-        }]
-    }
-
-    fn on_prompted(&mut self, pending: Pending, text: Option<String>) -> Vec<Effect> {
-        let Some(text) = text else {
-            return Vec::new();
-        };
-        match pending {
-            Pending::AskTheme if text.trim().is_empty() => Vec::new(),
-            Pending::AskTheme => {
-                self.designing = true;
-                self.message = Some("the AI is designing the theme…".into());
-                self.request(Pending::Theme, &theme_request(text.trim()))
-            }
-            Pending::AskPassword if text.is_empty() => {
-                self.message = Some("a password cannot be empty".into());
-                Vec::new()
-            }
-            Pending::AskPassword => self.ask(
-                Pending::AskPasswordAgain(text),
-                "The new password again".into(),
-            ),
-            Pending::AskPasswordAgain(first) if first != text => {
-                self.message = Some("the two passwords differ; nothing changed".into());
-                Vec::new()
-            }
-            Pending::AskPasswordAgain(password) => self.request(
-                Pending::Passwd,
-                &sys::Passwd {
-                    name: None,
-                    password,
-                    keep_tokens: false,
-                },
-            ),
-            _ => Vec::new(),
-        }
     }
 
     fn list_mut(&mut self) -> (&mut ListWindow, usize) {
@@ -258,63 +205,62 @@ impl Settings {
             return Vec::new();
         }
         let id = token.id;
-        let ticket = self.tickets.issue();
-        self.pending.insert(ticket, Pending::ConfirmRevoke(id));
-        vec![Effect::Confirm {
-            ticket,
-            question: format!("Revoke token {id}? Its connections close at once."),
-        }]
+        let question = format!("Revoke token {id}? Its connections close at once.");
+        vec![
+            self.requests
+                .confirm(question, move |yes| Msg::Revoke(id, yes)),
+        ]
     }
 
-    fn on_answer(&mut self, pending: Pending, result: Result<Payload, ErrorBody>) -> Vec<Effect> {
+    fn on(&mut self, msg: Msg) -> Vec<Effect> {
         let mut failed = |e: ErrorBody| self.error = Some(e.msg);
-        match pending {
-            Pending::Whoami => match decode::<sys::Whoami>(result) {
+        match msg {
+            Msg::Whoami(answer) => match answer {
                 Ok(me) => self.whoami = Some(me),
                 Err(e) => failed(e),
             },
-            Pending::Tokens => match decode::<sys::TokenList>(result) {
+            Msg::Tokens(answer) => match answer {
                 Ok(list) => self.tokens = list.tokens,
                 Err(e) => failed(e),
             },
-            Pending::Apps => match decode::<sys::PermsShow>(result) {
+            Msg::Apps(answer) => match answer {
                 Ok(sys::PermsAnswer::All { apps, .. }) => self.apps = apps,
                 Ok(_) => {}
                 Err(e) => failed(e),
             },
-            Pending::Stats => match decode::<sys::Stats>(result) {
+            Msg::Stats(answer) => match answer {
                 Ok(stats) => self.stats = Some(stats),
                 Err(e) => failed(e),
             },
             // Shown in its own section: a desktop without `ai_access` still works.
-            Pending::Ai => self.ai = Some(decode::<ai::Status>(result).map_err(|e| e.msg)),
-            Pending::Theme => {
-                self.designing = false;
-                match decode::<ai::Generate>(result) {
-                    Ok(ai::GenerateAnswer::Done(done)) => match theme_from(done.json) {
-                        Ok(theme) => {
-                            self.message = Some(format!(
-                                "theme \"{}\": Enter applies it, Esc drops it",
-                                theme.name
-                            ));
-                            self.theme_preview = Some(theme);
-                        }
-                        Err(why) => {
-                            self.message = Some(format!("the AI's theme is unusable: {why}"))
-                        }
-                    },
-                    Ok(_) => self.message = Some("the AI streamed when asked not to".into()),
-                    Err(e) => self.message = Some(format!("no theme: {}", e.msg)),
-                }
+            Msg::Ai(answer) => self.ai = Some(answer.map_err(|e| e.msg)),
+            Msg::DescribeTheme(Some(text)) if !text.trim().is_empty() => {
+                self.designing = true;
+                self.message = Some("the AI is designing the theme…".into());
+                let call = theme_request(text.trim());
+                return vec![self.requests.call(&call, Msg::Theme)];
             }
-            Pending::Revoke => match decode::<sys::TokenRevoke>(result) {
+            Msg::DescribeTheme(_) => {}
+            Msg::Theme(answer) => {
+                self.designing = false;
+                self.on_theme(answer);
+            }
+            Msg::Revoke(id, true) => {
+                let call = sys::TokenRevoke {
+                    id: Some(id),
+                    ..Default::default()
+                };
+                return vec![self.requests.call(&call, Msg::Revoked)];
+            }
+            Msg::Revoke(_, false) => {}
+            Msg::Revoked(answer) => match answer {
                 Ok(done) => {
                     self.message = Some(format!("revoked {} token(s)", done.revoked));
-                    return self.request(Pending::Tokens, &sys::TokenList {});
+                    return vec![self.requests.call(&sys::TokenList {}, Msg::Tokens)];
                 }
                 Err(e) => failed(e),
             },
-            Pending::Grants(id) => match decode::<sys::PermsShow>(result) {
+            Msg::Grants(id, answer) => match answer {
                 Ok(sys::PermsAnswer::App { app, .. }) => {
                     let reasons = app
                         .permissions
@@ -332,22 +278,58 @@ impl Settings {
                 Ok(_) => {}
                 Err(e) => failed(e),
             },
-            Pending::Passwd => match decode::<sys::Passwd>(result) {
+            Msg::Password(Some(text)) if text.is_empty() => {
+                self.message = Some("a password cannot be empty".into());
+            }
+            Msg::Password(Some(first)) => {
+                let again = self
+                    .requests
+                    .prompt("The new password again", "", true, move |text| {
+                        Msg::PasswordAgain(first, text)
+                    });
+                return vec![again];
+            }
+            Msg::PasswordAgain(first, Some(text)) if first != text => {
+                self.message = Some("the two passwords differ; nothing changed".into());
+            }
+            Msg::PasswordAgain(password, Some(_)) => {
+                let call = sys::Passwd {
+                    name: None,
+                    password,
+                    keep_tokens: false,
+                };
+                return vec![self.requests.call(&call, Msg::Passwd)];
+            }
+            Msg::Password(None) | Msg::PasswordAgain(_, None) => {}
+            Msg::Passwd(answer) => match answer {
                 Ok(done) => {
                     self.message = Some(format!(
                         "password changed; {} other sign-in(s) signed out",
                         done.revoked
                     ));
-                    return self.request(Pending::Tokens, &sys::TokenList {});
+                    return vec![self.requests.call(&sys::TokenList {}, Msg::Tokens)];
                 }
                 Err(e) => failed(e),
             },
-            Pending::ConfirmRevoke(_)
-            | Pending::AskPassword
-            | Pending::AskPasswordAgain(_)
-            | Pending::AskTheme => {}
         }
         Vec::new()
+    }
+
+    fn on_theme(&mut self, answer: Answer<ai::Generate>) {
+        match answer {
+            Ok(ai::GenerateAnswer::Done(done)) => match theme_from(done.json) {
+                Ok(theme) => {
+                    self.message = Some(format!(
+                        "theme \"{}\": Enter applies it, Esc drops it",
+                        theme.name
+                    ));
+                    self.theme_preview = Some(theme);
+                }
+                Err(why) => self.message = Some(format!("the AI's theme is unusable: {why}")),
+            },
+            Ok(_) => self.message = Some("the AI streamed when asked not to".into()),
+            Err(e) => self.message = Some(format!("no theme: {}", e.msg)),
+        }
     }
 }
 
@@ -441,26 +423,12 @@ impl App for Settings {
     }
 
     fn update(&mut self, event: Event) -> Vec<Effect> {
+        let event = match self.requests.reply(event) {
+            Ok(msg) => return msg.map(|msg| self.on(msg)).unwrap_or_default(),
+            Err(event) => event,
+        };
         match event {
             Event::Key(key) => self.on_key(key),
-            Event::Answer { ticket, result } => match self.pending.remove(&ticket) {
-                Some(pending) => self.on_answer(pending, result),
-                None => Vec::new(),
-            },
-            Event::Confirmed { ticket, yes } => match self.pending.remove(&ticket) {
-                Some(Pending::ConfirmRevoke(id)) if yes => self.request(
-                    Pending::Revoke,
-                    &sys::TokenRevoke {
-                        id: Some(id),
-                        ..Default::default()
-                    },
-                ),
-                _ => Vec::new(),
-            },
-            Event::Prompted { ticket, text } => match self.pending.remove(&ticket) {
-                Some(pending) => self.on_prompted(pending, text),
-                None => Vec::new(),
-            },
             Event::Reconnected => self.refresh(),
             _ => Vec::new(),
         }
