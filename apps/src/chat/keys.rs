@@ -9,7 +9,7 @@ use app_kit::key::{Key, KeyCode};
 use app_kit::widgets::{LineEdit, LineInput};
 
 use super::compose::Draft;
-use super::{Chat, Focus, Found, PAGE, Pending};
+use super::{Chat, Focus, Found, Msg, PAGE};
 
 impl Chat {
     pub(super) fn on_key(&mut self, key: Key) -> Vec<Effect> {
@@ -193,19 +193,22 @@ impl Chat {
                     self.found = None;
                     return Vec::new();
                 }
-                self.pending.retain(|_, p| !matches!(p, Pending::Search(_)));
                 self.found = Some(Found {
                     query: query.clone(),
                     messages: None,
                 });
                 self.selected = None;
                 let history = chat::History {
-                    room: room.clone(),
+                    room,
                     limit: Some(PAGE),
                     search: Some(query),
                     ..Default::default()
                 };
-                self.request(Pending::Search(room), &history)
+                let (era, n) = (self.era, self.searches.ask());
+                let search = self
+                    .requests
+                    .call(&history, move |answer| Msg::Searched(era, n, answer));
+                vec![search]
             }
             LineEdit::Cancel => {
                 self.search = None;

@@ -7,7 +7,8 @@ use aether_proto::api::chat::{self, Message};
 use app_kit::app::{Effect, Level};
 
 use super::compose::Draft;
-use super::{Chat, Focus, Pending, words};
+use super::rooms::RoomMsg;
+use super::{Chat, Focus, Msg, words};
 
 impl Chat {
     pub(super) fn selected_message(&self) -> Option<&Message> {
@@ -110,11 +111,11 @@ impl Chat {
             message.seq,
             words::snippet(&message, 40)
         );
-        let pending = Pending::ConfirmDelete {
-            room: message.room,
-            seq: message.seq,
-        };
-        self.dialog(pending, |ticket| Effect::Confirm { ticket, question })
+        let (room, seq) = (message.room, message.seq);
+        let confirm = self.requests.confirm(question, move |yes| {
+            Msg::Room(RoomMsg::Delete { room, seq, yes })
+        });
+        vec![confirm]
     }
 
     /// Enter: post the line (a reply when replying), or save the edit.
@@ -134,13 +135,17 @@ impl Chat {
             shown.follow();
         }
         match draft {
-            Draft::Edit(seq) => self.request(
-                Pending::Edit {
-                    text: text.clone(),
+            Draft::Edit(seq) => {
+                let call = chat::Edit {
+                    room,
                     seq,
-                },
-                &chat::Edit { room, seq, text },
-            ),
+                    text: text.clone(),
+                };
+                let edit =
+                    self.requests
+                        .call(&call, move |answer| Msg::Edited { text, seq, answer });
+                vec![edit]
+            }
             Draft::New | Draft::Reply(_) => {
                 let reply_to = match draft {
                     Draft::Reply(seq) => Some(seq),
@@ -151,7 +156,12 @@ impl Chat {
                     text: text.clone(),
                     reply_to,
                 };
-                self.request(Pending::Post { text, draft }, &post)
+                let post = self.requests.call(&post, move |answer| Msg::Posted {
+                    text,
+                    draft,
+                    answer,
+                });
+                vec![post]
             }
         }
     }

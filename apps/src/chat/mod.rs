@@ -15,18 +15,15 @@ mod unread;
 mod view;
 mod words;
 
-use std::collections::HashMap;
-
-use aether_proto::ErrorBody;
 use aether_proto::api::chat::{self, Message, RoomInfo};
 use aether_proto::api::sys;
 use serde_json::Value;
 
-use app_kit::app::{
-    App, AppKind, Effect, Event, Hint, Level, Payload, Registration, Ticket, Tickets, decode, hint,
-};
-use app_kit::key::Mouse;
 use app_kit::widgets::{LineInput, ListWindow};
+use app_kit::{
+    Answer, App, AppKind, Effect, Event, Hint, Latest, Level, Mouse, Registration, Requests,
+    Ticket, hint,
+};
 
 use compose::{Composer, Draft};
 use room::{PAGE, Shown};
@@ -56,53 +53,33 @@ pub(crate) struct Found {
     pub messages: Option<Vec<Message>>,
 }
 
-#[derive(Debug, Clone)]
-enum Pending {
-    Whoami,
-    Rooms,
+/// What the app's asks come back as. Answers about the shown room carry the `era` they
+/// were asked in: once another room is shown (a new era) they are stale.
+enum Msg {
+    Whoami(Answer<sys::Whoami>),
+    Rooms(u64, Answer<chat::Rooms>),
     /// The shown room's newest page, or an older one.
     History {
-        room: String,
+        era: u64,
         older: bool,
+        answer: Answer<chat::History>,
     },
-    Search(String),
-    Members(String),
-    /// Kept to put back in the line if it is refused.
-    Post {
+    Searched(u64, u64, Answer<chat::History>),
+    Members(u64, Answer<chat::Members>),
+    /// The text is kept to put back in the line if it is refused.
+    Posted {
         text: String,
         draft: Draft,
+        answer: Answer<chat::Post>,
     },
-    Edit {
+    Edited {
         text: String,
         seq: u64,
+        answer: Answer<chat::Edit>,
     },
-    Delete,
-    Read,
-    // The dialogs (a new room's name, then who may join it; a room to join; whom to
-    // invite; leaving or deleting, asked first) and the requests they lead to.
-    NewName,
-    NewKind(String),
-    Create,
-    JoinName,
-    Join,
-    InviteWhom(String),
-    Invite,
-    ConfirmLeave(String),
-    Leave,
-    ConfirmDelete {
-        room: String,
-        seq: u64,
-    },
-}
-
-impl Pending {
-    /// Answers about the shown room, stale once another is shown.
-    fn about_shown(&self) -> bool {
-        matches!(
-            self,
-            Pending::History { .. } | Pending::Search(_) | Pending::Members(_)
-        )
-    }
+    Read(Answer<chat::MarkRead>),
+    /// The dialogs about rooms and what they lead to: see `rooms.rs`.
+    Room(rooms::RoomMsg),
 }
 
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -124,8 +101,11 @@ pub const APP: AppKind = AppKind::of(&Registration {
 });
 
 pub struct Chat {
-    tickets: Tickets,
-    pending: HashMap<Ticket, Pending>,
+    requests: Requests<Msg>,
+    room_lists: Latest,
+    searches: Latest,
+    /// Counts the rooms shown: an answer asked about an earlier one is stale.
+    era: u64,
     events: Option<Ticket>,
     /// Your user name (`sys.whoami`): your messages are the ones you may edit.
     pub(crate) me: Option<String>,
@@ -148,8 +128,10 @@ pub struct Chat {
 impl Chat {
     pub fn new() -> Chat {
         Chat {
-            tickets: Tickets::default(),
-            pending: HashMap::new(),
+            requests: Requests::new(),
+            room_lists: Latest::default(),
+            searches: Latest::default(),
+            era: 0,
             events: None,
             me: None,
             rooms: Loaded::Loading,
@@ -181,26 +163,18 @@ impl Chat {
         }
     }
 
-    fn request<C: aether_proto::api::Call>(&mut self, pending: Pending, call: &C) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
-        self.pending.insert(ticket, pending);
-        vec![Effect::request(ticket, call)]
-    }
-
-    fn dialog(&mut self, pending: Pending, make: impl FnOnce(Ticket) -> Effect) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
-        self.pending.insert(ticket, pending);
-        vec![make(ticket)]
-    }
-
     fn say(&mut self, level: Level, text: impl Into<String>) {
         self.message = Some((level, text.into()));
     }
 
     /// List the rooms again; an earlier listing's answer is stale from now on.
     fn refresh(&mut self) -> Vec<Effect> {
-        self.pending.retain(|_, p| !matches!(p, Pending::Rooms));
-        self.request(Pending::Rooms, &chat::Rooms::default())
+        let n = self.room_lists.ask();
+        let call = chat::Rooms::default();
+        vec![
+            self.requests
+                .call(&call, move |answer| Msg::Rooms(n, answer)),
+        ]
     }
 
     pub(crate) fn room_infos(&self) -> &[RoomInfo] {
@@ -236,7 +210,7 @@ impl Chat {
         if self.shown.as_ref().is_some_and(|s| s.room == room) {
             return Vec::new();
         }
-        self.pending.retain(|_, p| !p.about_shown());
+        self.era += 1;
         self.selected = None;
         self.found = None;
         if self.compose.draft != Draft::New {
@@ -257,18 +231,19 @@ impl Chat {
             limit: Some(PAGE),
             ..Default::default()
         };
-        let newest = Pending::History {
+        let era = self.era;
+        let members = chat::Members {
             room: room.to_owned(),
-            older: false,
         };
-        let mut effects = self.request(newest, &history);
-        effects.extend(self.request(
-            Pending::Members(room.to_owned()),
-            &chat::Members {
-                room: room.to_owned(),
-            },
-        ));
-        effects
+        vec![
+            self.requests.call(&history, move |answer| Msg::History {
+                era,
+                older: false,
+                answer,
+            }),
+            self.requests
+                .call(&members, move |answer| Msg::Members(era, answer)),
+        ]
     }
 
     /// Ask for the page before the oldest message shown.
@@ -282,12 +257,18 @@ impl Chat {
         shown.loading_older = true;
         let (room, before) = (shown.room.clone(), shown.first_seq());
         let history = chat::History {
-            room: room.clone(),
+            room,
             before,
             limit: Some(PAGE),
             ..Default::default()
         };
-        self.request(Pending::History { room, older: true }, &history)
+        let era = self.era;
+        let older = self.requests.call(&history, move |answer| Msg::History {
+            era,
+            older: true,
+            answer,
+        });
+        vec![older]
     }
 
     /// Tell the daemon you read the shown room up to `seq` (its newest when `None`).
@@ -299,7 +280,7 @@ impl Chat {
             info.unread = 0;
             info.mentions = 0;
         }
-        self.request(Pending::Read, &chat::MarkRead { room, seq })
+        vec![self.requests.call(&chat::MarkRead { room, seq }, Msg::Read)]
     }
 
     fn move_room(&mut self, delta: isize) -> Vec<Effect> {
@@ -326,109 +307,65 @@ impl Chat {
         }
     }
 
-    fn on_answer(&mut self, pending: Pending, result: Result<Payload, ErrorBody>) -> Vec<Effect> {
-        match pending {
-            Pending::Whoami => {
-                if let Ok(me) = decode::<sys::Whoami>(result) {
+    fn on(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Whoami(answer) => {
+                if let Ok(me) = answer {
                     self.me = Some(me.user.name);
                 }
             }
-            Pending::Rooms => return self.listed_rooms(result),
-            Pending::History { room, older } => return self.history(&room, older, result),
-            Pending::Search(room) => match decode::<chat::History>(result) {
-                Ok(page) if self.shown.as_ref().is_some_and(|s| s.room == room) => {
-                    if let Some(found) = self.found.as_mut() {
-                        found.messages = Some(page.messages);
+            Msg::Rooms(n, answer) if self.room_lists.take(n) => return self.listed_rooms(answer),
+            Msg::History { era, older, answer } if era == self.era => {
+                return self.history(older, answer);
+            }
+            Msg::Searched(era, n, answer) if era == self.era && self.searches.take(n) => {
+                match answer {
+                    Ok(page) => {
+                        if let Some(found) = self.found.as_mut() {
+                            found.messages = Some(page.messages);
+                        }
+                    }
+                    Err(e) => {
+                        self.found = None;
+                        self.say(Level::Error, words::refusal("search", &e));
                     }
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    self.found = None;
-                    self.say(Level::Error, words::refusal("search", &e));
-                }
-            },
-            Pending::Members(room) => {
-                if let Ok(list) = decode::<chat::Members>(result)
-                    && let Some(shown) = self.shown.as_mut().filter(|s| s.room == room)
+            }
+            Msg::Members(era, answer) if era == self.era => {
+                if let Ok(list) = answer
+                    && let Some(shown) = self.shown.as_mut()
                 {
                     shown.members = list.members;
                     shown.members.sort();
                 }
             }
-            Pending::Post { text, draft } => match decode::<chat::Post>(result) {
+            Msg::Rooms(..) | Msg::History { .. } | Msg::Searched(..) | Msg::Members(..) => {}
+            Msg::Posted {
+                text,
+                draft,
+                answer,
+            } => match answer {
                 Ok(message) => self.arrived(message),
                 Err(e) => self.refused(text, draft, "not sent", &e),
             },
-            Pending::Edit { text, seq } => match decode::<chat::Edit>(result) {
+            Msg::Edited { text, seq, answer } => match answer {
                 Ok(message) => self.changed(message),
                 Err(e) => self.refused(text, Draft::Edit(seq), "not edited", &e),
             },
-            Pending::Delete => match decode::<chat::Delete>(result) {
-                Ok(message) => self.changed(message),
-                Err(e) => self.say(Level::Error, words::refusal("not deleted", &e)),
-            },
-            Pending::Read => {
-                if let Ok(info) = decode::<chat::MarkRead>(result)
+            Msg::Read(answer) => {
+                if let Ok(info) = answer
                     && let Some(known) = self.info_mut(&info.room)
                 {
                     *known = info;
                 }
             }
-            Pending::Create => match decode::<chat::Create>(result) {
-                Ok(info) => {
-                    let text = format!(
-                        "made {} (to invite people: Esc, then i)",
-                        words::room_name(&info)
-                    );
-                    self.say(Level::Info, text);
-                    self.want = Some(info.room);
-                    self.focus = Focus::Input;
-                    return self.refresh();
-                }
-                Err(e) => self.say(Level::Error, words::refusal("no room made", &e)),
-            },
-            Pending::Join => match decode::<chat::Join>(result) {
-                Ok(info) => {
-                    self.want = Some(info.room);
-                    self.focus = Focus::Input;
-                    self.message = None;
-                    return self.refresh();
-                }
-                Err(e) => {
-                    self.want = None;
-                    self.say(Level::Error, words::refusal("not joined", &e));
-                }
-            },
-            Pending::Invite => match decode::<chat::Invite>(result) {
-                Ok(invited) => {
-                    let room = words::room_id_name(&invited.room, self.room_infos());
-                    self.say(Level::Info, format!("{} is in {room} now", invited.user));
-                }
-                Err(e) => self.say(Level::Error, words::refusal("not invited", &e)),
-            },
-            Pending::Leave => match decode::<chat::Leave>(result) {
-                Ok(left) => {
-                    let room = words::room_id_name(&left.room, self.room_infos());
-                    self.say(Level::Info, format!("you left {room}"));
-                    if self.shown.as_ref().is_some_and(|s| s.room == left.room) {
-                        self.shown = None;
-                    }
-                    return self.refresh();
-                }
-                Err(e) => self.say(Level::Error, words::refusal("still in the room", &e)),
-            },
-            Pending::NewName
-            | Pending::NewKind(_)
-            | Pending::JoinName
-            | Pending::InviteWhom(_)
-            | Pending::ConfirmLeave(_)
-            | Pending::ConfirmDelete { .. } => {}
+            Msg::Room(msg) => return self.on_room(msg),
         }
         Vec::new()
     }
 
-    fn listed_rooms(&mut self, result: Result<Payload, ErrorBody>) -> Vec<Effect> {
-        let rooms = match decode::<chat::Rooms>(result) {
+    fn listed_rooms(&mut self, answer: Answer<chat::Rooms>) -> Vec<Effect> {
+        let rooms = match answer {
             Ok(list) => list.rooms,
             Err(e) => {
                 self.rooms = Loaded::Failed(e.msg);
@@ -459,16 +396,11 @@ impl Chat {
         self.show_selected()
     }
 
-    fn history(
-        &mut self,
-        room: &str,
-        older: bool,
-        result: Result<Payload, ErrorBody>,
-    ) -> Vec<Effect> {
-        let Some(shown) = self.shown.as_mut().filter(|s| s.room == room) else {
+    fn history(&mut self, older: bool, answer: Answer<chat::History>) -> Vec<Effect> {
+        let Some(shown) = self.shown.as_mut() else {
             return Vec::new();
         };
-        match decode::<chat::History>(result) {
+        match answer {
             Ok(page) if older => shown.prepend(page.messages, page.more),
             Ok(page) => {
                 shown.first_page(page.messages, page.more);
@@ -504,18 +436,22 @@ impl App for Chat {
     }
 
     fn start(&mut self) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
+        let ticket = self.requests.ticket();
         self.events = Some(ticket);
         let mut effects = vec![Effect::Subscribe {
             ticket,
             pattern: chat::SUBSCRIBE.to_owned(),
         }];
-        effects.extend(self.request(Pending::Whoami, &sys::Whoami {}));
+        effects.push(self.requests.call(&sys::Whoami {}, Msg::Whoami));
         effects.extend(self.refresh());
         effects
     }
 
     fn update(&mut self, event: Event) -> Vec<Effect> {
+        let event = match self.requests.reply(event) {
+            Ok(msg) => return msg.map(|msg| self.on(msg)).unwrap_or_default(),
+            Err(event) => event,
+        };
         match event {
             Event::Key(key) => self.on_key(key),
             Event::Paste(text) => {
@@ -530,10 +466,6 @@ impl App for Chat {
             }
             Event::Mouse(Mouse::ScrollUp { .. }) => self.scroll(3),
             Event::Mouse(Mouse::ScrollDown { .. }) => self.scroll(-3),
-            Event::Answer { ticket, result } => match self.pending.remove(&ticket) {
-                Some(pending) => self.on_answer(pending, result),
-                None => Vec::new(),
-            },
             Event::Delivery {
                 ticket,
                 topic,
@@ -544,24 +476,12 @@ impl App for Chat {
                 self.say(Level::Warn, text);
                 Vec::new()
             }
-            Event::Prompted { ticket, text } => match self.pending.remove(&ticket) {
-                Some(pending) => self.on_prompted(pending, text),
-                None => Vec::new(),
-            },
-            Event::Chose { ticket, index } => match self.pending.remove(&ticket) {
-                Some(pending) => self.on_chose(pending, index),
-                None => Vec::new(),
-            },
-            Event::Confirmed { ticket, yes } => match self.pending.remove(&ticket) {
-                Some(pending) => self.on_confirmed(pending, yes),
-                None => Vec::new(),
-            },
             Event::OpenPath { path, .. } => self.open(path),
             Event::Reconnected => {
                 // What was said meanwhile came with no event.
                 let mut effects = self.refresh();
                 if let Some(room) = self.shown.as_ref().map(|s| s.room.clone()) {
-                    self.pending.retain(|_, p| !p.about_shown());
+                    self.era += 1;
                     effects.extend(self.load(&room));
                 }
                 effects

@@ -3,32 +3,46 @@
 
 use aether_proto::api::chat::{self, room_problem};
 
-use app_kit::app::{Effect, Level};
-use app_kit::key::{Key, KeyCode};
+use app_kit::{Answer, Effect, Level};
+use app_kit::{Key, KeyCode};
 
-use super::{Chat, Focus, Pending, words};
+use super::{Chat, Focus, Msg, words};
+
+/// The dialogs about rooms (a new room's name, then who may join it; a room to join;
+/// whom to invite; leaving or deleting, asked first) and the requests they lead to.
+pub(super) enum RoomMsg {
+    NewName(Option<String>),
+    NewKind(String, Option<usize>),
+    Created(Answer<chat::Create>),
+    JoinName(Option<String>),
+    Joined(Answer<chat::Join>),
+    InviteWhom(String, Option<String>),
+    Invited(Answer<chat::Invite>),
+    Leave(String, bool),
+    Left(Answer<chat::Leave>),
+    Delete { room: String, seq: u64, yes: bool },
+    Deleted(Answer<chat::Delete>),
+}
+
+/// A line typed in a dialog, trimmed; `None` when cancelled or empty.
+fn typed(text: Option<String>) -> Option<String> {
+    text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
+}
 
 impl Chat {
     /// The keys about rooms, with the rooms or the messages focused.
     pub(super) fn room_command(&mut self, key: Key) -> Vec<Effect> {
         match key.code {
-            KeyCode::Char('n') => self.dialog(Pending::NewName, |ticket| Effect::Prompt {
-                ticket,
-                question: "A new room's name (a-z, 0-9, - and _)".into(),
-                initial: String::new(),
-                secret: false,
-            }),
+            KeyCode::Char('n') => {
+                let question = "A new room's name (a-z, 0-9, - and _)";
+                self.prompt(question, RoomMsg::NewName)
+            }
             KeyCode::Char('j') => match self.selected_room() {
                 Some(info) if !info.joined => {
                     let room = info.room.clone();
                     self.join(room)
                 }
-                _ => self.dialog(Pending::JoinName, |ticket| Effect::Prompt {
-                    ticket,
-                    question: "Join which public room?".into(),
-                    initial: String::new(),
-                    secret: false,
-                }),
+                _ => self.prompt("Join which public room?", RoomMsg::JoinName),
             },
             KeyCode::Char('i') => {
                 let Some(info) = self.shown_info().cloned() else {
@@ -46,12 +60,8 @@ impl Chat {
                     "Invite whom to {}? (their user name)",
                     words::room_name(&info)
                 );
-                self.dialog(Pending::InviteWhom(info.room), |ticket| Effect::Prompt {
-                    ticket,
-                    question,
-                    initial: String::new(),
-                    secret: false,
-                })
+                let room = info.room;
+                self.prompt(question, |text| RoomMsg::InviteWhom(room, text))
             }
             KeyCode::Char('l') => {
                 let Some(info) = self.shown_info().cloned() else {
@@ -65,10 +75,11 @@ impl Chat {
                 } else {
                     format!("Leave {}?", words::room_name(&info))
                 };
-                self.dialog(Pending::ConfirmLeave(info.room), |ticket| Effect::Confirm {
-                    ticket,
-                    question,
-                })
+                let room = info.room;
+                let confirm = self
+                    .requests
+                    .confirm(question, |yes| Msg::Room(RoomMsg::Leave(room, yes)));
+                vec![confirm]
             }
             KeyCode::Char('/') => self.start_search(),
             KeyCode::Char('R') => self.refresh(),
@@ -76,75 +87,143 @@ impl Chat {
         }
     }
 
-    pub(super) fn join(&mut self, room: String) -> Vec<Effect> {
-        self.want = Some(room.clone());
-        self.request(Pending::Join, &chat::Join { room })
+    fn prompt(
+        &mut self,
+        question: impl Into<String>,
+        route: impl FnOnce(Option<String>) -> RoomMsg + 'static,
+    ) -> Vec<Effect> {
+        let prompt = self
+            .requests
+            .prompt(question, "", false, |text| Msg::Room(route(text)));
+        vec![prompt]
     }
 
-    pub(super) fn on_prompted(&mut self, pending: Pending, text: Option<String>) -> Vec<Effect> {
-        let Some(text) = text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()) else {
-            return Vec::new();
-        };
-        match pending {
-            Pending::NewName => {
-                let room = text.to_lowercase();
+    fn room_call<C: aether_proto::api::Call>(
+        &mut self,
+        call: &C,
+        route: fn(Answer<C>) -> RoomMsg,
+    ) -> Vec<Effect> {
+        vec![
+            self.requests
+                .call(call, move |answer| Msg::Room(route(answer))),
+        ]
+    }
+
+    pub(super) fn join(&mut self, room: String) -> Vec<Effect> {
+        self.want = Some(room.clone());
+        self.room_call(&chat::Join { room }, RoomMsg::Joined)
+    }
+
+    pub(super) fn on_room(&mut self, msg: RoomMsg) -> Vec<Effect> {
+        match msg {
+            RoomMsg::NewName(text) => {
+                let Some(room) = typed(text).map(|t| t.to_lowercase()) else {
+                    return Vec::new();
+                };
                 if let Some(problem) = room_problem(&room) {
                     self.say(Level::Error, problem);
                     return Vec::new();
                 }
                 let question = format!("Who may join #{room}?");
-                self.dialog(Pending::NewKind(room), |ticket| Effect::Choose {
-                    ticket,
-                    question,
-                    options: vec![
-                        "Public: anyone may join".into(),
-                        "Private: only those you invite".into(),
-                    ],
-                })
+                let options = vec![
+                    "Public: anyone may join".into(),
+                    "Private: only those you invite".into(),
+                ];
+                let choose = self.requests.choose(question, options, |index| {
+                    Msg::Room(RoomMsg::NewKind(room, index))
+                });
+                return vec![choose];
             }
-            Pending::JoinName => {
-                let room = text.trim_start_matches('#').to_lowercase();
-                match room_problem(&room) {
-                    Some(problem) => {
-                        self.say(Level::Error, problem);
-                        Vec::new()
-                    }
-                    None => self.join(room),
-                }
-            }
-            Pending::InviteWhom(room) => {
-                let user = text.trim_start_matches('@').to_owned();
-                self.request(Pending::Invite, &chat::Invite { room, user })
-            }
-            _ => Vec::new(),
-        }
-    }
-
-    pub(super) fn on_chose(&mut self, pending: Pending, index: Option<usize>) -> Vec<Effect> {
-        match (pending, index) {
-            (Pending::NewKind(room), Some(index)) => {
+            RoomMsg::NewKind(room, Some(index)) => {
                 let create = chat::Create {
                     room,
                     private: index == 1,
                     topic: None,
                 };
-                self.request(Pending::Create, &create)
+                return self.room_call(&create, RoomMsg::Created);
             }
-            _ => Vec::new(),
+            RoomMsg::JoinName(text) => {
+                let Some(room) = typed(text).map(|t| t.trim_start_matches('#').to_lowercase())
+                else {
+                    return Vec::new();
+                };
+                match room_problem(&room) {
+                    Some(problem) => self.say(Level::Error, problem),
+                    None => return self.join(room),
+                }
+            }
+            RoomMsg::InviteWhom(room, text) => {
+                if let Some(user) = typed(text) {
+                    let user = user.trim_start_matches('@').to_owned();
+                    return self.room_call(&chat::Invite { room, user }, RoomMsg::Invited);
+                }
+            }
+            RoomMsg::Leave(room, true) => {
+                return self.room_call(&chat::Leave { room }, RoomMsg::Left);
+            }
+            RoomMsg::Delete {
+                room,
+                seq,
+                yes: true,
+            } => return self.room_call(&chat::Delete { room, seq }, RoomMsg::Deleted),
+            RoomMsg::NewKind(_, None) | RoomMsg::Leave(_, false) | RoomMsg::Delete { .. } => {}
+            answered => return self.on_room_answer(answered),
         }
+        Vec::new()
     }
 
-    pub(super) fn on_confirmed(&mut self, pending: Pending, yes: bool) -> Vec<Effect> {
-        if !yes {
-            return Vec::new();
+    fn on_room_answer(&mut self, msg: RoomMsg) -> Vec<Effect> {
+        match msg {
+            RoomMsg::Created(answer) => match answer {
+                Ok(info) => {
+                    let text = format!(
+                        "made {} (to invite people: Esc, then i)",
+                        words::room_name(&info)
+                    );
+                    self.say(Level::Info, text);
+                    self.want = Some(info.room);
+                    self.focus = Focus::Input;
+                    return self.refresh();
+                }
+                Err(e) => self.say(Level::Error, words::refusal("no room made", &e)),
+            },
+            RoomMsg::Joined(answer) => match answer {
+                Ok(info) => {
+                    self.want = Some(info.room);
+                    self.focus = Focus::Input;
+                    self.message = None;
+                    return self.refresh();
+                }
+                Err(e) => {
+                    self.want = None;
+                    self.say(Level::Error, words::refusal("not joined", &e));
+                }
+            },
+            RoomMsg::Invited(answer) => match answer {
+                Ok(invited) => {
+                    let room = words::room_id_name(&invited.room, self.room_infos());
+                    self.say(Level::Info, format!("{} is in {room} now", invited.user));
+                }
+                Err(e) => self.say(Level::Error, words::refusal("not invited", &e)),
+            },
+            RoomMsg::Left(answer) => match answer {
+                Ok(left) => {
+                    let room = words::room_id_name(&left.room, self.room_infos());
+                    self.say(Level::Info, format!("you left {room}"));
+                    if self.shown.as_ref().is_some_and(|s| s.room == left.room) {
+                        self.shown = None;
+                    }
+                    return self.refresh();
+                }
+                Err(e) => self.say(Level::Error, words::refusal("still in the room", &e)),
+            },
+            RoomMsg::Deleted(answer) => match answer {
+                Ok(message) => self.changed(message),
+                Err(e) => self.say(Level::Error, words::refusal("not deleted", &e)),
+            },
+            _ => {}
         }
-        match pending {
-            Pending::ConfirmLeave(room) => self.request(Pending::Leave, &chat::Leave { room }),
-            Pending::ConfirmDelete { room, seq } => {
-                self.request(Pending::Delete, &chat::Delete { room, seq })
-            }
-            _ => Vec::new(),
-        }
+        Vec::new()
     }
 
     /// Open a room (a direct message People started): show it, listing the rooms again

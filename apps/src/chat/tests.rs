@@ -1,4 +1,4 @@
-use aether_proto::ErrorCode;
+use aether_proto::{ErrorBody, ErrorCode};
 use serde_json::json;
 
 use super::*;

@@ -3,13 +3,13 @@
 //! it (one undo step), `n` drops it. The text cannot change while the panel is open, so
 //! what is replaced is exactly what was sent.
 
+use aether_proto::ErrorCode;
 use aether_proto::api::{Event as _, ai};
-use aether_proto::{ErrorBody, ErrorCode};
 use serde_json::Value;
 
-use super::{DiffLine, Doc, Editor, Pending, diff_lines};
-use app_kit::app::{Effect, Level, Payload, decode};
+use super::{DiffLine, Doc, Editor, Msg, diff_lines};
 use app_kit::key::{Key, KeyCode};
+use app_kit::{Answer, Effect, Level};
 
 const SYSTEM: &str = "You are the Architect, a careful programming assistant inside a code \
 editor. Rewrite the text you are given as the instruction asks, keeping its style. Answer \
@@ -104,14 +104,8 @@ pub(super) fn ask(editor: &mut Editor) -> Vec<Effect> {
     } else {
         "the whole file"
     };
-    let ticket = editor.tickets.issue();
-    editor.pending.insert(ticket, Pending::AskArchitect);
-    vec![Effect::Prompt {
-        ticket,
-        question: format!("Architect: how should {what} change?"),
-        initial: String::new(),
-        secret: false,
-    }]
+    let question = format!("Architect: how should {what} change?");
+    vec![editor.requests.prompt(question, "", false, Msg::Instruct)]
 }
 
 /// The instruction came: send it with the text.
@@ -147,33 +141,29 @@ pub(super) fn start(editor: &mut Editor, instruction: String) -> Vec<Effect> {
     });
     let mut effects = Vec::new();
     if editor.ai_events.is_none() {
-        let ticket = editor.tickets.issue();
+        let ticket = editor.requests.ticket();
         editor.ai_events = Some(ticket);
         effects.push(Effect::Subscribe {
             ticket,
             pattern: ai::STREAMS.to_owned(),
         });
     }
-    let ticket = editor.tickets.issue();
-    editor.pending.insert(ticket, Pending::Architect);
-    effects.push(Effect::request(
-        ticket,
-        &ai::Generate {
-            prompt,
-            system: Some(SYSTEM.into()),
-            stream: true,
-            ..Default::default()
-        },
-    ));
+    let call = ai::Generate {
+        prompt,
+        system: Some(SYSTEM.into()),
+        stream: true,
+        ..Default::default()
+    };
+    effects.push(editor.requests.call(&call, Msg::Generated));
     effects
 }
 
 /// `ai.generate` answered: the stream's id (or why not).
-pub(super) fn answered(editor: &mut Editor, result: Result<Payload, ErrorBody>) -> Vec<Effect> {
+pub(super) fn answered(editor: &mut Editor, answer: Answer<ai::Generate>) {
     let Some(architect) = editor.architect.as_mut() else {
-        return Vec::new();
+        return;
     };
-    match decode::<ai::Generate>(result) {
+    match answer {
         Ok(ai::GenerateAnswer::Streaming(started)) => {
             architect.phase = Phase::Streaming(started.stream);
             let early = std::mem::take(&mut architect.early);
@@ -193,7 +183,6 @@ pub(super) fn answered(editor: &mut Editor, result: Result<Payload, ErrorBody>) 
             architect.phase = Phase::Failed(why);
         }
     }
-    Vec::new()
 }
 
 /// A piece of the answer, its end, or its failure.
@@ -293,9 +282,7 @@ pub(super) fn on_key(editor: &mut Editor, key: Key) -> Vec<Effect> {
 }
 
 fn cancel(editor: &mut Editor, stream: String) -> Effect {
-    let ticket = editor.tickets.issue();
-    editor.pending.insert(ticket, Pending::Quiet);
-    Effect::request(ticket, &ai::Cancel { stream })
+    editor.requests.call(&ai::Cancel { stream }, |_| Msg::Quiet)
 }
 
 /// Put the answer in place of what was sent, as one undoable edit.

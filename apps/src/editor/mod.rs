@@ -7,18 +7,16 @@ mod architect;
 mod doc;
 mod view;
 
-use std::collections::HashMap;
-
-use aether_proto::api::{Event as _, vfs};
-use aether_proto::{ErrorBody, ErrorCode};
+use aether_proto::ErrorCode;
+use aether_proto::api::{Event as _, ai, vfs};
 use serde_json::Value;
 
-use app_kit::app::{
-    App, AppKind, Effect, Event, Hint, Level, Payload, Registration, Ticket, Tickets, decode, hint,
-};
-use app_kit::key::{Key, KeyCode, Mods, Mouse};
 use app_kit::path;
 use app_kit::widgets::{LineEdit, LineInput, human_bytes};
+use app_kit::{
+    Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Level, Mods, Mouse, Registration,
+    Requests, Ticket, hint,
+};
 pub(crate) use doc::{Doc, DocState};
 
 /// The largest file the editor opens (one read of the daemon's chunk limit).
@@ -37,7 +35,7 @@ pub const APP: AppKind = AppKind::of(&Registration {
 });
 
 pub struct Editor {
-    tickets: Tickets,
+    requests: Requests<Msg>,
     docs: Vec<Doc>,
     active: usize,
     find: Option<FindBar>,
@@ -45,7 +43,6 @@ pub struct Editor {
     diff: Option<Vec<DiffLine>>,
     message: Option<(Level, String)>,
     events: Option<Ticket>,
-    pending: HashMap<Ticket, Pending>,
     /// The Architect panel, while it is open.
     architect: Option<architect::Architect>,
     /// The subscription to AI streams, made with the first use of the Architect.
@@ -82,37 +79,37 @@ struct SavedTab {
     col: usize,
 }
 
-#[derive(Debug, Clone)]
-enum Pending {
-    /// A file being read into the doc at this path.
-    Load {
+/// What the app's asks come back as.
+enum Msg {
+    /// A file read into the doc at this path (at `line`, when given).
+    Loaded {
         path: String,
         line: Option<usize>,
+        answer: Answer<vfs::Read>,
     },
-    Save {
+    Saved {
         path: String,
         text: String,
+        answer: Answer<vfs::Write>,
     },
     /// The other version, read to show the diff.
-    Theirs {
-        path: String,
-    },
-    AskOpen,
-    AskSaveAs,
-    /// Resolving a failed save: reload, overwrite, keep both, show the diff.
-    Conflict {
-        path: String,
-    },
-    ConfirmClose,
-    /// The Architect's instruction (a prompt), then its `ai.generate`.
-    AskArchitect,
-    Architect,
-    /// A request whose answer changes nothing (cancelling a stream).
+    Theirs(String, Answer<vfs::Read>),
+    /// The path to open, as typed.
+    Open(Option<String>),
+    /// The path to save an untitled file at, as typed.
+    SaveAs(Option<String>),
+    /// The choice that resolves a failed save: reload, overwrite, keep both, the diff.
+    Conflict(String, Option<usize>),
+    /// Close the tab and lose its changes?
+    Close(bool),
+    /// The Architect's instruction, as typed.
+    Instruct(Option<String>),
+    /// `ai.generate` answered the Architect.
+    Generated(Answer<ai::Generate>),
+    /// An answer that changes nothing (cancelling a stream).
     Quiet,
     /// After a reconnect: has the file changed while we were away?
-    Recheck {
-        path: String,
-    },
+    Rechecked(String, Answer<vfs::Stat>),
 }
 
 const CONFLICT_OPTIONS: [&str; 4] = ["Reload theirs", "Overwrite", "Keep both", "Show the diff"];
@@ -120,14 +117,13 @@ const CONFLICT_OPTIONS: [&str; 4] = ["Reload theirs", "Overwrite", "Keep both", 
 impl Editor {
     pub fn new(file: Option<&str>) -> Editor {
         let mut editor = Editor {
-            tickets: Tickets::default(),
+            requests: Requests::new(),
             docs: Vec::new(),
             active: 0,
             find: None,
             diff: None,
             message: None,
             events: None,
-            pending: HashMap::new(),
             architect: None,
             ai_events: None,
         };
@@ -170,22 +166,15 @@ impl Editor {
     }
 
     fn load(&mut self, path: String, line: Option<usize>) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
-        self.pending.insert(
-            ticket,
-            Pending::Load {
-                path: path.clone(),
-                line,
-            },
-        );
-        vec![Effect::request(
-            ticket,
-            &vfs::Read {
-                path,
-                length: Some(MAX_FILE_BYTES),
-                ..Default::default()
-            },
-        )]
+        let call = vfs::Read {
+            path: path.clone(),
+            length: Some(MAX_FILE_BYTES),
+            ..Default::default()
+        };
+        let read = self
+            .requests
+            .call(&call, move |answer| Msg::Loaded { path, line, answer });
+        vec![read]
     }
 
     /// Open `path` in a tab (the one it is in, else a new one) at `line`.
@@ -217,14 +206,10 @@ impl Editor {
             return Vec::new();
         }
         let Some(path) = doc.path.clone() else {
-            let ticket = self.tickets.issue();
-            self.pending.insert(ticket, Pending::AskSaveAs);
-            return vec![Effect::Prompt {
-                ticket,
-                question: "Save as".into(),
-                initial: "/untitled.txt".into(),
-                secret: false,
-            }];
+            let ask = self
+                .requests
+                .prompt("Save as", "/untitled.txt", false, Msg::SaveAs);
+            return vec![ask];
         };
         let text = doc.text();
         let if_version = if force { None } else { doc.version.clone() };
@@ -239,36 +224,25 @@ impl Editor {
         if_version: Option<String>,
         if_absent: bool,
     ) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
         self.say(Level::Info, format!("saving {path}…"));
-        self.pending.insert(
-            ticket,
-            Pending::Save {
-                path: path.clone(),
-                text: text.clone(),
-            },
-        );
-        vec![Effect::request(
-            ticket,
-            &vfs::Write {
-                path,
-                data: text,
-                if_version,
-                if_absent,
-                parents: true,
-                ..Default::default()
-            },
-        )]
+        let call = vfs::Write {
+            path: path.clone(),
+            data: text.clone(),
+            if_version,
+            if_absent,
+            parents: true,
+            ..Default::default()
+        };
+        let write = self
+            .requests
+            .call(&call, move |answer| Msg::Saved { path, text, answer });
+        vec![write]
     }
 
     fn close_tab(&mut self, force: bool) -> Vec<Effect> {
         if !force && self.doc().dirty {
-            let ticket = self.tickets.issue();
-            self.pending.insert(ticket, Pending::ConfirmClose);
-            return vec![Effect::Confirm {
-                ticket,
-                question: format!("Close {} and lose its changes?", self.doc().name()),
-            }];
+            let question = format!("Close {} and lose its changes?", self.doc().name());
+            return vec![self.requests.confirm(question, Msg::Close)];
         }
         self.docs.remove(self.active);
         if self.docs.is_empty() {
@@ -295,20 +269,13 @@ impl Editor {
         match key.code {
             KeyCode::Char('s') if ctrl => return self.save(false),
             KeyCode::Char('o') if ctrl => {
-                let ticket = self.tickets.issue();
-                self.pending.insert(ticket, Pending::AskOpen);
                 let initial = self
                     .doc()
                     .path
                     .as_deref()
                     .map(|p| format!("{}/", path::parent(p).trim_end_matches('/')))
                     .unwrap_or_else(|| "/".into());
-                return vec![Effect::Prompt {
-                    ticket,
-                    question: "Open file".into(),
-                    initial,
-                    secret: false,
-                }];
+                return vec![self.requests.prompt("Open file", initial, false, Msg::Open)];
             }
             KeyCode::Char('n') if ctrl => {
                 self.docs.push(Doc::scratch());
@@ -416,38 +383,57 @@ impl Editor {
         Vec::new()
     }
 
-    fn on_answer(&mut self, ticket: Ticket, result: Result<Payload, ErrorBody>) -> Vec<Effect> {
-        let Some(pending) = self.pending.remove(&ticket) else {
-            return Vec::new();
-        };
-        match pending {
-            Pending::Load { path, line } => {
-                self.on_loaded(&path, line, decode::<vfs::Read>(result));
-                Vec::new()
-            }
-            Pending::Save { path, text } => self.on_saved(path, text, decode::<vfs::Write>(result)),
-            Pending::Architect => architect::answered(self, result),
-            Pending::Recheck { path } => match decode::<vfs::Stat>(result) {
-                Ok(stat) => self.changed_to(&path, stat.version.as_deref()),
-                Err(_) => Vec::new(),
-            },
-            Pending::Theirs { path } => {
-                match decode::<vfs::Read>(result) {
-                    Ok(theirs) => {
-                        let mine = self
-                            .docs
-                            .iter()
-                            .find(|d| d.path.as_deref() == Some(&path))
-                            .map(Doc::text)
-                            .unwrap_or_default();
-                        self.diff = Some(diff_lines(&theirs.data, &mine));
-                        self.say(Level::Info, "the diff: - theirs, + yours; Esc to go back");
-                    }
-                    Err(e) => self.say(Level::Error, format!("cannot read {path}: {}", e.msg)),
+    fn on(&mut self, msg: Msg) -> Vec<Effect> {
+        let typed =
+            |text: Option<String>| text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+        match msg {
+            Msg::Loaded { path, line, answer } => self.on_loaded(&path, line, answer),
+            Msg::Saved { path, text, answer } => return self.on_saved(path, text, answer),
+            Msg::Generated(answer) => architect::answered(self, answer),
+            Msg::Rechecked(path, answer) => {
+                if let Ok(stat) = answer {
+                    return self.changed_to(&path, stat.version.as_deref());
                 }
-                Vec::new()
             }
-            _ => Vec::new(),
+            Msg::Theirs(path, answer) => self.show_diff(&path, answer),
+            Msg::Conflict(path, choice) => return self.on_conflict_choice(path, choice),
+            Msg::Close(yes) if yes => return self.close_tab(true),
+            Msg::Instruct(text) => {
+                if let Some(text) = typed(text) {
+                    return architect::start(self, text);
+                }
+            }
+            Msg::Open(text) => {
+                if let Some(path) = typed(text) {
+                    return self.open(path, None);
+                }
+            }
+            Msg::SaveAs(text) => {
+                if let Some(path) = typed(text) {
+                    let path = path::normalize(&path);
+                    self.doc_mut().path = Some(path.clone());
+                    let text = self.doc().text();
+                    return self.write(path, text, None, true);
+                }
+            }
+            Msg::Close(_) | Msg::Quiet => {}
+        }
+        Vec::new()
+    }
+
+    fn show_diff(&mut self, path: &str, answer: Answer<vfs::Read>) {
+        match answer {
+            Ok(theirs) => {
+                let mine = self
+                    .docs
+                    .iter()
+                    .find(|d| d.path.as_deref() == Some(path))
+                    .map(Doc::text)
+                    .unwrap_or_default();
+                self.diff = Some(diff_lines(&theirs.data, &mine));
+                self.say(Level::Info, "the diff: - theirs, + yours; Esc to go back");
+            }
+            Err(e) => self.say(Level::Error, format!("cannot read {path}: {}", e.msg)),
         }
     }
 
@@ -467,10 +453,9 @@ impl Editor {
         paths
             .into_iter()
             .map(|path| {
-                let ticket = self.tickets.issue();
-                self.pending
-                    .insert(ticket, Pending::Recheck { path: path.clone() });
-                Effect::request(ticket, &vfs::Stat { path })
+                let call = vfs::Stat { path: path.clone() };
+                self.requests
+                    .call(&call, move |answer| Msg::Rechecked(path, answer))
             })
             .collect()
     }
@@ -481,14 +466,9 @@ impl Editor {
             .find(|d| d.path.as_deref() == Some(path))
     }
 
-    fn on_loaded(
-        &mut self,
-        path: &str,
-        line: Option<usize>,
-        result: Result<vfs::ReadAnswer, ErrorBody>,
-    ) {
+    fn on_loaded(&mut self, path: &str, line: Option<usize>, answer: Answer<vfs::Read>) {
         let Some(doc) = self.doc_at(path) else { return };
-        match result {
+        match answer {
             Ok(answer) if answer.encoding == vfs::Encoding::Base64 => {
                 doc.state = DocState::Refused(format!(
                     "{path} is a binary file ({}); the editor opens text. The explorer shows it in hex.",
@@ -517,13 +497,8 @@ impl Editor {
         }
     }
 
-    fn on_saved(
-        &mut self,
-        path: String,
-        text: String,
-        result: Result<vfs::WriteAnswer, ErrorBody>,
-    ) -> Vec<Effect> {
-        match result {
+    fn on_saved(&mut self, path: String, text: String, answer: Answer<vfs::Write>) -> Vec<Effect> {
+        match answer {
             Ok(vfs::WriteAnswer::Committed { version, size, .. }) => {
                 if let Some(doc) = self.doc_at(&path) {
                     doc.saved(&text, version);
@@ -536,17 +511,15 @@ impl Editor {
                 Vec::new()
             }
             Err(e) if e.code == ErrorCode::Conflict => {
-                let ticket = self.tickets.issue();
-                self.pending
-                    .insert(ticket, Pending::Conflict { path: path.clone() });
                 self.say(Level::Warn, format!("{path} changed since you opened it"));
-                vec![Effect::Choose {
-                    ticket,
-                    question: format!(
-                        "{path} changed since you opened it. Your edits are kept until you choose."
-                    ),
-                    options: CONFLICT_OPTIONS.iter().map(|s| s.to_string()).collect(),
-                }]
+                let question = format!(
+                    "{path} changed since you opened it. Your edits are kept until you choose."
+                );
+                let options = CONFLICT_OPTIONS.iter().map(|s| s.to_string()).collect();
+                let choose = self
+                    .requests
+                    .choose(question, options, move |choice| Msg::Conflict(path, choice));
+                vec![choose]
             }
             Err(e) => {
                 self.say(Level::Error, format!("not saved: {}", e.msg));
@@ -574,18 +547,16 @@ impl Editor {
                 effects
             }
             Some(3) => {
-                let ticket = self.tickets.issue();
-                self.pending
-                    .insert(ticket, Pending::Theirs { path: path.clone() });
-                vec![Effect::request(
-                    ticket,
-                    &vfs::Read {
-                        path,
-                        length: Some(MAX_FILE_BYTES),
-                        encoding: vfs::Encoding::Utf8,
-                        ..Default::default()
-                    },
-                )]
+                let call = vfs::Read {
+                    path: path.clone(),
+                    length: Some(MAX_FILE_BYTES),
+                    encoding: vfs::Encoding::Utf8,
+                    ..Default::default()
+                };
+                let read = self
+                    .requests
+                    .call(&call, move |answer| Msg::Theirs(path, answer));
+                vec![read]
             }
             _ => {
                 self.say(Level::Warn, "not saved; your edits are still here");
@@ -666,7 +637,7 @@ impl App for Editor {
     }
 
     fn start(&mut self) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
+        let ticket = self.requests.ticket();
         self.events = Some(ticket);
         let mut effects = vec![Effect::Subscribe {
             ticket,
@@ -685,6 +656,10 @@ impl App for Editor {
     }
 
     fn update(&mut self, event: Event) -> Vec<Effect> {
+        let event = match self.requests.reply(event) {
+            Ok(msg) => return msg.map(|msg| self.on(msg)).unwrap_or_default(),
+            Err(event) => event,
+        };
         match event {
             Event::Key(key) => self.on_key(key),
             Event::Paste(text) => {
@@ -702,7 +677,6 @@ impl App for Editor {
                 Vec::new()
             }
             Event::Mouse(Mouse::Click { .. }) => Vec::new(),
-            Event::Answer { ticket, result } => self.on_answer(ticket, result),
             Event::Delivery {
                 ticket,
                 topic,
@@ -719,29 +693,11 @@ impl App for Editor {
             Event::Delivery { .. } | Event::Subscribed { .. } | Event::SubscribeFailed { .. } => {
                 Vec::new()
             }
-            Event::Confirmed { ticket, yes } => match self.pending.remove(&ticket) {
-                Some(Pending::ConfirmClose) if yes => self.close_tab(true),
-                _ => Vec::new(),
-            },
-            Event::Chose { ticket, index } => match self.pending.remove(&ticket) {
-                Some(Pending::Conflict { path }) => self.on_conflict_choice(path, index),
-                _ => Vec::new(),
-            },
-            Event::Prompted { ticket, text } => match (self.pending.remove(&ticket), text) {
-                (Some(Pending::AskArchitect), Some(text)) if !text.trim().is_empty() => {
-                    architect::start(self, text.trim().to_owned())
-                }
-                (Some(Pending::AskOpen), Some(text)) if !text.trim().is_empty() => {
-                    self.open(text.trim().to_owned(), None)
-                }
-                (Some(Pending::AskSaveAs), Some(text)) if !text.trim().is_empty() => {
-                    let path = path::normalize(text.trim());
-                    self.doc_mut().path = Some(path.clone());
-                    let text = self.doc().text();
-                    self.write(path, text, None, true)
-                }
-                _ => Vec::new(),
-            },
+            // Replies come through `requests`; what is left of them was not awaited.
+            Event::Answer { .. }
+            | Event::Confirmed { .. }
+            | Event::Chose { .. }
+            | Event::Prompted { .. } => Vec::new(),
             Event::OpenPath { path, line } => self.open(path, line),
             Event::Reconnected => self.recheck(),
         }
