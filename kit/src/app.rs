@@ -24,12 +24,12 @@ pub struct Ticket(pub u64);
 
 /// Hands out an app's tickets.
 #[derive(Debug, Default)]
-pub struct Tickets {
+pub(crate) struct Tickets {
     last: u64,
 }
 
 impl Tickets {
-    pub fn issue(&mut self) -> Ticket {
+    pub(crate) fn issue(&mut self) -> Ticket {
         self.last += 1;
         Ticket(self.last)
     }

@@ -6,18 +6,16 @@
 mod view;
 mod words;
 
-use std::collections::HashMap;
-
 use aether_proto::api::Event as _;
 use aether_proto::api::apps::{self, AppInfo, CatalogAnswer, Source};
 use aether_proto::{Capability, ErrorBody};
 use serde_json::Value;
 
-use app_kit::app::{
-    App, AppKind, Effect, Event, Hint, Level, Payload, Registration, Ticket, Tickets, decode, hint,
-};
-use app_kit::key::{Key, KeyCode};
 use app_kit::widgets::{LineEdit, LineInput, ListWindow};
+use app_kit::{
+    Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Latest, Level, Registration, Requests,
+    Ticket, hint,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -87,20 +85,25 @@ pub(crate) enum Stage {
     Working { step: String, done: u32, of: u32 },
 }
 
-#[derive(Debug, Clone)]
-enum Pending {
-    Catalog,
-    List,
-    Inspect,
-    /// The consent dialog: yes installs this bundle (version, SHA-256) with this consent.
-    Consent {
-        version: String,
-        consent: Vec<Capability>,
-        sha256: String,
-    },
-    ConfirmUninstall,
+/// The bundle the consent dialog showed: yes installs this version (its SHA-256) with
+/// this consent.
+struct Consent {
+    version: String,
+    consent: Vec<Capability>,
+    sha256: String,
+}
+
+/// What the app's asks come back as.
+enum Msg {
+    Catalog(u64, Answer<apps::Catalog>),
+    Listed(u64, Answer<apps::List>),
+    Inspected(Answer<apps::Inspect>),
+    Consented(Consent, bool),
+    Uninstall(bool),
     /// The install, update or uninstall itself.
-    Change,
+    Installed(Answer<apps::Install>),
+    Updated(Answer<apps::Update>),
+    Uninstalled(Answer<apps::Uninstall>),
 }
 
 /// What the keys act on: the selected row, whichever tab it is in.
@@ -141,8 +144,9 @@ pub const APP: AppKind = AppKind::of(&Registration {
 });
 
 pub struct Store {
-    tickets: Tickets,
-    pending: HashMap<Ticket, Pending>,
+    requests: Requests<Msg>,
+    catalogs: Latest,
+    lists: Latest,
     events: Option<Ticket>,
     pub(crate) tab: Tab,
     pub(crate) catalog: Loaded<CatalogAnswer>,
@@ -163,8 +167,9 @@ pub struct Store {
 impl Store {
     pub fn new() -> Store {
         Store {
-            tickets: Tickets::default(),
-            pending: HashMap::new(),
+            requests: Requests::new(),
+            catalogs: Latest::default(),
+            lists: Latest::default(),
             events: None,
             tab: Tab::Catalog,
             catalog: Loaded::Loading,
@@ -188,21 +193,18 @@ impl Store {
         }
     }
 
-    fn request<C: aether_proto::api::Call>(&mut self, pending: Pending, call: &C) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
-        self.pending.insert(ticket, pending);
-        vec![Effect::request(ticket, call)]
-    }
-
     /// Ask for both lists again; answers to earlier asks are stale from now on.
     fn refresh(&mut self) -> Vec<Effect> {
         self.keep = self.target().map(|t| t.id);
-        self.pending
-            .retain(|_, p| !matches!(p, Pending::Catalog | Pending::List));
         let query = self.query.clone();
-        let mut effects = self.request(Pending::Catalog, &apps::Catalog { query });
-        effects.extend(self.request(Pending::List, &apps::List {}));
-        effects
+        let (catalog, list) = (self.catalogs.ask(), self.lists.ask());
+        vec![
+            self.requests.call(&apps::Catalog { query }, move |answer| {
+                Msg::Catalog(catalog, answer)
+            }),
+            self.requests
+                .call(&apps::List {}, move |answer| Msg::Listed(list, answer)),
+        ]
     }
 
     fn say(&mut self, level: Level, text: impl Into<String>) {
@@ -399,7 +401,7 @@ impl Store {
             action,
             stage: Stage::Inspecting,
         });
-        self.request(Pending::Inspect, &apps::Inspect(source))
+        vec![self.requests.call(&apps::Inspect(source), Msg::Inspected)]
     }
 
     fn uninstall_selected(&mut self) -> Vec<Effect> {
@@ -425,9 +427,7 @@ impl Store {
             action: Action::Uninstall,
             stage: Stage::Asking,
         });
-        let ticket = self.tickets.issue();
-        self.pending.insert(ticket, Pending::ConfirmUninstall);
-        vec![Effect::Confirm { ticket, question }]
+        vec![self.requests.confirm(question, Msg::Uninstall)]
     }
 
     fn launch_selected(&mut self) -> Vec<Effect> {
@@ -451,10 +451,10 @@ impl Store {
         }]
     }
 
-    fn on_answer(&mut self, pending: Pending, result: Result<Payload, ErrorBody>) -> Vec<Effect> {
-        match pending {
-            Pending::Catalog => {
-                self.catalog = match decode::<apps::Catalog>(result) {
+    fn on(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Catalog(n, answer) if self.catalogs.take(n) => {
+                self.catalog = match answer {
                     Ok(answer) => Loaded::Ready(answer),
                     Err(e) => Loaded::Failed(e.msg),
                 };
@@ -467,8 +467,8 @@ impl Store {
                 let at = index.unwrap_or(self.catalog_list.selected);
                 self.catalog_list.select(at, len);
             }
-            Pending::List => {
-                self.installed = match decode::<apps::List>(result) {
+            Msg::Listed(n, answer) if self.lists.take(n) => {
+                self.installed = match answer {
                     Ok(list) => {
                         Loaded::Ready(list.apps.into_iter().filter(|a| !a.built_in).collect())
                     }
@@ -483,19 +483,36 @@ impl Store {
                 let at = index.unwrap_or(self.installed_list.selected);
                 self.installed_list.select(at, len);
             }
-            Pending::Inspect => return self.inspected(result),
-            Pending::Change => return self.changed(result),
-            Pending::Consent { .. } | Pending::ConfirmUninstall => {}
+            Msg::Catalog(..) | Msg::Listed(..) => {}
+            Msg::Inspected(answer) => return self.inspected(answer),
+            Msg::Consented(consent, yes) => return self.on_consent(consent, yes),
+            Msg::Uninstall(yes) => {
+                if let Some(id) = self.go_ahead(yes) {
+                    let call = apps::Uninstall { id };
+                    return vec![self.requests.call(&call, Msg::Uninstalled)];
+                }
+            }
+            Msg::Installed(answer) => {
+                return self.changed(|change| answer.map(|i| installed_text(change, &i)));
+            }
+            Msg::Updated(answer) => {
+                return self.changed(|change| answer.map(|i| installed_text(change, &i)));
+            }
+            Msg::Uninstalled(answer) => {
+                return self.changed(|change| {
+                    answer.map(|u| format!("uninstalled {} {}", change.name, u.version))
+                });
+            }
         }
         Vec::new()
     }
 
     /// The daemon said what installing would mean: ask for consent to what it needs.
-    fn inspected(&mut self, result: Result<Payload, ErrorBody>) -> Vec<Effect> {
+    fn inspected(&mut self, answer: Answer<apps::Inspect>) -> Vec<Effect> {
         let Some(change) = self.change.clone() else {
             return Vec::new();
         };
-        let info = match decode::<apps::Inspect>(result) {
+        let info = match answer {
             Ok(info) => info,
             Err(e) => {
                 self.change = None;
@@ -519,43 +536,46 @@ impl Store {
         if let Some(change) = self.change.as_mut() {
             change.stage = Stage::Asking;
         }
-        let ticket = self.tickets.issue();
-        self.pending.insert(
-            ticket,
-            Pending::Consent {
-                version: info.version,
-                consent: info.needs_consent,
-                sha256: info.sha256,
-            },
-        );
-        vec![Effect::Confirm { ticket, question }]
+        let consent = Consent {
+            version: info.version,
+            consent: info.needs_consent,
+            sha256: info.sha256,
+        };
+        let confirm = self
+            .requests
+            .confirm(question, |yes| Msg::Consented(consent, yes));
+        vec![confirm]
     }
 
-    fn on_confirmed(&mut self, pending: Pending, yes: bool) -> Vec<Effect> {
-        let Some(change) = self.change.as_mut() else {
-            return Vec::new();
-        };
+    /// The user said yes or no to the change under way: on yes, the id of the app it
+    /// changes (now working); on no, the change is dropped.
+    fn go_ahead(&mut self, yes: bool) -> Option<String> {
+        let change = self.change.as_mut()?;
         if !yes {
             let text = format!("{} was not {}", change.name, change.action.done());
             self.change = None;
             self.say(Level::Info, text);
-            return Vec::new();
+            return None;
         }
         change.stage = Stage::Working {
             step: "start".into(),
             done: 0,
             of: 4,
         };
-        let id = change.id.clone();
-        match (pending, change.action) {
-            (
-                Pending::Consent {
-                    version,
-                    consent,
-                    sha256,
-                },
-                Action::Install,
-            ) => {
+        Some(change.id.clone())
+    }
+
+    fn on_consent(&mut self, consent: Consent, yes: bool) -> Vec<Effect> {
+        let Some(id) = self.go_ahead(yes) else {
+            return Vec::new();
+        };
+        let Consent {
+            version,
+            consent,
+            sha256,
+        } = consent;
+        match self.change.as_ref().map(|c| c.action) {
+            Some(Action::Install) => {
                 let source = Source {
                     id: Some(id),
                     version: Some(version),
@@ -564,23 +584,15 @@ impl Store {
                 // The bundle must be the one the consent dialog showed.
                 let mut install = apps::Install::of(source, consent);
                 install.sha256 = Some(sha256);
-                self.request(Pending::Change, &install)
+                vec![self.requests.call(&install, Msg::Installed)]
             }
-            (
-                Pending::Consent {
-                    consent, sha256, ..
-                },
-                Action::Update,
-            ) => {
+            Some(Action::Update) => {
                 let update = apps::Update {
                     id,
                     consent,
                     sha256: Some(sha256),
                 };
-                self.request(Pending::Change, &update)
-            }
-            (Pending::ConfirmUninstall, Action::Uninstall) => {
-                self.request(Pending::Change, &apps::Uninstall { id })
+                vec![self.requests.call(&update, Msg::Updated)]
             }
             _ => {
                 self.change = None;
@@ -590,17 +602,11 @@ impl Store {
     }
 
     /// The install, update or uninstall answered.
-    fn changed(&mut self, result: Result<Payload, ErrorBody>) -> Vec<Effect> {
+    fn changed(&mut self, done: impl FnOnce(&Change) -> Result<String, ErrorBody>) -> Vec<Effect> {
         let Some(change) = self.change.take() else {
             return Vec::new();
         };
-        let done = match change.action {
-            Action::Install => decode::<apps::Install>(result).map(|i| installed_text(&change, &i)),
-            Action::Update => decode::<apps::Update>(result).map(|i| installed_text(&change, &i)),
-            Action::Uninstall => decode::<apps::Uninstall>(result)
-                .map(|u| format!("uninstalled {} {}", change.name, u.version)),
-        };
-        match done {
+        match done(&change) {
             Ok(text) => {
                 self.say(Level::Info, text.clone());
                 let mut effects = vec![Effect::notify(Level::Info, text), Effect::AppsChanged];
@@ -687,7 +693,7 @@ impl App for Store {
     }
 
     fn start(&mut self) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
+        let ticket = self.requests.ticket();
         self.events = Some(ticket);
         let mut effects = vec![Effect::Subscribe {
             ticket,
@@ -698,6 +704,10 @@ impl App for Store {
     }
 
     fn update(&mut self, event: Event) -> Vec<Effect> {
+        let event = match self.requests.reply(event) {
+            Ok(msg) => return msg.map(|msg| self.on(msg)).unwrap_or_default(),
+            Err(event) => event,
+        };
         match event {
             Event::Key(key) => self.on_key(key),
             Event::Paste(text) => {
@@ -706,10 +716,6 @@ impl App for Store {
                 }
                 Vec::new()
             }
-            Event::Answer { ticket, result } => match self.pending.remove(&ticket) {
-                Some(pending) => self.on_answer(pending, result),
-                None => Vec::new(),
-            },
             Event::Delivery {
                 ticket,
                 topic,
@@ -720,10 +726,6 @@ impl App for Store {
                 self.say(Level::Warn, text);
                 Vec::new()
             }
-            Event::Confirmed { ticket, yes } => match self.pending.remove(&ticket) {
-                Some(pending) => self.on_confirmed(pending, yes),
-                None => Vec::new(),
-            },
             Event::Reconnected => self.refresh(),
             _ => Vec::new(),
         }

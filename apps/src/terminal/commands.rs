@@ -3,8 +3,8 @@
 use aether_proto::api::{vfs, vm};
 use aether_proto::{ErrorBody, ErrorCode};
 
-use super::{ForegroundJob, Pending, Terminal, words};
-use app_kit::app::{Effect, Payload, decode};
+use super::{ForegroundJob, Msg, Terminal, words};
+use app_kit::Effect;
 use app_kit::path;
 use app_kit::widgets::human_bytes;
 
@@ -64,55 +64,56 @@ pub(super) fn execute(term: &mut Terminal, line: &str) -> Vec<Effect> {
         }
         ("cd", [dir]) => {
             let target = at(dir);
-            term.request(Pending::Cd(target.clone()), &vfs::Stat { path: target })
+            let call = vfs::Stat {
+                path: target.clone(),
+            };
+            term.call(&call, |answer| Msg::Cd(target, answer))
         }
         ("ls", []) => {
             let cwd = term.cwd.clone();
-            term.request(Pending::Ls, &vfs::List { path: cwd })
+            term.call(&vfs::List { path: cwd }, Msg::Ls)
         }
-        ("ls", [dir]) => term.request(Pending::Ls, &vfs::List { path: at(dir) }),
+        ("ls", [dir]) => term.call(&vfs::List { path: at(dir) }, Msg::Ls),
         ("cat", [file]) => {
             let file = at(file);
-            term.request(
-                Pending::Cat(file.clone()),
-                &vfs::Read {
-                    path: file,
-                    length: Some(CAT_BYTES),
-                    ..Default::default()
-                },
-            )
+            let call = vfs::Read {
+                path: file.clone(),
+                length: Some(CAT_BYTES),
+                ..Default::default()
+            };
+            term.call(&call, |answer| Msg::Cat(file, answer))
         }
-        ("mkdir", [dir]) => term.request(
-            Pending::Quiet(format!("mkdir {dir}")),
+        ("mkdir", [dir]) => term.quiet(
+            format!("mkdir {dir}"),
             &vfs::Mkdir {
                 path: at(dir),
                 parents: true,
             },
         ),
-        ("rm", [target]) => term.request(
-            Pending::Quiet(format!("rm {target}")),
+        ("rm", [target]) => term.quiet(
+            format!("rm {target}"),
             &vfs::Remove {
                 path: at(target),
                 recursive: false,
             },
         ),
-        ("rm", [flag, target]) if flag == "-r" || flag == "-rf" => term.request(
-            Pending::Quiet(format!("rm -r {target}")),
+        ("rm", [flag, target]) if flag == "-r" || flag == "-rf" => term.quiet(
+            format!("rm -r {target}"),
             &vfs::Remove {
                 path: at(target),
                 recursive: true,
             },
         ),
-        ("mv", [from, to]) => term.request(
-            Pending::Quiet(format!("mv {from} {to}")),
+        ("mv", [from, to]) => term.quiet(
+            format!("mv {from} {to}"),
             &vfs::Move {
                 from: at(from),
                 to: at(to),
                 overwrite: false,
             },
         ),
-        ("cp", [from, to]) => term.request(
-            Pending::Quiet(format!("cp {from} {to}")),
+        ("cp", [from, to]) => term.quiet(
+            format!("cp {from} {to}"),
             &vfs::Copy {
                 from: at(from),
                 to: at(to),
@@ -120,8 +121,8 @@ pub(super) fn execute(term: &mut Terminal, line: &str) -> Vec<Effect> {
             },
         ),
         ("run", [file, rest @ ..]) => run(term, file, rest),
-        ("jobs", []) => term.request(Pending::Jobs, &vm::Jobs::default()),
-        ("kill", [job]) => term.request(Pending::Kill, &vm::Kill { job: job.clone() }),
+        ("jobs", []) => term.call(&vm::Jobs::default(), Msg::Jobs),
+        ("kill", [job]) => term.call(&vm::Kill { job: job.clone() }, Msg::Killed),
         (program, rest) if program.ends_with(".wasm") => run(term, program, rest),
         (name, _) if NAMES.contains(&name) => {
             term.out.error(&format!(
@@ -141,33 +142,27 @@ fn run(term: &mut Terminal, file: &str, args: &[String]) -> Vec<Effect> {
         what: path::file_name(&target).to_owned(),
         stdin_open: true,
     });
-    term.request(
-        Pending::Run,
-        &vm::Run {
-            path: Some(target),
-            args: args.to_vec(),
-            keep_stdin_open: true,
-            ..Default::default()
-        },
-    )
+    let call = vm::Run {
+        path: Some(target),
+        args: args.to_vec(),
+        keep_stdin_open: true,
+        ..Default::default()
+    };
+    term.call(&call, Msg::Ran)
 }
 
 /// What an answer prints, per command.
-pub(super) fn answered(
-    term: &mut Terminal,
-    pending: Pending,
-    result: Result<Payload, ErrorBody>,
-) -> Vec<Effect> {
+pub(super) fn answered(term: &mut Terminal, msg: Msg) -> Vec<Effect> {
     let fail = |term: &mut Terminal, what: &str, e: ErrorBody| {
         term.out.error(&format!("{what}: {}", e.msg));
     };
-    match pending {
-        Pending::Cd(target) => match decode::<vfs::Stat>(result) {
+    match msg {
+        Msg::Cd(target, answer) => match answer {
             Ok(stat) if stat.kind == vfs::Kind::Dir => term.cwd = target,
             Ok(_) => term.out.error(&format!("cd: {target} is not a folder")),
             Err(e) => fail(term, "cd", e),
         },
-        Pending::Ls => match decode::<vfs::List>(result) {
+        Msg::Ls(answer) => match answer {
             Ok(listing) => {
                 let mut text = String::new();
                 for entry in &listing.entries {
@@ -187,7 +182,7 @@ pub(super) fn answered(
             }
             Err(e) => fail(term, "ls", e),
         },
-        Pending::Cat(file) => match decode::<vfs::Read>(result) {
+        Msg::Cat(file, answer) => match answer {
             Ok(answer) if answer.encoding == vfs::Encoding::Base64 => term.out.error(&format!(
                 "cat: {file} is binary ({}); the explorer shows it in hex",
                 human_bytes(answer.size)
@@ -204,12 +199,12 @@ pub(super) fn answered(
             }
             Err(e) => fail(term, "cat", e),
         },
-        Pending::Quiet(what) => {
-            if let Err(e) = result {
+        Msg::Quiet(what, answer) => {
+            if let Err(e) = answer {
                 fail(term, &what, e);
             }
         }
-        Pending::Run => match decode::<vm::Run>(result) {
+        Msg::Ran(answer) => match answer {
             Ok(started) => term.job_started(started.job),
             Err(e) => {
                 term.job = None;
@@ -217,14 +212,14 @@ pub(super) fn answered(
                 fail(term, "run", e);
             }
         },
-        Pending::Stdin => {
-            if let Err(e) = result
+        Msg::Stdin(answer) => {
+            if let Err(e) = answer
                 && e.code != ErrorCode::Conflict
             {
                 fail(term, "input", e);
             }
         }
-        Pending::Recheck(job) => match decode::<vm::Jobs>(result) {
+        Msg::Rechecked(job, answer) => match answer {
             Ok(vm::JobsAnswer::One(detail)) => match detail.summary.status {
                 vm::JobState::Finished {
                     ending,
@@ -255,8 +250,8 @@ pub(super) fn answered(
             }
             Err(_) => {}
         },
-        Pending::Goal(pending) => return super::goal::answered(term, pending, result),
-        Pending::Jobs => match decode::<vm::Jobs>(result) {
+        Msg::Goal(goal) => return super::goal::answered(term, goal),
+        Msg::Jobs(answer) => match answer {
             Ok(vm::JobsAnswer::All { jobs }) if jobs.is_empty() => term.out.note("no jobs"),
             Ok(vm::JobsAnswer::All { jobs }) => {
                 let text: Vec<String> = jobs
@@ -273,16 +268,21 @@ pub(super) fn answered(
             )),
             Err(e) => fail(term, "jobs", e),
         },
-        Pending::Kill => {
-            if let Err(e) = decode::<vm::Kill>(result) {
+        Msg::Killed(answer) => {
+            if let Err(e) = answer {
                 fail(term, "kill", e);
             }
         }
-        Pending::Complete { line, dir, stem } => {
+        Msg::Completed {
+            line,
+            dir,
+            stem,
+            answer,
+        } => {
             if term.input.text() != line {
                 return Vec::new(); // typed on meanwhile: this completion is stale
             }
-            if let Ok(listing) = decode::<vfs::List>(result) {
+            if let Ok(listing) = answer {
                 complete_with(term, &line, &dir, &stem, &listing.entries);
             }
         }

@@ -10,8 +10,8 @@ use aether_proto::api::agent::{self, GraphSpec, GraphState, NodeState};
 use aether_proto::{ErrorBody, ErrorCode};
 use serde_json::Value;
 
-use super::{Pending, Terminal};
-use app_kit::app::{Effect, Payload, decode};
+use super::{Msg, Terminal};
+use app_kit::{Answer, Effect};
 
 /// A goal on its way: planned, confirmed, run.
 pub(crate) struct PlanRun {
@@ -34,24 +34,47 @@ enum Stage {
     Running(String),
 }
 
-/// The goal's pending requests and dialogs.
-#[derive(Debug, Clone)]
-pub(crate) enum GoalPending {
-    Plan,
-    Confirm(Box<GraphSpec>),
-    Run,
-    /// The review asking to allow a step.
+/// What the goal's requests and dialogs come back as.
+pub(crate) enum GoalMsg {
+    Planned(Answer<agent::Plan>),
+    /// Run this plan?
+    Confirmed(Box<GraphSpec>, bool),
+    Ran(Answer<agent::Run>),
+    /// The choice in the review asking to allow a step.
     Allow {
         graph: String,
         node: String,
+        choice: Option<usize>,
     },
-    /// The review asking what to do with a step whose outcome is unknown.
+    /// The choice in the review asking what to do with a step whose outcome is unknown.
     Unknown {
         graph: String,
         node: String,
+        choice: Option<usize>,
     },
-    /// approve / cancel sent: only a failure prints.
-    Quiet(&'static str),
+    /// approve / cancel / retry sent: only a failure prints.
+    Quiet(&'static str, Result<(), ErrorBody>),
+}
+
+impl GoalMsg {
+    /// The user's answer to a dialog, not the daemon's to a request.
+    pub fn is_dialog(&self) -> bool {
+        matches!(
+            self,
+            GoalMsg::Confirmed(..) | GoalMsg::Allow { .. } | GoalMsg::Unknown { .. }
+        )
+    }
+}
+
+/// approve, cancel or retry: only whether it worked comes back.
+fn quietly<C: aether_proto::api::Call>(
+    term: &mut Terminal,
+    what: &'static str,
+    call: &C,
+) -> Vec<Effect> {
+    term.call(call, move |answer| {
+        Msg::Goal(GoalMsg::Quiet(what, answer.map(|_| ())))
+    })
 }
 
 const EARLY_EVENTS: usize = 256;
@@ -91,48 +114,41 @@ pub(super) fn plan(term: &mut Terminal, goal: &str, not_a_command: Option<&str>)
     });
     let mut effects = Vec::new();
     if term.agent_events.is_none() {
-        let ticket = term.tickets.issue();
+        let ticket = term.requests.ticket();
         term.agent_events = Some(ticket);
         effects.push(Effect::Subscribe {
             ticket,
             pattern: agent::EVENTS.to_owned(),
         });
     }
-    effects.extend(term.request(
-        Pending::Goal(GoalPending::Plan),
-        &agent::Plan {
-            goal: goal.to_owned(),
-            provider: None,
-        },
-    ));
+    let call = agent::Plan {
+        goal: goal.to_owned(),
+        provider: None,
+    };
+    effects.extend(term.call(&call, |answer| Msg::Goal(GoalMsg::Planned(answer))));
     effects
 }
 
 /// An answer to one of the goal's requests.
-pub(super) fn answered(
-    term: &mut Terminal,
-    pending: GoalPending,
-    result: Result<Payload, ErrorBody>,
-) -> Vec<Effect> {
-    match pending {
-        GoalPending::Plan => match decode::<agent::Plan>(result) {
+pub(super) fn answered(term: &mut Terminal, msg: GoalMsg) -> Vec<Effect> {
+    match msg {
+        GoalMsg::Planned(answer) => match answer {
             Ok(planned) if term.plan.is_some() => {
                 show_plan(term, &planned.graph, &planned.model);
                 if let Some(run) = term.plan.as_mut() {
                     run.stage = Stage::Confirming;
                     run.spec = Some(planned.graph.clone());
                 }
-                let ticket = term.tickets.issue();
                 let question = format!(
                     "Run the plan \"{}\" ({} steps)? Steps that write or run programs ask first.",
                     planned.graph.name,
                     planned.graph.nodes.len()
                 );
-                term.pending.insert(
-                    ticket,
-                    Pending::Goal(GoalPending::Confirm(Box::new(planned.graph))),
-                );
-                vec![Effect::Confirm { ticket, question }]
+                let graph = Box::new(planned.graph);
+                let confirm = term.requests.confirm(question, move |yes| {
+                    Msg::Goal(GoalMsg::Confirmed(graph, yes))
+                });
+                vec![confirm]
             }
             // Dropped with Ctrl-C meanwhile.
             Ok(_) => Vec::new(),
@@ -157,7 +173,7 @@ pub(super) fn answered(
                 Vec::new()
             }
         },
-        GoalPending::Run => match decode::<agent::Run>(result) {
+        GoalMsg::Ran(answer) => match answer {
             Ok(started) => {
                 term.out.note(&format!(
                     "running as graph {} (the Agent Console shows it too)",
@@ -182,74 +198,66 @@ pub(super) fn answered(
                 Vec::new()
             }
         },
-        GoalPending::Quiet(what) => {
-            if let Err(e) = result {
+        GoalMsg::Quiet(what, answer) => {
+            if let Err(e) = answer {
                 term.out.error(&format!("{what}: {}", e.msg));
             }
             Vec::new()
         }
-        GoalPending::Confirm(_) | GoalPending::Allow { .. } | GoalPending::Unknown { .. } => {
-            Vec::new()
-        }
+        dialog => decided(term, dialog),
     }
 }
 
-/// The user answered one of the goal's dialogs.
-pub(super) fn confirmed(term: &mut Terminal, pending: GoalPending, yes: bool) -> Vec<Effect> {
-    match pending {
-        GoalPending::Confirm(graph) if yes => {
+/// The user answered one of the goal's dialogs (a review dismissed counts as no).
+pub(super) fn decided(term: &mut Terminal, msg: GoalMsg) -> Vec<Effect> {
+    match msg {
+        GoalMsg::Confirmed(graph, true) => {
             if let Some(run) = term.plan.as_mut() {
                 run.stage = Stage::Starting;
             }
-            term.request(Pending::Goal(GoalPending::Run), &agent::Run::new(*graph))
+            let call = agent::Run::new(*graph);
+            term.call(&call, |answer| Msg::Goal(GoalMsg::Ran(answer)))
         }
-        GoalPending::Confirm(_) => {
+        GoalMsg::Confirmed(_, false) => {
             term.plan = None;
             term.out.note("the plan was not run");
             Vec::new()
         }
-        _ => Vec::new(),
-    }
-}
-
-/// The user chose in one of the goal's reviews (`None`: dismissed, as no).
-pub(super) fn chose(
-    term: &mut Terminal,
-    pending: GoalPending,
-    index: Option<usize>,
-) -> Vec<Effect> {
-    match (pending, index) {
-        (GoalPending::Allow { graph, node }, Some(0)) => approve(term, graph, node),
-        (GoalPending::Unknown { graph, node }, Some(0)) => term.request(
-            Pending::Goal(GoalPending::Quiet("run it again")),
-            &agent::Retry { id: graph, node },
-        ),
-        (GoalPending::Unknown { graph, node }, Some(1)) => approve(term, graph, node),
-        (GoalPending::Allow { node, .. } | GoalPending::Unknown { node, .. }, _) => {
+        GoalMsg::Allow {
+            graph,
+            node,
+            choice: Some(0),
+        }
+        | GoalMsg::Unknown {
+            graph,
+            node,
+            choice: Some(1),
+        } => approve(term, graph, node),
+        GoalMsg::Unknown {
+            graph,
+            node,
+            choice: Some(0),
+        } => quietly(term, "run it again", &agent::Retry { id: graph, node }),
+        GoalMsg::Allow { node, .. } | GoalMsg::Unknown { node, .. } => {
             term.out
                 .note(&format!("{node} not allowed: cancelling the plan"));
             let Some(Stage::Running(ours)) = term.plan.as_ref().map(|p| p.stage.clone()) else {
                 return Vec::new();
             };
             // The plan's own graph: cancelling it cancels the graphs its steps started.
-            term.request(
-                Pending::Goal(GoalPending::Quiet("cancel")),
-                &agent::Cancel { id: ours },
-            )
+            quietly(term, "cancel", &agent::Cancel { id: ours })
         }
-        _ => Vec::new(),
+        GoalMsg::Planned(_) | GoalMsg::Ran(_) | GoalMsg::Quiet(..) => Vec::new(),
     }
 }
 
 fn approve(term: &mut Terminal, graph: String, node: String) -> Vec<Effect> {
-    term.request(
-        Pending::Goal(GoalPending::Quiet("approve")),
-        &agent::Approve {
-            id: graph,
-            node,
-            result: None,
-        },
-    )
+    let call = agent::Approve {
+        id: graph,
+        node,
+        result: None,
+    };
+    quietly(term, "approve", &call)
 }
 
 /// Ctrl-C: drop a plan being made, cancel one running. False when there is none.
@@ -258,10 +266,7 @@ pub(super) fn interrupt(term: &mut Terminal) -> Option<Vec<Effect>> {
     Some(match stage {
         Stage::Running(graph) => {
             term.out.note(&format!("^C: cancelling graph {graph}"));
-            term.request(
-                Pending::Goal(GoalPending::Quiet("cancel")),
-                &agent::Cancel { id: graph },
-            )
+            quietly(term, "cancel", &agent::Cancel { id: graph })
         }
         Stage::Planning | Stage::Confirming | Stage::Starting => {
             term.out.note("^C: the plan is dropped");
@@ -400,7 +405,6 @@ fn node_event(term: &mut Terminal, graph: &str, event: agent::NodeEvent) -> Vec<
             event.error.as_deref().unwrap_or("failed")
         )),
         NodeState::Approval | NodeState::Unknown => {
-            let ticket = term.tickets.issue();
             let (graph, node) = (graph.to_owned(), node.clone());
             // What the step does, in words then exactly; from the daemon, which filled in
             // its references and looked at the files it touches.
@@ -426,7 +430,7 @@ fn node_event(term: &mut Terminal, graph: &str, event: agent::NodeEvent) -> Vec<
                 }
                 _ => String::new(),
             };
-            let (question, options, pending) = match event.state {
+            let (question, options, unknown) = match event.state {
                 NodeState::Unknown => (
                     format!(
                         "Step {node}{of_graph} was running when the daemon stopped: it may or \
@@ -437,21 +441,31 @@ fn node_event(term: &mut Terminal, graph: &str, event: agent::NodeEvent) -> Vec<
                         "Count it as done".to_owned(),
                         "Cancel the plan".to_owned(),
                     ],
-                    GoalPending::Unknown { graph, node },
+                    true,
                 ),
                 _ => (
                     format!("Allow step {node}{of_graph}?\n{action}"),
                     vec!["Allow".to_owned(), "Don't: cancel the plan".to_owned()],
-                    GoalPending::Allow { graph, node },
+                    false,
                 ),
             };
-            term.pending.insert(ticket, Pending::Goal(pending));
-            return vec![Effect::Review {
-                ticket,
-                question,
-                detail,
-                options,
-            }];
+            let review = term
+                .requests
+                .review(question, detail, options, move |choice| {
+                    Msg::Goal(match unknown {
+                        true => GoalMsg::Unknown {
+                            graph,
+                            node,
+                            choice,
+                        },
+                        false => GoalMsg::Allow {
+                            graph,
+                            node,
+                            choice,
+                        },
+                    })
+                });
+            return vec![review];
         }
         NodeState::Pending | NodeState::Skipped | NodeState::Cancelled => {}
     }

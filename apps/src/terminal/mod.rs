@@ -11,15 +11,15 @@ mod words;
 use std::collections::HashMap;
 
 use aether_proto::ErrorBody;
-use aether_proto::api::{Event as _, vm};
+use aether_proto::api::{Call, Event as _, vfs, vm};
 use serde_json::Value;
 
-use app_kit::app::{
-    App, AppKind, Effect, Event, Hint, Payload, Registration, Ticket, Tickets, hint,
-};
-use app_kit::key::{Key, KeyCode, Mouse};
 use app_kit::path;
 use app_kit::widgets::{LineEdit, LineInput};
+use app_kit::{
+    Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Mouse, Registration, Requests, Ticket,
+    hint,
+};
 pub(crate) use output::Scrollback;
 pub(crate) use view::{ansi_line, draw_scrollback};
 
@@ -41,7 +41,7 @@ pub const APP: AppKind = AppKind::of(&Registration {
 });
 
 pub struct Terminal {
-    tickets: Tickets,
+    requests: Requests<Msg>,
     cwd: String,
     input: LineInput,
     history: Vec<String>,
@@ -53,7 +53,6 @@ pub struct Terminal {
     /// Events of jobs not known yet (the answer to `vm.run` may come after them).
     early: HashMap<String, Vec<(String, Value)>>,
     events: Option<Ticket>,
-    pending: HashMap<Ticket, Pending>,
     /// Searching the scrollback.
     search: Option<LineInput>,
     /// A command's answer is awaited: lines typed meanwhile wait their turn, as in a shell.
@@ -83,33 +82,34 @@ pub(crate) struct ForegroundJob {
     stdin_open: bool,
 }
 
-#[derive(Debug, Clone)]
-pub(crate) enum Pending {
-    Cd(String),
-    Ls,
-    Cat(String),
+/// What the terminal's asks come back as.
+pub(crate) enum Msg {
+    Cd(String, Answer<vfs::Stat>),
+    Ls(Answer<vfs::List>),
+    Cat(String, Answer<vfs::Read>),
     /// mkdir, rm, mv, cp: print nothing on success.
-    Quiet(String),
-    Run,
-    Stdin,
-    Jobs,
-    Kill,
+    Quiet(String, Result<(), ErrorBody>),
+    Ran(Answer<vm::Run>),
+    Stdin(Answer<vm::Stdin>),
+    Jobs(Answer<vm::Jobs>),
+    Killed(Answer<vm::Kill>),
     /// After a reconnect: is the running program still there?
-    Recheck(String),
+    Rechecked(String, Answer<vm::Jobs>),
     /// A goal's requests and dialogs.
-    Goal(goal::GoalPending),
+    Goal(goal::GoalMsg),
     /// Tab completion of the line as it was.
-    Complete {
+    Completed {
         line: String,
         dir: String,
         stem: String,
+        answer: Answer<vfs::List>,
     },
 }
 
 impl Terminal {
     pub fn new(cwd: &str) -> Terminal {
         let mut terminal = Terminal {
-            tickets: Tickets::default(),
+            requests: Requests::new(),
             cwd: path::normalize(cwd),
             input: LineInput::default(),
             history: Vec::new(),
@@ -118,7 +118,6 @@ impl Terminal {
             job: None,
             early: HashMap::new(),
             events: None,
-            pending: HashMap::new(),
             search: None,
             waiting: false,
             typed_ahead: std::collections::VecDeque::new(),
@@ -153,10 +152,21 @@ impl Terminal {
         }
     }
 
-    fn request<C: aether_proto::api::Call>(&mut self, pending: Pending, call: &C) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
-        self.pending.insert(ticket, pending);
-        vec![Effect::request(ticket, call)]
+    fn call<C: Call>(
+        &mut self,
+        call: &C,
+        route: impl FnOnce(Answer<C>) -> Msg + 'static,
+    ) -> Vec<Effect> {
+        vec![self.requests.call(call, route)]
+    }
+
+    /// A request whose success prints nothing; a failure prints `what` and why.
+    fn quiet<C: Call>(&mut self, what: String, call: &C) -> Vec<Effect> {
+        self.call(call, move |answer| Msg::Quiet(what, answer.map(|_| ())))
+    }
+
+    fn stdin(&mut self, job: String, data: String, close: bool) -> Vec<Effect> {
+        self.call(&vm::Stdin { job, data, close }, Msg::Stdin)
     }
 
     fn on_key(&mut self, key: Key) -> Vec<Effect> {
@@ -279,7 +289,7 @@ impl Terminal {
             Some(ForegroundJob { id: Some(id), .. }) => {
                 let id = id.clone();
                 self.out.note(&format!("^C: stopping {id}"));
-                self.request(Pending::Kill, &vm::Kill { job: id })
+                self.call(&vm::Kill { job: id }, Msg::Killed)
             }
             _ => {
                 self.out
@@ -300,14 +310,7 @@ impl Terminal {
             return Vec::new();
         }
         job.stdin_open = false;
-        self.request(
-            Pending::Stdin,
-            &vm::Stdin {
-                job: id,
-                data: String::new(),
-                close: true,
-            },
-        )
+        self.stdin(id, String::new(), true)
     }
 
     fn send_stdin(&mut self, job: ForegroundJob, line: String) -> Vec<Effect> {
@@ -320,14 +323,7 @@ impl Terminal {
             self.out.error("the program's input is closed");
             return Vec::new();
         }
-        self.request(
-            Pending::Stdin,
-            &vm::Stdin {
-                job: id,
-                data: format!("{line}\n"),
-                close: false,
-            },
-        )
+        self.stdin(id, format!("{line}\n"), false)
     }
 
     fn on_search_key(&mut self, key: Key) -> Vec<Effect> {
@@ -352,12 +348,25 @@ impl Terminal {
         Vec::new()
     }
 
-    fn on_answer(&mut self, ticket: Ticket, result: Result<Payload, ErrorBody>) -> Vec<Effect> {
-        let Some(pending) = self.pending.remove(&ticket) else {
-            return Vec::new();
-        };
-        let ends_command = !matches!(pending, Pending::Stdin | Pending::Complete { .. });
-        let mut effects = commands::answered(self, pending, result);
+    fn on(&mut self, msg: Msg) -> Vec<Effect> {
+        if let Msg::Goal(goal) = msg {
+            if !goal.is_dialog() {
+                return self.answered(Msg::Goal(goal));
+            }
+            // The user answered one of the goal's dialogs.
+            let mut effects = goal::decided(self, goal);
+            if self.plan.is_none() {
+                effects.extend(self.resume());
+            }
+            return effects;
+        }
+        self.answered(msg)
+    }
+
+    /// A command's answer: what it prints, then the next line typed ahead, if any.
+    fn answered(&mut self, msg: Msg) -> Vec<Effect> {
+        let ends_command = !matches!(msg, Msg::Stdin(_) | Msg::Completed { .. });
+        let mut effects = commands::answered(self, msg);
         if ends_command && self.job.as_ref().is_none_or(|j| j.id.is_some()) {
             // Typed input for a program that just started goes in now.
             if let Some(ForegroundJob { id: Some(id), .. }) = &self.job
@@ -365,14 +374,7 @@ impl Terminal {
             {
                 let data: String = self.early_stdin.drain(..).map(|l| l + "\n").collect();
                 let id = id.clone();
-                effects.extend(self.request(
-                    Pending::Stdin,
-                    &vm::Stdin {
-                        job: id,
-                        data,
-                        close: false,
-                    },
-                ));
+                effects.extend(self.stdin(id, data, false));
             }
             if self.job.is_none() && self.plan.is_none() {
                 effects.extend(self.resume());
@@ -464,14 +466,12 @@ impl Terminal {
             None => (String::new(), partial.clone()),
         };
         let dir = path::resolve(&self.cwd, if dir_part.is_empty() { "." } else { &dir_part });
-        self.request(
-            Pending::Complete {
-                line,
-                dir: dir_part,
-                stem,
-            },
-            &aether_proto::api::vfs::List { path: dir },
-        )
+        self.call(&vfs::List { path: dir }, move |answer| Msg::Completed {
+            line,
+            dir: dir_part,
+            stem,
+            answer,
+        })
     }
 }
 
@@ -488,7 +488,7 @@ impl App for Terminal {
     }
 
     fn start(&mut self) -> Vec<Effect> {
-        let ticket = self.tickets.issue();
+        let ticket = self.requests.ticket();
         self.events = Some(ticket);
         vec![Effect::Subscribe {
             ticket,
@@ -497,6 +497,10 @@ impl App for Terminal {
     }
 
     fn update(&mut self, event: Event) -> Vec<Effect> {
+        let event = match self.requests.reply(event) {
+            Ok(msg) => return msg.map(|msg| self.on(msg)).unwrap_or_default(),
+            Err(event) => event,
+        };
         match event {
             Event::Key(key) => self.on_key(key),
             Event::Paste(text) => {
@@ -520,7 +524,6 @@ impl App for Terminal {
                 Vec::new()
             }
             Event::Mouse(Mouse::Click { .. }) => Vec::new(),
-            Event::Answer { ticket, result } => self.on_answer(ticket, result),
             Event::Delivery {
                 ticket,
                 topic,
@@ -572,32 +575,20 @@ impl App for Terminal {
                 // Its exit may have come while we were away, or the daemon restarted.
                 match self.job.as_ref().and_then(|j| j.id.clone()) {
                     Some(job) => {
-                        self.request(Pending::Recheck(job.clone()), &vm::Jobs { job: Some(job) })
+                        let call = vm::Jobs {
+                            job: Some(job.clone()),
+                        };
+                        self.call(&call, |answer| Msg::Rechecked(job, answer))
                     }
                     None => Vec::new(),
                 }
             }
-            Event::Confirmed { ticket, yes } => match self.pending.remove(&ticket) {
-                Some(Pending::Goal(pending)) => {
-                    let mut effects = goal::confirmed(self, pending, yes);
-                    if self.plan.is_none() {
-                        effects.extend(self.resume());
-                    }
-                    effects
-                }
-                _ => Vec::new(),
-            },
-            Event::Chose { ticket, index } => match self.pending.remove(&ticket) {
-                Some(Pending::Goal(pending)) => {
-                    let mut effects = goal::chose(self, pending, index);
-                    if self.plan.is_none() {
-                        effects.extend(self.resume());
-                    }
-                    effects
-                }
-                _ => Vec::new(),
-            },
-            Event::Prompted { .. } | Event::Subscribed { .. } => Vec::new(),
+            // Replies come through `requests`; what is left of them was not awaited.
+            Event::Answer { .. }
+            | Event::Confirmed { .. }
+            | Event::Chose { .. }
+            | Event::Prompted { .. }
+            | Event::Subscribed { .. } => Vec::new(),
         }
     }
 
