@@ -82,7 +82,12 @@ struct Harness {
 impl Harness {
     async fn new(client: AetherClient) -> Harness {
         let (tx, incoming) = mpsc::unbounded_channel();
-        let mut desktop = Desktop::new(Keymap::default(), Theme::dark(), "bench".into());
+        let mut desktop = Desktop::new(
+            Keymap::default(),
+            Theme::dark(),
+            "bench".into(),
+            std::time::Instant::now(),
+        );
         desktop.resize(120, 40);
         desktop.default_layout();
         desktop.start();
@@ -101,8 +106,8 @@ impl Harness {
         for output in self.desktop.take_outputs() {
             match output {
                 Output::Bus(window, kind, effect) => self.bus.run(window, kind, effect),
-                Output::Closed(window) => self.bus.closed(window),
-                Output::Copy(_) | Output::SaveTheme(_) | Output::AppsChanged | Output::Quit => {}
+                Output::Closed(window) => self.bus.closed(window.into()),
+                Output::Copy(_) | Output::SaveTheme(_) | Output::Quit => {}
             }
         }
     }
@@ -119,7 +124,7 @@ impl Harness {
         while let Ok(Some(next)) =
             tokio::time::timeout(Duration::from_millis(200), self.incoming.recv()).await
         {
-            self.desktop.deliver(next.window, next.event);
+            self.desktop.deliver(next.owner, next.event);
             self.pump();
         }
     }
@@ -131,9 +136,9 @@ impl Harness {
                 .await
                 .expect("an answer within 10 s")
                 .expect("the bus is open");
-            self.desktop.deliver(next.window, next.event);
+            self.desktop.deliver(next.owner, next.event);
             while let Ok(more) = self.incoming.try_recv() {
-                self.desktop.deliver(more.window, more.event);
+                self.desktop.deliver(more.owner, more.event);
             }
             self.pump();
             self.draw();

@@ -13,7 +13,12 @@ use serde_json::json;
 /// Six windows: the default three, a second explorer, a second terminal and settings;
 /// the explorers hold 10,000 entries, the terminals a screenful of coloured output.
 fn six_windows() -> Desktop {
-    let mut desktop = Desktop::new(Keymap::default(), Theme::dark(), "bench".into());
+    let mut desktop = Desktop::new(
+        Keymap::default(),
+        Theme::dark(),
+        "bench".into(),
+        std::time::Instant::now(),
+    );
     desktop.resize(200, 60);
     desktop.default_layout();
     desktop.start();

@@ -1,30 +1,29 @@
 //! The event loop: one `select!` over terminal input, the bus, the connection's state,
-//! signals and one timer (notifications expiring, the session's debounced save, a
-//! frame held back). It draws only when something changed, at most once per 10 ms, and
-//! sleeps otherwise.
+//! signals and one timer (the desktop's next deadline, a frame held back). It hands the
+//! desktop input, the bus's answers and the time, runs the bus work the desktop asks
+//! for (all of it, windows' and headless apps' alike, through one path: `Output::Bus`),
+//! and draws only when something changed, at most once per 10 ms; it sleeps otherwise.
 
 use std::time::{Duration, Instant};
 
 use aether_local as local;
-use aether_proto::api::apps::{self as apps_api, AppInfo};
 use aether_proto::api::session;
-use aether_proto::client::{AetherClient, AppHandle, Endpoint, Link};
+use aether_proto::client::{AetherClient, Endpoint, Link};
 use app_kit::Level;
 use crossterm::event::EventStream;
 use futures_util::StreamExt;
-use serde_json::Value;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use crate::bus::{Bus, Incoming, error_body};
 use crate::config::Config;
-use crate::desktop::{Desktop, LinkState, Output, SESSION_NAME};
+use crate::desktop::{Desktop, Headless, LinkState, Output, SESSION_NAME};
 use crate::term;
 
 /// The shortest time between two frames.
 const FRAME: Duration = Duration::from_millis(10);
-/// How long the layout must be still before it is saved.
-const SAVE_AFTER: Duration = Duration::from_millis(800);
+/// How long the last save may take on the way out.
+const LAST_SAVE: Duration = Duration::from_secs(2);
 
 pub struct Options {
     /// Start from the default layout, not the saved one.
@@ -63,17 +62,12 @@ fn report_startup(started: Instant) {
     }
 }
 
-/// The desktop, ready to run, and the session as the daemon has it (`Null` when none is
-/// saved, so the first layout is saved even if nothing changes).
-pub struct Prepared {
-    pub desktop: Desktop,
-    pub saved: Value,
-}
-
-/// Load the saved session, or lay out the default; say which.
-pub async fn prepare(client: &AetherClient, config: &Config, options: &Options) -> Prepared {
+/// Load the saved session (the one request made before the desktop runs: there is
+/// nothing to show until it answers), or lay out the default; say which.
+pub async fn prepare(client: &AetherClient, config: &Config, options: &Options) -> Desktop {
     let user = client.welcome().user.name.clone();
-    let mut desktop = Desktop::new(config.keymap.clone(), config.theme.clone(), user);
+    let now = Instant::now();
+    let mut desktop = Desktop::new(config.keymap.clone(), config.theme.clone(), user, now);
     let session = client.app("desktop");
     let loaded = if options.fresh {
         None
@@ -86,16 +80,10 @@ pub async fn prepare(client: &AetherClient, config: &Config, options: &Options) 
                 .await,
         )
     };
-    // The launcher names what the daemon names, and offers the programs installed for
-    // you (an open request: every app may ask).
-    if let Ok(listed) = session.request(&apps_api::List {}).await {
-        desktop.set_catalog(&listed.apps);
-    }
-    let mut saved = Value::Null;
     match loaded {
         Some(Ok(session::Loaded {
             state: Some(state), ..
-        })) if desktop.restore(&state) => saved = state,
+        })) if desktop.restore(&state) => desktop.saved(state),
         Some(Ok(session::Loaded { state: Some(_), .. })) => {
             desktop.default_layout();
             desktop.notify(
@@ -117,24 +105,18 @@ pub async fn prepare(client: &AetherClient, config: &Config, options: &Options) 
         None => desktop.default_layout(),
     }
     desktop.start();
-    Prepared { desktop, saved }
+    desktop
 }
 
 pub async fn run(
     client: AetherClient,
     config: Config,
     options: Options,
-    prepared: Prepared,
+    mut desktop: Desktop,
 ) -> anyhow::Result<()> {
-    let Prepared {
-        mut desktop,
-        saved: mut last_saved,
-    } = prepared;
     let (tx, mut incoming) = mpsc::unbounded_channel::<Incoming>();
     let (notices_tx, mut notices) = mpsc::unbounded_channel::<(Level, String)>();
-    let (listed_tx, mut listed) = mpsc::unbounded_channel::<Vec<AppInfo>>();
     let mut bus = Bus::new(client.clone(), tx);
-    let session = client.app("desktop");
     let mut link = client.link();
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;
@@ -143,9 +125,6 @@ pub async fn run(
     let size = tty.size()?;
     desktop.resize(size.width, size.height);
     let mut events = EventStream::new();
-    // A first layout (or one that changed as it was restored) is saved soon.
-    let mut save_at: Option<Instant> =
-        (desktop.snapshot() != last_saved).then(|| Instant::now() + SAVE_AFTER);
     let mut last_frame = Instant::now() - FRAME;
     let mut frame_at: Option<Instant> = Some(Instant::now());
     let mut was_down = false;
@@ -153,20 +132,11 @@ pub async fn run(
     let (revived_tx, mut revived) = mpsc::unbounded_channel::<Result<String, String>>();
     let mut revival: Option<Instant> = None;
     let result = loop {
-        handle_outputs(
-            &mut desktop,
-            &mut bus,
-            &config,
-            &Replies {
-                notices: &notices_tx,
-                listed: &listed_tx,
-                session: &session,
-            },
-        );
+        handle_outputs(&mut desktop, &mut bus, &config, &notices_tx);
         if desktop.quitting() {
             break Ok(());
         }
-        let deadline = [frame_at, save_at, desktop.next_expiry(), desktop.away_at()]
+        let deadline = [frame_at, desktop.next_deadline()]
             .into_iter()
             .flatten()
             .min();
@@ -194,16 +164,15 @@ pub async fn run(
                 None => break Ok(()),
             },
             Some(first) = incoming.recv() => {
-                desktop.deliver(first.window, first.event);
+                desktop.deliver(first.owner, first.event);
                 // Take what else is queued now: one frame for a burst of output.
                 let mut more = 0;
                 while more < 256 && let Ok(next) = incoming.try_recv() {
-                    desktop.deliver(next.window, next.event);
+                    desktop.deliver(next.owner, next.event);
                     more += 1;
                 }
             }
             Some((level, text)) = notices.recv() => desktop.notify(level, text),
-            Some(apps) = listed.recv() => desktop.set_catalog(&apps),
             Ok(()) = link.changed() => {
                 let state = link.borrow_and_update().clone();
                 desktop.link = match state {
@@ -241,19 +210,13 @@ pub async fn run(
                 ),
             },
             _ = sleep_until(deadline), if deadline.is_some() => {
-                let now = Instant::now();
-                changed = desktop.expire(now);
-                desktop.check_idle(now);
-                if save_at.is_some_and(|at| at <= now) {
-                    save_at = None;
-                    save_if_changed(&desktop, &session, &mut last_saved, &notices_tx);
-                }
+                changed = desktop.tick(Instant::now());
             }
         }
         let now = Instant::now();
         desktop.set_now(now);
         if changed {
-            save_at.get_or_insert(now + SAVE_AFTER);
+            desktop.changed();
             frame_at = Some(frame_at.map_or(last_frame + FRAME, |at| at.min(last_frame + FRAME)));
         }
         if let Some(at) = frame_at
@@ -275,17 +238,14 @@ pub async fn run(
     };
     term::leave();
     // The last word: save now, briefly, so the next start finds this layout.
-    let state = desktop.snapshot();
-    if state != last_saved {
-        let save = session::Save {
-            name: SESSION_NAME.into(),
-            state,
-        };
-        if let Ok(Err(e)) =
-            tokio::time::timeout(Duration::from_secs(2), session.request(&save)).await
-        {
-            eprintln!("aether: the layout was not saved: {}", error_body(e).msg);
-        }
+    desktop.save_now();
+    handle_outputs(&mut desktop, &mut bus, &config, &notices_tx);
+    bus.settle(Headless::Session.into(), LAST_SAVE).await;
+    while let Ok(answer) = incoming.try_recv() {
+        desktop.deliver(answer.owner, answer.event);
+    }
+    if let Some(why) = desktop.save_failed() {
+        eprintln!("aether: the layout was not saved: {why}");
     }
     result
 }
@@ -308,21 +268,18 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// Where work the event loop starts for the desktop reports back.
-struct Replies<'a> {
-    notices: &'a mpsc::UnboundedSender<(Level, String)>,
-    /// `apps.list`'s answers, for the launcher.
-    listed: &'a mpsc::UnboundedSender<Vec<AppInfo>>,
-    /// The desktop's own handle.
-    session: &'a AppHandle,
-}
-
-fn handle_outputs(desktop: &mut Desktop, bus: &mut Bus, config: &Config, replies: &Replies) {
-    let notices = replies.notices;
+/// Carry out the desktop's outputs: bus work for windows and headless apps alike, the
+/// clipboard, theme files; what goes wrong comes back as a notice.
+fn handle_outputs(
+    desktop: &mut Desktop,
+    bus: &mut Bus,
+    config: &Config,
+    notices: &mpsc::UnboundedSender<(Level, String)>,
+) {
     for output in desktop.take_outputs() {
         match output {
-            Output::Bus(window, kind, effect) => bus.run(window, kind, effect),
-            Output::Closed(window) => bus.closed(window),
+            Output::Bus(owner, kind, effect) => bus.run(owner, kind, effect),
+            Output::Closed(window) => bus.closed(window.into()),
             Output::Copy(text) => {
                 let copied = match &config.copy_command {
                     Some(command) => term::copy_with(command, &text),
@@ -348,56 +305,7 @@ fn handle_outputs(desktop: &mut Desktop, bus: &mut Bus, config: &Config, replies
                 };
                 let _ = notices.send(said);
             }
-            Output::AppsChanged => {
-                let (handle, listed) = (replies.session.clone(), replies.listed.clone());
-                let notices = notices.clone();
-                tokio::spawn(async move {
-                    match handle.request(&apps_api::List {}).await {
-                        Ok(list) => {
-                            let _ = listed.send(list.apps);
-                        }
-                        Err(e) => {
-                            let _ = notices.send((
-                                Level::Warn,
-                                format!(
-                                    "the launcher could not list your apps: {}",
-                                    error_body(e).msg
-                                ),
-                            ));
-                        }
-                    }
-                });
-            }
             Output::Quit => {}
         }
     }
-}
-
-/// Save the session when it differs from the last one saved (last write wins, so two
-/// terminals of one user simply take turns).
-fn save_if_changed(
-    desktop: &Desktop,
-    session: &AppHandle,
-    last_saved: &mut Value,
-    notices: &mpsc::UnboundedSender<(Level, String)>,
-) {
-    let state = desktop.snapshot();
-    if state == *last_saved {
-        return;
-    }
-    *last_saved = state.clone();
-    let session = session.clone();
-    let notices = notices.clone();
-    tokio::spawn(async move {
-        let save = session::Save {
-            name: SESSION_NAME.into(),
-            state,
-        };
-        if let Err(e) = session.request(&save).await {
-            let _ = notices.send((
-                Level::Warn,
-                format!("layout not saved: {}", error_body(e).msg),
-            ));
-        }
-    });
 }

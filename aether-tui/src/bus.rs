@@ -1,9 +1,11 @@
-//! Runs the apps' bus effects. Each window acts as its own app: its requests and
-//! subscriptions go through an `AppHandle` fixed to that app's manifest id, so the
-//! daemon checks every window against its own capabilities. Answers and deliveries come
-//! back into the event loop tagged with the window and the app's ticket.
+//! Runs the apps' bus effects, for windows and headless apps alike. Each acts as its own
+//! app: its requests and subscriptions go through an `AppHandle` fixed to that app's
+//! manifest id, so the daemon checks every window against its own capabilities. Answers
+//! and deliveries come back into the event loop tagged with their owner and the app's
+//! ticket.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use aether_proto::client::{AetherClient, AppHandle, ClientError};
 use aether_proto::frame;
@@ -13,12 +15,12 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::wm::WindowId;
+use crate::desktop::Owner;
 
 /// What the bus brings back to the event loop.
 #[derive(Debug)]
 pub struct Incoming {
-    pub window: WindowId,
+    pub owner: Owner,
     pub event: Event,
 }
 
@@ -26,8 +28,8 @@ pub struct Bus {
     client: AetherClient,
     /// One handle per manifest id: windows of apps sharing a manifest share it.
     handles: HashMap<&'static str, AppHandle>,
-    subscriptions: HashMap<(WindowId, Ticket), JoinHandle<()>>,
-    requests: HashMap<WindowId, Vec<JoinHandle<()>>>,
+    subscriptions: HashMap<(Owner, Ticket), JoinHandle<()>>,
+    requests: HashMap<Owner, Vec<JoinHandle<()>>>,
     tx: mpsc::UnboundedSender<Incoming>,
 }
 
@@ -49,7 +51,7 @@ impl Bus {
             .clone()
     }
 
-    pub fn run(&mut self, window: WindowId, kind: AppKind, effect: Effect) {
+    pub fn run(&mut self, owner: Owner, kind: AppKind, effect: Effect) {
         let handle = self.handle(kind);
         let tx = self.tx.clone();
         match effect {
@@ -65,11 +67,11 @@ impl Bus {
                         .map(|raw| Payload::new(raw.get()))
                         .map_err(error_body);
                     let _ = tx.send(Incoming {
-                        window,
+                        owner,
                         event: Event::Answer { ticket, result },
                     });
                 });
-                let tasks = self.requests.entry(window).or_default();
+                let tasks = self.requests.entry(owner).or_default();
                 tasks.retain(|t| !t.is_finished());
                 tasks.push(task);
             }
@@ -79,14 +81,14 @@ impl Bus {
                         Ok(subscription) => {
                             // In place: the app may now start what it wants to hear from.
                             let event = Event::Subscribed { ticket };
-                            if tx.send(Incoming { window, event }).is_err() {
+                            if tx.send(Incoming { owner, event }).is_err() {
                                 return;
                             }
                             subscription
                         }
                         Err(e) => {
                             let _ = tx.send(Incoming {
-                                window,
+                                owner,
                                 event: Event::SubscribeFailed {
                                     ticket,
                                     error: error_body(e),
@@ -102,17 +104,17 @@ impl Bus {
                             topic: msg.topic,
                             data,
                         };
-                        if tx.send(Incoming { window, event }).is_err() {
+                        if tx.send(Incoming { owner, event }).is_err() {
                             return;
                         }
                     }
                 });
-                if let Some(old) = self.subscriptions.insert((window, ticket), task) {
+                if let Some(old) = self.subscriptions.insert((owner, ticket), task) {
                     old.abort();
                 }
             }
             Effect::Unsubscribe { ticket } => {
-                if let Some(task) = self.subscriptions.remove(&(window, ticket)) {
+                if let Some(task) = self.subscriptions.remove(&(owner, ticket)) {
                     task.abort();
                 }
             }
@@ -121,16 +123,24 @@ impl Bus {
     }
 
     /// The window closed: its subscriptions end and its answers are not awaited.
-    pub fn closed(&mut self, window: WindowId) {
-        self.subscriptions.retain(|(w, _), task| {
-            if *w == window {
+    pub fn closed(&mut self, owner: Owner) {
+        self.subscriptions.retain(|(o, _), task| {
+            if *o == owner {
                 task.abort();
             }
-            *w != window
+            *o != owner
         });
-        for task in self.requests.remove(&window).unwrap_or_default() {
+        for task in self.requests.remove(&owner).unwrap_or_default() {
             task.abort();
         }
+    }
+
+    /// Wait (at most `patience`) for the owner's requests under way to be answered: the
+    /// answers are in the event loop's queue when this returns.
+    pub async fn settle(&mut self, owner: Owner, patience: Duration) {
+        let tasks = self.requests.remove(&owner).unwrap_or_default();
+        let all = futures_util::future::join_all(tasks);
+        let _ = tokio::time::timeout(patience, all).await;
     }
 }
 

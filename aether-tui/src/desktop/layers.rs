@@ -11,13 +11,14 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Widget, Wrap};
 
+use super::Owner;
 use crate::commands::Command;
 use crate::wm::{Split, WindowId};
 
 /// Who asked a dialog, and so who gets the answer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Asker {
-    App(WindowId, Ticket),
+    App(Owner, Ticket),
     RenameTab,
     Quit,
     CloseWindow(WindowId),

@@ -173,7 +173,7 @@ impl Desktop {
             1 => format!(" running {} ", busy[0]),
             n => format!(" {n} programs running "),
         };
-        let counts = self.unread.counts();
+        let counts = self.headless.unread.counts();
         let unread = match counts.unread {
             0 => String::new(),
             n => format!(" {n} unread "),
@@ -226,7 +226,7 @@ impl Desktop {
         let theme = &self.theme;
         let room = 50.min(body.width).saturating_sub(2) as usize;
         let mut y = body.bottom();
-        for notice in self.notices.iter().rev() {
+        for notice in self.notifications.shown().rev() {
             let style = match notice.level {
                 Level::Info => theme.info(),
                 Level::Warn => theme.warn(),

@@ -9,7 +9,12 @@ use ratatui::backend::TestBackend;
 use super::*;
 
 fn desktop(width: u16, height: u16) -> Desktop {
-    let mut desktop = Desktop::new(Keymap::default(), Theme::dark(), "ada".into());
+    let mut desktop = Desktop::new(
+        Keymap::default(),
+        Theme::dark(),
+        "ada".into(),
+        Instant::now(),
+    );
     desktop.resize(width, height);
     desktop.default_layout();
     desktop.start();
@@ -186,7 +191,8 @@ fn an_unbound_key_after_the_prefix_says_so() {
     let mut d = desktop(80, 24);
     prefix(&mut d, Key::char('é'));
     assert_eq!(d.mode, Mode::Normal);
-    assert!(d.notices.back().unwrap().text.contains("does nothing"));
+    let last = d.notifications.shown().next_back().unwrap();
+    assert!(last.text.contains("does nothing"));
 }
 
 #[test]
@@ -250,7 +256,12 @@ fn the_session_round_trips_and_skips_what_it_cannot_restore() {
     let mut d = desktop(120, 40);
     prefix(&mut d, Key::char('z'));
     let saved = d.snapshot();
-    let mut back = Desktop::new(Keymap::default(), Theme::dark(), "ada".into());
+    let mut back = Desktop::new(
+        Keymap::default(),
+        Theme::dark(),
+        "ada".into(),
+        Instant::now(),
+    );
     back.resize(120, 40);
     assert!(back.restore(&saved));
     back.start();
@@ -259,11 +270,21 @@ fn the_session_round_trips_and_skips_what_it_cannot_restore() {
     // A window of an app this build does not know is left out, and the layout closes up.
     let mut odd = saved.clone();
     odd["windows"]["2"]["app"] = "hologram".into();
-    let mut partial = Desktop::new(Keymap::default(), Theme::dark(), "ada".into());
+    let mut partial = Desktop::new(
+        Keymap::default(),
+        Theme::dark(),
+        "ada".into(),
+        Instant::now(),
+    );
     assert!(partial.restore(&odd));
     assert_eq!(partial.windows.len(), 2);
     // Garbage is refused whole, and the caller falls back to the default layout.
-    let mut fresh = Desktop::new(Keymap::default(), Theme::dark(), "ada".into());
+    let mut fresh = Desktop::new(
+        Keymap::default(),
+        Theme::dark(),
+        "ada".into(),
+        Instant::now(),
+    );
     assert!(!fresh.restore(&serde_json::json!({ "format": 1, "workspaces": "nope" })));
     assert!(!fresh.restore(&serde_json::json!([1, 2, 3])));
     assert!(fresh.windows.is_empty());
@@ -310,7 +331,7 @@ fn the_connection_state_shows_in_the_status_bar() {
 fn the_linux_console_gets_plain_borders_and_ascii_marks() {
     let mut theme = Theme::dark().with_palette(app_kit::Palette::Ansi16);
     theme.plain_glyphs = true;
-    let mut d = Desktop::new(Keymap::default(), theme, "ada".into());
+    let mut d = Desktop::new(Keymap::default(), theme, "ada".into(), Instant::now());
     d.resize(80, 24);
     d.default_layout();
     d.start();
@@ -418,14 +439,25 @@ fn the_store_launches_programs_and_asks_for_the_launcher_again() {
         ],
     );
     let outputs = d.take_outputs();
-    assert!(outputs.contains(&Output::AppsChanged), "{outputs:?}");
+    // The launcher's catalog (a headless app, acting as the desktop) lists them again.
+    assert!(
+        outputs.iter().any(|o| matches!(o,
+            Output::Bus(Owner::Headless(Headless::Catalog), kind, Effect::Request { topic, .. })
+                if *topic == "apps.list" && kind.manifest() == "desktop")),
+        "{outputs:?}"
+    );
     let focused = d.focused().unwrap();
     assert_ne!(focused, store);
     assert_eq!(d.windows[&focused].kind(), apps::program::APP);
     assert_eq!(d.windows[&focused].title(), "todo");
     // Both come back with the session.
     let saved = d.snapshot();
-    let mut back = Desktop::new(Keymap::default(), Theme::dark(), "ada".into());
+    let mut back = Desktop::new(
+        Keymap::default(),
+        Theme::dark(),
+        "ada".into(),
+        Instant::now(),
+    );
     back.resize(120, 40);
     assert!(back.restore(&saved));
     let kinds: Vec<AppKind> = back.windows.values().map(|a| a.kind()).collect();
@@ -552,9 +584,11 @@ fn away_said(outputs: &[Output]) -> Vec<serde_json::Value> {
     outputs
         .iter()
         .filter_map(|o| match o {
-            Output::Bus(DESKTOP, kind, Effect::Request { topic, data, .. })
-                if *topic == "presence.set" && *kind == apps::chat::APP =>
-            {
+            Output::Bus(
+                Owner::Headless(Headless::Away),
+                kind,
+                Effect::Request { topic, data, .. },
+            ) if *topic == "presence.set" && kind.manifest() == "chat" => {
                 Some(data["away"].clone())
             }
             _ => None,
@@ -642,15 +676,15 @@ fn unread_chat_and_mentions_show_in_the_status_bar_with_no_chat_window() {
     let watch = outputs
         .iter()
         .find_map(|o| match o {
-            Output::Bus(DESKTOP, kind, Effect::Subscribe { ticket, pattern })
-                if pattern == "chat.>" && *kind == apps::chat::APP =>
-            {
-                Some(*ticket)
-            }
+            Output::Bus(
+                Owner::Headless(Headless::Unread),
+                kind,
+                Effect::Subscribe { ticket, pattern },
+            ) if pattern == "chat.>" && kind.manifest() == "chat" => Some(*ticket),
             _ => None,
         })
         .expect("the desktop listens to chat itself");
-    d.deliver(DESKTOP, Event::Subscribed { ticket: watch });
+    d.deliver(Headless::Unread, Event::Subscribed { ticket: watch });
     let rooms = requested(&d.take_outputs(), "chat.rooms");
     let team = chat::RoomInfo {
         room: "team".into(),
@@ -669,7 +703,7 @@ fn unread_chat_and_mentions_show_in_the_status_bar_with_no_chat_window() {
     })
     .unwrap();
     d.deliver(
-        DESKTOP,
+        Headless::Unread,
         Event::Answer {
             ticket: rooms,
             result: Ok(app_kit::Payload::new(&body)),
@@ -683,7 +717,7 @@ fn unread_chat_and_mentions_show_in_the_status_bar_with_no_chat_window() {
     );
     // Someone mentions you: a notice, and the counts asked for again.
     d.deliver(
-        DESKTOP,
+        Headless::Unread,
         Event::Delivery {
             ticket: watch,
             topic: "chat.mention".into(),

@@ -27,7 +27,7 @@ use app_kit::{
 
 use compose::{Composer, Draft};
 use room::{PAGE, Shown};
-pub use unread::{Counts, Unread};
+pub use unread::{Counts, UNREAD, Unread};
 
 /// Where the keys go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

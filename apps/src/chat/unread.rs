@@ -1,24 +1,46 @@
-//! The desktop's chat counter, with no window: what is unread in your rooms and how much
-//! of it mentions you, for the status bar, and a notice when someone mentions you or
-//! writes to you directly. The daemon's counts are the truth: whenever a message arrives
+//! The desktop's chat counter, an app with no window (the desktop runs it in the
+//! background, through the same effects as every window): what is unread in your rooms
+//! and how much of it mentions you, for the status bar, and a notice when someone
+//! mentions you or writes to you directly. The daemon's counts are the truth: whenever a message arrives
 //! or a room is read (in any window, on any terminal) it asks `chat.rooms` again, one
 //! question at a time, so a burst of messages costs one more question, not one each.
 
 use aether_proto::api::Event as _;
 use aether_proto::api::chat::{self, Message, RoomInfo};
+use aether_proto::api::sys;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
 use serde_json::Value;
 
-use app_kit::app::{Effect, Event, Level, Ticket, decode};
 use app_kit::widgets::fit;
+use app_kit::{
+    Answer, App, AppKind, Effect, Event, Hint, Level, Registration, Requests, Ticket, ViewCx,
+};
 
 use super::words;
 
-const ROOMS: Ticket = Ticket(1);
-const WATCH: Ticket = Ticket(2);
+/// The registry's entry for the counter (a background app: the launcher never offers it).
+pub const UNREAD: AppKind = AppKind::of(&Registration {
+    name: "unread",
+    title: "Chat counter",
+    manifest: "chat",
+    standalone: false,
+    launcher_key: None,
+    opens: &[],
+    launch: |_| Box::new(Unread::default()),
+    restore: |_| Box::new(Unread::default()),
+});
 
-#[derive(Debug, Default)]
+enum Msg {
+    Whoami(Answer<sys::Whoami>),
+    Rooms(Answer<chat::Rooms>),
+}
+
+#[derive(Default)]
 pub struct Unread {
-    /// Who you are: your own messages are not news.
+    requests: Requests<Msg>,
+    watch: Option<Ticket>,
+    /// Who you are (`sys.whoami` when not given): your own messages are not news.
     me: String,
     rooms: Vec<RoomInfo>,
     asking: bool,
@@ -44,14 +66,6 @@ impl Unread {
         }
     }
 
-    /// Listen first, then ask: nothing said in between is missed.
-    pub fn start(&mut self) -> Vec<Effect> {
-        vec![Effect::Subscribe {
-            ticket: WATCH,
-            pattern: chat::SUBSCRIBE.into(),
-        }]
-    }
-
     pub fn counts(&self) -> Counts {
         if self.off {
             return Counts::default();
@@ -65,20 +79,18 @@ impl Unread {
             })
     }
 
-    pub fn update(&mut self, event: Event) -> Vec<Effect> {
-        match event {
-            Event::Subscribed { ticket: WATCH } | Event::Reconnected => self.ask(),
-            Event::SubscribeFailed { ticket: WATCH, .. } => {
-                self.off = true;
+    fn on(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Whoami(answer) => {
+                if let Ok(me) = answer {
+                    self.me = me.user.name;
+                }
                 Vec::new()
             }
-            Event::Answer {
-                ticket: ROOMS,
-                result,
-            } => {
+            Msg::Rooms(answer) => {
                 self.asking = false;
                 // Not answered (the daemon going away): the last counts stay until the next.
-                if let Ok(list) = decode::<chat::Rooms>(result) {
+                if let Ok(list) = answer {
                     self.rooms = list.rooms;
                 }
                 if std::mem::take(&mut self.ask_again) {
@@ -86,12 +98,6 @@ impl Unread {
                 }
                 Vec::new()
             }
-            Event::Delivery {
-                ticket: WATCH,
-                topic,
-                data,
-            } => self.delivered(&topic, data),
-            _ => Vec::new(),
         }
     }
 
@@ -144,7 +150,63 @@ impl Unread {
             return Vec::new();
         }
         self.asking = true;
-        vec![Effect::request(ROOMS, &chat::Rooms::default())]
+        vec![self.requests.call(&chat::Rooms::default(), Msg::Rooms)]
+    }
+}
+
+impl App for Unread {
+    fn kind(&self) -> AppKind {
+        UNREAD
+    }
+
+    fn title(&self) -> String {
+        UNREAD.title().to_owned()
+    }
+
+    /// Listen first, then ask: nothing said in between is missed.
+    fn start(&mut self) -> Vec<Effect> {
+        let ticket = self.requests.ticket();
+        self.watch = Some(ticket);
+        let mut effects = vec![Effect::Subscribe {
+            ticket,
+            pattern: chat::SUBSCRIBE.into(),
+        }];
+        if self.me.is_empty() {
+            effects.push(self.requests.call(&sys::Whoami {}, Msg::Whoami));
+        }
+        effects
+    }
+
+    fn update(&mut self, event: Event) -> Vec<Effect> {
+        let event = match self.requests.reply(event) {
+            Ok(msg) => return msg.map(|msg| self.on(msg)).unwrap_or_default(),
+            Err(event) => event,
+        };
+        match event {
+            Event::Subscribed { ticket } if Some(ticket) == self.watch => self.ask(),
+            Event::Reconnected => self.ask(),
+            Event::SubscribeFailed { ticket, .. } if Some(ticket) == self.watch => {
+                self.off = true;
+                Vec::new()
+            }
+            Event::Delivery {
+                ticket,
+                topic,
+                data,
+            } if Some(ticket) == self.watch => self.delivered(&topic, data),
+            _ => Vec::new(),
+        }
+    }
+
+    /// No window: the status bar shows [`Unread::counts`].
+    fn view(&self, _: Rect, _: &mut Buffer, _: &ViewCx) {}
+
+    fn hints(&self) -> Vec<Hint> {
+        Vec::new()
+    }
+
+    fn save(&self) -> Value {
+        Value::Null
     }
 }
 
@@ -155,7 +217,7 @@ mod tests {
     use serde::Serialize;
 
     use super::*;
-    use app_kit::app::Payload;
+    use app_kit::Payload;
 
     fn room(name: &str, with: Option<&str>, unread: u64, mentions: u64) -> RoomInfo {
         RoomInfo {
@@ -171,24 +233,48 @@ mod tests {
         }
     }
 
-    fn answer(watch: &mut Unread, rooms: Vec<RoomInfo>) -> Vec<Effect> {
-        let body = serde_json::to_string(&RoomList {
-            rooms,
-            more_public: None,
-        })
-        .unwrap();
-        watch.update(Event::Answer {
-            ticket: ROOMS,
-            result: Ok(Payload::new(&body)),
-        })
+    /// The counter and the `chat.rooms` question it has out, if any.
+    struct Watched {
+        watch: Unread,
+        asked: Option<Ticket>,
     }
 
-    fn deliver(watch: &mut Unread, topic: &str, event: impl Serialize) -> Vec<Effect> {
-        watch.update(Event::Delivery {
-            ticket: WATCH,
-            topic: topic.into(),
-            data: serde_json::to_value(event).unwrap(),
-        })
+    impl Watched {
+        /// Note the question these effects ask, if they ask one.
+        fn saw(&mut self, effects: &[Effect]) {
+            for effect in effects {
+                if let Effect::Request { ticket, topic, .. } = effect
+                    && *topic == "chat.rooms"
+                {
+                    self.asked = Some(*ticket);
+                }
+            }
+        }
+
+        fn answer(&mut self, rooms: Vec<RoomInfo>) -> Vec<Effect> {
+            let body = serde_json::to_string(&RoomList {
+                rooms,
+                more_public: None,
+            })
+            .unwrap();
+            let ticket = self.asked.take().expect("a question out");
+            let effects = self.watch.update(Event::Answer {
+                ticket,
+                result: Ok(Payload::new(&body)),
+            });
+            self.saw(&effects);
+            effects
+        }
+
+        fn deliver(&mut self, topic: &str, event: impl Serialize) -> Vec<Effect> {
+            let effects = self.watch.update(Event::Delivery {
+                ticket: self.watch.watch.expect("listening"),
+                topic: topic.into(),
+                data: serde_json::to_value(event).unwrap(),
+            });
+            self.saw(&effects);
+            effects
+        }
     }
 
     fn message(room: &str, user: &str, text: &str, mentions: &[&str]) -> Message {
@@ -212,26 +298,36 @@ mod tests {
             .count()
     }
 
-    fn started() -> Unread {
+    fn started() -> Watched {
         let mut watch = Unread::new("bob");
-        assert!(matches!(
-            &watch.start()[..],
-            [Effect::Subscribe { pattern, .. }] if pattern == "chat.>"
-        ));
-        let effects = watch.update(Event::Subscribed { ticket: WATCH });
+        let Some(
+            &[
+                Effect::Subscribe {
+                    ticket,
+                    ref pattern,
+                },
+            ],
+        ) = Some(&watch.start()[..])
+        else {
+            panic!("it listens first, and knows who you are");
+        };
+        assert_eq!(pattern, "chat.>");
+        let effects = watch.update(Event::Subscribed { ticket });
         assert_eq!(asks(&effects), 1, "asks once listening");
-        answer(
-            &mut watch,
-            vec![room("team", None, 3, 1), room("dm-2-3", Some("ana"), 2, 0)],
-        );
-        watch
+        let mut watched = Watched { watch, asked: None };
+        watched.saw(&effects);
+        watched.answer(vec![
+            room("team", None, 3, 1),
+            room("dm-2-3", Some("ana"), 2, 0),
+        ]);
+        watched
     }
 
     #[test]
     fn counts_add_up_over_joined_rooms() {
-        let mut watch = started();
+        let mut w = started();
         assert_eq!(
-            watch.counts(),
+            w.watch.counts(),
             Counts {
                 unread: 5,
                 mentions: 1
@@ -239,66 +335,59 @@ mod tests {
         );
         let mut public = room("lobby", None, 4, 0);
         public.joined = false;
-        answer(&mut watch, vec![public]);
-        assert_eq!(watch.counts(), Counts::default(), "not yours to read");
+        let again = w.watch.update(Event::Reconnected);
+        w.saw(&again);
+        w.answer(vec![public]);
+        assert_eq!(w.watch.counts(), Counts::default(), "not yours to read");
     }
 
     #[test]
     fn a_burst_of_messages_asks_once_more_not_once_each() {
-        let mut watch = started();
-        let first = deliver(
-            &mut watch,
-            "chat.room.team.message",
-            message("team", "ana", "one", &[]),
-        );
+        let mut w = started();
+        let first = w.deliver("chat.room.team.message", message("team", "ana", "one", &[]));
         assert_eq!(asks(&first), 1);
         for n in 0..5 {
-            let more = deliver(
-                &mut watch,
+            let more = w.deliver(
                 "chat.room.team.message",
                 message("team", "ana", &format!("more {n}"), &[]),
             );
             assert_eq!(asks(&more), 0, "one question at a time");
         }
-        let after = answer(&mut watch, vec![room("team", None, 9, 1)]);
+        let after = w.answer(vec![room("team", None, 9, 1)]);
         assert_eq!(asks(&after), 1, "what came meanwhile is counted");
-        assert!(asks(&answer(&mut watch, vec![room("team", None, 9, 1)])) == 0);
-        assert_eq!(watch.counts().unread, 9);
+        assert!(asks(&w.answer(vec![room("team", None, 9, 1)])) == 0);
+        assert_eq!(w.watch.counts().unread, 9);
     }
 
     #[test]
     fn a_room_read_elsewhere_is_counted_again() {
-        let mut watch = started();
-        let effects = deliver(&mut watch, "chat.room.team.read", room("team", None, 0, 0));
+        let mut w = started();
+        let effects = w.deliver("chat.room.team.read", room("team", None, 0, 0));
         assert_eq!(asks(&effects), 1);
-        answer(&mut watch, vec![room("team", None, 0, 0)]);
-        assert_eq!(watch.counts(), Counts::default());
+        w.answer(vec![room("team", None, 0, 0)]);
+        assert_eq!(w.watch.counts(), Counts::default());
     }
 
     #[test]
     fn a_direct_message_is_a_notice_unless_chat_is_in_view_and_yours_are_not_news() {
-        let mut watch = started();
-        let effects = deliver(
-            &mut watch,
+        let mut w = started();
+        let effects = w.deliver(
             "chat.room.dm-2-3.message",
             message("dm-2-3", "ana", "lunch?\nat noon", &[]),
         );
         assert!(effects.contains(&Effect::notify(Level::Info, "ana to you: lunch?")));
-        let effects = deliver(
-            &mut watch,
+        let effects = w.deliver(
             "chat.room.team.message",
             message("team", "ana", "not to you", &[]),
         );
         assert!(!effects.iter().any(|e| matches!(e, Effect::Notify { .. })));
-        watch.chat_in_view = true;
-        let effects = deliver(
-            &mut watch,
+        w.watch.chat_in_view = true;
+        let effects = w.deliver(
             "chat.room.dm-2-3.message",
             message("dm-2-3", "ana", "still there?", &[]),
         );
         assert!(!effects.iter().any(|e| matches!(e, Effect::Notify { .. })));
-        let own = deliver(
-            &mut watch,
+        let own = w.deliver(
             "chat.room.team.message",
             message("team", "bob", "mine", &[]),
         );
@@ -307,9 +396,8 @@ mod tests {
 
     #[test]
     fn a_mention_anywhere_is_a_notice() {
-        let mut watch = started();
-        let effects = deliver(
-            &mut watch,
+        let mut w = started();
+        let effects = w.deliver(
             "chat.mention",
             message("team", "ana", "@bob is the build green?\nmore", &["bob"]),
         );
@@ -325,9 +413,11 @@ mod tests {
     #[test]
     fn without_chat_it_stays_quiet() {
         let mut watch = Unread::new("guest");
-        watch.start();
+        let Some(Effect::Subscribe { ticket, .. }) = watch.start().first().cloned() else {
+            panic!("it listens first");
+        };
         let effects = watch.update(Event::SubscribeFailed {
-            ticket: WATCH,
+            ticket,
             error: ErrorBody::new(ErrorCode::Forbidden, "no chat for guests"),
         });
         assert!(effects.is_empty());

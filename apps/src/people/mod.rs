@@ -3,7 +3,10 @@
 //! starts a direct message in a Chat window; `a` says you are away (or back), `s` sets
 //! your status text. It acts as the chat app, whose manifest grants presence.
 
+mod away;
 mod view;
+
+pub use away::{AWAY, Away};
 
 use aether_proto::ErrorBody;
 use aether_proto::api::presence::{self, Person, State};

@@ -166,3 +166,51 @@ fn the_apps_and_their_kit_link_no_terminal_backend_and_no_runtime() {
     let desktop = linked("aether-tui");
     assert!(desktop.iter().any(|p| p == "crossterm") && desktop.iter().any(|p| p == "tokio"));
 }
+
+/// The desktop core (its state, windows, keys and commands) and the apps take the time
+/// as an input and do no I/O: the browser shell runs the same code with its own clock,
+/// storage and network.
+#[test]
+fn the_desktop_core_and_the_apps_call_no_clock_file_system_or_network() {
+    const BANNED: [&str; 9] = [
+        "Instant::now",
+        "SystemTime",
+        "std::fs",
+        "tokio",
+        "std::net",
+        "std::process",
+        "std::env",
+        "reqwest",
+        "std::thread",
+    ];
+    let mut files = vec![];
+    for dir in [
+        "aether-tui/src/desktop",
+        "aether-tui/src/wm",
+        "kit/src",
+        "apps/src",
+    ] {
+        files.extend(sources(&workspace().join(dir)));
+    }
+    for file in ["aether-tui/src/commands.rs", "aether-tui/src/keymap.rs"] {
+        let path = workspace().join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        files.push((path, text));
+    }
+    let mut found = vec![];
+    for (path, text) in files {
+        if path.file_name().is_some_and(|n| n == "tests.rs") {
+            continue;
+        }
+        let code = text.split("#[cfg(test)]\nmod ").next().unwrap_or_default();
+        for (n, line) in code.lines().enumerate() {
+            let comment = line.trim_start().starts_with("//");
+            if let Some(banned) = BANNED.iter().find(|b| line.contains(*b))
+                && !comment
+            {
+                found.push(format!("{}:{}: {banned}", path.display(), n + 1));
+            }
+        }
+    }
+    assert!(found.is_empty(), "I/O in the core:\n{}", found.join("\n"));
+}
