@@ -19,7 +19,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Call, CallInfo, ai, call, sys, vfs, vm};
+use super::{Call, ai, calls, sys, vfs, vm};
 
 super::event::id_events! {
     /// A graph's events: `agent.graph.<id>.state` ([`StateEvent`]), `.node` ([`NodeEvent`])
@@ -412,26 +412,15 @@ pub struct Planned {
 /// The longest goal `agent.plan` takes.
 pub const MAX_GOAL_BYTES: usize = 16 * 1024;
 
-call!(Plan => Planned, "agent.plan");
-call!(Run => Started, "agent.run");
-call!(Get => Graph, "agent.get");
-call!(List => Listed, "agent.list");
-call!(Cancel => Changed, "agent.cancel");
-call!(Approve => Changed, "agent.approve");
-call!(Retry => Changed, "agent.retry");
-
-pub const CALLS: &[CallInfo] = &[
-    CallInfo::of::<Plan>(),
-    CallInfo::of::<Run>(),
-    CallInfo::of::<Get>(),
-    CallInfo::of::<List>(),
-    CallInfo::of::<Cancel>(),
-    CallInfo::of::<Approve>(),
-    CallInfo::of::<Retry>(),
-];
-
-/// Every topic this service serves: the topics of [`CALLS`].
-pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);
+calls! {
+    Plan => Planned, "agent.plan";
+    Run => Started, "agent.run";
+    Get => Graph, "agent.get";
+    List => Listed, "agent.list";
+    Cancel => Changed, "agent.cancel";
+    Approve => Changed, "agent.approve";
+    Retry => Changed, "agent.retry";
+}
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{CallInfo, call};
+use super::calls;
 
 super::event::id_events! {
     /// A stream's events: `ai.stream.<id>.delta` ([`Delta`]), `.done` ([`Generated`]),
@@ -316,24 +316,14 @@ pub struct ImageSaved {
 /// The most texts one `ai.embed` takes.
 pub const MAX_EMBED_TEXTS: usize = 256;
 
-call!(Status => StatusAnswer, "ai.status");
-call!(Generate => GenerateAnswer, "ai.generate");
-call!(Cancel => CancelAnswer, "ai.cancel");
-call!(Embed => Embedded, "ai.embed");
-call!(Chat => Chatted, "ai.chat");
-call!(Image => ImageSaved, "ai.image");
-
-pub const CALLS: &[CallInfo] = &[
-    CallInfo::of::<Status>(),
-    CallInfo::of::<Generate>(),
-    CallInfo::of::<Cancel>(),
-    CallInfo::of::<Embed>(),
-    CallInfo::of::<Chat>(),
-    CallInfo::of::<Image>(),
-];
-
-/// Every topic this service serves: the topics of [`CALLS`].
-pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);
+calls! {
+    Status => StatusAnswer, "ai.status";
+    Generate => GenerateAnswer, "ai.generate";
+    Cancel => CancelAnswer, "ai.cancel";
+    Embed => Embedded, "ai.embed";
+    Chat => Chatted, "ai.chat";
+    Image => ImageSaved, "ai.image";
+}
 
 #[cfg(test)]
 mod tests {

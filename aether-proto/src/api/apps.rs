@@ -6,7 +6,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{CallInfo, call};
+use super::calls;
 use crate::Capability;
 
 fn is_false(value: &bool) -> bool {
@@ -299,24 +299,14 @@ pub struct Progress {
     pub of: u32,
 }
 
-call!(Catalog => CatalogAnswer, "apps.catalog");
-call!(Inspect => BundleInfo, "apps.inspect");
-call!(Install => Installed, "apps.install");
-call!(Update => Installed, "apps.update");
-call!(Uninstall => Uninstalled, "apps.uninstall");
-call!(List => AppList, "apps.list");
-
-pub const CALLS: &[CallInfo] = &[
-    CallInfo::of::<Catalog>(),
-    CallInfo::of::<Inspect>(),
-    CallInfo::of::<Install>(),
-    CallInfo::of::<Update>(),
-    CallInfo::of::<Uninstall>(),
-    CallInfo::of::<List>(),
-];
-
-/// Every topic this service serves: the topics of [`CALLS`].
-pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);
+calls! {
+    Catalog => CatalogAnswer, "apps.catalog";
+    Inspect => BundleInfo, "apps.inspect";
+    Install => Installed, "apps.install";
+    Update => Installed, "apps.update";
+    Uninstall => Uninstalled, "apps.uninstall";
+    List => AppList, "apps.list";
+}
 
 /// The `aether` import module a guest program may use beside WASI, and its functions.
 pub const HOST_MODULE: &str = "aether";

@@ -6,7 +6,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{CallInfo, call};
+use super::calls;
 
 fn is_false(value: &bool) -> bool {
     !*value
@@ -240,36 +240,20 @@ pub struct MemberEvent {
     pub joined: bool,
 }
 
-call!(Rooms => RoomList, "chat.rooms");
-call!(Create => RoomInfo, "chat.create");
-call!(Join => RoomInfo, "chat.join");
-call!(Leave => Left, "chat.leave");
-call!(Invite => Invited, "chat.invite");
-call!(Direct => RoomInfo, "chat.direct");
-call!(Post => Message, "chat.post");
-call!(Edit => Message, "chat.edit");
-call!(Delete => Message, "chat.delete");
-call!(History => Page, "chat.history");
-call!(MarkRead => RoomInfo, "chat.read");
-call!(Members => MemberList, "chat.members");
-
-pub const CALLS: &[CallInfo] = &[
-    CallInfo::of::<Rooms>(),
-    CallInfo::of::<Create>(),
-    CallInfo::of::<Join>(),
-    CallInfo::of::<Leave>(),
-    CallInfo::of::<Invite>(),
-    CallInfo::of::<Direct>(),
-    CallInfo::of::<Post>(),
-    CallInfo::of::<Edit>(),
-    CallInfo::of::<Delete>(),
-    CallInfo::of::<History>(),
-    CallInfo::of::<MarkRead>(),
-    CallInfo::of::<Members>(),
-];
-
-/// Every topic this service serves: the topics of [`CALLS`].
-pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);
+calls! {
+    Rooms => RoomList, "chat.rooms";
+    Create => RoomInfo, "chat.create";
+    Join => RoomInfo, "chat.join";
+    Leave => Left, "chat.leave";
+    Invite => Invited, "chat.invite";
+    Direct => RoomInfo, "chat.direct";
+    Post => Message, "chat.post";
+    Edit => Message, "chat.edit";
+    Delete => Message, "chat.delete";
+    History => Page, "chat.history";
+    MarkRead => RoomInfo, "chat.read";
+    Members => MemberList, "chat.members";
+}
 
 /// What is wrong with a room name, if anything.
 pub fn room_problem(room: &str) -> Option<String> {

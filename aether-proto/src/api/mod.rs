@@ -75,6 +75,20 @@ macro_rules! call {
 }
 pub(crate) use call;
 
+/// A service's calls, each named once: every `Call` impl, the service's [`CallInfo`] list
+/// (`CALLS`, in this order) and its `TOPICS`, derived from that list.
+macro_rules! calls {
+    ($($request:ident => $answer:ty, $topic:literal;)+) => {
+        $( $crate::api::call!($request => $answer, $topic); )+
+
+        pub const CALLS: &[$crate::api::CallInfo] = &[$($crate::api::CallInfo::of::<$request>(),)+];
+
+        /// Every topic this service serves: the topics of [`CALLS`].
+        pub const TOPICS: &[&str] = &$crate::api::topics::<{ CALLS.len() }>(CALLS);
+    };
+}
+pub(crate) use calls;
+
 /// An event family: the topics it is published on (`*` for an id in them) and the type of
 /// its payload, for the schema and the docs.
 pub struct EventInfo {

@@ -6,7 +6,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{CallInfo, call};
+use super::calls;
 
 /// Where changes go.
 pub const CHANGED: &str = "presence.changed";
@@ -54,10 +54,7 @@ pub struct People {
     pub people: Vec<Person>,
 }
 
-call!(Set => Person, "presence.set");
-call!(List => People, "presence.list");
-
-pub const CALLS: &[CallInfo] = &[CallInfo::of::<Set>(), CallInfo::of::<List>()];
-
-/// Every topic this service serves: the topics of [`CALLS`].
-pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);
+calls! {
+    Set => Person, "presence.set";
+    List => People, "presence.list";
+}

@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{CallInfo, call};
+use super::calls;
 
 /// The longest session name, in characters (each one of `A-Z a-z 0-9 . _ -`).
 pub const MAX_NAME_CHARS: usize = 64;
@@ -93,20 +93,12 @@ pub struct Deleted {
     pub existed: bool,
 }
 
-call!(Save => Saved, "session.save");
-call!(Load => Loaded, "session.load");
-call!(ListSessions => SessionList, "session.list");
-call!(Delete => Deleted, "session.delete");
-
-pub const CALLS: &[CallInfo] = &[
-    CallInfo::of::<Save>(),
-    CallInfo::of::<Load>(),
-    CallInfo::of::<ListSessions>(),
-    CallInfo::of::<Delete>(),
-];
-
-/// Every topic this service serves: the topics of [`CALLS`].
-pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);
+calls! {
+    Save => Saved, "session.save";
+    Load => Loaded, "session.load";
+    ListSessions => SessionList, "session.list";
+    Delete => Deleted, "session.delete";
+}
 
 /// What is wrong with a session name, if anything (the daemon's check, for clients to share).
 pub fn name_problem(name: &str) -> Option<String> {

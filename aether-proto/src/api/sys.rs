@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{CallInfo, call};
+use super::calls;
 use crate::capability::Capability;
 use crate::frame::UserInfo;
 use crate::manifest::Manifest;
@@ -293,33 +293,17 @@ pub struct AuditEntry {
     pub reason: String,
 }
 
-call!(Whoami => WhoamiAnswer, "sys.whoami");
-call!(Ping => Pong, "sys.ping");
-call!(Stats => StatsAnswer, "sys.stats");
-call!(TokenCreate => TokenCreated, "sys.token.create");
-call!(TokenList => TokenListAnswer, "sys.token.list");
-call!(TokenRevoke => TokenRevoked, "sys.token.revoke");
-call!(UserAdd => UserAdded, "sys.user.add");
-call!(UserList => UserListAnswer, "sys.user.list");
-call!(Passwd => PasswdAnswer, "sys.user.passwd");
-call!(PermsShow => PermsAnswer, "sys.perms.show");
-call!(DaemonStop => Stopping, "sys.daemon.stop");
-call!(AuditList => AuditListAnswer, "sys.audit.list");
-
-pub const CALLS: &[CallInfo] = &[
-    CallInfo::of::<Whoami>(),
-    CallInfo::of::<Ping>(),
-    CallInfo::of::<Stats>(),
-    CallInfo::of::<TokenCreate>(),
-    CallInfo::of::<TokenList>(),
-    CallInfo::of::<TokenRevoke>(),
-    CallInfo::of::<UserAdd>(),
-    CallInfo::of::<UserList>(),
-    CallInfo::of::<Passwd>(),
-    CallInfo::of::<PermsShow>(),
-    CallInfo::of::<DaemonStop>(),
-    CallInfo::of::<AuditList>(),
-];
-
-/// Every topic this service serves: the topics of [`CALLS`].
-pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);
+calls! {
+    Whoami => WhoamiAnswer, "sys.whoami";
+    Ping => Pong, "sys.ping";
+    Stats => StatsAnswer, "sys.stats";
+    TokenCreate => TokenCreated, "sys.token.create";
+    TokenList => TokenListAnswer, "sys.token.list";
+    TokenRevoke => TokenRevoked, "sys.token.revoke";
+    UserAdd => UserAdded, "sys.user.add";
+    UserList => UserListAnswer, "sys.user.list";
+    Passwd => PasswdAnswer, "sys.user.passwd";
+    PermsShow => PermsAnswer, "sys.perms.show";
+    DaemonStop => Stopping, "sys.daemon.stop";
+    AuditList => AuditListAnswer, "sys.audit.list";
+}

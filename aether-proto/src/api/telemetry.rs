@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{CallInfo, call};
+use super::calls;
 
 /// Add a rule. It acts as the app that adds it, through that app's permission check.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -161,15 +161,8 @@ pub fn preset(name: &str, glob: &str) -> Option<RulesAdd> {
     }
 }
 
-call!(RulesAdd => RuleAdded, "telemetry.rules.add");
-call!(RulesList => RulesListAnswer, "telemetry.rules.list");
-call!(RulesRm => RuleRemoved, "telemetry.rules.rm");
-
-pub const CALLS: &[CallInfo] = &[
-    CallInfo::of::<RulesAdd>(),
-    CallInfo::of::<RulesList>(),
-    CallInfo::of::<RulesRm>(),
-];
-
-/// Every topic this service serves: the topics of [`CALLS`].
-pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);
+calls! {
+    RulesAdd => RuleAdded, "telemetry.rules.add";
+    RulesList => RulesListAnswer, "telemetry.rules.list";
+    RulesRm => RuleRemoved, "telemetry.rules.rm";
+}

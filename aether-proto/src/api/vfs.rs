@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{CallInfo, call};
+use super::calls;
 
 /// How file content travels in JSON.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -315,34 +315,19 @@ pub struct Changed {
     pub job: Option<String>,
 }
 
-call!(Read => ReadAnswer, "vfs.read");
-call!(Write => WriteAnswer, "vfs.write");
-call!(List => Listing, "vfs.list");
-call!(Stat => StatAnswer, "vfs.stat");
-call!(Mkdir => MkdirAnswer, "vfs.mkdir");
-call!(Remove => Removed, "vfs.remove");
-call!(Move => Moved, "vfs.move");
-call!(Copy => Moved, "vfs.copy");
-call!(Search => SearchAnswer, "vfs.search");
-call!(Usage => UsageAnswer, "vfs.usage");
-call!(Rescan => Rescanned, "vfs.rescan");
-
-pub const CALLS: &[CallInfo] = &[
-    CallInfo::of::<Read>(),
-    CallInfo::of::<Write>(),
-    CallInfo::of::<List>(),
-    CallInfo::of::<Stat>(),
-    CallInfo::of::<Mkdir>(),
-    CallInfo::of::<Remove>(),
-    CallInfo::of::<Move>(),
-    CallInfo::of::<Copy>(),
-    CallInfo::of::<Search>(),
-    CallInfo::of::<Usage>(),
-    CallInfo::of::<Rescan>(),
-];
-
-/// Every topic this service serves: the topics of [`CALLS`].
-pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);
+calls! {
+    Read => ReadAnswer, "vfs.read";
+    Write => WriteAnswer, "vfs.write";
+    List => Listing, "vfs.list";
+    Stat => StatAnswer, "vfs.stat";
+    Mkdir => MkdirAnswer, "vfs.mkdir";
+    Remove => Removed, "vfs.remove";
+    Move => Moved, "vfs.move";
+    Copy => Moved, "vfs.copy";
+    Search => SearchAnswer, "vfs.search";
+    Usage => UsageAnswer, "vfs.usage";
+    Rescan => Rescanned, "vfs.rescan";
+}
 
 super::event::kind_events! {
     /// A user's file events: `vfs.events.created|written|removed|moved` ([`Changed`]) and

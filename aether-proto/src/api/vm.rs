@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{CallInfo, call};
+use super::calls;
 
 fn is_false(value: &bool) -> bool {
     !*value
@@ -202,22 +202,13 @@ pub struct Prepared {
     pub micros: u64,
 }
 
-call!(Run => RunAnswer, "vm.run");
-call!(Kill => KillAnswer, "vm.kill");
-call!(Stdin => StdinAnswer, "vm.stdin");
-call!(Jobs => JobsAnswer, "vm.jobs");
-call!(Prepare => Prepared, "vm.prepare");
-
-pub const CALLS: &[CallInfo] = &[
-    CallInfo::of::<Run>(),
-    CallInfo::of::<Kill>(),
-    CallInfo::of::<Stdin>(),
-    CallInfo::of::<Jobs>(),
-    CallInfo::of::<Prepare>(),
-];
-
-/// Every topic this service serves: the topics of [`CALLS`].
-pub const TOPICS: &[&str] = &super::topics::<{ CALLS.len() }>(CALLS);
+calls! {
+    Run => RunAnswer, "vm.run";
+    Kill => KillAnswer, "vm.kill";
+    Stdin => StdinAnswer, "vm.stdin";
+    Jobs => JobsAnswer, "vm.jobs";
+    Prepare => Prepared, "vm.prepare";
+}
 
 /// The topic a job's events go to: `vm.job.<job>`, then `.stdout`, `.stderr`, `.exit`.
 pub fn job_topic(job: &str) -> String {
