@@ -165,6 +165,31 @@ fn chose<M: 'static>(route: impl FnOnce(Option<usize>) -> M + 'static) -> Route<
     })
 }
 
+/// An app that asks through [`Requests`]: its replies arrive as its own messages
+/// ([`Replies::on`]), every other event (keys, deliveries, …) at [`Replies::on_event`];
+/// [`route`] sorts them, so an app's `App::update` is `app_kit::route(self, event)`.
+pub trait Replies {
+    type Msg: 'static;
+
+    fn requests(&mut self) -> &mut Requests<Self::Msg>;
+
+    /// A reply to one of the app's asks, as the message the ask named.
+    fn on(&mut self, msg: Self::Msg) -> Vec<Effect>;
+
+    /// Any other event.
+    fn on_event(&mut self, event: Event) -> Vec<Effect>;
+}
+
+/// Hand a reply to [`Replies::on`] (a stale one to nobody), anything else to
+/// [`Replies::on_event`].
+pub fn route<A: Replies>(app: &mut A, event: Event) -> Vec<Effect> {
+    match app.requests().reply(event) {
+        Ok(Some(msg)) => app.on(msg),
+        Ok(None) => Vec::new(),
+        Err(event) => app.on_event(event),
+    }
+}
+
 /// Counts asks of one kind so that only the newest answer counts: a list asked for
 /// twice (a refresh while the first is under way) is drawn from the second answer only.
 #[derive(Debug, Default, Clone, Copy)]

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 
 use app_kit::widgets::ListWindow;
 use app_kit::{
-    Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Level, Registration, Requests, Ticket,
-    hint,
+    Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Level, Registration, Replies,
+    Requests, Ticket, ViewCx, hint,
 };
 
 /// Log lines kept per graph.
@@ -63,7 +63,7 @@ pub struct Agents {
 type Step = (String, String);
 
 /// What the app's asks come back as.
-enum Msg {
+pub enum Msg {
     Listed(Answer<agent::List>),
     Got(String, Answer<agent::Get>),
     /// Cancel this graph?
@@ -255,51 +255,6 @@ impl Agents {
         }
     }
 
-    fn on(&mut self, msg: Msg) -> Vec<Effect> {
-        match msg {
-            Msg::Listed(answer) => match answer {
-                Ok(listed) => {
-                    self.loaded = true;
-                    self.graphs = listed.graphs;
-                    if let Some(want) = self.want.take()
-                        && let Some(i) = self.graphs.iter().position(|g| g.id == want)
-                    {
-                        self.graph_list.select(i, self.graphs.len());
-                    }
-                    self.graph_list
-                        .select(self.graph_list.selected, self.graphs.len());
-                    return self.open_selected();
-                }
-                Err(e) => self.say(Level::Error, e.msg),
-            },
-            Msg::Got(id, answer) => match answer {
-                Ok(graph) => {
-                    self.depths = depths(&graph);
-                    self.node_list = ListWindow::default();
-                    self.graph = Some(graph);
-                }
-                Err(e) => self.say(Level::Error, format!("graph {id}: {}", e.msg)),
-            },
-            Msg::Commanded(what, answer) => match answer {
-                Ok(()) => self.message = None,
-                Err(e) => self.say(Level::Warn, format!("{what}: {}", e.msg)),
-            },
-            Msg::Cancel(id, true) => return self.command("cancel", &agent::Cancel { id }),
-            Msg::Cancel(_, false) => {}
-            Msg::Reviewed {
-                step,
-                unknown,
-                choice,
-            } => return self.on_review(step, unknown, choice),
-            Msg::DoneWith(step, Some(text)) => match serde_json::from_str::<Value>(&text) {
-                Ok(result) => return self.approve(step, Some(result)),
-                Err(e) => self.say(Level::Warn, format!("that result is not JSON: {e}")),
-            },
-            Msg::DoneWith(_, None) => {}
-        }
-        Vec::new()
-    }
-
     /// The user's choice in a step's review.
     fn on_review(&mut self, step: Step, unknown: bool, choice: Option<usize>) -> Vec<Effect> {
         match (unknown, choice) {
@@ -329,7 +284,7 @@ impl Agents {
 
     /// A graph's event: the open graph is updated in place; a graph not in the list
     /// (just started) brings the list up to date.
-    fn on_event(&mut self, topic: &str, data: Value) -> Vec<Effect> {
+    fn on_delivery(&mut self, topic: &str, data: Value) -> Vec<Effect> {
         let Some(agent::GraphEvent { id, kind }) = agent::GraphEvents::parse(topic) else {
             return Vec::new();
         };
@@ -424,6 +379,84 @@ impl Default for Agents {
     }
 }
 
+impl Replies for Agents {
+    type Msg = Msg;
+
+    fn requests(&mut self) -> &mut Requests<Msg> {
+        &mut self.requests
+    }
+
+    fn on(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Listed(answer) => match answer {
+                Ok(listed) => {
+                    self.loaded = true;
+                    self.graphs = listed.graphs;
+                    if let Some(want) = self.want.take()
+                        && let Some(i) = self.graphs.iter().position(|g| g.id == want)
+                    {
+                        self.graph_list.select(i, self.graphs.len());
+                    }
+                    self.graph_list
+                        .select(self.graph_list.selected, self.graphs.len());
+                    return self.open_selected();
+                }
+                Err(e) => self.say(Level::Error, e.msg),
+            },
+            Msg::Got(id, answer) => match answer {
+                Ok(graph) => {
+                    self.depths = depths(&graph);
+                    self.node_list = ListWindow::default();
+                    self.graph = Some(graph);
+                }
+                Err(e) => self.say(Level::Error, format!("graph {id}: {}", e.msg)),
+            },
+            Msg::Commanded(what, answer) => match answer {
+                Ok(()) => self.message = None,
+                Err(e) => self.say(Level::Warn, format!("{what}: {}", e.msg)),
+            },
+            Msg::Cancel(id, true) => return self.command("cancel", &agent::Cancel { id }),
+            Msg::Cancel(_, false) => {}
+            Msg::Reviewed {
+                step,
+                unknown,
+                choice,
+            } => return self.on_review(step, unknown, choice),
+            Msg::DoneWith(step, Some(text)) => match serde_json::from_str::<Value>(&text) {
+                Ok(result) => return self.approve(step, Some(result)),
+                Err(e) => self.say(Level::Warn, format!("that result is not JSON: {e}")),
+            },
+            Msg::DoneWith(_, None) => {}
+        }
+        Vec::new()
+    }
+
+    fn on_event(&mut self, event: Event) -> Vec<Effect> {
+        match event {
+            Event::Key(key) => self.on_key(key),
+            Event::Delivery {
+                ticket,
+                topic,
+                data,
+            } if Some(ticket) == self.events => self.on_delivery(&topic, data),
+            Event::SubscribeFailed { error, .. } => {
+                self.say(Level::Error, format!("live updates are off: {}", error.msg));
+                Vec::new()
+            }
+            Event::Reconnected => {
+                // What changed while away came with no event.
+                let mut effects = self.refresh();
+                if let Some(graph) = &self.graph {
+                    let id = graph.id.clone();
+                    effects.push(self.get(id));
+                }
+                effects
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
 impl App for Agents {
     fn kind(&self) -> AppKind {
         APP
@@ -448,40 +481,10 @@ impl App for Agents {
     }
 
     fn update(&mut self, event: Event) -> Vec<Effect> {
-        let event = match self.requests.reply(event) {
-            Ok(msg) => return msg.map(|msg| self.on(msg)).unwrap_or_default(),
-            Err(event) => event,
-        };
-        match event {
-            Event::Key(key) => self.on_key(key),
-            Event::Delivery {
-                ticket,
-                topic,
-                data,
-            } if Some(ticket) == self.events => self.on_event(&topic, data),
-            Event::SubscribeFailed { error, .. } => {
-                self.say(Level::Error, format!("live updates are off: {}", error.msg));
-                Vec::new()
-            }
-            Event::Reconnected => {
-                // What changed while away came with no event.
-                let mut effects = self.refresh();
-                if let Some(graph) = &self.graph {
-                    let id = graph.id.clone();
-                    effects.push(self.get(id));
-                }
-                effects
-            }
-            _ => Vec::new(),
-        }
+        app_kit::route(self, event)
     }
 
-    fn view(
-        &self,
-        area: ratatui::layout::Rect,
-        buf: &mut ratatui::buffer::Buffer,
-        cx: &app_kit::app::ViewCx,
-    ) {
+    fn view(&self, area: ratatui::layout::Rect, buf: &mut ratatui::buffer::Buffer, cx: &ViewCx) {
         view::render(self, area, buf, cx)
     }
 

@@ -4,7 +4,7 @@
 use app_kit::widgets::LineInput;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) enum Draft {
+pub enum Draft {
     #[default]
     New,
     Reply(u64),

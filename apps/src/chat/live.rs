@@ -37,7 +37,7 @@ impl Chat {
         }
     }
 
-    pub(super) fn on_event(&mut self, topic: &str, data: Value) -> Vec<Effect> {
+    pub(super) fn on_delivery(&mut self, topic: &str, data: Value) -> Vec<Effect> {
         // Mentions are the desktop's to announce (`Unread`), with or without this window.
         if topic == chat::MENTIONS {
             return Vec::new();

@@ -21,12 +21,14 @@ use serde_json::Value;
 
 use app_kit::widgets::{LineInput, ListWindow};
 use app_kit::{
-    Answer, App, AppKind, Effect, Event, Hint, Latest, Level, Mouse, Registration, Requests,
-    Ticket, hint,
+    Answer, App, AppKind, Effect, Event, Hint, Latest, Level, Mouse, Registration, Replies,
+    Requests, Ticket, ViewCx, hint,
 };
 
-use compose::{Composer, Draft};
+use compose::Composer;
+pub use compose::Draft;
 use room::{PAGE, Shown};
+pub use rooms::RoomMsg;
 pub use unread::{Counts, UNREAD, Unread};
 
 /// Where the keys go.
@@ -55,7 +57,7 @@ pub(crate) struct Found {
 
 /// What the app's asks come back as. Answers about the shown room carry the `era` they
 /// were asked in: once another room is shown (a new era) they are stale.
-enum Msg {
+pub enum Msg {
     Whoami(Answer<sys::Whoami>),
     Rooms(u64, Answer<chat::Rooms>),
     /// The shown room's newest page, or an older one.
@@ -307,63 +309,6 @@ impl Chat {
         }
     }
 
-    fn on(&mut self, msg: Msg) -> Vec<Effect> {
-        match msg {
-            Msg::Whoami(answer) => {
-                if let Ok(me) = answer {
-                    self.me = Some(me.user.name);
-                }
-            }
-            Msg::Rooms(n, answer) if self.room_lists.take(n) => return self.listed_rooms(answer),
-            Msg::History { era, older, answer } if era == self.era => {
-                return self.history(older, answer);
-            }
-            Msg::Searched(era, n, answer) if era == self.era && self.searches.take(n) => {
-                match answer {
-                    Ok(page) => {
-                        if let Some(found) = self.found.as_mut() {
-                            found.messages = Some(page.messages);
-                        }
-                    }
-                    Err(e) => {
-                        self.found = None;
-                        self.say(Level::Error, words::refusal("search", &e));
-                    }
-                }
-            }
-            Msg::Members(era, answer) if era == self.era => {
-                if let Ok(list) = answer
-                    && let Some(shown) = self.shown.as_mut()
-                {
-                    shown.members = list.members;
-                    shown.members.sort();
-                }
-            }
-            Msg::Rooms(..) | Msg::History { .. } | Msg::Searched(..) | Msg::Members(..) => {}
-            Msg::Posted {
-                text,
-                draft,
-                answer,
-            } => match answer {
-                Ok(message) => self.arrived(message),
-                Err(e) => self.refused(text, draft, "not sent", &e),
-            },
-            Msg::Edited { text, seq, answer } => match answer {
-                Ok(message) => self.changed(message),
-                Err(e) => self.refused(text, Draft::Edit(seq), "not edited", &e),
-            },
-            Msg::Read(answer) => {
-                if let Ok(info) = answer
-                    && let Some(known) = self.info_mut(&info.room)
-                {
-                    *known = info;
-                }
-            }
-            Msg::Room(msg) => return self.on_room(msg),
-        }
-        Vec::new()
-    }
-
     fn listed_rooms(&mut self, answer: Answer<chat::Rooms>) -> Vec<Effect> {
         let rooms = match answer {
             Ok(list) => list.rooms,
@@ -423,6 +368,110 @@ impl Default for Chat {
     }
 }
 
+impl Replies for Chat {
+    type Msg = Msg;
+
+    fn requests(&mut self) -> &mut Requests<Msg> {
+        &mut self.requests
+    }
+
+    fn on(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Whoami(answer) => {
+                if let Ok(me) = answer {
+                    self.me = Some(me.user.name);
+                }
+            }
+            Msg::Rooms(n, answer) if self.room_lists.take(n) => return self.listed_rooms(answer),
+            Msg::History { era, older, answer } if era == self.era => {
+                return self.history(older, answer);
+            }
+            Msg::Searched(era, n, answer) if era == self.era && self.searches.take(n) => {
+                match answer {
+                    Ok(page) => {
+                        if let Some(found) = self.found.as_mut() {
+                            found.messages = Some(page.messages);
+                        }
+                    }
+                    Err(e) => {
+                        self.found = None;
+                        self.say(Level::Error, words::refusal("search", &e));
+                    }
+                }
+            }
+            Msg::Members(era, answer) if era == self.era => {
+                if let Ok(list) = answer
+                    && let Some(shown) = self.shown.as_mut()
+                {
+                    shown.members = list.members;
+                    shown.members.sort();
+                }
+            }
+            Msg::Rooms(..) | Msg::History { .. } | Msg::Searched(..) | Msg::Members(..) => {}
+            Msg::Posted {
+                text,
+                draft,
+                answer,
+            } => match answer {
+                Ok(message) => self.arrived(message),
+                Err(e) => self.refused(text, draft, "not sent", &e),
+            },
+            Msg::Edited { text, seq, answer } => match answer {
+                Ok(message) => self.changed(message),
+                Err(e) => self.refused(text, Draft::Edit(seq), "not edited", &e),
+            },
+            Msg::Read(answer) => {
+                if let Ok(info) = answer
+                    && let Some(known) = self.info_mut(&info.room)
+                {
+                    *known = info;
+                }
+            }
+            Msg::Room(msg) => return self.on_room(msg),
+        }
+        Vec::new()
+    }
+
+    fn on_event(&mut self, event: Event) -> Vec<Effect> {
+        match event {
+            Event::Key(key) => self.on_key(key),
+            Event::Paste(text) => {
+                match self.search.as_mut() {
+                    Some(search) => search.insert_str(&text),
+                    None => {
+                        self.focus = Focus::Input;
+                        self.compose.input.insert_str(&text);
+                    }
+                }
+                Vec::new()
+            }
+            Event::Mouse(Mouse::ScrollUp { .. }) => self.scroll(3),
+            Event::Mouse(Mouse::ScrollDown { .. }) => self.scroll(-3),
+            Event::Delivery {
+                ticket,
+                topic,
+                data,
+            } if Some(ticket) == self.events => self.on_delivery(&topic, data),
+            Event::SubscribeFailed { error, .. } => {
+                let text = format!("new messages will not show up: {}", error.msg);
+                self.say(Level::Warn, text);
+                Vec::new()
+            }
+            Event::OpenPath { path, .. } => self.open(path),
+            Event::Reconnected => {
+                // What was said meanwhile came with no event.
+                let mut effects = self.refresh();
+                if let Some(room) = self.shown.as_ref().map(|s| s.room.clone()) {
+                    self.era += 1;
+                    effects.extend(self.load(&room));
+                }
+                effects
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
 impl App for Chat {
     fn kind(&self) -> AppKind {
         APP
@@ -448,54 +497,10 @@ impl App for Chat {
     }
 
     fn update(&mut self, event: Event) -> Vec<Effect> {
-        let event = match self.requests.reply(event) {
-            Ok(msg) => return msg.map(|msg| self.on(msg)).unwrap_or_default(),
-            Err(event) => event,
-        };
-        match event {
-            Event::Key(key) => self.on_key(key),
-            Event::Paste(text) => {
-                match self.search.as_mut() {
-                    Some(search) => search.insert_str(&text),
-                    None => {
-                        self.focus = Focus::Input;
-                        self.compose.input.insert_str(&text);
-                    }
-                }
-                Vec::new()
-            }
-            Event::Mouse(Mouse::ScrollUp { .. }) => self.scroll(3),
-            Event::Mouse(Mouse::ScrollDown { .. }) => self.scroll(-3),
-            Event::Delivery {
-                ticket,
-                topic,
-                data,
-            } if Some(ticket) == self.events => self.on_event(&topic, data),
-            Event::SubscribeFailed { error, .. } => {
-                let text = format!("new messages will not show up: {}", error.msg);
-                self.say(Level::Warn, text);
-                Vec::new()
-            }
-            Event::OpenPath { path, .. } => self.open(path),
-            Event::Reconnected => {
-                // What was said meanwhile came with no event.
-                let mut effects = self.refresh();
-                if let Some(room) = self.shown.as_ref().map(|s| s.room.clone()) {
-                    self.era += 1;
-                    effects.extend(self.load(&room));
-                }
-                effects
-            }
-            _ => Vec::new(),
-        }
+        app_kit::route(self, event)
     }
 
-    fn view(
-        &self,
-        area: ratatui::layout::Rect,
-        buf: &mut ratatui::buffer::Buffer,
-        cx: &app_kit::app::ViewCx,
-    ) {
+    fn view(&self, area: ratatui::layout::Rect, buf: &mut ratatui::buffer::Buffer, cx: &ViewCx) {
         view::render(self, area, buf, cx)
     }
 

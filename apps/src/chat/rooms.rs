@@ -10,7 +10,7 @@ use super::{Chat, Focus, Msg, words};
 
 /// The dialogs about rooms (a new room's name, then who may join it; a room to join;
 /// whom to invite; leaving or deleting, asked first) and the requests they lead to.
-pub(super) enum RoomMsg {
+pub enum RoomMsg {
     NewName(Option<String>),
     NewKind(String, Option<usize>),
     Created(Answer<chat::Create>),

@@ -14,7 +14,8 @@ use serde_json::Value;
 
 use app_kit::widgets::fit;
 use app_kit::{
-    Answer, App, AppKind, Effect, Event, Hint, Level, Registration, Requests, Ticket, ViewCx,
+    Answer, App, AppKind, Effect, Event, Hint, Level, Registration, Replies, Requests, Ticket,
+    ViewCx,
 };
 
 use super::words;
@@ -31,7 +32,7 @@ pub const UNREAD: AppKind = AppKind::of(&Registration {
     restore: |_| Box::new(Unread::default()),
 });
 
-enum Msg {
+pub enum Msg {
     Whoami(Answer<sys::Whoami>),
     Rooms(Answer<chat::Rooms>),
 }
@@ -77,28 +78,6 @@ impl Unread {
                 unread: sum.unread + r.unread,
                 mentions: sum.mentions + r.mentions,
             })
-    }
-
-    fn on(&mut self, msg: Msg) -> Vec<Effect> {
-        match msg {
-            Msg::Whoami(answer) => {
-                if let Ok(me) = answer {
-                    self.me = me.user.name;
-                }
-                Vec::new()
-            }
-            Msg::Rooms(answer) => {
-                self.asking = false;
-                // Not answered (the daemon going away): the last counts stay until the next.
-                if let Ok(list) = answer {
-                    self.rooms = list.rooms;
-                }
-                if std::mem::take(&mut self.ask_again) {
-                    return self.ask();
-                }
-                Vec::new()
-            }
-        }
     }
 
     fn delivered(&mut self, topic: &str, data: Value) -> Vec<Effect> {
@@ -154,6 +133,53 @@ impl Unread {
     }
 }
 
+impl Replies for Unread {
+    type Msg = Msg;
+
+    fn requests(&mut self) -> &mut Requests<Msg> {
+        &mut self.requests
+    }
+
+    fn on(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Whoami(answer) => {
+                if let Ok(me) = answer {
+                    self.me = me.user.name;
+                }
+                Vec::new()
+            }
+            Msg::Rooms(answer) => {
+                self.asking = false;
+                // Not answered (the daemon going away): the last counts stay until the next.
+                if let Ok(list) = answer {
+                    self.rooms = list.rooms;
+                }
+                if std::mem::take(&mut self.ask_again) {
+                    return self.ask();
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) -> Vec<Effect> {
+        match event {
+            Event::Subscribed { ticket } if Some(ticket) == self.watch => self.ask(),
+            Event::Reconnected => self.ask(),
+            Event::SubscribeFailed { ticket, .. } if Some(ticket) == self.watch => {
+                self.off = true;
+                Vec::new()
+            }
+            Event::Delivery {
+                ticket,
+                topic,
+                data,
+            } if Some(ticket) == self.watch => self.delivered(&topic, data),
+            _ => Vec::new(),
+        }
+    }
+}
+
 impl App for Unread {
     fn kind(&self) -> AppKind {
         UNREAD
@@ -178,24 +204,7 @@ impl App for Unread {
     }
 
     fn update(&mut self, event: Event) -> Vec<Effect> {
-        let event = match self.requests.reply(event) {
-            Ok(msg) => return msg.map(|msg| self.on(msg)).unwrap_or_default(),
-            Err(event) => event,
-        };
-        match event {
-            Event::Subscribed { ticket } if Some(ticket) == self.watch => self.ask(),
-            Event::Reconnected => self.ask(),
-            Event::SubscribeFailed { ticket, .. } if Some(ticket) == self.watch => {
-                self.off = true;
-                Vec::new()
-            }
-            Event::Delivery {
-                ticket,
-                topic,
-                data,
-            } if Some(ticket) == self.watch => self.delivered(&topic, data),
-            _ => Vec::new(),
-        }
+        app_kit::route(self, event)
     }
 
     /// No window: the status bar shows [`Unread::counts`].

@@ -15,7 +15,7 @@ use app_kit::path;
 use app_kit::widgets::{LineEdit, LineInput, human_bytes};
 use app_kit::{
     Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Level, Mods, Mouse, Registration,
-    Requests, Ticket, hint,
+    Replies, Requests, Ticket, ViewCx, hint,
 };
 pub(crate) use doc::{Doc, DocState};
 
@@ -80,7 +80,7 @@ struct SavedTab {
 }
 
 /// What the app's asks come back as.
-enum Msg {
+pub enum Msg {
     /// A file read into the doc at this path (at `line`, when given).
     Loaded {
         path: String,
@@ -383,44 +383,6 @@ impl Editor {
         Vec::new()
     }
 
-    fn on(&mut self, msg: Msg) -> Vec<Effect> {
-        let typed =
-            |text: Option<String>| text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
-        match msg {
-            Msg::Loaded { path, line, answer } => self.on_loaded(&path, line, answer),
-            Msg::Saved { path, text, answer } => return self.on_saved(path, text, answer),
-            Msg::Generated(answer) => architect::answered(self, answer),
-            Msg::Rechecked(path, answer) => {
-                if let Ok(stat) = answer {
-                    return self.changed_to(&path, stat.version.as_deref());
-                }
-            }
-            Msg::Theirs(path, answer) => self.show_diff(&path, answer),
-            Msg::Conflict(path, choice) => return self.on_conflict_choice(path, choice),
-            Msg::Close(yes) if yes => return self.close_tab(true),
-            Msg::Instruct(text) => {
-                if let Some(text) = typed(text) {
-                    return architect::start(self, text);
-                }
-            }
-            Msg::Open(text) => {
-                if let Some(path) = typed(text) {
-                    return self.open(path, None);
-                }
-            }
-            Msg::SaveAs(text) => {
-                if let Some(path) = typed(text) {
-                    let path = path::normalize(&path);
-                    self.doc_mut().path = Some(path.clone());
-                    let text = self.doc().text();
-                    return self.write(path, text, None, true);
-                }
-            }
-            Msg::Close(_) | Msg::Quiet => {}
-        }
-        Vec::new()
-    }
-
     fn show_diff(&mut self, path: &str, answer: Answer<vfs::Read>) {
         match answer {
             Ok(theirs) => {
@@ -626,40 +588,52 @@ fn diff_lines(theirs: &str, mine: &str) -> Vec<DiffLine> {
         .collect()
 }
 
-impl App for Editor {
-    fn kind(&self) -> AppKind {
-        APP
+impl Replies for Editor {
+    type Msg = Msg;
+
+    fn requests(&mut self) -> &mut Requests<Msg> {
+        &mut self.requests
     }
 
-    fn title(&self) -> String {
-        let doc = self.doc();
-        format!("Editor {}{}", doc.name(), if doc.dirty { " ●" } else { "" })
-    }
-
-    fn start(&mut self) -> Vec<Effect> {
-        let ticket = self.requests.ticket();
-        self.events = Some(ticket);
-        let mut effects = vec![Effect::Subscribe {
-            ticket,
-            pattern: vfs::EVENTS.to_owned(),
-        }];
-        let loads: Vec<(String, Option<(usize, usize)>)> = self
-            .docs
-            .iter()
-            .filter(|d| matches!(d.state, DocState::Loading))
-            .filter_map(|d| Some((d.path.clone()?, d.restore_cursor)))
-            .collect();
-        for (path, _) in loads {
-            effects.extend(self.load(path, None));
+    fn on(&mut self, msg: Msg) -> Vec<Effect> {
+        let typed =
+            |text: Option<String>| text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+        match msg {
+            Msg::Loaded { path, line, answer } => self.on_loaded(&path, line, answer),
+            Msg::Saved { path, text, answer } => return self.on_saved(path, text, answer),
+            Msg::Generated(answer) => architect::answered(self, answer),
+            Msg::Rechecked(path, answer) => {
+                if let Ok(stat) = answer {
+                    return self.changed_to(&path, stat.version.as_deref());
+                }
+            }
+            Msg::Theirs(path, answer) => self.show_diff(&path, answer),
+            Msg::Conflict(path, choice) => return self.on_conflict_choice(path, choice),
+            Msg::Close(yes) if yes => return self.close_tab(true),
+            Msg::Instruct(text) => {
+                if let Some(text) = typed(text) {
+                    return architect::start(self, text);
+                }
+            }
+            Msg::Open(text) => {
+                if let Some(path) = typed(text) {
+                    return self.open(path, None);
+                }
+            }
+            Msg::SaveAs(text) => {
+                if let Some(path) = typed(text) {
+                    let path = path::normalize(&path);
+                    self.doc_mut().path = Some(path.clone());
+                    let text = self.doc().text();
+                    return self.write(path, text, None, true);
+                }
+            }
+            Msg::Close(_) | Msg::Quiet => {}
         }
-        effects
+        Vec::new()
     }
 
-    fn update(&mut self, event: Event) -> Vec<Effect> {
-        let event = match self.requests.reply(event) {
-            Ok(msg) => return msg.map(|msg| self.on(msg)).unwrap_or_default(),
-            Err(event) => event,
-        };
+    fn on_event(&mut self, event: Event) -> Vec<Effect> {
         match event {
             Event::Key(key) => self.on_key(key),
             Event::Paste(text) => {
@@ -702,13 +676,42 @@ impl App for Editor {
             Event::Reconnected => self.recheck(),
         }
     }
+}
 
-    fn view(
-        &self,
-        area: ratatui::layout::Rect,
-        buf: &mut ratatui::buffer::Buffer,
-        cx: &app_kit::app::ViewCx,
-    ) {
+impl App for Editor {
+    fn kind(&self) -> AppKind {
+        APP
+    }
+
+    fn title(&self) -> String {
+        let doc = self.doc();
+        format!("Editor {}{}", doc.name(), if doc.dirty { " ●" } else { "" })
+    }
+
+    fn start(&mut self) -> Vec<Effect> {
+        let ticket = self.requests.ticket();
+        self.events = Some(ticket);
+        let mut effects = vec![Effect::Subscribe {
+            ticket,
+            pattern: vfs::EVENTS.to_owned(),
+        }];
+        let loads: Vec<(String, Option<(usize, usize)>)> = self
+            .docs
+            .iter()
+            .filter(|d| matches!(d.state, DocState::Loading))
+            .filter_map(|d| Some((d.path.clone()?, d.restore_cursor)))
+            .collect();
+        for (path, _) in loads {
+            effects.extend(self.load(path, None));
+        }
+        effects
+    }
+
+    fn update(&mut self, event: Event) -> Vec<Effect> {
+        app_kit::route(self, event)
+    }
+
+    fn view(&self, area: ratatui::layout::Rect, buf: &mut ratatui::buffer::Buffer, cx: &ViewCx) {
         view::render(self, area, buf, cx)
     }
 

@@ -15,7 +15,8 @@ use serde_json::Value;
 use app_kit::path;
 use app_kit::widgets::ListWindow;
 use app_kit::{
-    Answer, App, AppKind, Effect, Event, Hint, Latest, Registration, Requests, Ticket, hint,
+    Answer, App, AppKind, Effect, Event, Hint, Latest, Registration, Replies, Requests, Ticket,
+    ViewCx, hint,
 };
 
 /// The most of a file the preview reads.
@@ -105,7 +106,7 @@ struct Saved {
 
 /// What a line asked for is for.
 #[derive(Debug, Clone)]
-enum Ask {
+pub enum Ask {
     NewFile,
     NewFolder,
     Rename(String),
@@ -115,7 +116,7 @@ enum Ask {
 }
 
 /// What the app's asks come back as.
-enum Msg {
+pub enum Msg {
     Listed(u64, Answer<vfs::List>),
     Previewed(u64, Answer<vfs::Read>),
     Usage(u64, Answer<vfs::Usage>),
@@ -292,37 +293,6 @@ impl Files {
             Msg::Done(what, answer.map(|_| ()))
         });
         vec![done]
-    }
-
-    fn on(&mut self, msg: Msg) -> Vec<Effect> {
-        match msg {
-            Msg::Listed(n, answer) if self.listing.take(n) => return self.on_listing(answer),
-            Msg::Previewed(n, answer) if self.previews.take(n) => self.on_preview(answer),
-            Msg::Usage(n, answer) if self.usages.take(n) => self.usage = answer.ok(),
-            Msg::Searched(n, answer) if self.searches.take(n) => self.on_search(answer),
-            Msg::Listed(..) | Msg::Previewed(..) | Msg::Usage(..) | Msg::Searched(..) => {}
-            Msg::TreeListed(folder, answer) => {
-                if let Some(tree) = self.tree.as_mut() {
-                    tree.answered(&folder, answer);
-                }
-            }
-            Msg::Asked(ask, Some(text)) => return self.on_prompted(ask, text),
-            Msg::Asked(_, None) => {}
-            Msg::Delete {
-                path,
-                dir,
-                yes: true,
-            } => {
-                let call = vfs::Remove {
-                    path: path.clone(),
-                    recursive: dir,
-                };
-                return self.op(format!("deleting {path}"), &call);
-            }
-            Msg::Delete { .. } => {}
-            Msg::Done(what, answer) => return self.on_done(what, answer),
-        }
-        Vec::new()
     }
 
     fn on_prompted(&mut self, ask: Ask, text: String) -> Vec<Effect> {
@@ -530,35 +500,45 @@ impl Files {
     }
 }
 
-impl App for Files {
-    fn kind(&self) -> AppKind {
-        APP
+impl Replies for Files {
+    type Msg = Msg;
+
+    fn requests(&mut self) -> &mut Requests<Msg> {
+        &mut self.requests
     }
 
-    fn title(&self) -> String {
-        format!("Files {}", self.cwd)
-    }
-
-    fn start(&mut self) -> Vec<Effect> {
-        let ticket = self.requests.ticket();
-        self.events = Some(ticket);
-        let mut effects = vec![Effect::Subscribe {
-            ticket,
-            pattern: vfs::EVENTS.to_owned(),
-        }];
-        effects.extend(self.list_folder());
-        effects.extend(self.refresh_usage());
-        if self.restore_tree {
-            effects.extend(self.open_tree());
+    fn on(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Listed(n, answer) if self.listing.take(n) => return self.on_listing(answer),
+            Msg::Previewed(n, answer) if self.previews.take(n) => self.on_preview(answer),
+            Msg::Usage(n, answer) if self.usages.take(n) => self.usage = answer.ok(),
+            Msg::Searched(n, answer) if self.searches.take(n) => self.on_search(answer),
+            Msg::Listed(..) | Msg::Previewed(..) | Msg::Usage(..) | Msg::Searched(..) => {}
+            Msg::TreeListed(folder, answer) => {
+                if let Some(tree) = self.tree.as_mut() {
+                    tree.answered(&folder, answer);
+                }
+            }
+            Msg::Asked(ask, Some(text)) => return self.on_prompted(ask, text),
+            Msg::Asked(_, None) => {}
+            Msg::Delete {
+                path,
+                dir,
+                yes: true,
+            } => {
+                let call = vfs::Remove {
+                    path: path.clone(),
+                    recursive: dir,
+                };
+                return self.op(format!("deleting {path}"), &call);
+            }
+            Msg::Delete { .. } => {}
+            Msg::Done(what, answer) => return self.on_done(what, answer),
         }
-        effects
+        Vec::new()
     }
 
-    fn update(&mut self, event: Event) -> Vec<Effect> {
-        let event = match self.requests.reply(event) {
-            Ok(msg) => return msg.map(|msg| self.on(msg)).unwrap_or_default(),
-            Err(event) => event,
-        };
+    fn on_event(&mut self, event: Event) -> Vec<Effect> {
         match event {
             Event::Key(key) => self.on_key(key),
             Event::Mouse(mouse) => self.on_mouse(mouse),
@@ -586,13 +566,37 @@ impl App for Files {
             }
         }
     }
+}
 
-    fn view(
-        &self,
-        area: ratatui::layout::Rect,
-        buf: &mut ratatui::buffer::Buffer,
-        cx: &app_kit::app::ViewCx,
-    ) {
+impl App for Files {
+    fn kind(&self) -> AppKind {
+        APP
+    }
+
+    fn title(&self) -> String {
+        format!("Files {}", self.cwd)
+    }
+
+    fn start(&mut self) -> Vec<Effect> {
+        let ticket = self.requests.ticket();
+        self.events = Some(ticket);
+        let mut effects = vec![Effect::Subscribe {
+            ticket,
+            pattern: vfs::EVENTS.to_owned(),
+        }];
+        effects.extend(self.list_folder());
+        effects.extend(self.refresh_usage());
+        if self.restore_tree {
+            effects.extend(self.open_tree());
+        }
+        effects
+    }
+
+    fn update(&mut self, event: Event) -> Vec<Effect> {
+        app_kit::route(self, event)
+    }
+
+    fn view(&self, area: ratatui::layout::Rect, buf: &mut ratatui::buffer::Buffer, cx: &ViewCx) {
         view::render(self, area, buf, cx)
     }
 

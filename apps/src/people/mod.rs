@@ -15,12 +15,12 @@ use serde_json::Value;
 
 use app_kit::widgets::ListWindow;
 use app_kit::{
-    App, AppKind, Effect, Event, Hint, Key, KeyCode, Latest, Level, Registration, Requests, Ticket,
-    hint,
+    App, AppKind, Effect, Event, Hint, Key, KeyCode, Latest, Level, Registration, Replies,
+    Requests, Ticket, ViewCx, hint,
 };
 
 /// What the app's asks come back as.
-enum Msg {
+pub enum Msg {
     Whoami(Result<sys::WhoamiAnswer, ErrorBody>),
     /// The list, from the `n`th time it was asked for.
     List(u64, Result<presence::People, ErrorBody>),
@@ -166,6 +166,20 @@ impl People {
         };
         vec![self.requests.call(&call, Msg::Set)]
     }
+}
+
+impl Default for People {
+    fn default() -> Self {
+        People::new()
+    }
+}
+
+impl Replies for People {
+    type Msg = Msg;
+
+    fn requests(&mut self) -> &mut Requests<Msg> {
+        &mut self.requests
+    }
 
     fn on(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
@@ -211,11 +225,30 @@ impl People {
         }
         Vec::new()
     }
-}
 
-impl Default for People {
-    fn default() -> Self {
-        People::new()
+    fn on_event(&mut self, event: Event) -> Vec<Effect> {
+        match event {
+            Event::Key(key) => self.on_key(key),
+            Event::Delivery {
+                ticket,
+                topic,
+                data,
+            } if Some(ticket) == self.events => {
+                if topic == presence::CHANGED
+                    && let Ok(person) = serde_json::from_value::<Person>(data)
+                {
+                    self.changed(person);
+                }
+                Vec::new()
+            }
+            Event::SubscribeFailed { error, .. } => {
+                let text = format!("changes will not show up: {}", error.msg);
+                self.say(Level::Warn, text);
+                Vec::new()
+            }
+            Event::Reconnected => self.refresh(),
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -249,40 +282,10 @@ impl App for People {
     }
 
     fn update(&mut self, event: Event) -> Vec<Effect> {
-        let event = match self.requests.reply(event) {
-            Ok(msg) => return msg.map(|msg| self.on(msg)).unwrap_or_default(),
-            Err(event) => event,
-        };
-        match event {
-            Event::Key(key) => self.on_key(key),
-            Event::Delivery {
-                ticket,
-                topic,
-                data,
-            } if Some(ticket) == self.events => {
-                if topic == presence::CHANGED
-                    && let Ok(person) = serde_json::from_value::<Person>(data)
-                {
-                    self.changed(person);
-                }
-                Vec::new()
-            }
-            Event::SubscribeFailed { error, .. } => {
-                let text = format!("changes will not show up: {}", error.msg);
-                self.say(Level::Warn, text);
-                Vec::new()
-            }
-            Event::Reconnected => self.refresh(),
-            _ => Vec::new(),
-        }
+        app_kit::route(self, event)
     }
 
-    fn view(
-        &self,
-        area: ratatui::layout::Rect,
-        buf: &mut ratatui::buffer::Buffer,
-        cx: &app_kit::app::ViewCx,
-    ) {
+    fn view(&self, area: ratatui::layout::Rect, buf: &mut ratatui::buffer::Buffer, cx: &ViewCx) {
         view::render(self, area, buf, cx)
     }
 

@@ -13,8 +13,8 @@ use serde_json::Value;
 use crate::terminal::Scrollback;
 use app_kit::widgets::{LineEdit, LineInput};
 use app_kit::{
-    Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Mouse, Registration, Requests, Ticket,
-    hint,
+    Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Mouse, Registration, Replies,
+    Requests, Ticket, ViewCx, hint,
 };
 
 /// Events of jobs not known yet, kept until `vm.run` answers.
@@ -38,7 +38,7 @@ pub(crate) enum Run {
 }
 
 /// What the app's asks come back as.
-enum Msg {
+pub enum Msg {
     Listed(Answer<apps::List>),
     Ran(Answer<vm::Run>),
     Stdin(Answer<vm::Stdin>),
@@ -242,44 +242,6 @@ impl Program {
         self.stdin(job, String::new(), true)
     }
 
-    fn on(&mut self, msg: Msg) -> Vec<Effect> {
-        match msg {
-            Msg::Listed(answer) => {
-                if let Ok(list) = answer
-                    && let Some(app) = list.apps.into_iter().find(|a| a.id == self.id)
-                {
-                    self.name = Some(app.name);
-                }
-            }
-            Msg::Ran(answer) => match answer {
-                Ok(started) => {
-                    self.asked_to_run = false;
-                    return self.started(started.job);
-                }
-                Err(e) => {
-                    self.asked_to_run = false;
-                    self.early.clear();
-                    self.fail(format!("{} could not start: {}", self.name(), e.msg));
-                }
-            },
-            Msg::Stdin(answer) => {
-                // Conflict: it ended (or closed its input) meanwhile; its exit says so.
-                if let Err(e) = answer
-                    && e.code != ErrorCode::Conflict
-                {
-                    self.out.error(&format!("input: {}", e.msg));
-                }
-            }
-            Msg::Killed(answer) => {
-                if let Err(e) = answer {
-                    self.out.error(&format!("stop: {}", e.msg));
-                }
-            }
-            Msg::Rechecked(job, answer) => self.rechecked(job, answer),
-        }
-        Vec::new()
-    }
-
     /// `vm.run` answered: the job is ours; show what came before the answer, send what
     /// was typed meanwhile.
     fn started(&mut self, job: String) -> Vec<Effect> {
@@ -378,26 +340,52 @@ impl Program {
     }
 }
 
-impl App for Program {
-    fn kind(&self) -> AppKind {
-        APP
+impl Replies for Program {
+    type Msg = Msg;
+
+    fn requests(&mut self) -> &mut Requests<Msg> {
+        &mut self.requests
     }
 
-    fn title(&self) -> String {
-        self.name().to_owned()
+    fn on(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Listed(answer) => {
+                if let Ok(list) = answer
+                    && let Some(app) = list.apps.into_iter().find(|a| a.id == self.id)
+                {
+                    self.name = Some(app.name);
+                }
+            }
+            Msg::Ran(answer) => match answer {
+                Ok(started) => {
+                    self.asked_to_run = false;
+                    return self.started(started.job);
+                }
+                Err(e) => {
+                    self.asked_to_run = false;
+                    self.early.clear();
+                    self.fail(format!("{} could not start: {}", self.name(), e.msg));
+                }
+            },
+            Msg::Stdin(answer) => {
+                // Conflict: it ended (or closed its input) meanwhile; its exit says so.
+                if let Err(e) = answer
+                    && e.code != ErrorCode::Conflict
+                {
+                    self.out.error(&format!("input: {}", e.msg));
+                }
+            }
+            Msg::Killed(answer) => {
+                if let Err(e) = answer {
+                    self.out.error(&format!("stop: {}", e.msg));
+                }
+            }
+            Msg::Rechecked(job, answer) => self.rechecked(job, answer),
+        }
+        Vec::new()
     }
 
-    fn start(&mut self) -> Vec<Effect> {
-        let mut effects = self.subscribe();
-        effects.push(self.requests.call(&apps::List {}, Msg::Listed));
-        effects
-    }
-
-    fn update(&mut self, event: Event) -> Vec<Effect> {
-        let event = match self.requests.reply(event) {
-            Ok(msg) => return msg.map(|msg| self.on(msg)).unwrap_or_default(),
-            Err(event) => event,
-        };
+    fn on_event(&mut self, event: Event) -> Vec<Effect> {
         match event {
             Event::Key(key) => self.on_key(key),
             Event::Paste(text) => {
@@ -470,13 +458,28 @@ impl App for Program {
             _ => Vec::new(),
         }
     }
+}
 
-    fn view(
-        &self,
-        area: ratatui::layout::Rect,
-        buf: &mut ratatui::buffer::Buffer,
-        cx: &app_kit::app::ViewCx,
-    ) {
+impl App for Program {
+    fn kind(&self) -> AppKind {
+        APP
+    }
+
+    fn title(&self) -> String {
+        self.name().to_owned()
+    }
+
+    fn start(&mut self) -> Vec<Effect> {
+        let mut effects = self.subscribe();
+        effects.push(self.requests.call(&apps::List {}, Msg::Listed));
+        effects
+    }
+
+    fn update(&mut self, event: Event) -> Vec<Effect> {
+        app_kit::route(self, event)
+    }
+
+    fn view(&self, area: ratatui::layout::Rect, buf: &mut ratatui::buffer::Buffer, cx: &ViewCx) {
         view::render(self, area, buf, cx)
     }
 

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 
 use app_kit::widgets::ListWindow;
 use app_kit::{
-    Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Registration, Requests, hint,
+    Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Registration, Replies, Requests,
+    ViewCx, hint,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +76,7 @@ pub struct Settings {
 }
 
 /// What the app's asks come back as.
-enum Msg {
+pub enum Msg {
     Whoami(Answer<sys::Whoami>),
     Tokens(Answer<sys::TokenList>),
     Apps(Answer<sys::PermsShow>),
@@ -212,6 +213,107 @@ impl Settings {
         ]
     }
 
+    fn on_theme(&mut self, answer: Answer<ai::Generate>) {
+        match answer {
+            Ok(ai::GenerateAnswer::Done(done)) => match theme_from(done.json) {
+                Ok(theme) => {
+                    self.message = Some(format!(
+                        "theme \"{}\": Enter applies it, Esc drops it",
+                        theme.name
+                    ));
+                    self.theme_preview = Some(theme);
+                }
+                Err(why) => self.message = Some(format!("the AI's theme is unusable: {why}")),
+            },
+            Ok(_) => self.message = Some("the AI streamed when asked not to".into()),
+            Err(e) => self.message = Some(format!("no theme: {}", e.msg)),
+        }
+    }
+}
+
+/// The roles a theme colours, each asked of the AI as `#rrggbb`.
+const THEME_ROLES: [&str; 13] = [
+    "fg",
+    "dim",
+    "accent",
+    "border",
+    "border_focused",
+    "selection_fg",
+    "selection_bg",
+    "dir",
+    "info",
+    "warn",
+    "error",
+    "bar_fg",
+    "bar_bg",
+];
+
+/// Ask for a theme as structured output: a name and a colour per role.
+fn theme_request(description: &str) -> ai::Generate {
+    let mut properties = serde_json::Map::new();
+    properties.insert("name".into(), json!({ "type": "string" }));
+    for role in THEME_ROLES {
+        properties.insert(
+            role.into(),
+            json!({ "type": "string", "pattern": "^#[0-9a-fA-F]{6}$" }),
+        );
+    }
+    let mut required = vec!["name"];
+    required.extend(THEME_ROLES);
+    ai::Generate {
+        prompt: format!(
+            "Design a terminal colour theme: {description}. fg is the text, dim quieter text, \
+             accent titles and highlights, border and border_focused window frames, selection_fg \
+             on selection_bg the selected line, dir folder names, info/warn/error messages, \
+             bar_fg on bar_bg the status bar. The terminal keeps its own background, so choose \
+             text colours that read on a background of the kind described. Give a short name."
+        ),
+        system: Some("You are a careful designer of readable terminal colour themes.".into()),
+        schema: Some(json!({ "type": "object", "properties": properties, "required": required })),
+        stream: false,
+        ..Default::default()
+    }
+}
+
+/// The AI's answer as a theme, every role a colour.
+fn theme_from(json: Option<Value>) -> Result<app_kit::theme::Theme, String> {
+    let json = json.ok_or("no JSON in the answer")?;
+    for role in THEME_ROLES {
+        let colour = json.get(role).and_then(Value::as_str).unwrap_or_default();
+        let hex = colour.strip_prefix('#').unwrap_or_default();
+        if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!("{role} is {colour:?}, not #rrggbb"));
+        }
+    }
+    let mut fields = serde_json::Map::new();
+    for role in THEME_ROLES {
+        fields.insert(role.into(), json[role].clone());
+    }
+    let name = json
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or("ai theme");
+    fields.insert(
+        "name".into(),
+        Value::String(name.chars().take(40).collect()),
+    );
+    serde_json::from_value(Value::Object(fields)).map_err(|e| e.to_string())
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::new()
+    }
+}
+
+impl Replies for Settings {
+    type Msg = Msg;
+
+    fn requests(&mut self) -> &mut Requests<Msg> {
+        &mut self.requests
+    }
+
     fn on(&mut self, msg: Msg) -> Vec<Effect> {
         let mut failed = |e: ErrorBody| self.error = Some(e.msg);
         match msg {
@@ -315,97 +417,12 @@ impl Settings {
         Vec::new()
     }
 
-    fn on_theme(&mut self, answer: Answer<ai::Generate>) {
-        match answer {
-            Ok(ai::GenerateAnswer::Done(done)) => match theme_from(done.json) {
-                Ok(theme) => {
-                    self.message = Some(format!(
-                        "theme \"{}\": Enter applies it, Esc drops it",
-                        theme.name
-                    ));
-                    self.theme_preview = Some(theme);
-                }
-                Err(why) => self.message = Some(format!("the AI's theme is unusable: {why}")),
-            },
-            Ok(_) => self.message = Some("the AI streamed when asked not to".into()),
-            Err(e) => self.message = Some(format!("no theme: {}", e.msg)),
+    fn on_event(&mut self, event: Event) -> Vec<Effect> {
+        match event {
+            Event::Key(key) => self.on_key(key),
+            Event::Reconnected => self.refresh(),
+            _ => Vec::new(),
         }
-    }
-}
-
-/// The roles a theme colours, each asked of the AI as `#rrggbb`.
-const THEME_ROLES: [&str; 13] = [
-    "fg",
-    "dim",
-    "accent",
-    "border",
-    "border_focused",
-    "selection_fg",
-    "selection_bg",
-    "dir",
-    "info",
-    "warn",
-    "error",
-    "bar_fg",
-    "bar_bg",
-];
-
-/// Ask for a theme as structured output: a name and a colour per role.
-fn theme_request(description: &str) -> ai::Generate {
-    let mut properties = serde_json::Map::new();
-    properties.insert("name".into(), json!({ "type": "string" }));
-    for role in THEME_ROLES {
-        properties.insert(
-            role.into(),
-            json!({ "type": "string", "pattern": "^#[0-9a-fA-F]{6}$" }),
-        );
-    }
-    let mut required = vec!["name"];
-    required.extend(THEME_ROLES);
-    ai::Generate {
-        prompt: format!(
-            "Design a terminal colour theme: {description}. fg is the text, dim quieter text, \
-             accent titles and highlights, border and border_focused window frames, selection_fg \
-             on selection_bg the selected line, dir folder names, info/warn/error messages, \
-             bar_fg on bar_bg the status bar. The terminal keeps its own background, so choose \
-             text colours that read on a background of the kind described. Give a short name."
-        ),
-        system: Some("You are a careful designer of readable terminal colour themes.".into()),
-        schema: Some(json!({ "type": "object", "properties": properties, "required": required })),
-        stream: false,
-        ..Default::default()
-    }
-}
-
-/// The AI's answer as a theme, every role a colour.
-fn theme_from(json: Option<Value>) -> Result<app_kit::theme::Theme, String> {
-    let json = json.ok_or("no JSON in the answer")?;
-    for role in THEME_ROLES {
-        let colour = json.get(role).and_then(Value::as_str).unwrap_or_default();
-        let hex = colour.strip_prefix('#').unwrap_or_default();
-        if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(format!("{role} is {colour:?}, not #rrggbb"));
-        }
-    }
-    let mut fields = serde_json::Map::new();
-    for role in THEME_ROLES {
-        fields.insert(role.into(), json[role].clone());
-    }
-    let name = json
-        .get("name")
-        .and_then(Value::as_str)
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or("ai theme");
-    fields.insert(
-        "name".into(),
-        Value::String(name.chars().take(40).collect()),
-    );
-    serde_json::from_value(Value::Object(fields)).map_err(|e| e.to_string())
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings::new()
     }
 }
 
@@ -423,23 +440,10 @@ impl App for Settings {
     }
 
     fn update(&mut self, event: Event) -> Vec<Effect> {
-        let event = match self.requests.reply(event) {
-            Ok(msg) => return msg.map(|msg| self.on(msg)).unwrap_or_default(),
-            Err(event) => event,
-        };
-        match event {
-            Event::Key(key) => self.on_key(key),
-            Event::Reconnected => self.refresh(),
-            _ => Vec::new(),
-        }
+        app_kit::route(self, event)
     }
 
-    fn view(
-        &self,
-        area: ratatui::layout::Rect,
-        buf: &mut ratatui::buffer::Buffer,
-        cx: &app_kit::app::ViewCx,
-    ) {
+    fn view(&self, area: ratatui::layout::Rect, buf: &mut ratatui::buffer::Buffer, cx: &ViewCx) {
         view::render(self, area, buf, cx)
     }
 

@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use app_kit::widgets::{LineEdit, LineInput, ListWindow};
 use app_kit::{
-    Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Latest, Level, Registration, Requests,
-    Ticket, hint,
+    Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Latest, Level, Registration, Replies,
+    Requests, Ticket, ViewCx, hint,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -87,14 +87,14 @@ pub(crate) enum Stage {
 
 /// The bundle the consent dialog showed: yes installs this version (its SHA-256) with
 /// this consent.
-struct Consent {
+pub struct Consent {
     version: String,
     consent: Vec<Capability>,
     sha256: String,
 }
 
 /// What the app's asks come back as.
-enum Msg {
+pub enum Msg {
     Catalog(u64, Answer<apps::Catalog>),
     Listed(u64, Answer<apps::List>),
     Inspected(Answer<apps::Inspect>),
@@ -451,62 +451,6 @@ impl Store {
         }]
     }
 
-    fn on(&mut self, msg: Msg) -> Vec<Effect> {
-        match msg {
-            Msg::Catalog(n, answer) if self.catalogs.take(n) => {
-                self.catalog = match answer {
-                    Ok(answer) => Loaded::Ready(answer),
-                    Err(e) => Loaded::Failed(e.msg),
-                };
-                let keep = self.keep.clone();
-                let index = self
-                    .catalog_apps()
-                    .iter()
-                    .position(|a| Some(&a.id) == keep.as_ref());
-                let len = self.catalog_apps().len();
-                let at = index.unwrap_or(self.catalog_list.selected);
-                self.catalog_list.select(at, len);
-            }
-            Msg::Listed(n, answer) if self.lists.take(n) => {
-                self.installed = match answer {
-                    Ok(list) => {
-                        Loaded::Ready(list.apps.into_iter().filter(|a| !a.built_in).collect())
-                    }
-                    Err(e) => Loaded::Failed(e.msg),
-                };
-                let keep = self.keep.clone();
-                let index = self
-                    .installed_apps()
-                    .iter()
-                    .position(|a| Some(&a.id) == keep.as_ref());
-                let len = self.installed_apps().len();
-                let at = index.unwrap_or(self.installed_list.selected);
-                self.installed_list.select(at, len);
-            }
-            Msg::Catalog(..) | Msg::Listed(..) => {}
-            Msg::Inspected(answer) => return self.inspected(answer),
-            Msg::Consented(consent, yes) => return self.on_consent(consent, yes),
-            Msg::Uninstall(yes) => {
-                if let Some(id) = self.go_ahead(yes) {
-                    let call = apps::Uninstall { id };
-                    return vec![self.requests.call(&call, Msg::Uninstalled)];
-                }
-            }
-            Msg::Installed(answer) => {
-                return self.changed(|change| answer.map(|i| installed_text(change, &i)));
-            }
-            Msg::Updated(answer) => {
-                return self.changed(|change| answer.map(|i| installed_text(change, &i)));
-            }
-            Msg::Uninstalled(answer) => {
-                return self.changed(|change| {
-                    answer.map(|u| format!("uninstalled {} {}", change.name, u.version))
-                });
-            }
-        }
-        Vec::new()
-    }
-
     /// The daemon said what installing would mean: ask for consent to what it needs.
     fn inspected(&mut self, answer: Answer<apps::Inspect>) -> Vec<Effect> {
         let Some(change) = self.change.clone() else {
@@ -621,7 +565,7 @@ impl Store {
         }
     }
 
-    fn on_event(&mut self, topic: &str, data: Value) -> Vec<Effect> {
+    fn on_delivery(&mut self, topic: &str, data: Value) -> Vec<Effect> {
         match apps::AppEvents::parse(topic) {
             Some(apps::AppEventKind::Progress) => {
                 let Ok(progress) = serde_json::from_value::<apps::Progress>(data) else {
@@ -680,6 +624,94 @@ impl Default for Store {
     }
 }
 
+impl Replies for Store {
+    type Msg = Msg;
+
+    fn requests(&mut self) -> &mut Requests<Msg> {
+        &mut self.requests
+    }
+
+    fn on(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Catalog(n, answer) if self.catalogs.take(n) => {
+                self.catalog = match answer {
+                    Ok(answer) => Loaded::Ready(answer),
+                    Err(e) => Loaded::Failed(e.msg),
+                };
+                let keep = self.keep.clone();
+                let index = self
+                    .catalog_apps()
+                    .iter()
+                    .position(|a| Some(&a.id) == keep.as_ref());
+                let len = self.catalog_apps().len();
+                let at = index.unwrap_or(self.catalog_list.selected);
+                self.catalog_list.select(at, len);
+            }
+            Msg::Listed(n, answer) if self.lists.take(n) => {
+                self.installed = match answer {
+                    Ok(list) => {
+                        Loaded::Ready(list.apps.into_iter().filter(|a| !a.built_in).collect())
+                    }
+                    Err(e) => Loaded::Failed(e.msg),
+                };
+                let keep = self.keep.clone();
+                let index = self
+                    .installed_apps()
+                    .iter()
+                    .position(|a| Some(&a.id) == keep.as_ref());
+                let len = self.installed_apps().len();
+                let at = index.unwrap_or(self.installed_list.selected);
+                self.installed_list.select(at, len);
+            }
+            Msg::Catalog(..) | Msg::Listed(..) => {}
+            Msg::Inspected(answer) => return self.inspected(answer),
+            Msg::Consented(consent, yes) => return self.on_consent(consent, yes),
+            Msg::Uninstall(yes) => {
+                if let Some(id) = self.go_ahead(yes) {
+                    let call = apps::Uninstall { id };
+                    return vec![self.requests.call(&call, Msg::Uninstalled)];
+                }
+            }
+            Msg::Installed(answer) => {
+                return self.changed(|change| answer.map(|i| installed_text(change, &i)));
+            }
+            Msg::Updated(answer) => {
+                return self.changed(|change| answer.map(|i| installed_text(change, &i)));
+            }
+            Msg::Uninstalled(answer) => {
+                return self.changed(|change| {
+                    answer.map(|u| format!("uninstalled {} {}", change.name, u.version))
+                });
+            }
+        }
+        Vec::new()
+    }
+
+    fn on_event(&mut self, event: Event) -> Vec<Effect> {
+        match event {
+            Event::Key(key) => self.on_key(key),
+            Event::Paste(text) => {
+                if let Some(search) = self.search.as_mut() {
+                    search.insert_str(&text);
+                }
+                Vec::new()
+            }
+            Event::Delivery {
+                ticket,
+                topic,
+                data,
+            } if Some(ticket) == self.events => self.on_delivery(&topic, data),
+            Event::SubscribeFailed { error, .. } => {
+                let text = format!("no live progress: {}", error.msg);
+                self.say(Level::Warn, text);
+                Vec::new()
+            }
+            Event::Reconnected => self.refresh(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 impl App for Store {
     fn kind(&self) -> AppKind {
         APP
@@ -704,39 +736,10 @@ impl App for Store {
     }
 
     fn update(&mut self, event: Event) -> Vec<Effect> {
-        let event = match self.requests.reply(event) {
-            Ok(msg) => return msg.map(|msg| self.on(msg)).unwrap_or_default(),
-            Err(event) => event,
-        };
-        match event {
-            Event::Key(key) => self.on_key(key),
-            Event::Paste(text) => {
-                if let Some(search) = self.search.as_mut() {
-                    search.insert_str(&text);
-                }
-                Vec::new()
-            }
-            Event::Delivery {
-                ticket,
-                topic,
-                data,
-            } if Some(ticket) == self.events => self.on_event(&topic, data),
-            Event::SubscribeFailed { error, .. } => {
-                let text = format!("no live progress: {}", error.msg);
-                self.say(Level::Warn, text);
-                Vec::new()
-            }
-            Event::Reconnected => self.refresh(),
-            _ => Vec::new(),
-        }
+        app_kit::route(self, event)
     }
 
-    fn view(
-        &self,
-        area: ratatui::layout::Rect,
-        buf: &mut ratatui::buffer::Buffer,
-        cx: &app_kit::app::ViewCx,
-    ) {
+    fn view(&self, area: ratatui::layout::Rect, buf: &mut ratatui::buffer::Buffer, cx: &ViewCx) {
         view::render(self, area, buf, cx)
     }
 

@@ -35,7 +35,7 @@ enum Stage {
 }
 
 /// What the goal's requests and dialogs come back as.
-pub(crate) enum GoalMsg {
+pub enum GoalMsg {
     Planned(Answer<agent::Plan>),
     /// Run this plan?
     Confirmed(Box<GraphSpec>, bool),

@@ -17,9 +17,10 @@ use serde_json::Value;
 use app_kit::path;
 use app_kit::widgets::{LineEdit, LineInput};
 use app_kit::{
-    Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Mouse, Registration, Requests, Ticket,
-    hint,
+    Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Mouse, Registration, Replies,
+    Requests, Ticket, ViewCx, hint,
 };
+pub use goal::GoalMsg;
 pub(crate) use output::Scrollback;
 pub(crate) use view::{ansi_line, draw_scrollback};
 
@@ -83,7 +84,7 @@ pub(crate) struct ForegroundJob {
 }
 
 /// What the terminal's asks come back as.
-pub(crate) enum Msg {
+pub enum Msg {
     Cd(String, Answer<vfs::Stat>),
     Ls(Answer<vfs::List>),
     Cat(String, Answer<vfs::Read>),
@@ -348,21 +349,6 @@ impl Terminal {
         Vec::new()
     }
 
-    fn on(&mut self, msg: Msg) -> Vec<Effect> {
-        if let Msg::Goal(goal) = msg {
-            if !goal.is_dialog() {
-                return self.answered(Msg::Goal(goal));
-            }
-            // The user answered one of the goal's dialogs.
-            let mut effects = goal::decided(self, goal);
-            if self.plan.is_none() {
-                effects.extend(self.resume());
-            }
-            return effects;
-        }
-        self.answered(msg)
-    }
-
     /// A command's answer: what it prints, then the next line typed ahead, if any.
     fn answered(&mut self, msg: Msg) -> Vec<Effect> {
         let ends_command = !matches!(msg, Msg::Stdin(_) | Msg::Completed { .. });
@@ -475,32 +461,29 @@ impl Terminal {
     }
 }
 
-impl App for Terminal {
-    fn kind(&self) -> AppKind {
-        APP
+impl Replies for Terminal {
+    type Msg = Msg;
+
+    fn requests(&mut self) -> &mut Requests<Msg> {
+        &mut self.requests
     }
 
-    fn title(&self) -> String {
-        match &self.job {
-            Some(job) => format!("Terminal {} ({})", self.cwd, job.what),
-            None => format!("Terminal {}", self.cwd),
+    fn on(&mut self, msg: Msg) -> Vec<Effect> {
+        if let Msg::Goal(goal) = msg {
+            if !goal.is_dialog() {
+                return self.answered(Msg::Goal(goal));
+            }
+            // The user answered one of the goal's dialogs.
+            let mut effects = goal::decided(self, goal);
+            if self.plan.is_none() {
+                effects.extend(self.resume());
+            }
+            return effects;
         }
+        self.answered(msg)
     }
 
-    fn start(&mut self) -> Vec<Effect> {
-        let ticket = self.requests.ticket();
-        self.events = Some(ticket);
-        vec![Effect::Subscribe {
-            ticket,
-            pattern: vm::JobEvents::PATTERN.to_owned(),
-        }]
-    }
-
-    fn update(&mut self, event: Event) -> Vec<Effect> {
-        let event = match self.requests.reply(event) {
-            Ok(msg) => return msg.map(|msg| self.on(msg)).unwrap_or_default(),
-            Err(event) => event,
-        };
+    fn on_event(&mut self, event: Event) -> Vec<Effect> {
         match event {
             Event::Key(key) => self.on_key(key),
             Event::Paste(text) => {
@@ -591,13 +574,34 @@ impl App for Terminal {
             | Event::Subscribed { .. } => Vec::new(),
         }
     }
+}
 
-    fn view(
-        &self,
-        area: ratatui::layout::Rect,
-        buf: &mut ratatui::buffer::Buffer,
-        cx: &app_kit::app::ViewCx,
-    ) {
+impl App for Terminal {
+    fn kind(&self) -> AppKind {
+        APP
+    }
+
+    fn title(&self) -> String {
+        match &self.job {
+            Some(job) => format!("Terminal {} ({})", self.cwd, job.what),
+            None => format!("Terminal {}", self.cwd),
+        }
+    }
+
+    fn start(&mut self) -> Vec<Effect> {
+        let ticket = self.requests.ticket();
+        self.events = Some(ticket);
+        vec![Effect::Subscribe {
+            ticket,
+            pattern: vm::JobEvents::PATTERN.to_owned(),
+        }]
+    }
+
+    fn update(&mut self, event: Event) -> Vec<Effect> {
+        app_kit::route(self, event)
+    }
+
+    fn view(&self, area: ratatui::layout::Rect, buf: &mut ratatui::buffer::Buffer, cx: &ViewCx) {
         view::render(self, area, buf, cx)
     }
 
