@@ -9,6 +9,8 @@
 mod builtin;
 pub mod bundle;
 pub mod catalog;
+mod fetch;
+mod listing;
 mod records;
 mod shelf;
 mod trust;
@@ -34,6 +36,7 @@ use crate::store::Store;
 
 use bundle::Bundle;
 use catalog::{Entry, Fetcher, Location};
+use fetch::Checked;
 use records::AppRow;
 use shelf::Shelf;
 use trust::Trust;
@@ -203,22 +206,6 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// A bundle's bytes and what its source says about it.
-struct Fetched {
-    bytes: Vec<u8>,
-    publisher: Option<String>,
-    signature: Option<String>,
-    /// What a catalog said it is: (id, version); the manifest must agree.
-    claimed: Option<(String, String)>,
-}
-
-/// A bundle checked and judged: everything an install needs to decide.
-struct Checked {
-    bundle: Bundle,
-    signature: Signature,
-    warnings: Vec<String>,
-}
-
 /// Where the checked bundle stands for one user.
 struct Standing {
     /// Their row for this app, if they have it.
@@ -289,127 +276,6 @@ impl AppsService {
             .map_err(internal)
     }
 
-    /// Every catalog's index, in order; a catalog that fails says why and the others still count.
-    async fn indexes(&self) -> Vec<(Location, Result<catalog::Index, ErrorBody>)> {
-        let mut out = vec![];
-        for location in &self.catalogs {
-            out.push((location.clone(), self.fetcher.index(location).await));
-        }
-        out
-    }
-
-    /// The entry a catalog offers for `id` (at `version`, else its newest), first catalog first.
-    async fn find(&self, id: &str, version: Option<&str>) -> Result<(Location, Entry), ErrorBody> {
-        let mut problems = vec![];
-        for (location, index) in self.indexes().await {
-            let index = match index {
-                Ok(index) => index,
-                Err(e) => {
-                    problems.push(e.msg);
-                    continue;
-                }
-            };
-            let newest = index
-                .entries
-                .into_iter()
-                .filter(|e| e.id == id && version.is_none_or(|v| e.version == v))
-                .max_by_key(|e| parse_version(&e.version));
-            if let Some(entry) = newest {
-                return Ok((location, entry));
-            }
-        }
-        let what = match version {
-            Some(v) => format!("{id} {v}"),
-            None => id.to_owned(),
-        };
-        let mut msg = format!("no catalog offers {what}");
-        if !problems.is_empty() {
-            msg.push_str(&format!(" (and {})", problems.join("; ")));
-        }
-        Err(ErrorBody::new(ErrorCode::NotFound, msg))
-    }
-
-    async fn fetch(&self, on: &OnBehalf, source: &api::Source) -> Result<Fetched, ErrorBody> {
-        match (&source.id, &source.path, &source.data) {
-            (Some(id), None, None) => {
-                if source.signature.is_some() {
-                    return Err(bad(
-                        "`signature` is for local bundles; a catalog's entry carries its own",
-                    ));
-                }
-                let (location, entry) = self.find(id, source.version.as_deref()).await?;
-                let bytes = self.fetcher.bundle(&location, &entry).await?;
-                Ok(Fetched {
-                    bytes,
-                    publisher: entry.publisher,
-                    signature: entry.signature,
-                    claimed: Some((entry.id, entry.version)),
-                })
-            }
-            (None, Some(path), None) => Ok(Fetched {
-                bytes: self.read_user_file(on, path).await?,
-                publisher: source.publisher.clone(),
-                signature: source.signature.clone(),
-                claimed: None,
-            }),
-            (None, None, Some(data)) => {
-                if data.len() as u64 / 4 * 3 > self.limits.packed_bytes + 3 {
-                    return Err(ErrorBody::new(
-                        ErrorCode::TooLarge,
-                        format!(
-                            "the bundle is larger than the {} MiB accepted",
-                            self.limits.packed_bytes >> 20
-                        ),
-                    ));
-                }
-                let bytes = BASE64
-                    .decode(data)
-                    .map_err(|e| bad(format!("`data` is not base64: {e}")))?;
-                Ok(Fetched {
-                    bytes,
-                    publisher: source.publisher.clone(),
-                    signature: source.signature.clone(),
-                    claimed: None,
-                })
-            }
-            _ => Err(bad(
-                "name one bundle: `id` (from a catalog), `path` (in your files) or `data` (base64)",
-            )),
-        }
-    }
-
-    /// A bundle in the user's files, read as the asking app (the VFS checks it may).
-    async fn read_user_file(&self, on: &OnBehalf, path: &str) -> Result<Vec<u8>, ErrorBody> {
-        let mut bytes = Vec::new();
-        loop {
-            let ask = vfs::Read {
-                path: path.to_owned(),
-                offset: bytes.len() as u64,
-                encoding: vfs::Encoding::Base64,
-                ..vfs::Read::default()
-            };
-            let answer = self
-                .requester
-                .request_as(on, &ask, Duration::from_secs(30))
-                .await
-                .map_err(|e| ErrorBody::new(e.code, format!("reading {path}: {}", e.msg)))?;
-            if answer.size > self.limits.packed_bytes {
-                return Err(ErrorBody::new(
-                    ErrorCode::TooLarge,
-                    format!(
-                        "{path} is larger than the {} MiB a bundle may be",
-                        self.limits.packed_bytes >> 20
-                    ),
-                ));
-            }
-            let chunk = BASE64.decode(&answer.data).map_err(internal)?;
-            bytes.extend_from_slice(&chunk);
-            if answer.eof || chunk.is_empty() {
-                return Ok(bytes);
-            }
-        }
-    }
-
     /// A turn for one more install of this user's, or `rate_limited` when they have
     /// [`INSTALLS_PER_USER`] under way: nobody can fill the daemon's memory with installs.
     fn turn(&self, user_id: i64) -> Result<Turn, ErrorBody> {
@@ -430,92 +296,6 @@ impl AppsService {
             under_way: self.under_way.clone(),
             user_id,
         })
-    }
-
-    /// Fetch, unpack and check a bundle. The caller holds a check slot: the bundle is
-    /// fetched only once there is room for it in memory.
-    async fn check(&self, request: &Incoming, source: &api::Source) -> Result<Checked, ErrorBody> {
-        let fetched = self.fetch(&request.on_behalf(), source).await?;
-        let limits = self.limits;
-        let bytes = fetched.bytes;
-        let bundle = tokio::task::spawn_blocking(move || bundle::open(&bytes, limits))
-            .await
-            .map_err(internal)??;
-        let manifest = &bundle.manifest;
-        if let Some((id, version)) = &fetched.claimed
-            && (*id != manifest.id || *version != manifest.version)
-        {
-            return Err(bad(format!(
-                "the catalog offers {id} {version}, but the bundle's manifest says {} {}",
-                manifest.id, manifest.version
-            )));
-        }
-        if self.perms.catalog().is_builtin(&manifest.id) {
-            return Err(ErrorBody::new(
-                ErrorCode::Conflict,
-                format!(
-                    "{:?} is the id of a built-in app; an installed app cannot take it",
-                    manifest.id
-                ),
-            ));
-        }
-        if let Some(cap) = NOT_FOR_INSTALLED.iter().find(|c| manifest.has(**c)) {
-            return Err(ErrorBody::new(
-                ErrorCode::Forbidden,
-                format!(
-                    "manifest.json: field `permissions`: an installed app may not ask for `{cap}`"
-                ),
-            ));
-        }
-        let (signature, warnings) = self.trust.judge(
-            &bundle.sha256,
-            fetched.publisher.as_deref(),
-            fetched.signature.as_deref(),
-        )?;
-        Ok(Checked {
-            bundle,
-            signature,
-            warnings,
-        })
-    }
-
-    /// Compile and link the entry now, as the sandbox will run it: an entry that would not
-    /// link (an import of the wrong type) is refused at install, and its first run starts
-    /// at once. Compiled modules are shared by content hash.
-    async fn prepare(&self, request: &Incoming, checked: &Checked) -> Result<(), ErrorBody> {
-        let Some(entry) = checked.bundle.manifest.entry.as_deref() else {
-            return Ok(());
-        };
-        let Some(module) = checked.bundle.files.get(entry) else {
-            return Ok(());
-        };
-        let ask = vm::Prepare {
-            module: BASE64.encode(module),
-        };
-        self.requester
-            .request_internal(&request.on_behalf(), &ask, PREPARE_TIMEOUT)
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                ErrorBody::new(
-                    e.code,
-                    format!("the entry {entry:?} cannot run here: {}", e.msg),
-                )
-            })
-    }
-
-    /// A turn for this user and a check slot, then the bundle checked and its entry
-    /// compiled: what an inspection, an install and an update all start with.
-    async fn checked(
-        &self,
-        request: &Incoming,
-        source: &api::Source,
-    ) -> Result<(Checked, Turn, tokio::sync::SemaphorePermit<'_>), ErrorBody> {
-        let turn = self.turn(request.caller.user_id)?;
-        let slot = self.checking.acquire().await.map_err(internal)?;
-        let checked = self.check(request, source).await?;
-        self.prepare(request, &checked).await?;
-        Ok((checked, turn, slot))
     }
 
     async fn inspect(
@@ -882,141 +662,6 @@ impl AppsService {
                 }
             }
         }
-    }
-
-    async fn list(&self, request: &Incoming) -> Result<api::AppList, ErrorBody> {
-        let user_id = request.caller.user_id;
-        let catalog = self.perms.catalog();
-        let (rows, _) = self
-            .store
-            .call(move |c| records::all_of_user(c, user_id))
-            .await
-            .map_err(internal)?;
-        let rows: BTreeMap<String, AppRow> = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
-        let mut apps: Vec<api::AppInfo> = catalog
-            .apps_for(user_id)
-            .into_iter()
-            .map(|(manifest, built_in)| {
-                let row = rows.get(&manifest.id).filter(|_| !built_in);
-                api::AppInfo {
-                    id: manifest.id.clone(),
-                    name: manifest.name.clone(),
-                    version: manifest.version.clone(),
-                    description: manifest.description.clone(),
-                    built_in,
-                    runnable: manifest.entry.is_some(),
-                    capabilities: manifest.permissions.keys().copied().collect(),
-                    signature: row.map(|r| r.signature.clone()),
-                    installed_at_ms: row.map(|r| r.installed_ms),
-                }
-            })
-            .collect();
-        apps.sort_by_key(|a| a.name.to_lowercase());
-        Ok(api::AppList { apps })
-    }
-
-    async fn catalog(
-        &self,
-        request: &Incoming,
-        ask: api::Catalog,
-    ) -> Result<api::CatalogAnswer, ErrorBody> {
-        let query = ask.query.as_deref().unwrap_or_default();
-        let mut words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
-        words.sort();
-        words.dedup();
-        if query.len() > MAX_QUERY_BYTES || words.len() > MAX_QUERY_WORDS {
-            return Err(bad(format!(
-                "a search is at most {MAX_QUERY_BYTES} bytes and {MAX_QUERY_WORDS} words"
-            )));
-        }
-        let user_id = request.caller.user_id;
-        // The versions this user has, by id.
-        let mine: BTreeMap<String, String> = self
-            .store
-            .call(move |c| records::all_of_user(c, user_id))
-            .await
-            .map_err(internal)?
-            .0
-            .into_iter()
-            .map(|r| (r.id, r.version))
-            .collect();
-        let mut sources = vec![];
-        let mut apps: BTreeMap<String, api::CatalogApp> = BTreeMap::new();
-        for (location, index) in self.indexes().await {
-            let index = match index {
-                Ok(index) => index,
-                Err(e) => {
-                    sources.push(api::CatalogSource {
-                        location: location.describe(),
-                        name: String::new(),
-                        error: Some(e.msg),
-                    });
-                    continue;
-                }
-            };
-            sources.push(api::CatalogSource {
-                location: location.describe(),
-                name: index.name.clone(),
-                error: (!index.skipped.is_empty())
-                    .then(|| format!("entries skipped: {}", index.skipped.join("; "))),
-            });
-            let mut by_id: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
-            for entry in index.entries {
-                by_id.entry(entry.id.clone()).or_default().push(entry);
-            }
-            for (id, mut entries) in by_id {
-                if apps.contains_key(&id) {
-                    continue; // An earlier catalog offers it.
-                }
-                entries.sort_by_key(|e| std::cmp::Reverse(parse_version(&e.version)));
-                let newest = &entries[0];
-                let Some(manifest) = &newest.parsed else {
-                    continue;
-                };
-                let haystack = format!(
-                    "{} {} {}",
-                    id,
-                    manifest.name,
-                    manifest.description.as_deref().unwrap_or_default()
-                )
-                .to_lowercase();
-                if !words.iter().all(|w| haystack.contains(w)) {
-                    continue;
-                }
-                let signature = self
-                    .trust
-                    .judge(
-                        &newest.sha256,
-                        newest.publisher.as_deref(),
-                        newest.signature.as_deref(),
-                    )
-                    .map(|(s, _)| s)
-                    .unwrap_or(Signature::Unsigned);
-                let installed = mine.get(&id).cloned();
-                apps.insert(
-                    id.clone(),
-                    api::CatalogApp {
-                        id: id.clone(),
-                        name: manifest.name.clone(),
-                        version: newest.version.clone(),
-                        versions: entries.iter().map(|e| e.version.clone()).collect(),
-                        description: manifest.description.clone(),
-                        catalog: location.describe(),
-                        size: newest.size,
-                        sha256: newest.sha256.clone(),
-                        signature,
-                        capabilities: requested(manifest),
-                        installed,
-                    },
-                );
-            }
-        }
-        let mut apps: Vec<api::CatalogApp> = apps.into_values().collect();
-        apps.sort_by_key(|a| a.name.to_lowercase());
-        Ok(api::CatalogAnswer {
-            catalogs: sources,
-            apps,
-        })
     }
 }
 
