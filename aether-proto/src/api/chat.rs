@@ -39,8 +39,14 @@ pub fn room_topic(room: &str) -> String {
 pub const EVENTS: &str = <RoomEvents as super::Event>::PATTERN;
 /// Everything the chat service sends you: your rooms' events and your mentions.
 pub const SUBSCRIBE: &str = "chat.>";
+super::event::kind_events! {
+    /// `chat.mention` ([`Message`]): someone mentioned you, in a room you are in.
+    MentionEvents, MentionKind, "chat", "chat.mention",
+    { Mention => "mention" }
+}
+
 /// `chat.mention`: someone mentioned you.
-pub const MENTIONS: &str = "chat.mention";
+pub const MENTIONS: &str = <MentionEvents as super::Event>::PATTERN;
 
 /// The rooms you are in, every one of them and first; then a page of the public ones you
 /// could join, by name.

@@ -8,10 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use super::calls;
 
-/// Where changes go.
-pub const CHANGED: &str = "presence.changed";
+super::event::kind_events! {
+    /// `presence.changed` ([`Person`]): how someone who shares a room with you is now.
+    PresenceEvents, PresenceKind, "presence", "presence.>",
+    { Changed => "changed" }
+}
+
 /// Everything presence sends you.
-pub const SUBSCRIBE: &str = "presence.>";
+pub const SUBSCRIBE: &str = <PresenceEvents as super::Event>::PATTERN;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -106,6 +106,17 @@ pub struct TelemetryTopic<'a> {
 /// The rules engine's own reports (`telemetry.rules.ran|failed`): never a rule's trigger.
 pub const RULES: &str = "rules";
 
+/// Each service's own telemetry (`telemetry.<service>.*`), for the tables of who may
+/// publish what.
+pub mod of {
+    pub const SYS: &str = "telemetry.sys.*";
+    pub const VFS: &str = "telemetry.vfs.*";
+    pub const RULES: &str = "telemetry.rules.*";
+    pub const VM: &str = "telemetry.vm.*";
+    pub const SESSION: &str = "telemetry.session.*";
+    pub const AI: &str = "telemetry.ai.*";
+}
+
 impl TelemetryEvents {
     pub fn topic_of(service: &str, op: &str) -> String {
         <Self as super::Event>::topic(&TelemetryTopic { service, op })

@@ -113,7 +113,7 @@ pub(super) fn capability_topics(cap: Capability) -> &'static [(u8, &'static str)
             (SUB, presence::SUBSCRIBE),
         ],
         Capability::TelemetryRead => &[
-            (SUB, "telemetry.>"),
+            (SUB, telemetry::TelemetryEvents::PATTERN),
             (REQ, telemetry::RulesAdd::TOPIC),
             (REQ, telemetry::RulesList::TOPIC),
             (REQ, telemetry::RulesRm::TOPIC),
@@ -244,22 +244,22 @@ pub(super) fn service_listens(service: Service) -> &'static [&'static str] {
         | Service::Agent
         | Service::Apps
         | Service::Chat => &[],
-        Service::Telemetry => &["telemetry.>"],
+        Service::Telemetry => &[telemetry::TelemetryEvents::PATTERN],
     }
 }
 
 /// What each service may publish (its events), as patterns.
 pub(super) fn service_publishes(service: Service) -> &'static [&'static str] {
     match service {
-        Service::Sys => &["telemetry.sys.*"],
-        Service::Vfs => &[vfs::EVENTS, "telemetry.vfs.*"],
-        Service::Telemetry => &["telemetry.rules.*"],
-        Service::Compute => &[vm::JobEvents::PATTERN, "telemetry.vm.*"],
-        Service::Session => &["telemetry.session.*"],
-        Service::Ai => &[ai::STREAMS, "telemetry.ai.*"],
+        Service::Sys => &[telemetry::of::SYS],
+        Service::Vfs => &[vfs::EVENTS, telemetry::of::VFS],
+        Service::Telemetry => &[telemetry::of::RULES],
+        Service::Compute => &[vm::JobEvents::PATTERN, telemetry::of::VM],
+        Service::Session => &[telemetry::of::SESSION],
+        Service::Ai => &[ai::STREAMS, telemetry::of::AI],
         Service::Agent => &[agent::EVENTS],
         Service::Apps => &[apps::EVENTS],
-        Service::Chat => &[chat::EVENTS, chat::MENTIONS, presence::CHANGED],
+        Service::Chat => &[chat::EVENTS, chat::MENTIONS, presence::SUBSCRIBE],
     }
 }
 

@@ -42,7 +42,7 @@ pub async fn call(
     }
     text_where_text_is_taken(tool, &mut args);
     check_args(tool, &args).map_err(|msg| ErrorBody::new(ErrorCode::BadFrame, msg))?;
-    if tool == "ai.generate"
+    if tool == aether_proto::api::ai::Generate::TOPIC
         && let Some(fields) = args.as_object_mut()
     {
         fields.insert("stream".into(), Value::Bool(false));

@@ -39,7 +39,7 @@ impl Chat {
 
     pub(super) fn on_delivery(&mut self, topic: &str, data: Value) -> Vec<Effect> {
         // Mentions are the desktop's to announce (`Unread`), with or without this window.
-        if topic == chat::MENTIONS {
+        if chat::MentionEvents::parse(topic).is_some() {
             return Vec::new();
         }
         let Some(chat::RoomEvent { id: room, kind }) = chat::RoomEvents::parse(topic) else {

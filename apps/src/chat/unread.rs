@@ -82,7 +82,7 @@ impl Unread {
 
     fn delivered(&mut self, topic: &str, data: Value) -> Vec<Effect> {
         let mut effects = Vec::new();
-        if topic == chat::MENTIONS {
+        if chat::MentionEvents::parse(topic).is_some() {
             if let Ok(message) = serde_json::from_value::<Message>(data) {
                 effects.push(Effect::notify(
                     Level::Info,

@@ -10,7 +10,7 @@ pub use away::{AWAY, Away};
 
 use aether_proto::ErrorBody;
 use aether_proto::api::presence::{self, Person, State};
-use aether_proto::api::{chat, sys};
+use aether_proto::api::{Event as _, chat, sys};
 use serde_json::Value;
 
 use app_kit::widgets::ListWindow;
@@ -234,7 +234,7 @@ impl Replies for People {
                 topic,
                 data,
             } if Some(ticket) == self.events => {
-                if topic == presence::CHANGED
+                if presence::PresenceEvents::parse(&topic) == Some(presence::PresenceKind::Changed)
                     && let Ok(person) = serde_json::from_value::<Person>(data)
                 {
                     self.changed(person);

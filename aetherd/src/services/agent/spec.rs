@@ -125,7 +125,7 @@ pub fn effect(tool: &str, args: &Value) -> Effect {
         .is_some_and(|v| !v.is_null() && *v != Value::Bool(false))
         || args.get("offset").is_some_and(|v| !v.is_null())
         || args.get("upload").is_some_and(|v| !v.is_null());
-    if tool == "vfs.write" && partial {
+    if tool == <aether_proto::api::vfs::Write as aether_proto::api::Call>::TOPIC && partial {
         Effect::Once
     } else {
         base

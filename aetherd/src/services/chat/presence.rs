@@ -129,7 +129,7 @@ impl Presence {
     pub fn tell(&self, on: &OnBehalf, users: &[i64], user_id: i64, name: &str) {
         let person = self.person(user_id, name);
         self.publisher
-            .publish_to_users(on, users, api::CHANGED, &person);
+            .publish_to_users(on, users, &changed(), &person);
     }
 
     /// Tell the users sharing a room with `user_id` (and that user) how they are now.
@@ -144,7 +144,7 @@ impl Presence {
             ids.push(user_id);
         }
         self.publisher
-            .publish_to_users(on, &ids, api::CHANGED, person);
+            .publish_to_users(on, &ids, &changed(), person);
     }
 
     /// A user's connections changed: online, offline, or no change to tell.
@@ -212,4 +212,9 @@ pub fn watch(
             service.presence.connections_changed(&identity, user_id).await;
         }
     });
+}
+
+/// Where a change of presence goes.
+fn changed() -> String {
+    api::PresenceEvents::topic_of(api::PresenceKind::Changed)
 }
