@@ -313,6 +313,31 @@ pub const fn hint(keys: &'static str, what: &'static str) -> Hint {
     Hint { keys, what }
 }
 
+/// The [`App`] methods every app built with the kit writes the same way: its kind (its
+/// registration), `update` through [`crate::route`], and `view` through its own
+/// `view::render(app, area, buf, cx)`: `app_kit::app_plumbing!(APP);` in its `impl App`.
+#[macro_export]
+macro_rules! app_plumbing {
+    ($kind:expr) => {
+        fn kind(&self) -> $crate::AppKind {
+            $kind
+        }
+
+        fn update(&mut self, event: $crate::Event) -> Vec<$crate::Effect> {
+            $crate::route(self, event)
+        }
+
+        fn view(
+            &self,
+            area: ratatui::layout::Rect,
+            buf: &mut ratatui::buffer::Buffer,
+            cx: &$crate::ViewCx,
+        ) {
+            view::render(self, area, buf, cx)
+        }
+    };
+}
+
 /// An app: state changed only by [`App::update`], drawn only by [`App::view`].
 pub trait App {
     fn kind(&self) -> AppKind;

@@ -57,6 +57,17 @@ impl<M: 'static> Requests<M> {
         ticket
     }
 
+    /// A subscription to `pattern`: its ticket (deliveries carry it; the app matches
+    /// them itself) and the effect that makes it.
+    pub fn subscribe(&mut self, pattern: &str) -> (Ticket, Effect) {
+        let ticket = self.tickets.issue();
+        let effect = Effect::Subscribe {
+            ticket,
+            pattern: pattern.to_owned(),
+        };
+        (ticket, effect)
+    }
+
     /// A bus request; its answer comes back as `route(answer)`.
     pub fn call<C: Call>(
         &mut self,
@@ -178,6 +189,19 @@ pub trait Replies {
 
     /// Any other event.
     fn on_event(&mut self, event: Event) -> Vec<Effect>;
+}
+
+/// The part of an app's [`Replies`] that is the same for every app: its message type
+/// and where its [`Requests`] are: `app_kit::replies_through!(requests: Msg);`.
+#[macro_export]
+macro_rules! replies_through {
+    ($field:ident: $msg:ty) => {
+        type Msg = $msg;
+
+        fn requests(&mut self) -> &mut $crate::Requests<$msg> {
+            &mut self.$field
+        }
+    };
 }
 
 /// Hand a reply to [`Replies::on`] (a stale one to nobody), anything else to

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use app_kit::widgets::ListWindow;
 use app_kit::{
     Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Level, Registration, Replies,
-    Requests, Ticket, ViewCx, hint,
+    Requests, Ticket, hint,
 };
 
 /// Log lines kept per graph.
@@ -380,11 +380,7 @@ impl Default for Agents {
 }
 
 impl Replies for Agents {
-    type Msg = Msg;
-
-    fn requests(&mut self) -> &mut Requests<Msg> {
-        &mut self.requests
-    }
+    app_kit::replies_through!(requests: Msg);
 
     fn on(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
@@ -458,9 +454,7 @@ impl Replies for Agents {
 }
 
 impl App for Agents {
-    fn kind(&self) -> AppKind {
-        APP
-    }
+    app_kit::app_plumbing!(APP);
 
     fn title(&self) -> String {
         match &self.graph {
@@ -470,22 +464,11 @@ impl App for Agents {
     }
 
     fn start(&mut self) -> Vec<Effect> {
-        let ticket = self.requests.ticket();
+        let (ticket, listen) = self.requests.subscribe(agent::EVENTS);
         self.events = Some(ticket);
-        let mut effects = vec![Effect::Subscribe {
-            ticket,
-            pattern: agent::EVENTS.to_owned(),
-        }];
+        let mut effects = vec![listen];
         effects.extend(self.refresh());
         effects
-    }
-
-    fn update(&mut self, event: Event) -> Vec<Effect> {
-        app_kit::route(self, event)
-    }
-
-    fn view(&self, area: ratatui::layout::Rect, buf: &mut ratatui::buffer::Buffer, cx: &ViewCx) {
-        view::render(self, area, buf, cx)
     }
 
     fn hints(&self) -> Vec<Hint> {

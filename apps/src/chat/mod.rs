@@ -22,7 +22,7 @@ use serde_json::Value;
 use app_kit::widgets::{LineInput, ListWindow};
 use app_kit::{
     Answer, App, AppKind, Effect, Event, Hint, Latest, Level, Mouse, Registration, Replies,
-    Requests, Ticket, ViewCx, hint,
+    Requests, Ticket, hint,
 };
 
 use compose::Composer;
@@ -369,11 +369,7 @@ impl Default for Chat {
 }
 
 impl Replies for Chat {
-    type Msg = Msg;
-
-    fn requests(&mut self) -> &mut Requests<Msg> {
-        &mut self.requests
-    }
+    app_kit::replies_through!(requests: Msg);
 
     fn on(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
@@ -473,9 +469,7 @@ impl Replies for Chat {
 }
 
 impl App for Chat {
-    fn kind(&self) -> AppKind {
-        APP
-    }
+    app_kit::app_plumbing!(APP);
 
     fn title(&self) -> String {
         match self.shown_info() {
@@ -485,23 +479,12 @@ impl App for Chat {
     }
 
     fn start(&mut self) -> Vec<Effect> {
-        let ticket = self.requests.ticket();
+        let (ticket, listen) = self.requests.subscribe(chat::SUBSCRIBE);
         self.events = Some(ticket);
-        let mut effects = vec![Effect::Subscribe {
-            ticket,
-            pattern: chat::SUBSCRIBE.to_owned(),
-        }];
+        let mut effects = vec![listen];
         effects.push(self.requests.call(&sys::Whoami {}, Msg::Whoami));
         effects.extend(self.refresh());
         effects
-    }
-
-    fn update(&mut self, event: Event) -> Vec<Effect> {
-        app_kit::route(self, event)
-    }
-
-    fn view(&self, area: ratatui::layout::Rect, buf: &mut ratatui::buffer::Buffer, cx: &ViewCx) {
-        view::render(self, area, buf, cx)
     }
 
     fn hints(&self) -> Vec<Hint> {

@@ -191,12 +191,9 @@ impl App for Unread {
 
     /// Listen first, then ask: nothing said in between is missed.
     fn start(&mut self) -> Vec<Effect> {
-        let ticket = self.requests.ticket();
+        let (ticket, listen) = self.requests.subscribe(chat::SUBSCRIBE);
         self.watch = Some(ticket);
-        let mut effects = vec![Effect::Subscribe {
-            ticket,
-            pattern: chat::SUBSCRIBE.into(),
-        }];
+        let mut effects = vec![listen];
         if self.me.is_empty() {
             effects.push(self.requests.call(&sys::Whoami {}, Msg::Whoami));
         }

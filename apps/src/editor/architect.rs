@@ -141,12 +141,9 @@ pub(super) fn start(editor: &mut Editor, instruction: String) -> Vec<Effect> {
     });
     let mut effects = Vec::new();
     if editor.ai_events.is_none() {
-        let ticket = editor.requests.ticket();
+        let (ticket, listen) = editor.requests.subscribe(ai::STREAMS);
         editor.ai_events = Some(ticket);
-        effects.push(Effect::Subscribe {
-            ticket,
-            pattern: ai::STREAMS.to_owned(),
-        });
+        effects.push(listen);
     }
     let call = ai::Generate {
         prompt,

@@ -15,7 +15,7 @@ use app_kit::path;
 use app_kit::widgets::{LineEdit, LineInput, human_bytes};
 use app_kit::{
     Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Level, Mods, Mouse, Registration,
-    Replies, Requests, Ticket, ViewCx, hint,
+    Replies, Requests, Ticket, hint,
 };
 pub(crate) use doc::{Doc, DocState};
 
@@ -589,11 +589,7 @@ fn diff_lines(theirs: &str, mine: &str) -> Vec<DiffLine> {
 }
 
 impl Replies for Editor {
-    type Msg = Msg;
-
-    fn requests(&mut self) -> &mut Requests<Msg> {
-        &mut self.requests
-    }
+    app_kit::replies_through!(requests: Msg);
 
     fn on(&mut self, msg: Msg) -> Vec<Effect> {
         let typed =
@@ -679,9 +675,7 @@ impl Replies for Editor {
 }
 
 impl App for Editor {
-    fn kind(&self) -> AppKind {
-        APP
-    }
+    app_kit::app_plumbing!(APP);
 
     fn title(&self) -> String {
         let doc = self.doc();
@@ -689,12 +683,9 @@ impl App for Editor {
     }
 
     fn start(&mut self) -> Vec<Effect> {
-        let ticket = self.requests.ticket();
+        let (ticket, listen) = self.requests.subscribe(vfs::EVENTS);
         self.events = Some(ticket);
-        let mut effects = vec![Effect::Subscribe {
-            ticket,
-            pattern: vfs::EVENTS.to_owned(),
-        }];
+        let mut effects = vec![listen];
         let loads: Vec<(String, Option<(usize, usize)>)> = self
             .docs
             .iter()
@@ -705,14 +696,6 @@ impl App for Editor {
             effects.extend(self.load(path, None));
         }
         effects
-    }
-
-    fn update(&mut self, event: Event) -> Vec<Effect> {
-        app_kit::route(self, event)
-    }
-
-    fn view(&self, area: ratatui::layout::Rect, buf: &mut ratatui::buffer::Buffer, cx: &ViewCx) {
-        view::render(self, area, buf, cx)
     }
 
     fn hints(&self) -> Vec<Hint> {

@@ -16,7 +16,7 @@ use app_kit::path;
 use app_kit::widgets::ListWindow;
 use app_kit::{
     Answer, App, AppKind, Effect, Event, Hint, Latest, Registration, Replies, Requests, Ticket,
-    ViewCx, hint,
+    hint,
 };
 
 /// The most of a file the preview reads.
@@ -501,11 +501,7 @@ impl Files {
 }
 
 impl Replies for Files {
-    type Msg = Msg;
-
-    fn requests(&mut self) -> &mut Requests<Msg> {
-        &mut self.requests
-    }
+    app_kit::replies_through!(requests: Msg);
 
     fn on(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
@@ -569,35 +565,22 @@ impl Replies for Files {
 }
 
 impl App for Files {
-    fn kind(&self) -> AppKind {
-        APP
-    }
+    app_kit::app_plumbing!(APP);
 
     fn title(&self) -> String {
         format!("Files {}", self.cwd)
     }
 
     fn start(&mut self) -> Vec<Effect> {
-        let ticket = self.requests.ticket();
+        let (ticket, listen) = self.requests.subscribe(vfs::EVENTS);
         self.events = Some(ticket);
-        let mut effects = vec![Effect::Subscribe {
-            ticket,
-            pattern: vfs::EVENTS.to_owned(),
-        }];
+        let mut effects = vec![listen];
         effects.extend(self.list_folder());
         effects.extend(self.refresh_usage());
         if self.restore_tree {
             effects.extend(self.open_tree());
         }
         effects
-    }
-
-    fn update(&mut self, event: Event) -> Vec<Effect> {
-        app_kit::route(self, event)
-    }
-
-    fn view(&self, area: ratatui::layout::Rect, buf: &mut ratatui::buffer::Buffer, cx: &ViewCx) {
-        view::render(self, area, buf, cx)
     }
 
     fn hints(&self) -> Vec<Hint> {

@@ -16,7 +16,7 @@ use serde_json::Value;
 use app_kit::widgets::ListWindow;
 use app_kit::{
     App, AppKind, Effect, Event, Hint, Key, KeyCode, Latest, Level, Registration, Replies,
-    Requests, Ticket, ViewCx, hint,
+    Requests, Ticket, hint,
 };
 
 /// What the app's asks come back as.
@@ -175,11 +175,7 @@ impl Default for People {
 }
 
 impl Replies for People {
-    type Msg = Msg;
-
-    fn requests(&mut self) -> &mut Requests<Msg> {
-        &mut self.requests
-    }
+    app_kit::replies_through!(requests: Msg);
 
     fn on(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
@@ -253,9 +249,7 @@ impl Replies for People {
 }
 
 impl App for People {
-    fn kind(&self) -> AppKind {
-        APP
-    }
+    app_kit::app_plumbing!(APP);
 
     fn title(&self) -> String {
         let online = self
@@ -270,23 +264,12 @@ impl App for People {
     }
 
     fn start(&mut self) -> Vec<Effect> {
-        let ticket = self.requests.ticket();
+        let (ticket, listen) = self.requests.subscribe(presence::SUBSCRIBE);
         self.events = Some(ticket);
-        let mut effects = vec![Effect::Subscribe {
-            ticket,
-            pattern: presence::SUBSCRIBE.to_owned(),
-        }];
+        let mut effects = vec![listen];
         effects.push(self.requests.call(&sys::Whoami {}, Msg::Whoami));
         effects.extend(self.refresh());
         effects
-    }
-
-    fn update(&mut self, event: Event) -> Vec<Effect> {
-        app_kit::route(self, event)
-    }
-
-    fn view(&self, area: ratatui::layout::Rect, buf: &mut ratatui::buffer::Buffer, cx: &ViewCx) {
-        view::render(self, area, buf, cx)
     }
 
     fn hints(&self) -> Vec<Hint> {

@@ -14,7 +14,7 @@ use crate::terminal::Scrollback;
 use app_kit::widgets::{LineEdit, LineInput};
 use app_kit::{
     Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Mouse, Registration, Replies,
-    Requests, Ticket, ViewCx, hint,
+    Requests, Ticket, hint,
 };
 
 /// Events of jobs not known yet, kept until `vm.run` answers.
@@ -116,13 +116,10 @@ impl Program {
     }
 
     fn subscribe(&mut self) -> Vec<Effect> {
-        let ticket = self.requests.ticket();
+        let (ticket, listen) = self.requests.subscribe(vm::JobEvents::PATTERN);
         self.events = Some(ticket);
         self.subscribed = false;
-        vec![Effect::Subscribe {
-            ticket,
-            pattern: vm::JobEvents::PATTERN.to_owned(),
-        }]
+        vec![listen]
     }
 
     fn run_it(&mut self) -> Vec<Effect> {
@@ -341,11 +338,7 @@ impl Program {
 }
 
 impl Replies for Program {
-    type Msg = Msg;
-
-    fn requests(&mut self) -> &mut Requests<Msg> {
-        &mut self.requests
-    }
+    app_kit::replies_through!(requests: Msg);
 
     fn on(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
@@ -461,9 +454,7 @@ impl Replies for Program {
 }
 
 impl App for Program {
-    fn kind(&self) -> AppKind {
-        APP
-    }
+    app_kit::app_plumbing!(APP);
 
     fn title(&self) -> String {
         self.name().to_owned()
@@ -473,14 +464,6 @@ impl App for Program {
         let mut effects = self.subscribe();
         effects.push(self.requests.call(&apps::List {}, Msg::Listed));
         effects
-    }
-
-    fn update(&mut self, event: Event) -> Vec<Effect> {
-        app_kit::route(self, event)
-    }
-
-    fn view(&self, area: ratatui::layout::Rect, buf: &mut ratatui::buffer::Buffer, cx: &ViewCx) {
-        view::render(self, area, buf, cx)
     }
 
     fn hints(&self) -> Vec<Hint> {

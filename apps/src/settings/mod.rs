@@ -9,8 +9,7 @@ use serde_json::{Value, json};
 
 use app_kit::widgets::ListWindow;
 use app_kit::{
-    Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Registration, Replies, Requests,
-    ViewCx, hint,
+    Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Registration, Replies, Requests, hint,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,11 +307,7 @@ impl Default for Settings {
 }
 
 impl Replies for Settings {
-    type Msg = Msg;
-
-    fn requests(&mut self) -> &mut Requests<Msg> {
-        &mut self.requests
-    }
+    app_kit::replies_through!(requests: Msg);
 
     fn on(&mut self, msg: Msg) -> Vec<Effect> {
         let mut failed = |e: ErrorBody| self.error = Some(e.msg);
@@ -427,9 +422,7 @@ impl Replies for Settings {
 }
 
 impl App for Settings {
-    fn kind(&self) -> AppKind {
-        APP
-    }
+    app_kit::app_plumbing!(APP);
 
     fn title(&self) -> String {
         format!("Settings: {}", self.section.name())
@@ -437,14 +430,6 @@ impl App for Settings {
 
     fn start(&mut self) -> Vec<Effect> {
         self.refresh()
-    }
-
-    fn update(&mut self, event: Event) -> Vec<Effect> {
-        app_kit::route(self, event)
-    }
-
-    fn view(&self, area: ratatui::layout::Rect, buf: &mut ratatui::buffer::Buffer, cx: &ViewCx) {
-        view::render(self, area, buf, cx)
     }
 
     fn hints(&self) -> Vec<Hint> {

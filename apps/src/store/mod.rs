@@ -14,7 +14,7 @@ use serde_json::Value;
 use app_kit::widgets::{LineEdit, LineInput, ListWindow};
 use app_kit::{
     Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Latest, Level, Registration, Replies,
-    Requests, Ticket, ViewCx, hint,
+    Requests, Ticket, hint,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -625,11 +625,7 @@ impl Default for Store {
 }
 
 impl Replies for Store {
-    type Msg = Msg;
-
-    fn requests(&mut self) -> &mut Requests<Msg> {
-        &mut self.requests
-    }
+    app_kit::replies_through!(requests: Msg);
 
     fn on(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
@@ -713,9 +709,7 @@ impl Replies for Store {
 }
 
 impl App for Store {
-    fn kind(&self) -> AppKind {
-        APP
-    }
+    app_kit::app_plumbing!(APP);
 
     fn title(&self) -> String {
         match self.tab {
@@ -725,22 +719,11 @@ impl App for Store {
     }
 
     fn start(&mut self) -> Vec<Effect> {
-        let ticket = self.requests.ticket();
+        let (ticket, listen) = self.requests.subscribe(apps::EVENTS);
         self.events = Some(ticket);
-        let mut effects = vec![Effect::Subscribe {
-            ticket,
-            pattern: apps::EVENTS.to_owned(),
-        }];
+        let mut effects = vec![listen];
         effects.extend(self.refresh());
         effects
-    }
-
-    fn update(&mut self, event: Event) -> Vec<Effect> {
-        app_kit::route(self, event)
-    }
-
-    fn view(&self, area: ratatui::layout::Rect, buf: &mut ratatui::buffer::Buffer, cx: &ViewCx) {
-        view::render(self, area, buf, cx)
     }
 
     fn hints(&self) -> Vec<Hint> {

@@ -114,12 +114,9 @@ pub(super) fn plan(term: &mut Terminal, goal: &str, not_a_command: Option<&str>)
     });
     let mut effects = Vec::new();
     if term.agent_events.is_none() {
-        let ticket = term.requests.ticket();
+        let (ticket, listen) = term.requests.subscribe(agent::EVENTS);
         term.agent_events = Some(ticket);
-        effects.push(Effect::Subscribe {
-            ticket,
-            pattern: agent::EVENTS.to_owned(),
-        });
+        effects.push(listen);
     }
     let call = agent::Plan {
         goal: goal.to_owned(),

@@ -18,7 +18,7 @@ use app_kit::path;
 use app_kit::widgets::{LineEdit, LineInput};
 use app_kit::{
     Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Mouse, Registration, Replies,
-    Requests, Ticket, ViewCx, hint,
+    Requests, Ticket, hint,
 };
 pub use goal::GoalMsg;
 pub(crate) use output::Scrollback;
@@ -462,11 +462,7 @@ impl Terminal {
 }
 
 impl Replies for Terminal {
-    type Msg = Msg;
-
-    fn requests(&mut self) -> &mut Requests<Msg> {
-        &mut self.requests
-    }
+    app_kit::replies_through!(requests: Msg);
 
     fn on(&mut self, msg: Msg) -> Vec<Effect> {
         if let Msg::Goal(goal) = msg {
@@ -577,9 +573,7 @@ impl Replies for Terminal {
 }
 
 impl App for Terminal {
-    fn kind(&self) -> AppKind {
-        APP
-    }
+    app_kit::app_plumbing!(APP);
 
     fn title(&self) -> String {
         match &self.job {
@@ -589,20 +583,9 @@ impl App for Terminal {
     }
 
     fn start(&mut self) -> Vec<Effect> {
-        let ticket = self.requests.ticket();
+        let (ticket, listen) = self.requests.subscribe(vm::JobEvents::PATTERN);
         self.events = Some(ticket);
-        vec![Effect::Subscribe {
-            ticket,
-            pattern: vm::JobEvents::PATTERN.to_owned(),
-        }]
-    }
-
-    fn update(&mut self, event: Event) -> Vec<Effect> {
-        app_kit::route(self, event)
-    }
-
-    fn view(&self, area: ratatui::layout::Rect, buf: &mut ratatui::buffer::Buffer, cx: &ViewCx) {
-        view::render(self, area, buf, cx)
+        vec![listen]
     }
 
     fn hints(&self) -> Vec<Hint> {
