@@ -338,6 +338,38 @@ macro_rules! app_plumbing {
     };
 }
 
+/// The [`App`] methods of a headless app (one the desktop runs with no window): its kind,
+/// its registration's title, and no view, keys or saved state:
+/// `app_kit::headless_plumbing!(KIND);` in its `impl App`.
+#[macro_export]
+macro_rules! headless_plumbing {
+    ($kind:expr) => {
+        fn kind(&self) -> $crate::AppKind {
+            $kind
+        }
+
+        fn title(&self) -> String {
+            $kind.title().to_owned()
+        }
+
+        fn view(
+            &self,
+            _: ratatui::layout::Rect,
+            _: &mut ratatui::buffer::Buffer,
+            _: &$crate::ViewCx,
+        ) {
+        }
+
+        fn hints(&self) -> Vec<$crate::Hint> {
+            Vec::new()
+        }
+
+        fn save(&self) -> serde_json::Value {
+            serde_json::Value::Null
+        }
+    };
+}
+
 /// An app: state changed only by [`App::update`], drawn only by [`App::view`].
 pub trait App {
     fn kind(&self) -> AppKind;

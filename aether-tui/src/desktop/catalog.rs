@@ -3,12 +3,7 @@
 //! what the daemon names and offers what is installed for you.
 
 use aether_proto::api::apps::{self as apps_api, AppInfo};
-use app_kit::{
-    Answer, App, AppKind, Effect, Event, Hint, Latest, Level, Registration, Requests, ViewCx,
-};
-use ratatui::buffer::Buffer;
-use ratatui::layout::Rect;
-use serde_json::Value;
+use app_kit::{Answer, App, AppKind, Effect, Event, Latest, Level, Registration, Requests};
 
 /// Its entry (not in the apps' registry: nobody opens it).
 pub const CATALOG: AppKind = AppKind::of(&Registration {
@@ -47,13 +42,7 @@ impl Catalog {
 }
 
 impl App for Catalog {
-    fn kind(&self) -> AppKind {
-        CATALOG
-    }
-
-    fn title(&self) -> String {
-        CATALOG.title().to_owned()
-    }
+    app_kit::headless_plumbing!(CATALOG);
 
     fn start(&mut self) -> Vec<Effect> {
         self.refresh()
@@ -75,15 +64,5 @@ impl App for Catalog {
             Err(Event::Reconnected) => self.refresh(),
             Err(_) => Vec::new(),
         }
-    }
-
-    fn view(&self, _: Rect, _: &mut Buffer, _: &ViewCx) {}
-
-    fn hints(&self) -> Vec<Hint> {
-        Vec::new()
-    }
-
-    fn save(&self) -> Value {
-        Value::Null
     }
 }

@@ -3,9 +3,7 @@
 //! from the last save (last write wins, so two terminals of one user take turns).
 
 use aether_proto::api::session;
-use app_kit::{Answer, App, AppKind, Effect, Event, Hint, Level, Registration, Requests, ViewCx};
-use ratatui::buffer::Buffer;
-use ratatui::layout::Rect;
+use app_kit::{Answer, App, AppKind, Effect, Event, Level, Registration, Requests};
 use serde_json::Value;
 
 use super::SESSION_NAME;
@@ -62,13 +60,7 @@ impl SessionSaver {
 }
 
 impl App for SessionSaver {
-    fn kind(&self) -> AppKind {
-        SESSION
-    }
-
-    fn title(&self) -> String {
-        SESSION.title().to_owned()
-    }
+    app_kit::headless_plumbing!(SESSION);
 
     fn start(&mut self) -> Vec<Effect> {
         Vec::new()
@@ -87,15 +79,5 @@ impl App for SessionSaver {
             }
             _ => Vec::new(),
         }
-    }
-
-    fn view(&self, _: Rect, _: &mut Buffer, _: &ViewCx) {}
-
-    fn hints(&self) -> Vec<Hint> {
-        Vec::new()
-    }
-
-    fn save(&self) -> Value {
-        Value::Null
     }
 }

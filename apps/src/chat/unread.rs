@@ -8,14 +8,11 @@
 use aether_proto::api::Event as _;
 use aether_proto::api::chat::{self, Message, RoomInfo};
 use aether_proto::api::sys;
-use ratatui::buffer::Buffer;
-use ratatui::layout::Rect;
 use serde_json::Value;
 
 use app_kit::widgets::fit;
 use app_kit::{
-    Answer, App, AppKind, Effect, Event, Hint, Level, Registration, Replies, Requests, Ticket,
-    ViewCx,
+    Answer, App, AppKind, Effect, Event, Level, Registration, Replies, Requests, Ticket,
 };
 
 use super::words;
@@ -181,13 +178,7 @@ impl Replies for Unread {
 }
 
 impl App for Unread {
-    fn kind(&self) -> AppKind {
-        UNREAD
-    }
-
-    fn title(&self) -> String {
-        UNREAD.title().to_owned()
-    }
+    app_kit::headless_plumbing!(UNREAD);
 
     /// Listen first, then ask: nothing said in between is missed.
     fn start(&mut self) -> Vec<Effect> {
@@ -202,17 +193,6 @@ impl App for Unread {
 
     fn update(&mut self, event: Event) -> Vec<Effect> {
         app_kit::route(self, event)
-    }
-
-    /// No window: the status bar shows [`Unread::counts`].
-    fn view(&self, _: Rect, _: &mut Buffer, _: &ViewCx) {}
-
-    fn hints(&self) -> Vec<Hint> {
-        Vec::new()
-    }
-
-    fn save(&self) -> Value {
-        Value::Null
     }
 }
 

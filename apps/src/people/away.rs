@@ -5,11 +5,8 @@
 //! waits for the answer.
 
 use aether_proto::api::presence;
-use ratatui::buffer::Buffer;
-use ratatui::layout::Rect;
-use serde_json::Value;
 
-use app_kit::{App, AppKind, Effect, Event, Hint, Registration, Requests, ViewCx};
+use app_kit::{App, AppKind, Effect, Event, Registration, Requests};
 
 /// The registry's entry for it (a background app: the launcher never offers it).
 pub const AWAY: AppKind = AppKind::of(&Registration {
@@ -41,13 +38,7 @@ impl Away {
 }
 
 impl App for Away {
-    fn kind(&self) -> AppKind {
-        AWAY
-    }
-
-    fn title(&self) -> String {
-        AWAY.title().to_owned()
-    }
+    app_kit::headless_plumbing!(AWAY);
 
     fn start(&mut self) -> Vec<Effect> {
         Vec::new()
@@ -56,16 +47,6 @@ impl App for Away {
     fn update(&mut self, event: Event) -> Vec<Effect> {
         let _ = self.requests.reply(event);
         Vec::new()
-    }
-
-    fn view(&self, _: Rect, _: &mut Buffer, _: &ViewCx) {}
-
-    fn hints(&self) -> Vec<Hint> {
-        Vec::new()
-    }
-
-    fn save(&self) -> Value {
-        Value::Null
     }
 }
 

@@ -10,11 +10,11 @@ use aether_proto::ErrorCode;
 use aether_proto::api::{Event as _, apps, vm};
 use serde_json::Value;
 
-use crate::terminal::Scrollback;
+use crate::terminal::{Console, Scrollback, console_event};
 use app_kit::widgets::{LineEdit, LineInput};
 use app_kit::{
-    Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Mouse, Registration, Replies,
-    Requests, Ticket, hint,
+    Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Registration, Replies, Requests,
+    Ticket, hint,
 };
 
 /// Events of jobs not known yet, kept until `vm.run` answers.
@@ -337,6 +337,20 @@ impl Program {
     }
 }
 
+impl Console for Program {
+    fn line(&mut self) -> &mut LineInput {
+        &mut self.input
+    }
+
+    fn output(&mut self) -> &mut Scrollback {
+        &mut self.out
+    }
+
+    fn key(&mut self, key: Key) -> Vec<Effect> {
+        self.on_key(key)
+    }
+}
+
 impl Replies for Program {
     app_kit::replies_through!(requests: Msg);
 
@@ -379,28 +393,11 @@ impl Replies for Program {
     }
 
     fn on_event(&mut self, event: Event) -> Vec<Effect> {
+        if let Some(effects) = console_event(self, &event) {
+            return effects;
+        }
         match event {
             Event::Key(key) => self.on_key(key),
-            Event::Paste(text) => {
-                let mut lines = text.lines().peekable();
-                let mut effects = Vec::new();
-                // Every pasted line but the last is entered, as a terminal does.
-                while let Some(line) = lines.next() {
-                    self.input.insert_str(line);
-                    if lines.peek().is_some() {
-                        effects.extend(self.on_key(Key::plain(KeyCode::Enter)));
-                    }
-                }
-                effects
-            }
-            Event::Mouse(Mouse::ScrollUp { .. }) => {
-                self.out.scroll_up(3);
-                Vec::new()
-            }
-            Event::Mouse(Mouse::ScrollDown { .. }) => {
-                self.out.scroll_down(3);
-                Vec::new()
-            }
             Event::Subscribed { ticket } if Some(ticket) == self.events => {
                 let first = !self.subscribed;
                 self.subscribed = true;

@@ -24,6 +24,40 @@ pub use goal::GoalMsg;
 pub(crate) use output::Scrollback;
 pub(crate) use view::{ansi_line, draw_scrollback};
 
+/// What the terminal and a program window share: a line typed into, output above it.
+pub(crate) trait Console {
+    fn line(&mut self) -> &mut LineInput;
+    fn output(&mut self) -> &mut Scrollback;
+    fn key(&mut self, key: Key) -> Vec<Effect>;
+}
+
+/// A paste (every line but the last is entered, as a shell does) or the wheel over the
+/// output; `None` for any other event.
+pub(crate) fn console_event(console: &mut impl Console, event: &Event) -> Option<Vec<Effect>> {
+    match event {
+        Event::Paste(text) => {
+            let mut lines = text.lines().peekable();
+            let mut effects = Vec::new();
+            while let Some(line) = lines.next() {
+                console.line().insert_str(line);
+                if lines.peek().is_some() {
+                    effects.extend(console.key(Key::plain(KeyCode::Enter)));
+                }
+            }
+            Some(effects)
+        }
+        Event::Mouse(Mouse::ScrollUp { .. }) => {
+            console.output().scroll_up(3);
+            Some(Vec::new())
+        }
+        Event::Mouse(Mouse::ScrollDown { .. }) => {
+            console.output().scroll_down(3);
+            Some(Vec::new())
+        }
+        _ => None,
+    }
+}
+
 /// History lines kept (and saved with the session).
 const HISTORY: usize = 200;
 /// Jobs whose events arrived before `vm.run` answered, kept until it does.
@@ -461,6 +495,20 @@ impl Terminal {
     }
 }
 
+impl Console for Terminal {
+    fn line(&mut self) -> &mut LineInput {
+        &mut self.input
+    }
+
+    fn output(&mut self) -> &mut Scrollback {
+        &mut self.out
+    }
+
+    fn key(&mut self, key: Key) -> Vec<Effect> {
+        self.on_key(key)
+    }
+}
+
 impl Replies for Terminal {
     app_kit::replies_through!(requests: Msg);
 
@@ -480,29 +528,12 @@ impl Replies for Terminal {
     }
 
     fn on_event(&mut self, event: Event) -> Vec<Effect> {
+        if let Some(effects) = console_event(self, &event) {
+            return effects;
+        }
         match event {
             Event::Key(key) => self.on_key(key),
-            Event::Paste(text) => {
-                let mut lines = text.lines().peekable();
-                let mut effects = Vec::new();
-                // Every pasted line but the last is entered, as a shell does.
-                while let Some(line) = lines.next() {
-                    self.input.insert_str(line);
-                    if lines.peek().is_some() {
-                        effects.extend(self.on_key(Key::plain(KeyCode::Enter)));
-                    }
-                }
-                effects
-            }
-            Event::Mouse(Mouse::ScrollUp { .. }) => {
-                self.out.scroll_up(3);
-                Vec::new()
-            }
-            Event::Mouse(Mouse::ScrollDown { .. }) => {
-                self.out.scroll_down(3);
-                Vec::new()
-            }
-            Event::Mouse(Mouse::Click { .. }) => Vec::new(),
+            Event::Mouse(_) | Event::Paste(_) => Vec::new(),
             Event::Delivery {
                 ticket,
                 topic,
