@@ -21,5 +21,5 @@ pub use app::{
 };
 pub use clock::Clock;
 pub use key::{Key, KeyCode, Mods, Mouse};
-pub use requests::{Answer, Latest, Replies, Requests, route};
+pub use requests::{Answer, Latest, Loaded, Replies, Requests, route};
 pub use theme::{Palette, Theme};

@@ -191,6 +191,15 @@ pub trait Replies {
     fn on_event(&mut self, event: Event) -> Vec<Effect>;
 }
 
+/// Something an app asked the daemon for: loading, there, or why not.
+#[derive(Debug, Clone, Default)]
+pub enum Loaded<T> {
+    #[default]
+    Loading,
+    Ready(T),
+    Failed(String),
+}
+
 /// The part of an app's [`Replies`] that is the same for every app: its message type
 /// and where its [`Requests`] are: `app_kit::replies_through!(requests: Msg);`.
 #[macro_export]

@@ -22,8 +22,9 @@ use app_kit::{
 /// Log lines kept per graph.
 const LOG_LINES: usize = 200;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum Focus {
+    #[default]
     Graphs,
     Nodes,
 }
@@ -40,6 +41,7 @@ pub const APP: AppKind = AppKind::of(&Registration {
     restore: |state| Box::new(Agents::restore(state)),
 });
 
+#[derive(Default)]
 pub struct Agents {
     requests: Requests<Msg>,
     events: Option<Ticket>,
@@ -89,20 +91,7 @@ struct Saved {
 
 impl Agents {
     pub fn new() -> Agents {
-        Agents {
-            requests: Requests::new(),
-            events: None,
-            graphs: Vec::new(),
-            graph_list: ListWindow::default(),
-            graph: None,
-            node_list: ListWindow::default(),
-            depths: Vec::new(),
-            log: Vec::new(),
-            focus: Focus::Graphs,
-            message: None,
-            want: None,
-            loaded: false,
-        }
+        Agents::default()
     }
 
     pub fn restore(state: &Value) -> Agents {
@@ -371,12 +360,6 @@ fn depths(graph: &Graph) -> Vec<usize> {
     (0..graph.nodes.len())
         .map(|i| of(i, graph, &index, &mut depth, 0))
         .collect()
-}
-
-impl Default for Agents {
-    fn default() -> Self {
-        Agents::new()
-    }
 }
 
 impl Replies for Agents {

@@ -32,20 +32,15 @@ pub use rooms::RoomMsg;
 pub use unread::{Counts, UNREAD, Unread};
 
 /// Where the keys go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum Focus {
     Rooms,
     Messages,
+    #[default]
     Input,
 }
 
-/// Something the daemon was asked for: loading, there, or why not.
-#[derive(Debug, Clone)]
-pub(crate) enum Loaded<T> {
-    Loading,
-    Ready(T),
-    Failed(String),
-}
+pub(crate) use app_kit::Loaded;
 
 /// What a search in the shown room found.
 #[derive(Debug, Clone)]
@@ -102,6 +97,7 @@ pub const APP: AppKind = AppKind::of(&Registration {
     restore: |state| Box::new(Chat::restore(state)),
 });
 
+#[derive(Default)]
 pub struct Chat {
     requests: Requests<Msg>,
     room_lists: Latest,
@@ -129,24 +125,7 @@ pub struct Chat {
 
 impl Chat {
     pub fn new() -> Chat {
-        Chat {
-            requests: Requests::new(),
-            room_lists: Latest::default(),
-            searches: Latest::default(),
-            era: 0,
-            events: None,
-            me: None,
-            rooms: Loaded::Loading,
-            room_list: ListWindow::default(),
-            shown: None,
-            focus: Focus::Input,
-            selected: None,
-            compose: Composer::default(),
-            search: None,
-            found: None,
-            message: None,
-            want: None,
-        }
+        Chat::default()
     }
 
     /// A chat window showing `room` once the rooms are listed.
@@ -359,12 +338,6 @@ impl Chat {
             Err(e) => shown.failed = Some(e.msg),
         }
         Vec::new()
-    }
-}
-
-impl Default for Chat {
-    fn default() -> Self {
-        Chat::new()
     }
 }
 

@@ -42,6 +42,7 @@ pub const APP: AppKind = AppKind::of(&Registration {
     restore: |_| Box::new(People::new()),
 });
 
+#[derive(Default)]
 pub struct People {
     requests: Requests<Msg>,
     lists: Latest,
@@ -55,15 +56,7 @@ pub struct People {
 
 impl People {
     pub fn new() -> People {
-        People {
-            requests: Requests::new(),
-            lists: Latest::default(),
-            events: None,
-            me: None,
-            people: None,
-            list: ListWindow::default(),
-            message: None,
-        }
+        People::default()
     }
 
     fn say(&mut self, level: Level, text: impl Into<String>) {
@@ -165,12 +158,6 @@ impl People {
             text: None,
         };
         vec![self.requests.call(&call, Msg::Set)]
-    }
-}
-
-impl Default for People {
-    fn default() -> Self {
-        People::new()
     }
 }
 

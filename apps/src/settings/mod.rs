@@ -12,8 +12,9 @@ use app_kit::{
     Answer, App, AppKind, Effect, Event, Hint, Key, KeyCode, Registration, Replies, Requests, hint,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum Section {
+    #[default]
     Account,
     Tokens,
     Apps,
@@ -53,6 +54,7 @@ pub const APP: AppKind = AppKind::of(&Registration {
     restore: |_| Box::new(Settings::new()),
 });
 
+#[derive(Default)]
 pub struct Settings {
     requests: Requests<Msg>,
     section: Section,
@@ -96,22 +98,7 @@ pub enum Msg {
 
 impl Settings {
     pub fn new() -> Settings {
-        Settings {
-            requests: Requests::new(),
-            section: Section::Account,
-            whoami: None,
-            tokens: Vec::new(),
-            token_list: ListWindow::default(),
-            apps: Vec::new(),
-            app_list: ListWindow::default(),
-            stats: None,
-            ai: None,
-            theme_preview: None,
-            designing: false,
-            grants: None,
-            error: None,
-            message: None,
-        }
+        Settings::default()
     }
 
     fn refresh(&mut self) -> Vec<Effect> {
@@ -298,12 +285,6 @@ fn theme_from(json: Option<Value>) -> Result<app_kit::theme::Theme, String> {
         Value::String(name.chars().take(40).collect()),
     );
     serde_json::from_value(Value::Object(fields)).map_err(|e| e.to_string())
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings::new()
-    }
 }
 
 impl Replies for Settings {

@@ -17,20 +17,15 @@ use app_kit::{
     Requests, Ticket, hint,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Tab {
+    #[default]
     Catalog,
     Installed,
 }
 
-/// Something the daemon was asked for: loading, there, or why not.
-#[derive(Debug, Clone)]
-pub(crate) enum Loaded<T> {
-    Loading,
-    Ready(T),
-    Failed(String),
-}
+pub(crate) use app_kit::Loaded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Action {
@@ -143,6 +138,7 @@ pub const APP: AppKind = AppKind::of(&Registration {
     restore: |state| Box::new(Store::restore(state)),
 });
 
+#[derive(Default)]
 pub struct Store {
     requests: Requests<Msg>,
     catalogs: Latest,
@@ -166,22 +162,7 @@ pub struct Store {
 
 impl Store {
     pub fn new() -> Store {
-        Store {
-            requests: Requests::new(),
-            catalogs: Latest::default(),
-            lists: Latest::default(),
-            events: None,
-            tab: Tab::Catalog,
-            catalog: Loaded::Loading,
-            catalog_list: ListWindow::default(),
-            installed: Loaded::Loading,
-            installed_list: ListWindow::default(),
-            query: None,
-            search: None,
-            change: None,
-            message: None,
-            keep: None,
-        }
+        Store::default()
     }
 
     pub fn restore(state: &Value) -> Store {
@@ -615,12 +596,6 @@ pub(crate) fn newer(a: &str, b: &str) -> bool {
     match parts(a).cmp(&parts(b)) {
         std::cmp::Ordering::Equal => false,
         order => order.is_gt(),
-    }
-}
-
-impl Default for Store {
-    fn default() -> Self {
-        Store::new()
     }
 }
 
