@@ -7,7 +7,7 @@ use aether_proto::api::sys;
 use aether_proto::client::{AppHandle, ClientOptions, Endpoint};
 use aether_proto::frame::Auth;
 
-use crate::output::{count, print_answer, print_json, read_password};
+use crate::output::{count, print_answer, print_rows, read_password};
 use crate::{Failure, call, connect};
 
 #[derive(Subcommand)]
@@ -150,13 +150,13 @@ pub async fn run_user(command: &UserCommand, app: &AppHandle, json: bool) -> Res
         }
         UserCommand::List => {
             let answer = call(app, &sys::UserList {}).await?;
-            if json {
-                print_json(&answer);
-            } else {
-                for user in &answer.users {
-                    outln!("{:<20} {}", user.name, user_flags(user));
-                }
-            }
+            print_rows(json, &answer, |answer| {
+                answer
+                    .users
+                    .iter()
+                    .map(|user| format!("{:<20} {}", user.name, user_flags(user)))
+                    .collect()
+            });
         }
         UserCommand::Passwd {
             name,

@@ -6,7 +6,7 @@ use aether_proto::api::sys;
 use aether_proto::client::{AetherClient, AppHandle, ClientOptions, Endpoint};
 use aether_proto::frame::Auth;
 
-use crate::output::{format_secs, print_answer, print_json};
+use crate::output::{format_secs, print_answer, print_json, print_with};
 use crate::{Failure, call, connect};
 
 #[derive(Subcommand)]
@@ -49,11 +49,7 @@ pub async fn run(command: &DaemonCommand, app: &AppHandle, json: bool) -> Result
     match command {
         DaemonCommand::Status => {
             let stats = call(app, &sys::Stats {}).await?;
-            if json {
-                print_json(&stats);
-            } else {
-                print_status(&stats);
-            }
+            print_with(json, &stats, print_status);
         }
         DaemonCommand::Stop => {
             let stopping = call(app, &sys::DaemonStop {}).await?;

@@ -92,6 +92,24 @@ pub fn print_answer<T: Serialize>(json: bool, answer: &T, human: impl FnOnce(&T)
     }
 }
 
+/// With `--json` the answer as JSON, else a line per row `rows` makes of it.
+pub fn print_rows<T: Serialize>(json: bool, answer: &T, rows: impl FnOnce(&T) -> Vec<String>) {
+    print_with(json, answer, |answer| {
+        for row in rows(answer) {
+            outln!("{row}");
+        }
+    });
+}
+
+/// With `--json` the answer as JSON, else as `human` prints it.
+pub fn print_with<T: Serialize>(json: bool, answer: &T, human: impl FnOnce(&T)) {
+    if json {
+        print_json(answer);
+    } else {
+        human(answer);
+    }
+}
+
 /// Seconds since the Unix epoch as RFC 3339, UTC, to the second.
 pub fn format_secs(secs: i64) -> String {
     format_ms(secs.saturating_mul(1000))

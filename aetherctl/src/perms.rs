@@ -5,7 +5,7 @@ use clap::Subcommand;
 use aether_proto::api::sys::{self, PermsAnswer};
 use aether_proto::client::AppHandle;
 
-use crate::output::print_json;
+use crate::output::print_with;
 use crate::{Failure, call};
 
 #[derive(Subcommand)]
@@ -17,11 +17,7 @@ pub enum PermsCommand {
 pub async fn run(command: &PermsCommand, app: &AppHandle, json: bool) -> Result<(), Failure> {
     let PermsCommand::Show { app: shown } = command;
     let answer = call(app, &sys::PermsShow { app: shown.clone() }).await?;
-    if json {
-        print_json(&answer);
-    } else {
-        print_perms(&answer);
-    }
+    print_with(json, &answer, print_perms);
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use clap::Subcommand;
 use aether_proto::api::telemetry;
 use aether_proto::client::AppHandle;
 
-use crate::output::{parse_data, print_answer, print_json, print_value};
+use crate::output::{parse_data, print_answer, print_rows, print_value};
 use crate::{Failure, call};
 
 #[derive(Subcommand)]
@@ -47,13 +47,9 @@ pub async fn run(command: &RulesCommand, app: &AppHandle, json: bool) -> Result<
     match command {
         RulesCommand::List => {
             let answer = call(app, &telemetry::RulesList {}).await?;
-            if json {
-                print_json(&answer);
-            } else {
-                for rule in &answer.rules {
-                    outln!("{}", rule_line(rule));
-                }
-            }
+            print_rows(json, &answer, |answer| {
+                answer.rules.iter().map(rule_line).collect()
+            });
         }
         RulesCommand::Add {
             preset: Some(preset),

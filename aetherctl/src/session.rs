@@ -9,7 +9,7 @@ use aether_proto::api::session::{self, MAX_STATE_BYTES};
 use aether_proto::client::AppHandle;
 use aether_proto::{ErrorBody, ErrorCode};
 
-use crate::output::{format_ms, print_answer, print_json};
+use crate::output::{format_ms, print_answer, print_json, print_rows};
 use crate::{Failure, call};
 
 #[derive(Subcommand)]
@@ -32,19 +32,21 @@ pub async fn run(command: &SessionCommand, app: &AppHandle, json: bool) -> Resul
     match command {
         SessionCommand::List => {
             let answer = call(app, &session::ListSessions {}).await?;
-            if json {
-                print_json(&answer);
-            } else {
-                for info in &answer.sessions {
-                    outln!(
-                        "{:<24} rev {:<5} {:>9} bytes  {}",
-                        info.name,
-                        info.revision,
-                        info.bytes,
-                        format_ms(info.saved_at_ms as i64)
-                    );
-                }
-            }
+            print_rows(json, &answer, |answer| {
+                answer
+                    .sessions
+                    .iter()
+                    .map(|info| {
+                        format!(
+                            "{:<24} rev {:<5} {:>9} bytes  {}",
+                            info.name,
+                            info.revision,
+                            info.bytes,
+                            format_ms(info.saved_at_ms as i64)
+                        )
+                    })
+                    .collect()
+            });
         }
         SessionCommand::Load { name } => {
             let answer = call(app, &session::Load { name: name.clone() }).await?;

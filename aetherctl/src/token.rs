@@ -5,7 +5,7 @@ use clap::{ArgGroup, Subcommand};
 use aether_proto::api::sys;
 use aether_proto::client::AppHandle;
 
-use crate::output::{count, format_secs, print_answer, print_json};
+use crate::output::{count, format_secs, print_answer, print_rows};
 use crate::{Failure, call};
 
 #[derive(Subcommand)]
@@ -53,13 +53,9 @@ pub async fn run(command: &TokenCommand, app: &AppHandle, json: bool) -> Result<
         }
         TokenCommand::List => {
             let answer = call(app, &sys::TokenList {}).await?;
-            if json {
-                print_json(&answer);
-            } else {
-                for token in &answer.tokens {
-                    outln!("{}", token_line(token));
-                }
-            }
+            print_rows(json, &answer, |answer| {
+                answer.tokens.iter().map(token_line).collect()
+            });
         }
         TokenCommand::Revoke { id, all_others } => {
             let ask = sys::TokenRevoke {
