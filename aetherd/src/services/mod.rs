@@ -579,19 +579,9 @@ impl Publisher {
         topic: &str,
         data: &T,
     ) -> usize {
-        let topic = match Topic::parse(topic) {
-            Ok(topic) => topic,
-            Err(e) => {
-                tracing::error!(?self.service, "bad event topic {topic}: {e}");
-                return 0;
-            }
-        };
-        if let Err(denial) = self.perms.check_service_publish(self.service, &topic) {
-            tracing::error!("{}", denial.msg);
+        let Some(envelope) = self.envelope(on, topic, data) else {
             return 0;
-        }
-        let mut envelope = Envelope::new(topic, on.caller.clone(), on.app.clone(), to_data(data));
-        envelope.origin = on.origin;
+        };
         let envelope = Arc::new(envelope);
         users
             .iter()
@@ -606,20 +596,34 @@ impl Publisher {
         topic: &str,
         data: &T,
     ) -> usize {
+        let Some(envelope) = self.envelope(on, topic, data) else {
+            return 0;
+        };
+        let ns = Namespace::of(envelope.topic.root(), on.caller.user_id);
+        self.hub.publish(ns, Arc::new(envelope))
+    }
+
+    /// The event as the hub carries it, when its topic is one this service may publish
+    /// (a service's own bug otherwise: logged, nothing sent).
+    fn envelope<T: Serialize + ?Sized>(
+        &self,
+        on: &OnBehalf,
+        topic: &str,
+        data: &T,
+    ) -> Option<Envelope> {
         let topic = match Topic::parse(topic) {
             Ok(topic) => topic,
             Err(e) => {
                 tracing::error!(?self.service, "bad event topic {topic}: {e}");
-                return 0;
+                return None;
             }
         };
         if let Err(denial) = self.perms.check_service_publish(self.service, &topic) {
             tracing::error!("{}", denial.msg);
-            return 0;
+            return None;
         }
-        let ns = Namespace::of(topic.root(), on.caller.user_id);
         let mut envelope = Envelope::new(topic, on.caller.clone(), on.app.clone(), to_data(data));
         envelope.origin = on.origin;
-        self.hub.publish(ns, Arc::new(envelope))
+        Some(envelope)
     }
 }

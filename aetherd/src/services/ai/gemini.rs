@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::wire::{
     Endpoint, FunctionDecl, Piece, Pieces, Prompt, ProviderError, Turn, function_name, sse_pieces,
+    stream_chunk,
 };
 
 pub async fn stream(provider: &Endpoint, prompt: &Prompt) -> Result<Pieces, ProviderError> {
@@ -41,18 +42,7 @@ pub async fn stream(provider: &Endpoint, prompt: &Prompt) -> Result<Pieces, Prov
 /// One `GenerateContentResponse`: text in the first candidate's parts (thoughts left
 /// out), `finishReason` when it is done, `usageMetadata` with the counts.
 fn parse_chunk(data: &str) -> Result<Vec<Piece>, ProviderError> {
-    let chunk: Value =
-        serde_json::from_str(data).map_err(|e| ProviderError::Malformed(e.to_string()))?;
-    if let Some(error) = chunk.get("error") {
-        let msg = error
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("an error in the stream");
-        return Err(ProviderError::Server {
-            status: error["code"].as_u64().unwrap_or(200) as u16,
-            msg: msg.to_owned(),
-        });
-    }
+    let chunk = stream_chunk(data)?;
     let candidate = chunk
         .get("candidates")
         .and_then(Value::as_array)

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::wire::{
     Endpoint, FunctionDecl, Piece, Pieces, Prompt, ProviderError, Turn, function_name, sse_pieces,
+    stream_chunk,
 };
 
 pub async fn stream(provider: &Endpoint, prompt: &Prompt) -> Result<Pieces, ProviderError> {
@@ -42,18 +43,7 @@ pub async fn stream(provider: &Endpoint, prompt: &Prompt) -> Result<Pieces, Prov
 /// One `chat.completion.chunk`: text in `choices[0].delta.content`, the reason it
 /// stopped in `finish_reason`, token counts in `usage` (the last chunk).
 fn parse_chunk(data: &str) -> Result<Vec<Piece>, ProviderError> {
-    let chunk: Value =
-        serde_json::from_str(data).map_err(|e| ProviderError::Malformed(e.to_string()))?;
-    if let Some(error) = chunk.get("error") {
-        let msg = error
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("an error in the stream");
-        return Err(ProviderError::Server {
-            status: 200,
-            msg: msg.to_owned(),
-        });
-    }
+    let chunk = stream_chunk(data)?;
     let mut pieces = Vec::new();
     let choices = chunk.get("choices").and_then(Value::as_array);
     if choices.is_none() && chunk.get("usage").is_none() {

@@ -246,6 +246,24 @@ pub(super) fn error_message(body: &str) -> (String, Option<Duration>) {
 }
 
 /// A server-sent-events answer as pieces: `parse` reads each event's data. A `[DONE]`
+/// One chunk of a stream as JSON, or the error the provider sent in its place (both
+/// formats send `{"error": {"message", "code"?}}` mid-stream).
+pub(super) fn stream_chunk(data: &str) -> Result<Value, ProviderError> {
+    let chunk: Value =
+        serde_json::from_str(data).map_err(|e| ProviderError::Malformed(e.to_string()))?;
+    if let Some(error) = chunk.get("error") {
+        let msg = error
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("an error in the stream");
+        return Err(ProviderError::Server {
+            status: error["code"].as_u64().unwrap_or(200) as u16,
+            msg: msg.to_owned(),
+        });
+    }
+    Ok(chunk)
+}
+
 /// event ends it (OpenAI); a stream that ends with no `Finish` piece was cut.
 pub(super) fn sse_pieces(
     response: reqwest::Response,
