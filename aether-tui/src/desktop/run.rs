@@ -26,19 +26,24 @@ impl Desktop {
         {
             return;
         }
-        let body = self.body();
-        let dir = |c: Command| match c {
-            Command::FocusLeft | Command::ResizeLeft | Command::SwapLeft => Direction::Left,
-            Command::FocusRight | Command::ResizeRight | Command::SwapRight => Direction::Right,
-            Command::FocusUp | Command::ResizeUp | Command::SwapUp => Direction::Up,
-            _ => Direction::Down,
-        };
         match command {
-            Command::FocusLeft | Command::FocusRight | Command::FocusUp | Command::FocusDown => {
-                self.ws_mut().focus_towards(body, dir(command));
-            }
-            Command::FocusNext => self.ws_mut().focus_next(true),
-            Command::FocusPrev => self.ws_mut().focus_next(false),
+            Command::FocusLeft
+            | Command::FocusRight
+            | Command::FocusUp
+            | Command::FocusDown
+            | Command::FocusNext
+            | Command::FocusPrev
+            | Command::Zoom
+            | Command::ResizeLeft
+            | Command::ResizeRight
+            | Command::ResizeUp
+            | Command::ResizeDown
+            | Command::SwapLeft
+            | Command::SwapRight
+            | Command::SwapUp
+            | Command::SwapDown
+            | Command::ToggleFloatingLayer
+            | Command::ToggleFloat => self.arrange(command),
             Command::SplitRight => self.launcher(Placement::Split(Split::Right)),
             Command::SplitDown => self.launcher(Placement::Split(Split::Down)),
             Command::Launcher => self.launcher(Placement::Auto),
@@ -49,26 +54,6 @@ impl Desktop {
                     self.close_window_asking(id);
                 }
             }
-            Command::Zoom => {
-                let ws = self.ws_mut();
-                ws.zoomed = !ws.zoomed && ws.windows().len() > 1;
-            }
-            Command::ResizeLeft
-            | Command::ResizeRight
-            | Command::ResizeUp
-            | Command::ResizeDown => {
-                self.ws_mut().resize(dir(command), 5);
-            }
-            Command::SwapLeft | Command::SwapRight | Command::SwapUp | Command::SwapDown => {
-                let ws = self.ws_mut();
-                if ws.is_floating(ws.focus) {
-                    ws.nudge(dir(command), 5);
-                } else {
-                    ws.swap_towards(body, dir(command));
-                }
-            }
-            Command::ToggleFloatingLayer => self.ws_mut().toggle_floating_layer(),
-            Command::ToggleFloat => self.ws_mut().toggle_float(),
             Command::NextTab => self.active = (self.active + 1) % self.workspaces.len(),
             Command::PrevTab => {
                 self.active = (self.active + self.workspaces.len() - 1) % self.workspaces.len();
@@ -131,6 +116,37 @@ impl Desktop {
                 self.default_layout();
                 self.start();
             }
+        }
+    }
+
+    /// The commands that move, resize, swap or float windows in this workspace.
+    fn arrange(&mut self, command: Command) {
+        let body = self.body();
+        let dir = match command {
+            Command::FocusLeft | Command::ResizeLeft | Command::SwapLeft => Direction::Left,
+            Command::FocusRight | Command::ResizeRight | Command::SwapRight => Direction::Right,
+            Command::FocusUp | Command::ResizeUp | Command::SwapUp => Direction::Up,
+            _ => Direction::Down,
+        };
+        let ws = self.ws_mut();
+        match command {
+            Command::FocusNext => ws.focus_next(true),
+            Command::FocusPrev => ws.focus_next(false),
+            Command::Zoom => ws.zoomed = !ws.zoomed && ws.windows().len() > 1,
+            Command::ResizeLeft
+            | Command::ResizeRight
+            | Command::ResizeUp
+            | Command::ResizeDown => ws.resize(dir, 5),
+            Command::SwapLeft | Command::SwapRight | Command::SwapUp | Command::SwapDown => {
+                if ws.is_floating(ws.focus) {
+                    ws.nudge(dir, 5);
+                } else {
+                    ws.swap_towards(body, dir);
+                }
+            }
+            Command::ToggleFloatingLayer => ws.toggle_floating_layer(),
+            Command::ToggleFloat => ws.toggle_float(),
+            _ => ws.focus_towards(body, dir),
         }
     }
 

@@ -18,16 +18,8 @@ impl Files {
         if self.in_tree
             && let Some(tree) = self.tree.as_mut()
         {
-            return match tree.on_key(key) {
-                tree::TreeKey::Nothing => Vec::new(),
-                tree::TreeKey::Load(folder) => self.list_in_tree(folder),
-                tree::TreeKey::Show(folder) if folder != self.cwd => self.go(folder),
-                tree::TreeKey::Show(_) => Vec::new(),
-                tree::TreeKey::Leave => {
-                    self.in_tree = false;
-                    Vec::new()
-                }
-            };
+            let said = tree.on_key(key);
+            return self.on_tree_key(said);
         }
         match key.code {
             KeyCode::Char('t') => {
@@ -118,6 +110,20 @@ impl Files {
             return effects;
         }
         effects
+    }
+
+    /// What a key in the folder tree asks of the explorer.
+    fn on_tree_key(&mut self, said: tree::TreeKey) -> Vec<Effect> {
+        match said {
+            tree::TreeKey::Nothing => Vec::new(),
+            tree::TreeKey::Load(folder) => self.list_in_tree(folder),
+            tree::TreeKey::Show(folder) if folder != self.cwd => self.go(folder),
+            tree::TreeKey::Show(_) => Vec::new(),
+            tree::TreeKey::Leave => {
+                self.in_tree = false;
+                Vec::new()
+            }
+        }
     }
 
     fn ask_about_selected(&mut self, make: fn(String) -> Ask) -> Vec<Effect> {

@@ -199,6 +199,28 @@ impl Settings {
         ]
     }
 
+    /// What the selected app may do and why, as its manifest says.
+    fn show_grants(&mut self, id: String, answer: Answer<sys::PermsShow>) {
+        match answer {
+            Ok(sys::PermsAnswer::App { app, .. }) => {
+                let reasons = app
+                    .permissions
+                    .iter()
+                    .map(|(cap, why)| {
+                        let shown = match why.paths() {
+                            [] => why.reason().to_owned(),
+                            paths => format!("{} (only {})", why.reason(), paths.join(", ")),
+                        };
+                        (cap.to_string(), shown)
+                    })
+                    .collect();
+                self.grants = Some((id, reasons));
+            }
+            Ok(_) => {}
+            Err(e) => self.error = Some(e.msg),
+        }
+    }
+
     fn on_theme(&mut self, answer: Answer<ai::Generate>) {
         match answer {
             Ok(ai::GenerateAnswer::Done(done)) => match theme_from(done.json) {
@@ -338,24 +360,7 @@ impl Replies for Settings {
                 }
                 Err(e) => failed(e),
             },
-            Msg::Grants(id, answer) => match answer {
-                Ok(sys::PermsAnswer::App { app, .. }) => {
-                    let reasons = app
-                        .permissions
-                        .iter()
-                        .map(|(cap, why)| {
-                            let shown = match why.paths() {
-                                [] => why.reason().to_owned(),
-                                paths => format!("{} (only {})", why.reason(), paths.join(", ")),
-                            };
-                            (cap.to_string(), shown)
-                        })
-                        .collect();
-                    self.grants = Some((id, reasons));
-                }
-                Ok(_) => {}
-                Err(e) => failed(e),
-            },
+            Msg::Grants(id, answer) => self.show_grants(id, answer),
             Msg::Password(Some(text)) if text.is_empty() => {
                 self.message = Some("a password cannot be empty".into());
             }

@@ -4,9 +4,9 @@ use aether_proto::api::{vfs, vm};
 use aether_proto::{ErrorBody, ErrorCode};
 
 use super::{ForegroundJob, Msg, Terminal, words};
-use app_kit::Effect;
 use app_kit::path;
 use app_kit::widgets::human_bytes;
+use app_kit::{Answer, Effect};
 
 /// The commands, for `help` and Tab.
 pub const NAMES: &[&str] = &[
@@ -153,52 +153,14 @@ fn run(term: &mut Terminal, file: &str, args: &[String]) -> Vec<Effect> {
 
 /// What an answer prints, per command.
 pub(super) fn answered(term: &mut Terminal, msg: Msg) -> Vec<Effect> {
-    let fail = |term: &mut Terminal, what: &str, e: ErrorBody| {
-        term.out.error(&format!("{what}: {}", e.msg));
-    };
     match msg {
         Msg::Cd(target, answer) => match answer {
             Ok(stat) if stat.kind == vfs::Kind::Dir => term.cwd = target,
             Ok(_) => term.out.error(&format!("cd: {target} is not a folder")),
             Err(e) => fail(term, "cd", e),
         },
-        Msg::Ls(answer) => match answer {
-            Ok(listing) => {
-                let mut text = String::new();
-                for entry in &listing.entries {
-                    let (name, size) = match entry.kind {
-                        vfs::Kind::Dir => {
-                            (format!("\x1b[1;34m{}/\x1b[0m", entry.name), String::new())
-                        }
-                        _ => (entry.name.clone(), human_bytes(entry.size)),
-                    };
-                    text.push_str(&format!("{size:>10}  {name}\n"));
-                }
-                if listing.entries.is_empty() {
-                    term.out.note("(empty)");
-                } else {
-                    term.out.print(&text);
-                }
-            }
-            Err(e) => fail(term, "ls", e),
-        },
-        Msg::Cat(file, answer) => match answer {
-            Ok(answer) if answer.encoding == vfs::Encoding::Base64 => term.out.error(&format!(
-                "cat: {file} is binary ({}); the explorer shows it in hex",
-                human_bytes(answer.size)
-            )),
-            Ok(answer) => {
-                term.out.print(&answer.data);
-                if !answer.eof {
-                    term.out.note(&format!(
-                        "(cut at {}: the file is {})",
-                        human_bytes(answer.length as u64),
-                        human_bytes(answer.size)
-                    ));
-                }
-            }
-            Err(e) => fail(term, "cat", e),
-        },
+        Msg::Ls(answer) => print_listing(term, answer),
+        Msg::Cat(file, answer) => print_file(term, file, answer),
         Msg::Quiet(what, answer) => {
             if let Err(e) = answer {
                 fail(term, &what, e);
@@ -219,55 +181,9 @@ pub(super) fn answered(term: &mut Terminal, msg: Msg) -> Vec<Effect> {
                 fail(term, "input", e);
             }
         }
-        Msg::Rechecked(job, answer) => match answer {
-            Ok(vm::JobsAnswer::One(detail)) => match detail.summary.status {
-                vm::JobState::Finished {
-                    ending,
-                    code,
-                    error,
-                    micros,
-                } => {
-                    term.out.end_partial();
-                    term.out.exit(&vm::Exit {
-                        job,
-                        ending,
-                        code,
-                        error,
-                        micros,
-                    });
-                    term.job = None;
-                }
-                _ => term
-                    .out
-                    .note("the program still runs; output written while offline may be missing"),
-            },
-            Ok(vm::JobsAnswer::All { .. }) => {}
-            Err(e) if e.code == ErrorCode::NotFound => {
-                term.out.end_partial();
-                term.out
-                    .error("[the program is gone: the daemon restarted while it ran]");
-                term.job = None;
-            }
-            Err(_) => {}
-        },
+        Msg::Rechecked(job, answer) => rechecked(term, job, answer),
         Msg::Goal(goal) => return super::goal::answered(term, goal),
-        Msg::Jobs(answer) => match answer {
-            Ok(vm::JobsAnswer::All { jobs }) if jobs.is_empty() => term.out.note("no jobs"),
-            Ok(vm::JobsAnswer::All { jobs }) => {
-                let text: Vec<String> = jobs
-                    .iter()
-                    .map(|j| format!("{}  {:<24} {}", j.job, j.path, state_name(&j.status)))
-                    .collect();
-                term.out.print(&text.join("\n"));
-            }
-            Ok(vm::JobsAnswer::One(detail)) => term.out.print(&format!(
-                "{}  {}  {}",
-                detail.summary.job,
-                detail.summary.path,
-                state_name(&detail.summary.status)
-            )),
-            Err(e) => fail(term, "jobs", e),
-        },
+        Msg::Jobs(answer) => print_jobs(term, answer),
         Msg::Killed(answer) => {
             if let Err(e) = answer {
                 fail(term, "kill", e);
@@ -288,6 +204,110 @@ pub(super) fn answered(term: &mut Terminal, msg: Msg) -> Vec<Effect> {
         }
     }
     Vec::new()
+}
+
+/// What `ls` prints: folders first in colour, sizes beside files.
+fn print_listing(term: &mut Terminal, answer: Answer<vfs::List>) {
+    match answer {
+        Ok(listing) => {
+            let mut text = String::new();
+            for entry in &listing.entries {
+                let (name, size) = match entry.kind {
+                    vfs::Kind::Dir => (format!("\x1b[1;34m{}/\x1b[0m", entry.name), String::new()),
+                    _ => (entry.name.clone(), human_bytes(entry.size)),
+                };
+                text.push_str(&format!("{size:>10}  {name}\n"));
+            }
+            if listing.entries.is_empty() {
+                term.out.note("(empty)");
+            } else {
+                term.out.print(&text);
+            }
+        }
+        Err(e) => fail(term, "ls", e),
+    }
+}
+
+/// What `cat` prints: the text, or why not (binary, cut short).
+fn print_file(term: &mut Terminal, file: String, answer: Answer<vfs::Read>) {
+    match answer {
+        Ok(answer) if answer.encoding == vfs::Encoding::Base64 => term.out.error(&format!(
+            "cat: {file} is binary ({}); the explorer shows it in hex",
+            human_bytes(answer.size)
+        )),
+        Ok(answer) => {
+            term.out.print(&answer.data);
+            if !answer.eof {
+                term.out.note(&format!(
+                    "(cut at {}: the file is {})",
+                    human_bytes(answer.length as u64),
+                    human_bytes(answer.size)
+                ));
+            }
+        }
+        Err(e) => fail(term, "cat", e),
+    }
+}
+
+/// After a reconnect: the running program ended meanwhile, still runs, or is gone.
+fn rechecked(term: &mut Terminal, job: String, answer: Answer<vm::Jobs>) {
+    match answer {
+        Ok(vm::JobsAnswer::One(detail)) => match detail.summary.status {
+            vm::JobState::Finished {
+                ending,
+                code,
+                error,
+                micros,
+            } => {
+                term.out.end_partial();
+                term.out.exit(&vm::Exit {
+                    job,
+                    ending,
+                    code,
+                    error,
+                    micros,
+                });
+                term.job = None;
+            }
+            _ => term
+                .out
+                .note("the program still runs; output written while offline may be missing"),
+        },
+        Ok(vm::JobsAnswer::All { .. }) => {}
+        Err(e) if e.code == ErrorCode::NotFound => {
+            term.out.end_partial();
+            term.out
+                .error("[the program is gone: the daemon restarted while it ran]");
+            term.job = None;
+        }
+        Err(_) => {}
+    }
+}
+
+/// What `jobs` prints.
+fn print_jobs(term: &mut Terminal, answer: Answer<vm::Jobs>) {
+    match answer {
+        Ok(vm::JobsAnswer::All { jobs }) if jobs.is_empty() => term.out.note("no jobs"),
+        Ok(vm::JobsAnswer::All { jobs }) => {
+            let text: Vec<String> = jobs
+                .iter()
+                .map(|j| format!("{}  {:<24} {}", j.job, j.path, state_name(&j.status)))
+                .collect();
+            term.out.print(&text.join("\n"));
+        }
+        Ok(vm::JobsAnswer::One(detail)) => term.out.print(&format!(
+            "{}  {}  {}",
+            detail.summary.job,
+            detail.summary.path,
+            state_name(&detail.summary.status)
+        )),
+        Err(e) => fail(term, "jobs", e),
+    }
+}
+
+/// A command's failure, with what failed.
+fn fail(term: &mut Terminal, what: &str, e: ErrorBody) {
+    term.out.error(&format!("{what}: {}", e.msg));
 }
 
 fn complete_with(term: &mut Terminal, line: &str, dir: &str, stem: &str, entries: &[vfs::Entry]) {
