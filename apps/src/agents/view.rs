@@ -28,18 +28,7 @@ pub(super) fn render(agents: &Agents, area: Rect, buf: &mut Buffer, cx: &ViewCx)
         }
     } else {
         let left_width = (body.width / 3).clamp(16, 40);
-        let [left, gap, right] = Layout::horizontal([
-            Constraint::Length(left_width),
-            Constraint::Length(1),
-            Constraint::Min(0),
-        ])
-        .areas(body);
-        for y in gap.y..gap.bottom() {
-            buf[(gap.x, y)]
-                .set_symbol(theme.glyph("│", "|"))
-                .set_style(theme.border(false));
-        }
-        (left, right)
+        app_kit::widgets::beside(body, left_width, buf, theme)
     };
     if left.width > 0 {
         render_graphs(agents, left, buf, cx);

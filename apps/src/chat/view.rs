@@ -61,18 +61,7 @@ pub(super) fn render(chat: &Chat, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
         }
     } else {
         let left_width = (area.width / 4).clamp(16, 26);
-        let [left, gap, right] = Layout::horizontal([
-            Constraint::Length(left_width),
-            Constraint::Length(1),
-            Constraint::Min(0),
-        ])
-        .areas(area);
-        for y in gap.y..gap.bottom() {
-            buf[(gap.x, y)]
-                .set_symbol(theme.glyph("│", "|"))
-                .set_style(theme.border(false));
-        }
-        (left, right)
+        app_kit::widgets::beside(area, left_width, buf, theme)
     };
     if left.width > 0 {
         render_rooms(chat, left, buf, cx);

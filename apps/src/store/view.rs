@@ -48,17 +48,7 @@ pub(super) fn render(store: &Store, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
         render_list(store, body, buf, cx);
     } else {
         let left_width = (body.width * 2 / 5).clamp(24, 44);
-        let [left, gap, right] = Layout::horizontal([
-            Constraint::Length(left_width),
-            Constraint::Length(1),
-            Constraint::Min(0),
-        ])
-        .areas(body);
-        for y in gap.y..gap.bottom() {
-            buf[(gap.x, y)]
-                .set_symbol(theme.glyph("│", "|"))
-                .set_style(theme.border(false));
-        }
+        let (left, right) = app_kit::widgets::beside(body, left_width, buf, theme);
         render_list(store, left, buf, cx);
         let detail = Rect::new(
             right.x + 1,

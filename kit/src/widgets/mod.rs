@@ -9,6 +9,29 @@ pub use list::ListWindow;
 use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthStr;
 
+/// Two panes side by side, `left_width` columns on the left, a vertical rule between them
+/// (drawn here); the two areas to draw in.
+pub fn beside(
+    area: ratatui::layout::Rect,
+    left_width: u16,
+    buf: &mut ratatui::buffer::Buffer,
+    theme: &crate::theme::Theme,
+) -> (ratatui::layout::Rect, ratatui::layout::Rect) {
+    use ratatui::layout::{Constraint, Layout};
+    let [left, gap, right] = Layout::horizontal([
+        Constraint::Length(left_width),
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    for y in gap.y..gap.bottom() {
+        buf[(gap.x, y)]
+            .set_symbol(theme.glyph("│", "|"))
+            .set_style(theme.border(false));
+    }
+    (left, right)
+}
+
 /// Cut `text` to at most `width` columns, ending in `…` when cut.
 pub fn fit(text: &str, width: usize) -> String {
     if text.width() <= width {
