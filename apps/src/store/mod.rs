@@ -126,6 +126,26 @@ struct Saved {
     query: Option<String>,
 }
 
+/// A list that came again: where the app that was selected (`keep`) is now, if it is
+/// still there, and how long the list is.
+fn kept<'a>(ids: impl Iterator<Item = &'a str>, keep: &Option<String>) -> (Option<usize>, usize) {
+    let mut found = None;
+    let mut len = 0;
+    for (i, id) in ids.enumerate() {
+        if found.is_none() && Some(id) == keep.as_deref() {
+            found = Some(i);
+        }
+        len = i + 1;
+    }
+    (found, len)
+}
+
+/// Select what [`kept`] found, else stay where the selection was.
+fn select_kept(list: &mut ListWindow, (found, len): (Option<usize>, usize)) {
+    let at = found.unwrap_or(list.selected);
+    list.select(at, len);
+}
+
 /// The registry's entry for this app.
 pub const APP: AppKind = AppKind::of(&Registration {
     name: "store",
@@ -609,14 +629,11 @@ impl Replies for Store {
                     Ok(answer) => Loaded::Ready(answer),
                     Err(e) => Loaded::Failed(e.msg),
                 };
-                let keep = self.keep.clone();
-                let index = self
-                    .catalog_apps()
-                    .iter()
-                    .position(|a| Some(&a.id) == keep.as_ref());
-                let len = self.catalog_apps().len();
-                let at = index.unwrap_or(self.catalog_list.selected);
-                self.catalog_list.select(at, len);
+                let found = kept(
+                    self.catalog_apps().iter().map(|a| a.id.as_str()),
+                    &self.keep,
+                );
+                select_kept(&mut self.catalog_list, found);
             }
             Msg::Listed(n, answer) if self.lists.take(n) => {
                 self.installed = match answer {
@@ -625,14 +642,11 @@ impl Replies for Store {
                     }
                     Err(e) => Loaded::Failed(e.msg),
                 };
-                let keep = self.keep.clone();
-                let index = self
-                    .installed_apps()
-                    .iter()
-                    .position(|a| Some(&a.id) == keep.as_ref());
-                let len = self.installed_apps().len();
-                let at = index.unwrap_or(self.installed_list.selected);
-                self.installed_list.select(at, len);
+                let found = kept(
+                    self.installed_apps().iter().map(|a| a.id.as_str()),
+                    &self.keep,
+                );
+                select_kept(&mut self.installed_list, found);
             }
             Msg::Catalog(..) | Msg::Listed(..) => {}
             Msg::Inspected(answer) => return self.inspected(answer),
