@@ -9,6 +9,7 @@
 mod live;
 mod throttle;
 mod tokens;
+pub mod users;
 
 use std::net::IpAddr;
 use std::sync::Arc;

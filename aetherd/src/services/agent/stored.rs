@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use super::spec::Checked;
-use crate::identity::{Caller, Credential};
+use crate::identity::{Caller, Credential, users};
 use crate::store::Store;
 
 /// A graph as the executor holds it.
@@ -350,22 +350,21 @@ pub async fn unfinished(store: &Store) -> anyhow::Result<Vec<(GraphRun, Arc<Call
     store
         .call(|c| {
             let mut query = c.prepare(
-                "SELECT g.id, u.name, u.admin, u.guest FROM agent_graphs g JOIN users u ON u.id = g.user_id
-                 WHERE g.state IN ('running', 'waiting') ORDER BY g.created_ms",
+                "SELECT id FROM agent_graphs WHERE state IN ('running', 'waiting') ORDER BY created_ms",
             )?;
-            let heads = query
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, bool>(2)?,
-                        r.get::<_, bool>(3)?,
-                    ))
-                })?
+            let ids = query
+                .query_map([], |r| r.get::<_, String>(0))?
                 .collect::<Result<Vec<_>, _>>()?;
             let mut out = Vec::new();
-            for (id, user, admin, guest) in heads {
-                if let Some(run) = load_in(c, &id)? {
+            for id in ids {
+                if let Some(run) = load_in(c, &id)?
+                    && let Some(users::User {
+                        name: user,
+                        admin,
+                        guest,
+                        ..
+                    }) = users::by_id(c, run.user_id)?
+                {
                     let caller = Caller {
                         user_id: run.user_id,
                         user,

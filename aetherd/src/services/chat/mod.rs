@@ -16,7 +16,7 @@ use aether_proto::api::chat::{self as api, Message, RoomInfo, room_problem};
 use aether_proto::{ErrorBody, ErrorCode};
 
 use super::{Handler, Incoming, OnBehalf, Publisher, Reply, Seat};
-use crate::identity::Identity;
+use crate::identity::{Identity, users};
 use crate::store::Store;
 
 use limit::RateLimit;
@@ -363,7 +363,8 @@ impl ChatService {
         let (name, user) = (ask.room.clone(), ask.user.clone());
         let (members, added, invitee) = self
             .db(move |c| {
-                let Some((invitee, _)) = rows::user_id(c, &user).map_err(internal)? else {
+                let Some(invitee) = users::by_name(c, &user).map_err(internal)?.map(|u| u.id)
+                else {
                     return Err(ErrorBody::new(
                         ErrorCode::NotFound,
                         format!("no user {user:?}"),
@@ -397,7 +398,10 @@ impl ChatService {
         let user = ask.user.clone();
         let (info, made, members) = self
             .db(move |c| {
-                let Some((other, guest)) = rows::user_id(c, &user).map_err(internal)? else {
+                let Some(users::User {
+                    id: other, guest, ..
+                }) = users::by_name(c, &user).map_err(internal)?
+                else {
                     return Err(ErrorBody::new(
                         ErrorCode::NotFound,
                         format!("no user {user:?}"),
@@ -487,7 +491,7 @@ impl ChatService {
                 let members = rows::member_ids(c, &message.room).map_err(internal)?;
                 let mut mentioned = vec![];
                 for name in names {
-                    if let Some((id, _)) = rows::user_id(c, &name).map_err(internal)?
+                    if let Some(id) = users::by_name(c, &name).map_err(internal)?.map(|u| u.id)
                         && members.contains(&id)
                         && id != user_id
                     {

@@ -15,7 +15,7 @@ use aether_proto::api::presence::{self as api, Person, State};
 use aether_proto::{ErrorBody, ErrorCode};
 
 use super::{ChatService, internal, now_ms, rows};
-use crate::identity::{Caller, Identity};
+use crate::identity::{Caller, Identity, users};
 use crate::services::{Incoming, OnBehalf, Publisher, Reply};
 use crate::store::Store;
 
@@ -163,7 +163,7 @@ impl Presence {
         };
         let name = self
             .store
-            .call(move |c| Ok(rows::user_name(c, user_id)?))
+            .call(move |c| Ok(users::by_id(c, user_id)?.map(|u| u.name)))
             .await
             .ok()
             .flatten();

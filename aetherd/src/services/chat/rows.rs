@@ -6,6 +6,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use aether_proto::api::chat::{Message, RoomInfo};
 
+use crate::identity::users;
+
 /// A room as stored.
 #[derive(Debug, Clone)]
 pub struct Room {
@@ -54,43 +56,36 @@ pub fn member_ids(conn: &Connection, room: &str) -> rusqlite::Result<Vec<i64>> {
     Ok(ids)
 }
 
+/// A room's members by name, in order.
 pub fn member_names(conn: &Connection, room: &str) -> rusqlite::Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT u.name FROM chat_members m JOIN users u ON u.id = m.user_id
-         WHERE m.room = ?1 ORDER BY u.name",
-    )?;
-    let names = stmt
-        .query_map(params![room], |r| r.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
+    let ids = member_ids(conn, room)?;
+    let mut names: Vec<String> = users::names(conn, &ids)?.into_values().collect();
+    names.sort();
     Ok(names)
 }
 
-/// The users who share at least one room with `user_id` (and that user).
+/// The users who share at least one room with `user_id` (and that user), by name.
 pub fn neighbours(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<(i64, String)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT DISTINCT u.id, u.name FROM chat_members m JOIN users u ON u.id = m.user_id
-         WHERE m.room IN (SELECT room FROM chat_members WHERE user_id = ?1) ORDER BY u.name",
+        "SELECT DISTINCT user_id FROM chat_members
+         WHERE room IN (SELECT room FROM chat_members WHERE user_id = ?1)",
     )?;
-    let rows = stmt
-        .query_map(params![user_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+    let ids = stmt
+        .query_map(params![user_id], |r| r.get(0))?
+        .collect::<Result<Vec<i64>, _>>()?;
+    let mut named: Vec<(i64, String)> = users::names(conn, &ids)?.into_iter().collect();
+    named.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(named)
 }
 
-pub fn user_id(conn: &Connection, name: &str) -> rusqlite::Result<Option<(i64, bool)>> {
-    conn.query_row(
-        "SELECT id, guest FROM users WHERE name = ?1",
-        params![name],
-        |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0)),
-    )
-    .optional()
-}
-
-pub fn user_name(conn: &Connection, id: i64) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT name FROM users WHERE id = ?1", params![id], |r| {
-        r.get(0)
-    })
-    .optional()
+/// The names of messages' authors, filled in (`(gone)`: a user removed since).
+fn name_authors(conn: &Connection, messages: &mut [(Message, i64)]) -> rusqlite::Result<()> {
+    let ids: Vec<i64> = messages.iter().map(|(_, id)| *id).collect();
+    let names = users::names(conn, &ids)?;
+    for (message, id) in messages {
+        message.user = names.get(id).cloned().unwrap_or_else(|| "(gone)".into());
+    }
+    Ok(())
 }
 
 pub fn create_room(
@@ -160,7 +155,7 @@ pub fn info(conn: &Connection, room: &Room, user_id: i64) -> rusqlite::Result<Ro
         None => 0,
     };
     let with = match room.dm {
-        Some((a, b)) => user_name(conn, if a == user_id { b } else { a })?,
+        Some((a, b)) => users::by_id(conn, if a == user_id { b } else { a })?.map(|u| u.name),
         None => None,
     };
     Ok(RoomInfo {
@@ -255,29 +250,28 @@ pub fn append(
     Ok(seq as u64)
 }
 
-const MESSAGE_COLUMNS: &str = "m.room, m.seq, u.name, m.text, m.at_ms, m.edited_ms, m.deleted, \
+const MESSAGE_COLUMNS: &str = "m.room, m.seq, m.text, m.at_ms, m.edited_ms, m.deleted, \
      m.reply_to, m.mentions, m.user_id";
 
+/// A message row and its author's id; the author's name comes from [`name_authors`].
 fn message_row(r: &rusqlite::Row) -> rusqlite::Result<(Message, i64)> {
-    let deleted = r.get::<_, i64>(6)? != 0;
-    let mentions: Option<String> = r.get(8)?;
+    let deleted = r.get::<_, i64>(5)? != 0;
+    let mentions: Option<String> = r.get(7)?;
     Ok((
         Message {
             room: r.get(0)?,
             seq: r.get::<_, i64>(1)? as u64,
-            user: r
-                .get::<_, Option<String>>(2)?
-                .unwrap_or_else(|| "(gone)".into()),
-            text: if deleted { String::new() } else { r.get(3)? },
-            at_ms: r.get::<_, i64>(4)? as u64,
-            edited_ms: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+            user: String::new(),
+            text: if deleted { String::new() } else { r.get(2)? },
+            at_ms: r.get::<_, i64>(3)? as u64,
+            edited_ms: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
             deleted,
-            reply_to: r.get::<_, Option<i64>>(7)?.map(|v| v as u64),
+            reply_to: r.get::<_, Option<i64>>(6)?.map(|v| v as u64),
             mentions: mentions
                 .and_then(|m| serde_json::from_str(&m).ok())
                 .unwrap_or_default(),
         },
-        r.get(9)?,
+        r.get(8)?,
     ))
 }
 
@@ -287,15 +281,18 @@ pub fn message(
     room: &str,
     seq: u64,
 ) -> rusqlite::Result<Option<(Message, i64)>> {
-    conn.query_row(
-        &format!(
-            "SELECT {MESSAGE_COLUMNS} FROM chat_messages m LEFT JOIN users u ON u.id = m.user_id
-             WHERE m.room = ?1 AND m.seq = ?2"
-        ),
-        params![room, seq as i64],
-        message_row,
-    )
-    .optional()
+    let found = conn
+        .query_row(
+            &format!(
+                "SELECT {MESSAGE_COLUMNS} FROM chat_messages m WHERE m.room = ?1 AND m.seq = ?2"
+            ),
+            params![room, seq as i64],
+            message_row,
+        )
+        .optional()?;
+    let mut found: Vec<(Message, i64)> = found.into_iter().collect();
+    name_authors(conn, &mut found)?;
+    Ok(found.pop())
 }
 
 pub fn set_text(
@@ -328,10 +325,8 @@ pub fn page(
     thread: Option<u64>,
     search: Option<&str>,
 ) -> rusqlite::Result<(Vec<Message>, bool)> {
-    let mut sql = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM chat_messages m LEFT JOIN users u ON u.id = m.user_id
-         WHERE m.room = ?1 AND m.seq < ?2"
-    );
+    let mut sql =
+        format!("SELECT {MESSAGE_COLUMNS} FROM chat_messages m WHERE m.room = ?1 AND m.seq < ?2");
     if thread.is_some() {
         sql.push_str(" AND (m.seq = ?3 OR m.reply_to = ?3)");
     }
@@ -349,9 +344,11 @@ pub fn page(
                 search.map(str::to_lowercase),
                 i64::from(limit) + 1
             ],
-            |r| message_row(r).map(|(m, _)| m),
+            message_row,
         )?
         .collect::<Result<Vec<_>, _>>()?;
+    name_authors(conn, &mut messages)?;
+    let mut messages: Vec<Message> = messages.into_iter().map(|(m, _)| m).collect();
     let more = messages.len() > limit as usize;
     messages.truncate(limit as usize);
     messages.reverse();
