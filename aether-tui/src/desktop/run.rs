@@ -66,17 +66,7 @@ impl Desktop {
                     self.notify(Level::Warn, format!("there is no workspace {n}"));
                 }
             }
-            Command::RenameTab => {
-                let name = self.ws().name.clone();
-                self.layers.push(Layer::Dialog(Dialog {
-                    asker: Asker::RenameTab,
-                    question: "Rename this workspace".into(),
-                    kind: DialogKind::Prompt {
-                        input: app_kit::widgets::LineInput::new(name),
-                        secret: false,
-                    },
-                }));
-            }
+            Command::RenameTab => self.rename_tab_asking(),
             Command::CloseTab => self.close_tab_asking(),
             Command::Palette => self.palette(),
             Command::Help => self.help(),
@@ -102,21 +92,36 @@ impl Desktop {
             }
             Command::ThemeDark => self.theme = Theme::dark().shown_like(&self.theme),
             Command::ThemeLight => self.theme = Theme::light().shown_like(&self.theme),
-            Command::ResetLayout => {
-                if let Some(why) = self.unsaved() {
-                    self.notify(Level::Warn, format!("not reset: {why}"));
-                    return;
-                }
-                let ids: Vec<WindowId> = self.windows.keys().copied().collect();
-                for id in ids {
-                    self.windows.remove(&id);
-                    self.outputs.push(Output::Closed(id));
-                }
-                self.workspaces.clear();
-                self.default_layout();
-                self.start();
-            }
+            Command::ResetLayout => self.reset_layout(),
         }
+    }
+
+    fn rename_tab_asking(&mut self) {
+        let name = self.ws().name.clone();
+        self.layers.push(Layer::Dialog(Dialog {
+            asker: Asker::RenameTab,
+            question: "Rename this workspace".into(),
+            kind: DialogKind::Prompt {
+                input: app_kit::widgets::LineInput::new(name),
+                secret: false,
+            },
+        }));
+    }
+
+    /// Back to the default layout, unless a window has unsaved work.
+    fn reset_layout(&mut self) {
+        if let Some(why) = self.unsaved() {
+            self.notify(Level::Warn, format!("not reset: {why}"));
+            return;
+        }
+        let ids: Vec<WindowId> = self.windows.keys().copied().collect();
+        for id in ids {
+            self.windows.remove(&id);
+            self.outputs.push(Output::Closed(id));
+        }
+        self.workspaces.clear();
+        self.default_layout();
+        self.start();
     }
 
     /// The commands that move, resize, swap or float windows in this workspace.

@@ -15,6 +15,7 @@ use ratatui::widgets::Widget;
 use unicode_width::UnicodeWidthStr;
 
 use super::compose::Draft;
+use super::room::Shown;
 use super::{Chat, Focus, Loaded, markdown, words};
 use app_kit::app::{Level, ViewCx};
 use app_kit::clock::Clock;
@@ -320,17 +321,22 @@ fn render_messages(chat: &Chat, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
         line.render(Rect::new(area.x, y + i as u16, area.width, 1), buf);
     }
     if let Some(shown) = shown.filter(|_| last + 1 < listed.len()) {
-        let tag = match shown.unseen {
-            0 => format!(" {} more below ", cx.theme.glyph("↓", "v")),
-            n => format!(" {} {n} new below ", cx.theme.glyph("↓", "v")),
-        };
-        let width = tag.width() as u16;
-        if width < area.width {
-            Line::styled(tag, cx.theme.bar()).render(
-                Rect::new(area.right() - width, area.bottom() - 1, width, 1),
-                buf,
-            );
-        }
+        render_more_below(shown, area, buf, cx);
+    }
+}
+
+/// A tag at the bottom right: messages below the last one shown (how many are new).
+fn render_more_below(shown: &Shown, area: Rect, buf: &mut Buffer, cx: &ViewCx) {
+    let tag = match shown.unseen {
+        0 => format!(" {} more below ", cx.theme.glyph("↓", "v")),
+        n => format!(" {} {n} new below ", cx.theme.glyph("↓", "v")),
+    };
+    let width = tag.width() as u16;
+    if width < area.width {
+        Line::styled(tag, cx.theme.bar()).render(
+            Rect::new(area.right() - width, area.bottom() - 1, width, 1),
+            buf,
+        );
     }
 }
 
