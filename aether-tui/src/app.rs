@@ -127,10 +127,14 @@ pub async fn run(
     let mut events = EventStream::new();
     let mut last_frame = Instant::now() - FRAME;
     let mut frame_at: Option<Instant> = Some(Instant::now());
-    let mut was_down = false;
     let mut first_frame = true;
     let (revived_tx, mut revived) = mpsc::unbounded_channel::<Result<String, String>>();
-    let mut revival: Option<Instant> = None;
+    let mut watch = LinkWatch {
+        revive: options.revive.clone(),
+        revived: revived_tx,
+        was_down: false,
+        last_revival: None,
+    };
     let result = loop {
         handle_outputs(&mut desktop, &mut bus, &config, &notices_tx);
         if desktop.quitting() {
@@ -175,40 +179,9 @@ pub async fn run(
             Some((level, text)) = notices.recv() => desktop.notify(level, text),
             Ok(()) = link.changed() => {
                 let state = link.borrow_and_update().clone();
-                desktop.link = match state {
-                    Link::Up => LinkState::Up,
-                    Link::Reconnecting { attempts } => LinkState::Reconnecting(attempts),
-                    Link::Closed { why } => LinkState::Down(why.unwrap_or_else(|| "closed".into())),
-                };
-                match desktop.link {
-                    LinkState::Up if was_down => {
-                        was_down = false;
-                        desktop.notify(Level::Info, "reconnected to the daemon");
-                        desktop.reconnected();
-                    }
-                    LinkState::Up => {}
-                    LinkState::Reconnecting(attempts) if attempts >= 1 => {
-                        was_down = true;
-                        if let Some(endpoint) = &options.revive
-                            && revival.is_none_or(|at| at.elapsed() >= REVIVE_EVERY)
-                        {
-                            revival = Some(Instant::now());
-                            revive(endpoint.clone(), revived_tx.clone());
-                        }
-                    }
-                    _ => was_down = true,
-                }
+                watch.changed(&mut desktop, state);
             }
-            Some(outcome) = revived.recv() => match outcome {
-                Ok(log) => desktop.notify(
-                    Level::Warn,
-                    format!("the daemon had stopped; started it again (its log: {log})"),
-                ),
-                Err(why) => desktop.notify(
-                    Level::Error,
-                    format!("the daemon is gone and could not be started again: {why}"),
-                ),
-            },
+            Some(outcome) = revived.recv() => revived_said(&mut desktop, outcome),
             _ = sleep_until(deadline), if deadline.is_some() => {
                 changed = desktop.tick(Instant::now());
             }
@@ -248,6 +221,60 @@ pub async fn run(
         eprintln!("aether: the layout was not saved: {why}");
     }
     result
+}
+
+/// The connection as the status bar shows it, and what follows when it changes: the apps
+/// told it is back, the local daemon started again (at most every `REVIVE_EVERY`) while
+/// it cannot be reached.
+struct LinkWatch {
+    revive: Option<Endpoint>,
+    revived: mpsc::UnboundedSender<Result<String, String>>,
+    was_down: bool,
+    last_revival: Option<Instant>,
+}
+
+impl LinkWatch {
+    fn changed(&mut self, desktop: &mut Desktop, state: Link) {
+        desktop.link = match state {
+            Link::Up => LinkState::Up,
+            Link::Reconnecting { attempts } => LinkState::Reconnecting(attempts),
+            Link::Closed { why } => LinkState::Down(why.unwrap_or_else(|| "closed".into())),
+        };
+        match desktop.link {
+            LinkState::Up if self.was_down => {
+                self.was_down = false;
+                desktop.notify(Level::Info, "reconnected to the daemon");
+                desktop.reconnected();
+            }
+            LinkState::Up => {}
+            LinkState::Reconnecting(attempts) if attempts >= 1 => {
+                self.was_down = true;
+                if let Some(endpoint) = &self.revive
+                    && self
+                        .last_revival
+                        .is_none_or(|at| at.elapsed() >= REVIVE_EVERY)
+                {
+                    self.last_revival = Some(Instant::now());
+                    revive(endpoint.clone(), self.revived.clone());
+                }
+            }
+            _ => self.was_down = true,
+        }
+    }
+}
+
+/// What starting the local daemon again came to.
+fn revived_said(desktop: &mut Desktop, outcome: Result<String, String>) {
+    match outcome {
+        Ok(log) => desktop.notify(
+            Level::Warn,
+            format!("the daemon had stopped; started it again (its log: {log})"),
+        ),
+        Err(why) => desktop.notify(
+            Level::Error,
+            format!("the daemon is gone and could not be started again: {why}"),
+        ),
+    }
 }
 
 /// The wall clock now, for the windows' times ("5 min ago", 14:05).
