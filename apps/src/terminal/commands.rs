@@ -43,25 +43,11 @@ pub(super) fn execute(term: &mut Terminal, line: &str) -> Vec<Effect> {
     let Some((command, args)) = words.split_first() else {
         return Vec::new();
     };
+    if here(term, command, args) {
+        return Vec::new();
+    }
     let at = |p: &str| path::resolve(&term.cwd, p);
     match (command.as_str(), args) {
-        ("help", _) => {
-            term.out.note(HELP);
-            Vec::new()
-        }
-        ("clear", _) => {
-            term.out.clear();
-            Vec::new()
-        }
-        ("pwd", []) => {
-            let cwd = term.cwd.clone();
-            term.out.print(&cwd);
-            Vec::new()
-        }
-        ("cd", []) => {
-            term.cwd = "/".into();
-            Vec::new()
-        }
         ("cd", [dir]) => {
             let target = at(dir);
             let call = vfs::Stat {
@@ -133,6 +119,21 @@ pub(super) fn execute(term: &mut Terminal, line: &str) -> Vec<Effect> {
         // Not a command: perhaps a goal in plain words.
         (name, _) => super::goal::plan(term, line, Some(name)),
     }
+}
+
+/// The commands answered here, with no request: true if it was one.
+fn here(term: &mut Terminal, command: &str, args: &[String]) -> bool {
+    match (command, args) {
+        ("help", _) => term.out.note(HELP),
+        ("clear", _) => term.out.clear(),
+        ("pwd", []) => {
+            let cwd = term.cwd.clone();
+            term.out.print(&cwd);
+        }
+        ("cd", []) => term.cwd = "/".into(),
+        _ => return false,
+    }
+    true
 }
 
 fn run(term: &mut Terminal, file: &str, args: &[String]) -> Vec<Effect> {
