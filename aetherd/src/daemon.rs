@@ -116,6 +116,26 @@ fn seed_manifests(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Give each service its seat on the bus and only the parts of the daemon it uses.
+/// The TCP listener, if any: one asked for must bind; the default may fail (another
+/// daemon on the port) and the Unix socket still works.
+async fn listen_tcp(listen: &Listen) -> anyhow::Result<Option<TcpListener>> {
+    Ok(match listen {
+        Listen::Off => None,
+        Listen::Explicit(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?,
+        ),
+        Listen::Default(addr) => match TcpListener::bind(addr).await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                tracing::warn!("not listening on TCP {addr} ({e}); the Unix socket still works");
+                None
+            }
+        },
+    })
+}
+
 fn start_services(
     config: &Config,
     bus: &Bus,
@@ -208,23 +228,7 @@ impl Daemon {
             }
         };
         let unix = gateway::bind_unix(&config.socket_path()).await?;
-        let tcp = match &config.listen {
-            Listen::Off => None,
-            Listen::Explicit(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("cannot listen on {addr}"))?,
-            ),
-            Listen::Default(addr) => match TcpListener::bind(addr).await {
-                Ok(listener) => Some(listener),
-                Err(e) => {
-                    tracing::warn!(
-                        "not listening on TCP {addr} ({e}); the Unix socket still works"
-                    );
-                    None
-                }
-            },
-        };
+        let tcp = listen_tcp(&config.listen).await?;
         let tcp_addr = tcp.as_ref().and_then(|l| l.local_addr().ok());
         let tls = match &config.tls {
             Some(files) => Some(crate::tls::acceptor(&files.cert, &files.key)?),

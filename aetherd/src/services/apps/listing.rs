@@ -40,15 +40,7 @@ impl AppsService {
         request: &Incoming,
         ask: api::Catalog,
     ) -> Result<api::CatalogAnswer, ErrorBody> {
-        let query = ask.query.as_deref().unwrap_or_default();
-        let mut words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
-        words.sort();
-        words.dedup();
-        if query.len() > MAX_QUERY_BYTES || words.len() > MAX_QUERY_WORDS {
-            return Err(bad(format!(
-                "a search is at most {MAX_QUERY_BYTES} bytes and {MAX_QUERY_WORDS} words"
-            )));
-        }
+        let words = search_words(ask.query.as_deref().unwrap_or_default())?;
         let user_id = request.caller.user_id;
         // The versions this user has, by id.
         let mine: BTreeMap<String, String> = self
@@ -93,14 +85,7 @@ impl AppsService {
                 let Some(manifest) = &newest.parsed else {
                     continue;
                 };
-                let haystack = format!(
-                    "{} {} {}",
-                    id,
-                    manifest.name,
-                    manifest.description.as_deref().unwrap_or_default()
-                )
-                .to_lowercase();
-                if !words.iter().all(|w| haystack.contains(w)) {
+                if !matches(&words, &id, manifest) {
                     continue;
                 }
                 let signature = self
@@ -138,4 +123,29 @@ impl AppsService {
             apps,
         })
     }
+}
+
+/// A catalog search's words: lower case, each once, within the limits.
+fn search_words(query: &str) -> Result<Vec<String>, ErrorBody> {
+    let mut words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
+    words.sort();
+    words.dedup();
+    if query.len() > MAX_QUERY_BYTES || words.len() > MAX_QUERY_WORDS {
+        return Err(bad(format!(
+            "a search is at most {MAX_QUERY_BYTES} bytes and {MAX_QUERY_WORDS} words"
+        )));
+    }
+    Ok(words)
+}
+
+/// Whether every word is in the app's id, name or description (any case).
+fn matches(words: &[String], id: &str, manifest: &Manifest) -> bool {
+    let haystack = format!(
+        "{} {} {}",
+        id,
+        manifest.name,
+        manifest.description.as_deref().unwrap_or_default()
+    )
+    .to_lowercase();
+    words.iter().all(|w| haystack.contains(w))
 }

@@ -302,29 +302,7 @@ impl Compute {
     ) -> Result<vm::RunAnswer, ErrorBody> {
         check_args(&req)?;
         let plan = self.plan(request, &req)?;
-        let wasm = match &req.path {
-            Some(path) => self.read_module(request, path).await?,
-            None => {
-                let (dir, target) = (plan.bundle.clone(), plan.manifest.clone());
-                tokio::task::spawn_blocking(move || {
-                    bundle::read_entry(&dir, &target, MAX_MODULE_BYTES)
-                })
-                .await
-                .map_err(internal)??
-            }
-        };
-        // What can be known without compiling is checked now, so a module that cannot run
-        // is refused at once; it is compiled once the job has its slots, within its time.
-        let runtime = self.runtime.clone();
-        let (wasm, cached) = tokio::task::spawn_blocking(move || {
-            let cached = runtime.is_compiled(&wasm);
-            if !cached {
-                runtime.check(&wasm)?;
-            }
-            Ok::<_, ErrorBody>((wasm, cached))
-        })
-        .await
-        .map_err(internal)??;
+        let (wasm, cached) = self.module(request, &req, &plan).await?;
 
         let user_id = request.caller.user_id;
         let (stdin_reader, mut stdin_writer) = std::io::pipe().map_err(internal)?;
@@ -400,6 +378,39 @@ impl Compute {
     }
 
     /// What to run, with which limits and access to files.
+    /// The module to run (a file of the user's, or an installed app's entry), checked as
+    /// far as it can be without compiling, so a module that cannot run is refused at once
+    /// (it is compiled once the job has its slots, within its time); and whether it is
+    /// compiled already.
+    async fn module(
+        &self,
+        request: &Incoming,
+        req: &vm::Run,
+        plan: &Plan,
+    ) -> Result<(Vec<u8>, bool), ErrorBody> {
+        let wasm = match &req.path {
+            Some(path) => self.read_module(request, path).await?,
+            None => {
+                let (dir, target) = (plan.bundle.clone(), plan.manifest.clone());
+                tokio::task::spawn_blocking(move || {
+                    bundle::read_entry(&dir, &target, MAX_MODULE_BYTES)
+                })
+                .await
+                .map_err(internal)??
+            }
+        };
+        let runtime = self.runtime.clone();
+        tokio::task::spawn_blocking(move || {
+            let cached = runtime.is_compiled(&wasm);
+            if !cached {
+                runtime.check(&wasm)?;
+            }
+            Ok::<_, ErrorBody>((wasm, cached))
+        })
+        .await
+        .map_err(internal)?
+    }
+
     fn plan(&self, request: &Incoming, req: &vm::Run) -> Result<Plan, ErrorBody> {
         let limits = &self.limits;
         let user_id = request.caller.user_id;

@@ -584,29 +584,7 @@ impl Vfs {
         let meaning: Vec<String> = nearest.into_iter().map(|(path, _)| path).collect();
         let fused = semantic::fuse(&words, &meaning, limit)
             .into_iter()
-            .map(|(path, score)| match hits.iter().find(|h| h.path == path) {
-                Some(hit) => vfs::Hit {
-                    score,
-                    ..hit.clone()
-                },
-                None => {
-                    // The first line of the file (after the path the text starts with).
-                    let snippet = candidates
-                        .iter()
-                        .find(|c| c.path == path)
-                        .and_then(|c| c.text.lines().skip(2).find(|l| !l.trim().is_empty()))
-                        .unwrap_or_default()
-                        .chars()
-                        .take(200)
-                        .collect();
-                    vfs::Hit {
-                        path,
-                        score,
-                        line: None,
-                        snippet,
-                    }
-                }
-            })
+            .map(|(path, score)| fused_hit(path, score, hits, &candidates))
             .collect();
         let mut note = format!(
             "ranked by meaning and words ({model}; {} files, {embedded_now} embedded now)",
@@ -699,5 +677,35 @@ impl Ctx<'_> {
     fn event<T: Serialize>(&self, kind: vfs::FileEventKind, data: &T) {
         self.events
             .publish(&self.on, &vfs::FileEvents::topic_of(kind), data);
+    }
+}
+
+/// A hit of the fused ranking: the word search's own hit when it had one, else the file's
+/// first line (after the path its text starts with) as the snippet.
+fn fused_hit(
+    path: String,
+    score: f32,
+    hits: &[vfs::Hit],
+    candidates: &[semantic::Candidate],
+) -> vfs::Hit {
+    if let Some(hit) = hits.iter().find(|h| h.path == path) {
+        return vfs::Hit {
+            score,
+            ..hit.clone()
+        };
+    }
+    let snippet = candidates
+        .iter()
+        .find(|c| c.path == path)
+        .and_then(|c| c.text.lines().skip(2).find(|l| !l.trim().is_empty()))
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect();
+    vfs::Hit {
+        path,
+        score,
+        line: None,
+        snippet,
     }
 }
