@@ -137,14 +137,9 @@ pub async fn embed(
 /// One model turn of a chat with tools (`:generateContent`): the user's and tools' turns
 /// in Gemini's form, a model turn it gave before sent back verbatim (its function calls
 /// carry a `thoughtSignature` that must return unchanged), the tools as declarations.
-pub async fn chat_turn(
-    provider: &Endpoint,
-    model: &str,
-    system: Option<&str>,
-    messages: &[ai::ChatMessage],
-    tools: &[FunctionDecl],
-    max_tokens: Option<u32>,
-) -> Result<Turn, ProviderError> {
+/// The conversation as `generateContent` takes it: an assistant turn this provider
+/// answered goes back exactly as it came; the results of one turn's calls go back together.
+fn wire_contents(messages: &[ai::ChatMessage]) -> Vec<Value> {
     let mut contents: Vec<Value> = Vec::new();
     for m in messages {
         match m.role {
@@ -186,6 +181,18 @@ pub async fn chat_turn(
             }
         }
     }
+    contents
+}
+
+pub async fn chat_turn(
+    provider: &Endpoint,
+    model: &str,
+    system: Option<&str>,
+    messages: &[ai::ChatMessage],
+    tools: &[FunctionDecl],
+    max_tokens: Option<u32>,
+) -> Result<Turn, ProviderError> {
+    let contents = wire_contents(messages);
     let mut body = json!({ "contents": contents });
     if let Some(system) = system {
         body["systemInstruction"] = json!({ "parts": [{ "text": system }] });

@@ -123,6 +123,37 @@ pub async fn embed(
 
 /// One model turn of a chat with tools (not streamed): the messages in OpenAI's form (an
 /// assistant message it gave before goes back as it was), the tools as functions.
+/// One turn of the conversation as the chat completions API takes it (an assistant turn
+/// this provider answered goes back exactly as it came).
+fn wire_message(m: &ai::ChatMessage) -> Value {
+    match m.role {
+        ai::Role::User => json!({ "role": "user", "content": m.text }),
+        ai::Role::Tool => json!({
+            "role": "tool",
+            "tool_call_id": m.call_id.clone().unwrap_or_default(),
+            "content": m.text,
+        }),
+        ai::Role::Assistant => match &m.raw {
+            Some(raw) if raw.kind == ai::ProviderKind::Openai => raw.content.clone(),
+            _ => {
+                let mut message = json!({ "role": "assistant", "content": m.text });
+                if !m.calls.is_empty() {
+                    message["tool_calls"] = m
+                        .calls
+                        .iter()
+                        .map(|c| {
+                            json!({ "id": c.id, "type": "function", "function": {
+                                "name": function_name(&c.tool),
+                                "arguments": c.args.to_string() } })
+                        })
+                        .collect();
+                }
+                message
+            }
+        },
+    }
+}
+
 pub async fn chat_turn(
     provider: &Endpoint,
     model: &str,
@@ -135,34 +166,7 @@ pub async fn chat_turn(
     if let Some(system) = system {
         wire.push(json!({ "role": "system", "content": system }));
     }
-    for m in messages {
-        wire.push(match m.role {
-            ai::Role::User => json!({ "role": "user", "content": m.text }),
-            ai::Role::Tool => json!({
-                "role": "tool",
-                "tool_call_id": m.call_id.clone().unwrap_or_default(),
-                "content": m.text,
-            }),
-            ai::Role::Assistant => match &m.raw {
-                Some(raw) if raw.kind == ai::ProviderKind::Openai => raw.content.clone(),
-                _ => {
-                    let mut message = json!({ "role": "assistant", "content": m.text });
-                    if !m.calls.is_empty() {
-                        message["tool_calls"] = m
-                            .calls
-                            .iter()
-                            .map(|c| {
-                                json!({ "id": c.id, "type": "function", "function": {
-                                    "name": function_name(&c.tool),
-                                    "arguments": c.args.to_string() } })
-                            })
-                            .collect();
-                    }
-                    message
-                }
-            },
-        });
-    }
+    wire.extend(messages.iter().map(wire_message));
     let mut body = json!({ "model": model, "messages": wire });
     if !tools.is_empty() {
         body["tools"] = tools
