@@ -125,9 +125,7 @@ pub async fn run(
     let size = tty.size()?;
     desktop.resize(size.width, size.height);
     let mut events = EventStream::new();
-    let mut last_frame = Instant::now() - FRAME;
-    let mut frame_at: Option<Instant> = Some(Instant::now());
-    let mut first_frame = true;
+    let mut frames = Frames::new(Instant::now());
     let (revived_tx, mut revived) = mpsc::unbounded_channel::<Result<String, String>>();
     let mut watch = LinkWatch {
         revive: options.revive.clone(),
@@ -140,7 +138,7 @@ pub async fn run(
         if desktop.quitting() {
             break Ok(());
         }
-        let deadline = [frame_at, desktop.next_deadline()]
+        let deadline = [frames.at, desktop.next_deadline()]
             .into_iter()
             .flatten()
             .min();
@@ -190,21 +188,16 @@ pub async fn run(
         desktop.set_now(now);
         if changed {
             desktop.changed();
-            frame_at = Some(frame_at.map_or(last_frame + FRAME, |at| at.min(last_frame + FRAME)));
+            frames.changed();
         }
-        if let Some(at) = frame_at
-            && at <= now
-        {
-            frame_at = None;
-            last_frame = now;
+        if frames.due(now) {
             desktop.clock = wall_clock(options.utc_offset_s);
             term::draw(&mut tty, |frame| {
                 let area = frame.area();
                 desktop.resize(area.width, area.height);
                 desktop.render(area, frame.buffer_mut());
             })?;
-            if first_frame {
-                first_frame = false;
+            if frames.first() {
                 report_startup(options.started);
             }
         }
@@ -221,6 +214,47 @@ pub async fn run(
         eprintln!("aether: the layout was not saved: {why}");
     }
     result
+}
+
+/// When to draw: only after something changed, at most once per `FRAME`.
+struct Frames {
+    last: Instant,
+    /// The next frame, if one is due.
+    at: Option<Instant>,
+    drawn: u64,
+}
+
+impl Frames {
+    /// The first frame is due at once.
+    fn new(now: Instant) -> Frames {
+        Frames {
+            last: now - FRAME,
+            at: Some(now),
+            drawn: 0,
+        }
+    }
+
+    /// Something changed: a frame is due, no sooner than `FRAME` after the last.
+    fn changed(&mut self) {
+        let next = self.last + FRAME;
+        self.at = Some(self.at.map_or(next, |at| at.min(next)));
+    }
+
+    /// Whether to draw now (and it counts as drawn).
+    fn due(&mut self, now: Instant) -> bool {
+        if self.at.is_none_or(|at| at > now) {
+            return false;
+        }
+        self.at = None;
+        self.last = now;
+        self.drawn += 1;
+        true
+    }
+
+    /// The frame just drawn is the first.
+    fn first(&self) -> bool {
+        self.drawn == 1
+    }
 }
 
 /// The connection as the status bar shows it, and what follows when it changes: the apps
