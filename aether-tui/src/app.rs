@@ -165,15 +165,7 @@ pub async fn run(
                 Some(Err(e)) => break Err(e.into()),
                 None => break Ok(()),
             },
-            Some(first) = incoming.recv() => {
-                desktop.deliver(first.owner, first.event);
-                // Take what else is queued now: one frame for a burst of output.
-                let mut more = 0;
-                while more < 256 && let Ok(next) = incoming.try_recv() {
-                    desktop.deliver(next.owner, next.event);
-                    more += 1;
-                }
-            }
+            Some(first) = incoming.recv() => deliver_burst(&mut desktop, first, &mut incoming),
             Some((level, text)) = notices.recv() => desktop.notify(level, text),
             Ok(()) = link.changed() => {
                 let state = link.borrow_and_update().clone();
@@ -214,6 +206,23 @@ pub async fn run(
         eprintln!("aether: the layout was not saved: {why}");
     }
     result
+}
+
+/// Hand the desktop what the bus brought, and what else is queued now (up to 256 more):
+/// one frame for a burst of output.
+fn deliver_burst(
+    desktop: &mut Desktop,
+    first: Incoming,
+    incoming: &mut mpsc::UnboundedReceiver<Incoming>,
+) {
+    desktop.deliver(first.owner, first.event);
+    let mut more = 0;
+    while more < 256
+        && let Ok(next) = incoming.try_recv()
+    {
+        desktop.deliver(next.owner, next.event);
+        more += 1;
+    }
 }
 
 /// When to draw: only after something changed, at most once per `FRAME`.
