@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use aether_proto::api::{Event as _, chat, presence};
 use aether_proto::client::AppHandle;
 
-use crate::output::{format_ms, print_answer, print_json};
+use crate::output::{format_ms, print_answer, print_json, print_with};
 use crate::{Failure, call};
 
 #[derive(Subcommand)]
@@ -102,32 +102,44 @@ fn message_line(m: &chat::Message) -> String {
     format!("#{} {} {}: {}{}", m.seq, when, m.user, text, edited)
 }
 
+fn print_rooms(list: &chat::RoomList) {
+    if list.rooms.is_empty() {
+        outln!("no rooms yet: `aetherctl chat create NAME` makes one");
+    }
+    for r in &list.rooms {
+        let name = match &r.with {
+            Some(with) => format!("{} (with {with})", r.room),
+            None => r.room.clone(),
+        };
+        let state = if !r.joined {
+            "public: chat join to enter".to_owned()
+        } else if r.unread > 0 {
+            format!("{} unread, {} mentions", r.unread, r.mentions)
+        } else {
+            "read".to_owned()
+        };
+        let kind = if r.private { "private" } else { "public" };
+        outln!("{name:<32} {kind:<8} {:>4} members  {state}", r.members);
+    }
+}
+
+/// A page of messages, and how to ask for the one before it.
+fn print_page(page: &chat::Page) {
+    for m in &page.messages {
+        outln!("{}", message_line(m));
+    }
+    if page.more
+        && let Some(first) = page.messages.first()
+    {
+        eprintln!("(older: --before {})", first.seq);
+    }
+}
+
 pub async fn run(command: &ChatCommand, app: &AppHandle, json: bool) -> Result<(), Failure> {
     match command {
         ChatCommand::Rooms => {
             let list = call(app, &chat::Rooms::default()).await?;
-            if json {
-                print_json(&list);
-                return Ok(());
-            }
-            if list.rooms.is_empty() {
-                outln!("no rooms yet: `aetherctl chat create NAME` makes one");
-            }
-            for r in &list.rooms {
-                let name = match &r.with {
-                    Some(with) => format!("{} (with {with})", r.room),
-                    None => r.room.clone(),
-                };
-                let state = if !r.joined {
-                    "public: chat join to enter".to_owned()
-                } else if r.unread > 0 {
-                    format!("{} unread, {} mentions", r.unread, r.mentions)
-                } else {
-                    "read".to_owned()
-                };
-                let kind = if r.private { "private" } else { "public" };
-                outln!("{name:<32} {kind:<8} {:>4} members  {state}", r.members);
-            }
+            print_with(json, &list, print_rooms);
         }
         ChatCommand::Create {
             room,
@@ -210,18 +222,7 @@ pub async fn run(command: &ChatCommand, app: &AppHandle, json: bool) -> Result<(
                 },
             )
             .await?;
-            if json {
-                print_json(&page);
-            } else {
-                for m in &page.messages {
-                    outln!("{}", message_line(m));
-                }
-                if page.more
-                    && let Some(first) = page.messages.first()
-                {
-                    eprintln!("(older: --before {})", first.seq);
-                }
-            }
+            print_with(json, &page, print_page);
         }
     }
     Ok(())
