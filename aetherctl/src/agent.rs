@@ -59,35 +59,38 @@ pub enum AgentCommand {
     },
 }
 
+/// `agent run FILE [--watch]`: start the graph; with `--watch`, follow it to its end.
+async fn run_graph(app: &AppHandle, file: &str, watch: bool, json: bool) -> Result<(), Failure> {
+    let graph = read_spec(file)?;
+    // Subscribe first, so nothing is missed between the start and the watch.
+    let mut events = match watch {
+        true => Some(
+            app.subscribe(agent::EVENTS)
+                .await
+                .map_err(Failure::from_client)?,
+        ),
+        false => None,
+    };
+    let started = call(
+        app,
+        &agent::Run {
+            graph,
+            parent: None,
+        },
+    )
+    .await?;
+    match events.as_mut() {
+        Some(events) => follow(app, events, &started.id, json).await,
+        None => {
+            print_answer(json, &started, |s| s.id.clone());
+            Ok(())
+        }
+    }
+}
+
 pub async fn run(command: &AgentCommand, app: &AppHandle, json: bool) -> Result<(), Failure> {
     match command {
-        AgentCommand::Run { file, watch } => {
-            let graph = read_spec(file)?;
-            // Subscribe first, so nothing is missed between the start and the watch.
-            let mut events = match watch {
-                true => Some(
-                    app.subscribe(agent::EVENTS)
-                        .await
-                        .map_err(Failure::from_client)?,
-                ),
-                false => None,
-            };
-            let started = call(
-                app,
-                &agent::Run {
-                    graph,
-                    parent: None,
-                },
-            )
-            .await?;
-            match events.as_mut() {
-                Some(events) => follow(app, events, &started.id, json).await,
-                None => {
-                    print_answer(json, &started, |s| s.id.clone());
-                    Ok(())
-                }
-            }
-        }
+        AgentCommand::Run { file, watch } => run_graph(app, file, *watch, json).await,
         AgentCommand::Plan { goal, provider } => {
             let planned = call(
                 app,

@@ -12,7 +12,7 @@ use aether_proto::Capability;
 use aether_proto::api::apps::{self, BundleInfo, Signature, Source};
 use aether_proto::client::AppHandle;
 
-use crate::output::{format_ms, print_answer, print_json};
+use crate::output::{format_ms, print_answer, print_json, print_with};
 use crate::{Failure, call};
 
 #[derive(Subcommand)]
@@ -214,6 +214,35 @@ fn consent(info: &BundleInfo, yes: bool) -> Result<Vec<Capability>, Failure> {
     }
 }
 
+/// What the catalogs offer, a line an app, and what went wrong with a catalog (stderr).
+fn print_catalog(answer: &apps::CatalogAnswer) {
+    for source in &answer.catalogs {
+        if let Some(error) = &source.error {
+            eprintln!("catalog {}: {error}", source.location);
+        }
+    }
+    for app in &answer.apps {
+        let state = match &app.installed {
+            Some(v) if *v == app.version => "installed".to_owned(),
+            Some(v) => format!("{v} installed, update available"),
+            None => String::new(),
+        };
+        let caps: Vec<String> = app
+            .capabilities
+            .iter()
+            .map(|c| c.capability.to_string())
+            .collect();
+        outln!(
+            "{:<16} {:<9} {:<40} [{}] {}",
+            app.id,
+            app.version,
+            app.description.as_deref().unwrap_or(&app.name),
+            caps.join(", "),
+            state
+        );
+    }
+}
+
 pub async fn run(command: &AppsCommand, app: &AppHandle, json: bool) -> Result<(), Failure> {
     match command {
         AppsCommand::Catalog { query } => {
@@ -224,35 +253,7 @@ pub async fn run(command: &AppsCommand, app: &AppHandle, json: bool) -> Result<(
                 },
             )
             .await?;
-            if json {
-                print_json(&answer);
-                return Ok(());
-            }
-            for source in &answer.catalogs {
-                if let Some(error) = &source.error {
-                    eprintln!("catalog {}: {error}", source.location);
-                }
-            }
-            for app in &answer.apps {
-                let state = match &app.installed {
-                    Some(v) if *v == app.version => "installed".to_owned(),
-                    Some(v) => format!("{v} installed, update available"),
-                    None => String::new(),
-                };
-                let caps: Vec<String> = app
-                    .capabilities
-                    .iter()
-                    .map(|c| c.capability.to_string())
-                    .collect();
-                outln!(
-                    "{:<16} {:<9} {:<40} [{}] {}",
-                    app.id,
-                    app.version,
-                    app.description.as_deref().unwrap_or(&app.name),
-                    caps.join(", "),
-                    state
-                );
-            }
+            print_with(json, &answer, print_catalog);
         }
         AppsCommand::Info(which) => {
             let (source, uploaded) = which.source(app).await?;
