@@ -225,29 +225,7 @@ impl AiService {
         ask: ai::Generate,
         gone: impl Future<Output = ()> + Send + 'static,
     ) -> Result<ai::GenerateAnswer, ErrorBody> {
-        let size = ask.prompt.len() + ask.system.as_ref().map_or(0, String::len);
-        if size > ai::MAX_PROMPT_BYTES {
-            return Err(ErrorBody::new(
-                ErrorCode::TooLarge,
-                format!(
-                    "the prompt is {size} bytes; at most {} (1 MiB) per request",
-                    ai::MAX_PROMPT_BYTES
-                ),
-            ));
-        }
-        if ask.prompt.trim().is_empty() {
-            return Err(bad("`prompt` is empty"));
-        }
-        if let Some(schema) = &ask.schema
-            && !schema.is_object()
-        {
-            return Err(bad("`schema` must be a JSON Schema object"));
-        }
-        if let Some(t) = ask.temperature
-            && !(0.0..=2.0).contains(&t)
-        {
-            return Err(bad("`temperature` must be between 0 and 2"));
-        }
+        let size = check_generate(&ask)?;
         let provider = self.pick(ask.provider.as_deref())?;
         if let Some(model) = &ask.model {
             provider::check_model(model)?;
@@ -303,29 +281,7 @@ impl AiService {
         }
         let id = format!("s{:012x}", rand::random::<u64>() >> 16);
         let cancel = self.shutdown.child_token();
-        {
-            let mut streams = self.streams.lock();
-            let mine = streams
-                .values()
-                .filter(|s| s.user_id == on.caller.user_id)
-                .count();
-            if mine >= self.config.streams_per_user {
-                return Err(ErrorBody::new(
-                    ErrorCode::RateLimited,
-                    format!(
-                        "you have {mine} AI streams running, the most at once; wait for one \
-                         to end or cancel one (ai.cancel)"
-                    ),
-                ));
-            }
-            streams.insert(
-                id.clone(),
-                Running {
-                    user_id: on.caller.user_id,
-                    cancel: cancel.clone(),
-                },
-            );
-        }
+        self.take_stream_slot(on.caller.user_id, &id, &cancel)?;
         let started = ai::StreamStarted {
             stream: id.clone(),
             topic: ai::StreamEvents::of(&id),
@@ -380,6 +336,34 @@ impl AiService {
             publisher.publish(&on, &event, &data);
         });
         Ok(ai::GenerateAnswer::Streaming(started))
+    }
+
+    /// One of the user's stream slots for stream `id`, or `rate_limited` when all are taken.
+    fn take_stream_slot(
+        &self,
+        user_id: i64,
+        id: &str,
+        cancel: &CancellationToken,
+    ) -> Result<(), ErrorBody> {
+        let mut streams = self.streams.lock();
+        let mine = streams.values().filter(|s| s.user_id == user_id).count();
+        if mine >= self.config.streams_per_user {
+            return Err(ErrorBody::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "you have {mine} AI streams running, the most at once; wait for one \
+                     to end or cancel one (ai.cancel)"
+                ),
+            ));
+        }
+        streams.insert(
+            id.to_owned(),
+            Running {
+                user_id,
+                cancel: cancel.clone(),
+            },
+        );
+        Ok(())
     }
 
     /// Ask and read the whole answer, handing each piece of text to `on_text` as it
@@ -776,4 +760,33 @@ fn cancelled(shutdown: &CancellationToken) -> ErrorBody {
     } else {
         ErrorBody::new(ErrorCode::Cancelled, "cancelled")
     }
+}
+
+/// What `ai.generate` may ask: a prompt that is not empty and at most 1 MiB (with the
+/// system text), a schema that is an object, a temperature from 0 to 2. The prompt's size.
+fn check_generate(ask: &ai::Generate) -> Result<usize, ErrorBody> {
+    let size = ask.prompt.len() + ask.system.as_ref().map_or(0, String::len);
+    if size > ai::MAX_PROMPT_BYTES {
+        return Err(ErrorBody::new(
+            ErrorCode::TooLarge,
+            format!(
+                "the prompt is {size} bytes; at most {} (1 MiB) per request",
+                ai::MAX_PROMPT_BYTES
+            ),
+        ));
+    }
+    if ask.prompt.trim().is_empty() {
+        return Err(bad("`prompt` is empty"));
+    }
+    if let Some(schema) = &ask.schema
+        && !schema.is_object()
+    {
+        return Err(bad("`schema` must be a JSON Schema object"));
+    }
+    if let Some(t) = ask.temperature
+        && !(0.0..=2.0).contains(&t)
+    {
+        return Err(bad("`temperature` must be between 0 and 2"));
+    }
+    Ok(size)
 }
