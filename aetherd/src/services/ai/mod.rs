@@ -288,6 +288,22 @@ impl AiService {
             provider: provider.name.clone(),
             model: prompt.model.clone(),
         };
+        self.spawn_stream(id, on, prompt, provider_index, cancel, reservation);
+        Ok(ai::GenerateAnswer::Streaming(started))
+    }
+
+    /// Stream `prompt`'s answer as `ai.stream.<id>.*` events from a task of its own: the
+    /// pieces as they come (until nobody has heard them for a while), then done or error,
+    /// then the quota settled and the telemetry event.
+    fn spawn_stream(
+        self: &Arc<Self>,
+        id: String,
+        on: OnBehalf,
+        prompt: Prompt,
+        provider_index: usize,
+        cancel: CancellationToken,
+        reservation: usage::Reservation,
+    ) {
         let service = self.clone();
         self.tasks.spawn(async move {
             // The user's stream slot is given back however the task ends (a panic too).
@@ -335,7 +351,6 @@ impl AiService {
             let (event, data) = telemetry("generate", result.is_ok(), began.elapsed(), true);
             publisher.publish(&on, &event, &data);
         });
-        Ok(ai::GenerateAnswer::Streaming(started))
     }
 
     /// One of the user's stream slots for stream `id`, or `rate_limited` when all are taken.
