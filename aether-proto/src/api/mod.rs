@@ -165,6 +165,58 @@ pub fn all_calls() -> impl Iterator<Item = &'static CallInfo> {
 mod tests {
     use super::*;
 
+    /// The payload table spells each event's topic for the schema and the docs: it must
+    /// be exactly the topics the typed families make, with `*` for an id.
+    #[test]
+    fn the_event_table_is_exactly_the_families_topics() {
+        let mut made: Vec<String> = vec![];
+        made.extend(
+            vfs::FileEventKind::ALL
+                .iter()
+                .map(|k| vfs::FileEvents::topic_of(*k)),
+        );
+        made.extend(
+            vm::JobEventKind::ALL
+                .iter()
+                .map(|k| vm::JobEvents::topic_of("*", *k)),
+        );
+        made.extend(
+            ai::StreamEventKind::ALL
+                .iter()
+                .map(|k| ai::StreamEvents::topic_of("*", *k)),
+        );
+        made.extend(
+            agent::GraphEventKind::ALL
+                .iter()
+                .map(|k| agent::GraphEvents::topic_of("*", *k)),
+        );
+        made.extend(
+            chat::RoomEventKind::ALL
+                .iter()
+                .map(|k| chat::RoomEvents::topic_of("*", *k)),
+        );
+        made.extend(
+            chat::MentionKind::ALL
+                .iter()
+                .map(|k| chat::MentionEvents::topic_of(*k)),
+        );
+        made.extend(
+            presence::PresenceKind::ALL
+                .iter()
+                .map(|k| presence::PresenceEvents::topic_of(*k)),
+        );
+        made.extend(
+            apps::AppEventKind::ALL
+                .iter()
+                .map(|k| apps::AppEvents::topic_of(*k)),
+        );
+        made.push(telemetry::TelemetryEvents::topic_of("*", "*"));
+        made.sort();
+        let mut table: Vec<String> = EVENTS.iter().map(|e| e.topic.to_owned()).collect();
+        table.sort();
+        assert_eq!(table, made);
+    }
+
     #[test]
     fn every_call_has_one_topic_listed_once() {
         let mut seen = std::collections::BTreeSet::new();
