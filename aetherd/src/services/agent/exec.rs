@@ -328,44 +328,7 @@ impl Agents {
                 result: given,
                 answer,
             } => {
-                let result = match run.index.get(&node).copied() {
-                    None => Err(no_node(run, &node)),
-                    Some(i) => match run.nodes[i].state {
-                        NodeState::Approval if given.is_some() => Err(ErrorBody::new(
-                            ErrorCode::BadFrame,
-                            format!(
-                                "node {node} waits for approval: `result` is only for a node \
-                                 whose outcome is unknown"
-                            ),
-                        )),
-                        NodeState::Approval => {
-                            run.nodes[i].approved = true;
-                            self.set(run, on, i, NodeState::Pending).await;
-                            Ok(changed(run))
-                        }
-                        NodeState::Unknown => {
-                            let done_with =
-                                given.unwrap_or_else(|| json!({ "assumed_done": true }));
-                            match unmet_reference(run, i, &done_with) {
-                                Some(why) => Err(ErrorBody::new(ErrorCode::Conflict, why)),
-                                None => {
-                                    run.nodes[i].result = Some(done_with);
-                                    run.nodes[i].error = None;
-                                    run.nodes[i].ask = None;
-                                    self.set(run, on, i, NodeState::Done).await;
-                                    Ok(changed(run))
-                                }
-                            }
-                        }
-                        state => Err(ErrorBody::new(
-                            ErrorCode::Conflict,
-                            format!(
-                                "node {node} is not waiting for approval: it is {}",
-                                state_name(state)
-                            ),
-                        )),
-                    },
-                };
+                let result = self.approve(run, on, &node, given).await;
                 let _ = answer.send(result);
             }
             Command::Retry { node, answer } => {
@@ -409,6 +372,54 @@ impl Agents {
                 };
                 let _ = answer.send(result);
             }
+        }
+    }
+
+    /// `agent.approve`: a node waiting for approval may run; one of unknown outcome counts
+    /// as done, with the result given (or `assumed_done`), if what follows can use it.
+    async fn approve(
+        &self,
+        run: &mut GraphRun,
+        on: &OnBehalf,
+        node: &str,
+        given: Option<Value>,
+    ) -> Result<agent::Changed, ErrorBody> {
+        match run.index.get(node).copied() {
+            None => Err(no_node(run, node)),
+            Some(i) => match run.nodes[i].state {
+                NodeState::Approval if given.is_some() => Err(ErrorBody::new(
+                    ErrorCode::BadFrame,
+                    format!(
+                        "node {node} waits for approval: `result` is only for a node \
+                         whose outcome is unknown"
+                    ),
+                )),
+                NodeState::Approval => {
+                    run.nodes[i].approved = true;
+                    self.set(run, on, i, NodeState::Pending).await;
+                    Ok(changed(run))
+                }
+                NodeState::Unknown => {
+                    let done_with = given.unwrap_or_else(|| json!({ "assumed_done": true }));
+                    match unmet_reference(run, i, &done_with) {
+                        Some(why) => Err(ErrorBody::new(ErrorCode::Conflict, why)),
+                        None => {
+                            run.nodes[i].result = Some(done_with);
+                            run.nodes[i].error = None;
+                            run.nodes[i].ask = None;
+                            self.set(run, on, i, NodeState::Done).await;
+                            Ok(changed(run))
+                        }
+                    }
+                }
+                state => Err(ErrorBody::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "node {node} is not waiting for approval: it is {}",
+                        state_name(state)
+                    ),
+                )),
+            },
         }
     }
 
