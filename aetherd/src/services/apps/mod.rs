@@ -383,59 +383,7 @@ impl AppsService {
         let _writing = self.writing.lock().await;
         let user_id = request.caller.user_id;
         let standing = self.standing(user_id, &manifest.id).await?;
-        if let Some(older) = standing.downgrade(&manifest)
-            && !wants.allow_downgrade
-        {
-            return Err(ErrorBody::new(
-                ErrorCode::Conflict,
-                format!(
-                    "you have {} {older}, and {} is older; nothing was installed \
-                     (allow_downgrade to go back)",
-                    manifest.id, manifest.version
-                ),
-            ));
-        }
-        if standing.current.is_none() && standing.count >= MAX_APPS_PER_USER {
-            return Err(ErrorBody::new(
-                ErrorCode::QuotaExceeded,
-                format!(
-                    "you have {MAX_APPS_PER_USER} apps installed, the most one user may: \
-                     uninstall one first"
-                ),
-            ));
-        }
-        let unpacked: u64 = checked.bundle.files.values().map(|f| f.len() as u64).sum();
-        if standing.others_bytes + unpacked > self.space_per_user {
-            return Err(ErrorBody::new(
-                ErrorCode::QuotaExceeded,
-                format!(
-                    "your apps would take {} MiB, more than the {} MiB each user may have: \
-                     uninstall some first",
-                    (standing.others_bytes + unpacked) >> 20,
-                    self.space_per_user >> 20
-                ),
-            ));
-        }
-        let missing: Vec<Capability> = standing
-            .needs_consent(&manifest)
-            .into_iter()
-            .filter(|c| !wants.consent.contains(c))
-            .collect();
-        if !missing.is_empty() {
-            let list: Vec<String> = missing
-                .iter()
-                .map(|c| format!("`{c}` ({})", manifest.permissions[c]))
-                .collect();
-            return Err(ErrorBody::new(
-                ErrorCode::Forbidden,
-                format!(
-                    "{} {} needs your consent to {}; nothing was installed",
-                    manifest.id,
-                    manifest.version,
-                    list.join(", ")
-                ),
-            ));
-        }
+        let unpacked = self.admissible(&standing, &manifest, &checked.bundle, &wants)?;
         let id = manifest.id.clone();
         self.progress(request, &id, "stage", 3);
         let bundle = Arc::new(checked.bundle);
@@ -501,6 +449,72 @@ impl AppsService {
             warnings: checked.warnings,
             took_ms: started.elapsed().as_millis() as u64,
         })
+    }
+
+    /// Whether this user may have this bundle: no downgrade unless allowed, room for one
+    /// more app and for its files, consent to all it asks for that they have not granted.
+    /// The bytes its files take.
+    fn admissible(
+        &self,
+        standing: &Standing,
+        manifest: &Manifest,
+        bundle: &Bundle,
+        wants: &Wants<'_>,
+    ) -> Result<u64, ErrorBody> {
+        if let Some(older) = standing.downgrade(manifest)
+            && !wants.allow_downgrade
+        {
+            return Err(ErrorBody::new(
+                ErrorCode::Conflict,
+                format!(
+                    "you have {} {older}, and {} is older; nothing was installed \
+                     (allow_downgrade to go back)",
+                    manifest.id, manifest.version
+                ),
+            ));
+        }
+        if standing.current.is_none() && standing.count >= MAX_APPS_PER_USER {
+            return Err(ErrorBody::new(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "you have {MAX_APPS_PER_USER} apps installed, the most one user may: \
+                     uninstall one first"
+                ),
+            ));
+        }
+        let unpacked: u64 = bundle.files.values().map(|f| f.len() as u64).sum();
+        if standing.others_bytes + unpacked > self.space_per_user {
+            return Err(ErrorBody::new(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "your apps would take {} MiB, more than the {} MiB each user may have: \
+                     uninstall some first",
+                    (standing.others_bytes + unpacked) >> 20,
+                    self.space_per_user >> 20
+                ),
+            ));
+        }
+        let missing: Vec<Capability> = standing
+            .needs_consent(manifest)
+            .into_iter()
+            .filter(|c| !wants.consent.contains(c))
+            .collect();
+        if !missing.is_empty() {
+            let list: Vec<String> = missing
+                .iter()
+                .map(|c| format!("`{c}` ({})", manifest.permissions[c]))
+                .collect();
+            return Err(ErrorBody::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "{} {} needs your consent to {}; nothing was installed",
+                    manifest.id,
+                    manifest.version,
+                    list.join(", ")
+                ),
+            ));
+        }
+        Ok(unpacked)
     }
 
     /// A bundle's folder, once no user's row names it.
