@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::AiService;
-use super::wire::{FunctionDecl, function_name};
+use super::provider::Provider;
+use super::wire::{FunctionDecl, Turn, function_name};
 use crate::services::OnBehalf;
 
 const DEFAULT_STEPS: u32 = 8;
@@ -31,50 +32,8 @@ impl AiService {
         ask: ai::Chat,
         gone: impl Future<Output = ()> + Send + 'static,
     ) -> Result<ai::Chatted, ErrorBody> {
-        let size: usize = ask
-            .messages
-            .iter()
-            .map(|m| m.text.len() + m.raw.as_ref().map_or(0, |r| r.content.to_string().len()))
-            .sum::<usize>()
-            + ask.system.as_ref().map_or(0, String::len);
-        if size > ai::MAX_PROMPT_BYTES {
-            return Err(ErrorBody::new(
-                ErrorCode::TooLarge,
-                format!("the conversation is {size} bytes; at most 1 MiB per request"),
-            ));
-        }
-        if ask
-            .messages
-            .last()
-            .is_none_or(|m| m.role == Role::Assistant)
-        {
-            return Err(ErrorBody::new(
-                ErrorCode::BadFrame,
-                "`messages` must end with the user's message (or tools' results)",
-            ));
-        }
-        let mut decls = Vec::new();
-        for tool in &ask.tools {
-            let schema = agent::tool_schema(tool).ok_or_else(|| {
-                ErrorBody::new(
-                    ErrorCode::BadFrame,
-                    format!(
-                        "no tool {tool:?} for a chat; the tools: {}",
-                        agent::TOOLS
-                            .iter()
-                            .filter(|t| t.name != agent::APPROVE)
-                            .map(|t| t.name)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-            })?;
-            decls.push(FunctionDecl {
-                name: function_name(tool),
-                description: format!("The Aether bus request {tool}, made as the user's app."),
-                parameters: schema,
-            });
-        }
+        check_conversation(&ask)?;
+        let decls = declarations(&ask.tools)?;
         let provider = self.pick(ask.provider.as_deref())?;
         if let Some(model) = &ask.model {
             super::provider::check_model(model)?;
@@ -100,57 +59,16 @@ impl AiService {
             steps += 1;
             // Each turn holds what it may spend before it is sent: a long loop cannot
             // pass the day's quota.
-            let sent: usize = conversation
-                .iter()
-                .map(|m| m.text.len() + m.raw.as_ref().map_or(0, |r| r.content.to_string().len()))
-                .sum::<usize>()
-                + ask.system.as_ref().map_or(0, String::len);
-            let reservation = self
-                .quota
-                .reserve(
-                    on.caller.user_id,
-                    &on.app,
-                    super::estimate(sent, 0).input,
-                    None,
-                )
-                .await?;
-            let turn = self
-                .with_retries(provider, &cancel, &mut |_| {}, || {
-                    provider.chat_turn(
-                        &model,
-                        ask.system.as_deref(),
-                        &conversation,
-                        &decls,
-                        reservation.max_output,
-                    )
-                })
-                .await;
-            let turn = match turn {
-                Ok(turn) => turn,
-                Err(e) => {
-                    reservation.settle(TokenUsage::default()).await;
-                    return Err(e);
-                }
+            let asked = Asked {
+                provider,
+                model: &model,
+                system: ask.system.as_deref(),
+                tools: &decls,
             };
-            let spent = if turn.usage == TokenUsage::default() {
-                super::estimate(sent, turn.text.len() + turn.raw.to_string().len())
-            } else {
-                turn.usage
-            };
-            reservation.settle(spent).await;
+            let (turn, spent) = self.turn(&on, &asked, &conversation, &cancel).await?;
             usage.input += spent.input;
             usage.output += spent.output;
-            // Tools are named by topic here; the model's names come back to topics.
-            let calls: Vec<ai::ToolCall> = turn
-                .calls
-                .into_iter()
-                .map(|mut call| {
-                    if let Some(topic) = ask.tools.iter().find(|t| function_name(t) == call.tool) {
-                        call.tool = topic.clone();
-                    }
-                    call
-                })
-                .collect();
+            let calls = as_topics(turn.calls, &ask.tools);
             let message = ChatMessage {
                 role: Role::Assistant,
                 text: turn.text.clone(),
@@ -207,6 +125,53 @@ impl AiService {
                 });
             }
         }
+    }
+
+    /// One model turn: what it may spend held before it is sent (a long loop cannot pass the
+    /// day's quota), settled with what it spent (estimated when the provider does not say).
+    async fn turn(
+        &self,
+        on: &OnBehalf,
+        asked: &Asked<'_>,
+        conversation: &[ChatMessage],
+        cancel: &CancellationToken,
+    ) -> Result<(Turn, TokenUsage), ErrorBody> {
+        let sent = conversation_bytes(conversation, asked.system);
+        let reservation = self
+            .quota
+            .reserve(
+                on.caller.user_id,
+                &on.app,
+                super::estimate(sent, 0).input,
+                None,
+            )
+            .await?;
+        let provider = asked.provider;
+        let turn = self
+            .with_retries(provider, cancel, &mut |_| {}, || {
+                provider.chat_turn(
+                    asked.model,
+                    asked.system,
+                    conversation,
+                    asked.tools,
+                    reservation.max_output,
+                )
+            })
+            .await;
+        let turn = match turn {
+            Ok(turn) => turn,
+            Err(e) => {
+                reservation.settle(TokenUsage::default()).await;
+                return Err(e);
+            }
+        };
+        let spent = if turn.usage == TokenUsage::default() {
+            super::estimate(sent, turn.text.len() + turn.raw.to_string().len())
+        } else {
+            turn.usage
+        };
+        reservation.settle(spent).await;
+        Ok((turn, spent))
     }
 
     /// Run one call the model made; its result, or an error it can read, as JSON text.
@@ -267,4 +232,85 @@ fn cut(value: Value) -> String {
     }
     let end = text.floor_char_boundary(MAX_RESULT_BYTES);
     json!({ "cut_to_bytes": MAX_RESULT_BYTES, "start": &text[..end] }).to_string()
+}
+
+/// Tools are named by topic here: the model's names for them come back to topics.
+fn as_topics(calls: Vec<ai::ToolCall>, tools: &[String]) -> Vec<ai::ToolCall> {
+    calls
+        .into_iter()
+        .map(|mut call| {
+            if let Some(topic) = tools.iter().find(|t| function_name(t) == call.tool) {
+                call.tool = topic.clone();
+            }
+            call
+        })
+        .collect()
+}
+
+/// What every turn of one `ai.chat` sends besides the conversation.
+struct Asked<'a> {
+    provider: &'a Provider,
+    model: &'a str,
+    system: Option<&'a str>,
+    tools: &'a [FunctionDecl],
+}
+
+/// What a conversation weighs as sent: its texts, the providers' raw turns, the system text.
+fn conversation_bytes(messages: &[ChatMessage], system: Option<&str>) -> usize {
+    messages
+        .iter()
+        .map(|m| m.text.len() + m.raw.as_ref().map_or(0, |r| r.content.to_string().len()))
+        .sum::<usize>()
+        + system.map_or(0, str::len)
+}
+
+/// A conversation `ai.chat` takes: at most 1 MiB, ending with the user's message (or the
+/// tools' results).
+fn check_conversation(ask: &ai::Chat) -> Result<(), ErrorBody> {
+    let size = conversation_bytes(&ask.messages, ask.system.as_deref());
+    if size > ai::MAX_PROMPT_BYTES {
+        return Err(ErrorBody::new(
+            ErrorCode::TooLarge,
+            format!("the conversation is {size} bytes; at most 1 MiB per request"),
+        ));
+    }
+    if ask
+        .messages
+        .last()
+        .is_none_or(|m| m.role == Role::Assistant)
+    {
+        return Err(ErrorBody::new(
+            ErrorCode::BadFrame,
+            "`messages` must end with the user's message (or tools' results)",
+        ));
+    }
+    Ok(())
+}
+
+/// The tools offered to the model, each a bus request by topic with its argument schema.
+fn declarations(tools: &[String]) -> Result<Vec<FunctionDecl>, ErrorBody> {
+    tools
+        .iter()
+        .map(|tool| {
+            let schema = agent::tool_schema(tool).ok_or_else(|| {
+                ErrorBody::new(
+                    ErrorCode::BadFrame,
+                    format!(
+                        "no tool {tool:?} for a chat; the tools: {}",
+                        agent::TOOLS
+                            .iter()
+                            .filter(|t| t.name != agent::APPROVE)
+                            .map(|t| t.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+            Ok(FunctionDecl {
+                name: function_name(tool),
+                description: format!("The Aether bus request {tool}, made as the user's app."),
+                parameters: schema,
+            })
+        })
+        .collect()
 }
