@@ -407,8 +407,87 @@ fn shadow_writes<T: Guarded>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-/// Names created, removed and renamed: new names cost a file, any change is noted.
+/// Names created, removed and renamed: new names cost a file, any change is noted; and
+/// every path a scoped program opens or looks at held to its scope.
 fn shadow_names<T: Guarded>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    shadow_open(linker)?;
+    shadow_lookups(linker)?;
+    // Names that cost a file: symlinks and directories (each takes an inode and a block).
+    linker.func_wrap(
+        MODULE,
+        "path_symlink",
+        |mut caller: Caller<'_, T>, old: i32, old_len: i32, fd: i32, new: i32, new_len: i32| {
+            // A link could lead a scoped program anywhere in the user's files: none are made.
+            if caller.data().guard().scope.is_some() {
+                return Ok(ERRNO_NOTSUP);
+            }
+            let params = (old, old_len, fd, new, new_len);
+            guarded_create(&mut caller, "path_symlink", params)
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "path_create_directory",
+        |mut caller: Caller<'_, T>, fd: i32, path: i32, len: i32| {
+            if let Err(errno) = within_scope(&mut caller, fd, path, len, Need::Write) {
+                return Ok(errno);
+            }
+            guarded_create(&mut caller, "path_create_directory", (fd, path, len))
+        },
+    )?;
+    // Hard links would count a file's bytes once per name without writing them: not offered
+    // (the VFS has none either).
+    linker.func_wrap(
+        MODULE,
+        "path_link",
+        |_: Caller<'_, T>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| Ok(ERRNO_NOTSUP),
+    )?;
+
+    // Removals use no quota; noted so the VFS catches up after the job.
+    for name in ["path_remove_directory", "path_unlink_file"] {
+        linker.func_wrap(
+            MODULE,
+            name,
+            move |mut caller: Caller<'_, T>, fd: i32, path: i32, len: i32| {
+                if let Err(errno) = within_scope(&mut caller, fd, path, len, Need::Write) {
+                    return Ok(errno);
+                }
+                let guard = &mut caller.data_mut().guard_mut();
+                (guard.changed, guard.removed) = (true, true);
+                delegate(&mut caller, name, (fd, path, len))
+            },
+        )?;
+    }
+    linker.func_wrap(
+        MODULE,
+        "path_rename",
+        move |mut caller: Caller<'_, T>,
+              fd: i32,
+              old: i32,
+              old_len: i32,
+              new_fd: i32,
+              new: i32,
+              new_len: i32| {
+            for (fd, path, len) in [(fd, old, old_len), (new_fd, new, new_len)] {
+                if let Err(errno) = within_scope(&mut caller, fd, path, len, Need::Write) {
+                    return Ok(errno);
+                }
+            }
+            let guard = &mut caller.data_mut().guard_mut();
+            (guard.changed, guard.removed) = (true, true);
+            delegate(
+                &mut caller,
+                "path_rename",
+                (fd, old, old_len, new_fd, new, new_len),
+            )
+        },
+    )?;
+    Ok(())
+}
+
+/// `path_open`: within the scope for a scoped program; creating or truncating charged and
+/// noted.
+fn shadow_open<T: Guarded>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "path_open",
@@ -463,7 +542,12 @@ fn shadow_names<T: Guarded>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
             Ok(errno)
         },
     )?;
+    Ok(())
+}
 
+/// Looking at paths (stat, links, times) and listing folders: within the scope for a
+/// scoped program.
+fn shadow_lookups<T: Guarded>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     // Looking at a path, or reading a link: within the scope, for a scoped program.
     linker.func_wrap(
         MODULE,
@@ -538,77 +622,6 @@ fn shadow_names<T: Guarded>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
                 }
             }
             delegate(&mut caller, "fd_readdir", (fd, buf, len, cookie, used))
-        },
-    )?;
-
-    // Names that cost a file: symlinks and directories (each takes an inode and a block).
-    linker.func_wrap(
-        MODULE,
-        "path_symlink",
-        |mut caller: Caller<'_, T>, old: i32, old_len: i32, fd: i32, new: i32, new_len: i32| {
-            // A link could lead a scoped program anywhere in the user's files: none are made.
-            if caller.data().guard().scope.is_some() {
-                return Ok(ERRNO_NOTSUP);
-            }
-            let params = (old, old_len, fd, new, new_len);
-            guarded_create(&mut caller, "path_symlink", params)
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "path_create_directory",
-        |mut caller: Caller<'_, T>, fd: i32, path: i32, len: i32| {
-            if let Err(errno) = within_scope(&mut caller, fd, path, len, Need::Write) {
-                return Ok(errno);
-            }
-            guarded_create(&mut caller, "path_create_directory", (fd, path, len))
-        },
-    )?;
-    // Hard links would count a file's bytes once per name without writing them: not offered
-    // (the VFS has none either).
-    linker.func_wrap(
-        MODULE,
-        "path_link",
-        |_: Caller<'_, T>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| Ok(ERRNO_NOTSUP),
-    )?;
-
-    // Removals use no quota; noted so the VFS catches up after the job.
-    for name in ["path_remove_directory", "path_unlink_file"] {
-        linker.func_wrap(
-            MODULE,
-            name,
-            move |mut caller: Caller<'_, T>, fd: i32, path: i32, len: i32| {
-                if let Err(errno) = within_scope(&mut caller, fd, path, len, Need::Write) {
-                    return Ok(errno);
-                }
-                let guard = &mut caller.data_mut().guard_mut();
-                (guard.changed, guard.removed) = (true, true);
-                delegate(&mut caller, name, (fd, path, len))
-            },
-        )?;
-    }
-    linker.func_wrap(
-        MODULE,
-        "path_rename",
-        move |mut caller: Caller<'_, T>,
-              fd: i32,
-              old: i32,
-              old_len: i32,
-              new_fd: i32,
-              new: i32,
-              new_len: i32| {
-            for (fd, path, len) in [(fd, old, old_len), (new_fd, new, new_len)] {
-                if let Err(errno) = within_scope(&mut caller, fd, path, len, Need::Write) {
-                    return Ok(errno);
-                }
-            }
-            let guard = &mut caller.data_mut().guard_mut();
-            (guard.changed, guard.removed) = (true, true);
-            delegate(
-                &mut caller,
-                "path_rename",
-                (fd, old, old_len, new_fd, new, new_len),
-            )
         },
     )?;
     Ok(())
