@@ -64,8 +64,12 @@ pub async fn run() -> anyhow::Result<()> {
     let client = owner(&daemon).await?;
     let app = client.app("cli");
     let mut events = app.subscribe("agent.graph.>").await?;
+    node_overhead(&app, &mut events).await?;
+    resume_after_kill(&mut daemon, client, events).await
+}
 
-    // 1,000 independent no-op nodes (run four at a time, the user's share).
+/// 1,000 no-op nodes, independent (run four at a time, the user's share), then chained.
+async fn node_overhead(app: &AppHandle, events: &mut Subscription) -> anyhow::Result<()> {
     for (shape, after) in [("independent", false), ("chained", true)] {
         let nodes: Vec<Value> = (0..1000)
             .map(|i| {
@@ -77,10 +81,10 @@ pub async fn run() -> anyhow::Result<()> {
             })
             .collect();
         let started = Instant::now();
-        let id = call(&app, &graph(json!({ "name": shape, "nodes": nodes }))?)
+        let id = call(app, &graph(json!({ "name": shape, "nodes": nodes }))?)
             .await?
             .id;
-        let state = until_over(&mut events, &id).await?;
+        let state = until_over(events, &id).await?;
         anyhow::ensure!(state == "done", "the {shape} graph ended {state}");
         let took = started.elapsed();
         println!(
@@ -89,7 +93,17 @@ pub async fn run() -> anyhow::Result<()> {
             ms(took) / 1000.0
         );
     }
+    Ok(())
+}
 
+/// 100 graphs interrupted mid-node, then kill -9 and a restart: how long until each runs
+/// its node again.
+async fn resume_after_kill(
+    daemon: &mut DaemonProcess,
+    client: AetherClient,
+    events: Subscription,
+) -> anyhow::Result<()> {
+    let app = client.app("cli");
     // 100 graphs interrupted mid-node: each waits in a retry (an AI call with no provider
     // is `unavailable`, worth retrying). Four users run 25 each (a user may have 32 live).
     // kill -9, start again, and time until every one has run its node again.
@@ -97,26 +111,13 @@ pub async fn run() -> anyhow::Result<()> {
         Endpoint::parse(&format!("ws://127.0.0.1:{}/", daemon.port)).map_err(anyhow::Error::msg)?;
     let mut runners = Vec::new();
     for u in 0..4 {
-        let (user, password) = (
-            format!("agent{u}"),
-            "correct horse battery staple".to_owned(),
-        );
-        call(
-            &app,
-            &sys::UserAdd {
-                name: user.clone(),
-                password: password.clone(),
-                admin: false,
-            },
-        )
-        .await?;
-        let signed_in = AetherClient::connect(
-            &endpoint,
-            Auth::Password { user, password },
-            ClientOptions::default(),
-        )
-        .await?;
-        runners.push(signed_in);
+        let add = sys::UserAdd {
+            name: format!("agent{u}"),
+            password: RUNNERS_PASSWORD.to_owned(),
+            admin: false,
+        };
+        call(&app, &add).await?;
+        runners.push(sign_in(&endpoint, u).await?);
     }
     let mut ids = Vec::new();
     for i in 0..100 {
@@ -140,18 +141,7 @@ pub async fn run() -> anyhow::Result<()> {
     let listening = restarted.elapsed();
     let mut runners = Vec::new();
     for u in 0..4 {
-        let (user, password) = (
-            format!("agent{u}"),
-            "correct horse battery staple".to_owned(),
-        );
-        runners.push(
-            AetherClient::connect(
-                &endpoint,
-                Auth::Password { user, password },
-                ClientOptions::default(),
-            )
-            .await?,
-        );
+        runners.push(sign_in(&endpoint, u).await?);
     }
     let mut waiting: HashSet<usize> = (0..ids.len()).collect();
     while !waiting.is_empty() {
@@ -179,6 +169,17 @@ pub async fn run() -> anyhow::Result<()> {
         let _ = call(&runners[*u].app("cli"), &agent::Cancel { id: id.clone() }).await;
     }
     Ok(())
+}
+
+const RUNNERS_PASSWORD: &str = "correct horse battery staple";
+
+/// Runner `u` (`agent<u>`) signed in.
+async fn sign_in(endpoint: &Endpoint, u: usize) -> anyhow::Result<AetherClient> {
+    let auth = Auth::Password {
+        user: format!("agent{u}"),
+        password: RUNNERS_PASSWORD.to_owned(),
+    };
+    Ok(AetherClient::connect(endpoint, auth, ClientOptions::default()).await?)
 }
 
 /// A streamed answer's pieces, each timed from the provider's write to the client.

@@ -278,6 +278,20 @@ fn spawn_reader(
 
 /// One publisher, `n` subscribers. With `rate` the publisher is paced (open loop);
 /// without, it keeps at most `window` messages ahead of the slowest subscriber.
+/// What the slowest reader has received: how far the publisher may run ahead of it.
+fn min_received(received: &[AtomicU64]) -> u64 {
+    received
+        .iter()
+        .map(|r| r.load(Ordering::Relaxed))
+        .min()
+        .unwrap_or(0)
+}
+
+/// What all the readers have received.
+fn total_received(received: &[AtomicU64]) -> u64 {
+    received.iter().map(|r| r.load(Ordering::Relaxed)).sum()
+}
+
 async fn run_pubsub(bus: &Bus, n: usize, args: &Args, rate: Option<u64>) -> anyhow::Result<Report> {
     let pad = "x".repeat(args.payload.saturating_sub(24));
     let state = RunState {
@@ -307,19 +321,6 @@ async fn run_pubsub(bus: &Bus, n: usize, args: &Args, rate: Option<u64>) -> anyh
         progress,
         ..
     } = state.clone();
-    let min_received = |received: &[AtomicU64]| {
-        received
-            .iter()
-            .map(|r| r.load(Ordering::Relaxed))
-            .min()
-            .unwrap_or(0)
-    };
-    let total_received = |received: &[AtomicU64]| {
-        received
-            .iter()
-            .map(|r| r.load(Ordering::Relaxed))
-            .sum::<u64>()
-    };
 
     // Warm up for a second, then measure.
     let warmup = Duration::from_secs(1);
