@@ -308,29 +308,20 @@ impl Perms {
 
     /// May this service make this service-only request?
     pub fn check_service_request(&self, service: Service, topic: &Topic) -> Result<(), Denial> {
-        if service_requests(service).contains(&topic.as_str()) {
-            Ok(())
-        } else {
-            Err(Denial {
-                code: ErrorCode::Forbidden,
-                msg: format!("service {service:?} may not request {topic} on its own"),
-            })
-        }
+        let allowed = service_requests(service).contains(&topic.as_str());
+        service_may(allowed, || {
+            format!("service {service:?} may not request {topic} on its own")
+        })
     }
 
     /// May this service listen to this pattern?
     pub fn check_service_listen(&self, service: Service, pattern: &Pattern) -> Result<(), Denial> {
-        if service_listens(service)
+        let allowed = service_listens(service)
             .iter()
-            .any(|p| *p == pattern.as_str())
-        {
-            Ok(())
-        } else {
-            Err(Denial {
-                code: ErrorCode::Forbidden,
-                msg: format!("service {service:?} may not listen to {pattern}"),
-            })
-        }
+            .any(|p| *p == pattern.as_str());
+        service_may(allowed, || {
+            format!("service {service:?} may not listen to {pattern}")
+        })
     }
 
     /// May this service publish on this topic?
@@ -339,14 +330,9 @@ impl Perms {
             .iter()
             .filter_map(|p| Pattern::parse(p).ok())
             .any(|p| p.matches(topic));
-        if allowed {
-            Ok(())
-        } else {
-            Err(Denial {
-                code: ErrorCode::Forbidden,
-                msg: format!("service {service:?} may not publish {topic}"),
-            })
-        }
+        service_may(allowed, || {
+            format!("service {service:?} may not publish {topic}")
+        })
     }
 
     /// The paths `app`'s `cap` is limited to for this user, or None when it is not limited
@@ -628,6 +614,17 @@ fn read_manifest(path: &Path) -> Result<Manifest, ManifestError> {
         ));
     }
     Ok(manifest)
+}
+
+/// A service's own request, listening or publishing: allowed, or refused saying what.
+fn service_may(allowed: bool, what: impl FnOnce() -> String) -> Result<(), Denial> {
+    match allowed {
+        true => Ok(()),
+        false => Err(Denial {
+            code: ErrorCode::Forbidden,
+            msg: what(),
+        }),
+    }
 }
 
 #[cfg(test)]

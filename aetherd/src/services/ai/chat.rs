@@ -41,15 +41,7 @@ impl AiService {
         let model = ask.model.clone().unwrap_or_else(|| provider.model.clone());
         let max_steps = ask.max_steps.unwrap_or(DEFAULT_STEPS).clamp(1, MAX_STEPS);
         // Nobody waits for the answer any more: no more turns, no more tools.
-        let cancel = self.shutdown.child_token();
-        let stop = cancel.clone();
-        self.tasks.spawn(async move {
-            tokio::select! {
-                _ = gone => stop.cancel(),
-                _ = stop.cancelled() => {}
-            }
-        });
-        let _done = cancel.clone().drop_guard();
+        let (cancel, _done) = self.until_gone(gone);
         let mut conversation = ask.messages;
         let mut added = Vec::new();
         // What the answer reports.

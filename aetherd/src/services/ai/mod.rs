@@ -254,16 +254,8 @@ impl AiService {
             .position(|p| p.name == provider.name)
             .unwrap_or_default();
         if !ask.stream {
-            let cancel = self.shutdown.child_token();
             // Nobody waits for the answer any more: stop asking the provider for it.
-            let stop = cancel.clone();
-            self.tasks.spawn(async move {
-                tokio::select! {
-                    _ = gone => stop.cancel(),
-                    _ = stop.cancelled() => {}
-                }
-            });
-            let _done = cancel.clone().drop_guard();
+            let (cancel, _done) = self.until_gone(gone);
             let mut streamed = 0;
             let result = self
                 .complete(
@@ -352,6 +344,24 @@ impl AiService {
             let (event, data) = telemetry("generate", result.is_ok(), began.elapsed(), true);
             publisher.publish(&on, &event, &data);
         });
+    }
+
+    /// A token cancelled when the client stops waiting (`gone`) or the daemon stops; the
+    /// guard ends the watch when the work is over.
+    fn until_gone(
+        &self,
+        gone: impl Future<Output = ()> + Send + 'static,
+    ) -> (CancellationToken, tokio_util::sync::DropGuard) {
+        let cancel = self.shutdown.child_token();
+        let stop = cancel.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                _ = gone => stop.cancel(),
+                _ = stop.cancelled() => {}
+            }
+        });
+        let done = cancel.clone().drop_guard();
+        (cancel, done)
     }
 
     /// One of the user's stream slots for stream `id`, or `rate_limited` when all are taken.

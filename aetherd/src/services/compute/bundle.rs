@@ -44,7 +44,8 @@ pub fn read_entry(bundle: &Path, app: &Manifest, max_bytes: u64) -> Result<Vec<u
     let dir = cap_std::fs::Dir::open_ambient_dir(bundle, cap_std::ambient_authority())
         .map_err(|_| missing())?;
     // Looked at before opening: opening a FIFO would block. The entry must be a plain file.
-    let kind = dir.symlink_metadata(entry).map_err(|e| match e.kind() {
+    // Missing, or not ours to open: said the same way for the look and the open.
+    let unopenable = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => missing(),
         _ => ErrorBody::new(
             ErrorCode::Forbidden,
@@ -53,7 +54,8 @@ pub fn read_entry(bundle: &Path, app: &Manifest, max_bytes: u64) -> Result<Vec<u
                 app.id
             ),
         ),
-    })?;
+    };
+    let kind = dir.symlink_metadata(entry).map_err(unopenable)?;
     if !kind.is_file() {
         return Err(ErrorBody::new(
             ErrorCode::Forbidden,
@@ -63,16 +65,7 @@ pub fn read_entry(bundle: &Path, app: &Manifest, max_bytes: u64) -> Result<Vec<u
             ),
         ));
     }
-    let file = dir.open(entry).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => missing(),
-        _ => ErrorBody::new(
-            ErrorCode::Forbidden,
-            format!(
-                "the entry {entry:?} of app {:?} cannot be opened: {e}",
-                app.id
-            ),
-        ),
-    })?;
+    let file = dir.open(entry).map_err(unopenable)?;
     let meta = file
         .metadata()
         .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
