@@ -147,6 +147,27 @@ pub enum JobState {
     },
 }
 
+impl JobState {
+    /// The `exit` event of job `job` in this state, once it finished.
+    pub fn exit(self, job: String) -> Option<Exit> {
+        match self {
+            JobState::Finished {
+                ending,
+                code,
+                error,
+                micros,
+            } => Some(Exit {
+                job,
+                ending,
+                code,
+                error,
+                micros,
+            }),
+            JobState::Queued | JobState::Running => None,
+        }
+    }
+}
+
 /// Why a job ended.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -262,20 +262,9 @@ impl Program {
 
     fn rechecked(&mut self, job: String, answer: Answer<vm::Jobs>) {
         match answer {
-            Ok(vm::JobsAnswer::One(detail)) => match detail.summary.status {
-                vm::JobState::Finished {
-                    ending,
-                    code,
-                    error,
-                    micros,
-                } => self.ended(&vm::Exit {
-                    job,
-                    ending,
-                    code,
-                    error,
-                    micros,
-                }),
-                _ => self
+            Ok(vm::JobsAnswer::One(detail)) => match detail.summary.status.exit(job) {
+                Some(exit) => self.ended(&exit),
+                None => self
                     .out
                     .note("it still runs; output written while offline may be missing"),
             },

@@ -253,24 +253,13 @@ fn print_file(term: &mut Terminal, file: String, answer: Answer<vfs::Read>) {
 /// After a reconnect: the running program ended meanwhile, still runs, or is gone.
 fn rechecked(term: &mut Terminal, job: String, answer: Answer<vm::Jobs>) {
     match answer {
-        Ok(vm::JobsAnswer::One(detail)) => match detail.summary.status {
-            vm::JobState::Finished {
-                ending,
-                code,
-                error,
-                micros,
-            } => {
+        Ok(vm::JobsAnswer::One(detail)) => match detail.summary.status.exit(job) {
+            Some(exit) => {
                 term.out.end_partial();
-                term.out.exit(&vm::Exit {
-                    job,
-                    ending,
-                    code,
-                    error,
-                    micros,
-                });
+                term.out.exit(&exit);
                 term.job = None;
             }
-            _ => term
+            None => term
                 .out
                 .note("the program still runs; output written while offline may be missing"),
         },
