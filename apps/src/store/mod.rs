@@ -373,15 +373,21 @@ impl Store {
         self.inspect(target, Action::Install)
     }
 
-    fn update_selected(&mut self) -> Vec<Effect> {
-        let Some(target) = self.target() else {
-            return Vec::new();
-        };
+    /// The selected app, if it is installed (else the message says so).
+    fn installed_target(&mut self) -> Option<Target> {
+        let target = self.target()?;
         if target.installed.is_none() {
             let text = format!("{} is not installed: Enter installs it", target.name);
             self.say(Level::Info, text);
-            return Vec::new();
+            return None;
         }
+        Some(target)
+    }
+
+    fn update_selected(&mut self) -> Vec<Effect> {
+        let Some(target) = self.installed_target() else {
+            return Vec::new();
+        };
         if !self.idle() {
             return Vec::new();
         }
@@ -432,14 +438,9 @@ impl Store {
     }
 
     fn launch_selected(&mut self) -> Vec<Effect> {
-        let Some(target) = self.target() else {
+        let Some(target) = self.installed_target() else {
             return Vec::new();
         };
-        if target.installed.is_none() {
-            let text = format!("{} is not installed: Enter installs it", target.name);
-            self.say(Level::Info, text);
-            return Vec::new();
-        }
         if !target.runnable {
             let text = format!("{} has no program to run", target.name);
             self.say(Level::Info, text);
