@@ -12,7 +12,7 @@ pub fn convert(event: Event) -> Option<Input> {
     match event {
         Event::Key(key) => key_of(key).map(Input::Key),
         Event::Mouse(mouse) => mouse_of(mouse).map(Input::Mouse),
-        Event::Paste(text) => Some(Input::Paste(text)),
+        Event::Paste(text) => Some(Input::Paste(unix_lines(text))),
         Event::Resize(width, height) => Some(Input::Resize(width, height)),
         Event::FocusGained | Event::FocusLost => None,
     }
@@ -78,9 +78,30 @@ fn mouse_of(event: MouseEvent) -> Option<MouseInput> {
     })
 }
 
+/// A paste's lines end in `\n`: terminals (and tmux) send a pasted newline as `\r` or
+/// `\r\n`, and the apps split a paste into lines.
+fn unix_lines(text: String) -> String {
+    if !text.contains('\r') {
+        return text;
+    }
+    text.replace("\r\n", "\n").replace('\r', "\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pasted_newline_is_a_newline_whatever_the_terminal_sent() {
+        let paste = |text: &str| convert(Event::Paste(text.to_owned()));
+        for sent in ["pwd\nls", "pwd\rls", "pwd\r\nls"] {
+            assert_eq!(
+                paste(sent),
+                Some(Input::Paste("pwd\nls".into())),
+                "{sent:?}"
+            );
+        }
+    }
 
     #[test]
     fn keys_arrive_as_typed() {
