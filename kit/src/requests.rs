@@ -162,11 +162,6 @@ impl<M: 'static> Requests<M> {
         };
         Ok(self.waiting.remove(&ticket).and_then(|route| route(reply)))
     }
-
-    /// How many asks are still unanswered.
-    pub fn waiting(&self) -> usize {
-        self.waiting.len()
-    }
 }
 
 fn chose<M: 'static>(route: impl FnOnce(Option<usize>) -> M + 'static) -> Route<M> {
@@ -297,7 +292,6 @@ mod tests {
         };
         let routed = requests.reply(answer.clone()).ok().flatten();
         assert_eq!(routed, Some(Msg::Me(Ok("ana".into()))));
-        assert_eq!(requests.waiting(), 0);
         // Answered once: the same ticket again is stale and dropped.
         assert_eq!(requests.reply(answer).ok(), Some(None));
     }
